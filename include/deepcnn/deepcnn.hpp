@@ -1,0 +1,28 @@
+// deepcnn/deepcnn.hpp: the one include. Brings in tensors, every layer, the loss, the optimizers and
+// schedules, and the Sequential model.
+#pragma once
+
+#include "config.hpp"
+#include "error.hpp"
+#include "random.hpp"
+#include "tensor.hpp"
+
+#include "layers/batch_norm.hpp"
+#include "layers/conv2d.hpp"
+#include "layers/dense.hpp"
+#include "layers/dropout.hpp"
+#include "layers/flatten.hpp"
+#include "layers/init.hpp"
+#include "layers/layer.hpp"
+#include "layers/max_pool2d.hpp"
+#include "layers/relu.hpp"
+#include "layers/softmax.hpp"
+
+#include "loss/softmax_cross_entropy.hpp"
+
+#include "optim/adam.hpp"
+#include "optim/optimizer.hpp"
+#include "optim/schedule.hpp"
+#include "optim/sgd.hpp"
+
+#include "model/sequential.hpp"

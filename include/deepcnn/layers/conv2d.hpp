@@ -1,0 +1,144 @@
+// deepcnn/layers/conv2d.hpp: Conv2D, a 2-D convolution layer over NCHW batches. Owns the weights
+// (K, C, KH, KW), the optional bias (K), their gradients and the cached input; the arithmetic lives in
+// kernels/conv2d.hpp.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "../kernels/conv2d.hpp"
+#include "init.hpp"
+#include "layer.hpp"
+
+namespace deepcnn {
+
+template <class Scalar>
+class Conv2D : public Layer<Scalar> {
+public:
+    // `filters` output channels, a square or KH x KW window; stride 1, 'same' padding, bias, He-normal by default.
+    Conv2D(int filters, int kernel) : Conv2D(filters, kernel, kernel) {}
+    Conv2D(int filters, int kernel_h, int kernel_w) : filters_(filters), kernel_h_(kernel_h), kernel_w_(kernel_w) {
+        if (filters <= 0 || kernel_h <= 0 || kernel_w <= 0) {
+            throw config_error("Conv2D: filters and kernel size must be positive, got " + std::to_string(filters) +
+                               " filters of " + std::to_string(kernel_h) + "x" + std::to_string(kernel_w));
+        }
+    }
+
+    Conv2D& with_stride(int stride) { return with_stride(stride, stride); }
+    Conv2D& with_stride(int stride_h, int stride_w) {
+        if (stride_h <= 0 || stride_w <= 0) throw config_error("Conv2D: stride must be positive");
+        stride_h_ = stride_h;
+        stride_w_ = stride_w;
+        return *this;
+    }
+    Conv2D& with_padding(Padding padding) {
+        padding_ = padding;
+        return *this;
+    }
+    Conv2D& with_bias(bool use_bias) {
+        use_bias_ = use_bias;
+        return *this;
+    }
+    Conv2D& with_init(Init init) {
+        init_ = init;
+        return *this;
+    }
+    // Declares the expected input channels; build() then rejects any other count.
+    Conv2D& with_in_channels(int channels) {
+        in_channels_ = channels;
+        return *this;
+    }
+
+    std::string type() const override { return "Conv2D"; }
+
+    Shape output_shape(const Shape& input) const override {
+        const ConvGeometry g = geometry(input);
+        return Shape(input.n, g.K, g.OH, g.OW);
+    }
+
+    double forward_flops(const Shape& input) const override {
+        const ConvGeometry g = geometry(input);
+        return 2.0 * g.macs() + (use_bias_ ? double(g.K) * g.OH * g.OW : 0.0);
+    }
+
+    LayerConfig config() const override {
+        return {{"filters", filters_},
+                {"kernel_h", kernel_h_},
+                {"kernel_w", kernel_w_},
+                {"stride_h", stride_h_},
+                {"stride_w", stride_w_},
+                {"padding", static_cast<int>(padding_.mode)},
+                {"pad_h", padding_.pad_h},
+                {"pad_w", padding_.pad_w},
+                {"bias", use_bias_ ? 1 : 0},
+                {"init", static_cast<int>(init_)}};
+    }
+
+    std::vector<ParamRef<Scalar>> params() override {
+        std::vector<ParamRef<Scalar>> out{{"weight", &weight_, &dweight_}};
+        if (use_bias_) out.push_back({"bias", &bias_, &dbias_});
+        return out;
+    }
+
+    const ConvGeometry& geometry() const { return geometry_; }
+    Tensor<Scalar>& weight() { return weight_; }
+    Tensor<Scalar>& bias() { return bias_; }
+
+protected:
+    void build_impl(const Shape& input, Rng& rng) override {
+        geometry_ = geometry(input);
+        weight_.resize(Shape(filters_, input.c, kernel_h_, kernel_w_));
+        dweight_.resize(weight_.shape());
+        const int receptive = kernel_h_ * kernel_w_;
+        initialize_weights(weight_, init_, input.c * receptive, filters_ * receptive, rng);
+        if (use_bias_) {
+            bias_ = Tensor<Scalar>(Shape(1, filters_, 1, 1), Scalar(0));
+            dbias_.resize(bias_.shape());
+        }
+        workspace_.resize(conv2d_workspace_size(geometry_));
+    }
+
+    // Caches a copy of x for backward-weights.
+    void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) override {
+        input_cache_ = x;
+        y.resize(output_shape(x.shape()));
+        conv2d_forward(geometry_, x.n(), x.data(), weight_.data(), use_bias_ ? bias_.data() : nullptr, y.data(),
+                       workspace_.data());
+    }
+
+    // dweight = sum_n dy_n x im2col(x_n)^T;  dbias = sum of dy;  dx = col2im(weight^T x dy_n).
+    void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
+        conv2d_backward_weights(geometry_, dy.n(), input_cache_.data(), dy.data(), dweight_.data(),
+                                use_bias_ ? dbias_.data() : nullptr, workspace_.data());
+        dx.resize(input_cache_.shape());
+        conv2d_backward_data(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace_.data());
+    }
+
+private:
+    ConvGeometry geometry(const Shape& input) const {
+        if (in_channels_ > 0 && input.c != in_channels_) {
+            throw shape_error("expected input channels " + std::to_string(in_channels_) + ", got " +
+                              std::to_string(input.c));
+        }
+        return make_conv_geometry(input.c, input.h, input.w, filters_, kernel_h_, kernel_w_, stride_h_, stride_w_,
+                                  padding_);
+    }
+
+    int filters_;
+    int kernel_h_;
+    int kernel_w_;
+    int stride_h_ = 1;
+    int stride_w_ = 1;
+    int in_channels_ = 0;
+    Padding padding_ = Padding::same();
+    bool use_bias_ = true;
+    Init init_ = Init::he_normal;
+
+    ConvGeometry geometry_;
+    Tensor<Scalar> weight_, dweight_;  // (K, C, KH, KW)
+    Tensor<Scalar> bias_, dbias_;      // (1, K, 1, 1)
+    Tensor<Scalar> input_cache_;       // (N, C, H, W), the last forward's input
+    std::vector<Scalar> workspace_;    // one im2col matrix
+};
+
+}  // namespace deepcnn

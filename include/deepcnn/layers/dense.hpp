@@ -1,0 +1,104 @@
+// deepcnn/layers/dense.hpp: Dense, a fully connected layer y = x W^T + b over flat (N, F, 1, 1) batches.
+// Owns W (units, F), b (units), their gradients and the cached input.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "init.hpp"
+#include "layer.hpp"
+
+namespace deepcnn {
+
+template <class Scalar>
+class Dense : public Layer<Scalar> {
+public:
+    // `units` outputs; the input size is inferred at build (or declared with with_in_features).
+    explicit Dense(int units) : units_(units) {
+        if (units <= 0) throw config_error("Dense: units must be positive, got " + std::to_string(units));
+    }
+    Dense& with_bias(bool use_bias) {
+        use_bias_ = use_bias;
+        return *this;
+    }
+    Dense& with_init(Init init) {
+        init_ = init;
+        return *this;
+    }
+    // Declares the expected input features; build() then rejects any other count.
+    Dense& with_in_features(int features) {
+        in_features_ = features;
+        return *this;
+    }
+
+    std::string type() const override { return "Dense"; }
+
+    Shape output_shape(const Shape& input) const override {
+        if (!input.is_flat()) {
+            throw shape_error("expected flat input (F), got " + input.sample_str() + "; add a Flatten layer first");
+        }
+        if (in_features_ > 0 && input.c != in_features_) {
+            throw shape_error("expected input " + std::to_string(in_features_) + ", got " + std::to_string(input.c));
+        }
+        return Shape(input.n, units_, 1, 1);
+    }
+    double forward_flops(const Shape& input) const override {
+        return 2.0 * input.c * units_ + (use_bias_ ? units_ : 0);
+    }
+    LayerConfig config() const override {
+        return {{"units", units_}, {"in_features", in_features_}, {"bias", use_bias_ ? 1 : 0},
+                {"init", static_cast<int>(init_)}};
+    }
+    std::vector<ParamRef<Scalar>> params() override {
+        std::vector<ParamRef<Scalar>> out{{"weight", &weight_, &dweight_}};
+        if (use_bias_) out.push_back({"bias", &bias_, &dbias_});
+        return out;
+    }
+    Tensor<Scalar>& weight() { return weight_; }
+    Tensor<Scalar>& bias() { return bias_; }
+
+protected:
+    void build_impl(const Shape& input, Rng& rng) override {
+        in_features_ = input.c;
+        weight_.resize(Shape(units_, input.c, 1, 1));
+        dweight_.resize(weight_.shape());
+        initialize_weights(weight_, init_, input.c, units_, rng);
+        if (use_bias_) {
+            bias_ = Tensor<Scalar>(Shape(1, units_, 1, 1), Scalar(0));
+            dbias_.resize(bias_.shape());
+        }
+    }
+
+    // Y (N, units) = X (N, F) W^T (F, units) + b. Caches X.
+    void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) override {
+        input_cache_ = x;
+        y.resize(output_shape(x.shape()));
+        auto out = y.matrix();
+        out.noalias() = x.matrix() * weight_matrix().transpose();
+        if (use_bias_) out.rowwise() += bias_.vec().transpose();
+    }
+
+    // dW (units, F) = dY^T X;  db = column sums of dY;  dX (N, F) = dY W.
+    void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
+        auto dw = typename Tensor<Scalar>::MatrixMap(dweight_.data(), units_, in_features_);
+        dw.noalias() = dy.matrix().transpose() * input_cache_.matrix();
+        if (use_bias_) dbias_.vec() = dy.matrix().colwise().sum().transpose();
+        dx.resize(input_cache_.shape());
+        dx.matrix().noalias() = dy.matrix() * weight_matrix();
+    }
+
+private:
+    typename Tensor<Scalar>::ConstMatrixMap weight_matrix() const {
+        return typename Tensor<Scalar>::ConstMatrixMap(weight_.data(), units_, in_features_);
+    }
+
+    int units_;
+    int in_features_ = 0;
+    bool use_bias_ = true;
+    Init init_ = Init::glorot_uniform;
+    Tensor<Scalar> weight_, dweight_;  // (units, F, 1, 1)
+    Tensor<Scalar> bias_, dbias_;      // (1, units, 1, 1)
+    Tensor<Scalar> input_cache_;       // (N, F, 1, 1)
+};
+
+}  // namespace deepcnn

@@ -1,0 +1,140 @@
+// deepcnn/layers/layer.hpp: the layer contract, written once. Every layer derives from Layer<Scalar>.
+//
+//   output_shape(in)      shape inference; throws shape_error for an input the layer cannot take
+//   build(in, rng)        allocates and initialises parameters for that input shape (once)
+//   forward(x, y)         y = f(x); caches exactly what backward needs; y is resized as needed
+//   backward(dy, dx)      ASSIGNS dx and every parameter gradient (never accumulates); throws without a forward
+//   params()              named {value, grad} views of the learnable parameters
+//   buffers()             named non-learnable state saved with the model (BatchNorm running statistics)
+//   set_mode(train|eval)  each layer holds its own mode; the model sets it; there is no global flag
+//   type(), config()      the layer's type name and its configuration, for summaries and model files
+//
+// The public forward/backward check shapes and call order, then delegate to forward_impl/backward_impl.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../error.hpp"
+#include "../random.hpp"
+#include "../tensor.hpp"
+
+namespace deepcnn {
+
+enum class Mode { train, eval };
+
+// A learnable parameter: its value and the gradient backward writes, under a name unique within the layer.
+template <class Scalar>
+struct ParamRef {
+    std::string name;
+    Tensor<Scalar>* value;
+    Tensor<Scalar>* grad;
+};
+
+// Non-learnable state that belongs in a model file (for example BatchNorm's running mean).
+template <class Scalar>
+struct BufferRef {
+    std::string name;
+    Tensor<Scalar>* value;
+};
+
+// A layer's configuration as ordered (key, number) pairs: what a model file needs to rebuild the layer.
+using LayerConfig = std::vector<std::pair<std::string, double>>;
+
+template <class Scalar>
+class Layer {
+public:
+    virtual ~Layer() = default;
+
+    // The type name, as in summaries and model files: "Conv2D", "Dense", ...
+    virtual std::string type() const = 0;
+    // The output shape for an input shape (N carried through); throws shape_error with a message that does
+    // not name the layer (callers prefix it with where()).
+    virtual Shape output_shape(const Shape& input) const = 0;
+    // Forward FLOPs for one sample of this input shape (a multiply-add counts 2).
+    virtual double forward_flops(const Shape& /*input*/) const { return 0.0; }
+    virtual LayerConfig config() const { return {}; }
+    virtual std::vector<ParamRef<Scalar>> params() { return {}; }
+    virtual std::vector<BufferRef<Scalar>> buffers() { return {}; }
+
+    // Fixes the input shape (N ignored), checks it, allocates and initialises parameters from `rng`.
+    void build(const Shape& input, Rng& rng) {
+        try {
+            output_shape(input);
+        } catch (const shape_error& e) {
+            throw shape_error(where() + ": " + e.what());
+        }
+        input_shape_ = input.with_batch(1);
+        build_impl(input_shape_, rng);
+        built_ = true;
+    }
+    bool built() const { return built_; }
+    // The per-sample input shape fixed by build() (N = 1).
+    const Shape& input_shape() const { return input_shape_; }
+
+    // y = f(x). Throws shape_error if x's sample shape differs from the built input shape.
+    void forward(const Tensor<Scalar>& x, Tensor<Scalar>& y) {
+        if (!built_) throw error(where() + ": forward called before build()");
+        if (x.shape().with_batch(1) != input_shape_) {
+            throw shape_error(where() + ": expected input " + input_shape_.sample_str() + ", got " +
+                              x.shape().sample_str());
+        }
+        if (x.n() <= 0) throw shape_error(where() + ": empty batch " + x.shape().str());
+        forward_impl(x, y);
+        forward_batch_ = x.n();
+        has_forward_ = true;
+    }
+    Tensor<Scalar> forward(const Tensor<Scalar>& x) {
+        Tensor<Scalar> y;
+        forward(x, y);
+        return y;
+    }
+
+    // dx = dL/dx given dy = dL/dy, for the last forward's input; assigns dx and the parameter gradients.
+    void backward(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) {
+        if (!has_forward_) throw error(where() + ": backward called without a forward pass");
+        const Shape expected = output_shape(input_shape_.with_batch(forward_batch_));
+        if (dy.shape() != expected) {
+            throw shape_error(where() + ": expected output gradient " + expected.str() + ", got " + dy.shape().str());
+        }
+        backward_impl(dy, dx);
+    }
+    Tensor<Scalar> backward(const Tensor<Scalar>& dy) {
+        Tensor<Scalar> dx;
+        backward(dy, dx);
+        return dx;
+    }
+
+    void set_mode(Mode mode) { mode_ = mode; }
+    Mode mode() const { return mode_; }
+    bool training() const { return mode_ == Mode::train; }
+
+    // Where this layer stands, for error messages: "layer 3 (Conv2D)" inside a model, "Conv2D" alone.
+    std::string where() const { return label_.empty() ? type() : label_; }
+    void set_label(std::string label) { label_ = std::move(label); }
+
+    // Sets every parameter gradient to zero.
+    void zero_grad() {
+        for (auto& p : params()) p.grad->set_zero();
+    }
+
+protected:
+    virtual void build_impl(const Shape& /*input*/, Rng& /*rng*/) {}
+    virtual void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) = 0;
+    virtual void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) = 0;
+
+private:
+    Shape input_shape_;
+    std::string label_;
+    Mode mode_ = Mode::train;
+    int forward_batch_ = 0;
+    bool built_ = false;
+    bool has_forward_ = false;
+};
+
+template <class Scalar>
+using LayerPtr = std::unique_ptr<Layer<Scalar>>;
+
+}  // namespace deepcnn

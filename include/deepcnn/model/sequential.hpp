@@ -1,0 +1,295 @@
+// deepcnn/model/sequential.hpp: Sequential<Scalar>, a stack of layers composed at run time. Given only the
+// input shape it infers every layer's shape (errors name the layer), owns the activations and gradients
+// between layers, and trains, evaluates, predicts and prints a Keras-style summary.
+#pragma once
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <functional>
+#include <iomanip>
+#include <memory>
+#include <numeric>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../error.hpp"
+#include "../layers/layer.hpp"
+#include "../layers/softmax.hpp"
+#include "../loss/softmax_cross_entropy.hpp"
+#include "../optim/optimizer.hpp"
+#include "../random.hpp"
+#include "../tensor.hpp"
+
+namespace deepcnn {
+
+// Loss and accuracy over a set of samples.
+struct Evaluation {
+    double loss = 0.0;
+    double accuracy = 0.0;
+    long count = 0;
+};
+
+// What one train_step did.
+struct StepResult {
+    double loss = 0.0;
+    int correct = 0;
+    int count = 0;
+};
+
+template <class Scalar>
+class Sequential {
+public:
+    // input: the shape of one sample (N is ignored); seed: initialises every layer's parameters and RNGs.
+    explicit Sequential(const Shape& input, std::uint64_t seed = 0) : input_shape_(input.with_batch(1)), rng_(seed) {
+        if (input.c <= 0 || input.h <= 0 || input.w <= 0) {
+            throw shape_error("Sequential: input shape must be positive, got " + input.sample_str());
+        }
+    }
+    Sequential(int channels, int height, int width, std::uint64_t seed = 0)
+        : Sequential(Shape(1, channels, height, width), seed) {}
+
+    Sequential(Sequential&&) noexcept = default;
+    Sequential& operator=(Sequential&&) noexcept = default;
+
+    // Appends a copy of `layer`, builds it for the current output shape and returns the model's copy.
+    // Throws shape_error "layer N (Type): ..." if the layer cannot take that shape.
+    template <class L, class = std::enable_if_t<std::is_base_of<Layer<Scalar>, std::decay_t<L>>::value>>
+    std::decay_t<L>& add(L&& layer) {
+        auto owned = std::make_unique<std::decay_t<L>>(std::forward<L>(layer));
+        auto& ref = *owned;
+        add(LayerPtr<Scalar>(std::move(owned)));
+        return ref;
+    }
+    Layer<Scalar>& add(LayerPtr<Scalar> layer) {
+        if (!layer) throw error("Sequential::add: null layer");
+        const int index = static_cast<int>(layers_.size()) + 1;
+        layer->set_label("layer " + std::to_string(index) + " (" + layer->type() + ")");
+        layer->build(output_shape(), rng_);
+        layer->set_mode(mode_);
+        shapes_.push_back(layer->output_shape(output_shape()));
+        layers_.push_back(std::move(layer));
+        activations_.emplace_back();
+        return *layers_.back();
+    }
+
+    std::size_t size() const { return layers_.size(); }
+    Layer<Scalar>& layer(std::size_t i) { return *layers_.at(i); }
+    const Layer<Scalar>& layer(std::size_t i) const { return *layers_.at(i); }
+    // Per-sample shapes (N = 1).
+    const Shape& input_shape() const { return input_shape_; }
+    const Shape& output_shape() const { return shapes_.empty() ? input_shape_ : shapes_.back(); }
+    // Name of layer i used in parameter names: lower-case type and 1-based position, "conv2d_1".
+    std::string layer_name(std::size_t i) const {
+        std::string name = layers_.at(i)->type();
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        return name + "_" + std::to_string(i + 1);
+    }
+
+    void set_mode(Mode mode) {
+        mode_ = mode;
+        for (auto& l : layers_) l->set_mode(mode);
+    }
+    void train() { set_mode(Mode::train); }
+    void eval() { set_mode(Mode::eval); }
+    Mode mode() const { return mode_; }
+
+    // Every learnable parameter, named "LAYER.PARAM" ("conv2d_1.weight"), in layer order.
+    std::vector<ParamRef<Scalar>> params() {
+        std::vector<ParamRef<Scalar>> out;
+        for (std::size_t i = 0; i < layers_.size(); ++i)
+            for (auto& p : layers_[i]->params()) out.push_back({layer_name(i) + "." + p.name, p.value, p.grad});
+        return out;
+    }
+    // Every buffer (BatchNorm running statistics), named like params().
+    std::vector<BufferRef<Scalar>> buffers() {
+        std::vector<BufferRef<Scalar>> out;
+        for (std::size_t i = 0; i < layers_.size(); ++i)
+            for (auto& b : layers_[i]->buffers()) out.push_back({layer_name(i) + "." + b.name, b.value});
+        return out;
+    }
+    std::size_t parameter_count() {
+        std::size_t total = 0;
+        for (auto& p : params()) total += p.value->size();
+        return total;
+    }
+    void zero_grad() {
+        for (auto& l : layers_) l->zero_grad();
+    }
+
+    // Runs every layer; returns the last output (owned by the model, valid until the next forward).
+    const Tensor<Scalar>& forward(const Tensor<Scalar>& x) { return forward_through(x, layers_.size()); }
+
+    // Back-propagates dL/d(output of the last forward'ed layer); assigns every parameter gradient and returns
+    // dL/dx (owned by the model).
+    const Tensor<Scalar>& backward(const Tensor<Scalar>& dy) {
+        if (forwarded_ == 0) throw error("Sequential::backward called without a forward pass");
+        const Tensor<Scalar>* grad = &dy;
+        for (std::size_t i = forwarded_; i-- > 0;) {
+            Tensor<Scalar>& out = (i % 2 == 0) ? grad_a_ : grad_b_;
+            layers_[i]->backward(*grad, out);
+            grad = &out;
+        }
+        return *grad;
+    }
+
+    // Logits: the output of every layer but a trailing Softmax (which the fused loss replaces).
+    const Tensor<Scalar>& forward_logits(const Tensor<Scalar>& x) { return forward_through(x, logits_end()); }
+
+    // One optimisation step on a batch: train mode, forward to logits, fused softmax cross-entropy, backward,
+    // optimizer update. Returns the batch loss and the number of correct predictions.
+    StepResult train_step(const Tensor<Scalar>& x, const std::vector<int>& labels, SoftmaxCrossEntropy<Scalar>& loss,
+                          Optimizer<Scalar>& optimizer) {
+        train();
+        const Tensor<Scalar>& logits = forward_logits(x);
+        StepResult result;
+        result.loss = double(loss.forward(logits, labels));
+        result.count = x.n();
+        result.correct = count_correct(loss.probabilities(), labels);
+        loss.backward(loss_grad_);
+        backward(loss_grad_);
+        optimizer.step(params());
+        return result;
+    }
+
+    // Class probabilities (N, K, 1, 1) in eval mode, computed in batches of `batch`.
+    Tensor<Scalar> predict(const Tensor<Scalar>& x, int batch = 256) {
+        check_batch(batch);
+        eval();
+        Tensor<Scalar> out(Shape(x.n(), static_cast<int>(output_shape().per_sample()), 1, 1));
+        Tensor<Scalar> chunk;
+        for (int first = 0; first < x.n(); first += batch) {
+            const int count = std::min(batch, x.n() - first);
+            chunk = x.slice(first, count);
+            const Tensor<Scalar>& logits = forward_logits(chunk);
+            const int K = static_cast<int>(logits.shape().per_sample());
+            for (int i = 0; i < count; ++i) softmax_row(logits.sample(i), out.sample(first + i), K, 1);
+        }
+        return out;
+    }
+
+    // Mean loss and accuracy in eval mode (the loss's class weights apply).
+    Evaluation evaluate(const Tensor<Scalar>& x, const std::vector<int>& labels, int batch = 256,
+                        const SoftmaxCrossEntropy<Scalar>& loss = SoftmaxCrossEntropy<Scalar>()) {
+        check_batch(batch);
+        if (static_cast<int>(labels.size()) != x.n()) {
+            throw shape_error("Sequential::evaluate: " + std::to_string(x.n()) + " samples but " +
+                              std::to_string(labels.size()) + " labels");
+        }
+        eval();
+        SoftmaxCrossEntropy<Scalar> batch_loss(loss.class_weights());
+        Evaluation result;
+        double weighted_loss = 0.0, weight_total = 0.0;
+        long correct = 0;
+        Tensor<Scalar> chunk;
+        for (int first = 0; first < x.n(); first += batch) {
+            const int count = std::min(batch, x.n() - first);
+            chunk = x.slice(first, count);
+            const std::vector<int> chunk_labels(labels.begin() + first, labels.begin() + first + count);
+            const double l = double(batch_loss.forward(forward_logits(chunk), chunk_labels));
+            double w = 0.0;
+            for (int label : chunk_labels) w += loss.class_weights().empty() ? 1.0 : loss.class_weights()[label];
+            weighted_loss += l * w;
+            weight_total += w;
+            correct += count_correct(batch_loss.probabilities(), chunk_labels);
+        }
+        result.count = x.n();
+        result.loss = weight_total > 0 ? weighted_loss / weight_total : 0.0;
+        result.accuracy = x.n() > 0 ? double(correct) / x.n() : 0.0;
+        return result;
+    }
+
+    // Keras-style table: layer, output shape, parameters, forward MFLOPs per image; then totals.
+    std::string summary() {
+        std::ostringstream out;
+        const int w_layer = 26, w_shape = 18, w_params = 12, w_flops = 14;
+        const std::string rule(w_layer + w_shape + w_params + w_flops, '=');
+        const std::string thin(rule.size(), '-');
+        out << "Model: Sequential<" << (std::is_same<Scalar, float>::value ? "float" : "double") << ">\n" << rule << '\n';
+        out << std::left << std::setw(w_layer) << "Layer (type)" << std::setw(w_shape) << "Output Shape" << std::right
+            << std::setw(w_params) << "Param #" << std::setw(w_flops) << "MFLOPs" << '\n'
+            << rule << '\n';
+        out << std::left << std::setw(w_layer) << "input" << std::setw(w_shape) << input_shape_.sample_str() << std::right
+            << std::setw(w_params) << 0 << std::setw(w_flops) << "0.00" << '\n';
+        double total_flops = 0.0;
+        std::size_t total_params = 0;
+        Shape in = input_shape_;
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            std::size_t count = 0;
+            for (auto& p : layers_[i]->params()) count += p.value->size();
+            const double flops = layers_[i]->forward_flops(in);
+            total_flops += flops;
+            total_params += count;
+            std::ostringstream mflops;
+            mflops << std::fixed << std::setprecision(2) << flops / 1e6;
+            out << std::left << std::setw(w_layer) << (layer_name(i) + " (" + layers_[i]->type() + ")")
+                << std::setw(w_shape) << shapes_[i].sample_str() << std::right << std::setw(w_params) << count
+                << std::setw(w_flops) << mflops.str() << '\n';
+            in = shapes_[i];
+        }
+        out << rule << '\n';
+        out << "Total params: " << total_params << '\n';
+        out << "Forward MFLOPs per image: " << std::fixed << std::setprecision(2) << total_flops / 1e6 << '\n';
+        out << thin << '\n';
+        return out.str();
+    }
+    // Forward FLOPs for one image.
+    double forward_flops() const {
+        double total = 0.0;
+        Shape in = input_shape_;
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            total += layers_[i]->forward_flops(in);
+            in = shapes_[i];
+        }
+        return total;
+    }
+
+    // The generator add() draws initial weights from; exposed so that checkpoints can save it.
+    Rng& rng() { return rng_; }
+
+private:
+    std::size_t logits_end() const {
+        if (!layers_.empty() && layers_.back()->type() == "Softmax") return layers_.size() - 1;
+        return layers_.size();
+    }
+    static void check_batch(int batch) {
+        if (batch <= 0) throw config_error("batch size must be positive, got " + std::to_string(batch));
+    }
+    static int count_correct(const Tensor<Scalar>& probabilities, const std::vector<int>& labels) {
+        int correct = 0;
+        const int K = static_cast<int>(probabilities.shape().per_sample());
+        for (int i = 0; i < probabilities.n(); ++i) {
+            const Scalar* p = probabilities.sample(i);
+            if (std::max_element(p, p + K) - p == labels[i]) ++correct;
+        }
+        return correct;
+    }
+    const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end) {
+        if (x.shape().with_batch(1) != input_shape_) {
+            throw shape_error("Sequential: expected input " + input_shape_.sample_str() + ", got " +
+                              x.shape().sample_str());
+        }
+        const Tensor<Scalar>* in = &x;
+        for (std::size_t i = 0; i < end; ++i) {
+            layers_[i]->forward(*in, activations_[i]);
+            in = &activations_[i];
+        }
+        forwarded_ = end;
+        return *in;
+    }
+
+    Shape input_shape_;
+    Rng rng_;
+    Mode mode_ = Mode::train;
+    std::vector<LayerPtr<Scalar>> layers_;
+    std::vector<Shape> shapes_;                   // per-sample output shape of each layer
+    std::vector<Tensor<Scalar>> activations_;     // output of each layer, reused between steps
+    Tensor<Scalar> grad_a_, grad_b_, loss_grad_;  // gradient ping-pong buffers
+    std::size_t forwarded_ = 0;
+};
+
+}  // namespace deepcnn

@@ -1,0 +1,79 @@
+// deepcnn/optim/adam.hpp: Adam (Kingma & Ba, with bias correction) and AdamW (decoupled weight decay,
+// Loshchilov & Hutter). State: per parameter "NAME/m" and "NAME/v", and the shared step count "step".
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "optimizer.hpp"
+
+namespace deepcnn {
+
+struct AdamOptions {
+    double learning_rate = 1e-3;
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-7;  // Keras' default
+    double weight_decay = 0.0;
+    bool decoupled_weight_decay = false;  // true: AdamW
+};
+
+template <class Scalar>
+class Adam : public Optimizer<Scalar> {
+public:
+    explicit Adam(double learning_rate = 1e-3) : Adam(options_with_rate(learning_rate)) {}
+    explicit Adam(const AdamOptions& options) : Optimizer<Scalar>(options.learning_rate), options_(options) {
+        if (!(options.beta1 >= 0 && options.beta1 < 1) || !(options.beta2 >= 0 && options.beta2 < 1)) {
+            throw config_error("Adam: beta1 and beta2 must be in [0, 1)");
+        }
+        if (!(options.eps > 0) || !(options.weight_decay >= 0)) {
+            throw config_error("Adam: eps must be > 0 and weight decay >= 0");
+        }
+    }
+
+    std::string type() const override { return options_.decoupled_weight_decay ? "AdamW" : "Adam"; }
+    const AdamOptions& options() const { return options_; }
+
+    // t += 1; g = grad (+ wd * p for coupled decay); m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+    // p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps); AdamW first applies p -= lr wd p.
+    void step(const std::vector<ParamRef<Scalar>>& params) override {
+        double& t = this->scalar("step");
+        t += 1.0;
+        const double lr = this->learning_rate();
+        const double correction1 = 1.0 - std::pow(options_.beta1, t);
+        const double correction2 = 1.0 - std::pow(options_.beta2, t);
+        const Scalar b1 = Scalar(options_.beta1), b2 = Scalar(options_.beta2);
+        const Scalar step_size = Scalar(lr / correction1);
+        const Scalar inv_sqrt_c2 = Scalar(1.0 / std::sqrt(correction2));
+        const Scalar eps = Scalar(options_.eps), wd = Scalar(options_.weight_decay);
+        const Scalar decay = Scalar(1.0 - lr * options_.weight_decay);
+        for (const auto& p : params) {
+            Tensor<Scalar>& m = this->slot(p.name + "/m", *p.value);
+            Tensor<Scalar>& v = this->slot(p.name + "/v", *p.value);
+            Scalar* value = p.value->data();
+            const Scalar* grad = p.grad->data();
+            for (std::size_t i = 0; i < p.value->size(); ++i) {
+                Scalar g = grad[i];
+                if (options_.decoupled_weight_decay) {
+                    value[i] *= decay;
+                } else if (options_.weight_decay > 0) {
+                    g += wd * value[i];
+                }
+                m[i] = b1 * m[i] + (Scalar(1) - b1) * g;
+                v[i] = b2 * v[i] + (Scalar(1) - b2) * g * g;
+                value[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
+            }
+        }
+    }
+
+private:
+    static AdamOptions options_with_rate(double rate) {
+        AdamOptions options;
+        options.learning_rate = rate;
+        return options;
+    }
+    AdamOptions options_;
+};
+
+}  // namespace deepcnn

@@ -1,0 +1,66 @@
+// deepcnn/optim/optimizer.hpp: the Optimizer interface and its state, keyed by parameter name
+// ("conv2d_1.weight/m") so that a checkpoint can save and restore it.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "../error.hpp"
+#include "../layers/layer.hpp"
+#include "../tensor.hpp"
+
+namespace deepcnn {
+
+// Everything an optimizer carries between steps: named tensors (moments, velocities) and named scalars (step).
+template <class Scalar>
+struct OptimizerState {
+    std::map<std::string, Tensor<Scalar>> tensors;
+    std::map<std::string, double> scalars;
+};
+
+template <class Scalar>
+class Optimizer {
+public:
+    explicit Optimizer(double learning_rate) : learning_rate_(learning_rate) { check_rate(learning_rate); }
+    virtual ~Optimizer() = default;
+
+    virtual std::string type() const = 0;
+    // Updates every parameter from its gradient. Names must be unique and stable between steps.
+    virtual void step(const std::vector<ParamRef<Scalar>>& params) = 0;
+
+    double learning_rate() const { return learning_rate_; }
+    void set_learning_rate(double rate) {
+        check_rate(rate);
+        learning_rate_ = rate;
+    }
+
+    const OptimizerState<Scalar>& state() const { return state_; }
+    // Restores a saved state; the next step continues exactly where the saved optimizer stopped.
+    void set_state(OptimizerState<Scalar> state) { state_ = std::move(state); }
+
+protected:
+    // The state tensor `key` shaped like `like`, created as zeros on first use; throws if a restored state
+    // holds it with another shape.
+    Tensor<Scalar>& slot(const std::string& key, const Tensor<Scalar>& like) {
+        auto it = state_.tensors.find(key);
+        if (it == state_.tensors.end()) {
+            it = state_.tensors.emplace(key, Tensor<Scalar>(like.shape(), Scalar(0))).first;
+        } else if (it->second.shape() != like.shape()) {
+            throw shape_error(type() + ": state '" + key + "' has shape " + it->second.shape().str() +
+                              ", parameter has " + like.shape().str());
+        }
+        return it->second;
+    }
+    double& scalar(const std::string& key) { return state_.scalars[key]; }
+
+private:
+    static void check_rate(double rate) {
+        if (!(rate > 0.0)) throw config_error("learning rate must be > 0, got " + std::to_string(rate));
+    }
+
+    double learning_rate_;
+    OptimizerState<Scalar> state_;
+};
+
+}  // namespace deepcnn
