@@ -24,6 +24,7 @@ public:
 
     // The generator that draws masks; build() seeds it from the model's Rng. Exposed for checkpoints.
     Rng& rng() { return rng_; }
+    Rng* random_generator() override { return &rng_; }
     // While frozen, training forwards reuse the last mask (for gradient checks); the batch shape must not change.
     void freeze_mask(bool frozen) { mask_frozen_ = frozen; }
     const Tensor<Scalar>& mask() const { return mask_; }

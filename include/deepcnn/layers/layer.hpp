@@ -6,6 +6,7 @@
 //   backward(dy, dx)      ASSIGNS dx and every parameter gradient (never accumulates); throws without a forward
 //   params()              named {value, grad} views of the learnable parameters
 //   buffers()             named non-learnable state saved with the model (BatchNorm running statistics)
+//   random_generator()    the layer's own Rng if it draws random numbers (Dropout), for checkpoints
 //   set_mode(train|eval)  each layer holds its own mode; the model sets it; there is no global flag
 //   type(), config()      the layer's type name and its configuration, for summaries and model files
 //
@@ -58,6 +59,8 @@ public:
     virtual LayerConfig config() const { return {}; }
     virtual std::vector<ParamRef<Scalar>> params() { return {}; }
     virtual std::vector<BufferRef<Scalar>> buffers() { return {}; }
+    // The layer's own random generator (Dropout's mask stream), saved in checkpoints; null for most layers.
+    virtual Rng* random_generator() { return nullptr; }
 
     // Fixes the input shape (N ignored), checks it, allocates and initialises parameters from `rng`.
     void build(const Shape& input, Rng& rng) {

@@ -1,0 +1,314 @@
+// deepcnn/io/model_file.hpp: the .dcnn model file (docs/model-format.md): architecture, every parameter and
+// buffer, layer RNG states, user metadata (class names, normalisation, epoch, ...) and optionally the optimizer
+// state, little-endian, with a CRC-32. Files are written atomically; loading checks everything.
+#pragma once
+
+#include <zlib.h>
+
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "../error.hpp"
+#include "../model/layer_factory.hpp"
+#include "../model/sequential.hpp"
+#include "../optim/optimizer.hpp"
+#include "atomic_file.hpp"
+#include "binary.hpp"
+
+namespace deepcnn {
+
+constexpr char model_file_magic[8] = {'D', 'E', 'E', 'P', 'C', 'N', 'N', '\x1a'};
+constexpr std::uint32_t model_file_version = 1;
+constexpr std::size_t model_file_header_bytes = 24;  // magic, version, scalar bytes, payload bytes
+
+// Free-form information stored beside the weights.
+struct ModelMetadata {
+    std::map<std::string, std::string> text;
+    std::map<std::string, double> numbers;
+    std::map<std::string, std::uint64_t> integers;
+};
+
+// An optimizer's saved state and type ("Adam", "AdamW", "SGD").
+template <class Scalar>
+struct SavedOptimizer {
+    std::string type;
+    OptimizerState<Scalar> state;
+};
+
+namespace detail {
+
+inline std::uint32_t crc32_of(const char* data, std::size_t size) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    while (size > 0) {
+        const uInt chunk = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
+        crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
+        data += chunk;
+        size -= chunk;
+    }
+    return static_cast<std::uint32_t>(crc);
+}
+
+template <class Scalar>
+void put_tensor(ByteWriter& out, const std::string& name, const Tensor<Scalar>& t) {
+    out.put_string(name);
+    out.put<std::int32_t>(t.n());
+    out.put<std::int32_t>(t.c());
+    out.put<std::int32_t>(t.h());
+    out.put<std::int32_t>(t.w());
+    out.put_array(t.data(), t.size());
+}
+
+// Reads a tensor stored with `stored_bytes`-byte scalars (4 or 8) into Tensor<Scalar>.
+template <class Scalar>
+std::pair<std::string, Tensor<Scalar>> get_tensor(ByteReader& in, std::uint32_t stored_bytes) {
+    std::string name = in.get_string("tensor name");
+    int dims[4];
+    for (int& d : dims) {
+        d = in.get<std::int32_t>("tensor shape");
+        if (d < 0) in.fail("tensor '" + name + "' has a negative dimension");
+    }
+    const Shape shape(dims[0], dims[1], dims[2], dims[3]);
+    const double count = double(dims[0]) * dims[1] * dims[2] * dims[3];
+    if (count * stored_bytes > double(in.remaining())) in.fail("truncated in tensor '" + name + "' " + shape.str());
+    Tensor<Scalar> t(shape);
+    if (stored_bytes == sizeof(Scalar)) {
+        in.get_array(t.data(), t.size(), "tensor values");
+    } else if (stored_bytes == 4) {
+        std::vector<float> values(t.size());
+        in.get_array(values.data(), values.size(), "tensor values");
+        for (std::size_t i = 0; i < values.size(); ++i) t[i] = static_cast<Scalar>(values[i]);
+    } else {
+        std::vector<double> values(t.size());
+        in.get_array(values.data(), values.size(), "tensor values");
+        for (std::size_t i = 0; i < values.size(); ++i) t[i] = static_cast<Scalar>(values[i]);
+    }
+    return {std::move(name), std::move(t)};
+}
+
+inline std::string read_whole_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw io_error(path + ": cannot open for reading");
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    if (in.bad()) throw io_error(path + ": read error");
+    return bytes.str();
+}
+
+}  // namespace detail
+
+// The model (and optionally an optimizer's state) encoded as .dcnn bytes.
+template <class Scalar>
+std::string encode_model(Sequential<Scalar>& model, const ModelMetadata& metadata = {},
+                         const Optimizer<Scalar>* optimizer = nullptr) {
+    ByteWriter payload;
+    const Shape& input = model.input_shape();
+    payload.put<std::int32_t>(input.c);
+    payload.put<std::int32_t>(input.h);
+    payload.put<std::int32_t>(input.w);
+    payload.put<std::uint32_t>(static_cast<std::uint32_t>(model.size()));
+    for (std::size_t i = 0; i < model.size(); ++i) {
+        payload.put_string(model.layer(i).type());
+        const LayerConfig config = model.layer(i).config();
+        payload.put<std::uint32_t>(static_cast<std::uint32_t>(config.size()));
+        for (const auto& entry : config) {
+            payload.put_string(entry.first);
+            payload.put<double>(entry.second);
+        }
+    }
+    ModelMetadata meta = metadata;
+    for (std::size_t i = 0; i < model.size(); ++i) {
+        if (Rng* rng = model.layer(i).random_generator()) {
+            const auto state = rng->state();
+            for (int k = 0; k < 4; ++k) meta.integers[model.layer_name(i) + ".rng." + std::to_string(k)] = state[k];
+        }
+    }
+    payload.put<std::uint32_t>(static_cast<std::uint32_t>(meta.text.size()));
+    for (const auto& entry : meta.text) {
+        payload.put_string(entry.first);
+        payload.put_string(entry.second);
+    }
+    payload.put<std::uint32_t>(static_cast<std::uint32_t>(meta.numbers.size()));
+    for (const auto& entry : meta.numbers) {
+        payload.put_string(entry.first);
+        payload.put<double>(entry.second);
+    }
+    payload.put<std::uint32_t>(static_cast<std::uint32_t>(meta.integers.size()));
+    for (const auto& entry : meta.integers) {
+        payload.put_string(entry.first);
+        payload.put<std::uint64_t>(entry.second);
+    }
+    const auto params = model.params();
+    const auto buffers = model.buffers();
+    payload.put<std::uint32_t>(static_cast<std::uint32_t>(params.size() + buffers.size()));
+    for (const auto& p : params) detail::put_tensor(payload, p.name, *p.value);
+    for (const auto& b : buffers) detail::put_tensor(payload, b.name, *b.value);
+    payload.put<std::uint8_t>(optimizer ? 1 : 0);
+    if (optimizer) {
+        payload.put_string(optimizer->type());
+        const auto& state = optimizer->state();
+        payload.put<std::uint32_t>(static_cast<std::uint32_t>(state.tensors.size()));
+        for (const auto& entry : state.tensors) detail::put_tensor(payload, entry.first, entry.second);
+        payload.put<std::uint32_t>(static_cast<std::uint32_t>(state.scalars.size()));
+        for (const auto& entry : state.scalars) {
+            payload.put_string(entry.first);
+            payload.put<double>(entry.second);
+        }
+    }
+
+    ByteWriter file;
+    file.put_array(model_file_magic, sizeof(model_file_magic));
+    file.put<std::uint32_t>(model_file_version);
+    file.put<std::uint32_t>(static_cast<std::uint32_t>(sizeof(Scalar)));
+    file.put<std::uint64_t>(payload.bytes().size());
+    file.bytes() += payload.bytes();
+    file.put<std::uint32_t>(detail::crc32_of(payload.bytes().data(), payload.bytes().size()));
+    return std::move(file.bytes());
+}
+
+// Writes the model atomically (PATH.tmp, fsync, rename): a crash leaves either the old file or the new one.
+template <class Scalar>
+void save_model(const std::string& path, Sequential<Scalar>& model, const ModelMetadata& metadata = {},
+                const Optimizer<Scalar>* optimizer = nullptr) {
+    write_file_atomically(path, encode_model(model, metadata, optimizer));
+}
+
+// Rebuilds a model from .dcnn bytes; `source` names them in errors. Fills `metadata` and, if the file holds
+// one and `optimizer` is given, the optimizer state. Throws serialization_error for anything wrong.
+template <class Scalar>
+Sequential<Scalar> decode_model(const std::string& bytes, const std::string& source, ModelMetadata* metadata = nullptr,
+                                SavedOptimizer<Scalar>* optimizer = nullptr) {
+    if (bytes.size() < model_file_header_bytes + 4 ||
+        bytes.compare(0, sizeof(model_file_magic), model_file_magic, sizeof(model_file_magic)) != 0) {
+        if (bytes.size() >= sizeof(model_file_magic) &&
+            bytes.compare(0, sizeof(model_file_magic), model_file_magic, sizeof(model_file_magic)) == 0) {
+            throw serialization_error(source + ": truncated (" + std::to_string(bytes.size()) + " bytes)");
+        }
+        throw serialization_error(source + ": not a deepcnn model file (bad magic number)");
+    }
+    ByteReader header(bytes.data() + sizeof(model_file_magic), model_file_header_bytes - sizeof(model_file_magic),
+                      source, sizeof(model_file_magic));
+    const auto version = header.get<std::uint32_t>("format version");
+    if (version != model_file_version) {
+        throw serialization_error(source + ": format version " + std::to_string(version) +
+                                  " is not supported (this build reads version " + std::to_string(model_file_version) + ")");
+    }
+    const auto stored_bytes = header.get<std::uint32_t>("scalar size");
+    if (stored_bytes != 4 && stored_bytes != 8) {
+        throw serialization_error(source + ": scalar size " + std::to_string(stored_bytes) + " is neither 4 nor 8");
+    }
+    const auto payload_bytes = header.get<std::uint64_t>("payload size");
+    const std::size_t actual_payload = bytes.size() - model_file_header_bytes - 4;
+    if (payload_bytes != actual_payload) {
+        throw serialization_error(source + ": file is " + std::to_string(bytes.size()) + " bytes, header says " +
+                                  std::to_string(payload_bytes + model_file_header_bytes + 4) +
+                                  (payload_bytes > actual_payload ? " (truncated)" : " (trailing bytes)"));
+    }
+    const char* payload = bytes.data() + model_file_header_bytes;
+    std::uint32_t stored_crc;
+    std::memcpy(&stored_crc, payload + payload_bytes, 4);
+    if (stored_crc != detail::crc32_of(payload, payload_bytes)) {
+        throw serialization_error(source + ": checksum mismatch (the file is corrupt)");
+    }
+
+    ByteReader in(payload, payload_bytes, source, model_file_header_bytes);
+    int input_dims[3];
+    for (int& d : input_dims) {
+        d = in.get<std::int32_t>("input shape");
+        if (d <= 0 || d > (1 << 20)) in.fail("bad input dimension " + std::to_string(d));
+    }
+    Sequential<Scalar> model(Shape(1, input_dims[0], input_dims[1], input_dims[2]));
+    const auto layer_count = in.get_count("layer count", 4);
+    for (std::uint32_t i = 0; i < layer_count; ++i) {
+        const std::string type = in.get_string("layer type");
+        const auto entries = in.get_count("configuration size", 12);
+        LayerConfig config;
+        for (std::uint32_t k = 0; k < entries; ++k) {
+            std::string key = in.get_string("configuration key");
+            config.emplace_back(std::move(key), in.get<double>("configuration value"));
+        }
+        try {
+            model.add(make_layer<Scalar>(type, config));
+        } catch (const error& e) {
+            in.fail("layer " + std::to_string(i + 1) + " (" + type + "): " + e.what());
+        }
+    }
+    ModelMetadata meta;
+    for (auto n = in.get_count("text count", 8); n > 0; --n) {
+        std::string key = in.get_string("text key");
+        meta.text[key] = in.get_string("text value");
+    }
+    for (auto n = in.get_count("number count", 12); n > 0; --n) {
+        std::string key = in.get_string("number key");
+        meta.numbers[key] = in.get<double>("number value");
+    }
+    for (auto n = in.get_count("integer count", 12); n > 0; --n) {
+        std::string key = in.get_string("integer key");
+        meta.integers[key] = in.get<std::uint64_t>("integer value");
+    }
+
+    std::map<std::string, Tensor<Scalar>*> targets;
+    std::vector<std::pair<std::string, Tensor<Scalar>*>> ordered;
+    for (auto& p : model.params()) ordered.emplace_back(p.name, p.value);
+    for (auto& b : model.buffers()) ordered.emplace_back(b.name, b.value);
+    for (auto& entry : ordered) targets[entry.first] = entry.second;
+    const auto tensor_count = in.get_count("tensor count", 20);
+    if (tensor_count != ordered.size()) {
+        in.fail("holds " + std::to_string(tensor_count) + " tensors, the architecture has " +
+                std::to_string(ordered.size()));
+    }
+    for (std::uint32_t i = 0; i < tensor_count; ++i) {
+        auto named = detail::get_tensor<Scalar>(in, stored_bytes);
+        auto it = targets.find(named.first);
+        if (it == targets.end()) in.fail("unexpected tensor '" + named.first + "'");
+        if (it->second->shape() != named.second.shape()) {
+            in.fail("tensor '" + named.first + "' has shape " + named.second.shape().str() + ", the architecture needs " +
+                    it->second->shape().str());
+        }
+        *it->second = std::move(named.second);
+        targets.erase(it);
+    }
+    for (std::size_t i = 0; i < model.size(); ++i) {
+        Rng* rng = model.layer(i).random_generator();
+        if (!rng) continue;
+        Rng::State state{};
+        for (int k = 0; k < 4; ++k) {
+            auto it = meta.integers.find(model.layer_name(i) + ".rng." + std::to_string(k));
+            if (it == meta.integers.end()) in.fail("missing the random state of " + model.layer_name(i));
+            state[k] = it->second;
+            meta.integers.erase(it);
+        }
+        rng->set_state(state);
+    }
+    const auto has_optimizer = in.get<std::uint8_t>("optimizer flag");
+    if (has_optimizer > 1) in.fail("bad optimizer flag");
+    SavedOptimizer<Scalar> saved;
+    if (has_optimizer) {
+        saved.type = in.get_string("optimizer type");
+        for (auto n = in.get_count("optimizer tensor count", 20); n > 0; --n) {
+            auto named = detail::get_tensor<Scalar>(in, stored_bytes);
+            saved.state.tensors[named.first] = std::move(named.second);
+        }
+        for (auto n = in.get_count("optimizer scalar count", 12); n > 0; --n) {
+            std::string key = in.get_string("optimizer scalar key");
+            saved.state.scalars[key] = in.get<double>("optimizer scalar value");
+        }
+    }
+    if (in.remaining() != 0) in.fail(std::to_string(in.remaining()) + " unexpected trailing bytes");
+    if (metadata) *metadata = std::move(meta);
+    if (optimizer) *optimizer = std::move(saved);
+    return model;
+}
+
+// Loads a .dcnn file; see decode_model. Throws io_error if the file cannot be read.
+template <class Scalar>
+Sequential<Scalar> load_model(const std::string& path, ModelMetadata* metadata = nullptr,
+                              SavedOptimizer<Scalar>* optimizer = nullptr) {
+    return decode_model<Scalar>(detail::read_whole_file(path), path, metadata, optimizer);
+}
+
+}  // namespace deepcnn
