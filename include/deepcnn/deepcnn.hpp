@@ -1,5 +1,5 @@
 // deepcnn/deepcnn.hpp: the one include. Brings in tensors, every layer, the loss, the optimizers and
-// schedules, and the Sequential model.
+// schedules, the Sequential model and model files.
 #pragma once
 
 #include "config.hpp"
@@ -25,4 +25,7 @@
 #include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
 
+#include "model/layer_factory.hpp"
 #include "model/sequential.hpp"
+
+#include "io/model_file.hpp"
