@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# tools/run-tests.sh: the README's test command. Installs the Debian packages, builds and runs every test in
+# three configurations: the normal optimised build (with the consumer projects), AddressSanitizer + UBSan,
+# and the portable (non-AVX2) kernels. Build folders: build/, build-sanitize/, build-portable/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc 2>/dev/null || echo 2)
+bash tools/install-deps.sh
+
+run_config() {
+  local dir=$1; shift
+  echo "=== $dir: cmake $* ==="
+  cmake -S . -B "$dir" -G Ninja "$@"
+  cmake --build "$dir" -j "$jobs"
+  ctest --test-dir "$dir" --output-on-failure -j "$jobs" "${ctest_args[@]}"
+}
+
+ctest_args=()
+run_config build -DCMAKE_BUILD_TYPE=Release
+
+# The sanitizer and portable builds skip the consumer projects (they do not depend on the configuration).
+ctest_args=(-LE consumer)
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_config build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPCNN_SANITIZE=ON \
+  -DDEEPCNN_BUILD_EXAMPLES=ON -DDEEPCNN_BUILD_BENCHMARKS=OFF
+run_config build-portable -DCMAKE_BUILD_TYPE=Release -DDEEPCNN_PORTABLE_KERNELS=ON -DDEEPCNN_NATIVE=OFF \
+  -DDEEPCNN_BUILD_EXAMPLES=OFF -DDEEPCNN_BUILD_BENCHMARKS=OFF
+
+echo "run-tests: all three configurations passed"
