@@ -1,0 +1,371 @@
+// deepcnn/kernels/conv2d_fast.hpp: fast convolution for a batch in NCHW layout, forward, backward-data and
+// backward-weights, as implicit GEMMs on the packed GEMM of gemm.hpp. Each image is copied once into a
+// zero-padded buffer xp (C, Hp, Wp); the packers then read the im2col matrix straight from it, so no im2col
+// matrix is ever stored:
+//   im2col(x)(r, p) = xp[rbase(r) + poff(p)],  r = (c, kh, kw) -> rbase = (c * Hp + kh) * Wp + kw,
+//                                              p = (oh, ow)    -> poff  = oh * stride_h * Wp + ow * stride_w.
+// Work is split over a ThreadPool by images (or by pixels / filters when the batch is smaller than the pool),
+// never inside a sum, so results are bit-identical for any thread count. Twins: conv2d_*_ref in conv2d_ref.hpp.
+// The kernels allocate nothing; the caller passes conv2d_fast_workspace_size(g, threads) scalars.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "../config.hpp"
+#include "../parallel/thread_pool.hpp"
+#include "conv_geometry.hpp"
+#include "gemm.hpp"
+#include "im2col.hpp"
+
+namespace deepcnn {
+
+namespace detail {
+
+// The zero-padded copy of one image: (C, Hp, Wp), large enough for every window, plus NR scalars of slack that
+// packers may over-read.
+struct PaddedLayout {
+    int Hp = 0, Wp = 0;
+    std::size_t size = 0;
+};
+
+inline PaddedLayout padded_layout(const ConvGeometry& g) {
+    PaddedLayout l;
+    l.Hp = std::max(g.pad_top + g.H, (g.OH - 1) * g.stride_h + g.KH);
+    l.Wp = std::max(g.pad_left + g.W, (g.OW - 1) * g.stride_w + g.KW);
+    l.size = static_cast<std::size_t>(g.C) * l.Hp * l.Wp + 2 * GemmBlocking::NR;
+    return l;
+}
+
+// xp (C, Hp, Wp) = x (C, H, W) shifted by (pad_top, pad_left), zero elsewhere (slack included).
+template <class Scalar>
+void pad_image(const ConvGeometry& g, const PaddedLayout& l, const Scalar* x, Scalar* xp) {
+    const int right = l.Wp - g.pad_left - g.W;
+    for (int c = 0; c < g.C; ++c) {
+        const Scalar* src = x + static_cast<std::size_t>(c) * g.H * g.W;
+        Scalar* dst = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp;
+        std::fill(dst, dst + static_cast<std::size_t>(g.pad_top) * l.Wp, Scalar(0));
+        dst += static_cast<std::size_t>(g.pad_top) * l.Wp;
+        for (int h = 0; h < g.H; ++h, dst += l.Wp, src += g.W) {
+            std::fill(dst, dst + g.pad_left, Scalar(0));
+            std::copy(src, src + g.W, dst + g.pad_left);
+            std::fill(dst + g.pad_left + g.W, dst + g.pad_left + g.W + right, Scalar(0));
+        }
+        std::fill(dst, dst + static_cast<std::size_t>(l.Hp - g.pad_top - g.H) * l.Wp, Scalar(0));
+    }
+    const std::size_t body = static_cast<std::size_t>(g.C) * l.Hp * l.Wp;
+    std::fill(xp + body, xp + l.size, Scalar(0));
+}
+
+// Copies NR contiguous scalars (the packers' unit of work).
+template <class Scalar>
+inline void copy_nr(Scalar* dst, const Scalar* src) {
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        _mm256_storeu_ps(dst, _mm256_loadu_ps(src));
+        _mm256_storeu_ps(dst + 8, _mm256_loadu_ps(src + 8));
+        return;
+    }
+#endif
+    for (int j = 0; j < GemmBlocking::NR; ++j) dst[j] = src[j];
+}
+
+// B = im2col(x) (R = C*KH*KW rows, P = OH*OW columns), read from xp. For stride_w 1, each panel row is at most a
+// few contiguous runs (one per output row the 16 pixels touch), each copied as a whole NR-wide vector: a copy
+// spills past its run into space the next run (or the next row) overwrites, hence the NR scalars of slack.
+template <class Scalar>
+struct Im2colPackB {
+    const ConvGeometry* g;
+    PaddedLayout l;
+    const Scalar* xp;
+    int p_offset;  // column j of B is pixel p_offset + j
+
+    void operator()(int k0, int kc, int j0, int nc, Scalar* dst) const {
+        constexpr int NR = GemmBlocking::NR;
+        const int plane = l.Hp * l.Wp;
+        for (int jp = 0; jp < nc; jp += NR, dst += static_cast<long>(kc) * NR) {
+            const int n = std::min(NR, nc - jp);
+            // Runs of the panel's pixels within one output row: (first column in the panel, poff of its pixel).
+            int run_col[NR + 1], run_off[NR + 1], runs = 0;
+            int poff[NR];
+            {
+                int p = p_offset + j0 + jp;
+                int oh = p / g->OW, ow = p % g->OW;
+                for (int j = 0; j < n; ++j) {
+                    poff[j] = oh * g->stride_h * l.Wp + ow * g->stride_w;
+                    if (j == 0 || ow == 0) {
+                        run_col[runs] = j;
+                        run_off[runs] = poff[j];
+                        ++runs;
+                    }
+                    if (++ow == g->OW) {
+                        ow = 0;
+                        ++oh;
+                    }
+                }
+            }
+            int c = k0 / (g->KH * g->KW), kh = (k0 / g->KW) % g->KH, kw = k0 % g->KW;
+            for (int k = 0; k < kc; ++k) {
+                const Scalar* src = xp + c * plane + kh * l.Wp + kw;
+                Scalar* d = dst + k * NR;
+                if (g->stride_w == 1) {
+                    for (int s = 0; s < runs; ++s) copy_nr(d + run_col[s], src + run_off[s]);
+                    for (int j = n; j < NR; ++j) d[j] = Scalar(0);
+                } else {
+                    for (int j = 0; j < n; ++j) d[j] = src[poff[j]];
+                    for (int j = n; j < NR; ++j) d[j] = Scalar(0);
+                }
+                if (++kw == g->KW) {
+                    kw = 0;
+                    if (++kh == g->KH) {
+                        kh = 0;
+                        ++c;
+                    }
+                }
+            }
+        }
+    }
+};
+
+// B = im2col(x)^T (P rows, R columns), read from xp: row p holds xp[poff(p) + rbase(r)] for the panel's 16 r.
+template <class Scalar>
+struct Im2colTransposedPackB {
+    const ConvGeometry* g;
+    PaddedLayout l;
+    const Scalar* xp;
+    int r_offset;  // column j of B is patch row r_offset + j
+
+    void operator()(int k0, int kc, int j0, int nc, Scalar* dst) const {
+        constexpr int NR = GemmBlocking::NR;
+        alignas(64) int rbase[NR];
+        for (int jp = 0; jp < nc; jp += NR, dst += static_cast<long>(kc) * NR) {
+            const int n = std::min(NR, nc - jp);
+            for (int j = 0; j < NR; ++j) {
+                const int r = r_offset + j0 + jp + std::min(j, n - 1);
+                const int c = r / (g->KH * g->KW), kh = (r / g->KW) % g->KH, kw = r % g->KW;
+                rbase[j] = (c * l.Hp + kh) * l.Wp + kw;
+            }
+            int oh = k0 / g->OW, ow = k0 % g->OW;
+#if DEEPCNN_HAVE_AVX2
+            if constexpr (std::is_same<Scalar, float>::value) {
+                const __m256i lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(rbase));
+                const __m256i hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(rbase + 8));
+                for (int k = 0; k < kc; ++k) {
+                    const __m256i off = _mm256_set1_epi32(oh * g->stride_h * l.Wp + ow * g->stride_w);
+                    _mm256_storeu_ps(dst + k * NR, _mm256_i32gather_ps(xp, _mm256_add_epi32(lo, off), 4));
+                    _mm256_storeu_ps(dst + k * NR + 8, _mm256_i32gather_ps(xp, _mm256_add_epi32(hi, off), 4));
+                    if (++ow == g->OW) {
+                        ow = 0;
+                        ++oh;
+                    }
+                }
+                continue;
+            }
+#endif
+            for (int k = 0; k < kc; ++k) {
+                const Scalar* src = xp + oh * g->stride_h * l.Wp + ow * g->stride_w;
+                Scalar* d = dst + k * NR;
+                for (int j = 0; j < NR; ++j) d[j] = src[rbase[j]];
+                if (++ow == g->OW) {
+                    ow = 0;
+                    ++oh;
+                }
+            }
+        }
+    }
+};
+
+// The geometry of backward-data as a forward convolution (stride 1 only): dx = conv(dy, flipped weights) with
+// K input channels, C filters and the complementary padding. False when it does not apply, or when C is too
+// small to fill the micro-tile's MR rows (the first layer), where weight^T x dy + col2im is faster.
+inline bool backward_data_as_forward(const ConvGeometry& g, ConvGeometry& t) {
+    if (g.stride_h != 1 || g.stride_w != 1 || g.pad_top > g.KH - 1 || g.pad_left > g.KW - 1) return false;
+    if (g.C < 4 * GemmBlocking::MR) return false;
+    t = g;
+    t.C = g.K;
+    t.H = g.OH;
+    t.W = g.OW;
+    t.K = g.C;
+    t.pad_top = g.KH - 1 - g.pad_top;
+    t.pad_left = g.KW - 1 - g.pad_left;
+    t.OH = g.H;
+    t.OW = g.W;
+    return true;
+}
+
+// Per-thread workspace: one padded image (or the col matrix of the strided backward-data) and a GEMM block.
+inline std::size_t conv2d_fast_thread_scalars(const ConvGeometry& g, std::size_t gemm_scalars) {
+    std::size_t image = padded_layout(g).size;
+    ConvGeometry t;
+    if (backward_data_as_forward(g, t)) {
+        image = std::max(image, padded_layout(t).size);
+    } else {
+        image = std::max(image, static_cast<std::size_t>(g.patch_size()) * g.out_pixels());
+    }
+    return (image + 15) / 16 * 16 + gemm_scalars;
+}
+
+// One image's forward over pixels [p0, p1): y (K, P) columns p0..p1 = weight (K, R) x im2col(xp), + bias.
+template <class Scalar>
+void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const Scalar* xp, const Scalar* weight,
+                           const Scalar* bias, Scalar* y, int p0, int p1, Scalar* gemm_ws) {
+    const int P = g.out_pixels(), R = g.patch_size();
+    gemm_packed(g.K, p1 - p0, R, StridedPackA<Scalar>{{weight, R, 1}}, Im2colPackB<Scalar>{&g, l, xp, p0}, y + p0,
+                P, false, gemm_ws);
+    if (bias)
+        for (int k = 0; k < g.K; ++k) {
+            Scalar* row = y + static_cast<std::size_t>(k) * P;
+            for (int p = p0; p < p1; ++p) row[p] += bias[k];
+        }
+}
+
+// Forward for a batch with `weight` (K, C*KH*KW): split over images, or over pixels when N < threads.
+template <class Scalar>
+void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight, const Scalar* bias,
+                          Scalar* y, Scalar* workspace, std::size_t thread_scalars, ThreadPool* pool) {
+    const int threads = pool ? pool->size() : 1;
+    const PaddedLayout l = padded_layout(g);
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
+    const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
+    auto task = [&](int t) {
+        Scalar* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
+        Scalar* gemm_ws = xp + xp_scalars;
+        int begin = 0, end = 0;
+        if (N >= threads) {
+            split_range(N, threads, t, 1, begin, end);
+            for (int n = begin; n < end; ++n) {
+                pad_image(g, l, x + n * in_size, xp);
+                conv2d_forward_pixels(g, l, xp, weight, bias, y + n * out_size, 0, g.out_pixels(), gemm_ws);
+            }
+        } else {
+            split_range(g.out_pixels(), threads, t, GemmBlocking::NR, begin, end);
+            if (begin == end) return;
+            for (int n = 0; n < N; ++n) {
+                pad_image(g, l, x + n * in_size, xp);
+                conv2d_forward_pixels(g, l, xp, weight, bias, y + n * out_size, begin, end, gemm_ws);
+            }
+        }
+    };
+    if (threads > 1) {
+        pool->run(threads, task);
+    } else {
+        task(0);
+    }
+}
+
+}  // namespace detail
+
+// Scalars of workspace the conv2d_*_fast kernels need with `threads` threads (one set per thread, plus the
+// flipped weights of backward-data).
+template <class Scalar>
+std::size_t conv2d_fast_workspace_size(const ConvGeometry& g, int threads) {
+    const std::size_t weights = static_cast<std::size_t>(g.K) * g.patch_size();
+    return (weights + 15) / 16 * 16 +
+           static_cast<std::size_t>(std::max(threads, 1)) *
+               detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>()) +
+           16;
+}
+
+// y (N, K, OH, OW) = conv(x (N, C, H, W), weight (K, C, KH, KW)) + bias (K) [bias may be null]. Assigns y.
+// pool may be null (one thread); workspace: conv2d_fast_workspace_size(g, pool threads).
+template <class Scalar>
+void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight, const Scalar* bias,
+                         Scalar* y, Scalar* workspace, ThreadPool* pool) {
+    const std::size_t weights = (static_cast<std::size_t>(g.K) * g.patch_size() + 15) / 16 * 16;
+    const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
+    detail::conv2d_forward_batch(g, N, x, weight, bias, y, workspace + weights, per_thread, pool);
+}
+
+// dx (N, C, H, W) = dL/dx for dy (N, K, OH, OW). Assigns dx. Stride 1 and C >= 24: a forward convolution of dy
+// with the flipped weights w'(c, k, kh, kw) = weight(k, c, KH-1-kh, KW-1-kw). Otherwise: per image
+// dcol (R, P) = weight^T (R, K) x dy_n (K, P), then dx_n = col2im(dcol).
+template <class Scalar>
+void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, const Scalar* weight, Scalar* dx,
+                               Scalar* workspace, ThreadPool* pool) {
+    const int R = g.patch_size(), P = g.out_pixels(), KK = g.KH * g.KW;
+    const std::size_t weights = (static_cast<std::size_t>(g.K) * R + 15) / 16 * 16;
+    const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
+    ConvGeometry t;
+    if (detail::backward_data_as_forward(g, t)) {
+        Scalar* flipped = workspace;  // (C, K, KH, KW)
+        for (int k = 0; k < g.K; ++k)
+            for (int c = 0; c < g.C; ++c)
+                for (int i = 0; i < KK; ++i)
+                    flipped[(static_cast<std::size_t>(c) * g.K + k) * KK + (KK - 1 - i)] =
+                        weight[(static_cast<std::size_t>(k) * g.C + c) * KK + i];
+        detail::conv2d_forward_batch(t, N, dy, flipped, static_cast<const Scalar*>(nullptr), dx, workspace + weights,
+                                     per_thread, pool);
+        return;
+    }
+    const int threads = pool ? pool->size() : 1;
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    auto task = [&](int tid) {
+        Scalar* base = workspace + weights + static_cast<std::size_t>(tid) * per_thread;
+        Scalar* dcol = base;
+        Scalar* gemm_ws = base + per_thread - gemm_workspace_size<Scalar>();
+        int begin = 0, end = 0;
+        split_range(N, threads, tid, 1, begin, end);
+        for (int n = begin; n < end; ++n) {
+            gemm(R, P, g.K, StridedMatrix<Scalar>{weight, 1, R},
+                 StridedMatrix<Scalar>{dy + static_cast<std::size_t>(n) * g.K * P, P, 1}, dcol, P, false, gemm_ws);
+            col2im(g, dcol, dx + n * in_size);
+        }
+    };
+    if (threads > 1) {
+        pool->run(threads, task);
+    } else {
+        task(0);
+    }
+}
+
+// dweight (K, C, KH, KW) = sum_n dy_n (K, P) x im2col(x_n)^T (P, R); dbias (K) = sum of dy over images and
+// pixels [may be null]. Assigns both. Threads split dweight (by patch rows, or by filters when R is small) and
+// each sums every image in order, so the sum order never depends on the thread count.
+template <class Scalar>
+void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x, const Scalar* dy, Scalar* dweight,
+                                  Scalar* dbias, Scalar* workspace, ThreadPool* pool) {
+    const int R = g.patch_size(), P = g.out_pixels();
+    const std::size_t weights = (static_cast<std::size_t>(g.K) * R + 15) / 16 * 16;
+    const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
+    const detail::PaddedLayout l = detail::padded_layout(g);
+    const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const std::size_t out_size = static_cast<std::size_t>(g.K) * P;
+    const int threads = pool ? pool->size() : 1;
+    const bool by_rows = R >= 2 * GemmBlocking::NR * threads;
+    auto task = [&](int t) {
+        Scalar* xp = workspace + weights + static_cast<std::size_t>(t) * per_thread;
+        Scalar* gemm_ws = xp + xp_scalars;
+        int begin = 0, end = 0;
+        split_range(by_rows ? R : g.K, threads, t, by_rows ? GemmBlocking::NR : GemmBlocking::MR, begin, end);
+        if (begin < end) {
+            const int k0 = by_rows ? 0 : begin, k1 = by_rows ? g.K : end;
+            const int r0 = by_rows ? begin : 0, r1 = by_rows ? end : R;
+            for (int n = 0; n < N; ++n) {
+                detail::pad_image(g, l, x + n * in_size, xp);
+                gemm_packed(k1 - k0, r1 - r0, P,
+                            detail::StridedPackA<Scalar>{{dy + n * out_size + static_cast<std::size_t>(k0) * P, P, 1}},
+                            detail::Im2colTransposedPackB<Scalar>{&g, l, xp, r0},
+                            dweight + static_cast<std::size_t>(k0) * R + r0, R, n > 0, gemm_ws);
+            }
+        }
+        if (t == 0 && dbias) {
+            for (int k = 0; k < g.K; ++k) {
+                Scalar sum(0);
+                for (int n = 0; n < N; ++n) {
+                    const Scalar* row = dy + n * out_size + static_cast<std::size_t>(k) * P;
+                    for (int p = 0; p < P; ++p) sum += row[p];
+                }
+                dbias[k] = sum;
+            }
+        }
+    };
+    if (threads > 1) {
+        pool->run(threads, task);
+    } else {
+        task(0);
+    }
+}
+
+}  // namespace deepcnn

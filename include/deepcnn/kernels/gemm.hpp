@@ -1,0 +1,297 @@
+// deepcnn/kernels/gemm.hpp: packed GEMM, C (M, N) = [C +] A (M, K) B (K, N), BLIS style: B is packed in
+// KC x NC blocks of NR-wide panels, A in MC x KC blocks of MR-high panels, and an MR x NR register-blocked
+// micro-kernel (AVX2 + FMA for float when DEEPCNN_HAVE_AVX2, portable C++ otherwise) runs over them.
+// Operands are strided views or caller-supplied packers (implicit im2col in conv2d_fast.hpp). gemm_ref is
+// the plain-loop twin. Kernels allocate nothing: the caller passes gemm_workspace_size() scalars per thread.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "../config.hpp"
+#include "../parallel/thread_pool.hpp"
+
+#if DEEPCNN_HAVE_AVX2
+#include <immintrin.h>
+#endif
+
+namespace deepcnn {
+
+// Blocking: micro-tile MR x NR; A block MC x KC (L2); B block KC x NC (L3); one B micro-panel KC x NR (L1).
+struct GemmBlocking {
+    static constexpr int MR = 6;
+    static constexpr int NR = 16;
+    static constexpr int MC = 144;
+    static constexpr int KC = 256;
+    static constexpr int NC = 2048;
+};
+
+// A read-only strided matrix: element (i, j) at data[i * rs + j * cs]. Row-major (rows, cols) has rs = cols,
+// cs = 1; its transpose is the same data with rs and cs swapped.
+template <class Scalar>
+struct StridedMatrix {
+    const Scalar* data;
+    long rs;
+    long cs;
+    const Scalar& operator()(long i, long j) const { return data[i * rs + j * cs]; }
+};
+
+// Scalars of workspace one gemm() call needs: the packed A and B blocks, alignment and overrun slack.
+template <class Scalar>
+constexpr std::size_t gemm_workspace_size() {
+    using B = GemmBlocking;
+    return static_cast<std::size_t>(B::MC) * B::KC + static_cast<std::size_t>(B::KC) * B::NC + 2 * B::NR +
+           64 / sizeof(Scalar);
+}
+
+// C (M, N), row stride ldc = [C +] A (M, K) x B (K, N), plain loops in k order. Assigns unless `accumulate`.
+template <class Scalar>
+void gemm_ref(int M, int N, int K, StridedMatrix<Scalar> A, StridedMatrix<Scalar> B, Scalar* C, long ldc,
+              bool accumulate) {
+    for (int i = 0; i < M; ++i)
+        for (int j = 0; j < N; ++j) {
+            Scalar sum(0);
+            for (int k = 0; k < K; ++k) sum += A(i, k) * B(k, j);
+            C[i * ldc + j] = accumulate ? C[i * ldc + j] + sum : sum;
+        }
+}
+
+namespace detail {
+
+// Packs rows [i0, i0 + mc) x columns [k0, k0 + kc) of A as ceil(mc / MR) panels of kc x MR (k-major); rows past
+// mc are zero.
+template <class Scalar>
+struct StridedPackA {
+    StridedMatrix<Scalar> a;
+    void operator()(int i0, int mc, int k0, int kc, Scalar* dst) const {
+        constexpr int MR = GemmBlocking::MR;
+        for (int ip = 0; ip < mc; ip += MR, dst += static_cast<long>(kc) * MR) {
+            const int m = std::min(MR, mc - ip);
+            const Scalar* src = a.data + (i0 + ip) * a.rs + k0 * a.cs;
+            if (m == MR && a.cs == 1) {
+                const Scalar* r0 = src;
+                const Scalar* r1 = src + a.rs;
+                const Scalar* r2 = src + 2 * a.rs;
+                const Scalar* r3 = src + 3 * a.rs;
+                const Scalar* r4 = src + 4 * a.rs;
+                const Scalar* r5 = src + 5 * a.rs;
+                for (int k = 0; k < kc; ++k) {
+                    Scalar* d = dst + k * MR;
+                    d[0] = r0[k];
+                    d[1] = r1[k];
+                    d[2] = r2[k];
+                    d[3] = r3[k];
+                    d[4] = r4[k];
+                    d[5] = r5[k];
+                }
+            } else {
+                for (int k = 0; k < kc; ++k) {
+                    Scalar* d = dst + k * MR;
+                    for (int i = 0; i < m; ++i) d[i] = src[i * a.rs + k * a.cs];
+                    for (int i = m; i < MR; ++i) d[i] = Scalar(0);
+                }
+            }
+        }
+    }
+};
+
+// Packs rows [k0, k0 + kc) x columns [j0, j0 + nc) of B as ceil(nc / NR) panels of kc x NR (k-major); columns
+// past nc are zero.
+template <class Scalar>
+struct StridedPackB {
+    StridedMatrix<Scalar> b;
+    void operator()(int k0, int kc, int j0, int nc, Scalar* dst) const {
+        constexpr int NR = GemmBlocking::NR;
+        for (int jp = 0; jp < nc; jp += NR, dst += static_cast<long>(kc) * NR) {
+            const int n = std::min(NR, nc - jp);
+            const Scalar* src = b.data + k0 * b.rs + (j0 + jp) * b.cs;
+            if (n == NR && b.cs == 1) {
+                for (int k = 0; k < kc; ++k) {
+                    const Scalar* s = src + k * b.rs;
+                    Scalar* d = dst + k * NR;
+                    for (int j = 0; j < NR; ++j) d[j] = s[j];
+                }
+            } else {
+                for (int k = 0; k < kc; ++k) {
+                    Scalar* d = dst + k * NR;
+                    for (int j = 0; j < n; ++j) d[j] = src[k * b.rs + j * b.cs];
+                    for (int j = n; j < NR; ++j) d[j] = Scalar(0);
+                }
+            }
+        }
+    }
+};
+
+// Micro-kernel, portable: c (MR x NR, row stride ldc) = [c +] a (kc x MR panel)^T b (kc x NR panel).
+template <class Scalar>
+inline void gemm_micro_kernel_generic(int kc, const Scalar* a, const Scalar* b, Scalar* c, long ldc, bool accumulate) {
+    constexpr int MR = GemmBlocking::MR, NR = GemmBlocking::NR;
+    Scalar t[MR][NR] = {};
+    for (int k = 0; k < kc; ++k, a += MR, b += NR)
+        for (int i = 0; i < MR; ++i) {
+            const Scalar ai = a[i];
+            for (int j = 0; j < NR; ++j) t[i][j] += ai * b[j];
+        }
+    for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + t[i][j] : t[i][j];
+}
+
+#if DEEPCNN_HAVE_AVX2
+// Micro-kernel, AVX2 + FMA, float: the 6 x 16 tile lives in 12 ymm accumulators; each k broadcasts 6 values of
+// A and loads 16 of B (2 ymm), 12 FMAs.
+inline void gemm_micro_kernel_avx2(int kc, const float* a, const float* b, float* c, long ldc, bool accumulate) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    for (int k = 0; k < kc; ++k, a += 6, b += 16) {
+        const __m256 b0 = _mm256_loadu_ps(b);
+        const __m256 b1 = _mm256_loadu_ps(b + 8);
+        __m256 ai = _mm256_broadcast_ss(a);
+        c00 = _mm256_fmadd_ps(ai, b0, c00);
+        c01 = _mm256_fmadd_ps(ai, b1, c01);
+        ai = _mm256_broadcast_ss(a + 1);
+        c10 = _mm256_fmadd_ps(ai, b0, c10);
+        c11 = _mm256_fmadd_ps(ai, b1, c11);
+        ai = _mm256_broadcast_ss(a + 2);
+        c20 = _mm256_fmadd_ps(ai, b0, c20);
+        c21 = _mm256_fmadd_ps(ai, b1, c21);
+        ai = _mm256_broadcast_ss(a + 3);
+        c30 = _mm256_fmadd_ps(ai, b0, c30);
+        c31 = _mm256_fmadd_ps(ai, b1, c31);
+        ai = _mm256_broadcast_ss(a + 4);
+        c40 = _mm256_fmadd_ps(ai, b0, c40);
+        c41 = _mm256_fmadd_ps(ai, b1, c41);
+        ai = _mm256_broadcast_ss(a + 5);
+        c50 = _mm256_fmadd_ps(ai, b0, c50);
+        c51 = _mm256_fmadd_ps(ai, b1, c51);
+    }
+    auto store = [&](float* row, __m256 lo, __m256 hi) {
+        if (accumulate) {
+            lo = _mm256_add_ps(_mm256_loadu_ps(row), lo);
+            hi = _mm256_add_ps(_mm256_loadu_ps(row + 8), hi);
+        }
+        _mm256_storeu_ps(row, lo);
+        _mm256_storeu_ps(row + 8, hi);
+    };
+    store(c, c00, c01);
+    store(c + ldc, c10, c11);
+    store(c + 2 * ldc, c20, c21);
+    store(c + 3 * ldc, c30, c31);
+    store(c + 4 * ldc, c40, c41);
+    store(c + 5 * ldc, c50, c51);
+}
+#endif
+
+template <class Scalar>
+inline void gemm_micro_kernel(int kc, const Scalar* a, const Scalar* b, Scalar* c, long ldc, bool accumulate) {
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        gemm_micro_kernel_avx2(kc, a, b, c, ldc, accumulate);
+        return;
+    }
+#endif
+    gemm_micro_kernel_generic(kc, a, b, c, ldc, accumulate);
+}
+
+template <class Scalar>
+Scalar* align64(Scalar* p) {
+    const auto bits = reinterpret_cast<std::uintptr_t>(p);
+    return reinterpret_cast<Scalar*>((bits + 63) & ~std::uintptr_t(63));
+}
+
+}  // namespace detail
+
+// C (M, N), row stride ldc = [C +] A (M, K) B (K, N) where the operands come from packers:
+//   pack_a(i0, mc, k0, kc, dst): rows [i0, i0+mc) x cols [k0, k0+kc) of A as kc x MR panels (rows past mc zero)
+//   pack_b(k0, kc, j0, nc, dst): rows [k0, k0+kc) x cols [j0, j0+nc) of B as kc x NR panels; columns past nc
+//                                may hold any finite value; may write up to NR scalars past the last panel.
+// Every C element sums its k terms in the same order (KC blocks in turn) whatever M and N are, so splitting C
+// between threads never changes a result. Assigns C unless `accumulate`. `workspace`: gemm_workspace_size().
+template <class Scalar, class PackA, class PackB>
+void gemm_packed(int M, int N, int K, const PackA& pack_a, const PackB& pack_b, Scalar* C, long ldc, bool accumulate,
+                 Scalar* workspace) {
+    using B = GemmBlocking;
+    constexpr int MR = B::MR, NR = B::NR;
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!accumulate)
+            for (int i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, Scalar(0));
+        return;
+    }
+    Scalar* packed_a = detail::align64(workspace);
+    Scalar* packed_b = packed_a + static_cast<std::size_t>(B::MC) * B::KC;
+    alignas(64) Scalar tile[MR * NR];
+    for (int jc = 0; jc < N; jc += B::NC) {
+        const int nc = std::min(B::NC, N - jc);
+        for (int pc = 0; pc < K; pc += B::KC) {
+            const int kc = std::min(B::KC, K - pc);
+            const bool acc = accumulate || pc > 0;
+            pack_b(pc, kc, jc, nc, packed_b);
+            for (int ic = 0; ic < M; ic += B::MC) {
+                const int mc = std::min(B::MC, M - ic);
+                pack_a(ic, mc, pc, kc, packed_a);
+                for (int jr = 0; jr < nc; jr += NR) {
+                    const int n = std::min(NR, nc - jr);
+                    const Scalar* bp = packed_b + static_cast<long>(jr) * kc;
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        const int m = std::min(MR, mc - ir);
+                        const Scalar* ap = packed_a + static_cast<long>(ir) * kc;
+                        Scalar* c = C + (ic + ir) * ldc + jc + jr;
+                        if (m == MR && n == NR) {
+                            detail::gemm_micro_kernel(kc, ap, bp, c, ldc, acc);
+                        } else {
+                            detail::gemm_micro_kernel(kc, ap, bp, tile, NR, false);
+                            for (int i = 0; i < m; ++i)
+                                for (int j = 0; j < n; ++j)
+                                    c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// C (M, N), row stride ldc = [C +] A (M, K) B (K, N) for strided A and B, on one thread.
+template <class Scalar>
+void gemm(int M, int N, int K, StridedMatrix<Scalar> A, StridedMatrix<Scalar> B, Scalar* C, long ldc, bool accumulate,
+          Scalar* workspace) {
+    gemm_packed(M, N, K, detail::StridedPackA<Scalar>{A}, detail::StridedPackB<Scalar>{B}, C, ldc, accumulate,
+                workspace);
+}
+
+// As gemm(), split over the pool's threads by columns of C (or rows, when C is narrow); `workspace` holds
+// gemm_workspace_size() scalars per thread. Results are bit-identical for any thread count.
+template <class Scalar>
+void gemm_parallel(ThreadPool* pool, int M, int N, int K, StridedMatrix<Scalar> A, StridedMatrix<Scalar> B, Scalar* C,
+                   long ldc, bool accumulate, Scalar* workspace) {
+    const int threads = pool ? pool->size() : 1;
+    const long flops = static_cast<long>(M) * N * K;
+    if (threads <= 1 || flops < 32L * 1024 * 16) {
+        gemm(M, N, K, A, B, C, ldc, accumulate, workspace);
+        return;
+    }
+    const bool by_columns = N >= M || N >= 2 * GemmBlocking::NR * threads;
+    pool->run(threads, [&](int t) {
+        Scalar* ws = workspace + static_cast<std::size_t>(t) * gemm_workspace_size<Scalar>();
+        int begin = 0, end = 0;
+        if (by_columns) {
+            split_range(N, threads, t, GemmBlocking::NR, begin, end);
+            if (begin < end)
+                gemm(M, end - begin, K, A, StridedMatrix<Scalar>{B.data + begin * B.cs, B.rs, B.cs}, C + begin, ldc,
+                     accumulate, ws);
+        } else {
+            split_range(M, threads, t, GemmBlocking::MR, begin, end);
+            if (begin < end)
+                gemm(end - begin, N, K, StridedMatrix<Scalar>{A.data + begin * A.rs, A.rs, A.cs}, B, C + begin * ldc,
+                     ldc, accumulate, ws);
+        }
+    });
+}
+
+}  // namespace deepcnn

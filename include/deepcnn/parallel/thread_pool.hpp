@@ -1,0 +1,125 @@
+// deepcnn/parallel/thread_pool.hpp: ThreadPool, a fixed set of worker threads that runs one parallel region at a
+// time: run(tasks, fn) calls fn(t) once for every t in [0, tasks), each task on its own thread (task 0 on the
+// caller). The partition of work into tasks is the caller's, so results depend only on the task count, never on
+// scheduling. Owned by the model (Sequential), lent to layers as a pointer; there is no global pool.
+#pragma once
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace deepcnn {
+
+class ThreadPool {
+public:
+    // `threads` workers in all, the caller included; 0 means std::thread::hardware_concurrency().
+    explicit ThreadPool(int threads = 0) {
+        if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        size_ = threads;
+        workers_.reserve(static_cast<std::size_t>(threads - 1));
+        for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    }
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+    ~ThreadPool() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+        }
+        wake_.notify_all();
+        for (auto& t : workers_) t.join();
+    }
+
+    // Threads that run tasks, the caller included.
+    int size() const { return size_; }
+
+    // Calls fn(t) for t in [0, tasks) with tasks <= size(), in parallel; returns when all are done. The first
+    // exception a task throws is rethrown here. Allocates nothing. Not reentrant: a task must not call run().
+    template <class F>
+    void run(int tasks, F&& fn) {
+        tasks = std::min(tasks, size_);
+        if (tasks <= 1) {
+            if (tasks == 1) fn(0);
+            return;
+        }
+        using Fn = std::remove_reference_t<F>;
+        Job job{&fn, [](void* ctx, int t) { (*static_cast<Fn*>(ctx))(t); }};
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            job_ = job;
+            tasks_ = tasks;
+            pending_ = tasks - 1;
+            error_ = nullptr;
+            ++generation_;
+        }
+        wake_.notify_all();
+        call(job, 0);
+        std::unique_lock<std::mutex> lock(mutex_);
+        done_.wait(lock, [this] { return pending_ == 0; });
+        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    }
+
+private:
+    struct Job {
+        void* ctx = nullptr;
+        void (*fn)(void*, int) = nullptr;
+    };
+
+    void call(const Job& job, int t) {
+        try {
+            job.fn(job.ctx, t);
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!error_) error_ = std::current_exception();
+        }
+    }
+
+    void worker_loop(int index) {
+        unsigned long seen = 0;
+        for (;;) {
+            Job job;
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+                if (stop_) return;
+                seen = generation_;
+                if (index >= tasks_) continue;
+                job = job_;
+            }
+            call(job, index);
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                --pending_;
+            }
+            done_.notify_one();
+        }
+    }
+
+    int size_ = 1;
+    std::vector<std::thread> workers_;
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
+    Job job_;
+    int tasks_ = 0;
+    int pending_ = 0;
+    unsigned long generation_ = 0;
+    bool stop_ = false;
+    std::exception_ptr error_;
+};
+
+// Splits [0, count) into `parts` contiguous ranges whose starts are multiples of `align` (except the end);
+// range `part` is [begin, end). Deterministic: depends only on the arguments.
+inline void split_range(int count, int parts, int part, int align, int& begin, int& end) {
+    const int units = (count + align - 1) / align;
+    const int lo = static_cast<int>(static_cast<long>(units) * part / parts);
+    const int hi = static_cast<int>(static_cast<long>(units) * (part + 1) / parts);
+    begin = std::min(count, lo * align);
+    end = std::min(count, hi * align);
+}
+
+}  // namespace deepcnn
