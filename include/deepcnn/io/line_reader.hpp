@@ -50,6 +50,7 @@ public:
                                                  : nullptr;
             if (found != nullptr) {
                 const std::size_t newline = static_cast<std::size_t>(static_cast<const char*>(found) - buffer_.data());
+                if (newline - begin_ > max_line_) throw_too_long();
                 emit(line, newline);
                 begin_ = newline + 1;
                 return true;
@@ -60,10 +61,7 @@ public:
                 begin_ = end_;
                 return true;
             }
-            if (end_ - begin_ > max_line_) {
-                throw data_error(path_ + ":" + std::to_string(line_number_ + 1) + ": line longer than " +
-                                 std::to_string(max_line_) + " bytes");
-            }
+            if (end_ - begin_ > max_line_) throw_too_long();
             scan_from = end_ - begin_;
             refill();
         }
@@ -101,6 +99,11 @@ private:
             eof_ = true;
         }
         end_ += static_cast<std::size_t>(got);
+    }
+
+    [[noreturn]] void throw_too_long() const {
+        throw data_error(path_ + ":" + std::to_string(line_number_ + 1) + ": line longer than " +
+                         std::to_string(max_line_) + " bytes");
     }
 
     [[noreturn]] void throw_read_error() {

@@ -1,0 +1,129 @@
+// tests/data/test_augment.cpp: augmentation is deterministic for a seed, the identity when every range is 0,
+// flips exactly, fills from the nearest edge, stays within the input's range, and rejects bad options.
+#include <catch2/catch.hpp>
+
+#include <deepcnn/data/augment.hpp>
+
+#include <algorithm>
+#include <vector>
+
+using namespace deepcnn;
+
+namespace {
+
+// A batch of distinct, non-symmetric images: value depends on sample, channel, row and column.
+Tensor<float> test_batch(int N = 4, int C = 1, int H = 48, int W = 48) {
+    Tensor<float> x(Shape(N, C, H, W));
+    for (int n = 0; n < N; ++n)
+        for (int c = 0; c < C; ++c)
+            for (int h = 0; h < H; ++h)
+                for (int w = 0; w < W; ++w) x(n, c, h, w) = static_cast<float>((n * 13 + c * 5 + h * 3 + w * w) % 101);
+    return x;
+}
+
+bool same(const Tensor<float>& a, const Tensor<float>& b) {
+    return a.shape() == b.shape() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+}  // namespace
+
+TEST_CASE("augment_batch with every range 0 is the identity", "[data][augment]") {
+    const Tensor<float> x = test_batch(3, 2);
+    Tensor<float> y;
+    Rng rng(1);
+    augment_batch(x, y, AugmentOptions{}, rng);
+    CHECK(same(x, y));
+}
+
+TEST_CASE("augment_batch is deterministic for a seed and differs across seeds", "[data][augment]") {
+    const Tensor<float> x = test_batch();
+    Tensor<float> a, b, c;
+    Rng rng_a(123), rng_b(123), rng_c(124);
+    augment_batch(x, a, tutorial_augmentation(), rng_a);
+    augment_batch(x, b, tutorial_augmentation(), rng_b);
+    augment_batch(x, c, tutorial_augmentation(), rng_c);
+    CHECK(same(a, b));
+    CHECK_FALSE(same(a, c));
+    CHECK_FALSE(same(a, x));
+    CHECK(rng_a.state() == rng_b.state());
+
+    // Every output is a convex combination of input pixels of the same plane.
+    const auto [lo, hi] = std::minmax_element(x.begin(), x.end());
+    for (float v : a) {
+        REQUIRE(v >= *lo - 1e-4f);
+        REQUIRE(v <= *hi + 1e-4f);
+    }
+}
+
+TEST_CASE("draw_affine_map always takes 7 numbers from the generator", "[data][augment]") {
+    Rng used(9), reference(9);
+    draw_affine_map(AugmentOptions{}, 48, 48, used);
+    for (int i = 0; i < 7; ++i) reference.uniform();
+    CHECK(used.state() == reference.state());
+    draw_affine_map(tutorial_augmentation(), 48, 48, used);
+    for (int i = 0; i < 7; ++i) reference.uniform();
+    CHECK(used.state() == reference.state());
+}
+
+TEST_CASE("a certain flip mirrors every plane exactly, as flip_horizontal does", "[data][augment]") {
+    const Tensor<float> x = test_batch(2, 3, 5, 7);
+    AugmentOptions flip_only;
+    flip_only.flip_probability = 1.0;
+    Tensor<float> y, z;
+    Rng rng(5);
+    augment_batch(x, y, flip_only, rng);
+    flip_horizontal(x, z);
+    for (int n = 0; n < 2; ++n)
+        for (int c = 0; c < 3; ++c)
+            for (int h = 0; h < 5; ++h)
+                for (int w = 0; w < 7; ++w) {
+                    REQUIRE(y(n, c, h, w) == x(n, c, h, 6 - w));
+                    REQUIRE(z(n, c, h, w) == x(n, c, h, 6 - w));
+                }
+    Tensor<float> back;
+    flip_horizontal(z, back);
+    CHECK(same(back, x));
+}
+
+TEST_CASE("warp_affine samples bilinearly and fills from the nearest edge", "[data][augment]") {
+    // 3 x 4 plane, value = 10 * row + column.
+    std::vector<float> in(12), out(12);
+    for (int i = 0; i < 12; ++i) in[static_cast<std::size_t>(i)] = static_cast<float>(10 * (i / 4) + i % 4);
+
+    AffineMap shift_right;  // out(x, y) = in(x - 1, y): the left column repeats the edge
+    shift_right.x0 = -1.0;
+    warp_affine(in.data(), out.data(), 3, 4, shift_right);
+    CHECK(out == std::vector<float>{0, 0, 1, 2, 10, 10, 11, 12, 20, 20, 21, 22});
+
+    AffineMap half_down;  // out(x, y) = in(x, y + 0.5): the bottom row clamps to the last row
+    half_down.y0 = 0.5;
+    warp_affine(in.data(), out.data(), 3, 4, half_down);
+    CHECK(out == std::vector<float>{5, 6, 7, 8, 15, 16, 17, 18, 20, 21, 22, 23});
+}
+
+TEST_CASE("augmentation options are validated", "[data][augment]") {
+    const Tensor<float> x = test_batch(1);
+    Tensor<float> y;
+    Rng rng(1);
+    AugmentOptions bad;
+    bad.flip_probability = 1.5;
+    CHECK_THROWS_AS(augment_batch(x, y, bad, rng), config_error);
+    bad = AugmentOptions{};
+    bad.max_rotation_deg = -1.0;
+    CHECK_THROWS_AS(augment_batch(x, y, bad, rng), config_error);
+    bad = AugmentOptions{};
+    bad.max_zoom = 1.0;
+    CHECK_THROWS_AS(augment_batch(x, y, bad, rng), config_error);
+    Tensor<float> z = test_batch(1);
+    CHECK_THROWS_AS(augment_batch(z, z, AugmentOptions{}, rng), config_error);
+}
+
+TEST_CASE("augment_batch reuses the output allocation", "[data][augment]") {
+    const Tensor<float> x = test_batch(8);
+    Tensor<float> y;
+    Rng rng(3);
+    augment_batch(x, y, default_augmentation(), rng);
+    const float* storage = y.data();
+    augment_batch(x, y, default_augmentation(), rng);
+    CHECK(y.data() == storage);
+}
