@@ -1,0 +1,158 @@
+// tests/layers/test_batch_norm.cpp: BatchNorm: batch statistics in training (per channel for images, per feature
+// for flat input), the running-statistics update, eval mode on running statistics computed by hand, buffers vs
+// parameters, and the gradient check through the batch statistics (training) and through the affine map (eval).
+#include <catch2/catch.hpp>
+
+#include <deepcnn/layers/batch_norm.hpp>
+
+#include "gradient_check.hpp"
+
+#include <cmath>
+#include <vector>
+
+using namespace deepcnn;
+using deepcnn_test::check_layer_gradients;
+using deepcnn_test::random_tensor;
+using deepcnn_test::randomize_params;
+
+TEST_CASE("BatchNorm training normalises with the biased batch variance and updates running statistics",
+          "[layers][batch_norm]") {
+    BatchNorm<double> bn(0.9, 1e-3);
+    Rng rng(0);
+    bn.build(Shape(1, 1, 1, 3), rng);
+    const Tensor<double> x(Shape(2, 1, 1, 3), {1, 2, 3, 4, 5, 6});
+    const Tensor<double> y = bn.forward(x);
+    // mean 3.5, biased variance 17.5 / 6, unbiased variance 3.5
+    const double inv_std = 1.0 / std::sqrt(17.5 / 6.0 + 1e-3);
+    for (std::size_t i = 0; i < x.size(); ++i) CHECK(y[i] == Approx((x[i] - 3.5) * inv_std).epsilon(1e-12));
+    CHECK(bn.running_mean()[0] == Approx(0.9 * 0.0 + 0.1 * 3.5).epsilon(1e-12));
+    CHECK(bn.running_var()[0] == Approx(0.9 * 1.0 + 0.1 * 3.5).epsilon(1e-12));
+
+    bn.forward(x);  // a second identical batch moves the running statistics again
+    CHECK(bn.running_mean()[0] == Approx(0.9 * 0.35 + 0.1 * 3.5).epsilon(1e-12));
+    CHECK(bn.running_var()[0] == Approx(0.9 * 1.25 + 0.1 * 3.5).epsilon(1e-12));
+}
+
+TEST_CASE("BatchNorm keeps separate statistics per channel and per flat feature", "[layers][batch_norm]") {
+    Rng rng(0);
+    SECTION("images: statistics over N, H, W of each channel") {
+        BatchNorm<double> bn;
+        bn.build(Shape(1, 2, 2, 2), rng);
+        Rng data(4);
+        Tensor<double> x = random_tensor(Shape(3, 2, 2, 2), data);
+        for (int n = 0; n < 3; ++n)
+            for (int i = 0; i < 4; ++i) x.sample(n)[4 + i] = 10.0 * x.sample(n)[4 + i] + 100.0;
+        bn.gamma() = Tensor<double>(Shape(1, 2, 1, 1), {2.0, 0.5});
+        bn.beta() = Tensor<double>(Shape(1, 2, 1, 1), {-1.0, 3.0});
+        const Tensor<double> y = bn.forward(x);
+        for (int c = 0; c < 2; ++c) {
+            double mean = 0.0, var = 0.0;
+            for (int n = 0; n < 3; ++n)
+                for (int i = 0; i < 4; ++i) mean += x.sample(n)[c * 4 + i] / 12.0;
+            for (int n = 0; n < 3; ++n)
+                for (int i = 0; i < 4; ++i) var += std::pow(x.sample(n)[c * 4 + i] - mean, 2) / 12.0;
+            for (int n = 0; n < 3; ++n)
+                for (int i = 0; i < 4; ++i) {
+                    const double expected = bn.gamma()[c] * (x.sample(n)[c * 4 + i] - mean) / std::sqrt(var + 1e-3) +
+                                            bn.beta()[c];
+                    CHECK(y.sample(n)[c * 4 + i] == Approx(expected).epsilon(1e-10));
+                }
+        }
+    }
+    SECTION("flat input: statistics over N of each feature") {
+        BatchNorm<double> bn;
+        bn.build(Shape(1, 2, 1, 1), rng);
+        const Tensor<double> x(Shape(3, 2, 1, 1), {1, 10, 2, 20, 3, 30});
+        const Tensor<double> y = bn.forward(x);
+        const double inv0 = 1.0 / std::sqrt(2.0 / 3.0 + 1e-3), inv1 = 1.0 / std::sqrt(200.0 / 3.0 + 1e-3);
+        CHECK(y[0] == Approx(-1.0 * inv0).epsilon(1e-12));
+        CHECK(y[1] == Approx(-10.0 * inv1).epsilon(1e-12));
+        CHECK(y[2] == Approx(0.0).margin(1e-12));
+        CHECK(y[3] == Approx(0.0).margin(1e-12));
+        CHECK(y[4] == Approx(1.0 * inv0).epsilon(1e-12));
+        CHECK(y[5] == Approx(10.0 * inv1).epsilon(1e-12));
+    }
+}
+
+TEST_CASE("BatchNorm eval mode uses the running statistics and leaves them alone", "[layers][batch_norm]") {
+    BatchNorm<double> bn(0.99, 1e-3);
+    Rng rng(0);
+    bn.build(Shape(1, 2, 1, 2), rng);
+    bn.running_mean() = Tensor<double>(Shape(1, 2, 1, 1), {1.0, -2.0});
+    bn.running_var() = Tensor<double>(Shape(1, 2, 1, 1), {4.0 - 1e-3, 0.25 - 1e-3});  // std 2 and 0.5
+    bn.gamma() = Tensor<double>(Shape(1, 2, 1, 1), {2.0, 0.5});
+    bn.beta() = Tensor<double>(Shape(1, 2, 1, 1), {0.5, 1.0});
+    bn.set_mode(Mode::eval);
+    // sample 0: channel 0 [3, -1], channel 1 [-2, -1]; sample 1: channel 0 [1, 5], channel 1 [0, -3]
+    const Tensor<double> x(Shape(2, 2, 1, 2), {3, -1, -2, -1, 1, 5, 0, -3});
+    const Tensor<double> y = bn.forward(x);
+    // y = gamma (x - mean) / std + beta
+    const std::vector<double> expected = {2.0 * (3 - 1) / 2 + 0.5,   2.0 * (-1 - 1) / 2 + 0.5,
+                                          0.5 * (-2 + 2) / 0.5 + 1.0, 0.5 * (-1 + 2) / 0.5 + 1.0,
+                                          2.0 * (1 - 1) / 2 + 0.5,   2.0 * (5 - 1) / 2 + 0.5,
+                                          0.5 * (0 + 2) / 0.5 + 1.0,  0.5 * (-3 + 2) / 0.5 + 1.0};
+    for (std::size_t i = 0; i < expected.size(); ++i) CHECK(y[i] == Approx(expected[i]).epsilon(1e-12));
+    CHECK(bn.running_mean()[0] == 1.0);
+    CHECK(bn.running_var()[1] == 0.25 - 1e-3);
+
+    // eval backward: dx = gamma / std * dy, dgamma = sum dy x_hat, dbeta = sum dy
+    const Tensor<double> dy(Shape(2, 2, 1, 2), {1, 2, 3, 4, 5, 6, 7, 8});
+    const Tensor<double> dx = bn.backward(dy);
+    CHECK(dx[0] == Approx(1.0 * 2.0 / 2.0).epsilon(1e-9));
+    CHECK(dx[3] == Approx(4.0 * 0.5 / 0.5).epsilon(1e-9));
+    CHECK(dx[5] == Approx(6.0).epsilon(1e-9));
+    auto params = bn.params();
+    CHECK((*params[1].grad)[0] == Approx(1 + 2 + 5 + 6));
+    CHECK((*params[1].grad)[1] == Approx(3 + 4 + 7 + 8));
+    // x_hat channel 0: [1, -1, 0, 2]; channel 1: [0, 2, 4, -2]
+    CHECK((*params[0].grad)[0] == Approx(1 * 1 + 2 * -1 + 5 * 0 + 6 * 2).epsilon(1e-9));
+    CHECK((*params[0].grad)[1] == Approx(3 * 0 + 4 * 2 + 7 * 4 + 8 * -2).epsilon(1e-9));
+}
+
+TEST_CASE("BatchNorm running statistics are buffers, gamma and beta are parameters", "[layers][batch_norm]") {
+    BatchNorm<float> bn;
+    Rng rng(0);
+    bn.build(Shape(1, 3, 4, 4), rng);
+    auto params = bn.params();
+    REQUIRE(params.size() == 2);
+    CHECK(params[0].name == "gamma");
+    CHECK(params[1].name == "beta");
+    auto buffers = bn.buffers();
+    REQUIRE(buffers.size() == 2);
+    CHECK(buffers[0].name == "running_mean");
+    CHECK(buffers[1].name == "running_var");
+    for (int c = 0; c < 3; ++c) {
+        CHECK(bn.gamma()[c] == 1.0f);
+        CHECK(bn.beta()[c] == 0.0f);
+        CHECK(bn.running_mean()[c] == 0.0f);
+        CHECK(bn.running_var()[c] == 1.0f);
+    }
+    CHECK(bn.output_shape(Shape(5, 3, 4, 4)) == Shape(5, 3, 4, 4));
+    CHECK_THROWS_AS(BatchNorm<float>(1.0), config_error);
+    CHECK_THROWS_AS(BatchNorm<float>(0.9, 0.0), config_error);
+}
+
+TEST_CASE("BatchNorm gradients match central differences", "[layers][batch_norm][gradient]") {
+    Rng rng(21);
+    SECTION("training mode, images: the full backward through the batch statistics") {
+        BatchNorm<double> bn;
+        bn.build(Shape(1, 3, 3, 2), rng);
+        randomize_params(bn, rng, 0.5, 1.5);
+        check_layer_gradients(bn, random_tensor(Shape(2, 3, 3, 2), rng), 3);
+    }
+    SECTION("training mode, flat features") {
+        BatchNorm<double> bn(0.9, 1e-2);
+        bn.build(Shape(1, 4, 1, 1), rng);
+        randomize_params(bn, rng, -1.0, 1.0);
+        check_layer_gradients(bn, random_tensor(Shape(5, 4, 1, 1), rng, -2.0, 2.0), 4);
+    }
+    SECTION("eval mode: running statistics are constants") {
+        BatchNorm<double> bn;
+        bn.build(Shape(1, 2, 2, 3), rng);
+        randomize_params(bn, rng);
+        for (auto& v : bn.running_mean()) v = rng.uniform(-1.0, 1.0);
+        for (auto& v : bn.running_var()) v = rng.uniform(0.5, 2.0);
+        bn.set_mode(Mode::eval);
+        check_layer_gradients(bn, random_tensor(Shape(3, 2, 2, 3), rng), 5);
+    }
+}

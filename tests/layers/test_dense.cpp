@@ -1,0 +1,107 @@
+// tests/layers/test_dense.cpp: Dense: a hand-computed forward and backward, Glorot initialisation, parameter
+// names, shape errors, and the gradient check of input, weight and bias.
+#include <catch2/catch.hpp>
+
+#include <deepcnn/layers/dense.hpp>
+
+#include "gradient_check.hpp"
+
+#include <cmath>
+#include <vector>
+
+using namespace deepcnn;
+using deepcnn_test::check_layer_gradients;
+using deepcnn_test::random_tensor;
+using deepcnn_test::randomize_params;
+
+template <class Scalar>
+static std::vector<Scalar> values(const Tensor<Scalar>& t) {
+    return std::vector<Scalar>(t.begin(), t.end());
+}
+
+TEMPLATE_TEST_CASE("Dense computes y = x W^T + b and its gradients by hand", "[layers][dense]", float, double) {
+    Dense<TestType> dense(2);
+    Rng rng(0);
+    dense.build(Shape(1, 3, 1, 1), rng);
+    dense.weight() = Tensor<TestType>(Shape(2, 3, 1, 1), {1, 2, 3, 4, 5, 6});
+    dense.bias() = Tensor<TestType>(Shape(1, 2, 1, 1), {0.5, -1});
+    const Tensor<TestType> x(Shape(2, 3, 1, 1), {1, 0, -1, 2, 1, 0});
+    const Tensor<TestType> y = dense.forward(x);
+    REQUIRE(y.shape() == Shape(2, 2, 1, 1));
+    // row 0: [1 - 3 + 0.5, 4 - 6 - 1]; row 1: [2 + 2 + 0.5, 8 + 5 - 1]
+    CHECK(values(y) == std::vector<TestType>{-1.5, -3, 4.5, 12});
+
+    const Tensor<TestType> dy(Shape(2, 2, 1, 1), {1, -1, 2, 0.5});
+    const Tensor<TestType> dx = dense.backward(dy);
+    // dX = dY W: row 0 = [1 - 4, 2 - 5, 3 - 6]; row 1 = [2 + 2, 4 + 2.5, 6 + 3]
+    CHECK(values(dx) == std::vector<TestType>{-3, -3, -3, 4, 6.5, 9});
+    auto params = dense.params();
+    REQUIRE(params.size() == 2);
+    CHECK(params[0].name == "weight");
+    CHECK(params[1].name == "bias");
+    // dW = dY^T X: row 0 = 1 [1, 0, -1] + 2 [2, 1, 0]; row 1 = -1 [1, 0, -1] + 0.5 [2, 1, 0]
+    CHECK(values(*params[0].grad) == std::vector<TestType>{5, 2, -1, 0, 0.5, 1});
+    // db = column sums of dY
+    CHECK(values(*params[1].grad) == std::vector<TestType>{3, -0.5});
+}
+
+TEST_CASE("Dense without bias and with a declared input size", "[layers][dense]") {
+    Dense<double> dense(3);
+    dense.with_bias(false).with_in_features(4);
+    Rng rng(0);
+    dense.build(Shape(1, 4, 1, 1), rng);
+    REQUIRE(dense.params().size() == 1);
+    CHECK(dense.params()[0].value->shape() == Shape(3, 4, 1, 1));
+    dense.weight().fill(1.0);
+    const Tensor<double> y = dense.forward(Tensor<double>(Shape(1, 4, 1, 1), {1, 2, 3, 4}));
+    CHECK(values(y) == std::vector<double>{10, 10, 10});
+    CHECK(dense.forward_flops(Shape(1, 4, 1, 1)) == 2.0 * 4 * 3);
+}
+
+TEST_CASE("Dense Glorot-uniform initialisation stays within its limit", "[layers][dense]") {
+    Dense<double> dense(30);
+    Rng rng(5);
+    dense.build(Shape(1, 50, 1, 1), rng);
+    const double limit = std::sqrt(6.0 / (50 + 30));
+    double sum_sq = 0.0;
+    for (double w : dense.weight()) {
+        REQUIRE(std::abs(w) <= limit);
+        sum_sq += w * w;
+    }
+    CHECK(sum_sq / dense.weight().size() == Approx(limit * limit / 3.0).epsilon(0.1));
+    for (double b : dense.bias()) CHECK(b == 0.0);
+}
+
+TEST_CASE("Dense shape errors", "[layers][dense]") {
+    Rng rng(0);
+    Dense<float> dense(3);
+    CHECK_THROWS_MATCHES(dense.build(Shape(1, 4, 2, 2), rng), shape_error,
+                         Catch::Message("Dense: expected flat input (F), got (4, 2, 2); add a Flatten layer first"));
+    Dense<float> declared(3);
+    declared.with_in_features(5);
+    CHECK_THROWS_MATCHES(declared.build(Shape(1, 3, 1, 1), rng), shape_error,
+                         Catch::Message("Dense: expected input 5, got 3"));
+    Dense<float> built(3);
+    built.build(Shape(1, 4, 1, 1), rng);
+    CHECK_THROWS_MATCHES(built.forward(Tensor<float>(Shape(2, 5, 1, 1))), shape_error,
+                         Catch::Message("Dense: expected input (4), got (5)"));
+    CHECK_THROWS_MATCHES(built.backward(Tensor<float>(Shape(2, 3, 1, 1))), error,
+                         Catch::Message("Dense: backward called without a forward pass"));
+    CHECK_THROWS_MATCHES(Dense<float>(0), config_error, Catch::Message("Dense: units must be positive, got 0"));
+}
+
+TEST_CASE("Dense gradients match central differences", "[layers][dense][gradient]") {
+    Rng rng(12);
+    SECTION("with bias") {
+        Dense<double> dense(4);
+        dense.build(Shape(1, 5, 1, 1), rng);
+        randomize_params(dense, rng);
+        check_layer_gradients(dense, random_tensor(Shape(3, 5, 1, 1), rng), 13);
+    }
+    SECTION("without bias") {
+        Dense<double> dense(2);
+        dense.with_bias(false);
+        dense.build(Shape(1, 6, 1, 1), rng);
+        check_layer_gradients(dense, random_tensor(Shape(2, 6, 1, 1), rng), 14);
+    }
+}
