@@ -159,7 +159,7 @@ public:
         body_ += "<image x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(w) + "\" height=\"" + num(h) +
                  "\" preserveAspectRatio=\"none\"";
         if (pixelated) body_ += " image-rendering=\"optimizeSpeed\" style=\"image-rendering:pixelated\"";
-        body_ += " xlink:href=\"" + xml_escape(href) + "\" href=\"" + xml_escape(href) + "\"/>\n";
+        body_ += " xlink:href=\"" + xml_escape(href) + "\"/>\n";
     }
 
     // The complete file: XML declaration, <svg> root with size and viewBox, a default sans-serif font, the title,
