@@ -1,12 +1,16 @@
 // deepcnn/layers/conv2d.hpp: Conv2D, a 2-D convolution layer over NCHW batches. Owns the weights
-// (K, C, KH, KW), the optional bias (K), their gradients and the cached input; the arithmetic lives in
-// kernels/conv2d.hpp.
+// (K, C, KH, KW), the optional bias (K), their gradients, the cached input and the kernels' workspace; the
+// arithmetic lives in kernels/: conv2d_fast.hpp (packed AVX2 GEMM, threaded) for float when DEEPCNN_HAVE_AVX2,
+// otherwise conv2d.hpp (im2col + Eigen, one thread), the portable path.
 #pragma once
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "../config.hpp"
 #include "../kernels/conv2d.hpp"
+#include "../kernels/conv2d_fast.hpp"
 #include "init.hpp"
 #include "layer.hpp"
 
@@ -95,26 +99,50 @@ protected:
             bias_ = Tensor<Scalar>(Shape(1, filters_, 1, 1), Scalar(0));
             dbias_.resize(bias_.shape());
         }
-        workspace_.resize(conv2d_workspace_size(geometry_));
     }
 
     // Caches a copy of x for backward-weights.
     void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) override {
         input_cache_ = x;
         y.resize(output_shape(x.shape()));
-        conv2d_forward(geometry_, x.n(), x.data(), weight_.data(), use_bias_ ? bias_.data() : nullptr, y.data(),
-                       workspace_.data());
+        const Scalar* bias = use_bias_ ? bias_.data() : nullptr;
+        if constexpr (use_fast_kernels) {
+            conv2d_forward_fast(geometry_, x.n(), x.data(), weight_.data(), bias, y.data(), workspace(),
+                                this->thread_pool());
+        } else {
+            conv2d_forward(geometry_, x.n(), x.data(), weight_.data(), bias, y.data(), workspace());
+        }
     }
 
     // dweight = sum_n dy_n x im2col(x_n)^T;  dbias = sum of dy;  dx = col2im(weight^T x dy_n).
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
-        conv2d_backward_weights(geometry_, dy.n(), input_cache_.data(), dy.data(), dweight_.data(),
-                                use_bias_ ? dbias_.data() : nullptr, workspace_.data());
+        Scalar* dbias = use_bias_ ? dbias_.data() : nullptr;
         dx.resize(input_cache_.shape());
-        conv2d_backward_data(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace_.data());
+        if constexpr (use_fast_kernels) {
+            conv2d_backward_weights_fast(geometry_, dy.n(), input_cache_.data(), dy.data(), dweight_.data(), dbias,
+                                         workspace(), this->thread_pool());
+            conv2d_backward_data_fast(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace(),
+                                      this->thread_pool());
+        } else {
+            conv2d_backward_weights(geometry_, dy.n(), input_cache_.data(), dy.data(), dweight_.data(), dbias,
+                                    workspace());
+            conv2d_backward_data(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace());
+        }
     }
 
 private:
+    static constexpr bool use_fast_kernels = DEEPCNN_HAVE_AVX2 && std::is_same<Scalar, float>::value;
+
+    // The kernels' scratch memory, grown to fit the current thread count and then reused: no allocation per step.
+    Scalar* workspace() {
+        const ThreadPool* pool = this->thread_pool();
+        const std::size_t needed = use_fast_kernels
+                                       ? conv2d_fast_workspace_size<Scalar>(geometry_, pool ? pool->size() : 1)
+                                       : conv2d_workspace_size(geometry_);
+        if (workspace_.size() < needed) workspace_.resize(needed);
+        return workspace_.data();
+    }
+
     ConvGeometry geometry(const Shape& input) const {
         if (in_channels_ > 0 && input.c != in_channels_) {
             throw shape_error("expected input channels " + std::to_string(in_channels_) + ", got " +
@@ -138,7 +166,7 @@ private:
     Tensor<Scalar> weight_, dweight_;  // (K, C, KH, KW)
     Tensor<Scalar> bias_, dbias_;      // (1, K, 1, 1)
     Tensor<Scalar> input_cache_;       // (N, C, H, W), the last forward's input
-    std::vector<Scalar> workspace_;    // one im2col matrix
+    std::vector<Scalar> workspace_;    // kernel scratch: padded images and GEMM blocks, or one im2col matrix
 };
 
 }  // namespace deepcnn

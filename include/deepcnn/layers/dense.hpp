@@ -1,10 +1,14 @@
 // deepcnn/layers/dense.hpp: Dense, a fully connected layer y = x W^T + b over flat (N, F, 1, 1) batches.
-// Owns W (units, F), b (units), their gradients and the cached input.
+// Owns W (units, F), b (units), their gradients and the cached input. The products run on the packed GEMM of
+// kernels/gemm.hpp (threaded) for float when DEEPCNN_HAVE_AVX2, on Eigen otherwise (the portable path).
 #pragma once
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "../config.hpp"
+#include "../kernels/gemm.hpp"
 #include "init.hpp"
 #include "layer.hpp"
 
@@ -74,20 +78,44 @@ protected:
         input_cache_ = x;
         y.resize(output_shape(x.shape()));
         auto out = y.matrix();
-        out.noalias() = x.matrix() * weight_matrix().transpose();
+        if constexpr (use_fast_kernels) {
+            const int N = x.n(), F = in_features_;
+            gemm_parallel(this->thread_pool(), N, units_, F, StridedMatrix<Scalar>{x.data(), F, 1},
+                          StridedMatrix<Scalar>{weight_.data(), 1, F}, y.data(), units_, false, workspace());
+        } else {
+            out.noalias() = x.matrix() * weight_matrix().transpose();
+        }
         if (use_bias_) out.rowwise() += bias_.vec().transpose();
     }
 
     // dW (units, F) = dY^T X;  db = column sums of dY;  dX (N, F) = dY W.
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
-        auto dw = typename Tensor<Scalar>::MatrixMap(dweight_.data(), units_, in_features_);
-        dw.noalias() = dy.matrix().transpose() * input_cache_.matrix();
-        if (use_bias_) dbias_.vec() = dy.matrix().colwise().sum().transpose();
         dx.resize(input_cache_.shape());
-        dx.matrix().noalias() = dy.matrix() * weight_matrix();
+        if constexpr (use_fast_kernels) {
+            const int N = dy.n(), F = in_features_, U = units_;
+            gemm_parallel(this->thread_pool(), U, F, N, StridedMatrix<Scalar>{dy.data(), 1, U},
+                          StridedMatrix<Scalar>{input_cache_.data(), F, 1}, dweight_.data(), F, false, workspace());
+            gemm_parallel(this->thread_pool(), N, F, U, StridedMatrix<Scalar>{dy.data(), U, 1},
+                          StridedMatrix<Scalar>{weight_.data(), F, 1}, dx.data(), F, false, workspace());
+        } else {
+            auto dw = typename Tensor<Scalar>::MatrixMap(dweight_.data(), units_, in_features_);
+            dw.noalias() = dy.matrix().transpose() * input_cache_.matrix();
+            dx.matrix().noalias() = dy.matrix() * weight_matrix();
+        }
+        if (use_bias_) dbias_.vec() = dy.matrix().colwise().sum().transpose();
     }
 
 private:
+    static constexpr bool use_fast_kernels = DEEPCNN_HAVE_AVX2 && std::is_same<Scalar, float>::value;
+
+    // GEMM scratch for every thread of the pool, grown once and then reused.
+    Scalar* workspace() {
+        const ThreadPool* pool = this->thread_pool();
+        const std::size_t needed = static_cast<std::size_t>(pool ? pool->size() : 1) * gemm_workspace_size<Scalar>();
+        if (workspace_.size() < needed) workspace_.resize(needed);
+        return workspace_.data();
+    }
+
     typename Tensor<Scalar>::ConstMatrixMap weight_matrix() const {
         return typename Tensor<Scalar>::ConstMatrixMap(weight_.data(), units_, in_features_);
     }
@@ -99,6 +127,7 @@ private:
     Tensor<Scalar> weight_, dweight_;  // (units, F, 1, 1)
     Tensor<Scalar> bias_, dbias_;      // (1, units, 1, 1)
     Tensor<Scalar> input_cache_;       // (N, F, 1, 1)
+    std::vector<Scalar> workspace_;    // packed GEMM blocks, one set per thread
 };
 
 }  // namespace deepcnn

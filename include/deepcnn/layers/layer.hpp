@@ -9,6 +9,7 @@
 //   random_generator()    the layer's own Rng if it draws random numbers (Dropout), for checkpoints
 //   set_mode(train|eval)  each layer holds its own mode; the model sets it; there is no global flag
 //   type(), config()      the layer's type name and its configuration, for summaries and model files
+//   set_thread_pool(pool) the threads a layer may use (lent by the model; null: the calling thread only)
 //
 // The public forward/backward check shapes and call order, then delegate to forward_impl/backward_impl.
 #pragma once
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../parallel/thread_pool.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
 
@@ -123,6 +125,10 @@ public:
         for (auto& p : params()) p.grad->set_zero();
     }
 
+    // The threads forward and backward may use; not owned (the model owns it). Null: the calling thread only.
+    void set_thread_pool(ThreadPool* pool) { pool_ = pool; }
+    ThreadPool* thread_pool() const { return pool_; }
+
 protected:
     virtual void build_impl(const Shape& /*input*/, Rng& /*rng*/) {}
     virtual void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) = 0;
@@ -132,6 +138,7 @@ private:
     Shape input_shape_;
     std::string label_;
     Mode mode_ = Mode::train;
+    ThreadPool* pool_ = nullptr;
     int forward_batch_ = 0;
     bool built_ = false;
     bool has_forward_ = false;

@@ -22,6 +22,7 @@
 #include "../layers/softmax.hpp"
 #include "../loss/softmax_cross_entropy.hpp"
 #include "../optim/optimizer.hpp"
+#include "../parallel/thread_pool.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
 
@@ -45,7 +46,9 @@ template <class Scalar>
 class Sequential {
 public:
     // input: the shape of one sample (N is ignored); seed: initialises every layer's parameters and RNGs.
-    explicit Sequential(const Shape& input, std::uint64_t seed = 0) : input_shape_(input.with_batch(1)), rng_(seed) {
+    // Runs on std::thread::hardware_concurrency() threads until set_threads() says otherwise.
+    explicit Sequential(const Shape& input, std::uint64_t seed = 0)
+        : input_shape_(input.with_batch(1)), rng_(seed), pool_(std::make_unique<ThreadPool>()) {
         if (input.c <= 0 || input.h <= 0 || input.w <= 0) {
             throw shape_error("Sequential: input shape must be positive, got " + input.sample_str());
         }
@@ -71,6 +74,7 @@ public:
         layer->set_label("layer " + std::to_string(index) + " (" + layer->type() + ")");
         layer->build(output_shape(), rng_);
         layer->set_mode(mode_);
+        layer->set_thread_pool(pool_.get());
         shapes_.push_back(layer->output_shape(output_shape()));
         layers_.push_back(std::move(layer));
         activations_.emplace_back();
@@ -89,6 +93,14 @@ public:
         std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
         return name + "_" + std::to_string(i + 1);
     }
+
+    // The threads forward, backward and training use (0: std::thread::hardware_concurrency()). Results are
+    // bit-identical for a given seed whatever the count.
+    void set_threads(int threads) {
+        pool_ = std::make_unique<ThreadPool>(threads);
+        for (auto& l : layers_) l->set_thread_pool(pool_.get());
+    }
+    int threads() const { return pool_->size(); }
 
     void set_mode(Mode mode) {
         mode_ = mode;
@@ -284,6 +296,7 @@ private:
 
     Shape input_shape_;
     Rng rng_;
+    std::unique_ptr<ThreadPool> pool_;            // lent to every layer
     Mode mode_ = Mode::train;
     std::vector<LayerPtr<Scalar>> layers_;
     std::vector<Shape> shapes_;                   // per-sample output shape of each layer

@@ -1,0 +1,146 @@
+// tests/kernels/test_conv2d_fast.cpp: the fast convolution kernels (kernels/conv2d_fast.hpp) against the
+// plain-loop references on odd sizes, stride 2, valid / same / explicit padding, one input channel, many
+// channels (backward-data as a forward convolution), batches smaller than the pool; many threads against one
+// (bit-identical); and the Conv2D layer on its fast path against the reference.
+#include <catch2/catch.hpp>
+
+#include <deepcnn/kernels/conv2d_fast.hpp>
+#include <deepcnn/kernels/conv2d_ref.hpp>
+#include <deepcnn/layers/conv2d.hpp>
+#include <deepcnn/random.hpp>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+using namespace deepcnn;
+
+namespace {
+
+struct Case {
+    int N, C, H, W, K, KH, KW, stride;
+    Padding padding;
+};
+
+std::string describe(const Case& c) {
+    return "N " + std::to_string(c.N) + " C " + std::to_string(c.C) + " " + std::to_string(c.H) + "x" +
+           std::to_string(c.W) + " K " + std::to_string(c.K) + " window " + std::to_string(c.KH) + "x" +
+           std::to_string(c.KW) + " stride " + std::to_string(c.stride) + " padding " + c.padding.str();
+}
+
+std::vector<float> random_values(std::size_t count, Rng& rng) {
+    std::vector<float> v(count);
+    for (auto& e : v) e = static_cast<float>(rng.uniform(-1.0, 1.0));
+    return v;
+}
+
+// Largest |a - b| relative to the largest |b|.
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+    double diff = 0, scale = 1e-30;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        diff = std::max(diff, std::abs(double(a[i]) - double(b[i])));
+        scale = std::max(scale, std::abs(double(b[i])));
+    }
+    return diff / scale;
+}
+
+struct Results {
+    std::vector<float> y, dx, dweight, dbias;
+};
+
+Results run_fast(const ConvGeometry& g, int N, const std::vector<float>& x, const std::vector<float>& w,
+                 const std::vector<float>& b, const std::vector<float>& dy, int threads) {
+    ThreadPool pool(threads);
+    // NaN-filled workspace and outputs: every value read must have been written first.
+    std::vector<float> workspace(conv2d_fast_workspace_size<float>(g, threads), std::numeric_limits<float>::quiet_NaN());
+    Results r;
+    r.y.assign(dy.size(), std::numeric_limits<float>::quiet_NaN());
+    r.dx.assign(x.size(), std::numeric_limits<float>::quiet_NaN());
+    r.dweight.assign(w.size(), std::numeric_limits<float>::quiet_NaN());
+    r.dbias.assign(b.size(), std::numeric_limits<float>::quiet_NaN());
+    conv2d_forward_fast(g, N, x.data(), w.data(), b.data(), r.y.data(), workspace.data(), &pool);
+    conv2d_backward_data_fast(g, N, dy.data(), w.data(), r.dx.data(), workspace.data(), &pool);
+    conv2d_backward_weights_fast(g, N, x.data(), dy.data(), r.dweight.data(), r.dbias.data(), workspace.data(), &pool);
+    return r;
+}
+
+void check_case(const Case& c) {
+    INFO(describe(c));
+    const ConvGeometry g = make_conv_geometry(c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.stride, c.padding);
+    Rng rng(static_cast<std::uint64_t>(c.N * 1000003 + c.C * 1009 + c.H * 31 + c.K));
+    const auto x = random_values(static_cast<std::size_t>(c.N) * c.C * c.H * c.W, rng);
+    const auto w = random_values(static_cast<std::size_t>(c.K) * g.patch_size(), rng);
+    const auto b = random_values(static_cast<std::size_t>(c.K), rng);
+    const auto dy = random_values(static_cast<std::size_t>(c.N) * c.K * g.out_pixels(), rng);
+
+    Results ref;
+    ref.y.resize(dy.size());
+    ref.dx.resize(x.size());
+    ref.dweight.resize(w.size());
+    ref.dbias.resize(b.size());
+    conv2d_forward_ref(g, c.N, x.data(), w.data(), b.data(), ref.y.data());
+    conv2d_backward_data_ref(g, c.N, dy.data(), w.data(), ref.dx.data());
+    conv2d_backward_weights_ref(g, c.N, x.data(), dy.data(), ref.dweight.data(), ref.dbias.data());
+
+    const Results one = run_fast(g, c.N, x, w, b, dy, 1);
+    const double tolerance = 1e-5;
+    CHECK(relative_error(one.y, ref.y) < tolerance);
+    CHECK(relative_error(one.dx, ref.dx) < tolerance);
+    CHECK(relative_error(one.dweight, ref.dweight) < tolerance);
+    CHECK(relative_error(one.dbias, ref.dbias) < tolerance);
+
+    for (int threads : {2, 3}) {
+        INFO("threads " << threads);
+        const Results many = run_fast(g, c.N, x, w, b, dy, threads);
+        CHECK(many.y == one.y);
+        CHECK(many.dx == one.dx);
+        CHECK(many.dweight == one.dweight);
+        CHECK(many.dbias == one.dbias);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("fast convolution kernels match the references", "[kernels][conv2d]") {
+    const Case cases[] = {
+        {2, 3, 7, 7, 5, 3, 3, 1, Padding::same()},
+        {3, 1, 12, 12, 7, 5, 5, 1, Padding::same()},        // one input channel (the first layer)
+        {2, 1, 13, 9, 20, 3, 3, 1, Padding::valid()},
+        {2, 3, 9, 10, 5, 3, 3, 2, Padding::same()},         // stride 2, odd sizes
+        {2, 5, 11, 11, 6, 5, 5, 2, Padding::valid()},
+        {2, 4, 8, 7, 9, 3, 2, 1, Padding::explicit_pad(1, 0)},
+        {1, 3, 6, 6, 4, 3, 3, 1, Padding::explicit_pad(3, 3)},  // padding wider than the window
+        {2, 26, 10, 9, 30, 3, 3, 1, Padding::same()},       // C >= 24: backward-data as a forward convolution
+        {2, 32, 7, 5, 17, 5, 3, 1, Padding::valid()},
+        {1, 40, 13, 13, 33, 3, 3, 1, Padding::same()},      // batch 1: split by pixels
+        {3, 24, 6, 6, 20, 1, 1, 1, Padding::valid()},
+        {2, 30, 9, 9, 12, 3, 3, 2, Padding::same()},
+        {1, 2, 40, 40, 8, 5, 5, 1, Padding::same()},        // several KC and panel blocks per image
+    };
+    for (const Case& c : cases) check_case(c);
+}
+
+TEST_CASE("Conv2D on its fast path matches the reference and is bit-identical on many threads",
+          "[kernels][conv2d][layers]") {
+    Rng rng(3);
+    Conv2D<float> single(12, 3), multi(12, 3);
+    Rng init_a(5), init_b(5);
+    single.build(Shape(1, 6, 10, 11), init_a);
+    multi.build(Shape(1, 6, 10, 11), init_b);
+    ThreadPool pool(3);
+    multi.set_thread_pool(&pool);
+    Tensor<float> x(Shape(4, 6, 10, 11));
+    for (auto& v : x) v = static_cast<float>(rng.uniform(-1.0, 1.0));
+    const Tensor<float> y1 = single.forward(x), y3 = multi.forward(x);
+    Tensor<float> dy(y1.shape());
+    for (auto& v : dy) v = static_cast<float>(rng.uniform(-1.0, 1.0));
+    const Tensor<float> dx1 = single.backward(dy), dx3 = multi.backward(dy);
+    CHECK(std::equal(y1.begin(), y1.end(), y3.begin()));
+    CHECK(std::equal(dx1.begin(), dx1.end(), dx3.begin()));
+    CHECK(std::equal(single.params()[0].grad->begin(), single.params()[0].grad->end(), multi.params()[0].grad->begin()));
+
+    std::vector<float> ref(y1.size());
+    conv2d_forward_ref(single.geometry(), 4, x.data(), single.weight().data(), single.bias().data(), ref.data());
+    CHECK(relative_error(std::vector<float>(y1.begin(), y1.end()), ref) < 1e-5);
+}
