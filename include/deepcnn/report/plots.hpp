@@ -34,12 +34,6 @@ inline const char* muted_colour() { return "#666666"; }
 inline Rgb correct_rgb() { return Rgb{26, 127, 55}; }   // green
 inline Rgb mistake_rgb() { return Rgb{214, 39, 40}; }   // red
 
-inline std::string format_fixed(double v, int decimals) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-    return buf;
-}
-
 // An axis range rounded outwards to a "nice" step (1, 2, 2.5 or 5 times a power of ten) with its ticks.
 struct NiceAxis {
     double lo = 0;
@@ -131,7 +125,7 @@ inline void draw_epoch_chart(SvgDocument& svg, double x, double y, double w, dou
     for (double t : y_axis.ticks) {
         const double yy = py(t);
         svg.line(x, yy, x + w, yy, grid_colour(), 1);
-        const std::string label = percent ? format_fixed(100 * t, y_axis.decimals) + "%" : format_fixed(t, y_axis.decimals);
+        const std::string label = percent ? fixed(100 * t, y_axis.decimals) + "%" : fixed(t, y_axis.decimals);
         widest_tick = std::max(widest_tick, estimate_text_width(label, tick_style.size));
         svg.text(x - 6, yy + 4, label, tick_style);
     }
@@ -140,7 +134,7 @@ inline void draw_epoch_chart(SvgDocument& svg, double x, double y, double w, dou
         if (t < x_lo - 1e-9 || t > x_hi + 1e-9) continue;
         const double xx = px(t);
         svg.line(xx, y + h, xx, y + h + 4, axis_colour(), 1);
-        svg.text(xx, y + h + 17, format_fixed(t, 0), tick_style);
+        svg.text(xx, y + h + 17, fixed(t, 0), tick_style);
     }
     svg.line(x, y + h, x + w, y + h, axis_colour(), 1);
     svg.line(x, y, x, y + h, axis_colour(), 1);
@@ -224,7 +218,7 @@ inline std::string curves_svg(const std::vector<EpochRecord>& history,
 
     // Legend centred under the title.
     const std::string best_label =
-        best_epoch > 0 ? "best validation: " + detail::format_fixed(100 * best, 1) + "% at epoch " +
+        best_epoch > 0 ? "best validation: " + detail::fixed(100 * best, 1) + "% at epoch " +
                              std::to_string(best_epoch)
                        : std::string();
     double legend_w = 30 + estimate_text_width("train", 12) + 22 + 30 + estimate_text_width("validation", 12);
@@ -263,21 +257,26 @@ inline std::string confusion_svg(const ConfusionMatrix& cm, const std::vector<st
     double label_w = 0;
     for (const std::string& l : labels) label_w = std::max(label_w, estimate_text_width(l, label_size));
 
-    const double grid_x = 20 + 16 + 12 + label_w + 10;  // margin, "true" axis title, gap, row labels, gap
+    double grid_x = 20 + 16 + 12 + label_w + 10;  // margin, "true" axis title, gap, row labels, gap
     const double grid_y = 78;
     const double grid = cell * k;
     const bool rotate_columns = label_w > cell - 8;
-    const double column_labels_h = rotate_columns ? label_w * 0.71 + 16 : 20;
+    const double column_labels_h = rotate_columns ? label_w * 0.6 + 14 : 20;
     std::int64_t max_support = 0;
     for (int t = 0; t < k; ++t) max_support = std::max(max_support, cm.true_total(t));
     const double support_w = estimate_text_width("n = " + std::to_string(max_support), 11);
-    const double bar_x = grid_x + grid + 10 + support_w + 18, bar_w = 16;
-    double width = bar_x + bar_w + 8 + estimate_text_width("100%", 11) + 8 + 16 + 16;
+    double bar_x = grid_x + grid + 10 + support_w + 18;
+    const double bar_w = 16;
+    const double content_w = bar_x + bar_w + 8 + estimate_text_width("100%", 11) + 8 + 16 + 16;
     const double height = grid_y + grid + column_labels_h + 42;
 
-    const std::string full_title = title + ": accuracy " + detail::format_fixed(100 * cm.accuracy(), 2) + "% (" +
+    const std::string full_title = title + ": accuracy " + detail::fixed(100 * cm.accuracy(), 2) + "% (" +
                                    std::to_string(cm.correct()) + " / " + std::to_string(cm.total()) + ")";
-    width = std::max(width, estimate_text_width(full_title, 17, true) + 40);
+    const double width = std::max(content_w, estimate_text_width(full_title, 17, true) + 40);
+    // Centre the matrix under a title wider than it.
+    grid_x += (width - content_w) / 2;
+    bar_x += (width - content_w) / 2;
+    const double true_x = grid_x - (label_w + 10 + 12 + 16) + 12;
     SvgDocument svg(width, height);
     svg.set_title(full_title);
 
@@ -308,7 +307,7 @@ inline std::string confusion_svg(const ConfusionMatrix& cm, const std::vector<st
             TextStyle share_style = count_style;
             share_style.bold = false;
             share_style.size = cell >= 80 ? 12 : 11;
-            svg.text(cx + cell / 2, cy + cell / 2 + 15, detail::format_fixed(100 * share, 1) + "%", share_style);
+            svg.text(cx + cell / 2, cy + cell / 2 + 15, detail::fixed(100 * share, 1) + "%", share_style);
         }
         // Support to the right of the row.
         TextStyle support_style;
@@ -349,7 +348,7 @@ inline std::string confusion_svg(const ConfusionMatrix& cm, const std::vector<st
     axis_style.anchor = "middle";
     svg.text(grid_x + grid / 2, grid_y + grid + column_labels_h + 24, "predicted", axis_style);
     axis_style.rotate = -90;
-    svg.text(20 + 12, grid_y + grid / 2, "true", axis_style);
+    svg.text(true_x, grid_y + grid / 2, "true", axis_style);
 
     // Colour scale: 0% at the bottom, 100% at the top, in 50 bands.
     const int bands = 50;
@@ -522,7 +521,7 @@ inline std::string predictions_svg(const std::vector<Prediction>& items, const s
         caption.bold = false;
         caption.size = 11;
         std::string second = right ? "\u2713" : "\u2717";
-        if (std::isfinite(it.probability)) second += " " + detail::format_fixed(100 * it.probability, 0) + "%";
+        if (std::isfinite(it.probability)) second += " " + detail::fixed(100 * it.probability, 0) + "%";
         svg.text(cx + cell_w / 2, iy + img_h + 36, second, caption);
     }
     return svg.str();
@@ -572,7 +571,7 @@ inline std::string predictions_png(const std::vector<Prediction>& items, const s
         const std::string caption = detail::prediction_caption(names, it);
         canvas.text(cx + (cell_w - RgbCanvas::text_width(caption, text_scale)) / 2, iy + img_h + 10, caption, colour,
                     text_scale);
-        std::string second = std::isfinite(it.probability) ? detail::format_fixed(100 * it.probability, 0) + "%" : "";
+        std::string second = std::isfinite(it.probability) ? detail::fixed(100 * it.probability, 0) + "%" : "";
         if (!right) second += second.empty() ? "wrong" : "  wrong";
         canvas.text(cx + (cell_w - RgbCanvas::text_width(second, text_scale)) / 2, iy + img_h + 26, second, colour,
                     text_scale);
