@@ -69,7 +69,8 @@ TEST_CASE("select_largest keeps the k most frequent emotions in descending order
 
 TEST_CASE("select_largest breaks ties by the lower emotion code", "[data][classes]") {
     std::vector<ClassCount> counts;
-    for (int e = 0; e < 7; ++e) counts.push_back(ClassCount{e, fer_emotion_names()[static_cast<std::size_t>(e)], 10, 0.0});
+    for (int e = 0; e < 7; ++e)
+        counts.push_back(ClassCount{e, fer_emotion_names()[static_cast<std::size_t>(e)], 10, 0.0});
     counts[5].count = 20;
     CHECK(select_largest(counts, 3).emotions == std::vector<int>{5, 0, 1});
 }
@@ -80,8 +81,8 @@ TEST_CASE("select_classes parses all, k and names, and rejects unknown names", "
     CHECK(select_classes("2", counts).emotions == std::vector<int>{3, 6});
     const ClassSelection all = select_classes("all", counts);
     CHECK(all.emotions == std::vector<int>{0, 1, 2, 3, 4, 5, 6});
-    CHECK(all.names == std::vector<std::string>{"anger", "disgust", "fear", "happiness", "sadness", "surprise",
-                                                "neutral"});
+    CHECK(all.names ==
+          std::vector<std::string>{"anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"});
     const ClassSelection named = select_classes("sadness, Happy,surprise", counts);
     CHECK(named.emotions == std::vector<int>{4, 3, 5});
     CHECK(named.names == std::vector<std::string>{"sadness", "happiness", "surprise"});
@@ -108,4 +109,22 @@ TEST_CASE("format_class_table prints one line per class and the total", "[data][
           "surprise       5      78   11.1%\n"
           "disgust        1      14    2.0%\n"
           "total                700  100.0%\n");
+}
+
+TEST_CASE("select_classes on data holding only some emotions keeps those", "[data][classes]") {
+    // Like examples/data/fer2013_sample3.csv.gz: only happiness, sadness and neutral have rows.
+    std::vector<ClassCount> counts;
+    for (int e = 0; e < 7; ++e)
+        counts.push_back(ClassCount{e, fer_emotion_names()[static_cast<std::size_t>(e)], 0, 0.0});
+    counts[3].count = 804;
+    counts[4].count = 543;
+    counts[6].count = 553;
+    const ClassSelection all = select_classes("all", counts);
+    CHECK(all.emotions == std::vector<int>{3, 4, 6});
+    CHECK(all.names == std::vector<std::string>{"happiness", "sadness", "neutral"});
+    CHECK(select_classes("", counts).emotions == std::vector<int>{3, 6, 4});
+    CHECK_THROWS_WITH(select_classes("4", counts),
+                      "cannot keep the 4 largest classes: only 3 emotions have rows in the data");
+    CHECK_THROWS_WITH(select_classes("happiness,fear", counts), "class \"fear\" has no rows in the data");
+    CHECK_THROWS_AS(select_classes("all", std::vector<ClassCount>(7)), config_error);
 }

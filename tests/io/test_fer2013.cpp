@@ -82,8 +82,7 @@ TEST_CASE("read_fer2013 reads a good file", "[io][fer2013]") {
     check_good(data);
 }
 
-TEST_CASE("read_fer2013 tolerates CRLF, trailing blanks, blank lines and a missing final newline",
-          "[io][fer2013]") {
+TEST_CASE("read_fer2013 tolerates CRLF, trailing blanks, blank lines and a missing final newline", "[io][fer2013]") {
     TempDir dir;
     const std::string path = dir.file("crlf.csv");
     std::string content = "emotion,pixels,Usage \r\n" + row(3, 1, "Training", "  \r\n") + "\r\n" +
@@ -103,13 +102,16 @@ TEST_CASE("read_fer2013 reports each kind of bad line with its line number", "[i
     TempDir dir;
     const std::string path = dir.file("bad.csv");
     const std::string pixels = pixel_list(9);
-    CHECK(error_for_line3(dir, "3," + pixel_list(9, 2303) + ",Training") == path + ":3: expected 2304 pixels, got 2303");
-    CHECK(error_for_line3(dir, "3," + pixel_list(9, 2305) + ",Training") == path + ":3: expected 2304 pixels, got 2305");
+    CHECK(error_for_line3(dir, "3," + pixel_list(9, 2303) + ",Training") ==
+          path + ":3: expected 2304 pixels, got 2303");
+    CHECK(error_for_line3(dir, "3," + pixel_list(9, 2305) + ",Training") ==
+          path + ":3: expected 2304 pixels, got 2305");
     CHECK(error_for_line3(dir, "3,,Training") == path + ":3: expected 2304 pixels, got 0");
     CHECK(error_for_line3(dir, "3," + pixels) == path + ":3: expected 3 fields (emotion,pixels,Usage), got 2");
     CHECK(error_for_line3(dir, "3," + pixels + ",Training,x") ==
           path + ":3: expected 3 fields (emotion,pixels,Usage), got 4");
-    CHECK(error_for_line3(dir, "7," + pixels + ",Training") == path + ":3: emotion: expected an integer 0..6, got \"7\"");
+    CHECK(error_for_line3(dir, "7," + pixels + ",Training") ==
+          path + ":3: emotion: expected an integer 0..6, got \"7\"");
     CHECK(error_for_line3(dir, "-1," + pixels + ",Training") ==
           path + ":3: emotion: expected an integer 0..6, got \"-1\"");
     CHECK(error_for_line3(dir, "," + pixels + ",Training") == path + ":3: emotion: expected an integer 0..6, got \"\"");
@@ -131,7 +133,8 @@ TEST_CASE("read_fer2013 rejects a bad header or an empty file at line 1", "[io][
     TempDir dir;
     const std::string path = dir.file("header.csv");
     write_text(path, "emotion,pixels\n" + row(3, 1, "Training"));
-    CHECK_THROWS_WITH(read_fer2013(path), path + ":1: expected the header \"emotion,pixels,Usage\", got \"emotion,pixels\"");
+    CHECK_THROWS_WITH(read_fer2013(path),
+                      path + ":1: expected the header \"emotion,pixels,Usage\", got \"emotion,pixels\"");
     Fer2013Options skip;
     skip.skip_bad_rows = true;
     CHECK_THROWS_AS(read_fer2013(path, skip), data_error);

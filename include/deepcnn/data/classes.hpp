@@ -18,8 +18,8 @@ namespace deepcnn {
 
 // One emotion's row count in a data set.
 struct ClassCount {
-    int emotion = 0;     // 0..6
-    std::string name;    // fer_emotion_names()[emotion]
+    int emotion = 0;   // 0..6
+    std::string name;  // fer_emotion_names()[emotion]
     std::size_t count = 0;
     double share = 0.0;  // count / total rows, 0 for an empty data set
 };
@@ -84,13 +84,19 @@ inline std::string format_class_table(const std::vector<ClassCount>& counts) {
 }
 
 // The k most frequent emotions in `counts` (any order), labelled 0..k-1 by descending count (ties: lower
-// emotion code first). Throws config_error unless 1 <= k <= 7.
+// emotion code first). Throws config_error unless 1 <= k <= 7 and at least k emotions have rows.
 inline ClassSelection select_largest(const std::vector<ClassCount>& counts, int k = 3) {
     if (k < 1 || k > static_cast<int>(counts.size()) || k > fer_emotion_count) {
         throw config_error("select_largest: expected 1 <= k <= " + std::to_string(counts.size()) + ", got " +
                            std::to_string(k));
     }
     const std::vector<ClassCount> sorted = by_descending_count(counts);
+    if (sorted[static_cast<std::size_t>(k - 1)].count == 0) {
+        const auto present =
+            std::count_if(counts.begin(), counts.end(), [](const ClassCount& c) { return c.count > 0; });
+        throw config_error("cannot keep the " + std::to_string(k) + " largest classes: only " +
+                           std::to_string(present) + " emotions have rows in the data");
+    }
     ClassSelection selection;
     for (int i = 0; i < k; ++i) {
         selection.emotions.push_back(sorted[static_cast<std::size_t>(i)].emotion);
@@ -139,17 +145,29 @@ inline ClassSelection select_named(const std::vector<std::string>& names) {
     return selection;
 }
 
-// The selection a --classes argument asks for:
-//   "all"                    all 7 emotions, label = emotion code
-//   "" or a number k         the k largest in `counts` (empty: 3, the tutorial's happiness, neutral, sadness)
+// The selection a --classes argument asks for, given the emotion counts of the data:
+//   "all"                    every emotion that has rows, in code order: on the full FER2013 all 7, label =
+//                            emotion code; on a sample holding fewer emotions, only those
+//   "" or a number k         the k largest (empty: 3, the tutorial's happiness, neutral, sadness)
 //   "happiness,sadness,..."  the named emotions in the order given (blanks around names are ignored)
-// Throws config_error for an unknown name (naming it and listing the valid names) or a bad k.
+// Throws config_error for an unknown name (naming it and listing the valid names), a repeated name, a named
+// emotion without rows, or a bad k.
 inline ClassSelection select_classes(const std::string& spec, const std::vector<ClassCount>& counts) {
     std::string trimmed = spec;
     trimmed.erase(0, trimmed.find_first_not_of(" \t"));
     trimmed.erase(trimmed.find_last_not_of(" \t") + 1);
     if (trimmed.empty()) return select_largest(counts, 3);
-    if (trimmed == "all") return select_all_classes();
+    if (trimmed == "all") {
+        ClassSelection present;
+        for (const ClassCount& entry : counts) {
+            if (entry.count > 0) {
+                present.emotions.push_back(entry.emotion);
+                present.names.push_back(entry.name);
+            }
+        }
+        if (present.emotions.empty()) throw config_error("--classes all: the data has no rows");
+        return present;
+    }
     if (std::all_of(trimmed.begin(), trimmed.end(), [](char c) { return c >= '0' && c <= '9'; })) {
         if (trimmed.size() > 2) throw config_error("--classes: expected 1 <= k <= 7, got " + trimmed);
         return select_largest(counts, std::stoi(trimmed));
@@ -165,7 +183,13 @@ inline ClassSelection select_classes(const std::string& spec, const std::vector<
         if (comma == std::string::npos) break;
         start = comma + 1;
     }
-    return select_named(names);
+    ClassSelection selection = select_named(names);
+    for (const ClassCount& entry : counts) {
+        if (entry.count == 0 && selection.label_of(entry.emotion) >= 0) {
+            throw config_error("class \"" + entry.name + "\" has no rows in the data");
+        }
+    }
+    return selection;
 }
 
 }  // namespace deepcnn

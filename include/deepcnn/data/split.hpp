@@ -22,9 +22,9 @@ namespace deepcnn {
 // Images with one label each.
 template <class Scalar>
 struct LabeledImages {
-    Tensor<Scalar> images;           // (N, 1, 48, 48), pixel / 255
-    std::vector<int> labels;         // (N), 0..classes-1
-    std::vector<std::size_t> rows;   // (N), the index into the Fer2013Dataset each image came from
+    Tensor<Scalar> images;          // (N, 1, 48, 48), pixel / 255
+    std::vector<int> labels;        // (N), 0..classes-1
+    std::vector<std::size_t> rows;  // (N), the index into the Fer2013Dataset each image came from
 
     int size() const { return images.n(); }
 };
@@ -90,8 +90,7 @@ template <class Scalar = float>
 UsageSplits<Scalar> split_by_usage(const Fer2013Dataset& data, const ClassSelection& selection) {
     UsageSplits<Scalar> out;
     out.train = make_labeled_images<Scalar>(data, selection, selected_rows(data, selection, Usage::training));
-    out.validation =
-        make_labeled_images<Scalar>(data, selection, selected_rows(data, selection, Usage::public_test));
+    out.validation = make_labeled_images<Scalar>(data, selection, selected_rows(data, selection, Usage::public_test));
     out.test = make_labeled_images<Scalar>(data, selection, selected_rows(data, selection, Usage::private_test));
     return out;
 }

@@ -17,7 +17,7 @@
 
 namespace deepcnn {
 
-constexpr int fer_image_side = 48;                              // H = W = 48
+constexpr int fer_image_side = 48;                                 // H = W = 48
 constexpr int fer_image_pixels = fer_image_side * fer_image_side;  // 2304
 constexpr int fer_emotion_count = 7;
 

@@ -46,8 +46,8 @@ public:
     bool next(std::string_view& line) {
         std::size_t scan_from = begin_;
         for (;;) {
-            const void* found = end_ > scan_from ? std::memchr(buffer_.data() + scan_from, '\n', end_ - scan_from)
-                                                 : nullptr;
+            const void* found =
+                end_ > scan_from ? std::memchr(buffer_.data() + scan_from, '\n', end_ - scan_from) : nullptr;
             if (found != nullptr) {
                 const std::size_t newline = static_cast<std::size_t>(static_cast<const char*>(found) - buffer_.data());
                 if (newline - begin_ > max_line_) throw_too_long();
