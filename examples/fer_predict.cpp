@@ -1,0 +1,160 @@
+// examples/fer_predict.cpp: classifies face images (PNG / JPEG / BMP) with a model saved by fer_train, or
+// evaluates a FER2013 CSV's rows, printing labels, class probabilities, accuracy and the confusion matrix.
+#include "fer_common.hpp"
+
+#include <deepcnn/data/classes.hpp>
+#include <deepcnn/data/split.hpp>
+#include <deepcnn/deepcnn.hpp>
+#include <deepcnn/io/fer2013.hpp>
+#include <deepcnn/io/image.hpp>
+#include <deepcnn/report/json.hpp>
+#include <deepcnn/report/metrics.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace deepcnn;
+
+const char* const usage_text =
+    "usage: fer_predict --model FILE [--json] [--tta on|off] IMAGE...\n"
+    "       fer_predict --model FILE --csv PATH [--usage PrivateTest|PublicTest|Training|all] [--skip-bad-rows]\n"
+    "Prints each image's predicted emotion and every class probability (--json: the same as JSON), or a CSV\n"
+    "split's accuracy and confusion matrix. Images may be any size and colour; they are converted to grey and\n"
+    "resampled to 48x48. Exit codes: 0 success, 1 data or file error, 2 bad command line.\n";
+
+struct Options {
+    std::string model;
+    std::string csv;
+    std::string usage = "PrivateTest";
+    bool json = false;
+    bool skip_bad_rows = false;
+    int tta = -1;  // -1: as the model file says
+    std::vector<std::string> images;
+};
+
+Options parse_options(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw fer::usage_error(arg + ": missing value");
+            return argv[++i];
+        };
+        if (arg == "--model") o.model = value();
+        else if (arg == "--csv") o.csv = value();
+        else if (arg == "--usage") o.usage = value();
+        else if (arg == "--json") o.json = true;
+        else if (arg == "--skip-bad-rows") o.skip_bad_rows = true;
+        else if (arg == "--tta") {
+            const std::string v = value();
+            if (v != "on" && v != "off") throw fer::usage_error("--tta: expected on or off, got '" + v + "'");
+            o.tta = v == "on";
+        } else if (arg == "--help" || arg == "-h") {
+            std::cout << usage_text;
+            std::exit(fer::exit_ok);
+        } else if (!arg.empty() && arg[0] == '-') {
+            throw fer::usage_error("unknown option '" + arg + "'");
+        } else {
+            o.images.push_back(arg);
+        }
+    }
+    if (o.model.empty()) throw fer::usage_error("--model FILE is required");
+    if (o.csv.empty() && o.images.empty()) throw fer::usage_error("give IMAGE files or --csv PATH");
+    if (!o.csv.empty() && !o.images.empty()) throw fer::usage_error("give either IMAGE files or --csv, not both");
+    if (o.usage != "PrivateTest" && o.usage != "PublicTest" && o.usage != "Training" && o.usage != "all") {
+        throw fer::usage_error("--usage: expected PrivateTest, PublicTest, Training or all, got '" + o.usage + "'");
+    }
+    return o;
+}
+
+int classify_images(Sequential<float>& model, const fer::ModelInfo& info, const Options& o) {
+    Tensor<float> images(Shape(static_cast<int>(o.images.size()), 1, 48, 48));
+    for (std::size_t i = 0; i < o.images.size(); ++i) {
+        const std::vector<float> face = load_face_image(o.images[i]);
+        std::copy(face.begin(), face.end(), images.sample(static_cast<int>(i)));
+    }
+    normalize(images, info.normalization);
+    const bool flip = o.tta < 0 ? info.flip_averaging : o.tta == 1;
+    const Tensor<float> probabilities = fer::predict_probabilities(model, images, flip);
+    const std::vector<int> predicted = fer::argmax_rows(probabilities);
+    const std::size_t K = info.classes.size();
+    if (o.json) {
+        std::string out = "[";
+        for (std::size_t i = 0; i < o.images.size(); ++i) {
+            out += i ? ",\n " : "";
+            out += "{\"image\": " + json_quote(o.images[i]) + ", \"label\": " +
+                   json_quote(info.classes[static_cast<std::size_t>(predicted[i])]) + ", \"probabilities\": {";
+            for (std::size_t k = 0; k < K; ++k) {
+                out += (k ? ", " : "") + json_quote(info.classes[k]) + ": " +
+                       json_number(probabilities.sample(static_cast<int>(i))[k]);
+            }
+            out += "}}";
+        }
+        std::cout << out << "]\n";
+        return fer::exit_ok;
+    }
+    for (std::size_t i = 0; i < o.images.size(); ++i) {
+        std::printf("%s: %s", o.images[i].c_str(), info.classes[static_cast<std::size_t>(predicted[i])].c_str());
+        for (std::size_t k = 0; k < K; ++k) {
+            std::printf("  %s %.3f", info.classes[k].c_str(), double(probabilities.sample(static_cast<int>(i))[k]));
+        }
+        std::printf("\n");
+    }
+    return fer::exit_ok;
+}
+
+int evaluate_csv(Sequential<float>& model, const fer::ModelInfo& info, const Options& o) {
+    Fer2013Options read_options;
+    read_options.skip_bad_rows = o.skip_bad_rows;
+    const Fer2013Dataset data = read_fer2013(o.csv, read_options);
+    ClassSelection selection;
+    selection.emotions = info.emotions;
+    selection.names = info.classes;
+    std::vector<std::size_t> rows;
+    if (o.usage == "all") {
+        rows = selected_rows(data, selection);
+    } else {
+        const Usage usage = o.usage == "Training" ? Usage::training : o.usage == "PublicTest" ? Usage::public_test
+                                                                                              : Usage::private_test;
+        rows = selected_rows(data, selection, usage);
+    }
+    if (rows.empty()) throw data_error(o.csv + ": no " + o.usage + " rows of the model's classes");
+    LabeledImages<float> split = make_labeled_images<float>(data, selection, rows);
+    normalize(split.images, info.normalization);
+    const bool flip = o.tta < 0 ? info.flip_averaging : o.tta == 1;
+    const std::vector<int> predicted = fer::argmax_rows(fer::predict_probabilities(model, split.images, flip));
+    const ConfusionMatrix cm = confusion_matrix(split.labels, predicted, static_cast<int>(info.classes.size()));
+    std::cout << o.csv << " (" << o.usage << ", " << rows.size() << " rows" << (flip ? ", flip-averaged" : "") << ")";
+    if (data.skipped_rows) std::cout << ", " << data.skipped_rows << " malformed rows skipped";
+    std::cout << "\n" << format_evaluation(cm, info.classes);
+    return fer::exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options options;
+    try {
+        options = parse_options(argc, argv);
+    } catch (const fer::usage_error& e) {
+        std::cerr << "fer_predict: " << e.what() << "\n" << usage_text;
+        return fer::exit_usage;
+    }
+    try {
+        ModelMetadata meta;
+        Sequential<float> model = load_model<float>(options.model, &meta);
+        const fer::ModelInfo info =
+            fer::read_model_info(meta, static_cast<int>(model.output_shape().per_sample()), options.model);
+        if (model.input_shape() != Shape(1, 1, 48, 48)) {
+            throw data_error(options.model + ": model input is " + model.input_shape().sample_str() + ", expected (1, 48, 48)");
+        }
+        return options.csv.empty() ? classify_images(model, info, options) : evaluate_csv(model, info, options);
+    } catch (const std::exception& e) {
+        std::cerr << "fer_predict: error: " << e.what() << "\n";
+        return fer::exit_data_error;
+    }
+}

@@ -1,0 +1,609 @@
+// examples/fer_train.cpp: trains a facial-emotion classifier on FER2013: reads the CSV, keeps the largest
+// classes, trains the "fer" (default) or "seed" (the tutorial's) net with checkpoints and resume, selects the
+// model on PublicTest, reports PrivateTest accuracy, per-class figures and the confusion matrix, and writes
+// model.dcnn, checkpoint.dcnn, history.csv, report.json and pictures into --out.
+#include "fer_common.hpp"
+#include "fer_nets.hpp"
+
+#include <deepcnn/data/augment.hpp>
+#include <deepcnn/data/classes.hpp>
+#include <deepcnn/data/normalize.hpp>
+#include <deepcnn/data/split.hpp>
+#include <deepcnn/deepcnn.hpp>
+#include <deepcnn/io/fer2013.hpp>
+#include <deepcnn/report/history.hpp>
+#include <deepcnn/report/metrics.hpp>
+#include <deepcnn/report/plots.hpp>
+#include <deepcnn/report/run_report.hpp>
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#ifndef FER_DEFAULT_DATA
+#define FER_DEFAULT_DATA "examples/data/fer2013_sample3.csv.gz"
+#endif
+
+namespace {
+
+using namespace deepcnn;
+using Clock = std::chrono::steady_clock;
+
+const char* const usage_text =
+    "usage: fer_train [--data PATH] [--classes LIST|K|all] [--net fer|seed] [--tutorial] [--epochs N]\n"
+    "                 [--batch N] [--lr X] [--optimizer adam|adamw|sgd] [--schedule cosine|plateau|none]\n"
+    "                 [--augment on|off] [--tta on|off] [--seed N] [--threads N] [--max-rows N] [--out DIR]\n"
+    "                 [--resume FILE] [--skip-bad-rows]\n"
+    "Trains on the FER2013 CSV (.csv or .csv.gz; default: the sample shipped in examples/data/) and writes\n"
+    "model.dcnn, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg and predictions.svg\n"
+    "into --out (default fer_out). See README.md and docs/results.md.\n";
+
+struct Options {
+    std::string data;
+    std::string classes;
+    std::string net = "fer";
+    bool tutorial = false;
+    int epochs = 0;  // 0: the recipe's default
+    int batch = 0;
+    double lr = 0.0;
+    std::string optimizer;
+    std::string schedule;
+    bool augment = true;
+    bool tta = true;
+    std::uint64_t seed = 1;
+    int threads = 0;
+    long max_rows = 0;
+    std::string out = "fer_out";
+    std::string resume;
+    bool skip_bad_rows = false;
+    bool net_given = false, augment_given = false, tta_given = false;
+};
+
+Options parse_options(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw fer::usage_error(arg + ": missing value");
+            return argv[++i];
+        };
+        auto on_off = [&](const std::string& v) {
+            if (v != "on" && v != "off") throw fer::usage_error(arg + ": expected on or off, got '" + v + "'");
+            return v == "on";
+        };
+        if (arg == "--data") o.data = value();
+        else if (arg == "--classes") o.classes = value();
+        else if (arg == "--net") { o.net = value(); o.net_given = true; }
+        else if (arg == "--tutorial") o.tutorial = true;
+        else if (arg == "--epochs") o.epochs = static_cast<int>(fer::parse_integer(arg, value(), 1, 100000));
+        else if (arg == "--batch") o.batch = static_cast<int>(fer::parse_integer(arg, value(), 1, 65536));
+        else if (arg == "--lr") o.lr = fer::parse_positive(arg, value());
+        else if (arg == "--optimizer") o.optimizer = value();
+        else if (arg == "--schedule") o.schedule = value();
+        else if (arg == "--augment") { o.augment = on_off(value()); o.augment_given = true; }
+        else if (arg == "--tta") { o.tta = on_off(value()); o.tta_given = true; }
+        else if (arg == "--seed") o.seed = static_cast<std::uint64_t>(fer::parse_integer(arg, value(), 0, 2147483647L));
+        else if (arg == "--threads") o.threads = static_cast<int>(fer::parse_integer(arg, value(), 1, 1024));
+        else if (arg == "--max-rows") o.max_rows = fer::parse_integer(arg, value(), 1, 100000000L);
+        else if (arg == "--out") o.out = value();
+        else if (arg == "--resume") o.resume = value();
+        else if (arg == "--skip-bad-rows") o.skip_bad_rows = true;
+        else if (arg == "--help" || arg == "-h") {
+            std::cout << usage_text;
+            std::exit(fer::exit_ok);
+        } else {
+            throw fer::usage_error("unknown option '" + arg + "'");
+        }
+    }
+    if (o.tutorial && !o.net_given) o.net = "seed";
+    if (o.net != "fer" && o.net != "seed") throw fer::usage_error("--net: expected fer or seed, got '" + o.net + "'");
+    if (o.optimizer.empty()) o.optimizer = o.net == "fer" && !o.tutorial ? "adamw" : "adam";
+    if (o.optimizer != "adam" && o.optimizer != "adamw" && o.optimizer != "sgd") {
+        throw fer::usage_error("--optimizer: expected adam, adamw or sgd, got '" + o.optimizer + "'");
+    }
+    if (o.schedule.empty()) o.schedule = o.tutorial || o.net == "seed" ? "plateau" : "cosine";
+    if (o.schedule != "cosine" && o.schedule != "plateau" && o.schedule != "none") {
+        throw fer::usage_error("--schedule: expected cosine, plateau or none, got '" + o.schedule + "'");
+    }
+    if (o.out.empty()) throw fer::usage_error("--out: empty directory name");
+    const bool embedded_sample = o.data.empty();
+    if (embedded_sample) o.data = FER_DEFAULT_DATA;
+    if (o.epochs == 0) o.epochs = o.tutorial || o.net == "seed" ? 10 : (embedded_sample ? 12 : 30);
+    if (o.batch == 0) o.batch = o.tutorial ? 32 : 64;
+    if (o.lr == 0.0) o.lr = o.optimizer == "sgd" ? 0.05 : (o.net == "fer" && !o.tutorial ? 2e-3 : 1e-3);
+    if (!o.tta_given) o.tta = !o.tutorial;
+    return o;
+}
+
+// Set by SIGINT / SIGTERM: training finishes the current step, writes a checkpoint and exits.
+std::atomic<int> stop_signal{0};
+extern "C" void on_stop_signal(int signal) { stop_signal.store(signal); }
+
+void install_signal_handlers() {
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+}
+
+// Creates `dir` (and parents) if needed and checks that a file can be written there.
+void prepare_output_directory(const std::string& dir) {
+    std::string partial;
+    for (std::size_t i = 0; i <= dir.size(); ++i) {
+        if (i == dir.size() || (dir[i] == '/' && i > 0)) {
+            partial = dir.substr(0, i);
+            if (::mkdir(partial.c_str(), 0777) != 0 && errno != EEXIST) {
+                throw io_error(dir + ": cannot create output directory (" + std::strerror(errno) + ")");
+            }
+        }
+    }
+    struct stat info {};
+    if (::stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) throw io_error(dir + ": not a directory");
+    if (::access(dir.c_str(), W_OK) != 0) throw io_error(dir + ": output directory is not writable");
+}
+
+void check_free_space(const std::string& dir, double needed_bytes) {
+    struct statvfs fs {};
+    if (::statvfs(dir.c_str(), &fs) != 0) return;
+    const double available = double(fs.f_bavail) * double(fs.f_frsize);
+    if (available < needed_bytes) {
+        std::ostringstream msg;
+        msg << dir << ": only " << available / 1e6 << " MB free, a checkpoint and model need about "
+            << needed_bytes / 1e6 << " MB";
+        throw io_error(msg.str());
+    }
+}
+
+// Loss and accuracy of a model on a labelled split, with the probabilities it predicted.
+struct SplitResult {
+    double loss = NAN;
+    double accuracy = NAN;
+    std::vector<int> predicted;
+    Tensor<float> probabilities;
+};
+
+SplitResult evaluate_split(Sequential<float>& model, const LabeledImages<float>& split, bool flip) {
+    SplitResult result;
+    if (split.size() == 0) return result;
+    result.probabilities = fer::predict_probabilities(model, split.images, flip);
+    result.predicted = fer::argmax_rows(result.probabilities);
+    double loss = 0.0;
+    int correct = 0;
+    for (int i = 0; i < split.size(); ++i) {
+        const int label = split.labels[static_cast<std::size_t>(i)];
+        loss -= std::log(std::max(double(result.probabilities.sample(i)[label]), 1e-12));
+        correct += result.predicted[static_cast<std::size_t>(i)] == label;
+    }
+    result.loss = loss / split.size();
+    result.accuracy = double(correct) / split.size();
+    return result;
+}
+
+// Up to `count` test images spread evenly over the split, with what the model predicted, for the picture.
+std::vector<Prediction> predictions_to_show(const LabeledImages<float>& split, const SplitResult& result,
+                                            const Normalization& norm, int count) {
+    std::vector<Prediction> items;
+    const int total = split.size();
+    const int shown = std::min(count, total);
+    const double lo = -norm.mean / norm.stddev, hi = (1.0 - norm.mean) / norm.stddev;
+    for (int j = 0; j < shown; ++j) {
+        const int i = static_cast<int>((static_cast<long>(j) * total) / shown);
+        Prediction p;
+        p.pixels = grey_pixels(split.images.sample(i), split.images.shape().per_sample(), lo, hi);
+        p.true_label = split.labels[static_cast<std::size_t>(i)];
+        p.predicted_label = result.predicted[static_cast<std::size_t>(i)];
+        p.probability = result.probabilities.sample(i)[p.predicted_label];
+        items.push_back(std::move(p));
+    }
+    return items;
+}
+
+std::unique_ptr<Optimizer<float>> make_optimizer(const Options& o) {
+    if (o.optimizer == "sgd") {
+        SgdOptions s;
+        s.learning_rate = o.lr;
+        s.momentum = 0.9;
+        s.nesterov = true;
+        s.weight_decay = 5e-4;
+        return std::make_unique<Sgd<float>>(s);
+    }
+    AdamOptions a;
+    a.learning_rate = o.lr;
+    if (o.optimizer == "adamw") {
+        a.decoupled_weight_decay = true;
+        a.weight_decay = 0.05;
+    }
+    return std::make_unique<Adam<float>>(a);
+}
+
+std::unique_ptr<LrSchedule> make_schedule(const Options& o) {
+    if (o.schedule == "cosine") return std::make_unique<CosineLr>(o.lr, o.epochs, std::min(1.0, o.epochs / 4.0), o.lr * 0.01);
+    if (o.schedule == "plateau") return std::make_unique<ReduceOnPlateau>(o.lr, 0.5, 7, true, 1e-6);
+    return std::make_unique<ConstantLr>(o.lr);
+}
+
+// A progress bar on a terminal, nothing otherwise (the per-epoch line is printed either way).
+class Progress {
+public:
+    explicit Progress(bool enabled) : enabled_(enabled) {}
+    void update(int epoch, int epochs, int step, int steps, double loss, double accuracy, double images_per_second,
+                double eta_seconds) {
+        if (!enabled_) return;
+        const int width = 24;
+        const int filled = steps > 0 ? width * step / steps : width;
+        std::fprintf(stderr, "\repoch %d/%d [%s%s] %d/%d loss %.4f acc %.3f %.0f img/s ETA %.0fs   ", epoch, epochs,
+                     std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                     std::string(static_cast<std::size_t>(width - filled), '.').c_str(), step, steps, loss, accuracy,
+                     images_per_second, eta_seconds);
+        std::fflush(stderr);
+    }
+    void clear() {
+        if (enabled_) std::fprintf(stderr, "\r%*s\r", 100, "");
+    }
+
+private:
+    bool enabled_;
+};
+
+// The first parameter gradient or value that is not finite, as "conv2d_1.weight (gradient)"; empty if none.
+std::string first_non_finite(Sequential<float>& model) {
+    for (const auto& p : model.params()) {
+        for (float v : *p.grad)
+            if (!std::isfinite(v)) return p.name + " (gradient)";
+        for (float v : *p.value)
+            if (!std::isfinite(v)) return p.name + " (value)";
+    }
+    return "";
+}
+
+void put_rng(ModelMetadata& meta, const std::string& key, const Rng::State& state) {
+    for (int k = 0; k < 4; ++k) meta.integers[key + "." + std::to_string(k)] = state[static_cast<std::size_t>(k)];
+}
+
+Rng::State get_rng(const ModelMetadata& meta, const std::string& key, const std::string& source) {
+    Rng::State state{};
+    for (int k = 0; k < 4; ++k) {
+        auto it = meta.integers.find(key + "." + std::to_string(k));
+        if (it == meta.integers.end()) throw serialization_error(source + ": not a fer_train checkpoint (no " + key + ")");
+        state[static_cast<std::size_t>(k)] = it->second;
+    }
+    return state;
+}
+
+// Where training stands; saved in checkpoints so that a resumed run continues bit-exactly.
+struct TrainingState {
+    int epochs_done = 0;      // complete epochs
+    int step_in_epoch = 0;    // steps done in the current epoch (non-zero after an interrupt)
+    Rng::State epoch_start_rng{};
+    double epoch_loss_sum = 0.0, epoch_seconds = 0.0;
+    long epoch_correct = 0, epoch_seen = 0;
+    int best_epoch = 0;
+    double best_val_accuracy = -1.0;
+    double train_seconds = 0.0;
+    std::vector<EpochRecord> history;
+};
+
+void store_training_state(const TrainingState& s, const Rng& data_rng, const LrSchedule& schedule, ModelMetadata& meta) {
+    meta.integers["epoch"] = static_cast<std::uint64_t>(s.epochs_done);
+    meta.integers["train.step_in_epoch"] = static_cast<std::uint64_t>(s.step_in_epoch);
+    meta.integers["train.epoch_correct"] = static_cast<std::uint64_t>(s.epoch_correct);
+    meta.integers["train.epoch_seen"] = static_cast<std::uint64_t>(s.epoch_seen);
+    meta.integers["train.best_epoch"] = static_cast<std::uint64_t>(s.best_epoch);
+    meta.numbers["train.epoch_loss_sum"] = s.epoch_loss_sum;
+    meta.numbers["train.epoch_seconds"] = s.epoch_seconds;
+    meta.numbers["train.best_val_accuracy"] = s.best_val_accuracy;
+    meta.numbers["train.seconds"] = s.train_seconds;
+    put_rng(meta, "train.rng_epoch_start", s.epoch_start_rng);
+    put_rng(meta, "train.rng", data_rng.state());
+    for (const auto& entry : schedule.state()) meta.numbers["schedule." + entry.first] = entry.second;
+    meta.text["train.history"] = history_csv(s.history);
+}
+
+TrainingState load_training_state(const ModelMetadata& meta, Rng& data_rng, LrSchedule& schedule,
+                                   const std::string& source) {
+    auto integer = [&](const std::string& key) {
+        auto it = meta.integers.find(key);
+        if (it == meta.integers.end()) throw serialization_error(source + ": not a fer_train checkpoint (no " + key + ")");
+        return it->second;
+    };
+    auto number = [&](const std::string& key) {
+        auto it = meta.numbers.find(key);
+        if (it == meta.numbers.end()) throw serialization_error(source + ": not a fer_train checkpoint (no " + key + ")");
+        return it->second;
+    };
+    TrainingState s;
+    s.epochs_done = static_cast<int>(integer("epoch"));
+    s.step_in_epoch = static_cast<int>(integer("train.step_in_epoch"));
+    s.epoch_correct = static_cast<long>(integer("train.epoch_correct"));
+    s.epoch_seen = static_cast<long>(integer("train.epoch_seen"));
+    s.best_epoch = static_cast<int>(integer("train.best_epoch"));
+    s.epoch_loss_sum = number("train.epoch_loss_sum");
+    s.epoch_seconds = number("train.epoch_seconds");
+    s.best_val_accuracy = number("train.best_val_accuracy");
+    s.train_seconds = number("train.seconds");
+    s.epoch_start_rng = get_rng(meta, "train.rng_epoch_start", source);
+    data_rng.set_state(get_rng(meta, "train.rng", source));
+    std::map<std::string, double> schedule_state;
+    for (const auto& entry : meta.numbers)
+        if (entry.first.rfind("schedule.", 0) == 0) schedule_state[entry.first.substr(9)] = entry.second;
+    if (!schedule_state.empty()) schedule.set_state(schedule_state);
+    auto it = meta.text.find("train.history");
+    if (it != meta.text.end()) s.history = parse_history_csv(it->second, source);
+    return s;
+}
+
+std::string format_seconds(double seconds) {
+    char text[32];
+    if (seconds >= 60) std::snprintf(text, sizeof text, "%dm%02ds", int(seconds) / 60, int(seconds) % 60);
+    else std::snprintf(text, sizeof text, "%.1fs", seconds);
+    return text;
+}
+
+int run(const Options& o, int argc, char** argv) {
+    const auto run_start = Clock::now();
+    install_signal_handlers();
+    prepare_output_directory(o.out);
+    const std::string model_path = o.out + "/model.dcnn", checkpoint_path = o.out + "/checkpoint.dcnn";
+
+    // Data: read, count, select, split, normalise.
+    Fer2013Options read_options;
+    read_options.skip_bad_rows = o.skip_bad_rows;
+    read_options.max_rows = static_cast<std::size_t>(o.max_rows);
+    std::cout << "Reading " << o.data << " ..." << std::flush;
+    const auto read_start = Clock::now();
+    const Fer2013Dataset data = read_fer2013(o.data, read_options);
+    std::cout << " " << data.size() << " rows in "
+              << format_seconds(std::chrono::duration<double>(Clock::now() - read_start).count()) << "\n";
+    if (data.skipped_rows > 0) {
+        std::cout << "Skipped " << data.skipped_rows << " malformed rows (--skip-bad-rows), for example:\n";
+        for (const auto& message : data.skip_messages) std::cout << "  " << message << "\n";
+    }
+    const std::vector<ClassCount> counts = count_emotions(data);
+    std::cout << "\n" << format_class_table(counts) << "\n";
+    const ClassSelection selection = select_classes(o.classes, counts);
+    std::cout << "Classes:";
+    for (int k = 0; k < selection.size(); ++k) std::cout << " " << k << "=" << selection.names[static_cast<std::size_t>(k)];
+    std::cout << "\n";
+
+    UsageSplits<float> splits = o.tutorial ? split_stratified<float>(data, selection, 0.1, o.seed)
+                                           : split_by_usage<float>(data, selection);
+    LabeledImages<float>& test = o.tutorial ? splits.validation : splits.test;
+    const std::string test_name = o.tutorial ? "the tutorial's 10% validation split" : "PrivateTest";
+    if (splits.train.size() == 0) throw data_error(o.data + ": no training rows for the selected classes");
+    if (splits.validation.size() == 0) throw data_error(o.data + ": no validation (PublicTest) rows for the selected classes");
+    std::cout << "Split: train " << splits.train.size() << ", validation " << splits.validation.size() << ", test "
+              << test.size() << (o.tutorial ? " (tutorial: random stratified 90/10, test = validation)" : "") << "\n";
+
+    fer::ModelInfo info;
+    info.classes = selection.names;
+    info.emotions = selection.emotions;
+    info.net = o.net;
+    info.flip_averaging = o.tta;
+    info.normalization = fit_normalization(splits.train.images);
+    normalize(splits.train.images, info.normalization);
+    normalize(splits.validation.images, info.normalization);
+    if (!o.tutorial) normalize(splits.test.images, info.normalization);
+
+    // Model, optimizer, schedule; or all of them from a checkpoint.
+    Sequential<float> model = fer::make_net(o.net, selection.size(), o.seed);
+    std::unique_ptr<Optimizer<float>> optimizer = make_optimizer(o);
+    std::unique_ptr<LrSchedule> schedule = make_schedule(o);
+    Rng data_rng(o.seed * 0x9E3779B97F4A7C15ULL + 12345);
+    TrainingState state;
+    if (!o.resume.empty()) {
+        ModelMetadata meta;
+        SavedOptimizer<float> saved;
+        model = load_model<float>(o.resume, &meta, &saved);
+        const fer::ModelInfo saved_info = fer::read_model_info(meta, static_cast<int>(model.output_shape().per_sample()), o.resume);
+        if (saved_info.classes != info.classes || saved_info.net != info.net) {
+            throw data_error(o.resume + ": checkpoint of net '" + saved_info.net + "' with other classes; resume with the "
+                             "arguments of the original run");
+        }
+        if (saved.type != optimizer->type()) {
+            throw data_error(o.resume + ": checkpoint holds " + (saved.type.empty() ? "no" : saved.type) +
+                             " optimizer state, this run uses " + optimizer->type());
+        }
+        optimizer->set_state(saved.state);
+        state = load_training_state(meta, data_rng, *schedule, o.resume);
+        std::cout << "Resuming from " << o.resume << " after " << state.epochs_done << " epochs"
+                  << (state.step_in_epoch ? " and " + std::to_string(state.step_in_epoch) + " steps" : "") << "\n";
+    }
+    if (o.threads > 0) model.set_threads(o.threads);
+    std::cout << "\n" << model.summary();
+    std::cout << "Recipe: net " << o.net << ", " << o.epochs << " epochs, batch " << o.batch << ", " << optimizer->type()
+              << " lr " << o.lr << ", schedule " << o.schedule << ", augmentation " << (o.augment ? "on" : "off")
+              << ", flip averaging " << (o.tta ? "on" : "off") << ", seed " << o.seed << ", threads "
+              << model.threads() << "\n\n";
+    check_free_space(o.out, 8.0 * double(model.parameter_count()) * 4.0 + 1e6);
+
+    SoftmaxCrossEntropy<float> loss;
+    const AugmentOptions augment_options = o.tutorial ? tutorial_augmentation() : default_augmentation();
+    const int N = splits.train.size();
+    const int steps = (N + o.batch - 1) / o.batch;
+    std::vector<std::size_t> order(static_cast<std::size_t>(N));
+    Tensor<float> batch_images, augmented;
+    std::vector<int> batch_labels;
+    Progress progress(::isatty(STDERR_FILENO) != 0);
+    const int patience = o.tutorial ? 11 : 0;
+
+    auto save_checkpoint = [&]() {
+        ModelMetadata meta;
+        fer::store_model_info(info, meta);
+        store_training_state(state, data_rng, *schedule, meta);
+        save_model(checkpoint_path, model, meta, optimizer.get());
+    };
+
+    for (int epoch = state.epochs_done; epoch < o.epochs; ++epoch) {
+        if (patience > 0 && state.best_epoch > 0 && epoch - state.best_epoch >= patience) {
+            std::cout << "Early stopping: no validation improvement for " << patience << " epochs\n";
+            break;
+        }
+        // The epoch's order is drawn from the generator's state at the epoch start, also when resuming mid-epoch.
+        const Rng::State resume_rng = data_rng.state();
+        if (state.step_in_epoch == 0) state.epoch_start_rng = data_rng.state();
+        data_rng.set_state(state.epoch_start_rng);
+        std::iota(order.begin(), order.end(), std::size_t(0));
+        data_rng.shuffle(order.begin(), order.end());
+        if (state.step_in_epoch > 0) data_rng.set_state(resume_rng);
+
+        auto epoch_clock = Clock::now();
+        for (int step = state.step_in_epoch; step < steps; ++step) {
+            const std::size_t first = static_cast<std::size_t>(step) * static_cast<std::size_t>(o.batch);
+            const std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(o.batch), order.size() - first);
+            gather_batch(splits.train, order, first, count, batch_images, batch_labels);
+            if (o.augment) augment_batch(batch_images, augmented, augment_options, data_rng);
+            const Tensor<float>& inputs = o.augment ? augmented : batch_images;
+            optimizer->set_learning_rate(schedule->rate(epoch + double(step) / steps));
+            const StepResult result = model.train_step(inputs, batch_labels, loss, *optimizer);
+            if (!std::isfinite(result.loss) || !first_non_finite(model).empty()) {
+                const std::string where = first_non_finite(model);
+                throw error("training diverged at epoch " + std::to_string(epoch + 1) + ", step " +
+                            std::to_string(step + 1) + ": loss " + std::to_string(result.loss) +
+                            (where.empty() ? "" : ", first non-finite value in " + where) +
+                            "; the best model so far is kept in " + model_path + " (try a lower --lr)");
+            }
+            state.epoch_loss_sum += result.loss * result.count;
+            state.epoch_correct += result.correct;
+            state.epoch_seen += result.count;
+            state.step_in_epoch = step + 1;
+            const double elapsed = state.epoch_seconds + std::chrono::duration<double>(Clock::now() - epoch_clock).count();
+            const double rate = state.epoch_seen / std::max(elapsed, 1e-9);
+            progress.update(epoch + 1, o.epochs, step + 1, steps, state.epoch_loss_sum / state.epoch_seen,
+                            double(state.epoch_correct) / state.epoch_seen, rate, (N - state.epoch_seen) / rate);
+            if (stop_signal.load() != 0 && step + 1 < steps) {
+                state.epoch_seconds = elapsed;
+                state.train_seconds += std::chrono::duration<double>(Clock::now() - epoch_clock).count();
+                save_checkpoint();
+                progress.clear();
+                std::cerr << "\nInterrupted at epoch " << epoch + 1 << ", step " << step + 1 << "; checkpoint written.\n"
+                          << "Resume with the same arguments plus: --resume " << checkpoint_path << "\n";
+                return 130;
+            }
+        }
+        const double train_time = state.epoch_seconds + std::chrono::duration<double>(Clock::now() - epoch_clock).count();
+        state.train_seconds += std::chrono::duration<double>(Clock::now() - epoch_clock).count();
+        progress.clear();
+
+        const auto val_clock = Clock::now();
+        const SplitResult val = evaluate_split(model, splits.validation, o.tta);
+        EpochRecord record;
+        record.epoch = epoch + 1;
+        record.train_loss = state.epoch_loss_sum / state.epoch_seen;
+        record.train_accuracy = double(state.epoch_correct) / state.epoch_seen;
+        record.val_loss = val.loss;
+        record.val_accuracy = val.accuracy;
+        record.learning_rate = optimizer->learning_rate();
+        record.images_per_second = state.epoch_seen / std::max(train_time, 1e-9);
+        record.seconds = train_time + std::chrono::duration<double>(Clock::now() - val_clock).count();
+        state.history.push_back(record);
+        schedule->end_epoch(val.accuracy);
+
+        const bool improved = val.accuracy > state.best_val_accuracy;
+        std::printf("epoch %3d/%d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  lr %.2e  %.0f img/s  %s%s\n",
+                    epoch + 1, o.epochs, record.train_loss, record.train_accuracy, record.val_loss, record.val_accuracy,
+                    record.learning_rate, record.images_per_second, format_seconds(record.seconds).c_str(),
+                    improved ? "  *best" : "");
+        std::fflush(stdout);
+        state.epochs_done = epoch + 1;
+        state.step_in_epoch = 0;
+        state.epoch_loss_sum = state.epoch_seconds = 0.0;
+        state.epoch_correct = state.epoch_seen = 0;
+        if (improved) {
+            state.best_val_accuracy = val.accuracy;
+            state.best_epoch = epoch + 1;
+            ModelMetadata meta;
+            fer::store_model_info(info, meta);
+            meta.integers["epoch"] = static_cast<std::uint64_t>(epoch + 1);
+            save_model(model_path, model, meta);
+        }
+        save_checkpoint();
+        write_history_csv(o.out + "/history.csv", state.history);
+        write_file_atomically(o.out + "/curves.svg", curves_svg(state.history, "fer_train: " + o.net + " net"));
+        if (stop_signal.load() != 0) {
+            std::cerr << "Interrupted after epoch " << epoch + 1 << "; checkpoint written.\n"
+                      << "Resume with the same arguments plus: --resume " << checkpoint_path << "\n";
+            return 130;
+        }
+    }
+
+    // The model selected on validation, evaluated once on the test split.
+    ModelMetadata best_meta;
+    Sequential<float> best = load_model<float>(model_path, &best_meta);
+    if (o.threads > 0) best.set_threads(o.threads);
+    const SplitResult result = evaluate_split(best, test, o.tta);
+    const ConfusionMatrix cm = confusion_matrix(test.labels, result.predicted, selection.size());
+    std::cout << "\nBest epoch " << state.best_epoch << " (validation accuracy " << state.best_val_accuracy << ")\n";
+    std::cout << "Test (" << test_name << ", " << test.size() << " images" << (o.tta ? ", flip-averaged" : "")
+              << "):\n" << format_evaluation(cm, selection.names) << "\n";
+
+    RunReport report;
+    report.classes = selection.names;
+    report.split_sizes = {{"train", splits.train.size()}, {"validation", splits.validation.size()}, {"test", test.size()}};
+    report.test_confusion = cm;
+    report.test_loss = result.loss;
+    report.epochs = state.epochs_done;
+    report.best_epoch = state.best_epoch;
+    report.best_val_accuracy = state.best_val_accuracy;
+    report.train_seconds = state.train_seconds;
+    report.images_per_second = state.train_seconds > 0 ? double(state.epochs_done) * N / state.train_seconds : NAN;
+    report.wall_seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
+    report.command_line = command_line_of(argc, argv);
+    report.seed = o.seed;
+    report.settings = {{"net", o.net},
+                       {"data", o.data},
+                       {"test_split", test_name},
+                       {"optimizer", optimizer->type()},
+                       {"learning_rate", std::to_string(o.lr)},
+                       {"schedule", o.schedule},
+                       {"batch", std::to_string(o.batch)},
+                       {"augmentation", o.augment ? "on" : "off"},
+                       {"flip_averaging", o.tta ? "on" : "off"},
+                       {"threads", std::to_string(best.threads())}};
+    write_report_json(o.out + "/report.json", report);
+    write_file_atomically(o.out + "/confusion.svg", confusion_svg(cm, selection.names, "Confusion matrix, " + test_name));
+    const std::vector<Prediction> shown = predictions_to_show(test, result, info.normalization, 36);
+    const std::string grid_title = "Test predictions (" + test_name + ")";
+    write_file_atomically(o.out + "/predictions.svg", predictions_svg(shown, selection.names, 6, grid_title));
+    write_file_atomically(o.out + "/predictions.png", predictions_png(shown, selection.names, 6, grid_title));
+    std::cout << "Wrote model.dcnn, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg, "
+              << "predictions.svg and predictions.png in " << o.out << "/ (run took "
+              << format_seconds(report.wall_seconds) << ")\n";
+    return fer::exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options options;
+    try {
+        options = parse_options(argc, argv);
+    } catch (const fer::usage_error& e) {
+        std::cerr << "fer_train: " << e.what() << "\n" << usage_text;
+        return fer::exit_usage;
+    } catch (const deepcnn::config_error& e) {
+        std::cerr << "fer_train: " << e.what() << "\n" << usage_text;
+        return fer::exit_usage;
+    }
+    try {
+        return run(options, argc, argv);
+    } catch (const deepcnn::config_error& e) {
+        std::cerr << "fer_train: " << e.what() << "\n";
+        return fer::exit_usage;
+    } catch (const std::exception& e) {
+        std::cerr << "fer_train: error: " << e.what() << "\n";
+        return fer::exit_data_error;
+    }
+}
