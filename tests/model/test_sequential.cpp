@@ -1,0 +1,387 @@
+// tests/model/test_sequential.cpp: the Sequential model: shape inference, the summary table, the exact shape-error
+// messages, train/eval modes, parameter and buffer names, predict/evaluate, a gradient check of the whole stack
+// (with and without the fused loss), and end-to-end learning of a synthetic 3-class image task, deterministic
+// per seed.
+#include <catch2/catch.hpp>
+
+#include <deepcnn/deepcnn.hpp>
+
+#include "gradient_check.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace deepcnn;
+using deepcnn_test::check_gradients;
+using deepcnn_test::GradientProbe;
+using deepcnn_test::random_tensor;
+
+namespace {
+
+// Conv2D(4, 3) same -> BatchNorm -> ReLU -> MaxPool2D(2) -> Flatten -> Dropout(0.25) -> Dense(3) -> Softmax
+// on 1 x 8 x 8 images.
+template <class Scalar>
+Sequential<Scalar> small_net(std::uint64_t seed = 1) {
+    Sequential<Scalar> model(1, 8, 8, seed);
+    model.add(Conv2D<Scalar>(4, 3));
+    model.add(BatchNorm<Scalar>());
+    model.add(ReLU<Scalar>());
+    model.add(MaxPool2D<Scalar>(2));
+    model.add(Flatten<Scalar>());
+    model.add(Dropout<Scalar>(0.25));
+    model.add(Dense<Scalar>(3));
+    model.add(Softmax<Scalar>());
+    return model;
+}
+
+template <class Scalar>
+std::vector<Scalar> values(const Tensor<Scalar>& t) {
+    return std::vector<Scalar>(t.begin(), t.end());
+}
+
+// Whether one whole line of `text` matches `pattern`.
+bool has_line(const std::string& text, const std::string& pattern) {
+    const std::regex re(pattern);
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);)
+        if (std::regex_match(line, re)) return true;
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("Sequential infers every layer's shape and counts parameters and FLOPs", "[model]") {
+    Sequential<float> model = small_net<float>();
+    REQUIRE(model.size() == 8);
+    CHECK(model.input_shape() == Shape(1, 1, 8, 8));
+    CHECK(model.output_shape() == Shape(1, 3, 1, 1));
+    CHECK(model.layer(0).input_shape() == Shape(1, 1, 8, 8));
+    CHECK(model.layer(3).input_shape() == Shape(1, 4, 8, 8));
+    CHECK(model.layer(4).input_shape() == Shape(1, 4, 4, 4));
+    CHECK(model.layer(6).input_shape() == Shape(1, 64, 1, 1));
+    // Conv 4*1*3*3 + 4, BatchNorm 2*4, Dense 64*3 + 3
+    CHECK(model.parameter_count() == 40 + 8 + 195);
+    // Conv 2*MACs + bias adds, BatchNorm 2 per element, ReLU 1, MaxPool window reads, Dense 2*F*units + units,
+    // Softmax 3 per element
+    CHECK(model.forward_flops() == 2.0 * 4 * 64 * 9 + 4 * 64 + 2.0 * 256 + 256 + 4 * 16 * 4 + 2.0 * 64 * 3 + 3 + 9);
+
+    const Tensor<float> x(Shape(5, 1, 8, 8), 0.5f);
+    CHECK(model.forward(x).shape() == Shape(5, 3, 1, 1));
+    CHECK(model.forward_logits(x).shape() == Shape(5, 3, 1, 1));
+}
+
+TEST_CASE("Sequential summary lists each layer, its shape, parameters and the totals", "[model]") {
+    Sequential<float> model = small_net<float>();
+    const std::string summary = model.summary();
+    INFO(summary);
+    using Catch::Matchers::Contains;
+    CHECK_THAT(summary, Catch::Matchers::StartsWith("Model: Sequential<float>\n"));
+    CHECK_THAT(summary, Contains("Layer (type)"));
+    CHECK_THAT(summary, Contains("Output Shape"));
+    CHECK_THAT(summary, Contains("Param #"));
+    CHECK(has_line(summary, "input +\\(1, 8, 8\\) +0 +0\\.00"));
+    CHECK(has_line(summary, "conv2d_1 \\(Conv2D\\) +\\(4, 8, 8\\) +40 +0\\.00"));
+    CHECK(has_line(summary, "batchnorm_2 \\(BatchNorm\\) +\\(4, 8, 8\\) +8 +0\\.00"));
+    CHECK(has_line(summary, "maxpool2d_4 \\(MaxPool2D\\) +\\(4, 4, 4\\) +0 +0\\.00"));
+    CHECK(has_line(summary, "flatten_5 \\(Flatten\\) +\\(64\\) +0 +0\\.00"));
+    CHECK(has_line(summary, "dense_7 \\(Dense\\) +\\(3\\) +195 +0\\.00"));
+    CHECK(has_line(summary, "softmax_8 \\(Softmax\\) +\\(3\\) +0 +0\\.00"));
+    CHECK_THAT(summary, Contains("\nTotal params: 243\n"));
+    CHECK_THAT(summary, Contains("\nForward MFLOPs per image: 0.01\n"));
+
+    Sequential<double> big(3, 48, 48);
+    big.add(Conv2D<double>(64, 3));
+    CHECK_THAT(big.summary(), Catch::Matchers::StartsWith("Model: Sequential<double>\n"));
+    // 2 * 64 * 48 * 48 * 27 + 64 * 48 * 48 = 8,110,080 FLOPs
+    CHECK(has_line(big.summary(), "conv2d_1 \\(Conv2D\\) +\\(64, 48, 48\\) +1792 +8\\.11"));
+}
+
+TEST_CASE("Sequential shape errors carry the documented messages", "[model][errors]") {
+    SECTION("a declared input size that the previous layer does not produce") {
+        Sequential<float> model(1, 8, 8);
+        model.add(Conv2D<float>(4, 3));
+        model.add(BatchNorm<float>());
+        model.add(ReLU<float>());
+        model.add(MaxPool2D<float>(2));
+        model.add(Flatten<float>());
+        model.add(Dense<float>(16));
+        model.add(ReLU<float>());
+        model.add(Dense<float>(3));
+        CHECK_THROWS_MATCHES(model.add(Dense<float>(3).with_in_features(5)), shape_error,
+                             Catch::Message("layer 9 (Dense): expected input 5, got 3"));
+        // the failed add leaves the model as it was, and it still takes a fitting layer
+        CHECK(model.size() == 8);
+        CHECK(model.output_shape() == Shape(1, 3, 1, 1));
+        model.add(Dense<float>(2).with_in_features(3));
+        CHECK(model.size() == 9);
+        CHECK(model.layer(8).where() == "layer 9 (Dense)");
+    }
+    SECTION("Dense after a non-flat layer") {
+        Sequential<float> model(1, 8, 8);
+        model.add(Conv2D<float>(4, 3));
+        CHECK_THROWS_MATCHES(
+            model.add(Dense<float>(3)), shape_error,
+            Catch::Message("layer 2 (Dense): expected flat input (F), got (4, 8, 8); add a Flatten layer first"));
+    }
+    SECTION("a conv window larger than its valid-padded input") {
+        Sequential<float> model(1, 8, 8);
+        model.add(Conv2D<float>(4, 3).with_padding(Padding::valid()));
+        model.add(MaxPool2D<float>(2));
+        CHECK_THROWS_MATCHES(model.add(Conv2D<float>(4, 5).with_padding(Padding::valid())), shape_error,
+                             Catch::Message("layer 3 (Conv2D): window of 5 rows larger than the padded input (3 rows)"));
+    }
+    SECTION("declared input channels") {
+        Sequential<float> model(1, 8, 8);
+        CHECK_THROWS_MATCHES(model.add(Conv2D<float>(4, 3).with_in_channels(3)), shape_error,
+                             Catch::Message("layer 1 (Conv2D): expected input channels 3, got 1"));
+    }
+    SECTION("a forward with the wrong input shape") {
+        Sequential<float> model = small_net<float>();
+        CHECK_THROWS_MATCHES(model.forward(Tensor<float>(Shape(2, 1, 8, 7))), shape_error,
+                             Catch::Message("Sequential: expected input (1, 8, 8), got (1, 8, 7)"));
+        CHECK_THROWS_MATCHES(model.predict(Tensor<float>(Shape(2, 3, 8, 8))), shape_error,
+                             Catch::Message("Sequential: expected input (1, 8, 8), got (3, 8, 8)"));
+    }
+    SECTION("a backward without a forward") {
+        Sequential<float> model = small_net<float>();
+        CHECK_THROWS_MATCHES(model.backward(Tensor<float>(Shape(1, 3, 1, 1))), error,
+                             Catch::Message("Sequential::backward called without a forward pass"));
+        CHECK_THROWS_MATCHES(model.layer(6).backward(Tensor<float>(Shape(1, 3, 1, 1))), error,
+                             Catch::Message("layer 7 (Dense): backward called without a forward pass"));
+    }
+    SECTION("a wrong output gradient") {
+        Sequential<float> model = small_net<float>();
+        model.forward(Tensor<float>(Shape(2, 1, 8, 8), 1.0f));
+        CHECK_THROWS_MATCHES(model.backward(Tensor<float>(Shape(2, 4, 1, 1))), shape_error,
+                             Catch::Message("layer 8 (Softmax): expected output gradient (2, 3, 1, 1), got (2, 4, 1, 1)"));
+    }
+    SECTION("bad model input, labels and batch sizes") {
+        CHECK_THROWS_MATCHES(Sequential<float>(0, 8, 8), shape_error,
+                             Catch::Message("Sequential: input shape must be positive, got (0, 8, 8)"));
+        Sequential<float> model = small_net<float>();
+        const Tensor<float> x(Shape(4, 1, 8, 8), 0.0f);
+        CHECK_THROWS_MATCHES(model.evaluate(x, {0, 1, 2}), shape_error,
+                             Catch::Message("Sequential::evaluate: 4 samples but 3 labels"));
+        CHECK_THROWS_MATCHES(model.predict(x, 0), config_error, Catch::Message("batch size must be positive, got 0"));
+        CHECK_THROWS_AS(model.add(LayerPtr<float>()), error);
+    }
+}
+
+TEST_CASE("Sequential names parameters and buffers LAYER_INDEX.NAME", "[model]") {
+    Sequential<float> model = small_net<float>();
+    std::vector<std::string> names;
+    for (const auto& p : model.params()) names.push_back(p.name);
+    CHECK(names == std::vector<std::string>{"conv2d_1.weight", "conv2d_1.bias", "batchnorm_2.gamma", "batchnorm_2.beta",
+                                            "dense_7.weight", "dense_7.bias"});
+    std::vector<std::string> buffers;
+    for (const auto& b : model.buffers()) buffers.push_back(b.name);
+    CHECK(buffers == std::vector<std::string>{"batchnorm_2.running_mean", "batchnorm_2.running_var"});
+    CHECK(model.layer_name(3) == "maxpool2d_4");
+    CHECK(model.layer(3).where() == "layer 4 (MaxPool2D)");
+    auto params = model.params();
+    CHECK(params[4].value->shape() == Shape(3, 64, 1, 1));
+    CHECK(params[4].value == &static_cast<Dense<float>&>(model.layer(6)).weight());
+
+    model.forward(Tensor<float>(Shape(2, 1, 8, 8), 1.0f));
+    model.backward(Tensor<float>(Shape(2, 3, 1, 1), 1.0f));
+    model.zero_grad();
+    for (const auto& p : model.params())
+        for (float g : *p.grad) REQUIRE(g == 0.0f);
+}
+
+TEST_CASE("Sequential sets every layer's mode; eval is deterministic, train draws dropout", "[model]") {
+    Sequential<double> model = small_net<double>(3);
+    Rng rng(4);
+    const Tensor<double> x = random_tensor(Shape(6, 1, 8, 8), rng);
+    CHECK(model.mode() == Mode::train);
+
+    model.eval();
+    for (std::size_t i = 0; i < model.size(); ++i) CHECK(model.layer(i).mode() == Mode::eval);
+    const std::vector<double> eval1 = values(model.forward(x));
+    const std::vector<double> eval2 = values(model.forward(x));
+    CHECK(eval1 == eval2);
+    // eval leaves BatchNorm's running statistics alone
+    const std::vector<double> running = values(*model.buffers()[0].value);
+    model.forward(x);
+    CHECK(values(*model.buffers()[0].value) == running);
+
+    model.train();
+    for (std::size_t i = 0; i < model.size(); ++i) CHECK(model.layer(i).mode() == Mode::train);
+    const std::vector<double> train1 = values(model.forward(x));
+    const std::vector<double> train2 = values(model.forward(x));
+    CHECK(train1 != train2);  // a fresh dropout mask per forward
+    CHECK(values(*model.buffers()[0].value) != running);
+
+    // predict switches to eval and matches softmax of the eval logits; batching does not change it
+    const Tensor<double> p = model.predict(x);
+    CHECK(model.mode() == Mode::eval);
+    const std::vector<double> eval3 = values(model.forward(x));
+    CHECK(eval3 != eval1);  // the training forwards moved the running statistics
+    for (std::size_t i = 0; i < p.size(); ++i) CHECK(p[i] == Approx(eval3[i]).epsilon(1e-12));
+    const Tensor<double> p_small = model.predict(x, 4);
+    for (std::size_t i = 0; i < p.size(); ++i) CHECK(p_small[i] == Approx(p[i]).epsilon(1e-12));
+    for (int n = 0; n < 6; ++n) CHECK(p(n, 0, 0, 0) + p(n, 1, 0, 0) + p(n, 2, 0, 0) == Approx(1.0).epsilon(1e-12));
+
+    // a layer added to a model in eval mode starts in eval mode
+    Sequential<double> eval_model(1, 4, 4);
+    eval_model.eval();
+    eval_model.add(Dropout<double>(0.5));
+    CHECK(eval_model.layer(0).mode() == Mode::eval);
+}
+
+TEST_CASE("Sequential evaluate reports the mean loss and accuracy of predict", "[model]") {
+    Sequential<double> model = small_net<double>(5);
+    Rng rng(6);
+    const Tensor<double> x = random_tensor(Shape(7, 1, 8, 8), rng);
+    const std::vector<int> labels = {0, 1, 2, 0, 1, 2, 0};
+    const Tensor<double> p = model.predict(x);
+    double loss = 0.0;
+    int correct = 0;
+    for (int n = 0; n < 7; ++n) {
+        loss -= std::log(p(n, labels[n], 0, 0));
+        int best = 0;
+        for (int k = 1; k < 3; ++k)
+            if (p(n, k, 0, 0) > p(n, best, 0, 0)) best = k;
+        correct += best == labels[n];
+    }
+    const Evaluation e = model.evaluate(x, labels, 3);
+    CHECK(e.count == 7);
+    CHECK(e.loss == Approx(loss / 7).epsilon(1e-10));
+    CHECK(e.accuracy == Approx(correct / 7.0));
+}
+
+TEST_CASE("Sequential backward matches central differences through the whole stack", "[model][gradient]") {
+    Sequential<double> model(2, 6, 6, 7);
+    model.add(Conv2D<double>(3, 3));
+    model.add(BatchNorm<double>());
+    model.add(ReLU<double>());
+    model.add(MaxPool2D<double>(2));
+    model.add(Conv2D<double>(2, 2).with_padding(Padding::valid()));
+    model.add(Flatten<double>());
+    model.add(Dropout<double>(0.3)).freeze_mask(true);
+    model.add(Dense<double>(3));
+    model.add(Softmax<double>());
+    Rng rng(8);
+    for (auto& p : model.params())
+        for (auto& v : *p.value) v = rng.uniform(-1.0, 1.0);
+    Tensor<double> x = random_tensor(Shape(3, 2, 6, 6), rng);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+
+    SECTION("sum(output * dy), through the trailing Softmax") {
+        const Tensor<double> dy = random_tensor(Shape(3, 3, 1, 1), rng);
+        model.forward(x);
+        for (auto& p : model.params()) p.grad->fill(nan);
+        const Tensor<double> dx = model.backward(dy);
+        std::vector<GradientProbe> probes{{"input", &x, dx}};
+        for (auto& p : model.params()) probes.push_back({p.name, p.value, *p.grad});
+        check_gradients([&] { return deepcnn_test::dot(model.forward(x), dy); }, probes);
+    }
+    SECTION("the fused loss on the logits (the path train_step takes)") {
+        const std::vector<int> labels = {2, 0, 1};
+        SoftmaxCrossEntropy<double> loss;
+        loss.forward(model.forward_logits(x), labels);
+        Tensor<double> dlogits;
+        loss.backward(dlogits);
+        for (auto& p : model.params()) p.grad->fill(nan);
+        const Tensor<double> dx = model.backward(dlogits);
+        std::vector<GradientProbe> probes{{"input", &x, dx}};
+        for (auto& p : model.params()) probes.push_back({p.name, p.value, *p.grad});
+        check_gradients([&] { return double(loss.forward(model.forward_logits(x), labels)); }, probes);
+    }
+}
+
+namespace {
+
+// A bright Gaussian blob on the left, in the centre or on the right of a 12 x 12 image (class 0, 1, 2), at a
+// jittered position, over Gaussian noise.
+void make_blobs(int count, Rng& rng, Tensor<float>& x, std::vector<int>& labels) {
+    const int S = 12;
+    x.resize(Shape(count, 1, S, S));
+    labels.resize(count);
+    const double centre_cols[3] = {2.5, 5.5, 8.5};
+    for (int n = 0; n < count; ++n) {
+        const int label = static_cast<int>(rng.below(3));
+        labels[n] = label;
+        const double row = rng.uniform(3.0, 8.0);
+        const double col = centre_cols[label] + rng.uniform(-0.75, 0.75);
+        for (int h = 0; h < S; ++h)
+            for (int w = 0; w < S; ++w) {
+                const double d2 = (h - row) * (h - row) + (w - col) * (w - col);
+                x(n, 0, h, w) = static_cast<float>(std::exp(-d2 / 3.0) + rng.normal(0.0, 0.3));
+            }
+    }
+}
+
+struct TrainedNet {
+    Sequential<float> model;
+    double test_accuracy;
+};
+
+TrainedNet train_blob_net(std::uint64_t seed) {
+    Rng data(2025);
+    Tensor<float> train_x, test_x;
+    std::vector<int> train_y, test_y;
+    make_blobs(300, data, train_x, train_y);
+    make_blobs(150, data, test_x, test_y);
+
+    Sequential<float> model(1, 12, 12, seed);
+    model.add(Conv2D<float>(4, 3));
+    model.add(BatchNorm<float>());
+    model.add(ReLU<float>());
+    model.add(MaxPool2D<float>(2));
+    model.add(Flatten<float>());
+    model.add(Dropout<float>(0.2));
+    model.add(Dense<float>(3));
+    model.add(Softmax<float>());
+
+    Adam<float> adam(0.01);
+    SoftmaxCrossEntropy<float> loss;
+    Rng order(seed);
+    std::vector<int> index(300);
+    for (int i = 0; i < 300; ++i) index[i] = i;
+    const int batch = 20;
+    Tensor<float> bx(Shape(batch, 1, 12, 12));
+    std::vector<int> by(batch);
+    for (int epoch = 0; epoch < 8; ++epoch) {
+        order.shuffle(index.begin(), index.end());
+        for (int first = 0; first + batch <= 300; first += batch) {
+            for (int i = 0; i < batch; ++i) {
+                std::copy(train_x.sample(index[first + i]), train_x.sample(index[first + i]) + 144, bx.sample(i));
+                by[i] = train_y[index[first + i]];
+            }
+            model.train_step(bx, by, loss, adam);
+        }
+    }
+    const double accuracy = model.evaluate(test_x, test_y).accuracy;
+    return {std::move(model), accuracy};
+}
+
+}  // namespace
+
+TEST_CASE("A small conv net learns left / centre / right blobs, deterministically per seed", "[model][training]") {
+    const auto start = std::chrono::steady_clock::now();
+    TrainedNet a = train_blob_net(11);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    INFO("training took " << seconds << " s");
+    CHECK(a.test_accuracy >= 0.95);
+
+    TrainedNet b = train_blob_net(11);
+    CHECK(b.test_accuracy == a.test_accuracy);
+    auto pa = a.model.params(), pb = b.model.params();
+    REQUIRE(pa.size() == pb.size());
+    for (std::size_t i = 0; i < pa.size(); ++i) {
+        INFO(pa[i].name);
+        CHECK(values(*pa[i].value) == values(*pb[i].value));
+    }
+    auto ba = a.model.buffers(), bb = b.model.buffers();
+    for (std::size_t i = 0; i < ba.size(); ++i) CHECK(values(*ba[i].value) == values(*bb[i].value));
+
+    TrainedNet c = train_blob_net(12);
+    CHECK(values(*c.model.params()[0].value) != values(*pa[0].value));
+    CHECK(c.test_accuracy >= 0.95);
+}
