@@ -62,8 +62,8 @@ template <class Scalar>
 inline void copy_nr(Scalar* dst, const Scalar* src) {
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
-        _mm256_storeu_ps(dst, _mm256_loadu_ps(src));
-        _mm256_storeu_ps(dst + 8, _mm256_loadu_ps(src + 8));
+#pragma GCC unroll 4
+        for (int j = 0; j < GemmBlocking::NR; j += 8) _mm256_storeu_ps(dst + j, _mm256_loadu_ps(src + j));
         return;
     }
 #endif
@@ -148,12 +148,14 @@ struct Im2colTransposedPackB {
             int oh = k0 / g->OW, ow = k0 % g->OW;
 #if DEEPCNN_HAVE_AVX2
             if constexpr (std::is_same<Scalar, float>::value) {
-                const __m256i lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(rbase));
-                const __m256i hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(rbase + 8));
+                constexpr int NV = NR / 8;
+                __m256i base[NV];
+                for (int v = 0; v < NV; ++v) base[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(rbase + 8 * v));
                 for (int k = 0; k < kc; ++k) {
                     const __m256i off = _mm256_set1_epi32(oh * g->stride_h * l.Wp + ow * g->stride_w);
-                    _mm256_storeu_ps(dst + k * NR, _mm256_i32gather_ps(xp, _mm256_add_epi32(lo, off), 4));
-                    _mm256_storeu_ps(dst + k * NR + 8, _mm256_i32gather_ps(xp, _mm256_add_epi32(hi, off), 4));
+#pragma GCC unroll 4
+                    for (int v = 0; v < NV; ++v)
+                        _mm256_storeu_ps(dst + k * NR + 8 * v, _mm256_i32gather_ps(xp, _mm256_add_epi32(base[v], off), 4));
                     if (++ow == g->OW) {
                         ow = 0;
                         ++oh;

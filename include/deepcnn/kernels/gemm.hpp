@@ -20,12 +20,18 @@
 namespace deepcnn {
 
 // Blocking: micro-tile MR x NR; A block MC x KC (L2); B block KC x NC (L3); one B micro-panel KC x NR (L1).
+// The tile is 8 x 24 where AVX-512VL gives 32 vector registers, 6 x 16 otherwise.
 struct GemmBlocking {
+#if DEEPCNN_HAVE_AVX2 && defined(__AVX512VL__) && !defined(DEEPCNN_GEMM_TILE_6X16)
+    static constexpr int MR = 8;
+    static constexpr int NR = 24;
+#else
     static constexpr int MR = 6;
     static constexpr int NR = 16;
+#endif
     static constexpr int MC = 144;
     static constexpr int KC = 256;
-    static constexpr int NC = 2048;
+    static constexpr int NC = 2048 / NR * NR;
 };
 
 // A read-only strided matrix: element (i, j) at data[i * rs + j * cs]. Row-major (rows, cols) has rs = cols,
@@ -71,20 +77,10 @@ struct StridedPackA {
             const int m = std::min(MR, mc - ip);
             const Scalar* src = a.data + (i0 + ip) * a.rs + k0 * a.cs;
             if (m == MR && a.cs == 1) {
-                const Scalar* r0 = src;
-                const Scalar* r1 = src + a.rs;
-                const Scalar* r2 = src + 2 * a.rs;
-                const Scalar* r3 = src + 3 * a.rs;
-                const Scalar* r4 = src + 4 * a.rs;
-                const Scalar* r5 = src + 5 * a.rs;
                 for (int k = 0; k < kc; ++k) {
                     Scalar* d = dst + k * MR;
-                    d[0] = r0[k];
-                    d[1] = r1[k];
-                    d[2] = r2[k];
-                    d[3] = r3[k];
-                    d[4] = r4[k];
-                    d[5] = r5[k];
+#pragma GCC unroll 8
+                    for (int i = 0; i < MR; ++i) d[i] = src[i * a.rs + k];
                 }
             } else {
                 for (int k = 0; k < kc; ++k) {
@@ -139,51 +135,34 @@ inline void gemm_micro_kernel_generic(int kc, const Scalar* a, const Scalar* b, 
 }
 
 #if DEEPCNN_HAVE_AVX2
-// Micro-kernel, AVX2 + FMA, float: the 6 x 16 tile lives in 12 ymm accumulators; each k broadcasts 6 values of
-// A and loads 16 of B (2 ymm), 12 FMAs.
+// Micro-kernel, AVX2 + FMA, float: the MR x NR tile lives in MR * NR/8 ymm accumulators; each k loads NR values
+// of B (NR/8 ymm), broadcasts MR values of A and issues MR * NR/8 FMAs. 6 x 16 uses 12 of the 16 ymm registers;
+// with AVX-512VL (32 ymm registers) the tile is 8 x 24: 24 accumulators, 11 loads per 24 FMAs.
+template <int MR, int NV>
 inline void gemm_micro_kernel_avx2(int kc, const float* a, const float* b, float* c, long ldc, bool accumulate) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    for (int k = 0; k < kc; ++k, a += 6, b += 16) {
-        const __m256 b0 = _mm256_loadu_ps(b);
-        const __m256 b1 = _mm256_loadu_ps(b + 8);
-        __m256 ai = _mm256_broadcast_ss(a);
-        c00 = _mm256_fmadd_ps(ai, b0, c00);
-        c01 = _mm256_fmadd_ps(ai, b1, c01);
-        ai = _mm256_broadcast_ss(a + 1);
-        c10 = _mm256_fmadd_ps(ai, b0, c10);
-        c11 = _mm256_fmadd_ps(ai, b1, c11);
-        ai = _mm256_broadcast_ss(a + 2);
-        c20 = _mm256_fmadd_ps(ai, b0, c20);
-        c21 = _mm256_fmadd_ps(ai, b1, c21);
-        ai = _mm256_broadcast_ss(a + 3);
-        c30 = _mm256_fmadd_ps(ai, b0, c30);
-        c31 = _mm256_fmadd_ps(ai, b1, c31);
-        ai = _mm256_broadcast_ss(a + 4);
-        c40 = _mm256_fmadd_ps(ai, b0, c40);
-        c41 = _mm256_fmadd_ps(ai, b1, c41);
-        ai = _mm256_broadcast_ss(a + 5);
-        c50 = _mm256_fmadd_ps(ai, b0, c50);
-        c51 = _mm256_fmadd_ps(ai, b1, c51);
-    }
-    auto store = [&](float* row, __m256 lo, __m256 hi) {
-        if (accumulate) {
-            lo = _mm256_add_ps(_mm256_loadu_ps(row), lo);
-            hi = _mm256_add_ps(_mm256_loadu_ps(row + 8), hi);
+    __m256 t[MR][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) t[i][j] = _mm256_setzero_ps();
+    for (int k = 0; k < kc; ++k, a += MR, b += 8 * NV) {
+        __m256 bv[NV];
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) bv[j] = _mm256_loadu_ps(b + 8 * j);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i) {
+            const __m256 ai = _mm256_broadcast_ss(a + i);
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; ++j) t[i][j] = _mm256_fmadd_ps(ai, bv[j], t[i][j]);
         }
-        _mm256_storeu_ps(row, lo);
-        _mm256_storeu_ps(row + 8, hi);
-    };
-    store(c, c00, c01);
-    store(c + ldc, c10, c11);
-    store(c + 2 * ldc, c20, c21);
-    store(c + 3 * ldc, c30, c31);
-    store(c + 4 * ldc, c40, c41);
-    store(c + 5 * ldc, c50, c51);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) {
+            float* out = c + i * ldc + 8 * j;
+            _mm256_storeu_ps(out, accumulate ? _mm256_add_ps(_mm256_loadu_ps(out), t[i][j]) : t[i][j]);
+        }
 }
 #endif
 
@@ -191,7 +170,7 @@ template <class Scalar>
 inline void gemm_micro_kernel(int kc, const Scalar* a, const Scalar* b, Scalar* c, long ldc, bool accumulate) {
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
-        gemm_micro_kernel_avx2(kc, a, b, c, ldc, accumulate);
+        gemm_micro_kernel_avx2<GemmBlocking::MR, GemmBlocking::NR / 8>(kc, a, b, c, ldc, accumulate);
         return;
     }
 #endif

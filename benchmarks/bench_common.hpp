@@ -1,0 +1,166 @@
+// benchmarks/bench_common.hpp: what the benchmarks share: the FMA peak of this machine measured in the running
+// binary (an FMA loop on 1..n threads), the convolution layer shapes of the seed and fer nets, and the two nets
+// built with Sequential (the same layers as examples/fer_nets.hpp).
+#pragma once
+
+#include <benchmark/benchmark.h>
+#include <deepcnn/deepcnn.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace bench {
+
+// GFLOP/s of one thread running independent FMA chains for about `seconds` (8 accumulators, 8 lanes each).
+inline double fma_loop_gflops(double seconds) {
+    const long iterations = 1L << 22;
+    double flops = 0.0, elapsed = 0.0;
+    const auto start = std::chrono::steady_clock::now();
+    float sink = 0.0f;
+    while (elapsed < seconds) {
+#if defined(__AVX2__) && defined(__FMA__)
+        const __m256 m = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+        __m256 a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b, a8 = b, a9 = b;
+        for (long i = 0; i < iterations; ++i) {
+            a0 = _mm256_fmadd_ps(a0, m, b);
+            a1 = _mm256_fmadd_ps(a1, m, b);
+            a2 = _mm256_fmadd_ps(a2, m, b);
+            a3 = _mm256_fmadd_ps(a3, m, b);
+            a4 = _mm256_fmadd_ps(a4, m, b);
+            a5 = _mm256_fmadd_ps(a5, m, b);
+            a6 = _mm256_fmadd_ps(a6, m, b);
+            a7 = _mm256_fmadd_ps(a7, m, b);
+            a8 = _mm256_fmadd_ps(a8, m, b);
+            a9 = _mm256_fmadd_ps(a9, m, b);
+        }
+        const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                                       _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)),
+                                                     _mm256_add_ps(a8, a9)));
+        sink += _mm256_cvtss_f32(s);
+        flops += 10.0 * 8 * 2 * iterations;
+#else
+        float a[16];
+        for (float& v : a) v = 1e-7f;
+        for (long i = 0; i < iterations; ++i)
+            for (float& v : a) v = v * 0.999999f + 1e-7f;
+        for (float v : a) sink += v;
+        flops += 16.0 * 2 * iterations;
+#endif
+        elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    benchmark::DoNotOptimize(sink);
+    return flops / elapsed / 1e9;
+}
+
+// The machine's FMA peak in GFLOP/s with `threads` threads running the loop at once (best of 3 tries).
+inline double fma_peak_gflops(int threads) {
+    static std::vector<double> cache(64, 0.0);
+    if (threads < 1) threads = 1;
+    if (cache[static_cast<std::size_t>(threads)] > 0) return cache[static_cast<std::size_t>(threads)];
+    double best = 0.0;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        std::vector<double> rates(static_cast<std::size_t>(threads));
+        std::vector<std::thread> workers;
+        for (int t = 1; t < threads; ++t)
+            workers.emplace_back([&rates, t] { rates[static_cast<std::size_t>(t)] = fma_loop_gflops(0.1); });
+        rates[0] = fma_loop_gflops(0.1);
+        for (auto& w : workers) w.join();
+        double total = 0.0;
+        for (double r : rates) total += r;
+        best = std::max(best, total);
+    }
+    cache[static_cast<std::size_t>(threads)] = best;
+    return best;
+}
+
+// One convolution layer of a net: input C x H x W, K filters of KS x KS, stride 1, 'same' padding.
+struct ConvShape {
+    std::string net;
+    std::string name;
+    int C, H, W, K, KS;
+    deepcnn::ConvGeometry geometry() const {
+        return deepcnn::make_conv_geometry(C, H, W, K, KS, KS, 1, 1, deepcnn::Padding::same());
+    }
+    // "seed/conv2_64x48x48_k64_5x5"
+    std::string label() const {
+        return net + "/" + name + "_" + std::to_string(C) + "x" + std::to_string(H) + "x" + std::to_string(W) + "_k" +
+               std::to_string(K) + "_" + std::to_string(KS) + "x" + std::to_string(KS);
+    }
+};
+
+inline std::vector<ConvShape> conv_shapes() {
+    return {
+        {"seed", "conv1", 1, 48, 48, 64, 5},     {"seed", "conv2", 64, 48, 48, 64, 5},
+        {"seed", "conv3", 64, 24, 24, 128, 3},   {"seed", "conv4", 128, 24, 24, 128, 3},
+        {"seed", "conv5", 128, 12, 12, 256, 3},  {"seed", "conv6", 256, 12, 12, 256, 3},
+        {"fer", "conv1", 1, 48, 48, 32, 3},      {"fer", "conv2", 32, 48, 48, 32, 3},
+        {"fer", "conv3", 32, 24, 24, 64, 3},     {"fer", "conv4", 64, 24, 24, 64, 3},
+        {"fer", "conv5", 64, 12, 12, 128, 3},    {"fer", "conv6", 128, 12, 12, 128, 3},
+    };
+}
+
+using Model = deepcnn::Sequential<float>;
+
+// The tutorial's net ("seed"): 3 stages of 2 'same' convolutions (64 5x5, 128 3x3, 256 3x3) with ReLU and
+// BatchNorm, max-pooling and dropout 0.4; Dense 128 + ReLU + BatchNorm, dropout 0.6, Dense 3, Softmax.
+inline Model make_seed_net(std::uint64_t seed) {
+    using namespace deepcnn;
+    Model model(Shape(1, 1, 48, 48), seed);
+    const int widths[3] = {64, 128, 256};
+    const int kernels[3] = {5, 3, 3};
+    for (int stage = 0; stage < 3; ++stage) {
+        for (int i = 0; i < 2; ++i) {
+            model.add(Conv2D<float>(widths[stage], kernels[stage]));
+            model.add(ReLU<float>());
+            model.add(BatchNorm<float>());
+        }
+        model.add(MaxPool2D<float>(2));
+        model.add(Dropout<float>(0.4));
+    }
+    model.add(Flatten<float>());
+    model.add(Dense<float>(128).with_init(Init::he_normal));
+    model.add(ReLU<float>());
+    model.add(BatchNorm<float>());
+    model.add(Dropout<float>(0.6));
+    model.add(Dense<float>(3).with_init(Init::he_normal));
+    model.add(Softmax<float>());
+    return model;
+}
+
+// Our default net ("fer"): 3 stages of 2 3x3 'same' convolutions (32, 64, 128) with BatchNorm and ReLU,
+// max-pooling after each stage; Dense 256 + ReLU, dropout 0.5, Dense 3, Softmax.
+inline Model make_fer_net(std::uint64_t seed) {
+    using namespace deepcnn;
+    Model model(Shape(1, 1, 48, 48), seed);
+    const int widths[3] = {32, 64, 128};
+    for (int stage = 0; stage < 3; ++stage) {
+        for (int i = 0; i < 2; ++i) {
+            model.add(Conv2D<float>(widths[stage], 3).with_bias(false));
+            model.add(BatchNorm<float>(0.9, 1e-5));
+            model.add(ReLU<float>());
+        }
+        model.add(MaxPool2D<float>(2));
+        if (stage > 0) model.add(Dropout<float>(0.1 * stage));
+    }
+    model.add(Flatten<float>());
+    model.add(Dense<float>(256).with_init(Init::he_normal));
+    model.add(ReLU<float>());
+    model.add(Dropout<float>(0.5));
+    model.add(Dense<float>(3));
+    model.add(Softmax<float>());
+    return model;
+}
+
+inline Model make_net(const std::string& name, std::uint64_t seed) {
+    return name == "seed" ? make_seed_net(seed) : make_fer_net(seed);
+}
+
+}  // namespace bench

@@ -1,0 +1,175 @@
+// benchmarks/bench_conv2d.cpp: every convolution layer of the seed and fer nets at batch 64 and 1: forward,
+// backward-data and backward-weights with the fast kernels (kernels/conv2d_fast.hpp, 1 and 2 threads), the
+// im2col + Eigen portable path (kernels/conv2d.hpp) and the plain-loop _ref (batch 1 only: it is slow).
+// Before timing, each variant is checked against the _ref on the first images (SkipWithError on mismatch).
+// Counters: FLOP/s = 2 * K*OH*OW*C*KH*KW * N per iteration (the same count for all three directions), and
+// peak% = that rate over the FMA peak measured by this binary on as many threads.
+#include <benchmark/benchmark.h>
+
+#include <deepcnn/kernels/conv2d.hpp>
+#include <deepcnn/kernels/conv2d_fast.hpp>
+#include <deepcnn/kernels/conv2d_ref.hpp>
+
+#include "bench_common.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+using deepcnn::ConvGeometry;
+
+enum class Direction { forward, backward_data, backward_weights };
+enum class Impl { fast, eigen, ref };
+
+const char* name(Direction d) {
+    switch (d) {
+        case Direction::forward: return "forward";
+        case Direction::backward_data: return "backward_data";
+        case Direction::backward_weights: return "backward_weights";
+    }
+    return "?";
+}
+const char* name(Impl i) {
+    switch (i) {
+        case Impl::fast: return "fast";
+        case Impl::eigen: return "im2col_eigen";
+        case Impl::ref: return "ref";
+    }
+    return "?";
+}
+
+// Inputs and outputs of one layer at one batch size, filled with fixed pseudo-random values.
+struct Buffers {
+    ConvGeometry g;
+    int N;
+    std::vector<float> x, w, b, y, dy, dx, dw, db, workspace;
+    Buffers(const ConvGeometry& geometry, int batch, int threads) : g(geometry), N(batch) {
+        deepcnn::Rng rng(17);
+        auto fill = [&](std::vector<float>& v, std::size_t n) {
+            v.resize(n);
+            for (auto& e : v) e = static_cast<float>(rng.uniform(-1.0, 1.0));
+        };
+        fill(x, static_cast<std::size_t>(N) * g.C * g.H * g.W);
+        fill(w, static_cast<std::size_t>(g.K) * g.patch_size());
+        fill(b, static_cast<std::size_t>(g.K));
+        fill(dy, static_cast<std::size_t>(N) * g.K * g.out_pixels());
+        y.resize(dy.size());
+        dx.resize(x.size());
+        dw.resize(w.size());
+        db.resize(b.size());
+        workspace.resize(std::max(deepcnn::conv2d_fast_workspace_size<float>(g, threads), deepcnn::conv2d_workspace_size(g)));
+    }
+    // Runs one direction; returns its output.
+    const std::vector<float>& run(Direction d, Impl impl, deepcnn::ThreadPool* pool) {
+        float* ws = workspace.data();
+        switch (d) {
+            case Direction::forward:
+                if (impl == Impl::fast) deepcnn::conv2d_forward_fast(g, N, x.data(), w.data(), b.data(), y.data(), ws, pool);
+                if (impl == Impl::eigen) deepcnn::conv2d_forward(g, N, x.data(), w.data(), b.data(), y.data(), ws);
+                if (impl == Impl::ref) deepcnn::conv2d_forward_ref(g, N, x.data(), w.data(), b.data(), y.data());
+                return y;
+            case Direction::backward_data:
+                if (impl == Impl::fast) deepcnn::conv2d_backward_data_fast(g, N, dy.data(), w.data(), dx.data(), ws, pool);
+                if (impl == Impl::eigen) deepcnn::conv2d_backward_data(g, N, dy.data(), w.data(), dx.data(), ws);
+                if (impl == Impl::ref) deepcnn::conv2d_backward_data_ref(g, N, dy.data(), w.data(), dx.data());
+                return dx;
+            case Direction::backward_weights:
+                if (impl == Impl::fast)
+                    deepcnn::conv2d_backward_weights_fast(g, N, x.data(), dy.data(), dw.data(), db.data(), ws, pool);
+                if (impl == Impl::eigen)
+                    deepcnn::conv2d_backward_weights(g, N, x.data(), dy.data(), dw.data(), db.data(), ws);
+                if (impl == Impl::ref)
+                    deepcnn::conv2d_backward_weights_ref(g, N, x.data(), dy.data(), dw.data(), db.data());
+                return dw;
+        }
+        return y;
+    }
+};
+
+// The _ref output on the first min(N, 2) images, computed once per (layer, direction, images).
+const std::vector<float>& reference(const bench::ConvShape& shape, Direction d, int images) {
+    static std::map<std::string, std::unique_ptr<Buffers>> cache;
+    const std::string key = shape.label() + name(d) + std::to_string(images);
+    auto& entry = cache[key];
+    if (!entry) {
+        entry = std::make_unique<Buffers>(shape.geometry(), images, 1);
+        entry->run(d, Impl::ref, nullptr);
+    }
+    return d == Direction::forward ? entry->y : d == Direction::backward_data ? entry->dx : entry->dw;
+}
+
+// Largest |a - b| over the largest |b|.
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+    double diff = 0, scale = 1e-30;
+    for (std::size_t i = 0; i < b.size(); ++i) {
+        diff = std::max(diff, std::abs(double(a[i]) - double(b[i])));
+        scale = std::max(scale, std::abs(double(b[i])));
+    }
+    return diff / scale;
+}
+
+void bm_conv(benchmark::State& state, bench::ConvShape shape, Direction d, Impl impl, int batch, int threads) {
+    const ConvGeometry g = shape.geometry();
+    deepcnn::ThreadPool pool(threads);
+    deepcnn::ThreadPool* p = threads > 1 ? &pool : nullptr;
+    {
+        const int images = std::min(batch, 2);
+        Buffers check(g, images, threads);
+        const double error = relative_error(check.run(d, impl, p), reference(shape, d, images));
+        if (error > 1e-4) {
+            state.SkipWithError(("differs from the _ref: relative error " + std::to_string(error)).c_str());
+            return;
+        }
+    }
+    Buffers buffers(g, batch, threads);
+    double seconds = 0.0;
+    for (auto _ : state) {
+        const auto start = std::chrono::steady_clock::now();
+        benchmark::DoNotOptimize(buffers.run(d, impl, p).data());
+        benchmark::ClobberMemory();
+        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    const double flops = 2.0 * g.macs() * batch;
+    state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
+                                                  benchmark::Counter::OneK::kIs1000);
+    const double peak = bench::fma_peak_gflops(threads) * 1e9;
+    state.counters["peak%"] = 100.0 * flops * double(state.iterations()) / seconds / peak;
+}
+
+void bm_fma_peak(benchmark::State& state) {
+    const int threads = static_cast<int>(state.range(0));
+    double gflops = 0.0;
+    for (auto _ : state) gflops = bench::fma_peak_gflops(threads);
+    state.counters["GFLOP/s"] = gflops;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    benchmark::RegisterBenchmark("fma_peak", bm_fma_peak)->Arg(1)->Arg(2)->Iterations(1)->UseRealTime();
+    for (const auto& shape : bench::conv_shapes())
+        for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights})
+            for (int batch : {64, 1}) {
+                auto add = [&](Impl impl, int threads) {
+                    const std::string label = shape.label() + "/" + name(d) + "/" + name(impl) +
+                                              "/batch:" + std::to_string(batch) + "/threads:" + std::to_string(threads);
+                    auto* b = benchmark::RegisterBenchmark(label.c_str(), bm_conv, shape, d, impl, batch, threads);
+                    b->UseRealTime()->Unit(benchmark::kMillisecond);
+                    if (impl == Impl::ref) b->Iterations(1);
+                };
+                add(Impl::fast, 1);
+                add(Impl::fast, 2);
+                add(Impl::eigen, 1);
+                if (batch == 1) add(Impl::ref, 1);
+            }
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

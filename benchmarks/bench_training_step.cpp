@@ -1,0 +1,83 @@
+// benchmarks/bench_training_step.cpp: whole-net throughput of the seed and fer nets built with Sequential<float>:
+// a training step (forward, fused softmax cross-entropy, backward, Adam update) in images/s at batch 64 and 32,
+// inference (eval-mode forward) in images/s at batch 64, and batch-1 inference latency (the time per iteration).
+// 1 and 2 threads (Sequential::set_threads). peak_RSS_MB is the process's peak resident memory so far: run one
+// benchmark per process (--benchmark_filter) for a per-net figure.
+#include <benchmark/benchmark.h>
+
+#include <deepcnn/deepcnn.hpp>
+
+#include "bench_common.hpp"
+
+#include <sys/resource.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+double peak_rss_mb() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return double(usage.ru_maxrss) / 1024.0;
+}
+
+struct Batch {
+    deepcnn::Tensor<float> x;
+    std::vector<int> labels;
+    explicit Batch(int n) : x(deepcnn::Shape(n, 1, 48, 48)), labels(static_cast<std::size_t>(n)) {
+        deepcnn::Rng rng(5);
+        for (auto& v : x) v = static_cast<float>(rng.uniform());
+        for (auto& l : labels) l = static_cast<int>(rng.uniform() * 3) % 3;
+    }
+};
+
+void bm_train(benchmark::State& state, std::string net, int batch, int threads) {
+    bench::Model model = bench::make_net(net, 1);
+    model.set_threads(threads);
+    Batch data(batch);
+    deepcnn::SoftmaxCrossEntropy<float> loss;
+    deepcnn::Adam<float> optimizer(1e-3);
+    model.train_step(data.x, data.labels, loss, optimizer);  // grows every buffer once
+    for (auto _ : state) benchmark::DoNotOptimize(model.train_step(data.x, data.labels, loss, optimizer).loss);
+    state.counters["images/s"] = benchmark::Counter(batch, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["GFLOP/s"] = benchmark::Counter(3.0 * model.forward_flops() * batch,
+                                                   benchmark::Counter::kIsIterationInvariantRate,
+                                                   benchmark::Counter::OneK::kIs1000);
+    state.counters["peak_RSS_MB"] = peak_rss_mb();
+}
+
+void bm_infer(benchmark::State& state, std::string net, int batch, int threads) {
+    bench::Model model = bench::make_net(net, 1);
+    model.set_threads(threads);
+    model.eval();
+    Batch data(batch);
+    model.forward(data.x);
+    for (auto _ : state) benchmark::DoNotOptimize(model.forward(data.x).data());
+    state.counters["images/s"] = benchmark::Counter(batch, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["peak_RSS_MB"] = peak_rss_mb();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    for (const std::string net : {"seed", "fer"})
+        for (int threads : {1, 2}) {
+            const std::string t = "/threads:" + std::to_string(threads);
+            for (int batch : {64, 32})
+                benchmark::RegisterBenchmark((net + "/train/batch:" + std::to_string(batch) + t).c_str(), bm_train, net,
+                                             batch, threads)
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMillisecond);
+            for (int batch : {64, 1})
+                benchmark::RegisterBenchmark((net + "/infer/batch:" + std::to_string(batch) + t).c_str(), bm_infer, net,
+                                             batch, threads)
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMillisecond);
+        }
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
