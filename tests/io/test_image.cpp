@@ -1,4 +1,4 @@
-// tests/io/test_image.cpp: loading PNG and JPEG files written here with stb_image_write (grey and colour,
+// tests/io/test_image.cpp: loading PNG, JPEG and BMP files written here with stb_image_write (grey and colour,
 // BT.601 luma), resampling to 48x48 (area averaging down, bilinear up), and the errors for missing and
 // undecodable files.
 #include <catch2/catch.hpp>
@@ -33,6 +33,17 @@ TEST_CASE("a grey PNG loads exactly", "[io][image]") {
     const std::vector<float> face = load_face_image(path);
     REQUIRE(face.size() == 2304);
     for (std::size_t i = 0; i < pixels.size(); ++i) REQUIRE(face[i] == Approx(pixels[i] / 255.0f));
+}
+
+TEST_CASE("a colour BMP loads as luma", "[io][image]") {
+    TempDir dir;
+    const std::string path = dir.file("two.bmp");
+    const unsigned char rgb[] = {10, 20, 30, 200, 150, 100};  // 2 x 1
+    REQUIRE(stbi_write_bmp(path.c_str(), 2, 1, 3, rgb) != 0);
+    const GreyImage image = load_grey_image(path);
+    REQUIRE(image.pixels.size() == 2);
+    CHECK(image.pixels[0] == Approx(0.299 * 10 + 0.587 * 20 + 0.114 * 30));
+    CHECK(image.pixels[1] == Approx(0.299 * 200 + 0.587 * 150 + 0.114 * 100));
 }
 
 TEST_CASE("colour PNGs become BT.601 luma, alpha ignored", "[io][image]") {
