@@ -22,9 +22,11 @@ using namespace deepcnn;
 const char* const usage_text =
     "usage: fer_predict --model FILE [--json] [--tta on|off] IMAGE...\n"
     "       fer_predict --model FILE --csv PATH [--usage PrivateTest|PublicTest|Training|all] [--skip-bad-rows]\n"
+    "       fer_predict --model FILE --info\n"
     "Prints each image's predicted emotion and every class probability (--json: the same as JSON), or a CSV\n"
     "split's accuracy and confusion matrix. Images may be any size and colour; they are converted to grey and\n"
-    "resampled to 48x48. Exit codes: 0 success, 1 data or file error, 2 bad command line.\n";
+    "resampled to 48x48. --info prints the model's summary, classes, normalisation and a CRC-32 of its\n"
+    "weights. Exit codes: 0 success, 1 data or file error, 2 bad command line.\n";
 
 struct Options {
     std::string model;
@@ -32,6 +34,7 @@ struct Options {
     std::string usage = "PrivateTest";
     bool json = false;
     bool skip_bad_rows = false;
+    bool info = false;
     int tta = -1;  // -1: as the model file says
     std::vector<std::string> images;
 };
@@ -49,6 +52,7 @@ Options parse_options(int argc, char** argv) {
         else if (arg == "--usage") o.usage = value();
         else if (arg == "--json") o.json = true;
         else if (arg == "--skip-bad-rows") o.skip_bad_rows = true;
+        else if (arg == "--info") o.info = true;
         else if (arg == "--tta") {
             const std::string v = value();
             if (v != "on" && v != "off") throw fer::usage_error("--tta: expected on or off, got '" + v + "'");
@@ -63,6 +67,10 @@ Options parse_options(int argc, char** argv) {
         }
     }
     if (o.model.empty()) throw fer::usage_error("--model FILE is required");
+    if (o.info) {
+        if (!o.csv.empty() || !o.images.empty()) throw fer::usage_error("--info takes no images and no --csv");
+        return o;
+    }
     if (o.csv.empty() && o.images.empty()) throw fer::usage_error("give IMAGE files or --csv PATH");
     if (!o.csv.empty() && !o.images.empty()) throw fer::usage_error("give either IMAGE files or --csv, not both");
     if (o.usage != "PrivateTest" && o.usage != "PublicTest" && o.usage != "Training" && o.usage != "all") {
@@ -104,6 +112,30 @@ int classify_images(Sequential<float>& model, const fer::ModelInfo& info, const 
         }
         std::printf("\n");
     }
+    return fer::exit_ok;
+}
+
+// The model's summary and what fer_train stored, plus a CRC-32 over every parameter and buffer (in file order),
+// which tells two models' weights apart or shows them bit-identical.
+int print_info(Sequential<float>& model, const fer::ModelInfo& info, const ModelMetadata& meta) {
+    std::cout << model.summary();
+    std::cout << "net: " << info.net << "\nclasses:";
+    for (const auto& name : info.classes) std::cout << " " << name;
+    std::cout << "\nnormalisation: mean " << info.normalization.mean << ", std " << info.normalization.stddev
+              << "\nflip averaging: " << (info.flip_averaging ? "on" : "off") << "\n";
+    auto epoch = meta.integers.find("epoch");
+    if (epoch != meta.integers.end()) std::cout << "epochs trained: " << epoch->second << "\n";
+    std::uint32_t crc = 0;
+    bool first = true;
+    auto add = [&](const Tensor<float>& t) {
+        const auto bytes = reinterpret_cast<const char*>(t.data());
+        const std::uint32_t part = detail::crc32_of(bytes, t.size() * sizeof(float));
+        crc = first ? part : static_cast<std::uint32_t>(crc32_combine(crc, part, static_cast<z_off_t>(t.size() * sizeof(float))));
+        first = false;
+    };
+    for (const auto& p : model.params()) add(*p.value);
+    for (const auto& b : model.buffers()) add(*b.value);
+    std::printf("weights crc32: %08x\n", crc);
     return fer::exit_ok;
 }
 
@@ -152,6 +184,7 @@ int main(int argc, char** argv) {
         if (model.input_shape() != Shape(1, 1, 48, 48)) {
             throw data_error(options.model + ": model input is " + model.input_shape().sample_str() + ", expected (1, 48, 48)");
         }
+        if (options.info) return print_info(model, info, meta);
         return options.csv.empty() ? classify_images(model, info, options) : evaluate_csv(model, info, options);
     } catch (const std::exception& e) {
         std::cerr << "fer_predict: error: " << e.what() << "\n";

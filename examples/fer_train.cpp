@@ -118,6 +118,10 @@ Options parse_options(int argc, char** argv) {
         throw fer::usage_error("--schedule: expected cosine, plateau or none, got '" + o.schedule + "'");
     }
     if (o.out.empty()) throw fer::usage_error("--out: empty directory name");
+    // Class names are checked now, before any work; counts come later, from the data.
+    std::vector<ClassCount> every_emotion(fer_emotion_count);
+    for (int e = 0; e < fer_emotion_count; ++e) every_emotion[static_cast<std::size_t>(e)] = {e, fer_emotion_names()[static_cast<std::size_t>(e)], 1, 1.0 / fer_emotion_count};
+    select_classes(o.classes, every_emotion);
     const bool embedded_sample = o.data.empty();
     if (embedded_sample) o.data = FER_DEFAULT_DATA;
     if (o.epochs == 0) o.epochs = o.tutorial || o.net == "seed" ? 10 : (embedded_sample ? 12 : 30);

@@ -1,0 +1,14 @@
+# tests/programs.cmake: ctest cases that run fer_train and fer_predict as a user would
+# (tests/programs/test_programs.sh), plus make_face_images, which writes test images with stb_image_write.
+add_executable(make_face_images ${PROJECT_SOURCE_DIR}/tests/programs/make_face_images.cpp)
+target_link_libraries(make_face_images PRIVATE deepcnn::deepcnn deepcnn_project_options)
+set_target_properties(make_face_images PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
+
+foreach(case usage_errors data_errors predict resume_sigint kill_resume train_e2e)
+  add_test(NAME program_${case}
+    COMMAND bash ${PROJECT_SOURCE_DIR}/tests/programs/test_programs.sh $<TARGET_FILE_DIR:fer_train>
+            ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}/program_tests/${case} ${case})
+  set_tests_properties(program_${case} PROPERTIES LABELS programs TIMEOUT 900)
+endforeach()
+set_tests_properties(program_train_e2e PROPERTIES LABELS "programs;e2e")
+set_tests_properties(program_resume_sigint program_kill_resume program_train_e2e PROPERTIES RUN_SERIAL TRUE)

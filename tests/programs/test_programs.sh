@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# tests/programs/test_programs.sh: end-to-end checks of fer_train and fer_predict as a user runs them: exit codes
+# and messages for bad command lines and bad data, prediction on written images, a short training run that
+# must beat the majority class, and interrupted (SIGINT, SIGKILL) runs that resume to bit-identical weights.
+# usage: test_programs.sh BIN_DIR SOURCE_DIR WORK_DIR CASE
+set -u
+bin=$1 src=$2 work=$3 case_name=$4
+train=$bin/fer_train predict=$bin/fer_predict
+sample=$src/examples/data/fer2013_sample3.csv.gz
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# expect CODE PATTERN CMD...: runs CMD, checks its exit code and that stdout+stderr contains PATTERN (grep -E).
+expect() {
+  local code=$1 pattern=$2; shift 2
+  "$@" > out.txt 2>&1
+  local got=$?
+  [[ $got -eq $code ]] || fail "exit $got (expected $code): $*  -- $(tail -3 out.txt)"
+  grep -Eq -- "$pattern" out.txt || fail "output lacks /$pattern/: $*  -- $(tail -3 out.txt)"
+}
+# A small CSV from the sample: the header, then N Training, M PublicTest and M PrivateTest rows.
+small_csv() {
+  zcat "$sample" | awk -F, -v n="$2" -v m="$3" \
+    'NR == 1 {print; next} $3 == "Training" && t < n {t++; print} $3 == "PublicTest" && v < m {v++; print}
+     $3 == "PrivateTest" && p < m {p++; print}' > "$1"
+}
+crc_of() { "$predict" --model "$1" --info | sed -n 's/^weights crc32: //p'; }
+
+case $case_name in
+usage_errors)
+  for args in "--epochs -1" "--epochs 0" "--batch 0" "--net resnet" "--lr 0" "--lr -1" "--threads 0" \
+              "--optimizer rmsprop" "--augment maybe" "--bogus" "--epochs"; do
+    # shellcheck disable=SC2086
+    expect 2 "usage: fer_train" "$train" $args --out never_created
+  done
+  [[ -e never_created ]] && fail "a usage error created the output directory"
+  expect 2 'unknown class "joy": expected one of .*happiness' "$train" --classes joy --out o
+  expect 2 "usage: fer_predict" "$predict"
+  expect 2 "--model FILE is required" "$predict" face.png
+  expect 2 "either IMAGE files or --csv" "$predict" --model m.dcnn --csv x.csv face.png
+  ;;
+data_errors)
+  small_csv good.csv 40 10 10
+  expect 1 "cannot open missing.csv" "$train" --data missing.csv --out o
+  { head -5 good.csv; head -6 good.csv | tail -1 | sed 's/ [0-9]*,Training$/,Training/'; } > short.csv
+  expect 1 "short.csv:6: expected 2304 pixels, got 2303" "$train" --data short.csv --out o
+  { head -3 good.csv; echo "9,1 2 3,Training"; sed -n '4,$p' good.csv; } > bad_emotion.csv
+  expect 1 "bad_emotion.csv:4: .*emotion" "$train" --data bad_emotion.csv --out o
+  expect 0 "Skipped 1 malformed row" "$train" --data bad_emotion.csv --skip-bad-rows --epochs 1 --out skip
+  expect 1 "cannot create output directory|not writable" "$train" --data good.csv --out /proc/deepcnn_forbidden
+  head -c 1000 skip/model.dcnn > truncated.dcnn
+  expect 1 "truncated.dcnn: .*truncated" "$predict" --model truncated.dcnn --info
+  cp skip/model.dcnn flipped.dcnn && printf '\x55' | dd of=flipped.dcnn bs=1 seek=5000 conv=notrunc status=none
+  expect 1 "flipped.dcnn: checksum mismatch" "$predict" --model flipped.dcnn --info
+  expect 1 "not a deepcnn model file" "$predict" --model good.csv --info
+  echo "not an image" > fake.png
+  expect 1 "fake.png: cannot decode image" "$predict" --model skip/model.dcnn fake.png
+  expect 1 "nothing.png" "$predict" --model skip/model.dcnn nothing.png
+  ;;
+predict)
+  small_csv good.csv 60 20 20
+  expect 0 "epoch +1/1" "$train" --data good.csv --epochs 1 --out model
+  mkdir faces && "$bin/make_face_images" good.csv faces 3 > /dev/null || fail "make_face_images failed"
+  expect 0 "face_0_[a-z]+_colour.jpg: (happiness|sadness|neutral)  happiness 0\.[0-9]{3}" \
+    "$predict" --model model/model.dcnn faces/*.png faces/*.jpg faces/*.bmp
+  [[ $(grep -c ": " out.txt) -eq 5 ]] || fail "expected 5 predictions: $(cat out.txt)"
+  expect 0 '"label": "(happiness|sadness|neutral)", "probabilities": \{"happiness": ' \
+    "$predict" --model model/model.dcnn --json faces/face_0_*.png
+  expect 0 "test accuracy: .*\(.* / 20\)" "$predict" --model model/model.dcnn --csv good.csv
+  expect 0 "confusion matrix" "$predict" --model model/model.dcnn --csv good.csv --usage PublicTest
+  ;;
+train_e2e)
+  # The whole sample, a few epochs: the trained model must beat always answering the majority class.
+  expect 0 "Wrote model.dcnn" "$train" --epochs 6 --seed 7 --threads 2 --out run
+  for f in model.dcnn checkpoint.dcnn history.csv report.json curves.svg confusion.svg predictions.svg predictions.png; do
+    [[ -s run/$f ]] || fail "fer_train did not write $f"
+  done
+  [[ $(wc -l < run/history.csv) -eq 7 ]] || fail "history.csv should hold a header and 6 epochs"
+  accuracy=$(grep -o '"accuracy": [0-9.]*' run/report.json | head -1 | awk '{print $2}')
+  majority=$(zcat "$sample" | awk -F, '$3 == "PrivateTest" {c[$1]++; n++} END {m = 0; for (k in c) if (c[k] > m) m = c[k]; print m / n}')
+  echo "test accuracy $accuracy, majority baseline $majority"
+  awk -v a="$accuracy" -v m="$majority" 'BEGIN {exit !(a > m + 0.03)}' ||
+    fail "test accuracy $accuracy does not beat the majority baseline $majority by 3 points"
+  ls run/*.tmp 2> /dev/null && fail "temporary files left behind"
+  ;;
+resume_sigint)
+  small_csv small.csv 300 40 40
+  args=(--data small.csv --epochs 3 --batch 16 --threads 2 --seed 3)
+  expect 0 "epoch +3/3" "$train" "${args[@]}" --out straight
+  "$train" "${args[@]}" --out cut > cut.log 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do grep -q "epoch +1/3" cut.log && break; sleep 0.1; done
+  sleep 0.5
+  kill -INT $pid
+  wait $pid
+  code=$?
+  if [[ $code -eq 130 ]]; then
+    grep -q "Resume with the same arguments plus: --resume cut/checkpoint.dcnn" cut.log || fail "no resume hint: $(tail -3 cut.log)"
+    expect 0 "Resuming from cut/checkpoint.dcnn" "$train" "${args[@]}" --out cut --resume cut/checkpoint.dcnn
+  else
+    fail "SIGINT: exit $code (expected 130): $(tail -3 cut.log)"
+  fi
+  [[ "$(crc_of cut/checkpoint.dcnn)" == "$(crc_of straight/checkpoint.dcnn)" ]] ||
+    fail "resumed weights differ from the uninterrupted run"
+  [[ "$(crc_of cut/model.dcnn)" == "$(crc_of straight/model.dcnn)" ]] || fail "resumed best model differs"
+  ;;
+kill_resume)
+  # SIGKILL at random moments (seeded), several times; every file left must load, and the run resumed to the
+  # end must hold exactly the weights of an uninterrupted run.
+  small_csv small.csv 300 40 40
+  args=(--data small.csv --epochs 3 --batch 16 --threads 2 --seed 5)
+  expect 0 "epoch +3/3" "$train" "${args[@]}" --out straight
+  RANDOM=12345
+  kills=0
+  for attempt in $(seq 12); do
+    resume=()
+    [[ -f killed/checkpoint.dcnn ]] && resume=(--resume killed/checkpoint.dcnn)
+    "$train" "${args[@]}" --out killed "${resume[@]}" > "run$attempt.log" 2>&1 &
+    pid=$!
+    if ((kills < 4)); then
+      sleep "$((RANDOM % 30 / 10)).$((RANDOM % 10))"
+      if kill -KILL $pid 2> /dev/null; then kills=$((kills + 1)); fi
+    fi
+    wait $pid
+    code=$?
+    for f in killed/checkpoint.dcnn killed/model.dcnn; do
+      [[ -f $f ]] && { "$predict" --model "$f" --info > /dev/null 2>&1 || fail "$f does not load after a kill"; }
+    done
+    [[ $code -eq 0 ]] && break
+  done
+  echo "killed $kills times"
+  ((kills >= 2)) || fail "expected at least 2 kills, got $kills"
+  [[ "$(crc_of killed/checkpoint.dcnn)" == "$(crc_of straight/checkpoint.dcnn)" ]] ||
+    fail "weights after kills and resumes differ from the uninterrupted run"
+  ;;
+*)
+  echo "unknown case $case_name"; exit 2 ;;
+esac
+
+if ((failures > 0)); then echo "$case_name: $failures failure(s)"; exit 1; fi
+echo "$case_name: passed"
