@@ -117,6 +117,9 @@ TEST_CASE("fast convolution kernels match the references", "[kernels][conv2d]") 
         {3, 24, 6, 6, 20, 1, 1, 1, Padding::valid()},
         {2, 30, 9, 9, 12, 3, 3, 2, Padding::same()},
         {1, 2, 40, 40, 8, 5, 5, 1, Padding::same()},        // several KC and panel blocks per image
+        {3, 1, 13, 11, 7, 3, 3, 1, Padding::same()},        // direct backward-weights: odd widths, a partial block
+        {2, 1, 9, 14, 13, 5, 5, 1, Padding::valid()},
+        {2, 3, 10, 10, 9, 3, 3, 1, Padding::explicit_pad(1, 1)},
     };
     for (const Case& c : cases) check_case(c);
 }

@@ -207,6 +207,34 @@ inline std::size_t conv2d_fast_thread_scalars(const ConvGeometry& g, std::size_t
     return (image + 15) / 16 * 16 + gemm_scalars;
 }
 
+// dbias (K) = sum of dy (N, K, P) over images and pixels: 8 interleaved partial sums (pixel p into sum p % 8,
+// images in order), added pairwise at the end; vectorisable, and the same order on any thread count.
+template <class Scalar>
+void sum_bias(const ConvGeometry& g, int N, const Scalar* dy, Scalar* dbias) {
+    const int P = g.out_pixels();
+    for (int k = 0; k < g.K; ++k) {
+        Scalar part[8] = {};
+        for (int n = 0; n < N; ++n) {
+            const Scalar* row = dy + (static_cast<std::size_t>(n) * g.K + k) * P;
+            int p = 0;
+            for (; p + 8 <= P; p += 8)
+                for (int j = 0; j < 8; ++j) part[j] += row[p + j];
+            for (int j = 0; p < P; ++p, ++j) part[j] += row[p];
+        }
+        dbias[k] = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    }
+}
+
+// Runs task(t) for t in [0, threads) on the pool, or task(0) alone without one.
+template <class F>
+void pool_run(ThreadPool* pool, int threads, F&& task) {
+    if (pool && threads > 1) {
+        pool->run(threads, task);
+    } else {
+        task(0);
+    }
+}
+
 // One image's forward over pixels [p0, p1): y (K, P) columns p0..p1 = weight (K, R) x im2col(xp), + bias.
 template <class Scalar>
 void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const Scalar* xp, const Scalar* weight,
@@ -255,6 +283,86 @@ void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const S
         task(0);
     }
 }
+
+#if DEEPCNN_HAVE_AVX2
+// Scalars of one filter's dy widened to the padded width, OH * Wp, rounded up to a multiple of 8.
+inline std::size_t direct_dy_scalars(const ConvGeometry& g) {
+    return (static_cast<std::size_t>(g.OH) * padded_layout(g).Wp + 7) / 8 * 8;
+}
+
+// Filters per block of the direct backward-weights: KB * KH * KW accumulators must fit the registers (32 ymm
+// with AVX-512VL, else 16). 0: no direct kernel for this window.
+template <int KH, int KW>
+constexpr int direct_filter_block() {
+#if defined(__AVX512VL__)
+    return KH * KW <= 9 ? 2 : KH * KW <= 25 ? 1 : 0;
+#else
+    return KH * KW <= 9 ? 1 : 0;
+#endif
+}
+
+// Whether backward-weights takes the direct path: stride 1, a 3x3 or 5x5 window with a kernel for it and a small
+// patch (the first layer), where a GEMM would have a reduction of only C*KH*KW and narrow panels.
+inline bool backward_weights_direct(const ConvGeometry& g) {
+    const bool window = (g.KH == 3 && g.KW == 3 && direct_filter_block<3, 3>() > 0) ||
+                        (g.KH == 5 && g.KW == 5 && direct_filter_block<5, 5>() > 0);
+    const std::size_t scratch = static_cast<std::size_t>(g.K) * g.patch_size() * 8 + 2 * direct_dy_scalars(g);
+    return g.stride_h == 1 && g.stride_w == 1 && window && g.patch_size() <= 32 &&
+           scratch + 64 <= gemm_workspace_size<float>();
+}
+
+// Direct backward-weights for filters [k0, k1) of one image, stride 1, a KH x KW window. Per block of KB filters,
+// their dy rows are first widened to the padded width Wp in dyp (KB, Q): zeros past OW and past OH * Wp, which
+// the caller sets once. Then, with q = oh * Wp + ow,
+//   dweight(k, c, kh, kw) = sum_q dyp(k, q) * xp(c, q + kh * Wp + kw)
+// is one flat loop over q, 8 at a time, with all KB * KH * KW sums in registers (each dy vector loaded once):
+// acc (k1-k0, C, KH, KW, 8 lanes) += the image's 8-lane partial sums.
+template <int KH, int KW, int KB>
+void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* dy,
+                                   int k0, int k1, float* acc, float* dyp) {
+    constexpr int T = KH * KW;
+    const int Q = static_cast<int>(direct_dy_scalars(g));
+    const int P = g.out_pixels();
+    for (int kb = k0; kb < k1; kb += KB) {
+        const int nk = std::min(KB, k1 - kb);
+        for (int i = 0; i < nk; ++i)
+            for (int oh = 0; oh < g.OH; ++oh) {
+                const float* src = dy + static_cast<std::size_t>(kb + i) * P + oh * g.OW;
+                std::copy(src, src + g.OW, dyp + static_cast<std::size_t>(i) * Q + oh * l.Wp);
+            }
+        const float* dk[KB];  // a partial block repeats its last filter in the unused slots
+#pragma GCC unroll 4
+        for (int i = 0; i < KB; ++i) dk[i] = dyp + static_cast<std::size_t>(std::min(i, nk - 1)) * Q;
+        for (int c = 0; c < g.C; ++c) {
+            const float* x0 = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp;
+            __m256 t[KB][T];
+#pragma GCC unroll 4
+            for (int i = 0; i < KB; ++i)
+#pragma GCC unroll 25
+                for (int j = 0; j < T; ++j) t[i][j] = _mm256_setzero_ps();
+            for (int q = 0; q < Q; q += 8) {
+                __m256 d[KB];
+#pragma GCC unroll 4
+                for (int i = 0; i < KB; ++i) d[i] = _mm256_loadu_ps(dk[i] + q);
+#pragma GCC unroll 5
+                for (int kh = 0; kh < KH; ++kh)
+#pragma GCC unroll 5
+                    for (int kw = 0; kw < KW; ++kw) {
+                        const __m256 xv = _mm256_loadu_ps(x0 + q + kh * l.Wp + kw);
+#pragma GCC unroll 4
+                        for (int i = 0; i < KB; ++i) t[i][kh * KW + kw] = _mm256_fmadd_ps(d[i], xv, t[i][kh * KW + kw]);
+                    }
+            }
+            for (int i = 0; i < nk; ++i) {
+                float* out = acc + (static_cast<std::size_t>(kb + i - k0) * g.C + c) * T * 8;
+#pragma GCC unroll 25
+                for (int j = 0; j < T; ++j)
+                    _mm256_storeu_ps(out + 8 * j, _mm256_add_ps(_mm256_loadu_ps(out + 8 * j), t[i][j]));
+            }
+        }
+    }
+}
+#endif
 
 }  // namespace detail
 
@@ -335,6 +443,43 @@ void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x,
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const std::size_t out_size = static_cast<std::size_t>(g.K) * P;
     const int threads = pool ? pool->size() : 1;
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        if (detail::backward_weights_direct(g)) {
+            // Threads split the filters (in fours); each sums every image in order into 8-lane partial sums
+            // (in its GEMM block), reduced lane by lane at the end.
+            detail::pool_run(pool, threads, [&](int t) {
+                Scalar* xp = workspace + weights + static_cast<std::size_t>(t) * per_thread;
+                Scalar* acc = xp + xp_scalars;
+                int begin = 0, end = 0;
+                split_range(g.K, threads, t, 4, begin, end);
+                if (begin == end) return;
+                const std::size_t acc_scalars = static_cast<std::size_t>(end - begin) * R * 8;
+                std::fill(acc, acc + acc_scalars, Scalar(0));
+                Scalar* dyp = acc + acc_scalars;  // (KB, OH, Wp): a block's dy rows widened, zeros elsewhere
+                std::fill(dyp, dyp + 2 * detail::direct_dy_scalars(g), Scalar(0));
+                for (int n = 0; n < N; ++n) {
+                    detail::pad_image(g, l, x + n * in_size, xp);
+                    if (g.KW == 3) {
+                        detail::backward_weights_direct_image<3, 3, std::max(1, detail::direct_filter_block<3, 3>())>(
+                            g, l, xp, dy + n * out_size, begin, end, acc, dyp);
+                    } else {
+                        detail::backward_weights_direct_image<5, 5, std::max(1, detail::direct_filter_block<5, 5>())>(
+                            g, l, xp, dy + n * out_size, begin, end, acc, dyp);
+                    }
+                }
+                for (int k = begin; k < end; ++k)
+                    for (int r = 0; r < R; ++r) {
+                        const Scalar* lanes = acc + (static_cast<std::size_t>(k - begin) * R + r) * 8;
+                        dweight[static_cast<std::size_t>(k) * R + r] =
+                            ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+                    }
+            });
+            if (dbias) detail::sum_bias(g, N, dy, dbias);
+            return;
+        }
+    }
+#endif
     const bool by_rows = R >= 2 * GemmBlocking::NR * threads;
     auto task = [&](int t) {
         Scalar* xp = workspace + weights + static_cast<std::size_t>(t) * per_thread;
@@ -352,16 +497,7 @@ void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x,
                             dweight + static_cast<std::size_t>(k0) * R + r0, R, n > 0, gemm_ws);
             }
         }
-        if (t == 0 && dbias) {
-            for (int k = 0; k < g.K; ++k) {
-                Scalar sum(0);
-                for (int n = 0; n < N; ++n) {
-                    const Scalar* row = dy + n * out_size + static_cast<std::size_t>(k) * P;
-                    for (int p = 0; p < P; ++p) sum += row[p];
-                }
-                dbias[k] = sum;
-            }
-        }
+        if (t == 0 && dbias) detail::sum_bias(g, N, dy, dbias);
     };
     if (threads > 1) {
         pool->run(threads, task);
