@@ -1,5 +1,5 @@
 // deepcnn/deepcnn.hpp: the one include. Brings in tensors, every layer, the loss, the optimizers and
-// schedules, the Sequential model and model files.
+// schedules, the Sequential model, model files, the FER2013 and image readers, data preparation and reports.
 #pragma once
 
 #include "config.hpp"
@@ -28,4 +28,19 @@
 #include "model/layer_factory.hpp"
 #include "model/sequential.hpp"
 
+#include "io/atomic_file.hpp"
+#include "io/fer2013.hpp"
+#include "io/image.hpp"
 #include "io/model_file.hpp"
+
+#include "data/augment.hpp"
+#include "data/classes.hpp"
+#include "data/normalize.hpp"
+#include "data/resample.hpp"
+#include "data/split.hpp"
+
+#include "report/history.hpp"
+#include "report/json.hpp"
+#include "report/metrics.hpp"
+#include "report/plots.hpp"
+#include "report/run_report.hpp"

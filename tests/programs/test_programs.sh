@@ -90,7 +90,7 @@ resume_sigint)
   expect 0 "epoch +3/3" "$train" "${args[@]}" --out straight
   "$train" "${args[@]}" --out cut > cut.log 2>&1 &
   pid=$!
-  for _ in $(seq 200); do grep -q "epoch +1/3" cut.log && break; sleep 0.1; done
+  for _ in $(seq 300); do grep -Eq "epoch +1/3" cut.log && break; sleep 0.1; done
   sleep 0.5
   kill -INT $pid
   wait $pid
