@@ -83,7 +83,7 @@ TEST_CASE("Dropout draws a new mask per forward unless frozen, seeded from the b
     CHECK(std::vector<double>(a3.begin(), a3.end()) == std::vector<double>(a4.begin(), a4.end()));
 }
 
-TEST_CASE("Dropout rate 0 passes everything through; rates outside [0, 1) are rejected", "[layers][dropout]") {
+TEST_CASE("Dropout rate 0 passes everything through, rates of 1 or below 0 are rejected", "[layers][dropout]") {
     Dropout<double> drop(0.0);
     Rng rng(0);
     drop.build(Shape(1, 10, 1, 1), rng);

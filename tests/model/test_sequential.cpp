@@ -194,7 +194,7 @@ TEST_CASE("Sequential names parameters and buffers LAYER_INDEX.NAME", "[model]")
         for (float g : *p.grad) REQUIRE(g == 0.0f);
 }
 
-TEST_CASE("Sequential sets every layer's mode; eval is deterministic, train draws dropout", "[model]") {
+TEST_CASE("Sequential sets every layer's mode: eval is deterministic, train draws dropout", "[model]") {
     Sequential<double> model = small_net<double>(3);
     Rng rng(4);
     const Tensor<double> x = random_tensor(Shape(6, 1, 8, 8), rng);
