@@ -1,6 +1,6 @@
 // deepcnn/layers/batch_norm.hpp: BatchNorm over channels: per channel C for (N, C, H, W) input (statistics over
 // N, H, W) and per feature for flat (N, F, 1, 1) input. Learnable gamma and beta; running mean and variance are
-// buffers, not parameters.
+// buffers, not parameters. Channels are split over the model's thread pool; sums are vectorised.
 #pragma once
 
 #include <cmath>
@@ -56,17 +56,17 @@ protected:
         x_hat_.resize(x.shape());
         y.resize(x.shape());
         batch_was_training_ = this->training();
-        for (int c = 0; c < C; ++c) {
+        for_channels(C, [&](int c) {
             double mean = 0.0, var = 0.0;
             if (this->training()) {
                 for (int n = 0; n < N; ++n) {
                     const Scalar* p = x.data() + (static_cast<long>(n) * C + c) * S;
-                    for (long i = 0; i < S; ++i) mean += p[i];
+                    mean += sum8(S, [p](long i) { return double(p[i]); });
                 }
                 mean /= count;
                 for (int n = 0; n < N; ++n) {
                     const Scalar* p = x.data() + (static_cast<long>(n) * C + c) * S;
-                    for (long i = 0; i < S; ++i) var += (p[i] - mean) * (p[i] - mean);
+                    var += sum8(S, [p, mean](long i) { return (p[i] - mean) * (p[i] - mean); });
                 }
                 var /= count;
                 const double unbiased = count > 1 ? var * count / (count - 1) : var;
@@ -87,7 +87,7 @@ protected:
                     y[base + i] = g * xh + b;
                 }
             }
-        }
+        });
     }
 
     // dbeta = sum dy;  dgamma = sum dy * x_hat.
@@ -98,14 +98,13 @@ protected:
         const long S = static_cast<long>(dy.h()) * dy.w();
         const Scalar count = static_cast<Scalar>(double(N) * S);
         dx.resize(dy.shape());
-        for (int c = 0; c < C; ++c) {
+        for_channels(C, [&](int c) {
             Scalar sum_dy(0), sum_dy_xhat(0);
             for (int n = 0; n < N; ++n) {
-                const long base = (static_cast<long>(n) * C + c) * S;
-                for (long i = 0; i < S; ++i) {
-                    sum_dy += dy[base + i];
-                    sum_dy_xhat += dy[base + i] * x_hat_[base + i];
-                }
+                const Scalar* g = dy.data() + (static_cast<long>(n) * C + c) * S;
+                const Scalar* h = x_hat_.data() + (static_cast<long>(n) * C + c) * S;
+                sum_dy += sum8(S, [g](long i) { return g[i]; });
+                sum_dy_xhat += sum8(S, [g, h](long i) { return g[i] * h[i]; });
             }
             dbeta_[c] = sum_dy;
             dgamma_[c] = sum_dy_xhat;
@@ -118,10 +117,40 @@ protected:
                                        : scale * dy[base + i];
                 }
             }
-        }
+        });
     }
 
 private:
+    // f(c) for every channel, split over the model's threads (channels are independent: the same result on any
+    // number of threads).
+    template <class F>
+    void for_channels(int C, F&& f) {
+        ThreadPool* pool = this->thread_pool();
+        const int threads = pool ? pool->size() : 1;
+        if (threads <= 1 || C < 2) {
+            for (int c = 0; c < C; ++c) f(c);
+            return;
+        }
+        pool->run(threads, [&](int t) {
+            int begin = 0, end = 0;
+            split_range(C, threads, t, 1, begin, end);
+            for (int c = begin; c < end; ++c) f(c);
+        });
+    }
+
+    // Sum of term(i) for i in [0, count) as 8 interleaved partial sums added pairwise: vectorisable and in a
+    // fixed order.
+    template <class F>
+    static auto sum8(long count, F term) -> decltype(term(0L)) {
+        using T = decltype(term(0L));
+        T part[8] = {};
+        long i = 0;
+        for (; i + 8 <= count; i += 8)
+            for (int j = 0; j < 8; ++j) part[j] += term(i + j);
+        for (int j = 0; i < count; ++i, ++j) part[j] += term(i);
+        return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    }
+
     double momentum_;
     double eps_;
     bool batch_was_training_ = true;

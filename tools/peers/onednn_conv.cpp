@@ -1,0 +1,118 @@
+// tools/peers/onednn_conv.cpp: times oneDNN's convolution primitives (forward_training, backward-data,
+// backward-weights with bias) on the layer shapes given on the command line, for tools/compare-peers. Layouts are
+// oneDNN's choice (format tag any); reorders are not timed. Threads: OMP_NUM_THREADS (Debian's build uses OpenMP).
+// Usage: onednn_conv BATCH NAME:C:H:W:K:KS [...]   Prints CSV: layer,direction,batch,ms,gflops (median time).
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+memory filled(const memory::desc& md, const engine& eng, std::mt19937& rng) {
+    memory m(md, eng);
+    float* p = static_cast<float*>(m.get_data_handle());
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (std::size_t i = 0; i < md.get_size() / sizeof(float); ++i) p[i] = u(rng);
+    return m;
+}
+
+// Median milliseconds of `run` over at least 5 runs and 0.5 s, after 2 warm-up runs.
+double median_ms(const std::function<void()>& run) {
+    run();
+    run();
+    std::vector<double> times;
+    double total = 0.0;
+    while (times.size() < 5 || total < 0.5) {
+        const auto start = std::chrono::steady_clock::now();
+        run();
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        times.push_back(s * 1e3);
+        total += s;
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: %s BATCH NAME:C:H:W:K:KS [...]\n", argv[0]);
+        return 2;
+    }
+    const int N = std::atoi(argv[1]);
+    engine eng(engine::kind::cpu, 0);
+    stream s(eng);
+    std::mt19937 rng(1);
+    std::printf("layer,direction,batch,ms,gflops\n");
+    for (int a = 2; a < argc; ++a) {
+        std::string spec = argv[a];
+        std::replace(spec.begin(), spec.end(), ':', ' ');
+        std::istringstream in(spec);
+        std::string name;
+        int C = 0, H = 0, W = 0, K = 0, KS = 0;
+        in >> name >> C >> H >> W >> K >> KS;
+        const int pad_lo = (KS - 1) / 2, pad_hi = KS - 1 - pad_lo;  // 'same', stride 1
+        const memory::dims src{N, C, H, W}, wei{K, C, KS, KS}, bia{K}, dst{N, K, H, W};
+        const memory::dims strides{1, 1}, pl{pad_lo, pad_lo}, pr{pad_hi, pad_hi};
+        const memory::desc src_md(src, dt::f32, tag::any), wei_md(wei, dt::f32, tag::any),
+            bia_md(bia, dt::f32, tag::any), dst_md(dst, dt::f32, tag::any);
+
+        const convolution_forward::primitive_desc fwd_pd(
+            convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, src_md, wei_md,
+                                      bia_md, dst_md, strides, pl, pr),
+            eng);
+        const convolution_backward_data::primitive_desc bwd_data_pd(
+            convolution_backward_data::desc(algorithm::convolution_direct, src_md, wei_md, dst_md, strides, pl, pr), eng,
+            fwd_pd);
+        const convolution_backward_weights::primitive_desc bwd_weights_pd(
+            convolution_backward_weights::desc(algorithm::convolution_direct, src_md, wei_md, bia_md, dst_md, strides,
+                                               pl, pr),
+            eng, fwd_pd);
+
+        memory x = filled(fwd_pd.src_desc(), eng, rng), w = filled(fwd_pd.weights_desc(), eng, rng),
+               b = filled(fwd_pd.bias_desc(), eng, rng), y(fwd_pd.dst_desc(), eng);
+        memory dx(bwd_data_pd.diff_src_desc(), eng), w_bd = filled(bwd_data_pd.weights_desc(), eng, rng),
+            dy_bd = filled(bwd_data_pd.diff_dst_desc(), eng, rng);
+        memory x_bw = filled(bwd_weights_pd.src_desc(), eng, rng), dy_bw = filled(bwd_weights_pd.diff_dst_desc(), eng, rng),
+               dw(bwd_weights_pd.diff_weights_desc(), eng), db(bwd_weights_pd.diff_bias_desc(), eng);
+
+        convolution_forward fwd(fwd_pd);
+        convolution_backward_data bwd_data(bwd_data_pd);
+        convolution_backward_weights bwd_weights(bwd_weights_pd);
+        const double flops = 2.0 * N * K * H * W * double(C) * KS * KS;
+        const std::unordered_map<int, memory> fwd_args{
+            {DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, y}};
+        const std::unordered_map<int, memory> bd_args{
+            {DNNL_ARG_DIFF_DST, dy_bd}, {DNNL_ARG_WEIGHTS, w_bd}, {DNNL_ARG_DIFF_SRC, dx}};
+        const std::unordered_map<int, memory> bw_args{
+            {DNNL_ARG_SRC, x_bw}, {DNNL_ARG_DIFF_DST, dy_bw}, {DNNL_ARG_DIFF_WEIGHTS, dw}, {DNNL_ARG_DIFF_BIAS, db}};
+        const struct {
+            const char* direction;
+            std::function<void()> run;
+        } runs[] = {
+            {"forward", [&] { fwd.execute(s, fwd_args); s.wait(); }},
+            {"backward_data", [&] { bwd_data.execute(s, bd_args); s.wait(); }},
+            {"backward_weights", [&] { bwd_weights.execute(s, bw_args); s.wait(); }},
+        };
+        for (const auto& r : runs) {
+            const double ms = median_ms(r.run);
+            std::printf("%s,%s,%d,%.4f,%.2f\n", name.c_str(), r.direction, N, ms, flops / (ms * 1e-3) / 1e9);
+            std::fflush(stdout);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""tools/peers/torch_bench.py: PyTorch's side of tools/compare-peers, run with Debian's python3-torch.
+
+  torch_bench.py conv THREADS BATCH NAME:C:H:W:K:KS ...   per-layer convolution: forward, backward-data,
+                                                          backward-weights (+ bias), median ms and GFLOP/s
+  torch_bench.py net THREADS NET                          the seed or fer net: training step (Adam) images/s at
+                                                          batch 64 and 32, inference images/s at batch 64,
+                                                          batch-1 latency ms, peak RSS MB
+Prints CSV rows on stdout.
+"""
+import resource
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+
+def median_ms(run, min_runs=5, min_seconds=0.5):
+    run()
+    run()
+    times = []
+    total = 0.0
+    while len(times) < min_runs or total < min_seconds:
+        start = time.perf_counter()
+        run()
+        elapsed = time.perf_counter() - start
+        times.append(elapsed * 1e3)
+        total += elapsed
+    times.sort()
+    return times[len(times) // 2]
+
+
+def conv(batch, specs):
+    print("layer,direction,batch,ms,gflops")
+    g = torch.Generator().manual_seed(1)
+    for spec in specs:
+        name, C, H, W, K, KS = spec.split(":")
+        C, H, W, K, KS = int(C), int(H), int(W), int(K), int(KS)
+        x = torch.rand(batch, C, H, W, generator=g) * 2 - 1
+        w = torch.rand(K, C, KS, KS, generator=g) * 2 - 1
+        b = torch.rand(K, generator=g) * 2 - 1
+        dy = torch.rand(batch, K, H, W, generator=g) * 2 - 1
+        pad = [KS // 2, KS // 2]
+        flops = 2.0 * batch * K * H * W * C * KS * KS
+        with torch.no_grad():
+            runs = {
+                "forward": lambda: torch.nn.functional.conv2d(x, w, b, padding=KS // 2),
+                # What autograd calls for Conv2d's backward: aten::convolution_backward with an output mask.
+                "backward_data": lambda: torch.ops.aten.convolution_backward(
+                    dy, x, w, None, [1, 1], pad, [1, 1], False, [0, 0], 1, [True, False, False]),
+                "backward_weights": lambda: torch.ops.aten.convolution_backward(
+                    dy, x, w, [K], [1, 1], pad, [1, 1], False, [0, 0], 1, [False, True, True]),
+            }
+            for direction, run in runs.items():
+                ms = median_ms(run)
+                print(f"{name},{direction},{batch},{ms:.4f},{flops / (ms * 1e-3) / 1e9:.2f}", flush=True)
+
+
+def seed_net(classes=3):
+    layers = []
+    c = 1
+    for width, ks in ((64, 5), (128, 3), (256, 3)):
+        for _ in range(2):
+            layers += [nn.Conv2d(c, width, ks, padding="same"), nn.ReLU(), nn.BatchNorm2d(width)]
+            c = width
+        layers += [nn.MaxPool2d(2), nn.Dropout(0.4)]
+    layers += [nn.Flatten(), nn.Linear(256 * 6 * 6, 128), nn.ReLU(), nn.BatchNorm1d(128), nn.Dropout(0.6),
+               nn.Linear(128, classes)]
+    return nn.Sequential(*layers)
+
+
+def fer_net(classes=3):
+    layers = []
+    c = 1
+    for stage, width in enumerate((32, 64, 128)):
+        for _ in range(2):
+            layers += [nn.Conv2d(c, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+            c = width
+        layers += [nn.MaxPool2d(2)]
+        if stage > 0:
+            layers += [nn.Dropout(0.1 * stage)]
+    layers += [nn.Flatten(), nn.Linear(128 * 6 * 6, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, classes)]
+    return nn.Sequential(*layers)
+
+
+def net(name):
+    torch.manual_seed(1)
+    model = seed_net() if name == "seed" else fer_net()
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    print("net,measure,batch,value,unit")
+    for batch in (64, 32):
+        x = torch.rand(batch, 1, 48, 48)
+        y = torch.randint(0, 3, (batch,))
+        model.train()
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+
+        ms = median_ms(step, min_runs=5, min_seconds=2.0)
+        print(f"{name},train,{batch},{batch / (ms * 1e-3):.2f},images/s", flush=True)
+    model.eval()
+    with torch.no_grad():
+        x = torch.rand(64, 1, 48, 48)
+        ms = median_ms(lambda: model(x), min_seconds=1.0)
+        print(f"{name},infer,64,{64 / (ms * 1e-3):.2f},images/s", flush=True)
+        x1 = torch.rand(1, 1, 48, 48)
+        ms = median_ms(lambda: model(x1), min_runs=20, min_seconds=1.0)
+        print(f"{name},latency,1,{ms:.3f},ms", flush=True)
+    print(f"{name},peak_rss,64,{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f},MB", flush=True)
+
+
+def main():
+    mode, threads = sys.argv[1], int(sys.argv[2])
+    torch.set_num_threads(threads)
+    if mode == "conv":
+        conv(int(sys.argv[3]), sys.argv[4:])
+    else:
+        net(sys.argv[3])
+
+
+if __name__ == "__main__":
+    main()
