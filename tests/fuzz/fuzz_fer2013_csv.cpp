@@ -1,0 +1,86 @@
+// tests/fuzz/fuzz_fer2013_csv.cpp: libFuzzer target for the FER2013 CSV reader (read_fer2013 over LineReader).
+// The first input byte chooses how the rest is read: bit 0 set gzip-compresses it with zlib first (otherwise it
+// is written as is, so raw gzip streams, corrupt ones included, are fuzzed too), bit 1 sets skip_bad_rows, and
+// bits 2-3 give max_rows (0: all). The rest goes to a temporary file, since read_fer2013 reads paths. The only
+// allowed outcomes are a dataset or a deepcnn::error; anything else escaping or a sanitizer report is a finding.
+#include <deepcnn/io/fer2013.hpp>
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+// gzip (RFC 1952) encoding of `size` bytes at `data`.
+std::string gzip(const std::uint8_t* data, std::size_t size) {
+    z_stream stream{};
+    if (deflateInit2(&stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        throw std::runtime_error("deflateInit2 failed");
+    }
+    std::string out(deflateBound(&stream, static_cast<uLong>(size)), '\0');
+    stream.next_in = const_cast<Bytef*>(data);
+    stream.avail_in = static_cast<uInt>(size);
+    stream.next_out = reinterpret_cast<Bytef*>(&out[0]);
+    stream.avail_out = static_cast<uInt>(out.size());
+    const int status = deflate(&stream, Z_FINISH);
+    deflateEnd(&stream);
+    if (status != Z_STREAM_END) throw std::runtime_error("deflate failed");
+    out.resize(stream.total_out);
+    return out;
+}
+
+// A scratch file of this process, in $TMPDIR (or /tmp), removed at exit.
+const std::string& scratch_path() {
+    static const std::string path = [] {
+        const char* dir = std::getenv("TMPDIR");
+        std::string p = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/deepcnn_fuzz_fer2013_" +
+                        std::to_string(::getpid()) + ".csv";
+        std::atexit([] { std::remove(scratch_path().c_str()); });
+        return p;
+    }();
+    return path;
+}
+
+void write_file(const std::string& path, const char* data, std::size_t size) {
+    std::FILE* file = std::fopen(path.c_str(), "wb");
+    if (file == nullptr) throw std::runtime_error("cannot write " + path);
+    const std::size_t written = size > 0 ? std::fwrite(data, 1, size, file) : 0;
+    if (std::fclose(file) != 0 || written != size) throw std::runtime_error("cannot write " + path);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size == 0) return 0;
+    const std::uint8_t mode = data[0];
+    const std::uint8_t* body = data + 1;
+    const std::size_t body_size = size - 1;
+    const std::string& path = scratch_path();
+    if (mode & 1U) {
+        const std::string compressed = gzip(body, body_size);
+        write_file(path, compressed.data(), compressed.size());
+    } else {
+        write_file(path, reinterpret_cast<const char*>(body), body_size);
+    }
+    deepcnn::Fer2013Options options;
+    options.skip_bad_rows = (mode & 2U) != 0;
+    options.max_rows = (mode >> 2) & 3U;
+    try {
+        const deepcnn::Fer2013Dataset dataset = deepcnn::read_fer2013(path, options);
+        if (dataset.pixels.size() != dataset.size() * deepcnn::fer_image_pixels || dataset.rows.size() != dataset.size() ||
+            dataset.usages.size() != dataset.size() || (options.max_rows != 0 && dataset.size() > options.max_rows)) {
+            std::abort();
+        }
+        for (const int emotion : dataset.emotions) {
+            if (emotion < 0 || emotion >= deepcnn::fer_emotion_count) std::abort();
+        }
+    } catch (const deepcnn::error&) {
+    }
+    return 0;
+}
