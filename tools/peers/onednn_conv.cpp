@@ -1,11 +1,14 @@
 // tools/peers/onednn_conv.cpp: times oneDNN's convolution primitives (forward_training, backward-data,
 // backward-weights with bias) on the layer shapes given on the command line, for tools/compare-peers. Layouts are
 // oneDNN's choice (format tag any); reorders are not timed. Threads: OMP_NUM_THREADS (Debian's build uses OpenMP).
-// Usage: onednn_conv BATCH NAME:C:H:W:K:KS [...]   Prints CSV: layer,direction,batch,ms,gflops (median time).
+// Usage: onednn_conv BATCH NAME:C:H:W:K:KS [...]
+// Prints CSV: layer,direction,batch,ms,gflops,cpu_ms,cpu_gflops: median wall time and median process CPU time
+// (the fair single-thread figure on a shared machine, where wall time includes time spent descheduled).
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -29,21 +32,34 @@ memory filled(const memory::desc& md, const engine& eng, std::mt19937& rng) {
     return m;
 }
 
-// Median milliseconds of `run` over at least 5 runs and 0.5 s, after 2 warm-up runs.
-double median_ms(const std::function<void()>& run) {
+double cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+struct Timing {
+    double wall_ms, cpu_ms;
+};
+
+// Median wall and CPU milliseconds of `run` over at least 5 runs and 0.5 s, after 2 warm-up runs.
+Timing median_ms(const std::function<void()>& run) {
     run();
     run();
-    std::vector<double> times;
+    std::vector<double> wall, cpu;
     double total = 0.0;
-    while (times.size() < 5 || total < 0.5) {
+    while (wall.size() < 5 || total < 0.5) {
+        const double c0 = cpu_seconds();
         const auto start = std::chrono::steady_clock::now();
         run();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        times.push_back(s * 1e3);
+        cpu.push_back((cpu_seconds() - c0) * 1e3);
+        wall.push_back(s * 1e3);
         total += s;
     }
-    std::sort(times.begin(), times.end());
-    return times[times.size() / 2];
+    std::sort(wall.begin(), wall.end());
+    std::sort(cpu.begin(), cpu.end());
+    return {wall[wall.size() / 2], cpu[cpu.size() / 2]};
 }
 
 }  // namespace
@@ -57,7 +73,7 @@ int main(int argc, char** argv) {
     engine eng(engine::kind::cpu, 0);
     stream s(eng);
     std::mt19937 rng(1);
-    std::printf("layer,direction,batch,ms,gflops\n");
+    std::printf("layer,direction,batch,ms,gflops,cpu_ms,cpu_gflops\n");
     for (int a = 2; a < argc; ++a) {
         std::string spec = argv[a];
         std::replace(spec.begin(), spec.end(), ':', ' ');
@@ -109,8 +125,9 @@ int main(int argc, char** argv) {
             {"backward_weights", [&] { bwd_weights.execute(s, bw_args); s.wait(); }},
         };
         for (const auto& r : runs) {
-            const double ms = median_ms(r.run);
-            std::printf("%s,%s,%d,%.4f,%.2f\n", name.c_str(), r.direction, N, ms, flops / (ms * 1e-3) / 1e9);
+            const Timing t = median_ms(r.run);
+            std::printf("%s,%s,%d,%.4f,%.2f,%.4f,%.2f\n", name.c_str(), r.direction, N, t.wall_ms,
+                        flops / (t.wall_ms * 1e-3) / 1e9, t.cpu_ms, flops / (t.cpu_ms * 1e-3) / 1e9);
             std::fflush(stdout);
         }
     }

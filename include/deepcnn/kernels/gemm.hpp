@@ -19,7 +19,8 @@
 
 namespace deepcnn {
 
-// Blocking: micro-tile MR x NR; A block MC x KC (L2); B block KC x NC (L3); one B micro-panel KC x NR (L1).
+// Blocking: micro-tile MR x NR; A block MC x KC (L2); B block KC x NC (L2 / L3); one B micro-panel KC x NR and one
+// A micro-panel MR x KC together in L1 (32 KiB). KC and NC were picked by measurement on the conv shapes (Zen 4).
 // The tile is 8 x 24 where AVX-512VL gives 32 vector registers, 6 x 16 otherwise.
 struct GemmBlocking {
 #if DEEPCNN_HAVE_AVX2 && defined(__AVX512VL__) && !defined(DEEPCNN_GEMM_TILE_6X16)
@@ -30,8 +31,8 @@ struct GemmBlocking {
     static constexpr int NR = 16;
 #endif
     static constexpr int MC = 144;
-    static constexpr int KC = 256;
-    static constexpr int NC = 2048 / NR * NR;
+    static constexpr int KC = 192;
+    static constexpr int NC = 1008 / NR * NR;
 };
 
 // A read-only strided matrix: element (i, j) at data[i * rs + j * cs]. Row-major (rows, cols) has rs = cols,
