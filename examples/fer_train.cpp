@@ -430,7 +430,7 @@ int run(const Options& o, int argc, char** argv) {
     std::cout << "Recipe: net " << o.net << ", " << o.epochs << " epochs, batch " << o.batch << ", " << optimizer->type()
               << " lr " << o.lr << ", schedule " << o.schedule << ", augmentation " << (o.augment ? "on" : "off")
               << ", flip averaging " << (o.tta ? "on" : "off") << ", seed " << o.seed << ", threads "
-              << model.threads() << "\n\n";
+              << model.threads() << "\n" << std::endl;
     check_free_space(o.out, 8.0 * double(model.parameter_count()) * 4.0 + 1e6);
 
     SoftmaxCrossEntropy<float> loss;

@@ -10,5 +10,7 @@ foreach(case usage_errors data_errors predict resume_sigint kill_resume train_e2
             ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}/program_tests/${case} ${case})
   set_tests_properties(program_${case} PROPERTIES LABELS programs TIMEOUT 900)
 endforeach()
+add_test(NAME program_quickstart COMMAND quickstart WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
+set_tests_properties(program_quickstart PROPERTIES LABELS programs PASS_REGULAR_EXPRESSION "loss [0-9.e-]+, accuracy 1")
 set_tests_properties(program_train_e2e PROPERTIES LABELS "programs;e2e")
 set_tests_properties(program_resume_sigint program_kill_resume program_train_e2e PROPERTIES RUN_SERIAL TRUE)
