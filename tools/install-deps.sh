@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ make pkg-config
-          libeigen3-dev libstb-dev zlib1g-dev catch2 libbenchmark-dev)
+          libeigen3-dev libstb-dev zlib1g-dev catch2 libbenchmark-dev
+          clang-14 libclang-rt-14-dev)  # clang++-14 with libFuzzer, ASan and UBSan for tools/run-fuzz.sh
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(python3-torch libdnnl-dev python3-numpy)
 fi

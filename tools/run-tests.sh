@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/run-tests.sh: the README's test command. Installs the Debian packages, builds and runs every test in
 # three configurations: the normal optimised build (with the consumer projects), AddressSanitizer + UBSan,
-# and the portable (non-AVX2) kernels. Build folders: build/, build-sanitize/, build-portable/.
+# and the portable (non-AVX2) kernels, then runs the libFuzzer targets for a bounded time (tools/run-fuzz.sh).
+# Build folders: build/, build-sanitize/, build-portable/, build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +28,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 run_config build-portable -DCMAKE_BUILD_TYPE=Release -DDEEPCNN_PORTABLE_KERNELS=ON -DDEEPCNN_NATIVE=OFF \
   -DDEEPCNN_BUILD_EXAMPLES=OFF -DDEEPCNN_BUILD_BENCHMARKS=OFF
 
-echo "run-tests: all three configurations passed"
+# Fuzzing (clang, ASan + UBSan): each target for DEEPCNN_FUZZ_SECONDS (default 45) on its seed corpus.
+bash tools/run-fuzz.sh "${DEEPCNN_FUZZ_SECONDS:-45}"
+
+echo "run-tests: all three configurations and the fuzz targets passed"

@@ -1,6 +1,6 @@
-// tests/io/test_image.cpp: loading PNG, JPEG and BMP files written here with stb_image_write (grey and colour,
-// BT.601 luma), resampling to 48x48 (area averaging down, bilinear up), and the errors for missing and
-// undecodable files.
+// tests/io/test_image.cpp: loading PNG, JPEG, BMP and TGA files written here with stb_image_write (grey and
+// colour, BT.601 luma), resampling to 48x48 (area averaging down, bilinear up), and the errors for missing and
+// undecodable files, oversized declared sizes and the corrupt JPEG found by tests/fuzz/fuzz_image.cpp.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/io/image.hpp>
@@ -8,6 +8,7 @@
 #include <stb_image_write.h>
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -127,4 +128,60 @@ TEST_CASE("image loading names the file it cannot open or decode", "[io][image]"
     } catch (const data_error& e) {
         CHECK(std::string(e.what()).size() > (junk + ": cannot decode image: ").size());
     }
+}
+
+TEST_CASE("a JPEG Huffman table with more than 256 codes is rejected before stb_image sees it", "[io][image]") {
+    // Fuzz finding: stb_image <= 2.27 writes such a table past the end of its arrays. SOI, DHT with 16 counts
+    // of 32 (512 codes), then the start of the symbols.
+    std::vector<unsigned char> jpeg = {0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x13, 0x00};
+    jpeg.insert(jpeg.end(), 16, 0x20);
+    jpeg.insert(jpeg.end(), 32, 0x01);
+    CHECK_THROWS_WITH(decode_grey_image(jpeg.data(), jpeg.size(), "bad.jpg"),
+                      "bad.jpg: cannot decode image: corrupt JPEG (a Huffman table with 512 codes, at most 256)");
+    // The same table after an APP0 segment whose payload holds FF C4 (skipped, as stb_image skips it), and in
+    // a progressive JPEG's second scan (after an SOS, where every FF C4 is a marker).
+    std::vector<unsigned char> app = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x06, 0xFF, 0xC4, 0xFF, 0xFF};
+    app.insert(app.end(), jpeg.begin() + 2, jpeg.end());
+    CHECK_THROWS_WITH(decode_grey_image(app.data(), app.size(), "app.jpg"), Catch::Contains("512 codes"));
+    std::vector<unsigned char> scan = {0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02, 0x12, 0x34, 0xFF, 0x00, 0x56};
+    scan.insert(scan.end(), jpeg.begin() + 2, jpeg.end());
+    CHECK_THROWS_WITH(decode_grey_image(scan.data(), scan.size(), "scan.jpg"), Catch::Contains("512 codes"));
+    const std::vector<unsigned char> payload_only(app.begin(), app.begin() + 10);
+    CHECK(detail::jpeg_oversized_huffman_table(payload_only.data(), payload_only.size()) == 0);
+}
+
+TEST_CASE("an image declaring more than max_image_pixels is rejected before decoding", "[io][image]") {
+    // A 54-byte BMP header declaring 10000 x 10000 24-bit pixels and no pixel data.
+    std::vector<unsigned char> bmp(54, 0);
+    const auto put32 = [&](std::size_t at, std::uint32_t v) {
+        for (int i = 0; i < 4; ++i) bmp[at + i] = static_cast<unsigned char>(v >> (8 * i));
+    };
+    bmp[0] = 'B';
+    bmp[1] = 'M';
+    put32(2, 54);
+    put32(10, 54);
+    put32(14, 40);
+    put32(18, 10000);
+    put32(22, 10000);
+    bmp[26] = 1;
+    bmp[28] = 24;
+    CHECK_THROWS_WITH(decode_grey_image(bmp.data(), bmp.size(), "huge.bmp"),
+                      "huge.bmp: cannot decode image: 10000x10000 is too large (at most 33554432 pixels)");
+    // A PNG IHDR declaring 20000 x 20000 (stb_image does not check chunk CRCs).
+    std::vector<unsigned char> png = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                                      0, 0, 0x4E, 0x20, 0, 0, 0x4E, 0x20, 8, 0, 0, 0, 0, 0, 0, 0, 0};
+    CHECK_THROWS_WITH(decode_grey_image(png.data(), png.size(), "huge.png"),
+                      "huge.png: cannot decode image: 20000x20000 is too large (at most 33554432 pixels)");
+}
+
+TEST_CASE("a grey TGA loads exactly", "[io][image]") {
+    TempDir dir;
+    const std::string path = dir.file("grey.tga");
+    std::vector<unsigned char> pixels(7 * 5);
+    for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<unsigned char>(i * 7);
+    REQUIRE(stbi_write_tga(path.c_str(), 7, 5, 1, pixels.data()) != 0);
+    const GreyImage image = load_grey_image(path);
+    REQUIRE(image.width == 7);
+    REQUIRE(image.height == 5);
+    for (std::size_t i = 0; i < pixels.size(); ++i) REQUIRE(image.pixels[i] == static_cast<float>(pixels[i]));
 }

@@ -64,6 +64,7 @@ public:
     template <class T>
     void get_array(T* out, std::size_t count, const char* what) {
         if (count > remaining() / sizeof(T)) fail(std::string("truncated while reading ") + what);
+        if (count == 0) return;  // `out` may be null (an empty tensor); memcpy must not see it
         std::memcpy(out, data_ + pos_, count * sizeof(T));
         pos_ += count * sizeof(T);
     }

@@ -22,6 +22,10 @@
 
 namespace deepcnn {
 
+// The largest image decode_grey_image accepts, in pixels (about 8K UHD, 7680 x 4320): a header declaring more
+// is rejected before stb_image allocates anything for it.
+constexpr std::size_t max_image_pixels = std::size_t(1) << 25;
+
 // A grey image, row-major (height, width), values 0..255 (as floats: resampling makes fractions).
 struct GreyImage {
     int height = 0;
@@ -29,19 +33,90 @@ struct GreyImage {
     std::vector<float> pixels;
 };
 
+namespace detail {
+
+// The JPEG Huffman table definitions (DHT segments) stb_image would read from `bytes`, checked for a table with
+// more than 256 codes: stb_image up to v2.27 (Debian 12's libstb) builds such a table past the end of its arrays
+// (a heap overflow, found by tests/fuzz/fuzz_image). Returns the code count of the first bad table, or 0.
+// Before the first scan the segments are walked as stb_image walks them (APPn and COM payloads skipped); from
+// the first scan on, every FF C4 marker is checked, since entropy-coded data never contains one.
+inline int jpeg_oversized_huffman_table(const unsigned char* bytes, std::size_t size) {
+    const auto byte = [&](std::size_t i) -> unsigned { return i < size ? bytes[i] : 0U; };  // 0 past the end
+    // The tables of the DHT segment whose length field starts at `at`; returns the largest bad count or 0.
+    const auto check_dht = [&](std::size_t at) -> int {
+        long left = static_cast<long>(byte(at) << 8 | byte(at + 1)) - 2;
+        std::size_t pos = at + 2;
+        while (left > 0 && pos < size) {
+            const unsigned q = byte(pos);
+            if ((q >> 4) > 1 || (q & 15U) > 3) return 0;  // stb_image rejects the segment before reading counts
+            int codes = 0;
+            for (std::size_t i = 1; i <= 16; ++i) codes += static_cast<int>(byte(pos + i));
+            if (codes > 256) return codes;
+            pos += 17 + static_cast<std::size_t>(codes);
+            left -= 17 + codes;
+        }
+        return 0;
+    };
+    std::size_t pos = 0;
+    while (byte(pos) == 0xFF) ++pos;
+    if (pos == 0 || pos >= size || bytes[pos] != 0xD8) return 0;  // no SOI: stb_image does not read it as JPEG
+    ++pos;
+    while (pos < size) {  // the segments before the first scan
+        if (bytes[pos] != 0xFF) {
+            ++pos;
+            continue;
+        }
+        while (pos < size && bytes[pos] == 0xFF) ++pos;
+        if (pos >= size) return 0;
+        const unsigned marker = bytes[pos++];
+        if (marker == 0xDA) break;  // SOS
+        if (marker == 0xD9) return 0;  // EOI
+        if (marker == 0xC4) {
+            if (const int codes = check_dht(pos)) return codes;
+        }
+        pos += byte(pos) << 8 | byte(pos + 1);
+    }
+    for (; pos + 1 < size; ++pos) {
+        if (bytes[pos] == 0xFF && bytes[pos + 1] == 0xC4) {
+            if (const int codes = check_dht(pos + 2)) return codes;
+        }
+    }
+    return 0;
+}
+
+}  // namespace detail
+
 // Decodes an encoded image held in memory. `name` (a path, usually) only goes into error messages.
 // Grey and grey+alpha keep their grey channel, RGB and RGBA become 0.299 R + 0.587 G + 0.114 B; alpha is
-// ignored. Throws data_error "NAME: cannot decode image: REASON" with stb_image's reason.
+// ignored. Throws data_error "NAME: cannot decode image: REASON" with stb_image's reason, or naming a declared
+// size over max_image_pixels, or a corrupt JPEG Huffman table (which stb_image itself would overflow on).
 inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size, const std::string& name) {
+    const std::string failed = name + ": cannot decode image: ";
     if (size > static_cast<std::size_t>(INT_MAX)) {
-        throw data_error(name + ": cannot decode image: file too large (" + std::to_string(size) + " bytes)");
+        throw data_error(failed + "file too large (" + std::to_string(size) + " bytes)");
+    }
+    if (const int codes = detail::jpeg_oversized_huffman_table(bytes, size)) {
+        throw data_error(failed + "corrupt JPEG (a Huffman table with " + std::to_string(codes) +
+                         " codes, at most 256)");
     }
     int width = 0, height = 0, channels = 0;
+    if (!stbi_info_from_memory(bytes, static_cast<int>(size), &width, &height, &channels)) {
+        const char* reason = stbi_failure_reason();
+        throw data_error(failed + (reason != nullptr ? reason : "unknown format"));
+    }
+    if (width > 0 && height > 0 &&
+        static_cast<std::size_t>(width) * static_cast<std::size_t>(height) > max_image_pixels) {
+        throw data_error(failed + std::to_string(width) + "x" + std::to_string(height) + " is too large (at most " +
+                         std::to_string(max_image_pixels) + " pixels)");
+    }
     std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
         stbi_load_from_memory(bytes, static_cast<int>(size), &width, &height, &channels, 0), stbi_image_free);
     if (!decoded) {
         const char* reason = stbi_failure_reason();
-        throw data_error(name + ": cannot decode image: " + (reason != nullptr ? reason : "unknown format"));
+        throw data_error(failed + (reason != nullptr ? reason : "unknown format"));
+    }
+    if (width <= 0 || height <= 0 || static_cast<std::size_t>(width) * static_cast<std::size_t>(height) > max_image_pixels) {
+        throw data_error(failed + "decoded an unexpected size " + std::to_string(width) + "x" + std::to_string(height));
     }
     GreyImage image;
     image.height = height;

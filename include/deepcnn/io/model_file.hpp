@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <fstream>
+#include <iomanip>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <string>
@@ -88,6 +90,18 @@ std::pair<std::string, Tensor<Scalar>> get_tensor(ByteReader& in, std::uint32_t 
         for (std::size_t i = 0; i < values.size(); ++i) t[i] = static_cast<Scalar>(values[i]);
     }
     return {std::move(name), std::move(t)};
+}
+
+// The parameter and buffer values a layer of `type` and `config` holds for a per-sample `input`, all of which a
+// model file must store: known before the layer allocates them, so that a crafted size is rejected first.
+inline double stored_values(const std::string& type, const LayerConfig& config, const Shape& input) {
+    const auto number = [&](const char* key) { return config_number(config, type, key); };
+    if (type == "Conv2D") {
+        return number("filters") * (double(input.c) * number("kernel_h") * number("kernel_w") + number("bias"));
+    }
+    if (type == "Dense") return number("units") * (double(input.per_sample()) + number("bias"));
+    if (type == "BatchNorm") return 4.0 * input.c;  // gamma, beta, running mean and variance
+    return 0.0;
 }
 
 inline std::string read_whole_file(const std::string& path) {
@@ -221,8 +235,15 @@ Sequential<Scalar> decode_model(const std::string& bytes, const std::string& sou
         d = in.get<std::int32_t>("input shape");
         if (d <= 0 || d > (1 << 20)) in.fail("bad input dimension " + std::to_string(d));
     }
-    Sequential<Scalar> model(Shape(1, input_dims[0], input_dims[1], input_dims[2]));
+    // Every per-sample shape must index with int; every parameter and buffer must fit in the bytes left.
+    constexpr std::size_t max_values = static_cast<std::size_t>(std::numeric_limits<int>::max());
+    const Shape input(1, input_dims[0], input_dims[1], input_dims[2]);
+    if (input.per_sample() > max_values) {
+        in.fail("input shape " + input.sample_str() + " has more than " + std::to_string(max_values) + " values");
+    }
+    Sequential<Scalar> model(input);
     const auto layer_count = in.get_count("layer count", 4);
+    double stored_bytes_needed = 0.0;
     for (std::uint32_t i = 0; i < layer_count; ++i) {
         const std::string type = in.get_string("layer type");
         const auto entries = in.get_count("configuration size", 12);
@@ -231,10 +252,28 @@ Sequential<Scalar> decode_model(const std::string& bytes, const std::string& sou
             std::string key = in.get_string("configuration key");
             config.emplace_back(std::move(key), in.get<double>("configuration value"));
         }
+        const std::string where = "layer " + std::to_string(i + 1) + " (" + type + "): ";
+        LayerPtr<Scalar> layer;
         try {
-            model.add(make_layer<Scalar>(type, config));
+            layer = make_layer<Scalar>(type, config);
         } catch (const error& e) {
-            in.fail("layer " + std::to_string(i + 1) + " (" + type + "): " + e.what());
+            in.fail(where + e.what());
+        }
+        stored_bytes_needed += detail::stored_values(type, config, model.output_shape()) * stored_bytes;
+        if (stored_bytes_needed > double(in.remaining())) {
+            std::ostringstream needed;
+            needed << std::fixed << std::setprecision(0) << stored_bytes_needed;
+            in.fail(where + "the parameters up to this layer need " + needed.str() + " bytes, more than the " +
+                    std::to_string(in.remaining()) + " left in the file");
+        }
+        try {
+            model.add(std::move(layer));
+        } catch (const error& e) {
+            in.fail(where + e.what());
+        }
+        if (model.output_shape().per_sample() > max_values) {
+            in.fail(where + "output shape " + model.output_shape().sample_str() + " has more than " +
+                    std::to_string(max_values) + " values");
         }
     }
     ModelMetadata meta;
