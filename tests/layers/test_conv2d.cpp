@@ -11,6 +11,7 @@
 #include <cmath>
 #include <numeric>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using namespace deepcnn;
@@ -76,36 +77,40 @@ std::vector<ConvCase> reference_cases() {
 
 }  // namespace
 
-TEST_CASE("Conv2D forward and backward match the plain-loop reference", "[layers][conv2d]") {
+// Float goes through the layer's float path (the fast kernels where DEEPCNN_HAVE_AVX2), double through im2col + Eigen.
+TEMPLATE_TEST_CASE("Conv2D forward and backward match the plain-loop reference", "[layers][conv2d]", float, double) {
+    using T = TestType;
+    const double tol = std::is_same<T, float>::value ? 1e-4 : 1e-12;
     for (const ConvCase& c : reference_cases()) {
         SECTION(c.label) {
-            Conv2D<double> conv(c.filters, c.kh, c.kw);
+            Conv2D<T> conv(c.filters, c.kh, c.kw);
             conv.with_stride(c.stride).with_padding(c.padding);
             Rng rng(5);
             conv.build(c.input, rng);
-            randomize_params(conv, rng);
-            const Tensor<double> x = random_tensor(c.input, rng);
-            const Tensor<double> y = conv.forward(x);
+            for (auto& p : conv.params())
+                for (auto& v : *p.value) v = static_cast<T>(rng.uniform(-1.0, 1.0));
+            const Tensor<T> x = random_tensor<T>(c.input, rng);
+            const Tensor<T> y = conv.forward(x);
             REQUIRE(y.shape() == c.expected_output);
             REQUIRE(conv.output_shape(c.input) == c.expected_output);
 
             const ConvGeometry& g = conv.geometry();
-            Tensor<double> y_ref(c.expected_output);
+            Tensor<T> y_ref(c.expected_output);
             conv2d_forward_ref(g, c.input.n, x.data(), conv.weight().data(), conv.bias().data(), y_ref.data());
-            for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(y[i] == Approx(y_ref[i]).epsilon(1e-12).margin(1e-12));
+            for (std::size_t i = 0; i < y.size(); ++i) REQUIRE(y[i] == Approx(y_ref[i]).epsilon(tol).margin(tol));
 
-            const Tensor<double> dy = random_tensor(y.shape(), rng);
-            const Tensor<double> dx = conv.backward(dy);
-            Tensor<double> dx_ref(c.input), dw_ref(conv.weight().shape()), db_ref(conv.bias().shape());
+            const Tensor<T> dy = random_tensor<T>(y.shape(), rng);
+            const Tensor<T> dx = conv.backward(dy);
+            Tensor<T> dx_ref(c.input), dw_ref(conv.weight().shape()), db_ref(conv.bias().shape());
             conv2d_backward_data_ref(g, c.input.n, dy.data(), conv.weight().data(), dx_ref.data());
             conv2d_backward_weights_ref(g, c.input.n, x.data(), dy.data(), dw_ref.data(), db_ref.data());
             REQUIRE(dx.shape() == c.input);
-            for (std::size_t i = 0; i < dx.size(); ++i) REQUIRE(dx[i] == Approx(dx_ref[i]).epsilon(1e-12).margin(1e-12));
+            for (std::size_t i = 0; i < dx.size(); ++i) REQUIRE(dx[i] == Approx(dx_ref[i]).epsilon(tol).margin(tol));
             auto params = conv.params();
             for (std::size_t i = 0; i < dw_ref.size(); ++i)
-                REQUIRE((*params[0].grad)[i] == Approx(dw_ref[i]).epsilon(1e-12).margin(1e-12));
+                REQUIRE((*params[0].grad)[i] == Approx(dw_ref[i]).epsilon(tol).margin(tol));
             for (std::size_t i = 0; i < db_ref.size(); ++i)
-                REQUIRE((*params[1].grad)[i] == Approx(db_ref[i]).epsilon(1e-12).margin(1e-12));
+                REQUIRE((*params[1].grad)[i] == Approx(db_ref[i]).epsilon(tol).margin(tol));
         }
     }
 }

@@ -45,6 +45,25 @@ TEMPLATE_TEST_CASE("Dense computes y = x W^T + b and its gradients by hand", "[l
     CHECK(values(*params[1].grad) == std::vector<TestType>{3, -0.5});
 }
 
+TEST_CASE("Dense in float (the layer's float path) agrees with double on random data", "[layers][dense]") {
+    Dense<float> f(5);
+    Dense<double> d(5);
+    Rng rng(4);
+    f.build(Shape(1, 13, 1, 1), rng);
+    d.build(Shape(1, 13, 1, 1), rng);
+    for (std::size_t i = 0; i < d.weight().size(); ++i) f.weight()[i] = static_cast<float>(d.weight()[i] = rng.uniform(-1, 1));
+    for (std::size_t i = 0; i < d.bias().size(); ++i) f.bias()[i] = static_cast<float>(d.bias()[i] = rng.uniform(-1, 1));
+    const Tensor<double> xd = random_tensor(Shape(7, 13, 1, 1), rng), dyd = random_tensor(Shape(7, 5, 1, 1), rng);
+    const Tensor<float> xf = xd.cast<float>(), dyf = dyd.cast<float>();
+    const Tensor<double> yd = d.forward(xd), dxd = d.backward(dyd);
+    const Tensor<float> yf = f.forward(xf), dxf = f.backward(dyf);
+    for (std::size_t i = 0; i < yd.size(); ++i) CHECK(yf[i] == Approx(yd[i]).epsilon(1e-5).margin(1e-5));
+    for (std::size_t i = 0; i < dxd.size(); ++i) CHECK(dxf[i] == Approx(dxd[i]).epsilon(1e-5).margin(1e-5));
+    for (std::size_t p = 0; p < 2; ++p)
+        for (std::size_t i = 0; i < d.params()[p].grad->size(); ++i)
+            CHECK((*f.params()[p].grad)[i] == Approx((*d.params()[p].grad)[i]).epsilon(1e-5).margin(1e-5));
+}
+
 TEST_CASE("Dense without bias and with a declared input size", "[layers][dense]") {
     Dense<double> dense(3);
     dense.with_bias(false).with_in_features(4);
