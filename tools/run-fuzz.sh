@@ -29,7 +29,7 @@ for target in fer2013_csv model_file image; do
     "$build/tests/fuzz/fuzz_$target" "$work/corpus" -max_total_time="$seconds" -max_len="${max_len[$target]}" \
     -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$work/" \
     > "$work/log" 2>&1 || status=$?
-  grep -E "^#[0-9]+ +DONE" "$work/log" | tail -1 || true
+  grep -E "^#[0-9]+[[:space:]]+DONE" "$work/log" | tail -1 || true
   grep -E "^stat::(number_of_executed_units|peak_rss_mb)" "$work/log" || true
   if ((status != 0)); then
     echo "run-fuzz: fuzz_$target FAILED (exit $status); log $work/log, reproducer:" >&2
