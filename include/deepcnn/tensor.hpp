@@ -2,6 +2,7 @@
 // Tensors own their storage; Eigen maps give matrix and vector views without copying.
 #pragma once
 
+#include <algorithm>
 #include <Eigen/Core>
 
 #include <cstddef>

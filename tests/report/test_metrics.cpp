@@ -95,7 +95,7 @@ TEST_CASE("confusion matrix rejects bad labels and mismatched inputs", "[report]
     CHECK_THROWS_AS(cm.merge(ConfusionMatrix(2)), shape_error);
 }
 
-TEST_CASE("merge adds counts; add takes a multiplicity", "[report][metrics]") {
+TEST_CASE("merge adds counts, add takes a multiplicity", "[report][metrics]") {
     ConfusionMatrix a(2);
     a.add(0, 0, 5);
     ConfusionMatrix b(2);

@@ -300,7 +300,7 @@ TEST_CASE("report_json holds classes, sizes, test metrics, confusion matrix and 
     CHECK(report_json(RunReport()).find("\"accuracy\": null") != std::string::npos);
 }
 
-TEST_CASE("history.csv has a header and one row per epoch; it reads back", "[report][history]") {
+TEST_CASE("history.csv has a header and one row per epoch and reads back", "[report][history]") {
     std::vector<EpochRecord> h = sample_history();
     h[2].val_loss = NAN;
     const std::string csv = history_csv(h);
@@ -490,7 +490,7 @@ TEST_CASE("predictions.png is a PNG of the grid", "[report][png]") {
     CHECK(height >= 2 * 96);
 }
 
-TEST_CASE("grey_pixels maps a value range to 0..255; spread_indices samples evenly", "[report][plots]") {
+TEST_CASE("grey_pixels maps a value range to 0..255, spread_indices samples evenly", "[report][plots]") {
     const float values[] = {-1.f, 0.f, 0.5f, 1.f, 2.f, NAN};
     CHECK(grey_pixels(values, 6) == std::vector<std::uint8_t>{0, 0, 128, 255, 255, 0});
     const double normalised[] = {-2.0, 0.0, 2.0};

@@ -2,6 +2,7 @@
 // the rest scaled by 1 / (1 - rate); identity in evaluation. Owns its seeded Rng and the mask it drew.
 #pragma once
 
+#include <algorithm>
 #include <string>
 
 #include "layer.hpp"

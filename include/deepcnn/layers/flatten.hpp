@@ -1,6 +1,7 @@
 // deepcnn/layers/flatten.hpp: Flatten, (N, C, H, W) -> (N, C*H*W, 1, 1) with the same row-major order.
 #pragma once
 
+#include <algorithm>
 #include <string>
 
 #include "layer.hpp"

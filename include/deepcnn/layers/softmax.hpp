@@ -2,6 +2,7 @@
 // logits (the row maximum is subtracted first). Caches the output for backward.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 

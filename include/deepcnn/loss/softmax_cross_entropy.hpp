@@ -2,6 +2,7 @@
 // averaged over the batch with optional class weights. Caches the probabilities for backward.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
