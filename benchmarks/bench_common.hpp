@@ -13,17 +13,27 @@
 #include <thread>
 #include <vector>
 
+#include <time.h>
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
 
 namespace bench {
 
-// GFLOP/s of one thread running independent FMA chains for about `seconds` (8 accumulators, 8 lanes each).
+// CPU seconds used by the calling thread: on a shared machine, the time it actually ran.
+inline double thread_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+// GFLOP/s of one thread running independent FMA chains for about `seconds` of its own CPU time (10 accumulators,
+// 8 lanes each), so that time spent descheduled by other tenants does not count.
 inline double fma_loop_gflops(double seconds) {
     const long iterations = 1L << 22;
     double flops = 0.0, elapsed = 0.0;
-    const auto start = std::chrono::steady_clock::now();
+    const double start = thread_cpu_seconds();
     float sink = 0.0f;
     while (elapsed < seconds) {
 #if defined(__AVX2__) && defined(__FMA__)
@@ -54,13 +64,14 @@ inline double fma_loop_gflops(double seconds) {
         for (float v : a) sink += v;
         flops += 16.0 * 2 * iterations;
 #endif
-        elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        elapsed = thread_cpu_seconds() - start;
     }
     benchmark::DoNotOptimize(sink);
     return flops / elapsed / 1e9;
 }
 
-// The machine's FMA peak in GFLOP/s with `threads` threads running the loop at once (best of 3 tries).
+// The machine's FMA peak in GFLOP/s with `threads` threads running the loop at once (best of 3 tries): the sum of
+// the threads' rates over their CPU time, i.e. threads x the per-core peak when each gets a core.
 inline double fma_peak_gflops(int threads) {
     static std::vector<double> cache(64, 0.0);
     if (threads < 1) threads = 1;

@@ -3,7 +3,8 @@
 // im2col + Eigen portable path (kernels/conv2d.hpp) and the plain-loop _ref (batch 1 only: it is slow).
 // Before timing, each variant is checked against the _ref on the first images (SkipWithError on mismatch).
 // Counters: FLOP/s = 2 * K*OH*OW*C*KH*KW * N per iteration (the same count for all three directions), and
-// peak% = that rate over the FMA peak measured by this binary on as many threads.
+// peak% = that rate over the FMA peak measured by this binary on as many threads; on 1 thread both by CPU time
+// (robust to other tenants descheduling us), on more threads by wall time (meaningful on a quiet machine only).
 #include <benchmark/benchmark.h>
 
 #include <deepcnn/kernels/conv2d.hpp>
@@ -130,9 +131,11 @@ void bm_conv(benchmark::State& state, bench::ConvShape shape, Direction d, Impl 
     double seconds = 0.0;
     for (auto _ : state) {
         const auto start = std::chrono::steady_clock::now();
+        const double cpu_start = bench::thread_cpu_seconds();
         benchmark::DoNotOptimize(buffers.run(d, impl, p).data());
         benchmark::ClobberMemory();
-        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        seconds += threads == 1 ? bench::thread_cpu_seconds() - cpu_start
+                                : std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
     const double flops = 2.0 * g.macs() * batch;
     state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
