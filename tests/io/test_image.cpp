@@ -9,6 +9,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -184,4 +186,16 @@ TEST_CASE("a grey TGA loads exactly", "[io][image]") {
     REQUIRE(image.width == 7);
     REQUIRE(image.height == 5);
     for (std::size_t i = 0; i < pixels.size(); ++i) REQUIRE(image.pixels[i] == static_cast<float>(pixels[i]));
+}
+
+TEST_CASE("decode_grey_image takes a lower pixel limit", "[io][image]") {
+    TempDir dir;
+    const std::string path = dir.file("grey.png");
+    const std::vector<unsigned char> pixels(40 * 30, 128);
+    REQUIRE(stbi_write_png(path.c_str(), 40, 30, 1, pixels.data(), 40) != 0);
+    std::ifstream file(path, std::ios::binary);
+    const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    CHECK(decode_grey_image(bytes.data(), bytes.size(), "grey.png", 1200).pixels.size() == 1200);
+    CHECK_THROWS_WITH(decode_grey_image(bytes.data(), bytes.size(), "grey.png", 1199),
+                      "grey.png: cannot decode image: 40x30 is too large (at most 1199 pixels)");
 }

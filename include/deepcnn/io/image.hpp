@@ -89,8 +89,10 @@ inline int jpeg_oversized_huffman_table(const unsigned char* bytes, std::size_t 
 // Decodes an encoded image held in memory. `name` (a path, usually) only goes into error messages.
 // Grey and grey+alpha keep their grey channel, RGB and RGBA become 0.299 R + 0.587 G + 0.114 B; alpha is
 // ignored. Throws data_error "NAME: cannot decode image: REASON" with stb_image's reason, or naming a declared
-// size over max_image_pixels, or a corrupt JPEG Huffman table (which stb_image itself would overflow on).
-inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size, const std::string& name) {
+// size over `max_pixels` (default max_image_pixels), or a corrupt JPEG Huffman table (which stb_image itself
+// would overflow on).
+inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size, const std::string& name,
+                                   std::size_t max_pixels = max_image_pixels) {
     const std::string failed = name + ": cannot decode image: ";
     if (size > static_cast<std::size_t>(INT_MAX)) {
         throw data_error(failed + "file too large (" + std::to_string(size) + " bytes)");
@@ -105,9 +107,9 @@ inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size,
         throw data_error(failed + (reason != nullptr ? reason : "unknown format"));
     }
     if (width > 0 && height > 0 &&
-        static_cast<std::size_t>(width) * static_cast<std::size_t>(height) > max_image_pixels) {
+        static_cast<std::size_t>(width) * static_cast<std::size_t>(height) > max_pixels) {
         throw data_error(failed + std::to_string(width) + "x" + std::to_string(height) + " is too large (at most " +
-                         std::to_string(max_image_pixels) + " pixels)");
+                         std::to_string(max_pixels) + " pixels)");
     }
     std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
         stbi_load_from_memory(bytes, static_cast<int>(size), &width, &height, &channels, 0), stbi_image_free);
@@ -115,7 +117,7 @@ inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size,
         const char* reason = stbi_failure_reason();
         throw data_error(failed + (reason != nullptr ? reason : "unknown format"));
     }
-    if (width <= 0 || height <= 0 || static_cast<std::size_t>(width) * static_cast<std::size_t>(height) > max_image_pixels) {
+    if (width <= 0 || height <= 0 || static_cast<std::size_t>(width) * static_cast<std::size_t>(height) > max_pixels) {
         throw data_error(failed + "decoded an unexpected size " + std::to_string(width) + "x" + std::to_string(height));
     }
     GreyImage image;
