@@ -4,6 +4,7 @@
 // matrix is ever stored:
 //   im2col(x)(r, p) = xp[rbase(r) + poff(p)],  r = (c, kh, kw) -> rbase = (c * Hp + kh) * Wp + kw,
 //                                              p = (oh, ow)    -> poff  = oh * stride_h * Wp + ow * stride_w.
+// The first layer's backward-weights (C*KH*KW <= 32) has a direct AVX2 kernel instead of the GEMM.
 // Work is split over a ThreadPool by images (or by pixels / filters when the batch is smaller than the pool),
 // never inside a sum, so results are bit-identical for any thread count. Twins: conv2d_*_ref in conv2d_ref.hpp.
 // The kernels allocate nothing; the caller passes conv2d_fast_workspace_size(g, threads) scalars.
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 #include "../config.hpp"
 #include "../parallel/thread_pool.hpp"
