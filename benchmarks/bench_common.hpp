@@ -1,10 +1,12 @@
 // benchmarks/bench_common.hpp: what the benchmarks share: the FMA peak of this machine measured in the running
 // binary (an FMA loop on 1..n threads), the convolution layer shapes of the seed and fer nets, and the two nets
-// built with Sequential (the same layers as examples/fer_nets.hpp).
+// built with Sequential from examples/fer_nets.hpp.
 #pragma once
 
 #include <benchmark/benchmark.h>
 #include <deepcnn/deepcnn.hpp>
+
+#include "../examples/fer_nets.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -118,60 +120,9 @@ inline std::vector<ConvShape> conv_shapes() {
     };
 }
 
-using Model = deepcnn::Sequential<float>;
+using Model = fer::Model;
 
-// The tutorial's net ("seed"): 3 stages of 2 'same' convolutions (64 5x5, 128 3x3, 256 3x3) with ReLU and
-// BatchNorm, max-pooling and dropout 0.4; Dense 128 + ReLU + BatchNorm, dropout 0.6, Dense 3, Softmax.
-inline Model make_seed_net(std::uint64_t seed) {
-    using namespace deepcnn;
-    Model model(Shape(1, 1, 48, 48), seed);
-    const int widths[3] = {64, 128, 256};
-    const int kernels[3] = {5, 3, 3};
-    for (int stage = 0; stage < 3; ++stage) {
-        for (int i = 0; i < 2; ++i) {
-            model.add(Conv2D<float>(widths[stage], kernels[stage]));
-            model.add(ReLU<float>());
-            model.add(BatchNorm<float>());
-        }
-        model.add(MaxPool2D<float>(2));
-        model.add(Dropout<float>(0.4));
-    }
-    model.add(Flatten<float>());
-    model.add(Dense<float>(128).with_init(Init::he_normal));
-    model.add(ReLU<float>());
-    model.add(BatchNorm<float>());
-    model.add(Dropout<float>(0.6));
-    model.add(Dense<float>(3).with_init(Init::he_normal));
-    model.add(Softmax<float>());
-    return model;
-}
-
-// Our default net ("fer"): 3 stages of 2 3x3 'same' convolutions (32, 64, 128) with BatchNorm and ReLU,
-// max-pooling after each stage; Dense 256 + ReLU, dropout 0.5, Dense 3, Softmax.
-inline Model make_fer_net(std::uint64_t seed) {
-    using namespace deepcnn;
-    Model model(Shape(1, 1, 48, 48), seed);
-    const int widths[3] = {32, 64, 128};
-    for (int stage = 0; stage < 3; ++stage) {
-        for (int i = 0; i < 2; ++i) {
-            model.add(Conv2D<float>(widths[stage], 3).with_bias(false));
-            model.add(BatchNorm<float>(0.9, 1e-5));
-            model.add(ReLU<float>());
-        }
-        model.add(MaxPool2D<float>(2));
-        if (stage > 0) model.add(Dropout<float>(0.1 * stage));
-    }
-    model.add(Flatten<float>());
-    model.add(Dense<float>(256).with_init(Init::he_normal));
-    model.add(ReLU<float>());
-    model.add(Dropout<float>(0.5));
-    model.add(Dense<float>(3));
-    model.add(Softmax<float>());
-    return model;
-}
-
-inline Model make_net(const std::string& name, std::uint64_t seed) {
-    return name == "seed" ? make_seed_net(seed) : make_fer_net(seed);
-}
+// The two nets fer_train builds (examples/fer_nets.hpp), for 3 classes.
+inline Model make_net(const std::string& name, std::uint64_t seed) { return fer::make_net(name, 3, seed); }
 
 }  // namespace bench

@@ -86,7 +86,8 @@ def fer_net(classes=3):
         layers += [nn.MaxPool2d(2)]
         if stage > 0:
             layers += [nn.Dropout(0.1 * stage)]
-    layers += [nn.Flatten(), nn.Linear(128 * 6 * 6, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, classes)]
+    layers += [nn.Flatten(), nn.Linear(128 * 6 * 6, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(), nn.Dropout(0.5),
+               nn.Linear(256, classes)]
     return nn.Sequential(*layers)
 
 
