@@ -443,6 +443,14 @@ int run(const Options& o, int argc, char** argv) {
     Progress progress(::isatty(STDERR_FILENO) != 0);
     const int patience = o.tutorial ? 11 : 0;
 
+    // Divergence stops training before anything is saved, so model.dcnn keeps the best model so far.
+    auto diverged = [&](int epoch, const std::string& what) {
+        return error("training diverged at epoch " + std::to_string(epoch) + what +
+                     (state.best_epoch > 0 ? "; the best model so far (epoch " + std::to_string(state.best_epoch) +
+                                                 ") is kept in " + model_path
+                                           : "; no model was saved") +
+                     " (try a lower --lr)");
+    };
     auto save_checkpoint = [&]() {
         ModelMetadata meta;
         fer::store_model_info(info, meta);
@@ -474,10 +482,8 @@ int run(const Options& o, int argc, char** argv) {
             const StepResult result = model.train_step(inputs, batch_labels, loss, *optimizer);
             if (!std::isfinite(result.loss) || !first_non_finite(model).empty()) {
                 const std::string where = first_non_finite(model);
-                throw error("training diverged at epoch " + std::to_string(epoch + 1) + ", step " +
-                            std::to_string(step + 1) + ": loss " + std::to_string(result.loss) +
-                            (where.empty() ? "" : ", first non-finite value in " + where) +
-                            "; the best model so far is kept in " + model_path + " (try a lower --lr)");
+                throw diverged(epoch + 1, ", step " + std::to_string(step + 1) + ": loss " + std::to_string(result.loss) +
+                                              (where.empty() ? "" : ", first non-finite value in " + where));
             }
             state.epoch_loss_sum += result.loss * result.count;
             state.epoch_correct += result.correct;
@@ -503,6 +509,7 @@ int run(const Options& o, int argc, char** argv) {
 
         const auto val_clock = Clock::now();
         const SplitResult val = evaluate_split(model, splits.validation, o.tta);
+        if (!std::isfinite(val.loss)) throw diverged(epoch + 1, ": validation loss " + std::to_string(val.loss));
         EpochRecord record;
         record.epoch = epoch + 1;
         record.train_loss = state.epoch_loss_sum / state.epoch_seen;

@@ -49,6 +49,9 @@ data_errors)
   expect 1 "bad_emotion.csv:4: .*emotion" "$train" --data bad_emotion.csv --out o
   expect 0 "Skipped 1 malformed row" "$train" --data bad_emotion.csv --skip-bad-rows --epochs 1 --out skip
   expect 1 "cannot create output directory|not writable" "$train" --data good.csv --out /proc/deepcnn_forbidden
+  expect 1 "training diverged at epoch 1, step 2: loss .*nan.*non-finite value in [a-z0-9_]+\.(weight|bias|gamma|beta).*no model was saved" \
+    "$train" --data good.csv --lr 1e30 --epochs 1 --batch 16 --out diverged
+  [[ -e diverged/model.dcnn ]] && fail "a diverged run wrote model.dcnn"
   head -c 1000 skip/model.dcnn > truncated.dcnn
   expect 1 "truncated.dcnn: .*truncated" "$predict" --model truncated.dcnn --info
   cp skip/model.dcnn flipped.dcnn && printf '\x55' | dd of=flipped.dcnn bs=1 seek=5000 conv=notrunc status=none
