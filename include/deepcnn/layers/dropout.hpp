@@ -1,10 +1,15 @@
 // deepcnn/layers/dropout.hpp: inverted Dropout: in training each element is zeroed with probability `rate` and
-// the rest scaled by 1 / (1 - rate); identity in evaluation. Owns its seeded Rng and the mask it drew.
+// the rest scaled by 1 / (1 - rate); identity in evaluation. Owns its seeded Rng and the mask it drew. The mask
+// is drawn on the calling thread, element by element from the one stream (the same masks for any thread count);
+// applying it is split over the model's threads.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <string>
 
+#include "../kernels/elementwise.hpp"
 #include "layer.hpp"
 
 namespace deepcnn {
@@ -37,29 +42,45 @@ protected:
     void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) override {
         y.resize(x.shape());
         applied_mask_ = this->training();
+        const Scalar* in = x.data();
+        Scalar* out = y.data();
         if (!applied_mask_) {
-            std::copy(x.begin(), x.end(), y.begin());
+            parallel_for(this->thread_pool(), static_cast<long>(x.size()), grain, 1,
+                         [&](long begin, long end) { std::copy(in + begin, in + end, out + begin); });
             return;
         }
         if (!mask_frozen_ || mask_.shape() != x.shape()) {
             mask_.resize(x.shape());
             const Scalar keep_scale = static_cast<Scalar>(1.0 / (1.0 - rate_));
-            for (auto& m : mask_) m = rng_.uniform() < rate_ ? Scalar(0) : keep_scale;
+            // rng_.uniform() < rate_, compared on the integer the draw is made of: uniform() is k * 2^-53 with
+            // k = next_u64() >> 11 (exact), and k * 2^-53 < rate  <=>  k < ceil(rate * 2^53). The same masks.
+            const auto drop_below = static_cast<std::uint64_t>(std::ceil(rate_ * 0x1.0p53));
+            for (auto& m : mask_) m = (rng_.next_u64() >> 11) < drop_below ? Scalar(0) : keep_scale;
         }
-        for (std::size_t i = 0; i < x.size(); ++i) y[i] = x[i] * mask_[i];
+        const Scalar* mask = mask_.data();
+        parallel_for(this->thread_pool(), static_cast<long>(x.size()), grain, 1, [&](long begin, long end) {
+            multiply_by_mask(end - begin, in + begin, mask + begin, out + begin);
+        });
     }
 
     // dx = dy * m in training, dy in evaluation.
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
         dx.resize(dy.shape());
+        const Scalar* in = dy.data();
+        Scalar* out = dx.data();
         if (!applied_mask_) {
-            std::copy(dy.begin(), dy.end(), dx.begin());
+            parallel_for(this->thread_pool(), static_cast<long>(dy.size()), grain, 1,
+                         [&](long begin, long end) { std::copy(in + begin, in + end, out + begin); });
             return;
         }
-        for (std::size_t i = 0; i < dy.size(); ++i) dx[i] = dy[i] * mask_[i];
+        const Scalar* mask = mask_.data();
+        parallel_for(this->thread_pool(), static_cast<long>(dy.size()), grain, 1, [&](long begin, long end) {
+            multiply_by_mask(end - begin, in + begin, mask + begin, out + begin);
+        });
     }
 
 private:
+    static constexpr long grain = 32768;  // elements per thread below which waking workers does not pay
     double rate_;
     Rng rng_;
     bool mask_frozen_ = false;

@@ -10,6 +10,7 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -111,6 +112,29 @@ private:
     bool stop_ = false;
     std::exception_ptr error_;
 };
+
+// Calls fn(begin, end) on contiguous ranges that together cover [0, count), in parallel on `pool` (null: one call
+// on the calling thread). Range starts are multiples of `align`; a job of fewer than 2 * `grain` items stays on the
+// calling thread (waking workers costs more than it saves). The partition depends only on the arguments and the
+// pool size: use it for work whose result does not depend on where ranges split (elementwise maps, independent
+// planes), which is then bit-identical for any thread count.
+template <class F>
+void parallel_for(ThreadPool* pool, long count, long grain, long align, F&& fn) {
+    if (count <= 0) return;
+    grain = std::max(1L, grain);
+    align = std::max(1L, align);
+    const long tasks = std::min<long>(pool ? pool->size() : 1, std::max(1L, count / grain));
+    if (tasks <= 1) {
+        fn(0L, count);
+        return;
+    }
+    const long units = (count + align - 1) / align;
+    pool->run(static_cast<int>(tasks), [&](int t) {
+        const long begin = std::min(count, units * t / tasks * align);
+        const long end = std::min(count, units * (t + 1) / tasks * align);
+        if (begin < end) fn(begin, end);
+    });
+}
 
 // Splits [0, count) into `parts` contiguous ranges whose starts are multiples of `align` (except the end);
 // range `part` is [begin, end). Deterministic: depends only on the arguments.

@@ -1,0 +1,97 @@
+// deepcnn/kernels/elementwise.hpp: elementwise kernels of the activation layers: ReLU forward (writing a one-bit
+// gradient mask instead of a copy of its output) and backward, each beside its plain _ref twin, and the
+// multiply-by-mask of Dropout. AVX2 for float when DEEPCNN_HAVE_AVX2; plain loops otherwise (the portable path).
+// Stateless, no allocation, one thread: layers split the range over their pool (parallel_for).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "../config.hpp"
+
+#if DEEPCNN_HAVE_AVX2
+#include <immintrin.h>
+#endif
+
+namespace deepcnn {
+
+// Bytes of a ReLU bit mask for `count` elements: bit j of byte i is element 8 i + j.
+inline std::size_t relu_mask_bytes(std::size_t count) { return (count + 7) / 8; }
+
+// y (count) = x > 0 ? x : 0;  mask bit i = (x[i] > 0), the gradient mask (0 at and below 0, and for NaN).
+// Assigns y and the relu_mask_bytes(count) bytes of mask. The plain twin of relu_forward.
+template <class Scalar>
+void relu_forward_ref(long count, const Scalar* x, Scalar* y, std::uint8_t* mask) {
+    for (long i = 0; i < count; i += 8) {
+        unsigned bits = 0;
+        for (long j = i; j < i + 8 && j < count; ++j) {
+            const bool positive = x[j] > Scalar(0);
+            y[j] = positive ? x[j] : Scalar(0);
+            bits |= unsigned(positive) << (j - i);
+        }
+        mask[i / 8] = static_cast<std::uint8_t>(bits);
+    }
+}
+
+// dx (count) = mask bit set ? dy : 0. Assigns dx. The plain twin of relu_backward.
+template <class Scalar>
+void relu_backward_ref(long count, const Scalar* dy, const std::uint8_t* mask, Scalar* dx) {
+    for (long i = 0; i < count; ++i) dx[i] = (mask[i / 8] >> (i % 8)) & 1u ? dy[i] : Scalar(0);
+}
+
+// relu_forward_ref, vectorised (8 floats and one mask byte per step). x and y may not overlap.
+template <class Scalar>
+void relu_forward(long count, const Scalar* x, Scalar* y, std::uint8_t* mask) {
+    long i = 0;
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        const __m256 zero = _mm256_setzero_ps();
+        for (; i + 8 <= count; i += 8) {
+            const __m256 v = _mm256_loadu_ps(x + i);
+            const __m256 positive = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);  // false for NaN, like x > 0
+            _mm256_storeu_ps(y + i, _mm256_and_ps(v, positive));
+            mask[i / 8] = static_cast<std::uint8_t>(_mm256_movemask_ps(positive));
+        }
+    }
+#endif
+    for (; i + 8 <= count; i += 8) {
+        unsigned bits = 0;
+        for (int j = 0; j < 8; ++j) {
+            const bool positive = x[i + j] > Scalar(0);
+            y[i + j] = positive ? x[i + j] : Scalar(0);
+            bits |= unsigned(positive) << j;
+        }
+        mask[i / 8] = static_cast<std::uint8_t>(bits);
+    }
+    if (i < count) relu_forward_ref(count - i, x + i, y + i, mask + i / 8);
+}
+
+// relu_backward_ref, vectorised.
+template <class Scalar>
+void relu_backward(long count, const Scalar* dy, const std::uint8_t* mask, Scalar* dx) {
+    long i = 0;
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        const __m256i lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        for (; i + 8 <= count; i += 8) {
+            const __m256i bits = _mm256_and_si256(_mm256_set1_epi32(mask[i / 8]), lanes);
+            const __m256 keep = _mm256_castsi256_ps(_mm256_cmpeq_epi32(bits, lanes));
+            _mm256_storeu_ps(dx + i, _mm256_and_ps(_mm256_loadu_ps(dy + i), keep));
+        }
+    }
+#endif
+    for (; i + 8 <= count; i += 8) {
+        const unsigned bits = mask[i / 8];
+        for (int j = 0; j < 8; ++j) dx[i + j] = (bits >> j) & 1u ? dy[i + j] : Scalar(0);
+    }
+    if (i < count) relu_backward_ref(count - i, dy + i, mask + i / 8, dx + i);
+}
+
+// out (count) = in * mask, elementwise (Dropout's forward and backward). Assigns out.
+template <class Scalar>
+void multiply_by_mask(long count, const Scalar* in, const Scalar* mask, Scalar* out) {
+    for (long i = 0; i < count; ++i) out[i] = in[i] * mask[i];
+}
+
+}  // namespace deepcnn

@@ -1,0 +1,141 @@
+// tests/kernels/test_elementwise_pool.cpp: the fast kernels of the non-convolution layers against their _ref
+// twins: relu_forward / relu_backward (bit mask, odd lengths, -0, NaN), max_pool_forward / max_pool_backward on the
+// 2x2 stride-2 fast path (even and odd planes, widths below, at and past one 8-wide step, ties, NaN) and on the
+// generic path, on 1, 2 and 3 threads (bit-identical), and parallel_for's partition.
+#include <catch2/catch.hpp>
+
+#include <deepcnn/kernels/elementwise.hpp>
+#include <deepcnn/kernels/max_pool.hpp>
+#include <deepcnn/parallel/thread_pool.hpp>
+#include <deepcnn/random.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+using namespace deepcnn;
+
+namespace {
+
+// Bitwise equality (tells -0 from +0 and compares NaN payloads).
+template <class Scalar>
+bool same_bits(const std::vector<Scalar>& a, const std::vector<Scalar>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(Scalar)) == 0;
+}
+
+// Values from a small set (many ties), zeros of both signs and a NaN now and then.
+template <class Scalar>
+std::vector<Scalar> awkward_values(std::size_t count, Rng& rng) {
+    std::vector<Scalar> v(count);
+    for (auto& e : v) {
+        const auto pick = rng.below(10);
+        e = pick == 0 ? Scalar(-0.0) : pick == 1 ? Scalar(0.0) : Scalar(double(rng.below(5)) - 2.0);
+        if (rng.below(97) == 0) e = std::numeric_limits<Scalar>::quiet_NaN();
+    }
+    return v;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("relu kernels match their references bit for bit", "[kernels][relu]", float, double) {
+    Rng rng(3);
+    for (long count : {1L, 7L, 8L, 9L, 31L, 64L, 100L, 1027L}) {
+        INFO("count " << count);
+        const std::vector<TestType> x = awkward_values<TestType>(static_cast<std::size_t>(count), rng);
+        std::vector<TestType> y(x.size()), y_ref(x.size());
+        std::vector<std::uint8_t> mask(relu_mask_bytes(x.size()), 0xAA), mask_ref(mask.size(), 0x55);
+        relu_forward(count, x.data(), y.data(), mask.data());
+        relu_forward_ref(count, x.data(), y_ref.data(), mask_ref.data());
+        CHECK(same_bits(y, y_ref));
+        CHECK(mask == mask_ref);
+        for (long i = 0; i < count; ++i) REQUIRE(((mask[i / 8] >> (i % 8)) & 1) == (x[i] > TestType(0) ? 1 : 0));
+
+        const std::vector<TestType> dy = awkward_values<TestType>(x.size(), rng);
+        std::vector<TestType> dx(x.size(), std::numeric_limits<TestType>::quiet_NaN()), dx_ref(x.size());
+        relu_backward(count, dy.data(), mask.data(), dx.data());
+        relu_backward_ref(count, dy.data(), mask_ref.data(), dx_ref.data());
+        CHECK(same_bits(dx, dx_ref));
+        for (long i = 0; i < count; ++i) {
+            const TestType expected = x[i] > TestType(0) ? dy[i] : TestType(0);
+            REQUIRE(std::memcmp(&dx[i], &expected, sizeof(TestType)) == 0);
+        }
+    }
+}
+
+TEMPLATE_TEST_CASE("max_pool fast kernels match their references on 1, 2 and 3 threads", "[kernels][max_pool][threads]",
+                   float, double) {
+    struct PoolCase {
+        const char* label;
+        int C, H, W, K, stride;
+        Padding padding;
+    };
+    const std::vector<PoolCase> cases = {
+        {"2x2 s2 48x48 (the fer net's first pool)", 3, 48, 48, 2, 2, Padding::valid()},
+        {"2x2 s2 12x12 (one 8-wide step and a masked 4)", 4, 12, 12, 2, 2, Padding::valid()},
+        {"2x2 s2 odd 7x5", 3, 7, 5, 2, 2, Padding::valid()},
+        {"2x2 s2 odd 9x35 (4 steps, the last masked)", 2, 9, 35, 2, 2, Padding::valid()},
+        {"2x2 s2 2x2", 5, 2, 2, 2, 2, Padding::valid()},
+        {"2x2 s2 same even 6x6 (fast path)", 2, 6, 6, 2, 2, Padding::same()},
+        {"2x2 s2 same odd 7x7 (generic path)", 2, 7, 7, 2, 2, Padding::same()},
+        {"3x3 s2 same (generic path)", 2, 9, 8, 3, 2, Padding::same()},
+        {"2x2 s1 overlapping (generic path)", 2, 6, 7, 2, 1, Padding::valid()},
+    };
+    for (const PoolCase& c : cases) {
+        SECTION(c.label) {
+            const ConvGeometry g = make_conv_geometry(c.C, c.H, c.W, c.C, c.K, c.K, c.stride, c.stride, c.padding);
+            const int N = 3;
+            Rng rng(71);
+            const std::vector<TestType> x = awkward_values<TestType>(static_cast<std::size_t>(N) * c.C * c.H * c.W, rng);
+            const std::size_t out_size = static_cast<std::size_t>(N) * c.C * g.OH * g.OW;
+            std::vector<TestType> y_ref(out_size);
+            std::vector<std::int32_t> arg_ref(out_size);
+            max_pool_forward_ref(g, N, x.data(), y_ref.data(), arg_ref.data());
+            std::vector<TestType> dy(out_size);
+            for (auto& v : dy) v = static_cast<TestType>(rng.uniform(-1.0, 1.0));
+            std::vector<TestType> dx_ref(x.size());
+            max_pool_backward_ref(g, N, dy.data(), arg_ref.data(), dx_ref.data());
+
+            for (int threads : {1, 2, 3}) {
+                INFO("threads " << threads);
+                ThreadPool pool(threads);
+                std::vector<TestType> y(out_size, TestType(7));
+                std::vector<std::int32_t> arg(out_size, -7);
+                max_pool_forward(g, N, x.data(), y.data(), arg.data(), &pool);
+                CHECK(same_bits(y, y_ref));
+                CHECK(arg == arg_ref);
+                std::vector<TestType> dx(x.size(), std::numeric_limits<TestType>::quiet_NaN());
+                max_pool_backward(g, N, dy.data(), arg.data(), dx.data(), &pool);
+                CHECK(same_bits(dx, dx_ref));
+            }
+        }
+    }
+}
+
+TEST_CASE("parallel_for covers the range once, aligned, and stays on the caller for small jobs", "[threads]") {
+    ThreadPool pool(3);
+    for (long count : {0L, 1L, 100L, 1000L, 12345L}) {
+        std::vector<int> hits(static_cast<std::size_t>(count), 0);
+        std::vector<long> starts;
+        std::mutex m;
+        parallel_for(&pool, count, 100, 64, [&](long begin, long end) {
+            std::lock_guard<std::mutex> lock(m);
+            starts.push_back(begin);
+            for (long i = begin; i < end; ++i) ++hits[static_cast<std::size_t>(i)];
+        });
+        for (int h : hits) REQUIRE(h == 1);
+        for (long s : starts) CHECK(s % 64 == 0);
+        if (count < 200) CHECK(starts.size() <= 1);
+        if (count >= 12345) CHECK(starts.size() == 3);
+    }
+    int calls = 0;
+    parallel_for(nullptr, 1000, 1, 1, [&](long begin, long end) {
+        ++calls;
+        CHECK(begin == 0);
+        CHECK(end == 1000);
+    });
+    CHECK(calls == 1);
+}
