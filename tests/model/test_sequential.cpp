@@ -385,3 +385,40 @@ TEST_CASE("A small conv net learns left / centre / right blobs, deterministicall
     CHECK(values(*c.model.params()[0].value) != values(*pa[0].value));
     CHECK(c.test_accuracy >= 0.95);
 }
+
+TEST_CASE("Sequential lets layers after the first keep a pointer to their input; the gradients are the same",
+          "[model]") {
+    auto build = [](bool retained_flags) {
+        Sequential<float> model(Shape(1, 2, 6, 6), 17);
+        model.set_threads(1);
+        model.add(Conv2D<float>(3, 3));
+        model.add(ReLU<float>());
+        model.add(Conv2D<float>(4, 3));
+        model.add(Flatten<float>());
+        model.add(Dense<float>(3));
+        if (!retained_flags)
+            for (std::size_t i = 0; i < model.size(); ++i) model.layer(i).set_input_retained(false);
+        return model;
+    };
+    Sequential<float> retained = build(true), copied = build(false);
+    CHECK_FALSE(retained.layer(0).input_retained());
+    for (std::size_t i = 1; i < retained.size(); ++i) CHECK(retained.layer(i).input_retained());
+    Rng rng(4);
+    const Tensor<float> x = deepcnn_test::random_tensor<float>(Shape(3, 2, 6, 6), rng);
+    const Tensor<float> dy = deepcnn_test::random_tensor<float>(Shape(3, 3, 1, 1), rng);
+    retained.forward(x);
+    copied.forward(x);
+    const Tensor<float> dx_retained = retained.backward(dy), dx_copied = copied.backward(dy);
+    CHECK(std::vector<float>(dx_retained.begin(), dx_retained.end()) ==
+          std::vector<float>(dx_copied.begin(), dx_copied.end()));
+    auto pr = retained.params(), pc = copied.params();
+    REQUIRE(pr.size() == pc.size());
+    for (std::size_t i = 0; i < pr.size(); ++i)
+        CHECK(std::vector<float>(pr[i].grad->begin(), pr[i].grad->end()) ==
+              std::vector<float>(pc[i].grad->begin(), pc[i].grad->end()));
+
+    // adding a layer may move the activations the pointers refer to: the last forward no longer counts
+    retained.add(ReLU<float>());
+    CHECK_THROWS_MATCHES(retained.backward(Tensor<float>(Shape(3, 3, 1, 1))), error,
+                         Catch::Message("Sequential::backward called without a forward pass"));
+}

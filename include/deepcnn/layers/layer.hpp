@@ -10,6 +10,11 @@
 //   set_mode(train|eval)  each layer holds its own mode; the model sets it; there is no global flag
 //   type(), config()      the layer's type name and its configuration, for summaries and model files
 //   set_thread_pool(pool) the threads a layer may use (lent by the model; null: the calling thread only)
+//   set_input_retained(b) the caller's promise that each forward's input stays alive and unchanged until the
+//                         next forward (so through the matching backward); layers whose backward reads the input
+//                         (Conv2D, Dense) then keep a pointer to it instead of a copy. Off by default: a layer used
+//                         on its own may be given a temporary. Sequential sets it for every layer but the first,
+//                         whose inputs are the model's own activations.
 //
 // The public forward/backward check shapes and call order, then delegate to forward_impl/backward_impl.
 #pragma once
@@ -129,6 +134,11 @@ public:
     void set_thread_pool(ThreadPool* pool) { pool_ = pool; }
     ThreadPool* thread_pool() const { return pool_; }
 
+    // The caller keeps each forward's input alive and unchanged until the next forward (see the file comment):
+    // layers may then refer to it in backward instead of copying it. Off by default.
+    void set_input_retained(bool retained) { input_retained_ = retained; }
+    bool input_retained() const { return input_retained_; }
+
 protected:
     virtual void build_impl(const Shape& /*input*/, Rng& /*rng*/) {}
     virtual void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) = 0;
@@ -140,6 +150,7 @@ private:
     Mode mode_ = Mode::train;
     ThreadPool* pool_ = nullptr;
     int forward_batch_ = 0;
+    bool input_retained_ = false;
     bool built_ = false;
     bool has_forward_ = false;
 };

@@ -75,6 +75,10 @@ public:
         layer->build(output_shape(), rng_);
         layer->set_mode(mode_);
         layer->set_thread_pool(pool_.get());
+        // the inputs of layers 2.. are activations_, which stay untouched until the next forward: those layers may
+        // keep a pointer instead of a copy. Adding a layer may move activations_, so the last forward is void.
+        layer->set_input_retained(index > 1);
+        forwarded_ = 0;
         shapes_.push_back(layer->output_shape(output_shape()));
         layers_.push_back(std::move(layer));
         activations_.emplace_back();
