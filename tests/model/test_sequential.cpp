@@ -386,7 +386,7 @@ TEST_CASE("A small conv net learns left / centre / right blobs, deterministicall
     CHECK(c.test_accuracy >= 0.95);
 }
 
-TEST_CASE("Sequential lets layers after the first keep a pointer to their input; the gradients are the same",
+TEST_CASE("Sequential lets layers after the first keep a pointer to their input with the same gradients",
           "[model]") {
     auto build = [](bool retained_flags) {
         Sequential<float> model(Shape(1, 2, 6, 6), 17);
