@@ -12,4 +12,4 @@ cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target fer_train fer_p
 ./build/examples/fer_train --out fer_out "$@"
 echo
 echo "== fer_predict on the sample faces =="
-./build/examples/fer_predict --model fer_out/model.dcnn examples/data/faces/*.png
+./build/examples/fer_predict --model fer_out/model.dcnn examples/data/faces/*.png examples/data/faces/*.jpg
