@@ -73,6 +73,17 @@ predict)
   expect 0 "test accuracy: .*\(.* / 20\)" "$predict" --model model/model.dcnn --csv good.csv
   expect 0 "confusion matrix" "$predict" --model model/model.dcnn --csv good.csv --usage PublicTest
   ;;
+seed_net)
+  # The tutorial's net and recipe run end to end (one short epoch each on a small CSV).
+  small_csv small.csv 80 20 20
+  expect 0 "Split: train 108, validation 12, test 12 \(tutorial: random stratified 90/10, test = validation\)" \
+    "$train" --data small.csv --net seed --tutorial --epochs 1 --out tutorial
+  grep -q "Recipe: net seed, 1 epochs, batch 32, Adam lr 0.001, schedule plateau, augmentation on, flip averaging off" out.txt ||
+    fail "the tutorial recipe is not the tutorial's: $(grep Recipe out.txt)"
+  grep -q "Test (the tutorial's 10% validation split, 12 images)" out.txt || fail "tutorial test split not reported"
+  expect 0 "Test \(PrivateTest, 20 images, flip-averaged\)" "$train" --data small.csv --net seed --epochs 1 --out seed
+  expect 0 "dense_[0-9]+ \(Dense\) +\(128\) +1179776" "$predict" --model seed/model.dcnn --info
+  ;;
 train_e2e)
   # The whole sample, a few epochs: the trained model must beat always answering the majority class.
   expect 0 "Wrote model.dcnn" "$train" --epochs 6 --seed 7 --threads 2 --out run
