@@ -118,22 +118,34 @@ resume_sigint)
   [[ "$(crc_of cut/checkpoint.dcnn)" == "$(crc_of straight/checkpoint.dcnn)" ]] ||
     fail "resumed weights differ from the uninterrupted run"
   [[ "$(crc_of cut/model.dcnn)" == "$(crc_of straight/model.dcnn)" ]] || fail "resumed best model differs"
+  expect 1 "straight/checkpoint.dcnn: checkpoint of net 'fer' with other classes" \
+    "$train" "${args[@]}" --classes happiness,sadness --out other --resume straight/checkpoint.dcnn
   ;;
 kill_resume)
   # SIGKILL at random moments (seeded), several times; every file left must load, and the run resumed to the
-  # end must hold exactly the weights of an uninterrupted run.
+  # end must hold exactly the weights of an uninterrupted run. The first kill lands somewhere in the first epoch;
+  # each later run is killed at a random point of the epoch after the one it completes, so the kills fall at
+  # every phase of training, checkpoint writes included, and the run still moves on.
   small_csv small.csv 300 40 40
-  args=(--data small.csv --epochs 3 --batch 16 --threads 2 --seed 5)
-  expect 0 "epoch +3/3" "$train" "${args[@]}" --out straight
+  args=(--data small.csv --epochs 4 --batch 16 --threads 2 --seed 5)
+  started=$(date +%s.%N)
+  expect 0 "epoch +4/4" "$train" "${args[@]}" --out straight
+  epoch_seconds=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN {print (b - a) / 4}')
   RANDOM=12345
-  kills=0
+  kills=0 resumes=0
   for attempt in $(seq 12); do
     resume=()
-    [[ -f killed/checkpoint.dcnn ]] && resume=(--resume killed/checkpoint.dcnn)
-    "$train" "${args[@]}" --out killed "${resume[@]}" > "run$attempt.log" 2>&1 &
+    if [[ -f killed/checkpoint.dcnn ]]; then resume=(--resume killed/checkpoint.dcnn); resumes=$((resumes + 1)); fi
+    # What a kill in the middle of a checkpoint write leaves: a partial temporary file beside the last good one.
+    [[ $attempt -eq 3 && -f killed/checkpoint.dcnn ]] && head -c 3000 killed/checkpoint.dcnn > killed/checkpoint.dcnn.tmp
+    log=run$attempt.log
+    "$train" "${args[@]}" --out killed "${resume[@]}" > "$log" 2>&1 &
     pid=$!
     if ((kills < 4)); then
-      sleep "$((RANDOM % 30 / 10)).$((RANDOM % 10))"
+      pattern="^Recipe:"
+      ((attempt > 1)) && pattern="^epoch "
+      for _ in $(seq 6000); do grep -Eq "$pattern" "$log" && break; kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+      sleep "$(awk -v t="$epoch_seconds" -v r=$RANDOM 'BEGIN {printf "%.2f", t * (r % 100) / 100}')"
       if kill -KILL $pid 2> /dev/null; then kills=$((kills + 1)); fi
     fi
     wait $pid
@@ -143,8 +155,9 @@ kill_resume)
     done
     [[ $code -eq 0 ]] && break
   done
-  echo "killed $kills times"
-  ((kills >= 2)) || fail "expected at least 2 kills, got $kills"
+  echo "killed $kills times, resumed $resumes times"
+  ((kills >= 3)) || fail "expected at least 3 kills, got $kills"
+  ((resumes >= 2)) || fail "expected at least 2 resumed runs, got $resumes"
   [[ "$(crc_of killed/checkpoint.dcnn)" == "$(crc_of straight/checkpoint.dcnn)" ]] ||
     fail "weights after kills and resumes differ from the uninterrupted run"
   ;;
