@@ -12,6 +12,7 @@
 #include "../kernels/conv2d.hpp"
 #include "../kernels/conv2d_fast.hpp"
 #include "init.hpp"
+#include "input_cache.hpp"
 #include "layer.hpp"
 
 namespace deepcnn {
@@ -103,7 +104,7 @@ protected:
 
     // Keeps x for backward-weights: a pointer when the caller retains it (input_retained()), else a copy.
     void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) override {
-        keep_input(x);
+        input_.keep(x, this->input_retained());
         y.resize(output_shape(x.shape()));
         const Scalar* bias = use_bias_ ? bias_.data() : nullptr;
         if constexpr (use_fast_kernels) {
@@ -117,14 +118,14 @@ protected:
     // dweight = sum_n dy_n x im2col(x_n)^T;  dbias = sum of dy;  dx = col2im(weight^T x dy_n).
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
         Scalar* dbias = use_bias_ ? dbias_.data() : nullptr;
-        dx.resize(input().shape());
+        dx.resize(input_.get().shape());
         if constexpr (use_fast_kernels) {
-            conv2d_backward_weights_fast(geometry_, dy.n(), input().data(), dy.data(), dweight_.data(), dbias,
+            conv2d_backward_weights_fast(geometry_, dy.n(), input_.get().data(), dy.data(), dweight_.data(), dbias,
                                          workspace(), this->thread_pool());
             conv2d_backward_data_fast(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace(),
                                       this->thread_pool());
         } else {
-            conv2d_backward_weights(geometry_, dy.n(), input().data(), dy.data(), dweight_.data(), dbias,
+            conv2d_backward_weights(geometry_, dy.n(), input_.get().data(), dy.data(), dweight_.data(), dbias,
                                     workspace());
             conv2d_backward_data(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace());
         }
@@ -132,17 +133,6 @@ protected:
 
 private:
     static constexpr bool use_fast_kernels = DEEPCNN_HAVE_AVX2 && std::is_same<Scalar, float>::value;
-
-    void keep_input(const Tensor<Scalar>& x) {
-        if (this->input_retained()) {
-            retained_input_ = &x;
-        } else {
-            retained_input_ = nullptr;
-            input_cache_ = x;
-        }
-    }
-    // The last forward's input.
-    const Tensor<Scalar>& input() const { return retained_input_ ? *retained_input_ : input_cache_; }
 
     // The kernels' scratch memory, grown to fit the current thread count and then reused: no allocation per step.
     Scalar* workspace() {
@@ -176,8 +166,7 @@ private:
     ConvGeometry geometry_;
     Tensor<Scalar> weight_, dweight_;  // (K, C, KH, KW)
     Tensor<Scalar> bias_, dbias_;      // (1, K, 1, 1)
-    Tensor<Scalar> input_cache_;       // (N, C, H, W), a copy of the last forward's input (not retained)
-    const Tensor<Scalar>* retained_input_ = nullptr;  // the last forward's input, when the caller retains it
+    InputCache<Scalar> input_;         // (N, C, H, W), the last forward's input (a copy or a pointer)
     std::vector<Scalar> workspace_;    // kernel scratch: padded images and GEMM blocks, or one im2col matrix
 };
 

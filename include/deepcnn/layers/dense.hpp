@@ -10,6 +10,7 @@
 #include "../config.hpp"
 #include "../kernels/gemm.hpp"
 #include "init.hpp"
+#include "input_cache.hpp"
 #include "layer.hpp"
 
 namespace deepcnn {
@@ -76,7 +77,7 @@ protected:
     // Y (N, units) = X (N, F) W^T (F, units) + b. Keeps X: a pointer when the caller retains it
     // (input_retained()), else a copy.
     void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) override {
-        keep_input(x);
+        input_.keep(x, this->input_retained());
         y.resize(output_shape(x.shape()));
         auto out = y.matrix();
         if constexpr (use_fast_kernels) {
@@ -91,16 +92,16 @@ protected:
 
     // dW (units, F) = dY^T X;  db = column sums of dY;  dX (N, F) = dY W.
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
-        dx.resize(input().shape());
+        dx.resize(input_.get().shape());
         if constexpr (use_fast_kernels) {
             const int N = dy.n(), F = in_features_, U = units_;
             gemm_parallel(this->thread_pool(), U, F, N, StridedMatrix<Scalar>{dy.data(), 1, U},
-                          StridedMatrix<Scalar>{input().data(), F, 1}, dweight_.data(), F, false, workspace());
+                          StridedMatrix<Scalar>{input_.get().data(), F, 1}, dweight_.data(), F, false, workspace());
             gemm_parallel(this->thread_pool(), N, F, U, StridedMatrix<Scalar>{dy.data(), U, 1},
                           StridedMatrix<Scalar>{weight_.data(), F, 1}, dx.data(), F, false, workspace());
         } else {
             auto dw = typename Tensor<Scalar>::MatrixMap(dweight_.data(), units_, in_features_);
-            dw.noalias() = dy.matrix().transpose() * input().matrix();
+            dw.noalias() = dy.matrix().transpose() * input_.get().matrix();
             dx.matrix().noalias() = dy.matrix() * weight_matrix();
         }
         if (use_bias_) dbias_.vec() = dy.matrix().colwise().sum().transpose();
@@ -108,17 +109,6 @@ protected:
 
 private:
     static constexpr bool use_fast_kernels = DEEPCNN_HAVE_AVX2 && std::is_same<Scalar, float>::value;
-
-    void keep_input(const Tensor<Scalar>& x) {
-        if (this->input_retained()) {
-            retained_input_ = &x;
-        } else {
-            retained_input_ = nullptr;
-            input_cache_ = x;
-        }
-    }
-    // The last forward's input.
-    const Tensor<Scalar>& input() const { return retained_input_ ? *retained_input_ : input_cache_; }
 
     // GEMM scratch for every thread of the pool, grown once and then reused.
     Scalar* workspace() {
@@ -138,8 +128,7 @@ private:
     Init init_ = Init::glorot_uniform;
     Tensor<Scalar> weight_, dweight_;  // (units, F, 1, 1)
     Tensor<Scalar> bias_, dbias_;      // (1, units, 1, 1)
-    Tensor<Scalar> input_cache_;       // (N, F, 1, 1), a copy of the last forward's input (not retained)
-    const Tensor<Scalar>* retained_input_ = nullptr;  // the last forward's input, when the caller retains it
+    InputCache<Scalar> input_;         // (N, F, 1, 1), the last forward's input (a copy or a pointer)
     std::vector<Scalar> workspace_;    // packed GEMM blocks, one set per thread
 };
 
