@@ -29,7 +29,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 run_config build-portable -DCMAKE_BUILD_TYPE=Release -DDEEPCNN_PORTABLE_KERNELS=ON -DDEEPCNN_NATIVE=OFF \
   -DDEEPCNN_BUILD_EXAMPLES=OFF -DDEEPCNN_BUILD_BENCHMARKS=OFF
 
-# Fuzzing (clang, ASan + UBSan): each target for DEEPCNN_FUZZ_SECONDS (default 45) on its seed corpus.
-bash tools/run-fuzz.sh "${DEEPCNN_FUZZ_SECONDS:-45}"
+# Fuzzing (clang, ASan + UBSan): each target for DEEPCNN_FUZZ_SECONDS (default 60) on its seed corpus.
+bash tools/run-fuzz.sh "${DEEPCNN_FUZZ_SECONDS:-60}"
 
 echo "run-tests: all three configurations and the fuzz targets passed"
