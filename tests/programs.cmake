@@ -13,4 +13,7 @@ endforeach()
 add_test(NAME program_quickstart COMMAND quickstart WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
 set_tests_properties(program_quickstart PROPERTIES LABELS programs PASS_REGULAR_EXPRESSION "loss [0-9.e-]+, accuracy 1")
 set_tests_properties(program_train_e2e PROPERTIES LABELS "programs;e2e")
+# Slow under AddressSanitizer (minutes each); the sanitizer configuration of tools/run-tests.sh skips them, the
+# release configuration runs them.
+set_tests_properties(program_kill_resume program_seed_net PROPERTIES LABELS "programs;long")
 set_tests_properties(program_resume_sigint program_kill_resume program_train_e2e PROPERTIES RUN_SERIAL TRUE)
