@@ -120,6 +120,9 @@ TEST_CASE("fast convolution kernels match the references", "[kernels][conv2d]") 
         {3, 1, 13, 11, 7, 3, 3, 1, Padding::same()},        // direct backward-weights: odd widths, a partial block
         {2, 1, 9, 14, 13, 5, 5, 1, Padding::valid()},
         {2, 3, 10, 10, 9, 3, 3, 1, Padding::explicit_pad(1, 1)},
+        {2, 16, 24, 24, 20, 3, 3, 1, Padding::same()},      // transposed packing: whole 8-pixel runs per row
+        {1, 9, 13, 20, 11, 3, 3, 1, Padding::same()},       // runs of 8, 8 and 4 per row; KC blocks split runs
+        {2, 7, 17, 33, 12, 5, 5, 2, Padding::same()},       // stride 2: no runs, gathers only
     };
     for (const Case& c : cases) check_case(c);
 }

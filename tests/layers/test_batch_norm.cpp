@@ -156,3 +156,81 @@ TEST_CASE("BatchNorm gradients match central differences", "[layers][batch_norm]
         check_layer_gradients(bn, random_tensor(Shape(3, 2, 2, 3), rng), 5);
     }
 }
+
+TEST_CASE("BatchNorm gradients match central differences on runs longer than the 8-wide sums",
+          "[layers][batch_norm][gradient]") {
+    Rng rng(23);
+    BatchNorm<double> bn;
+    bn.build(Shape(1, 2, 3, 7), rng);
+    randomize_params(bn, rng, 0.5, 1.5);
+    check_layer_gradients(bn, random_tensor(Shape(3, 2, 3, 7), rng), 6);
+}
+
+// Plain two-pass reference in double for one channel layout (N, C, H, W): forward in training mode and the
+// backward through the batch statistics.
+static void batch_norm_reference(const Tensor<float>& x, const Tensor<float>& dy, const std::vector<double>& gamma,
+                                 const std::vector<double>& beta, double eps, std::vector<double>& y,
+                                 std::vector<double>& dx) {
+    const int N = x.n(), C = x.c();
+    const long S = static_cast<long>(x.h()) * x.w();
+    const double M = double(N) * S;
+    y.assign(x.size(), 0.0);
+    dx.assign(x.size(), 0.0);
+    for (int c = 0; c < C; ++c) {
+        auto at = [&](int n, long i) { return (static_cast<long>(n) * C + c) * S + i; };
+        double mean = 0.0, var = 0.0;
+        for (int n = 0; n < N; ++n)
+            for (long i = 0; i < S; ++i) mean += x[at(n, i)];
+        mean /= M;
+        for (int n = 0; n < N; ++n)
+            for (long i = 0; i < S; ++i) var += (x[at(n, i)] - mean) * (x[at(n, i)] - mean);
+        var /= M;
+        const double inv_std = 1.0 / std::sqrt(var + eps);
+        double sum_dy = 0.0, sum_dy_xhat = 0.0;
+        for (int n = 0; n < N; ++n)
+            for (long i = 0; i < S; ++i) {
+                const double xhat = (x[at(n, i)] - mean) * inv_std;
+                y[at(n, i)] = gamma[c] * xhat + beta[c];
+                sum_dy += dy[at(n, i)];
+                sum_dy_xhat += dy[at(n, i)] * xhat;
+            }
+        for (int n = 0; n < N; ++n)
+            for (long i = 0; i < S; ++i) {
+                const double xhat = (x[at(n, i)] - mean) * inv_std;
+                dx[at(n, i)] = gamma[c] * inv_std / M * (M * dy[at(n, i)] - sum_dy - xhat * sum_dy_xhat);
+            }
+    }
+}
+
+TEST_CASE("BatchNorm in float matches a double reference, also for channels whose mean dwarfs their spread",
+          "[layers][batch_norm]") {
+    Rng rng(5);
+    const Shape shape(4, 3, 9, 11);
+    Tensor<float> x(shape), dy(shape);
+    for (int n = 0; n < shape.n; ++n)
+        for (int c = 0; c < shape.c; ++c)
+            for (long i = 0; i < 99; ++i) {
+                const double centre = c == 0 ? 0.0 : (c == 1 ? 1000.0 : -250.0);
+                x[(static_cast<long>(n) * 3 + c) * 99 + i] = static_cast<float>(centre + rng.uniform(-1.0, 1.0));
+            }
+    for (auto& v : dy) v = static_cast<float>(rng.uniform(-1.0, 1.0));
+    for (const bool retained : {false, true}) {
+        BatchNorm<float> bn(0.9, 1e-3);
+        bn.build(Shape(1, 3, 9, 11), rng);
+        bn.set_input_retained(retained);
+        const std::vector<double> gamma = {0.7, 1.3, -0.4}, beta = {0.1, -0.2, 0.3};
+        for (int c = 0; c < 3; ++c) {
+            bn.gamma()[c] = static_cast<float>(gamma[c]);
+            bn.beta()[c] = static_cast<float>(beta[c]);
+        }
+        std::vector<double> y_ref, dx_ref;
+        batch_norm_reference(x, dy, gamma, beta, 1e-3, y_ref, dx_ref);
+        const Tensor<float> y = bn.forward(x);
+        const Tensor<float> dx = bn.backward(dy);
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            REQUIRE(y[i] == Approx(y_ref[i]).margin(2e-3));
+            REQUIRE(dx[i] == Approx(dx_ref[i]).margin(2e-3));
+        }
+        CHECK(bn.running_mean()[1] == Approx(0.1 * 1000.0).epsilon(1e-3));
+    }
+}

@@ -129,7 +129,31 @@ struct Im2colPackB {
     }
 };
 
-// B = im2col(x)^T (P rows, R columns), read from xp: row p holds xp[poff(p) + rbase(r)] for the panel's 16 r.
+#if DEEPCNN_HAVE_AVX2
+// dst[p * ld + i] = src[row[i] + p] for i, p in [0, 8): eight 8-float rows transposed in registers.
+inline void transpose_8x8(const float* src, const int* row, float* dst, int ld) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + row[i]);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(dst + i * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+#endif
+
+// B = im2col(x)^T (P rows, R columns), read from xp: row p holds xp[poff(p) + rbase(r)] for the panel's NR r.
+// With AVX2, runs of 8 pixels within an output row (stride_w 1) are 8x8 register transposes of contiguous
+// loads; other pixels are gathers.
 template <class Scalar>
 struct Im2colTransposedPackB {
     const ConvGeometry* g;
@@ -153,12 +177,24 @@ struct Im2colTransposedPackB {
                 constexpr int NV = NR / 8;
                 __m256i base[NV];
                 for (int v = 0; v < NV; ++v) base[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(rbase + 8 * v));
-                for (int k = 0; k < kc; ++k) {
-                    const __m256i off = _mm256_set1_epi32(oh * g->stride_h * l.Wp + ow * g->stride_w);
+                for (int k = 0; k < kc;) {
+                    const int poff = oh * g->stride_h * l.Wp + ow * g->stride_w;
+                    if (g->stride_w == 1 && ow + 8 <= g->OW && k + 8 <= kc) {
+                        // 8 pixels of one output row: each patch row's 8 values are contiguous in xp; load them
+                        // as 8 rows and transpose in registers instead of gathering.
+                        for (int v = 0; v < NV; ++v) transpose_8x8(xp + poff, rbase + 8 * v, dst + k * NR + 8 * v, NR);
+                        k += 8;
+                        ow += 8;
+                    } else {
+                        const __m256i off = _mm256_set1_epi32(poff);
 #pragma GCC unroll 4
-                    for (int v = 0; v < NV; ++v)
-                        _mm256_storeu_ps(dst + k * NR + 8 * v, _mm256_i32gather_ps(xp, _mm256_add_epi32(base[v], off), 4));
-                    if (++ow == g->OW) {
+                        for (int v = 0; v < NV; ++v)
+                            _mm256_storeu_ps(dst + k * NR + 8 * v,
+                                             _mm256_i32gather_ps(xp, _mm256_add_epi32(base[v], off), 4));
+                        ++k;
+                        ++ow;
+                    }
+                    if (ow == g->OW) {
                         ow = 0;
                         ++oh;
                     }

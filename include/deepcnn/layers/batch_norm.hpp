@@ -1,12 +1,15 @@
 // deepcnn/layers/batch_norm.hpp: BatchNorm over channels: per channel C for (N, C, H, W) input (statistics over
 // N, H, W) and per feature for flat (N, F, 1, 1) input. Learnable gamma and beta; running mean and variance are
-// buffers, not parameters. Channels are split over the model's thread pool; sums are vectorised.
+// buffers, not parameters. Channels are split over the model's thread pool; sums are vectorised; the backward
+// pass recomputes x_hat from the kept input instead of caching it.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "input_cache.hpp"
 #include "layer.hpp"
 
 namespace deepcnn {
@@ -43,32 +46,36 @@ protected:
         dbeta_.resize(channels);
         running_mean_ = Tensor<Scalar>(channels, Scalar(0));
         running_var_ = Tensor<Scalar>(channels, Scalar(1));
+        mean_.resize(channels);
         inv_std_.resize(channels);
     }
 
-    // Training: x_hat = (x - mean_batch) / sqrt(var_batch + eps), updates the running statistics.
-    // Evaluation: x_hat = (x - running_mean) / sqrt(running_var + eps). Then y = gamma x_hat + beta.
-    // Caches x_hat and 1 / std per channel.
+    // Training: mean and variance of the batch per channel, in one pass over x (sums of x - x0 and (x - x0)^2,
+    // shifted by the channel's first value x0 so that a large mean cannot cancel the variance); updates the running
+    // statistics. Evaluation: the running statistics. Then y = gamma (x - mean) / sqrt(var + eps) + beta, computed
+    // as one multiply-add per element. Keeps the input (InputCache), the mean and 1 / std for the backward pass.
     void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) override {
         const int N = x.n(), C = x.c();
         const long S = static_cast<long>(x.h()) * x.w();
         const double count = double(N) * S;
-        x_hat_.resize(x.shape());
+        input_.keep(x, this->input_retained());
         y.resize(x.shape());
         batch_was_training_ = this->training();
         for_channels(C, [&](int c) {
             double mean = 0.0, var = 0.0;
             if (this->training()) {
+                const Scalar shift = x.data()[static_cast<long>(c) * S];
+                double sum = 0.0, sum_squares = 0.0;
                 for (int n = 0; n < N; ++n) {
                     const Scalar* p = x.data() + (static_cast<long>(n) * C + c) * S;
-                    mean += sum8(S, [p](long i) { return double(p[i]); });
+                    Scalar run_sum(0), run_squares(0);
+                    shifted_sums(p, S, shift, run_sum, run_squares);
+                    sum += run_sum;
+                    sum_squares += run_squares;
                 }
-                mean /= count;
-                for (int n = 0; n < N; ++n) {
-                    const Scalar* p = x.data() + (static_cast<long>(n) * C + c) * S;
-                    var += sum8(S, [p, mean](long i) { return (p[i] - mean) * (p[i] - mean); });
-                }
-                var /= count;
+                const double shifted_mean = sum / count;
+                mean = double(shift) + shifted_mean;
+                var = std::max(0.0, sum_squares / count - shifted_mean * shifted_mean);
                 const double unbiased = count > 1 ? var * count / (count - 1) : var;
                 running_mean_[c] = static_cast<Scalar>(momentum_ * running_mean_[c] + (1 - momentum_) * mean);
                 running_var_[c] = static_cast<Scalar>(momentum_ * running_var_[c] + (1 - momentum_) * unbiased);
@@ -76,46 +83,55 @@ protected:
                 mean = running_mean_[c];
                 var = running_var_[c];
             }
-            const Scalar inv_std = static_cast<Scalar>(1.0 / std::sqrt(var + eps_));
-            inv_std_[c] = inv_std;
-            const Scalar m = static_cast<Scalar>(mean), g = gamma_[c], b = beta_[c];
+            const double inv_std = 1.0 / std::sqrt(var + eps_);
+            mean_[c] = static_cast<Scalar>(mean);
+            inv_std_[c] = static_cast<Scalar>(inv_std);
+            const Scalar scale = static_cast<Scalar>(double(gamma_[c]) * inv_std);
+            const Scalar offset = static_cast<Scalar>(double(beta_[c]) - mean * double(gamma_[c]) * inv_std);
             for (int n = 0; n < N; ++n) {
                 const long base = (static_cast<long>(n) * C + c) * S;
-                for (long i = 0; i < S; ++i) {
-                    const Scalar xh = (x[base + i] - m) * inv_std;
-                    x_hat_[base + i] = xh;
-                    y[base + i] = g * xh + b;
-                }
+                const Scalar* in = x.data() + base;
+                Scalar* out = y.data() + base;
+                for (long i = 0; i < S; ++i) out[i] = in[i] * scale + offset;
             }
         });
     }
 
-    // dbeta = sum dy;  dgamma = sum dy * x_hat.
-    // Training (statistics depend on x): dx = gamma / std / M * (M dy - dbeta - x_hat dgamma), M = N*H*W.
-    // Evaluation (statistics are constants): dx = gamma / std * dy.
+    // With x_hat = (x - mean) / std: dbeta = sum dy;  dgamma = sum dy * x_hat.
+    // Training (statistics depend on x): dx = gamma / std / M * (M dy - dbeta - x_hat dgamma), M = N*H*W,
+    // computed as dx = a dy + b (x - mean) + c. Evaluation (statistics are constants): dx = gamma / std * dy.
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
+        const Tensor<Scalar>& x = input_.get();
         const int N = dy.n(), C = dy.c();
         const long S = static_cast<long>(dy.h()) * dy.w();
-        const Scalar count = static_cast<Scalar>(double(N) * S);
+        const double count = double(N) * S;
         dx.resize(dy.shape());
         for_channels(C, [&](int c) {
-            Scalar sum_dy(0), sum_dy_xhat(0);
-            for (int n = 0; n < N; ++n) {
-                const Scalar* g = dy.data() + (static_cast<long>(n) * C + c) * S;
-                const Scalar* h = x_hat_.data() + (static_cast<long>(n) * C + c) * S;
-                sum_dy += sum8(S, [g](long i) { return g[i]; });
-                sum_dy_xhat += sum8(S, [g, h](long i) { return g[i] * h[i]; });
-            }
-            dbeta_[c] = sum_dy;
-            dgamma_[c] = sum_dy_xhat;
-            const Scalar scale = gamma_[c] * inv_std_[c];
+            const Scalar mean = mean_[c];
+            double sum_dy = 0.0, sum_dy_centred = 0.0;
             for (int n = 0; n < N; ++n) {
                 const long base = (static_cast<long>(n) * C + c) * S;
-                for (long i = 0; i < S; ++i) {
-                    dx[base + i] = batch_was_training_
-                                       ? scale / count * (count * dy[base + i] - sum_dy - x_hat_[base + i] * sum_dy_xhat)
-                                       : scale * dy[base + i];
-                }
+                Scalar run_dy(0), run_dy_centred(0);
+                gradient_sums(dy.data() + base, x.data() + base, S, mean, run_dy, run_dy_centred);
+                sum_dy += run_dy;
+                sum_dy_centred += run_dy_centred;
+            }
+            const double inv_std = inv_std_[c];
+            dbeta_[c] = static_cast<Scalar>(sum_dy);
+            dgamma_[c] = static_cast<Scalar>(sum_dy_centred * inv_std);
+            const double scale = double(gamma_[c]) * inv_std;
+            const Scalar a = static_cast<Scalar>(scale);
+            Scalar b(0), k(0);
+            if (batch_was_training_) {
+                b = static_cast<Scalar>(-scale / count * sum_dy_centred * inv_std * inv_std);
+                k = static_cast<Scalar>(-scale / count * sum_dy);
+            }
+            for (int n = 0; n < N; ++n) {
+                const long base = (static_cast<long>(n) * C + c) * S;
+                const Scalar* g = dy.data() + base;
+                const Scalar* in = x.data() + base;
+                Scalar* out = dx.data() + base;
+                for (long i = 0; i < S; ++i) out[i] = a * g[i] + (b * (in[i] - mean) + k);
             }
         });
     }
@@ -138,16 +154,45 @@ private:
         });
     }
 
-    // Sum of term(i) for i in [0, count) as 8 interleaved partial sums added pairwise: vectorisable and in a
-    // fixed order.
-    template <class F>
-    static auto sum8(long count, F term) -> decltype(term(0L)) {
-        using T = decltype(term(0L));
-        T part[8] = {};
+    // sum (p[i] - shift) and sum (p[i] - shift)^2 over one contiguous run, in 8 interleaved partial sums added
+    // pairwise: vectorisable and in a fixed order.
+    static void shifted_sums(const Scalar* p, long count, Scalar shift, Scalar& sum, Scalar& squares) {
+        Scalar s[8] = {}, q[8] = {};
         long i = 0;
         for (; i + 8 <= count; i += 8)
-            for (int j = 0; j < 8; ++j) part[j] += term(i + j);
-        for (int j = 0; i < count; ++i, ++j) part[j] += term(i);
+            for (int j = 0; j < 8; ++j) {
+                const Scalar d = p[i + j] - shift;
+                s[j] += d;
+                q[j] += d * d;
+            }
+        for (int j = 0; i < count; ++i, ++j) {
+            const Scalar d = p[i] - shift;
+            s[j] += d;
+            q[j] += d * d;
+        }
+        sum = pairwise8(s);
+        squares = pairwise8(q);
+    }
+
+    // sum dy[i] and sum dy[i] * (x[i] - mean) over one contiguous run, as above.
+    static void gradient_sums(const Scalar* dy, const Scalar* x, long count, Scalar mean, Scalar& sum_dy,
+                              Scalar& sum_dy_centred) {
+        Scalar s[8] = {}, q[8] = {};
+        long i = 0;
+        for (; i + 8 <= count; i += 8)
+            for (int j = 0; j < 8; ++j) {
+                s[j] += dy[i + j];
+                q[j] += dy[i + j] * (x[i + j] - mean);
+            }
+        for (int j = 0; i < count; ++i, ++j) {
+            s[j] += dy[i];
+            q[j] += dy[i] * (x[i] - mean);
+        }
+        sum_dy = pairwise8(s);
+        sum_dy_centred = pairwise8(q);
+    }
+
+    static Scalar pairwise8(const Scalar* part) {
         return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
     }
 
@@ -156,8 +201,8 @@ private:
     bool batch_was_training_ = true;
     Tensor<Scalar> gamma_, beta_, dgamma_, dbeta_;  // (1, C, 1, 1)
     Tensor<Scalar> running_mean_, running_var_;      // (1, C, 1, 1) buffers
-    Tensor<Scalar> x_hat_;                           // (N, C, H, W) cache
-    Tensor<Scalar> inv_std_;                         // (1, C, 1, 1) cache
+    InputCache<Scalar> input_;                       // the last forward's input
+    Tensor<Scalar> mean_, inv_std_;                  // (1, C, 1, 1) statistics the last forward used
 };
 
 }  // namespace deepcnn
