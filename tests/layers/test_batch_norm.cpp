@@ -234,3 +234,16 @@ TEST_CASE("BatchNorm in float matches a double reference, also for channels whos
         CHECK(bn.running_mean()[1] == Approx(0.1 * 1000.0).epsilon(1e-3));
     }
 }
+
+TEST_CASE("BatchNorm with the following ReLU fused matches central differences", "[layers][batch_norm][gradient]") {
+    Rng rng(31);
+    BatchNorm<double> bn;
+    bn.build(Shape(1, 2, 2, 4), rng);
+    REQUIRE(bn.fuse_following_relu());
+    randomize_params(bn, rng, 0.5, 1.5);
+    check_layer_gradients(bn, random_tensor(Shape(3, 2, 2, 4), rng), 7);
+
+    BatchNorm<double> flat;
+    flat.build(Shape(1, 6, 1, 1), rng);
+    CHECK_FALSE(flat.fuse_following_relu());  // one value per channel and image: not a whole mask byte
+}

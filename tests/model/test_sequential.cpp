@@ -422,3 +422,54 @@ TEST_CASE("Sequential lets layers after the first keep a pointer to their input 
     CHECK_THROWS_MATCHES(retained.backward(Tensor<float>(Shape(3, 3, 1, 1))), error,
                          Catch::Message("Sequential::backward called without a forward pass"));
 }
+
+TEST_CASE("Sequential lets BatchNorm apply the ReLU after it, with the same outputs and gradients as the two layers",
+          "[model]") {
+    Sequential<float> model(Shape(1, 3, 4, 6), 23);
+    model.set_threads(2);
+    auto& bn = model.add(BatchNorm<float>());
+    model.add(ReLU<float>());
+    model.add(Conv2D<float>(2, 3));
+    auto& flat_bn = model.add(BatchNorm<float>());  // 2 x 4 x 6: fused too
+    model.add(ReLU<float>());
+    model.add(Flatten<float>());
+    model.add(BatchNorm<float>());  // flat features: not fused
+    model.add(ReLU<float>());
+    CHECK(bn.relu_fused());
+    CHECK(flat_bn.relu_fused());
+    CHECK_FALSE(dynamic_cast<BatchNorm<float>&>(model.layer(6)).relu_fused());
+
+    // the same layers, run one by one without fusion, with the model's parameters
+    Rng rng(9);
+    for (auto& p : model.params())
+        for (auto& v : *p.value) v = static_cast<float>(rng.uniform(-1.0, 1.0));
+    std::vector<LayerPtr<float>> plain;
+    for (std::size_t i = 0; i < model.size(); ++i) plain.push_back(make_layer<float>(model.layer(i).type(), model.layer(i).config()));
+    Shape shape = model.input_shape();
+    Rng build_rng(1);
+    for (std::size_t i = 0; i < plain.size(); ++i) {
+        plain[i]->build(shape, build_rng);
+        auto from = model.layer(i).params();
+        auto to = plain[i]->params();
+        for (std::size_t j = 0; j < to.size(); ++j) *to[j].value = *from[j].value;
+        shape = plain[i]->output_shape(shape);
+    }
+    const Tensor<float> x = deepcnn_test::random_tensor<float>(Shape(5, 3, 4, 6), rng);
+    const Tensor<float> y = model.forward(x);
+    Tensor<float> a = x;
+    for (auto& layer : plain) a = layer->forward(a);
+    CHECK(std::vector<float>(y.begin(), y.end()) == std::vector<float>(a.begin(), a.end()));
+
+    const Tensor<float> dy = deepcnn_test::random_tensor<float>(y.shape(), rng);
+    const Tensor<float> dx = model.backward(dy);
+    Tensor<float> g = dy;
+    for (std::size_t i = plain.size(); i-- > 0;) g = plain[i]->backward(g);
+    CHECK(std::vector<float>(dx.begin(), dx.end()) == std::vector<float>(g.begin(), g.end()));
+    for (std::size_t i = 0; i < plain.size(); ++i) {
+        auto fused = model.layer(i).params();
+        auto reference = plain[i]->params();
+        for (std::size_t j = 0; j < reference.size(); ++j)
+            CHECK(std::vector<float>(fused[j].grad->begin(), fused[j].grad->end()) ==
+                  std::vector<float>(reference[j].grad->begin(), reference[j].grad->end()));
+    }
+}

@@ -40,7 +40,8 @@ void relu_backward_ref(long count, const Scalar* dy, const std::uint8_t* mask, S
     for (long i = 0; i < count; ++i) dx[i] = (mask[i / 8] >> (i % 8)) & 1u ? dy[i] : Scalar(0);
 }
 
-// relu_forward_ref, vectorised (8 floats and one mask byte per step). x and y may not overlap.
+// relu_forward_ref, vectorised (8 floats and one mask byte per step). y may be x (in place); otherwise they may
+// not overlap.
 template <class Scalar>
 void relu_forward(long count, const Scalar* x, Scalar* y, std::uint8_t* mask) {
     long i = 0;

@@ -1,14 +1,17 @@
 // deepcnn/layers/batch_norm.hpp: BatchNorm over channels: per channel C for (N, C, H, W) input (statistics over
 // N, H, W) and per feature for flat (N, F, 1, 1) input. Learnable gamma and beta; running mean and variance are
 // buffers, not parameters. Channels are split over the model's thread pool; sums are vectorised; the backward
-// pass recomputes x_hat from the kept input instead of caching it.
+// pass recomputes x_hat from the kept input instead of caching it. It can take over the ReLU that follows it
+// (fuse_following_relu: Sequential asks), saving that layer's passes over the activations.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "../kernels/elementwise.hpp"
 #include "input_cache.hpp"
 #include "layer.hpp"
 
@@ -32,6 +35,15 @@ public:
     std::vector<BufferRef<Scalar>> buffers() override {
         return {{"running_mean", &running_mean_}, {"running_var", &running_var_}};
     }
+    // Takes over a following ReLU (see Layer::fuse_following_relu) when each channel's plane is a whole number of
+    // 8-element mask bytes, i.e. for images with H*W % 8 == 0; flat features are not fused.
+    bool fuse_following_relu() override {
+        const Shape& in = this->input_shape();
+        if (static_cast<long>(in.h) * in.w % 8 != 0) return false;
+        relu_fused_ = true;
+        return true;
+    }
+    bool relu_fused() const { return relu_fused_; }
     Tensor<Scalar>& gamma() { return gamma_; }
     Tensor<Scalar>& beta() { return beta_; }
     Tensor<Scalar>& running_mean() { return running_mean_; }
@@ -60,6 +72,7 @@ protected:
         const double count = double(N) * S;
         input_.keep(x, this->input_retained());
         y.resize(x.shape());
+        if (relu_fused_) relu_mask_.resize(relu_mask_bytes(x.size()));
         batch_was_training_ = this->training();
         for_channels(C, [&](int c) {
             double mean = 0.0, var = 0.0;
@@ -93,6 +106,7 @@ protected:
                 const Scalar* in = x.data() + base;
                 Scalar* out = y.data() + base;
                 for (long i = 0; i < S; ++i) out[i] = in[i] * scale + offset;
+                if (relu_fused_) relu_forward(S, out, out, relu_mask_.data() + base / 8);
             }
         });
     }
@@ -112,7 +126,12 @@ protected:
             for (int n = 0; n < N; ++n) {
                 const long base = (static_cast<long>(n) * C + c) * S;
                 Scalar run_dy(0), run_dy_centred(0);
-                gradient_sums(dy.data() + base, x.data() + base, S, mean, run_dy, run_dy_centred);
+                const Scalar* g = dy.data() + base;
+                if (relu_fused_) {  // the ReLU's backward first: dx holds the masked dy until the second pass
+                    relu_backward(S, g, relu_mask_.data() + base / 8, dx.data() + base);
+                    g = dx.data() + base;
+                }
+                gradient_sums(g, x.data() + base, S, mean, run_dy, run_dy_centred);
                 sum_dy += run_dy;
                 sum_dy_centred += run_dy_centred;
             }
@@ -128,7 +147,7 @@ protected:
             }
             for (int n = 0; n < N; ++n) {
                 const long base = (static_cast<long>(n) * C + c) * S;
-                const Scalar* g = dy.data() + base;
+                const Scalar* g = relu_fused_ ? dx.data() + base : dy.data() + base;
                 const Scalar* in = x.data() + base;
                 Scalar* out = dx.data() + base;
                 for (long i = 0; i < S; ++i) out[i] = a * g[i] + (b * (in[i] - mean) + k);
@@ -201,6 +220,8 @@ private:
     bool batch_was_training_ = true;
     Tensor<Scalar> gamma_, beta_, dgamma_, dbeta_;  // (1, C, 1, 1)
     Tensor<Scalar> running_mean_, running_var_;      // (1, C, 1, 1) buffers
+    bool relu_fused_ = false;
+    std::vector<std::uint8_t> relu_mask_;            // relu_mask_bytes(N*C*H*W) when the ReLU is fused
     InputCache<Scalar> input_;                       // the last forward's input
     Tensor<Scalar> mean_, inv_std_;                  // (1, C, 1, 1) statistics the last forward used
 };

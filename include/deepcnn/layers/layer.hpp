@@ -68,6 +68,10 @@ public:
     virtual std::vector<BufferRef<Scalar>> buffers() { return {}; }
     // The layer's own random generator (Dropout's mask stream), saved in checkpoints; null for most layers.
     virtual Rng* random_generator() { return nullptr; }
+    // Asks the layer to apply a ReLU to its own output (forward) and to the incoming gradient (backward), so that a
+    // container can skip the ReLU layer that follows it: one pass over the activations instead of two. Returns
+    // whether the layer did so (most layers do not). Built layers only; the model file keeps both layers.
+    virtual bool fuse_following_relu() { return false; }
 
     // Fixes the input shape (N ignored), checks it, allocates and initialises parameters from `rng`.
     void build(const Shape& input, Rng& rng) {

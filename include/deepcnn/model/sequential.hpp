@@ -80,7 +80,11 @@ public:
         layer->set_input_retained(index > 1);
         forwarded_ = 0;
         shapes_.push_back(layer->output_shape(output_shape()));
+        // A ReLU right after a layer that can apply it itself (BatchNorm) is skipped in forward and backward.
+        const bool fused = layer->type() == "ReLU" && !layers_.empty() && !fused_into_previous_.back() &&
+                           layers_.back()->fuse_following_relu();
         layers_.push_back(std::move(layer));
+        fused_into_previous_.push_back(fused);
         activations_.emplace_back();
         return *layers_.back();
     }
@@ -146,7 +150,8 @@ public:
         if (forwarded_ == 0) throw error("Sequential::backward called without a forward pass");
         const Tensor<Scalar>* grad = &dy;
         for (std::size_t i = forwarded_; i-- > 0;) {
-            Tensor<Scalar>& out = (i % 2 == 0) ? grad_a_ : grad_b_;
+            if (fused_into_previous_[i]) continue;
+            Tensor<Scalar>& out = (grad == &grad_a_) ? grad_b_ : grad_a_;
             layers_[i]->backward(*grad, out);
             grad = &out;
         }
@@ -291,6 +296,7 @@ private:
         }
         const Tensor<Scalar>* in = &x;
         for (std::size_t i = 0; i < end; ++i) {
+            if (fused_into_previous_[i]) continue;
             layers_[i]->forward(*in, activations_[i]);
             in = &activations_[i];
         }
@@ -304,6 +310,7 @@ private:
     Mode mode_ = Mode::train;
     std::vector<LayerPtr<Scalar>> layers_;
     std::vector<Shape> shapes_;                   // per-sample output shape of each layer
+    std::vector<bool> fused_into_previous_;       // a ReLU the previous layer applies (fuse_following_relu)
     std::vector<Tensor<Scalar>> activations_;     // output of each layer, reused between steps
     Tensor<Scalar> grad_a_, grad_b_, loss_grad_;  // gradient ping-pong buffers
     std::size_t forwarded_ = 0;
