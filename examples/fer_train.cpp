@@ -1,7 +1,7 @@
 // examples/fer_train.cpp: trains a facial-emotion classifier on FER2013: reads the CSV, keeps the largest
-// classes, trains the "fer" (default) or "seed" (the tutorial's) net with checkpoints and resume, selects the
-// model on PublicTest, reports PrivateTest accuracy, per-class figures and the confusion matrix, and writes
-// model.dcnn, checkpoint.dcnn, history.csv, report.json and pictures into --out.
+// classes, trains the "fer" (default), "large" (the long recipe) or "seed" (the tutorial's) net with checkpoints
+// and resume, selects the model on PublicTest, reports PrivateTest accuracy, per-class figures and the confusion
+// matrix, and writes model.dcnn, checkpoint.dcnn, history.csv, report.json and pictures into --out.
 #include "fer_common.hpp"
 #include "fer_nets.hpp"
 
@@ -42,8 +42,8 @@ using namespace deepcnn;
 using Clock = std::chrono::steady_clock;
 
 const char* const usage_text =
-    "usage: fer_train [--data PATH] [--classes LIST|K|all] [--net fer|seed] [--tutorial] [--epochs N]\n"
-    "                 [--batch N] [--lr X] [--optimizer adam|adamw|sgd] [--schedule cosine|plateau|none]\n"
+    "usage: fer_train [--data PATH] [--classes LIST|K|all] [--net fer|large|seed] [--tutorial]\n"
+    "                 [--epochs N] [--batch N] [--lr X] [--optimizer adam|adamw|sgd] [--schedule cosine|plateau|none]\n"
     "                 [--augment on|off] [--tta on|off] [--seed N] [--threads N] [--max-rows N] [--out DIR]\n"
     "                 [--resume FILE] [--skip-bad-rows]\n"
     "Trains on the FER2013 CSV (.csv or .csv.gz; default: the sample shipped in examples/data/) and writes\n"
@@ -108,12 +108,16 @@ Options parse_options(int argc, char** argv) {
         }
     }
     if (o.tutorial && !o.net_given) o.net = "seed";
-    if (o.net != "fer" && o.net != "seed") throw fer::usage_error("--net: expected fer or seed, got '" + o.net + "'");
-    if (o.optimizer.empty()) o.optimizer = o.net == "fer" && !o.tutorial ? "adamw" : "adam";
+    if (o.net != "fer" && o.net != "large" && o.net != "seed") {
+        throw fer::usage_error("--net: expected fer, large or seed, got '" + o.net + "'");
+    }
+    // "fer" and "large" share one recipe (AdamW, cosine schedule); "large" trains four times longer.
+    const bool staged_recipe = o.net != "seed" && !o.tutorial;
+    if (o.optimizer.empty()) o.optimizer = staged_recipe ? "adamw" : "adam";
     if (o.optimizer != "adam" && o.optimizer != "adamw" && o.optimizer != "sgd") {
         throw fer::usage_error("--optimizer: expected adam, adamw or sgd, got '" + o.optimizer + "'");
     }
-    if (o.schedule.empty()) o.schedule = o.tutorial || o.net == "seed" ? "plateau" : "cosine";
+    if (o.schedule.empty()) o.schedule = staged_recipe ? "cosine" : "plateau";
     if (o.schedule != "cosine" && o.schedule != "plateau" && o.schedule != "none") {
         throw fer::usage_error("--schedule: expected cosine, plateau or none, got '" + o.schedule + "'");
     }
@@ -124,9 +128,9 @@ Options parse_options(int argc, char** argv) {
     select_classes(o.classes, every_emotion);
     const bool embedded_sample = o.data.empty();
     if (embedded_sample) o.data = FER_DEFAULT_DATA;
-    if (o.epochs == 0) o.epochs = o.tutorial || o.net == "seed" ? 10 : (embedded_sample ? 12 : 15);
+    if (o.epochs == 0) o.epochs = !staged_recipe ? 10 : embedded_sample ? 12 : o.net == "large" ? 60 : 15;
     if (o.batch == 0) o.batch = o.tutorial ? 32 : 64;
-    if (o.lr == 0.0) o.lr = o.optimizer == "sgd" ? 0.05 : (o.net == "fer" && !o.tutorial ? 2e-3 : 1e-3);
+    if (o.lr == 0.0) o.lr = o.optimizer == "sgd" ? 0.05 : (staged_recipe ? 2e-3 : 1e-3);
     if (!o.tta_given) o.tta = !o.tutorial;
     return o;
 }

@@ -74,7 +74,7 @@ predict)
   expect 0 "confusion matrix" "$predict" --model model/model.dcnn --csv good.csv --usage PublicTest
   ;;
 seed_net)
-  # The tutorial's net and recipe run end to end (one short epoch each on a small CSV).
+  # The tutorial's net and recipe, and the long recipe's net, run end to end (one short epoch each on a small CSV).
   small_csv small.csv 80 20 20
   expect 0 "Split: train 108, validation 12, test 12 \(tutorial: random stratified 90/10, test = validation\)" \
     "$train" --data small.csv --net seed --tutorial --epochs 1 --out tutorial
@@ -83,6 +83,12 @@ seed_net)
   grep -q "Test (the tutorial's 10% validation split, 12 images)" out.txt || fail "tutorial test split not reported"
   expect 0 "Test \(PrivateTest, 20 images, flip-averaged\)" "$train" --data small.csv --net seed --epochs 1 --out seed
   expect 0 "dense_[0-9]+ \(Dense\) +\(128\) +1179776" "$predict" --model seed/model.dcnn --info
+  # The long recipe's net: the default recipe (AdamW, cosine) on the net twice as wide.
+  expect 0 "Test \(PrivateTest, 20 images, flip-averaged\)" "$train" --data small.csv --net large --epochs 1 --out large
+  grep -q "Recipe: net large, 1 epochs, batch 64, AdamW lr 0.002, schedule cosine, augmentation on, flip averaging on" out.txt ||
+    fail "the large net does not train with the default recipe: $(grep Recipe out.txt)"
+  grep -Eq "Forward MFLOPs per image: 69[0-9]\." out.txt || fail "the large net is not the 692-MFLOP net: $(grep MFLOP out.txt)"
+  expect 0 "conv2d_[0-9]+ \(Conv2D\) +\(256, 12, 12\)" "$predict" --model large/model.dcnn --info
   ;;
 train_e2e)
   # The whole sample, a few epochs: the trained model must beat always answering the majority class.
