@@ -127,6 +127,26 @@ TEST_CASE("fast convolution kernels match the references", "[kernels][conv2d]") 
     for (const Case& c : cases) check_case(c);
 }
 
+TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][conv2d][winograd]") {
+    // 3x3 stride-1 shapes with C >= 16 and at least 144 tiles: forward and backward-weights by Winograd;
+    // backward-data too when K >= 16 (and C >= 24).
+    const Case cases[] = {
+        {4, 16, 12, 12, 8, 3, 3, 1, Padding::same()},        // 6 tile columns: one partial 8-tile vector per row
+        {5, 17, 13, 9, 19, 3, 3, 1, Padding::same()},        // odd rows and columns: half tiles at the edges
+        {2, 24, 35, 21, 24, 3, 3, 1, Padding::same()},       // 18 tile columns: two whole vectors and a partial
+        {8, 20, 10, 11, 16, 3, 3, 1, Padding::valid()},      // no padding
+        {5, 32, 9, 8, 30, 3, 3, 1, Padding::explicit_pad(2, 2)},  // padding 2: output larger than input
+        {1, 40, 24, 24, 33, 3, 3, 1, Padding::same()},       // batch 1: tile rows split between threads
+        {9, 16, 12, 12, 24, 3, 3, 1, Padding::same()},       // 8 images per chunk, then 1
+        {2, 16, 48, 48, 16, 3, 3, 1, Padding::same()},       // one 576-tile image per chunk
+    };
+    for (const Case& c : cases) {
+        const ConvGeometry g = make_conv_geometry(c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.stride, c.padding);
+        if (DEEPCNN_HAVE_AVX2) CHECK(detail::winograd_pays(g, c.N));
+        check_case(c);
+    }
+}
+
 TEST_CASE("Conv2D on its fast path matches the reference and is bit-identical on many threads",
           "[kernels][conv2d][layers]") {
     Rng rng(3);

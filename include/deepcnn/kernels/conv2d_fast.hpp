@@ -19,45 +19,12 @@
 #include "conv_geometry.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
+#include "padded_image.hpp"
+#include "winograd.hpp"
 
 namespace deepcnn {
 
 namespace detail {
-
-// The zero-padded copy of one image: (C, Hp, Wp), large enough for every window, plus NR scalars of slack that
-// packers may over-read.
-struct PaddedLayout {
-    int Hp = 0, Wp = 0;
-    std::size_t size = 0;
-};
-
-inline PaddedLayout padded_layout(const ConvGeometry& g) {
-    PaddedLayout l;
-    l.Hp = std::max(g.pad_top + g.H, (g.OH - 1) * g.stride_h + g.KH);
-    l.Wp = std::max(g.pad_left + g.W, (g.OW - 1) * g.stride_w + g.KW);
-    l.size = static_cast<std::size_t>(g.C) * l.Hp * l.Wp + 2 * GemmBlocking::NR;
-    return l;
-}
-
-// xp (C, Hp, Wp) = x (C, H, W) shifted by (pad_top, pad_left), zero elsewhere (slack included).
-template <class Scalar>
-void pad_image(const ConvGeometry& g, const PaddedLayout& l, const Scalar* x, Scalar* xp) {
-    const int right = l.Wp - g.pad_left - g.W;
-    for (int c = 0; c < g.C; ++c) {
-        const Scalar* src = x + static_cast<std::size_t>(c) * g.H * g.W;
-        Scalar* dst = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp;
-        std::fill(dst, dst + static_cast<std::size_t>(g.pad_top) * l.Wp, Scalar(0));
-        dst += static_cast<std::size_t>(g.pad_top) * l.Wp;
-        for (int h = 0; h < g.H; ++h, dst += l.Wp, src += g.W) {
-            std::fill(dst, dst + g.pad_left, Scalar(0));
-            std::copy(src, src + g.W, dst + g.pad_left);
-            std::fill(dst + g.pad_left + g.W, dst + g.pad_left + g.W + right, Scalar(0));
-        }
-        std::fill(dst, dst + static_cast<std::size_t>(l.Hp - g.pad_top - g.H) * l.Wp, Scalar(0));
-    }
-    const std::size_t body = static_cast<std::size_t>(g.C) * l.Hp * l.Wp;
-    std::fill(xp + body, xp + l.size, Scalar(0));
-}
 
 // Copies NR contiguous scalars (the packers' unit of work).
 template <class Scalar>
@@ -128,28 +95,6 @@ struct Im2colPackB {
         }
     }
 };
-
-#if DEEPCNN_HAVE_AVX2
-// dst[p * ld + i] = src[row[i] + p] for i, p in [0, 8): eight 8-float rows transposed in registers.
-inline void transpose_8x8(const float* src, const int* row, float* dst, int ld) {
-    __m256 r[8], t[8];
-    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + row[i]);
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(dst + i * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(dst + (i + 4) * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-    }
-}
-#endif
 
 // B = im2col(x)^T (P rows, R columns), read from xp: row p holds xp[poff(p) + rbase(r)] for the panel's NR r.
 // With AVX2, runs of 8 pixels within an output row (stride_w 1) are 8x8 register transposes of contiguous
@@ -233,16 +178,30 @@ inline bool backward_data_as_forward(const ConvGeometry& g, ConvGeometry& t) {
     return true;
 }
 
-// Per-thread workspace: one padded image (or the col matrix of the strided backward-data) and a GEMM block.
+// Per-thread workspace: one padded image (or the col matrix of the strided backward-data) and a GEMM block, or
+// the Winograd kernels' chunk, whichever is larger.
 inline std::size_t conv2d_fast_thread_scalars(const ConvGeometry& g, std::size_t gemm_scalars) {
     std::size_t image = padded_layout(g).size;
+    std::size_t winograd = winograd_applies(g) ? winograd_thread_scalars(g) : 0;
     ConvGeometry t;
     if (backward_data_as_forward(g, t)) {
         image = std::max(image, padded_layout(t).size);
+        if (winograd_applies(t)) winograd = std::max(winograd, winograd_thread_scalars(t));
     } else {
         image = std::max(image, static_cast<std::size_t>(g.patch_size()) * g.out_pixels());
     }
-    return (image + 15) / 16 * 16 + gemm_scalars;
+    return std::max((image + 15) / 16 * 16 + gemm_scalars, winograd);
+}
+
+// Shared workspace ahead of the threads' parts: the flipped weights of backward-data, then the Winograd-transformed
+// weights where either direction uses them.
+inline std::size_t conv2d_fast_flipped_scalars(const ConvGeometry& g) {
+    return (static_cast<std::size_t>(g.K) * g.patch_size() + 15) / 16 * 16;
+}
+inline std::size_t conv2d_fast_shared_scalars(const ConvGeometry& g) {
+    ConvGeometry t;
+    const bool winograd = winograd_applies(g) || (backward_data_as_forward(g, t) && winograd_applies(t));
+    return conv2d_fast_flipped_scalars(g) + (winograd ? winograd_weight_scalars(g) : 0);
 }
 
 // dbias (K) = sum of dy (N, K, P) over images and pixels: 8 interleaved partial sums (pixel p into sum p % 8,
@@ -408,8 +367,7 @@ void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l,
 // flipped weights of backward-data).
 template <class Scalar>
 std::size_t conv2d_fast_workspace_size(const ConvGeometry& g, int threads) {
-    const std::size_t weights = static_cast<std::size_t>(g.K) * g.patch_size();
-    return (weights + 15) / 16 * 16 +
+    return detail::conv2d_fast_shared_scalars(g) +
            static_cast<std::size_t>(std::max(threads, 1)) *
                detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>()) +
            16;
@@ -420,9 +378,19 @@ std::size_t conv2d_fast_workspace_size(const ConvGeometry& g, int threads) {
 template <class Scalar>
 void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight, const Scalar* bias,
                          Scalar* y, Scalar* workspace, ThreadPool* pool) {
-    const std::size_t weights = (static_cast<std::size_t>(g.K) * g.patch_size() + 15) / 16 * 16;
+    const std::size_t shared = detail::conv2d_fast_shared_scalars(g);
     const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
-    detail::conv2d_forward_batch(g, N, x, weight, bias, y, workspace + weights, per_thread, pool);
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        if (detail::winograd_pays(g, N)) {
+            float* U = workspace + detail::conv2d_fast_flipped_scalars(g);
+            detail::winograd_transform_weights(g, weight, U);
+            detail::winograd_forward(g, N, x, U, bias, y, workspace + shared, per_thread, pool);
+            return;
+        }
+    }
+#endif
+    detail::conv2d_forward_batch(g, N, x, weight, bias, y, workspace + shared, per_thread, pool);
 }
 
 // dx (N, C, H, W) = dL/dx for dy (N, K, OH, OW). Assigns dx. Stride 1 and C >= 24: a forward convolution of dy
@@ -432,7 +400,7 @@ template <class Scalar>
 void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, const Scalar* weight, Scalar* dx,
                                Scalar* workspace, ThreadPool* pool) {
     const int R = g.patch_size(), P = g.out_pixels(), KK = g.KH * g.KW;
-    const std::size_t weights = (static_cast<std::size_t>(g.K) * R + 15) / 16 * 16;
+    const std::size_t weights = detail::conv2d_fast_shared_scalars(g);
     const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
     ConvGeometry t;
     if (detail::backward_data_as_forward(g, t)) {
@@ -442,6 +410,16 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
                 for (int i = 0; i < KK; ++i)
                     flipped[(static_cast<std::size_t>(c) * g.K + k) * KK + (KK - 1 - i)] =
                         weight[(static_cast<std::size_t>(k) * g.C + c) * KK + i];
+#if DEEPCNN_HAVE_AVX2
+        if constexpr (std::is_same<Scalar, float>::value) {
+            if (detail::winograd_pays(t, N)) {
+                float* U = workspace + detail::conv2d_fast_flipped_scalars(g);
+                detail::winograd_transform_weights(t, flipped, U);
+                detail::winograd_forward(t, N, dy, U, nullptr, dx, workspace + weights, per_thread, pool);
+                return;
+            }
+        }
+#endif
         detail::conv2d_forward_batch(t, N, dy, flipped, static_cast<const Scalar*>(nullptr), dx, workspace + weights,
                                      per_thread, pool);
         return;
@@ -474,7 +452,7 @@ template <class Scalar>
 void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x, const Scalar* dy, Scalar* dweight,
                                   Scalar* dbias, Scalar* workspace, ThreadPool* pool) {
     const int R = g.patch_size(), P = g.out_pixels();
-    const std::size_t weights = (static_cast<std::size_t>(g.K) * R + 15) / 16 * 16;
+    const std::size_t weights = detail::conv2d_fast_flipped_scalars(g);
     const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
     const detail::PaddedLayout l = detail::padded_layout(g);
     const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
@@ -483,6 +461,12 @@ void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x,
     const int threads = pool ? pool->size() : 1;
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
+        if (detail::winograd_pays(g, N)) {
+            detail::winograd_backward_weights(g, N, x, dy, dweight, workspace + weights,
+                                              workspace + detail::conv2d_fast_shared_scalars(g), per_thread, pool);
+            if (dbias) detail::sum_bias(g, N, dy, dbias);
+            return;
+        }
         if (detail::backward_weights_direct(g)) {
             // Threads split the filters (in fours); each sums every image in order into 8-lane partial sums
             // (in its GEMM block), reduced lane by lane at the end.

@@ -94,8 +94,30 @@ struct StridedPackA {
     }
 };
 
+#if DEEPCNN_HAVE_AVX2
+// dst[p * ld + i] = src[row[i] + p] for i, p in [0, 8): eight 8-float rows transposed in registers.
+inline void transpose_8x8(const float* src, const int* row, float* dst, int ld) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + row[i]);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(dst + i * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+#endif
+
 // Packs rows [k0, k0 + kc) x columns [j0, j0 + nc) of B as ceil(nc / NR) panels of kc x NR (k-major); columns
-// past nc are zero.
+// past nc are zero. Row-major B is copied row by row; column-major float B (rs 1) is transposed 8x8 in registers.
 template <class Scalar>
 struct StridedPackB {
     StridedMatrix<Scalar> b;
@@ -110,6 +132,18 @@ struct StridedPackB {
                     Scalar* d = dst + k * NR;
                     for (int j = 0; j < NR; ++j) d[j] = s[j];
                 }
+#if DEEPCNN_HAVE_AVX2
+            } else if (std::is_same<Scalar, float>::value && n == NR && b.rs == 1 && kc >= 8) {
+                int column[NR];
+                for (int j = 0; j < NR; ++j) column[j] = static_cast<int>(j * b.cs);
+                const float* s = reinterpret_cast<const float*>(src);
+                float* d = reinterpret_cast<float*>(dst);
+                int k = 0;
+                for (; k + 8 <= kc; k += 8)
+                    for (int v = 0; v < NR; v += 8) transpose_8x8(s + k, column + v, d + k * NR + v, NR);
+                for (; k < kc; ++k)
+                    for (int j = 0; j < NR; ++j) d[k * NR + j] = s[k + column[j]];
+#endif
             } else {
                 for (int k = 0; k < kc; ++k) {
                     Scalar* d = dst + k * NR;

@@ -1,0 +1,50 @@
+// deepcnn/kernels/padded_image.hpp: the zero-padded copy of one image (C, Hp, Wp) that the convolution
+// kernels read their windows from, so that no kernel tests bounds.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "conv_geometry.hpp"
+#include "gemm.hpp"
+
+namespace deepcnn {
+namespace detail {
+
+// The zero-padded copy of one image: (C, Hp, Wp), large enough for every window, plus slack that packers may
+// over-read (size counts it).
+struct PaddedLayout {
+    int Hp = 0, Wp = 0;
+    std::size_t size = 0;
+};
+
+inline PaddedLayout padded_layout(const ConvGeometry& g) {
+    PaddedLayout l;
+    l.Hp = std::max(g.pad_top + g.H, (g.OH - 1) * g.stride_h + g.KH);
+    l.Wp = std::max(g.pad_left + g.W, (g.OW - 1) * g.stride_w + g.KW);
+    l.size = static_cast<std::size_t>(g.C) * l.Hp * l.Wp + 2 * GemmBlocking::NR;
+    return l;
+}
+
+// xp (C, Hp, Wp) = x (C, H, W) shifted by (pad_top, pad_left), zero elsewhere (slack included).
+template <class Scalar>
+void pad_image(const ConvGeometry& g, const PaddedLayout& l, const Scalar* x, Scalar* xp) {
+    const int right = l.Wp - g.pad_left - g.W;
+    for (int c = 0; c < g.C; ++c) {
+        const Scalar* src = x + static_cast<std::size_t>(c) * g.H * g.W;
+        Scalar* dst = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp;
+        std::fill(dst, dst + static_cast<std::size_t>(g.pad_top) * l.Wp, Scalar(0));
+        dst += static_cast<std::size_t>(g.pad_top) * l.Wp;
+        for (int h = 0; h < g.H; ++h, dst += l.Wp, src += g.W) {
+            std::fill(dst, dst + g.pad_left, Scalar(0));
+            std::copy(src, src + g.W, dst + g.pad_left);
+            std::fill(dst + g.pad_left + g.W, dst + g.pad_left + g.W + right, Scalar(0));
+        }
+        std::fill(dst, dst + static_cast<std::size_t>(l.Hp - g.pad_top - g.H) * l.Wp, Scalar(0));
+    }
+    const std::size_t body = static_cast<std::size_t>(g.C) * l.Hp * l.Wp;
+    std::fill(xp + body, xp + l.size, Scalar(0));
+}
+
+}  // namespace detail
+}  // namespace deepcnn

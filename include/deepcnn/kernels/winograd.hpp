@@ -1,0 +1,402 @@
+// deepcnn/kernels/winograd.hpp: 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin and
+// Gray, "Fast Algorithms for Convolutional Neural Networks", 2015), float with AVX2. Each 2x2 block of outputs
+// (a "tile") comes from the 4x4 input window d at twice its position:
+//   y_tile = A^T [ U (.) V ] A,   U = G w G^T (per filter and channel),   V = B^T d B (per channel and tile),
+// so that a tile costs 16 multiplications per filter and channel instead of 36. The products summed over the
+// channels are 16 GEMMs, one per position xi of the 4x4 transformed tile: M_xi (K, tiles) = U_xi (K, C) x
+// V_xi (C, tiles), on the packed GEMM of gemm.hpp. The transforms run on 8 tiles of a tile row at a time.
+// Rounding differs from direct convolution (a few float ulps more); tests compare with conv2d_ref.hpp.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "../config.hpp"
+#include "../parallel/thread_pool.hpp"
+#include "conv_geometry.hpp"
+#include "gemm.hpp"
+#include "padded_image.hpp"
+
+namespace deepcnn {
+namespace detail {
+
+// Where the Winograd kernels run: 3x3 windows, stride 1, float with AVX2, and enough channels (the reduction of
+// each GEMM) to amortise the transforms; measured on the FER nets' layers (docs/performance.md).
+inline bool winograd_applies(const ConvGeometry& g) {
+    return DEEPCNN_HAVE_AVX2 && g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 && g.C >= 16 &&
+           g.K >= 8;
+}
+
+// Where they also pay for a batch of N images: at least 144 tiles in all (the transforms and small GEMMs cost more
+// than they save on fewer; measured at batch 1 on the 12x12 layers). Depends on N only, never on the thread count.
+inline bool winograd_pays(const ConvGeometry& g, int N) {
+    return winograd_applies(g) && static_cast<long>(N) * ((g.OH + 1) / 2) * ((g.OW + 1) / 2) >= 144;
+}
+
+// Sizes of one thread's work: the padded image (wide enough for the 8-tile loads), and a chunk of whole images
+// (or of one image's tile rows) whose transformed input V (16, C, ld) and products M (16, K, ld) are kept. Rows
+// of V and M hold `ld` >= chunk_tiles + 8 values: the transforms read and write 8 tiles at a time, up to 7 past
+// the last.
+struct WinogradLayout {
+    int tiles_h = 0, tiles_w = 0;  // tile rows and columns per image
+    int image_tiles = 0;
+    int images_per_chunk = 0;
+    long ld = 0;
+    PaddedLayout padded;
+    int dy_rows = 0, dy_cols = 0;  // backward-weights: one image's dy (K, dy_rows, dy_cols), zero past OH, OW
+    std::size_t padded_scalars = 0, v_scalars = 0, m_scalars = 0, dy_scalars = 0;
+};
+
+inline WinogradLayout winograd_layout(const ConvGeometry& g) {
+    WinogradLayout w;
+    w.tiles_h = (g.OH + 1) / 2;
+    w.tiles_w = (g.OW + 1) / 2;
+    w.image_tiles = w.tiles_h * w.tiles_w;
+    w.images_per_chunk = std::max(1, (288 + w.image_tiles - 1) / w.image_tiles);
+    w.ld = static_cast<long>(w.images_per_chunk) * w.image_tiles + 8;
+    w.padded.Hp = std::max(g.pad_top + g.H, 2 * w.tiles_h + 2);
+    w.padded.Wp = std::max(g.pad_left + g.W, 16 * ((w.tiles_w + 7) / 8) + 2);
+    w.padded.size = static_cast<std::size_t>(g.C) * w.padded.Hp * w.padded.Wp + 16;
+    w.padded_scalars = (w.padded.size + 15) / 16 * 16;
+    w.v_scalars = static_cast<std::size_t>(16) * g.C * w.ld;
+    w.m_scalars = static_cast<std::size_t>(16) * g.K * w.ld;
+    w.dy_rows = 2 * w.tiles_h;
+    w.dy_cols = 16 * ((w.tiles_w + 7) / 8);
+    w.dy_scalars = (static_cast<std::size_t>(g.K) * w.dy_rows * w.dy_cols + 15) / 16 * 16;
+    return w;
+}
+
+// Scalars of one thread's workspace: padded image, V, M (or transformed dy), a GEMM block and one image's dy.
+inline std::size_t winograd_thread_scalars(const ConvGeometry& g) {
+    const WinogradLayout w = winograd_layout(g);
+    return w.padded_scalars + w.v_scalars + w.m_scalars + gemm_workspace_size<float>() + w.dy_scalars;
+}
+
+// Scalars of the transformed weights U (16, K, C).
+inline std::size_t winograd_weight_scalars(const ConvGeometry& g) {
+    return (static_cast<std::size_t>(16) * g.K * g.C + 15) / 16 * 16;
+}
+
+#if DEEPCNN_HAVE_AVX2
+// U (16, K, C) = G w G^T for weight (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]; eight channels
+// at a time (gathered), the rest one by one, with the same arithmetic.
+inline void winograd_transform_weights(const ConvGeometry& g, const float* weight, float* U) {
+    const std::size_t plane = static_cast<std::size_t>(g.K) * g.C;
+    const __m256 half = _mm256_set1_ps(0.5f);
+    const __m256i stride9 = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
+    for (int k = 0; k < g.K; ++k) {
+        int c = 0;
+        for (; c + 8 <= g.C; c += 8) {
+            const float* w = weight + (static_cast<std::size_t>(k) * g.C + c) * 9;
+            __m256 v[9];
+            for (int i = 0; i < 9; ++i) v[i] = _mm256_i32gather_ps(w + i, stride9, 4);
+            __m256 t[4][3];
+            for (int j = 0; j < 3; ++j) {
+                t[0][j] = v[j];
+                t[1][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(v[j], v[3 + j]), v[6 + j]));
+                t[2][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(v[j], v[3 + j]), v[6 + j]));
+                t[3][j] = v[6 + j];
+            }
+            float* u = U + static_cast<std::size_t>(k) * g.C + c;
+            for (int i = 0; i < 4; ++i) {
+                _mm256_storeu_ps(u + (4 * i + 0) * plane, t[i][0]);
+                _mm256_storeu_ps(u + (4 * i + 1) * plane,
+                                 _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(t[i][0], t[i][1]), t[i][2])));
+                _mm256_storeu_ps(u + (4 * i + 2) * plane,
+                                 _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(t[i][0], t[i][1]), t[i][2])));
+                _mm256_storeu_ps(u + (4 * i + 3) * plane, t[i][2]);
+            }
+        }
+        for (; c < g.C; ++c) {
+            const float* w = weight + (static_cast<std::size_t>(k) * g.C + c) * 9;
+            float t[4][3];
+            for (int j = 0; j < 3; ++j) {
+                t[0][j] = w[j];
+                t[1][j] = 0.5f * ((w[j] + w[3 + j]) + w[6 + j]);
+                t[2][j] = 0.5f * ((w[j] - w[3 + j]) + w[6 + j]);
+                t[3][j] = w[6 + j];
+            }
+            float* u = U + static_cast<std::size_t>(k) * g.C + c;
+            for (int i = 0; i < 4; ++i) {
+                u[(4 * i + 0) * plane] = t[i][0];
+                u[(4 * i + 1) * plane] = 0.5f * ((t[i][0] + t[i][1]) + t[i][2]);
+                u[(4 * i + 2) * plane] = 0.5f * ((t[i][0] - t[i][1]) + t[i][2]);
+                u[(4 * i + 3) * plane] = t[i][2];
+            }
+        }
+    }
+}
+
+// even = (a0 a2 a4 a6 b0 b2 b4 b6), odd = (a1 a3 a5 a7 b1 b3 b5 b7).
+inline void deinterleave(__m256 a, __m256 b, __m256& even, __m256& odd) {
+    const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// V (16, C, ld), columns t0 + (ty - ty0) * tiles_w + tx = B^T d B for the tiles of rows [ty0, ty1) of one padded
+// image xp, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Writes up to 7 columns past the last tile (a later
+// row, or the slack, takes them).
+inline void winograd_transform_input(const ConvGeometry& g, const WinogradLayout& w, const float* xp, int ty0,
+                                     int ty1, float* V, long t0) {
+    const int Wp = w.padded.Wp;
+    const std::size_t plane = static_cast<std::size_t>(w.padded.Hp) * Wp;
+    const std::size_t xi_stride = static_cast<std::size_t>(g.C) * w.ld;
+    for (int c = 0; c < g.C; ++c) {
+        const float* image = xp + c * plane;
+        float* v = V + c * w.ld + t0;
+        for (int ty = ty0; ty < ty1; ++ty)
+            for (int tx = 0; tx < w.tiles_w; tx += 8) {
+                const float* s = image + 2 * ty * Wp + 2 * tx;
+                __m256 d[4][4];
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; ++i) {
+                    const float* r = s + i * Wp;
+                    deinterleave(_mm256_loadu_ps(r), _mm256_loadu_ps(r + 8), d[i][0], d[i][1]);
+                    deinterleave(_mm256_loadu_ps(r + 2), _mm256_loadu_ps(r + 10), d[i][2], d[i][3]);
+                }
+                __m256 e[4][4];
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; ++j) {
+                    e[0][j] = _mm256_sub_ps(d[0][j], d[2][j]);
+                    e[1][j] = _mm256_add_ps(d[1][j], d[2][j]);
+                    e[2][j] = _mm256_sub_ps(d[2][j], d[1][j]);
+                    e[3][j] = _mm256_sub_ps(d[1][j], d[3][j]);
+                }
+                float* out = v + (ty - ty0) * w.tiles_w + tx;
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; ++i) {
+                    _mm256_storeu_ps(out + (4 * i + 0) * xi_stride, _mm256_sub_ps(e[i][0], e[i][2]));
+                    _mm256_storeu_ps(out + (4 * i + 1) * xi_stride, _mm256_add_ps(e[i][1], e[i][2]));
+                    _mm256_storeu_ps(out + (4 * i + 2) * xi_stride, _mm256_sub_ps(e[i][2], e[i][1]));
+                    _mm256_storeu_ps(out + (4 * i + 3) * xi_stride, _mm256_sub_ps(e[i][1], e[i][3]));
+                }
+            }
+    }
+}
+
+// y (K, OH, OW) rows of tile rows [ty0, ty1) of one image = A^T m A (+ bias), m read from M (16, K, ld) at
+// columns t0 + (ty - ty0) * tiles_w + tx, A^T = [1 1 1 0; 0 1 -1 -1]. Assigns y.
+inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayout& w, const float* M, long t0,
+                                      int ty0, int ty1, const float* bias, float* y) {
+    const std::size_t xi_stride = static_cast<std::size_t>(g.K) * w.ld;
+    for (int k = 0; k < g.K; ++k) {
+        const __m256 b = _mm256_set1_ps(bias ? bias[k] : 0.0f);
+        const float* m_k = M + k * w.ld + t0;
+        float* y_k = y + static_cast<std::size_t>(k) * g.OH * g.OW;
+        for (int ty = ty0; ty < ty1; ++ty)
+            for (int tx = 0; tx < w.tiles_w; tx += 8) {
+                const float* mp = m_k + (ty - ty0) * w.tiles_w + tx;
+                __m256 s[2][4];
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; ++j) {
+                    const __m256 m0 = _mm256_loadu_ps(mp + (0 + j) * xi_stride);
+                    const __m256 m1 = _mm256_loadu_ps(mp + (4 + j) * xi_stride);
+                    const __m256 m2 = _mm256_loadu_ps(mp + (8 + j) * xi_stride);
+                    const __m256 m3 = _mm256_loadu_ps(mp + (12 + j) * xi_stride);
+                    s[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+                    s[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+                }
+                const int columns = std::min(16, g.OW - 2 * tx);
+                for (int oy = 0; oy < 2 && 2 * ty + oy < g.OH; ++oy) {
+                    const __m256 left = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[oy][0], s[oy][1]), s[oy][2]), b);
+                    const __m256 right = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s[oy][1], s[oy][2]), s[oy][3]), b);
+                    const __m256 lo = _mm256_unpacklo_ps(left, right), hi = _mm256_unpackhi_ps(left, right);
+                    const __m256 first = _mm256_permute2f128_ps(lo, hi, 0x20);
+                    const __m256 second = _mm256_permute2f128_ps(lo, hi, 0x31);
+                    float* dst = y_k + static_cast<std::size_t>(2 * ty + oy) * g.OW + 2 * tx;
+                    if (columns == 16) {
+                        _mm256_storeu_ps(dst, first);
+                        _mm256_storeu_ps(dst + 8, second);
+                    } else {
+                        alignas(32) float row[16];
+                        _mm256_store_ps(row, first);
+                        _mm256_store_ps(row + 8, second);
+                        std::copy(row, row + columns, dst);
+                    }
+                }
+            }
+    }
+}
+
+// M_xi (K, tiles) = U_xi (K, C) x V_xi (C, tiles) for the 16 positions xi.
+inline void winograd_products(const ConvGeometry& g, const WinogradLayout& w, const float* U, const float* V,
+                              int tiles, float* M, float* gemm_ws) {
+    const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
+    for (int xi = 0; xi < 16; ++xi)
+        gemm_packed(g.K, tiles, g.C, StridedPackA<float>{{U + xi * u_plane, g.C, 1}},
+                    StridedPackB<float>{{V + xi * static_cast<std::size_t>(g.C) * w.ld, w.ld, 1}},
+                    M + xi * static_cast<std::size_t>(g.K) * w.ld, w.ld, false, gemm_ws);
+}
+
+// y (N, K, OH, OW) = conv(x, weight) + bias for U = winograd_transform_weights(weight). Threads split the images
+// in chunks (or, when N is smaller than the pool, each image's tile rows); every output sums its channels in the
+// GEMM's fixed order, so results are bit-identical for any thread count and batch size. `workspace` holds
+// winograd_thread_scalars(g) per thread.
+inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const float* U, const float* bias,
+                             float* y, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
+    const int threads = pool ? pool->size() : 1;
+    const WinogradLayout w = winograd_layout(g);
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
+    auto task = [&](int t) {
+        float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
+        float* V = xp + w.padded_scalars;
+        float* M = V + w.v_scalars;
+        float* gemm_ws = M + w.m_scalars;
+        int begin = 0, end = 0;
+        if (N >= threads) {
+            split_range(N, threads, t, 1, begin, end);
+            for (int n0 = begin; n0 < end; n0 += w.images_per_chunk) {
+                const int n1 = std::min(end, n0 + w.images_per_chunk);
+                for (int n = n0; n < n1; ++n) {
+                    pad_image(g, w.padded, x + n * in_size, xp);
+                    winograd_transform_input(g, w, xp, 0, w.tiles_h, V, static_cast<long>(n - n0) * w.image_tiles);
+                }
+                winograd_products(g, w, U, V, (n1 - n0) * w.image_tiles, M, gemm_ws);
+                for (int n = n0; n < n1; ++n)
+                    winograd_transform_output(g, w, M, static_cast<long>(n - n0) * w.image_tiles, 0, w.tiles_h, bias,
+                                              y + n * out_size);
+            }
+        } else {
+            split_range(w.tiles_h, threads, t, 1, begin, end);
+            if (begin == end) return;
+            for (int n = 0; n < N; ++n) {
+                pad_image(g, w.padded, x + n * in_size, xp);
+                winograd_transform_input(g, w, xp, begin, end, V, 0);
+                winograd_products(g, w, U, V, (end - begin) * w.tiles_w, M, gemm_ws);
+                winograd_transform_output(g, w, M, 0, begin, end, bias, y + n * out_size);
+            }
+        }
+    };
+    if (threads > 1) {
+        pool->run(threads, task);
+    } else {
+        task(0);
+    }
+}
+
+// dyp (K, dy_rows, dy_cols) = dy (K, OH, OW) of filters [k0, k1), zero past the image.
+inline void winograd_pad_dy(const ConvGeometry& g, const WinogradLayout& w, const float* dy, int k0, int k1, float* dyp) {
+    for (int k = k0; k < k1; ++k) {
+        float* dst = dyp + static_cast<std::size_t>(k) * w.dy_rows * w.dy_cols;
+        const float* src = dy + static_cast<std::size_t>(k) * g.OH * g.OW;
+        for (int r = 0; r < w.dy_rows; ++r, dst += w.dy_cols) {
+            const int columns = r < g.OH ? g.OW : 0;
+            std::copy(src + static_cast<std::size_t>(r) * g.OW, src + static_cast<std::size_t>(r) * g.OW + columns, dst);
+            std::fill(dst + columns, dst + w.dy_cols, 0.0f);
+        }
+    }
+}
+
+// Z (16, K, ld), columns t0 + ty * tiles_w + tx for filters [k0, k1) = A dy A^T per tile of one image's padded dy,
+// A = [1 0; 1 1; 1 -1; 0 -1]: the gradient of the products M that winograd_transform_output reads. Writes up to 7
+// columns past the last tile.
+inline void winograd_transform_dy(const ConvGeometry& g, const WinogradLayout& w, const float* dyp, int k0, int k1,
+                                  float* Z, long t0) {
+    const std::size_t xi_stride = static_cast<std::size_t>(g.K) * w.ld;
+    for (int k = k0; k < k1; ++k) {
+        const float* image = dyp + static_cast<std::size_t>(k) * w.dy_rows * w.dy_cols;
+        float* z = Z + k * w.ld + t0;
+        for (int ty = 0; ty < w.tiles_h; ++ty)
+            for (int tx = 0; tx < w.tiles_w; tx += 8) {
+                const float* r0 = image + 2 * ty * w.dy_cols + 2 * tx;
+                const float* r1 = r0 + w.dy_cols;
+                __m256 a[2][2];
+                deinterleave(_mm256_loadu_ps(r0), _mm256_loadu_ps(r0 + 8), a[0][0], a[0][1]);
+                deinterleave(_mm256_loadu_ps(r1), _mm256_loadu_ps(r1 + 8), a[1][0], a[1][1]);
+                __m256 e[4][2];
+                for (int j = 0; j < 2; ++j) {
+                    e[0][j] = a[0][j];
+                    e[1][j] = _mm256_add_ps(a[0][j], a[1][j]);
+                    e[2][j] = _mm256_sub_ps(a[0][j], a[1][j]);
+                    e[3][j] = _mm256_sub_ps(_mm256_setzero_ps(), a[1][j]);
+                }
+                float* out = z + ty * w.tiles_w + tx;
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; ++i) {
+                    _mm256_storeu_ps(out + (4 * i + 0) * xi_stride, e[i][0]);
+                    _mm256_storeu_ps(out + (4 * i + 1) * xi_stride, _mm256_add_ps(e[i][0], e[i][1]));
+                    _mm256_storeu_ps(out + (4 * i + 2) * xi_stride, _mm256_sub_ps(e[i][0], e[i][1]));
+                    _mm256_storeu_ps(out + (4 * i + 3) * xi_stride, _mm256_sub_ps(_mm256_setzero_ps(), e[i][1]));
+                }
+            }
+    }
+}
+
+// dweight (K, C, 3, 3) rows [k0, k1) = G^T dU G, the gradient of winograd_transform_weights, from dU (16, K, C).
+inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, int k0, int k1, float* dweight) {
+    const std::size_t plane = static_cast<std::size_t>(g.K) * g.C;
+    for (int k = k0; k < k1; ++k)
+        for (int c = 0; c < g.C; ++c) {
+            const float* u = dU + static_cast<std::size_t>(k) * g.C + c;
+            float s[3][4];
+            for (int j = 0; j < 4; ++j) {
+                const float u0 = u[j * plane], u1 = u[(4 + j) * plane], u2 = u[(8 + j) * plane], u3 = u[(12 + j) * plane];
+                s[0][j] = u0 + 0.5f * (u1 + u2);
+                s[1][j] = 0.5f * (u1 - u2);
+                s[2][j] = 0.5f * (u1 + u2) + u3;
+            }
+            float* dw = dweight + (static_cast<std::size_t>(k) * g.C + c) * 9;
+            for (int a = 0; a < 3; ++a) {
+                dw[3 * a + 0] = s[a][0] + 0.5f * (s[a][1] + s[a][2]);
+                dw[3 * a + 1] = 0.5f * (s[a][1] - s[a][2]);
+                dw[3 * a + 2] = 0.5f * (s[a][1] + s[a][2]) + s[a][3];
+            }
+        }
+}
+
+// dweight (K, C, 3, 3) = dL/dweight for x (N, C, H, W) and dy (N, K, OH, OW): per position xi,
+// dU_xi (K, C) = sum over the tiles of every image of Z_xi (K, tiles) x V_xi (C, tiles)^T, then G^T dU G.
+// Threads split the filters (in MR blocks) and each sums every image in the same chunks and order, so results
+// are bit-identical for any thread count. `dU` holds winograd_weight_scalars(g); `workspace` holds
+// winograd_thread_scalars(g) per thread.
+inline void winograd_backward_weights(const ConvGeometry& g, int N, const float* x, const float* dy, float* dweight,
+                                      float* dU, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
+    if (N <= 0) {
+        std::fill(dweight, dweight + static_cast<std::size_t>(g.K) * g.C * 9, 0.0f);
+        return;
+    }
+    const int threads = pool ? pool->size() : 1;
+    const WinogradLayout w = winograd_layout(g);
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
+    const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
+    auto task = [&](int t) {
+        int k0 = 0, k1 = 0;
+        split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
+        if (k0 == k1) return;
+        float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
+        float* V = xp + w.padded_scalars;
+        float* Z = V + w.v_scalars;
+        float* gemm_ws = Z + w.m_scalars;
+        float* dyp = gemm_ws + gemm_workspace_size<float>();
+        for (int n0 = 0; n0 < N; n0 += w.images_per_chunk) {
+            const int n1 = std::min(N, n0 + w.images_per_chunk);
+            for (int n = n0; n < n1; ++n) {
+                const long t0 = static_cast<long>(n - n0) * w.image_tiles;
+                pad_image(g, w.padded, x + n * in_size, xp);
+                winograd_transform_input(g, w, xp, 0, w.tiles_h, V, t0);
+                winograd_pad_dy(g, w, dy + n * out_size, k0, k1, dyp);
+                winograd_transform_dy(g, w, dyp, k0, k1, Z, t0);
+            }
+            const int tiles = (n1 - n0) * w.image_tiles;
+            for (int xi = 0; xi < 16; ++xi)
+                gemm_packed(k1 - k0, g.C, tiles,
+                            StridedPackA<float>{{Z + xi * static_cast<std::size_t>(g.K) * w.ld + k0 * w.ld, w.ld, 1}},
+                            StridedPackB<float>{{V + xi * static_cast<std::size_t>(g.C) * w.ld, 1, w.ld}},
+                            dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, n0 > 0, gemm_ws);
+        }
+        winograd_weights_gradient(g, dU, k0, k1, dweight);
+    };
+    if (threads > 1) {
+        pool->run(threads, task);
+    } else {
+        task(0);
+    }
+}
+#endif
+
+}  // namespace detail
+}  // namespace deepcnn
