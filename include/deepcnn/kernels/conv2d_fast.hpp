@@ -1,10 +1,11 @@
 // deepcnn/kernels/conv2d_fast.hpp: fast convolution for a batch in NCHW layout, forward, backward-data and
-// backward-weights, as implicit GEMMs on the packed GEMM of gemm.hpp. Each image is copied once into a
+// backward-weights: the dispatch between Winograd (winograd.hpp: 3x3 stride 1, enough channels and tiles), the
+// first layer's direct kernels (conv2d_direct.hpp: one input channel) and, everywhere else, implicit GEMMs on the
+// packed GEMM of gemm.hpp. For the implicit GEMMs each image is copied once into a
 // zero-padded buffer xp (C, Hp, Wp); the packers then read the im2col matrix straight from it, so no im2col
 // matrix is ever stored:
 //   im2col(x)(r, p) = xp[rbase(r) + poff(p)],  r = (c, kh, kw) -> rbase = (c * Hp + kh) * Wp + kw,
 //                                              p = (oh, ow)    -> poff  = oh * stride_h * Wp + ow * stride_w.
-// The first layer's backward-weights (C*KH*KW <= 32) has a direct AVX2 kernel instead of the GEMM.
 // Work is split over a ThreadPool by images (or by pixels / filters when the batch is smaller than the pool),
 // never inside a sum, so results are bit-identical for any thread count. Twins: conv2d_*_ref in conv2d_ref.hpp.
 // The kernels allocate nothing; the caller passes conv2d_fast_workspace_size(g, threads) scalars.
@@ -19,6 +20,7 @@
 #include "conv_geometry.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
+#include "conv2d_direct.hpp"
 #include "padded_image.hpp"
 #include "winograd.hpp"
 
@@ -281,86 +283,6 @@ void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const S
     }
 }
 
-#if DEEPCNN_HAVE_AVX2
-// Scalars of one filter's dy widened to the padded width, OH * Wp, rounded up to a multiple of 8.
-inline std::size_t direct_dy_scalars(const ConvGeometry& g) {
-    return (static_cast<std::size_t>(g.OH) * padded_layout(g).Wp + 7) / 8 * 8;
-}
-
-// Filters per block of the direct backward-weights: KB * KH * KW accumulators must fit the registers (32 ymm
-// with AVX-512VL, else 16). 0: no direct kernel for this window.
-template <int KH, int KW>
-constexpr int direct_filter_block() {
-#if defined(__AVX512VL__)
-    return KH * KW <= 9 ? 2 : KH * KW <= 25 ? 1 : 0;
-#else
-    return KH * KW <= 9 ? 1 : 0;
-#endif
-}
-
-// Whether backward-weights takes the direct path: stride 1, a 3x3 or 5x5 window with a kernel for it and a small
-// patch (the first layer), where a GEMM would have a reduction of only C*KH*KW and narrow panels.
-inline bool backward_weights_direct(const ConvGeometry& g) {
-    const bool window = (g.KH == 3 && g.KW == 3 && direct_filter_block<3, 3>() > 0) ||
-                        (g.KH == 5 && g.KW == 5 && direct_filter_block<5, 5>() > 0);
-    const std::size_t scratch = static_cast<std::size_t>(g.K) * g.patch_size() * 8 + 2 * direct_dy_scalars(g);
-    return g.stride_h == 1 && g.stride_w == 1 && window && g.patch_size() <= 32 &&
-           scratch + 64 <= gemm_workspace_size<float>();
-}
-
-// Direct backward-weights for filters [k0, k1) of one image, stride 1, a KH x KW window. Per block of KB filters,
-// their dy rows are first widened to the padded width Wp in dyp (KB, Q): zeros past OW and past OH * Wp, which
-// the caller sets once. Then, with q = oh * Wp + ow,
-//   dweight(k, c, kh, kw) = sum_q dyp(k, q) * xp(c, q + kh * Wp + kw)
-// is one flat loop over q, 8 at a time, with all KB * KH * KW sums in registers (each dy vector loaded once):
-// acc (k1-k0, C, KH, KW, 8 lanes) += the image's 8-lane partial sums.
-template <int KH, int KW, int KB>
-void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* dy,
-                                   int k0, int k1, float* acc, float* dyp) {
-    constexpr int T = KH * KW;
-    const int Q = static_cast<int>(direct_dy_scalars(g));
-    const int P = g.out_pixels();
-    for (int kb = k0; kb < k1; kb += KB) {
-        const int nk = std::min(KB, k1 - kb);
-        for (int i = 0; i < nk; ++i)
-            for (int oh = 0; oh < g.OH; ++oh) {
-                const float* src = dy + static_cast<std::size_t>(kb + i) * P + oh * g.OW;
-                std::copy(src, src + g.OW, dyp + static_cast<std::size_t>(i) * Q + oh * l.Wp);
-            }
-        const float* dk[KB];  // a partial block repeats its last filter in the unused slots
-#pragma GCC unroll 4
-        for (int i = 0; i < KB; ++i) dk[i] = dyp + static_cast<std::size_t>(std::min(i, nk - 1)) * Q;
-        for (int c = 0; c < g.C; ++c) {
-            const float* x0 = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp;
-            __m256 t[KB][T];
-#pragma GCC unroll 4
-            for (int i = 0; i < KB; ++i)
-#pragma GCC unroll 25
-                for (int j = 0; j < T; ++j) t[i][j] = _mm256_setzero_ps();
-            for (int q = 0; q < Q; q += 8) {
-                __m256 d[KB];
-#pragma GCC unroll 4
-                for (int i = 0; i < KB; ++i) d[i] = _mm256_loadu_ps(dk[i] + q);
-#pragma GCC unroll 5
-                for (int kh = 0; kh < KH; ++kh)
-#pragma GCC unroll 5
-                    for (int kw = 0; kw < KW; ++kw) {
-                        const __m256 xv = _mm256_loadu_ps(x0 + q + kh * l.Wp + kw);
-#pragma GCC unroll 4
-                        for (int i = 0; i < KB; ++i) t[i][kh * KW + kw] = _mm256_fmadd_ps(d[i], xv, t[i][kh * KW + kw]);
-                    }
-            }
-            for (int i = 0; i < nk; ++i) {
-                float* out = acc + (static_cast<std::size_t>(kb + i - k0) * g.C + c) * T * 8;
-#pragma GCC unroll 25
-                for (int j = 0; j < T; ++j)
-                    _mm256_storeu_ps(out + 8 * j, _mm256_add_ps(_mm256_loadu_ps(out + 8 * j), t[i][j]));
-            }
-        }
-    }
-}
-#endif
-
 }  // namespace detail
 
 // Scalars of workspace the conv2d_*_fast kernels need with `threads` threads (one set per thread, plus the
@@ -382,6 +304,10 @@ void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Sc
     const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
+        if (detail::forward_direct(g)) {
+            detail::forward_direct_batch(g, N, x, weight, bias, y, workspace + shared, per_thread, pool);
+            return;
+        }
         if (detail::winograd_pays(g, N)) {
             float* U = workspace + detail::conv2d_fast_flipped_scalars(g);
             detail::winograd_transform_weights(g, weight, U);

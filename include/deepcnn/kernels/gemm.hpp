@@ -67,33 +67,6 @@ void gemm_ref(int M, int N, int K, StridedMatrix<Scalar> A, StridedMatrix<Scalar
 
 namespace detail {
 
-// Packs rows [i0, i0 + mc) x columns [k0, k0 + kc) of A as ceil(mc / MR) panels of kc x MR (k-major); rows past
-// mc are zero.
-template <class Scalar>
-struct StridedPackA {
-    StridedMatrix<Scalar> a;
-    void operator()(int i0, int mc, int k0, int kc, Scalar* dst) const {
-        constexpr int MR = GemmBlocking::MR;
-        for (int ip = 0; ip < mc; ip += MR, dst += static_cast<long>(kc) * MR) {
-            const int m = std::min(MR, mc - ip);
-            const Scalar* src = a.data + (i0 + ip) * a.rs + k0 * a.cs;
-            if (m == MR && a.cs == 1) {
-                for (int k = 0; k < kc; ++k) {
-                    Scalar* d = dst + k * MR;
-#pragma GCC unroll 8
-                    for (int i = 0; i < MR; ++i) d[i] = src[i * a.rs + k];
-                }
-            } else {
-                for (int k = 0; k < kc; ++k) {
-                    Scalar* d = dst + k * MR;
-                    for (int i = 0; i < m; ++i) d[i] = src[i * a.rs + k * a.cs];
-                    for (int i = m; i < MR; ++i) d[i] = Scalar(0);
-                }
-            }
-        }
-    }
-};
-
 #if DEEPCNN_HAVE_AVX2
 // dst[p * ld + i] = src[row[i] + p] for i, p in [0, 8): eight 8-float rows transposed in registers.
 inline void transpose_8x8(const float* src, const int* row, float* dst, int ld) {
@@ -115,6 +88,42 @@ inline void transpose_8x8(const float* src, const int* row, float* dst, int ld) 
     }
 }
 #endif
+
+// Packs rows [i0, i0 + mc) x columns [k0, k0 + kc) of A as ceil(mc / MR) panels of kc x MR (k-major); rows past
+// mc are zero. Row-major float A is transposed 8x8 in registers when MR is 8.
+template <class Scalar>
+struct StridedPackA {
+    StridedMatrix<Scalar> a;
+    void operator()(int i0, int mc, int k0, int kc, Scalar* dst) const {
+        constexpr int MR = GemmBlocking::MR;
+        for (int ip = 0; ip < mc; ip += MR, dst += static_cast<long>(kc) * MR) {
+            const int m = std::min(MR, mc - ip);
+            const Scalar* src = a.data + (i0 + ip) * a.rs + k0 * a.cs;
+            if (m == MR && a.cs == 1) {
+                int k = 0;
+#if DEEPCNN_HAVE_AVX2
+                if constexpr (std::is_same<Scalar, float>::value && MR == 8) {
+                    int row[8];
+                    for (int i = 0; i < 8; ++i) row[i] = static_cast<int>(i * a.rs);
+                    for (; k + 8 <= kc; k += 8) transpose_8x8(src + k, row, dst + k * MR, MR);
+                }
+#endif
+                for (; k < kc; ++k) {
+                    Scalar* d = dst + k * MR;
+#pragma GCC unroll 8
+                    for (int i = 0; i < MR; ++i) d[i] = src[i * a.rs + k];
+                }
+            } else {
+                for (int k = 0; k < kc; ++k) {
+                    Scalar* d = dst + k * MR;
+                    for (int i = 0; i < m; ++i) d[i] = src[i * a.rs + k * a.cs];
+                    for (int i = m; i < MR; ++i) d[i] = Scalar(0);
+                }
+            }
+        }
+    }
+};
+
 
 // Packs rows [k0, k0 + kc) x columns [j0, j0 + nc) of B as ceil(nc / NR) panels of kc x NR (k-major); columns
 // past nc are zero. Row-major B is copied row by row; column-major float B (rs 1) is transposed 8x8 in registers.
@@ -172,7 +181,8 @@ inline void gemm_micro_kernel_generic(int kc, const Scalar* a, const Scalar* b, 
 #if DEEPCNN_HAVE_AVX2
 // Micro-kernel, AVX2 + FMA, float: the MR x NR tile lives in MR * NR/8 ymm accumulators; each k loads NR values
 // of B (NR/8 ymm), broadcasts MR values of A and issues MR * NR/8 FMAs. 6 x 16 uses 12 of the 16 ymm registers;
-// with AVX-512VL (32 ymm registers) the tile is 8 x 24: 24 accumulators, 11 loads per 24 FMAs.
+// with AVX-512VL (32 ymm registers) the tile is 8 x 24: 24 accumulators, 11 loads per 24 FMAs. NV < NR/8 computes
+// only the first 8 * NV columns of the panel (a narrow edge of C).
 template <int MR, int NV>
 inline void gemm_micro_kernel_avx2(int kc, const float* a, const float* b, float* c, long ldc, bool accumulate) {
     __m256 t[MR][NV];
@@ -180,7 +190,7 @@ inline void gemm_micro_kernel_avx2(int kc, const float* a, const float* b, float
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) t[i][j] = _mm256_setzero_ps();
-    for (int k = 0; k < kc; ++k, a += MR, b += 8 * NV) {
+    for (int k = 0; k < kc; ++k, a += MR, b += GemmBlocking::NR) {
         __m256 bv[NV];
 #pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) bv[j] = _mm256_loadu_ps(b + 8 * j);
@@ -210,6 +220,26 @@ inline void gemm_micro_kernel(int kc, const Scalar* a, const Scalar* b, Scalar* 
     }
 #endif
     gemm_micro_kernel_generic(kc, a, b, c, ldc, accumulate);
+}
+
+// tile (MR x NR, assigned) = a^T b where only the first n <= NR columns are wanted: with AVX2, panels of one or two
+// thirds of the 8 x 24 tile skip the columns past n.
+template <class Scalar>
+inline void gemm_micro_kernel_edge(int kc, int n, const Scalar* a, const Scalar* b, Scalar* tile) {
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value && GemmBlocking::NR == 24) {
+        if (n <= 8) {
+            gemm_micro_kernel_avx2<GemmBlocking::MR, 1>(kc, a, b, tile, GemmBlocking::NR, false);
+            return;
+        }
+        if (n <= 16) {
+            gemm_micro_kernel_avx2<GemmBlocking::MR, 2>(kc, a, b, tile, GemmBlocking::NR, false);
+            return;
+        }
+    }
+#endif
+    (void)n;
+    gemm_micro_kernel(kc, a, b, tile, GemmBlocking::NR, false);
 }
 
 template <class Scalar>
@@ -259,7 +289,7 @@ void gemm_packed(int M, int N, int K, const PackA& pack_a, const PackB& pack_b, 
                         if (m == MR && n == NR) {
                             detail::gemm_micro_kernel(kc, ap, bp, c, ldc, acc);
                         } else {
-                            detail::gemm_micro_kernel(kc, ap, bp, tile, NR, false);
+                            detail::gemm_micro_kernel_edge(kc, n, ap, bp, tile);
                             for (int i = 0; i < m; ++i)
                                 for (int j = 0; j < n; ++j)
                                     c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
