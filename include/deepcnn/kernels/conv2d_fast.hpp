@@ -196,14 +196,15 @@ inline std::size_t conv2d_fast_thread_scalars(const ConvGeometry& g, std::size_t
 }
 
 // Shared workspace ahead of the threads' parts: the flipped weights of backward-data, then the Winograd-transformed
-// weights where either direction uses them.
+// weights where either direction uses them (backward-weights: one set of their gradient per part of the batch).
 inline std::size_t conv2d_fast_flipped_scalars(const ConvGeometry& g) {
     return (static_cast<std::size_t>(g.K) * g.patch_size() + 15) / 16 * 16;
 }
 inline std::size_t conv2d_fast_shared_scalars(const ConvGeometry& g) {
     ConvGeometry t;
     const bool winograd = winograd_applies(g) || (backward_data_as_forward(g, t) && winograd_applies(t));
-    return conv2d_fast_flipped_scalars(g) + (winograd ? winograd_weight_scalars(g) : 0);
+    const std::size_t transformed = winograd_weight_scalars(g) * (winograd_applies(g) ? winograd_weight_parts : 1);
+    return conv2d_fast_flipped_scalars(g) + (winograd ? transformed : 0);
 }
 
 // dbias (K) = sum of dy (N, K, P) over images and pixels: 8 interleaved partial sums (pixel p into sum p % 8,

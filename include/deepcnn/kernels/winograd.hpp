@@ -347,53 +347,69 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
         }
 }
 
+// Backward-weights sums the batch in this many fixed parts, each into its own dU, added in a fixed order at the
+// end: threads take whole parts, so the sums never depend on the thread count.
+constexpr int winograd_weight_parts = 4;
+
 // dweight (K, C, 3, 3) = dL/dweight for x (N, C, H, W) and dy (N, K, OH, OW): per position xi,
 // dU_xi (K, C) = sum over the tiles of every image of Z_xi (K, tiles) x V_xi (C, tiles)^T, then G^T dU G.
-// Threads split the filters (in MR blocks) and each sums every image in the same chunks and order, so results
-// are bit-identical for any thread count. `dU` holds winograd_weight_scalars(g); `workspace` holds
-// winograd_thread_scalars(g) per thread.
+// The images are split in winograd_weight_parts parts, each summed (in chunks, in order) into its own dU by one
+// thread; then dU = (dU_0 + dU_1) + (dU_2 + dU_3), split by filters. `dU` holds winograd_weight_parts *
+// winograd_weight_scalars(g); `workspace` holds winograd_thread_scalars(g) per thread.
 inline void winograd_backward_weights(const ConvGeometry& g, int N, const float* x, const float* dy, float* dweight,
                                       float* dU, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
-    if (N <= 0) {
-        std::fill(dweight, dweight + static_cast<std::size_t>(g.K) * g.C * 9, 0.0f);
-        return;
-    }
+    static_assert(winograd_weight_parts == 4, "the final sum below adds four parts");
     const int threads = pool ? pool->size() : 1;
     const WinogradLayout w = winograd_layout(g);
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
-    auto task = [&](int t) {
-        int k0 = 0, k1 = 0;
-        split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
-        if (k0 == k1) return;
+    const std::size_t part_scalars = winograd_weight_scalars(g);
+    auto sum_part = [&](int t, int part) {
         float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
         float* V = xp + w.padded_scalars;
         float* Z = V + w.v_scalars;
         float* gemm_ws = Z + w.m_scalars;
         float* dyp = gemm_ws + gemm_workspace_size<float>();
-        for (int n0 = 0; n0 < N; n0 += w.images_per_chunk) {
-            const int n1 = std::min(N, n0 + w.images_per_chunk);
+        float* dU_part = dU + static_cast<std::size_t>(part) * part_scalars;
+        int first = 0, last = 0;
+        split_range(N, winograd_weight_parts, part, 1, first, last);
+        if (first == last) std::fill(dU_part, dU_part + 16 * u_plane, 0.0f);
+        for (int n0 = first; n0 < last; n0 += w.images_per_chunk) {
+            const int n1 = std::min(last, n0 + w.images_per_chunk);
             for (int n = n0; n < n1; ++n) {
                 const long t0 = static_cast<long>(n - n0) * w.image_tiles;
                 pad_image(g, w.padded, x + n * in_size, xp);
                 winograd_transform_input(g, w, xp, 0, w.tiles_h, V, t0);
-                winograd_pad_dy(g, w, dy + n * out_size, k0, k1, dyp);
-                winograd_transform_dy(g, w, dyp, k0, k1, Z, t0);
+                winograd_pad_dy(g, w, dy + n * out_size, 0, g.K, dyp);
+                winograd_transform_dy(g, w, dyp, 0, g.K, Z, t0);
             }
             const int tiles = (n1 - n0) * w.image_tiles;
             for (int xi = 0; xi < 16; ++xi)
-                gemm_packed(k1 - k0, g.C, tiles,
-                            StridedPackA<float>{{Z + xi * static_cast<std::size_t>(g.K) * w.ld + k0 * w.ld, w.ld, 1}},
+                gemm_packed(g.K, g.C, tiles, StridedPackA<float>{{Z + xi * static_cast<std::size_t>(g.K) * w.ld, w.ld, 1}},
                             StridedPackB<float>{{V + xi * static_cast<std::size_t>(g.C) * w.ld, 1, w.ld}},
-                            dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, n0 > 0, gemm_ws);
+                            dU_part + xi * u_plane, g.C, n0 > first, gemm_ws);
+        }
+    };
+    auto add_parts = [&](int t) {
+        int k0 = 0, k1 = 0;
+        split_range(g.K, threads, t, 1, k0, k1);
+        for (int xi = 0; xi < 16; ++xi) {
+            const std::size_t begin = xi * u_plane + static_cast<std::size_t>(k0) * g.C;
+            const std::size_t end = xi * u_plane + static_cast<std::size_t>(k1) * g.C;
+            for (std::size_t i = begin; i < end; ++i)
+                dU[i] = (dU[i] + dU[part_scalars + i]) + (dU[2 * part_scalars + i] + dU[3 * part_scalars + i]);
         }
         winograd_weights_gradient(g, dU, k0, k1, dweight);
     };
     if (threads > 1) {
-        pool->run(threads, task);
+        pool->run(threads, [&](int t) {
+            for (int part = t; part < winograd_weight_parts; part += threads) sum_part(t, part);
+        });
+        pool->run(threads, add_parts);
     } else {
-        task(0);
+        for (int part = 0; part < winograd_weight_parts; ++part) sum_part(0, part);
+        add_parts(0);
     }
 }
 #endif
