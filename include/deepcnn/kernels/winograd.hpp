@@ -77,6 +77,10 @@ inline std::size_t winograd_weight_scalars(const ConvGeometry& g) {
     return (static_cast<std::size_t>(16) * g.K * g.C + 15) / 16 * 16;
 }
 
+// Backward-weights sums the batch in this many fixed parts, each into its own dU, added in a fixed order at the
+// end: threads take whole parts, so the sums never depend on the thread count.
+constexpr int winograd_weight_parts = 4;
+
 #if DEEPCNN_HAVE_AVX2
 // U (16, K, C) = G w G^T for weight (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]; eight channels
 // at a time (gathered), the rest one by one, with the same arithmetic.
@@ -346,10 +350,6 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
             }
         }
 }
-
-// Backward-weights sums the batch in this many fixed parts, each into its own dU, added in a fixed order at the
-// end: threads take whole parts, so the sums never depend on the thread count.
-constexpr int winograd_weight_parts = 4;
 
 // dweight (K, C, 3, 3) = dL/dweight for x (N, C, H, W) and dy (N, K, OH, OW): per position xi,
 // dU_xi (K, C) = sum over the tiles of every image of Z_xi (K, tiles) x V_xi (C, tiles)^T, then G^T dU G.
