@@ -284,6 +284,24 @@ void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const S
     }
 }
 
+// Forward for a batch by Winograd where it pays (U: room for the transformed weights), else by implicit GEMM.
+template <class Scalar>
+void conv2d_forward_winograd_or_gemm(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight,
+                                     const Scalar* bias, Scalar* y, Scalar* U, Scalar* workspace,
+                                     std::size_t thread_scalars, ThreadPool* pool) {
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        if (winograd_pays(g, N)) {
+            winograd_transform_weights(g, weight, U);
+            winograd_forward(g, N, x, U, bias, y, workspace, thread_scalars, pool);
+            return;
+        }
+    }
+#endif
+    (void)U;
+    conv2d_forward_batch(g, N, x, weight, bias, y, workspace, thread_scalars, pool);
+}
+
 }  // namespace detail
 
 // Scalars of workspace the conv2d_*_fast kernels need with `threads` threads (one set per thread, plus the
@@ -309,15 +327,10 @@ void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Sc
             detail::forward_direct_batch(g, N, x, weight, bias, y, workspace + shared, per_thread, pool);
             return;
         }
-        if (detail::winograd_pays(g, N)) {
-            float* U = workspace + detail::conv2d_fast_flipped_scalars(g);
-            detail::winograd_transform_weights(g, weight, U);
-            detail::winograd_forward(g, N, x, U, bias, y, workspace + shared, per_thread, pool);
-            return;
-        }
     }
 #endif
-    detail::conv2d_forward_batch(g, N, x, weight, bias, y, workspace + shared, per_thread, pool);
+    detail::conv2d_forward_winograd_or_gemm(g, N, x, weight, bias, y, workspace + detail::conv2d_fast_flipped_scalars(g),
+                                            workspace + shared, per_thread, pool);
 }
 
 // dx (N, C, H, W) = dL/dx for dy (N, K, OH, OW). Assigns dx. Stride 1 and C >= 24: a forward convolution of dy
@@ -337,18 +350,9 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
                 for (int i = 0; i < KK; ++i)
                     flipped[(static_cast<std::size_t>(c) * g.K + k) * KK + (KK - 1 - i)] =
                         weight[(static_cast<std::size_t>(k) * g.C + c) * KK + i];
-#if DEEPCNN_HAVE_AVX2
-        if constexpr (std::is_same<Scalar, float>::value) {
-            if (detail::winograd_pays(t, N)) {
-                float* U = workspace + detail::conv2d_fast_flipped_scalars(g);
-                detail::winograd_transform_weights(t, flipped, U);
-                detail::winograd_forward(t, N, dy, U, nullptr, dx, workspace + weights, per_thread, pool);
-                return;
-            }
-        }
-#endif
-        detail::conv2d_forward_batch(t, N, dy, flipped, static_cast<const Scalar*>(nullptr), dx, workspace + weights,
-                                     per_thread, pool);
+        detail::conv2d_forward_winograd_or_gemm(t, N, dy, flipped, static_cast<const Scalar*>(nullptr), dx,
+                                                workspace + detail::conv2d_fast_flipped_scalars(g),
+                                                workspace + weights, per_thread, pool);
         return;
     }
     const int threads = pool ? pool->size() : 1;
