@@ -147,6 +147,10 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
         if (DEEPCNN_HAVE_AVX2) CHECK(detail::winograd_pays(g, c.N));
         check_case(c);
     }
+    // Not on a batch of too few tiles, nor on images over 64 x 64 outputs (the workspace would grow with them).
+    CHECK_FALSE(detail::winograd_pays(make_conv_geometry(16, 12, 12, 8, 3, 3, 1, 1, Padding::same()), 3));
+    CHECK_FALSE(detail::winograd_applies(make_conv_geometry(16, 66, 64, 8, 3, 3, 1, 1, Padding::same())));
+    if (DEEPCNN_HAVE_AVX2) CHECK(detail::winograd_applies(make_conv_geometry(16, 64, 64, 8, 3, 3, 1, 1, Padding::same())));
 }
 
 TEST_CASE("Conv2D on its fast path matches the reference and is bit-identical on many threads",

@@ -20,11 +20,13 @@
 namespace deepcnn {
 namespace detail {
 
-// Where the Winograd kernels run: 3x3 windows, stride 1, float with AVX2, and enough channels (the reduction of
-// each GEMM) to amortise the transforms; measured on the FER nets' layers (docs/performance.md).
+// Where the Winograd kernels run: 3x3 windows, stride 1, float with AVX2, at least 16 channels (the reduction of
+// each GEMM; the FER nets' 3x3 layers, 32-256 channels, were measured: docs/performance.md), and images of at
+// most 1024 tiles (64 x 64 outputs), so that a chunk's transformed input and products stay a few MB per thread;
+// larger images take the implicit GEMM, which stores no more than the padded image.
 inline bool winograd_applies(const ConvGeometry& g) {
     return DEEPCNN_HAVE_AVX2 && g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 && g.C >= 16 &&
-           g.K >= 8;
+           g.K >= 8 && static_cast<long>((g.OH + 1) / 2) * ((g.OW + 1) / 2) <= 1024;
 }
 
 // Where they also pay for a batch of N images: at least 144 tiles in all (the transforms and small GEMMs cost more
