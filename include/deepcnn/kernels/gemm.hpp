@@ -124,7 +124,6 @@ struct StridedPackA {
     }
 };
 
-
 // Packs rows [k0, k0 + kc) x columns [j0, j0 + nc) of B as ceil(nc / NR) panels of kc x NR (k-major); columns
 // past nc are zero. Row-major B is copied row by row; column-major float B (rs 1) is transposed 8x8 in registers.
 template <class Scalar>
