@@ -68,6 +68,7 @@ void forward_direct_image(const ConvGeometry& g, const PaddedLayout& l, const fl
         }
     }
 }
+
 // Forward for a batch by forward_direct_image: threads split the images, or the filters when N is smaller than
 // the pool. `workspace` holds `thread_scalars` per thread, a padded image first.
 inline void forward_direct_batch(const ConvGeometry& g, int N, const float* x, const float* weight, const float* bias,
@@ -101,11 +102,7 @@ inline void forward_direct_batch(const ConvGeometry& g, int N, const float* x, c
             }
         }
     };
-    if (threads > 1) {
-        pool->run(threads, task);
-    } else {
-        task(0);
-    }
+    pool_run(pool, threads, task);
 }
 
 // Scalars of one filter's dy widened to the padded width, OH * Wp, rounded up to a multiple of 8.

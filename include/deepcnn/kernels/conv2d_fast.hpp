@@ -225,16 +225,6 @@ void sum_bias(const ConvGeometry& g, int N, const Scalar* dy, Scalar* dbias) {
     }
 }
 
-// Runs task(t) for t in [0, threads) on the pool, or task(0) alone without one.
-template <class F>
-void pool_run(ThreadPool* pool, int threads, F&& task) {
-    if (pool && threads > 1) {
-        pool->run(threads, task);
-    } else {
-        task(0);
-    }
-}
-
 // One image's forward over pixels [p0, p1): y (K, P) columns p0..p1 = weight (K, R) x im2col(xp), + bias.
 template <class Scalar>
 void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const Scalar* xp, const Scalar* weight,
@@ -277,11 +267,7 @@ void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const S
             }
         }
     };
-    if (threads > 1) {
-        pool->run(threads, task);
-    } else {
-        task(0);
-    }
+    pool_run(pool, threads, task);
 }
 
 // Forward for a batch by Winograd where it pays (U: room for the transformed weights), else by implicit GEMM.
@@ -369,11 +355,7 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
             col2im(g, dcol, dx + n * in_size);
         }
     };
-    if (threads > 1) {
-        pool->run(threads, task);
-    } else {
-        task(0);
-    }
+    pool_run(pool, threads, task);
 }
 
 // dweight (K, C, KH, KW) = sum_n dy_n (K, P) x im2col(x_n)^T (P, R); dbias (K) = sum of dy over images and
@@ -401,7 +383,7 @@ void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x,
         if (detail::backward_weights_direct(g)) {
             // Threads split the filters (in fours); each sums every image in order into 8-lane partial sums
             // (in its GEMM block), reduced lane by lane at the end.
-            detail::pool_run(pool, threads, [&](int t) {
+            pool_run(pool, threads, [&](int t) {
                 Scalar* xp = workspace + weights + static_cast<std::size_t>(t) * per_thread;
                 Scalar* acc = xp + xp_scalars;
                 int begin = 0, end = 0;
@@ -452,11 +434,7 @@ void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x,
         }
         if (t == 0 && dbias) detail::sum_bias(g, N, dy, dbias);
     };
-    if (threads > 1) {
-        pool->run(threads, task);
-    } else {
-        task(0);
-    }
+    pool_run(pool, threads, task);
 }
 
 }  // namespace deepcnn

@@ -124,6 +124,28 @@ struct StridedPackA {
     }
 };
 
+// One kc x NR panel of a column-major B (column j at src + j * cs, contiguous in k) by 8x8 register transposes;
+// false (nothing done) where there is no such path: not float, no AVX2, or fewer than 8 rows.
+template <class Scalar>
+bool pack_columns_transposed(const Scalar*, long, int, Scalar*) {
+    return false;
+}
+
+#if DEEPCNN_HAVE_AVX2
+inline bool pack_columns_transposed(const float* src, long cs, int kc, float* dst) {
+    constexpr int NR = GemmBlocking::NR;
+    if (kc < 8) return false;
+    int column[NR];
+    for (int j = 0; j < NR; ++j) column[j] = static_cast<int>(j * cs);
+    int k = 0;
+    for (; k + 8 <= kc; k += 8)
+        for (int v = 0; v < NR; v += 8) transpose_8x8(src + k, column + v, dst + k * NR + v, NR);
+    for (; k < kc; ++k)
+        for (int j = 0; j < NR; ++j) dst[k * NR + j] = src[k + column[j]];
+    return true;
+}
+#endif
+
 // Packs rows [k0, k0 + kc) x columns [j0, j0 + nc) of B as ceil(nc / NR) panels of kc x NR (k-major); columns
 // past nc are zero. Row-major B is copied row by row; column-major float B (rs 1) is transposed 8x8 in registers.
 template <class Scalar>
@@ -140,18 +162,8 @@ struct StridedPackB {
                     Scalar* d = dst + k * NR;
                     for (int j = 0; j < NR; ++j) d[j] = s[j];
                 }
-#if DEEPCNN_HAVE_AVX2
-            } else if (std::is_same<Scalar, float>::value && n == NR && b.rs == 1 && kc >= 8) {
-                int column[NR];
-                for (int j = 0; j < NR; ++j) column[j] = static_cast<int>(j * b.cs);
-                const float* s = reinterpret_cast<const float*>(src);
-                float* d = reinterpret_cast<float*>(dst);
-                int k = 0;
-                for (; k + 8 <= kc; k += 8)
-                    for (int v = 0; v < NR; v += 8) transpose_8x8(s + k, column + v, d + k * NR + v, NR);
-                for (; k < kc; ++k)
-                    for (int j = 0; j < NR; ++j) d[k * NR + j] = s[k + column[j]];
-#endif
+            } else if (n == NR && b.rs == 1 && pack_columns_transposed(src, b.cs, kc, dst)) {
+                // column-major float B: packed by register transposes
             } else {
                 for (int k = 0; k < kc; ++k) {
                     Scalar* d = dst + k * NR;

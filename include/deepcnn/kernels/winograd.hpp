@@ -45,7 +45,8 @@ struct WinogradLayout {
     int images_per_chunk = 0;
     long ld = 0;
     PaddedLayout padded;
-    int dy_rows = 0, dy_cols = 0;  // backward-weights: one image's dy (K, dy_rows, dy_cols), zero past OH, OW
+    ConvGeometry dy_image;  // backward-weights: one image's dy as K channels of OH x OW ...
+    PaddedLayout padded_dy;  // ... zero-padded to (2 * tiles_h, 16 * ceil(tiles_w / 8)) for the 8-tile loads
     std::size_t padded_scalars = 0, v_scalars = 0, m_scalars = 0, dy_scalars = 0;
 };
 
@@ -62,9 +63,13 @@ inline WinogradLayout winograd_layout(const ConvGeometry& g) {
     w.padded_scalars = (w.padded.size + 15) / 16 * 16;
     w.v_scalars = static_cast<std::size_t>(16) * g.C * w.ld;
     w.m_scalars = static_cast<std::size_t>(16) * g.K * w.ld;
-    w.dy_rows = 2 * w.tiles_h;
-    w.dy_cols = 16 * ((w.tiles_w + 7) / 8);
-    w.dy_scalars = (static_cast<std::size_t>(g.K) * w.dy_rows * w.dy_cols + 15) / 16 * 16;
+    w.dy_image.C = g.K;
+    w.dy_image.H = g.OH;
+    w.dy_image.W = g.OW;
+    w.padded_dy.Hp = 2 * w.tiles_h;
+    w.padded_dy.Wp = 16 * ((w.tiles_w + 7) / 8);
+    w.padded_dy.size = static_cast<std::size_t>(g.K) * w.padded_dy.Hp * w.padded_dy.Wp;
+    w.dy_scalars = (w.padded_dy.size + 15) / 16 * 16;
     return w;
 }
 
@@ -276,39 +281,22 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
             }
         }
     };
-    if (threads > 1) {
-        pool->run(threads, task);
-    } else {
-        task(0);
-    }
+    pool_run(pool, threads, task);
 }
 
-// dyp (K, dy_rows, dy_cols) = dy (K, OH, OW) of filters [k0, k1), zero past the image.
-inline void winograd_pad_dy(const ConvGeometry& g, const WinogradLayout& w, const float* dy, int k0, int k1, float* dyp) {
-    for (int k = k0; k < k1; ++k) {
-        float* dst = dyp + static_cast<std::size_t>(k) * w.dy_rows * w.dy_cols;
-        const float* src = dy + static_cast<std::size_t>(k) * g.OH * g.OW;
-        for (int r = 0; r < w.dy_rows; ++r, dst += w.dy_cols) {
-            const int columns = r < g.OH ? g.OW : 0;
-            std::copy(src + static_cast<std::size_t>(r) * g.OW, src + static_cast<std::size_t>(r) * g.OW + columns, dst);
-            std::fill(dst + columns, dst + w.dy_cols, 0.0f);
-        }
-    }
-}
-
-// Z (16, K, ld), columns t0 + ty * tiles_w + tx for filters [k0, k1) = A dy A^T per tile of one image's padded dy,
+// Z (16, K, ld), columns t0 + ty * tiles_w + tx = A dy A^T per tile of one image's padded dy (w.padded_dy),
 // A = [1 0; 1 1; 1 -1; 0 -1]: the gradient of the products M that winograd_transform_output reads. Writes up to 7
 // columns past the last tile.
-inline void winograd_transform_dy(const ConvGeometry& g, const WinogradLayout& w, const float* dyp, int k0, int k1,
-                                  float* Z, long t0) {
+inline void winograd_transform_dy(const ConvGeometry& g, const WinogradLayout& w, const float* dyp, float* Z,
+                                  long t0) {
     const std::size_t xi_stride = static_cast<std::size_t>(g.K) * w.ld;
-    for (int k = k0; k < k1; ++k) {
-        const float* image = dyp + static_cast<std::size_t>(k) * w.dy_rows * w.dy_cols;
+    for (int k = 0; k < g.K; ++k) {
+        const float* image = dyp + static_cast<std::size_t>(k) * w.padded_dy.Hp * w.padded_dy.Wp;
         float* z = Z + k * w.ld + t0;
         for (int ty = 0; ty < w.tiles_h; ++ty)
             for (int tx = 0; tx < w.tiles_w; tx += 8) {
-                const float* r0 = image + 2 * ty * w.dy_cols + 2 * tx;
-                const float* r1 = r0 + w.dy_cols;
+                const float* r0 = image + 2 * ty * w.padded_dy.Wp + 2 * tx;
+                const float* r1 = r0 + w.padded_dy.Wp;
                 __m256 a[2][2];
                 deinterleave(_mm256_loadu_ps(r0), _mm256_loadu_ps(r0 + 8), a[0][0], a[0][1]);
                 deinterleave(_mm256_loadu_ps(r1), _mm256_loadu_ps(r1 + 8), a[1][0], a[1][1]);
@@ -383,8 +371,8 @@ inline void winograd_backward_weights(const ConvGeometry& g, int N, const float*
                 const long t0 = static_cast<long>(n - n0) * w.image_tiles;
                 pad_image(g, w.padded, x + n * in_size, xp);
                 winograd_transform_input(g, w, xp, 0, w.tiles_h, V, t0);
-                winograd_pad_dy(g, w, dy + n * out_size, 0, g.K, dyp);
-                winograd_transform_dy(g, w, dyp, 0, g.K, Z, t0);
+                pad_image(w.dy_image, w.padded_dy, dy + n * out_size, dyp);
+                winograd_transform_dy(g, w, dyp, Z, t0);
             }
             const int tiles = (n1 - n0) * w.image_tiles;
             for (int xi = 0; xi < 16; ++xi)
@@ -404,15 +392,10 @@ inline void winograd_backward_weights(const ConvGeometry& g, int N, const float*
         }
         winograd_weights_gradient(g, dU, k0, k1, dweight);
     };
-    if (threads > 1) {
-        pool->run(threads, [&](int t) {
-            for (int part = t; part < winograd_weight_parts; part += threads) sum_part(t, part);
-        });
-        pool->run(threads, add_parts);
-    } else {
-        for (int part = 0; part < winograd_weight_parts; ++part) sum_part(0, part);
-        add_parts(0);
-    }
+    pool_run(pool, threads, [&](int t) {
+        for (int part = t; part < winograd_weight_parts; part += threads) sum_part(t, part);
+    });
+    pool_run(pool, threads, add_parts);
 }
 #endif
 

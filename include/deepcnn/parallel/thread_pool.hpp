@@ -146,4 +146,14 @@ inline void split_range(int count, int parts, int part, int align, int& begin, i
     end = std::min(count, hi * align);
 }
 
+// Runs task(t) for t in [0, threads) on the pool, or task(0) alone without one (no pool, or one thread).
+template <class F>
+void pool_run(ThreadPool* pool, int threads, F&& task) {
+    if (pool && threads > 1) {
+        pool->run(threads, task);
+    } else {
+        task(0);
+    }
+}
+
 }  // namespace deepcnn
