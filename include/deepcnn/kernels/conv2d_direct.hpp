@@ -1,6 +1,6 @@
 // deepcnn/kernels/conv2d_direct.hpp: direct (not GEMM) convolution kernels for the first layer of a net, where
-// one input channel leaves a GEMM a reduction of only KH*KW: forward keeps a filter's KH*KW weights in registers
-// and slides them over 4 output vectors of a row at a time; backward-weights keeps all KH*KW sums of a block of
+// one input channel leaves a GEMM a reduction of only KH*KW: forward multiplies each loaded input vector by the
+// weights of a block of filters (oneDNN's blocking); backward-weights keeps all KH*KW sums of a block of
 // filters in registers and reads dy once. float with AVX2; stride 1, 3x3 or 5x5. Twins: conv2d_ref.hpp.
 #pragma once
 
@@ -22,47 +22,83 @@ inline bool forward_direct(const ConvGeometry& g) {
     return g.C == 1 && g.stride_h == 1 && g.stride_w == 1 && g.KH == g.KW && (g.KH == 3 || g.KH == 5);
 }
 
+// Filters and output vectors per step of the direct forward: FB * VB accumulators, VB input vectors and a
+// broadcast weight must fit the registers (32 ymm with AVX-512VL, else 16).
+#if defined(__AVX512VL__)
+constexpr int direct_forward_filters = 8, direct_forward_vectors = 3;
+#else
+constexpr int direct_forward_filters = 4, direct_forward_vectors = 2;
+#endif
+
 // y (K, OH, OW) for filters [k0, k1) of one padded single-channel image xp: y = bias + sum of the KS*KS taps, in
-// tap order. Rows are done 32 outputs (4 vectors) at a time, then 8 at a time; a last partial vector is stored
-// through a scratch row. Reads up to 7 + KS - 1 values past a row's end (the next row, or the slack).
+// tap order. Each step loads VB input vectors of a row per tap and multiplies them by the broadcast weights of FB
+// filters, so a loaded vector serves FB filters (a partial block repeats its last filter and stores only its
+// own). Rows are done 8 * VB outputs at a time, then 8 at a time; a last partial vector is stored through a
+// scratch row. Reads up to 7 + KS - 1 values past a row's end (the next row, or the slack).
 template <int KS>
 void forward_direct_image(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* weight,
                           const float* bias, int k0, int k1, float* y) {
-    for (int k = k0; k < k1; ++k) {
-        __m256 w[KS * KS];
-#pragma GCC unroll 25
-        for (int i = 0; i < KS * KS; ++i) w[i] = _mm256_set1_ps(weight[k * KS * KS + i]);
-        const __m256 b = _mm256_set1_ps(bias ? bias[k] : 0.0f);
-        float* yk = y + static_cast<std::size_t>(k) * g.OH * g.OW;
+    constexpr int FB = direct_forward_filters, VB = direct_forward_vectors, T = KS * KS;
+    const std::size_t plane = static_cast<std::size_t>(g.OH) * g.OW;
+    for (int kb = k0; kb < k1; kb += FB) {
+        const int nk = std::min(FB, k1 - kb);
+        alignas(32) float w[T][FB];  // the block's weights, tap-major: one broadcast per filter and tap
+        float b[FB];
+        for (int f = 0; f < FB; ++f) {
+            const int k = kb + std::min(f, nk - 1);
+            for (int i = 0; i < T; ++i) w[i][f] = weight[k * T + i];
+            b[f] = bias ? bias[k] : 0.0f;
+        }
+        float* yk = y + static_cast<std::size_t>(kb) * plane;
         for (int oh = 0; oh < g.OH; ++oh) {
             const float* in = xp + static_cast<std::size_t>(oh) * l.Wp;
             float* out = yk + static_cast<std::size_t>(oh) * g.OW;
             int ow = 0;
-            for (; ow + 32 <= g.OW; ow += 32) {
-                __m256 acc[4] = {b, b, b, b};
+            for (; ow + 8 * VB <= g.OW; ow += 8 * VB) {
+                __m256 acc[FB][VB];
+#pragma GCC unroll 8
+                for (int f = 0; f < FB; ++f)
+#pragma GCC unroll 3
+                    for (int v = 0; v < VB; ++v) acc[f][v] = _mm256_set1_ps(b[f]);
 #pragma GCC unroll 5
                 for (int i = 0; i < KS; ++i)
 #pragma GCC unroll 5
-                    for (int j = 0; j < KS; ++j)
-#pragma GCC unroll 4
-                        for (int v = 0; v < 4; ++v)
-                            acc[v] = _mm256_fmadd_ps(w[i * KS + j], _mm256_loadu_ps(in + i * l.Wp + ow + 8 * v + j), acc[v]);
-#pragma GCC unroll 4
-                for (int v = 0; v < 4; ++v) _mm256_storeu_ps(out + ow + 8 * v, acc[v]);
+                    for (int j = 0; j < KS; ++j) {
+                        __m256 xv[VB];
+#pragma GCC unroll 3
+                        for (int v = 0; v < VB; ++v) xv[v] = _mm256_loadu_ps(in + i * l.Wp + ow + 8 * v + j);
+#pragma GCC unroll 8
+                        for (int f = 0; f < FB; ++f) {
+                            const __m256 wv = _mm256_broadcast_ss(&w[i * KS + j][f]);
+#pragma GCC unroll 3
+                            for (int v = 0; v < VB; ++v) acc[f][v] = _mm256_fmadd_ps(wv, xv[v], acc[f][v]);
+                        }
+                    }
+                for (int f = 0; f < nk; ++f)
+#pragma GCC unroll 3
+                    for (int v = 0; v < VB; ++v) _mm256_storeu_ps(out + f * plane + ow + 8 * v, acc[f][v]);
             }
             for (; ow < g.OW; ow += 8) {
-                __m256 acc = b;
+                __m256 acc[FB];
+#pragma GCC unroll 8
+                for (int f = 0; f < FB; ++f) acc[f] = _mm256_set1_ps(b[f]);
 #pragma GCC unroll 5
                 for (int i = 0; i < KS; ++i)
 #pragma GCC unroll 5
-                    for (int j = 0; j < KS; ++j)
-                        acc = _mm256_fmadd_ps(w[i * KS + j], _mm256_loadu_ps(in + i * l.Wp + ow + j), acc);
-                if (ow + 8 <= g.OW) {
-                    _mm256_storeu_ps(out + ow, acc);
-                } else {
-                    alignas(32) float row[8];
-                    _mm256_store_ps(row, acc);
-                    std::copy(row, row + (g.OW - ow), out + ow);
+                    for (int j = 0; j < KS; ++j) {
+                        const __m256 xv = _mm256_loadu_ps(in + i * l.Wp + ow + j);
+#pragma GCC unroll 8
+                        for (int f = 0; f < FB; ++f)
+                            acc[f] = _mm256_fmadd_ps(_mm256_broadcast_ss(&w[i * KS + j][f]), xv, acc[f]);
+                    }
+                for (int f = 0; f < nk; ++f) {
+                    if (ow + 8 <= g.OW) {
+                        _mm256_storeu_ps(out + f * plane + ow, acc[f]);
+                    } else {
+                        alignas(32) float row[8];
+                        _mm256_store_ps(row, acc[f]);
+                        std::copy(row, row + (g.OW - ow), out + f * plane + ow);
+                    }
                 }
             }
         }
@@ -126,7 +162,7 @@ constexpr int direct_filter_block() {
 inline bool backward_weights_direct(const ConvGeometry& g) {
     const bool window = (g.KH == 3 && g.KW == 3 && direct_filter_block<3, 3>() > 0) ||
                         (g.KH == 5 && g.KW == 5 && direct_filter_block<5, 5>() > 0);
-    const std::size_t scratch = static_cast<std::size_t>(g.K) * g.patch_size() * 8 + 2 * direct_dy_scalars(g);
+    const std::size_t scratch = static_cast<std::size_t>(g.K) * (g.patch_size() + 1) * 8 + 2 * direct_dy_scalars(g);
     return g.stride_h == 1 && g.stride_w == 1 && window && g.patch_size() <= 32 &&
            scratch + 64 <= gemm_workspace_size<float>();
 }
@@ -136,10 +172,11 @@ inline bool backward_weights_direct(const ConvGeometry& g) {
 // the caller sets once. Then, with q = oh * Wp + ow,
 //   dweight(k, c, kh, kw) = sum_q dyp(k, q) * xp(c, q + kh * Wp + kw)
 // is one flat loop over q, 8 at a time, with all KB * KH * KW sums in registers (each dy vector loaded once):
-// acc (k1-k0, C, KH, KW, 8 lanes) += the image's 8-lane partial sums.
+// acc (k1-k0, C, KH, KW, 8 lanes) += the image's 8-lane partial sums. The same pass sums dy for the bias
+// gradient: bias_acc (k1-k0, 8 lanes) += the image's 8-lane sums of dy, so dy is read once.
 template <int KH, int KW, int KB>
 void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* dy,
-                                   int k0, int k1, float* acc, float* dyp) {
+                                   int k0, int k1, float* acc, float* bias_acc, float* dyp) {
     constexpr int T = KH * KW;
     const int Q = static_cast<int>(direct_dy_scalars(g));
     const int P = g.out_pixels();
@@ -155,15 +192,20 @@ void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l,
         for (int i = 0; i < KB; ++i) dk[i] = dyp + static_cast<std::size_t>(std::min(i, nk - 1)) * Q;
         for (int c = 0; c < g.C; ++c) {
             const float* x0 = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp;
-            __m256 t[KB][T];
+            __m256 t[KB][T], dsum[KB];
 #pragma GCC unroll 4
-            for (int i = 0; i < KB; ++i)
+            for (int i = 0; i < KB; ++i) {
+                dsum[i] = _mm256_setzero_ps();
 #pragma GCC unroll 25
                 for (int j = 0; j < T; ++j) t[i][j] = _mm256_setzero_ps();
+            }
             for (int q = 0; q < Q; q += 8) {
                 __m256 d[KB];
 #pragma GCC unroll 4
-                for (int i = 0; i < KB; ++i) d[i] = _mm256_loadu_ps(dk[i] + q);
+                for (int i = 0; i < KB; ++i) {
+                    d[i] = _mm256_loadu_ps(dk[i] + q);
+                    dsum[i] = _mm256_add_ps(dsum[i], d[i]);
+                }
 #pragma GCC unroll 5
                 for (int kh = 0; kh < KH; ++kh)
 #pragma GCC unroll 5
@@ -178,6 +220,10 @@ void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l,
 #pragma GCC unroll 25
                 for (int j = 0; j < T; ++j)
                     _mm256_storeu_ps(out + 8 * j, _mm256_add_ps(_mm256_loadu_ps(out + 8 * j), t[i][j]));
+                if (c == 0) {
+                    float* lanes = bias_acc + static_cast<std::size_t>(kb + i - k0) * 8;
+                    _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_loadu_ps(lanes), dsum[i]));
+                }
             }
         }
     }

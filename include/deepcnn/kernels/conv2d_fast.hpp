@@ -382,35 +382,38 @@ void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x,
         }
         if (detail::backward_weights_direct(g)) {
             // Threads split the filters (in fours); each sums every image in order into 8-lane partial sums
-            // (in its GEMM block), reduced lane by lane at the end.
+            // of the weight and bias gradients (in its GEMM block), reduced lane by lane at the end.
             pool_run(pool, threads, [&](int t) {
                 Scalar* xp = workspace + weights + static_cast<std::size_t>(t) * per_thread;
                 Scalar* acc = xp + xp_scalars;
                 int begin = 0, end = 0;
                 split_range(g.K, threads, t, 4, begin, end);
                 if (begin == end) return;
-                const std::size_t acc_scalars = static_cast<std::size_t>(end - begin) * R * 8;
+                const std::size_t acc_scalars = static_cast<std::size_t>(end - begin) * (R + 1) * 8;
                 std::fill(acc, acc + acc_scalars, Scalar(0));
+                Scalar* bias_acc = acc + static_cast<std::size_t>(end - begin) * R * 8;
                 Scalar* dyp = acc + acc_scalars;  // (KB, OH, Wp): a block's dy rows widened, zeros elsewhere
                 std::fill(dyp, dyp + 2 * detail::direct_dy_scalars(g), Scalar(0));
                 for (int n = 0; n < N; ++n) {
                     detail::pad_image(g, l, x + n * in_size, xp);
                     if (g.KW == 3) {
                         detail::backward_weights_direct_image<3, 3, std::max(1, detail::direct_filter_block<3, 3>())>(
-                            g, l, xp, dy + n * out_size, begin, end, acc, dyp);
+                            g, l, xp, dy + n * out_size, begin, end, acc, bias_acc, dyp);
                     } else {
                         detail::backward_weights_direct_image<5, 5, std::max(1, detail::direct_filter_block<5, 5>())>(
-                            g, l, xp, dy + n * out_size, begin, end, acc, dyp);
+                            g, l, xp, dy + n * out_size, begin, end, acc, bias_acc, dyp);
                     }
                 }
-                for (int k = begin; k < end; ++k)
-                    for (int r = 0; r < R; ++r) {
-                        const Scalar* lanes = acc + (static_cast<std::size_t>(k - begin) * R + r) * 8;
+                auto lane_sum = [](const Scalar* lanes) {
+                    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+                };
+                for (int k = begin; k < end; ++k) {
+                    for (int r = 0; r < R; ++r)
                         dweight[static_cast<std::size_t>(k) * R + r] =
-                            ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-                    }
+                            lane_sum(acc + (static_cast<std::size_t>(k - begin) * R + r) * 8);
+                    if (dbias) dbias[k] = lane_sum(bias_acc + static_cast<std::size_t>(k - begin) * 8);
+                }
             });
-            if (dbias) detail::sum_bias(g, N, dy, dbias);
             return;
         }
     }
