@@ -123,9 +123,9 @@ TEST_CASE("fast convolution kernels match the references", "[kernels][conv2d]") 
         {2, 16, 24, 24, 20, 3, 3, 1, Padding::same()},      // transposed packing: whole 8-pixel runs per row
         {1, 9, 13, 20, 11, 3, 3, 1, Padding::same()},       // runs of 8, 8 and 4 per row; KC blocks split runs
         {2, 7, 17, 33, 12, 5, 5, 2, Padding::same()},       // stride 2: no runs, gathers only
-        {2, 1, 20, 45, 6, 3, 3, 1, Padding::same()},        // direct first-layer forward: 24 + 8 + 8 + 5 per row
+        {2, 1, 20, 45, 6, 3, 3, 1, Padding::same()},        // direct first-layer forward: 32 + 8 + 5 per row
         {1, 1, 48, 48, 9, 5, 5, 1, Padding::same()},        // ... batch 1: filters split between threads
-        {2, 1, 11, 50, 20, 5, 5, 1, Padding::same()},       // ... whole filter blocks and a partial one
+        {2, 1, 11, 50, 20, 5, 5, 1, Padding::same()},       // ... 32 + 8 + 8 + 2 per row; 20 filters
     };
     for (const Case& c : cases) check_case(c);
 }

@@ -1,6 +1,6 @@
 // deepcnn/kernels/conv2d_direct.hpp: direct (not GEMM) convolution kernels for the first layer of a net, where
-// one input channel leaves a GEMM a reduction of only KH*KW: forward multiplies each loaded input vector by the
-// weights of a block of filters (oneDNN's blocking); backward-weights keeps all KH*KW sums of a block of
+// one input channel leaves a GEMM a reduction of only KH*KW: forward keeps a filter's KH*KW weights in registers
+// and slides them over 4 output vectors of a row at a time; backward-weights keeps all KH*KW sums of a block of
 // filters in registers and reads dy once. float with AVX2; stride 1, 3x3 or 5x5. Twins: conv2d_ref.hpp.
 #pragma once
 
@@ -22,83 +22,47 @@ inline bool forward_direct(const ConvGeometry& g) {
     return g.C == 1 && g.stride_h == 1 && g.stride_w == 1 && g.KH == g.KW && (g.KH == 3 || g.KH == 5);
 }
 
-// Filters and output vectors per step of the direct forward: FB * VB accumulators, VB input vectors and a
-// broadcast weight must fit the registers (32 ymm with AVX-512VL, else 16).
-#if defined(__AVX512VL__)
-constexpr int direct_forward_filters = 8, direct_forward_vectors = 3;
-#else
-constexpr int direct_forward_filters = 4, direct_forward_vectors = 2;
-#endif
-
 // y (K, OH, OW) for filters [k0, k1) of one padded single-channel image xp: y = bias + sum of the KS*KS taps, in
-// tap order. Each step loads VB input vectors of a row per tap and multiplies them by the broadcast weights of FB
-// filters, so a loaded vector serves FB filters (a partial block repeats its last filter and stores only its
-// own). Rows are done 8 * VB outputs at a time, then 8 at a time; a last partial vector is stored through a
-// scratch row. Reads up to 7 + KS - 1 values past a row's end (the next row, or the slack).
+// tap order. Rows are done 32 outputs (4 vectors) at a time, then 8 at a time; a last partial vector is stored
+// through a scratch row. Reads up to 7 + KS - 1 values past a row's end (the next row, or the slack).
 template <int KS>
 void forward_direct_image(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* weight,
                           const float* bias, int k0, int k1, float* y) {
-    constexpr int FB = direct_forward_filters, VB = direct_forward_vectors, T = KS * KS;
-    const std::size_t plane = static_cast<std::size_t>(g.OH) * g.OW;
-    for (int kb = k0; kb < k1; kb += FB) {
-        const int nk = std::min(FB, k1 - kb);
-        alignas(32) float w[T][FB];  // the block's weights, tap-major: one broadcast per filter and tap
-        float b[FB];
-        for (int f = 0; f < FB; ++f) {
-            const int k = kb + std::min(f, nk - 1);
-            for (int i = 0; i < T; ++i) w[i][f] = weight[k * T + i];
-            b[f] = bias ? bias[k] : 0.0f;
-        }
-        float* yk = y + static_cast<std::size_t>(kb) * plane;
+    for (int k = k0; k < k1; ++k) {
+        __m256 w[KS * KS];
+#pragma GCC unroll 25
+        for (int i = 0; i < KS * KS; ++i) w[i] = _mm256_set1_ps(weight[k * KS * KS + i]);
+        const __m256 b = _mm256_set1_ps(bias ? bias[k] : 0.0f);
+        float* yk = y + static_cast<std::size_t>(k) * g.OH * g.OW;
         for (int oh = 0; oh < g.OH; ++oh) {
             const float* in = xp + static_cast<std::size_t>(oh) * l.Wp;
             float* out = yk + static_cast<std::size_t>(oh) * g.OW;
             int ow = 0;
-            for (; ow + 8 * VB <= g.OW; ow += 8 * VB) {
-                __m256 acc[FB][VB];
-#pragma GCC unroll 8
-                for (int f = 0; f < FB; ++f)
-#pragma GCC unroll 3
-                    for (int v = 0; v < VB; ++v) acc[f][v] = _mm256_set1_ps(b[f]);
+            for (; ow + 32 <= g.OW; ow += 32) {
+                __m256 acc[4] = {b, b, b, b};
 #pragma GCC unroll 5
                 for (int i = 0; i < KS; ++i)
 #pragma GCC unroll 5
-                    for (int j = 0; j < KS; ++j) {
-                        __m256 xv[VB];
-#pragma GCC unroll 3
-                        for (int v = 0; v < VB; ++v) xv[v] = _mm256_loadu_ps(in + i * l.Wp + ow + 8 * v + j);
-#pragma GCC unroll 8
-                        for (int f = 0; f < FB; ++f) {
-                            const __m256 wv = _mm256_broadcast_ss(&w[i * KS + j][f]);
-#pragma GCC unroll 3
-                            for (int v = 0; v < VB; ++v) acc[f][v] = _mm256_fmadd_ps(wv, xv[v], acc[f][v]);
-                        }
-                    }
-                for (int f = 0; f < nk; ++f)
-#pragma GCC unroll 3
-                    for (int v = 0; v < VB; ++v) _mm256_storeu_ps(out + f * plane + ow + 8 * v, acc[f][v]);
+                    for (int j = 0; j < KS; ++j)
+#pragma GCC unroll 4
+                        for (int v = 0; v < 4; ++v)
+                            acc[v] = _mm256_fmadd_ps(w[i * KS + j], _mm256_loadu_ps(in + i * l.Wp + ow + 8 * v + j), acc[v]);
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; ++v) _mm256_storeu_ps(out + ow + 8 * v, acc[v]);
             }
             for (; ow < g.OW; ow += 8) {
-                __m256 acc[FB];
-#pragma GCC unroll 8
-                for (int f = 0; f < FB; ++f) acc[f] = _mm256_set1_ps(b[f]);
+                __m256 acc = b;
 #pragma GCC unroll 5
                 for (int i = 0; i < KS; ++i)
 #pragma GCC unroll 5
-                    for (int j = 0; j < KS; ++j) {
-                        const __m256 xv = _mm256_loadu_ps(in + i * l.Wp + ow + j);
-#pragma GCC unroll 8
-                        for (int f = 0; f < FB; ++f)
-                            acc[f] = _mm256_fmadd_ps(_mm256_broadcast_ss(&w[i * KS + j][f]), xv, acc[f]);
-                    }
-                for (int f = 0; f < nk; ++f) {
-                    if (ow + 8 <= g.OW) {
-                        _mm256_storeu_ps(out + f * plane + ow, acc[f]);
-                    } else {
-                        alignas(32) float row[8];
-                        _mm256_store_ps(row, acc[f]);
-                        std::copy(row, row + (g.OW - ow), out + f * plane + ow);
-                    }
+                    for (int j = 0; j < KS; ++j)
+                        acc = _mm256_fmadd_ps(w[i * KS + j], _mm256_loadu_ps(in + i * l.Wp + ow + j), acc);
+                if (ow + 8 <= g.OW) {
+                    _mm256_storeu_ps(out + ow, acc);
+                } else {
+                    alignas(32) float row[8];
+                    _mm256_store_ps(row, acc);
+                    std::copy(row, row + (g.OW - ow), out + ow);
                 }
             }
         }
