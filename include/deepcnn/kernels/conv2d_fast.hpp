@@ -207,6 +207,12 @@ inline std::size_t conv2d_fast_shared_scalars(const ConvGeometry& g) {
     return conv2d_fast_flipped_scalars(g) + (winograd ? transformed : 0);
 }
 
+// The sum of 8 lane partial sums, added pairwise (a fixed order).
+template <class Scalar>
+Scalar sum_lanes8(const Scalar* lanes) {
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
 // dbias (K) = sum of dy (N, K, P) over images and pixels: 8 interleaved partial sums (pixel p into sum p % 8,
 // images in order), added pairwise at the end; vectorisable, and the same order on any thread count.
 template <class Scalar>
@@ -221,7 +227,7 @@ void sum_bias(const ConvGeometry& g, int N, const Scalar* dy, Scalar* dbias) {
                 for (int j = 0; j < 8; ++j) part[j] += row[p + j];
             for (int j = 0; p < P; ++p, ++j) part[j] += row[p];
         }
-        dbias[k] = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+        dbias[k] = sum_lanes8(part);
     }
 }
 
@@ -404,14 +410,11 @@ void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x,
                             g, l, xp, dy + n * out_size, begin, end, acc, bias_acc, dyp);
                     }
                 }
-                auto lane_sum = [](const Scalar* lanes) {
-                    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-                };
                 for (int k = begin; k < end; ++k) {
                     for (int r = 0; r < R; ++r)
                         dweight[static_cast<std::size_t>(k) * R + r] =
-                            lane_sum(acc + (static_cast<std::size_t>(k - begin) * R + r) * 8);
-                    if (dbias) dbias[k] = lane_sum(bias_acc + static_cast<std::size_t>(k - begin) * 8);
+                            detail::sum_lanes8(acc + (static_cast<std::size_t>(k - begin) * R + r) * 8);
+                    if (dbias) dbias[k] = detail::sum_lanes8(bias_acc + static_cast<std::size_t>(k - begin) * 8);
                 }
             });
             return;
