@@ -44,8 +44,8 @@ using Clock = std::chrono::steady_clock;
 const char* const usage_text =
     "usage: fer_train [--data PATH] [--classes LIST|K|all] [--net fer|large|seed] [--tutorial]\n"
     "                 [--epochs N] [--batch N] [--lr X] [--optimizer adam|adamw|sgd] [--schedule cosine|plateau|none]\n"
-    "                 [--augment on|off] [--tta on|off] [--seed N] [--threads N] [--max-rows N] [--out DIR]\n"
-    "                 [--resume FILE] [--skip-bad-rows]\n"
+    "                 [--augment on|off] [--tta on|off] [--average DECAY|off] [--seed N] [--threads N]\n"
+    "                 [--max-rows N] [--out DIR] [--resume FILE] [--skip-bad-rows]\n"
     "Trains on the FER2013 CSV (.csv or .csv.gz; default: the sample shipped in examples/data/) and writes\n"
     "model.dcnn, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg and predictions.svg\n"
     "into --out (default fer_out). See README.md and docs/results.md.\n";
@@ -62,6 +62,7 @@ struct Options {
     std::string schedule;
     bool augment = true;
     bool tta = true;
+    double average = -1.0;  // weight-average decay; 0: off; -1: the recipe's default
     std::uint64_t seed = 1;
     int threads = 0;
     long max_rows = 0;
@@ -70,6 +71,17 @@ struct Options {
     bool skip_bad_rows = false;
     bool net_given = false, augment_given = false, tta_given = false;
 };
+
+// --average: "off" or a decay in (0, 1).
+double parse_average(const std::string& arg, const std::string& v) {
+    if (v == "off") return 0.0;
+    char* end = nullptr;
+    const double decay = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !(decay > 0.0 && decay < 1.0)) {
+        throw fer::usage_error(arg + ": expected off or a decay between 0 and 1 (such as 0.999), got '" + v + "'");
+    }
+    return decay;
+}
 
 Options parse_options(int argc, char** argv) {
     Options o;
@@ -94,6 +106,7 @@ Options parse_options(int argc, char** argv) {
         else if (arg == "--schedule") o.schedule = value();
         else if (arg == "--augment") { o.augment = on_off(value()); o.augment_given = true; }
         else if (arg == "--tta") { o.tta = on_off(value()); o.tta_given = true; }
+        else if (arg == "--average") o.average = parse_average(arg, value());
         else if (arg == "--seed") o.seed = static_cast<std::uint64_t>(fer::parse_integer(arg, value(), 0, 2147483647L));
         else if (arg == "--threads") o.threads = static_cast<int>(fer::parse_integer(arg, value(), 1, 1024));
         else if (arg == "--max-rows") o.max_rows = fer::parse_integer(arg, value(), 1, 100000000L);
@@ -132,6 +145,7 @@ Options parse_options(int argc, char** argv) {
     if (o.batch == 0) o.batch = o.tutorial ? 32 : 64;
     if (o.lr == 0.0) o.lr = o.optimizer == "sgd" ? 0.05 : (staged_recipe ? 2e-3 : 1e-3);
     if (!o.tta_given) o.tta = !o.tutorial;
+    if (o.average < 0.0) o.average = o.net == "large" && !o.tutorial ? 0.999 : 0.0;
     return o;
 }
 
@@ -410,6 +424,9 @@ int run(const Options& o, int argc, char** argv) {
     std::unique_ptr<Optimizer<float>> optimizer = make_optimizer(o);
     std::unique_ptr<LrSchedule> schedule = make_schedule(o);
     Rng data_rng(o.seed * 0x9E3779B97F4A7C15ULL + 12345);
+    // With --average, validation, model.dcnn and the test use the moving average of the weights.
+    std::unique_ptr<WeightAverage<float>> average;
+    if (o.average > 0.0) average = std::make_unique<WeightAverage<float>>(o.average);
     TrainingState state;
     if (!o.resume.empty()) {
         ModelMetadata meta;
@@ -425,6 +442,12 @@ int run(const Options& o, int argc, char** argv) {
                              " optimizer state, this run uses " + optimizer->type());
         }
         optimizer->set_state(saved.state);
+        if (WeightAverage<float>::stored_in(saved.state) != (o.average > 0.0)) {
+            throw data_error(o.resume + ": checkpoint " + (o.average > 0.0 ? "holds no" : "holds a") +
+                             " weight average, this run " + (o.average > 0.0 ? "uses" : "does not use") +
+                             " one; resume with the arguments of the original run");
+        }
+        if (average) average->restore(saved.state, model, o.resume);
         state = load_training_state(meta, data_rng, *schedule, o.resume);
         std::cout << "Resuming from " << o.resume << " after " << state.epochs_done << " epochs"
                   << (state.step_in_epoch ? " and " + std::to_string(state.step_in_epoch) + " steps" : "") << "\n";
@@ -433,7 +456,10 @@ int run(const Options& o, int argc, char** argv) {
     std::cout << "\n" << model.summary();
     std::cout << "Recipe: net " << o.net << ", " << o.epochs << " epochs, batch " << o.batch << ", " << optimizer->type()
               << " lr " << o.lr << ", schedule " << o.schedule << ", augmentation " << (o.augment ? "on" : "off")
-              << ", flip averaging " << (o.tta ? "on" : "off") << ", seed " << o.seed << ", threads "
+              << ", flip averaging " << (o.tta ? "on" : "off") << ", weight average ";
+    if (average) std::cout << o.average;
+    else std::cout << "off";
+    std::cout << ", seed " << o.seed << ", threads "
               << model.threads() << "\n" << std::endl;
     check_free_space(o.out, 8.0 * double(model.parameter_count()) * 4.0 + 1e6);
 
@@ -459,6 +485,11 @@ int run(const Options& o, int argc, char** argv) {
         ModelMetadata meta;
         fer::store_model_info(info, meta);
         store_training_state(state, data_rng, *schedule, meta);
+        if (average) {
+            OptimizerState<float> with_average = optimizer->state();
+            average->store(with_average);
+            optimizer->set_state(std::move(with_average));
+        }
         save_model(checkpoint_path, model, meta, optimizer.get());
     };
 
@@ -484,6 +515,7 @@ int run(const Options& o, int argc, char** argv) {
             const Tensor<float>& inputs = o.augment ? augmented : batch_images;
             optimizer->set_learning_rate(schedule->rate(epoch + double(step) / steps));
             const StepResult result = model.train_step(inputs, batch_labels, loss, *optimizer);
+            if (average) average->update(model);
             if (!std::isfinite(result.loss) || !first_non_finite(model).empty()) {
                 const std::string where = first_non_finite(model);
                 throw diverged(epoch + 1, ", step " + std::to_string(step + 1) + ": loss " + std::to_string(result.loss) +
@@ -512,6 +544,7 @@ int run(const Options& o, int argc, char** argv) {
         progress.clear();
 
         const auto val_clock = Clock::now();
+        if (average) average->swap_with(model);
         const SplitResult val = evaluate_split(model, splits.validation, o.tta);
         if (!std::isfinite(val.loss)) throw diverged(epoch + 1, ": validation loss " + std::to_string(val.loss));
         EpochRecord record;
@@ -544,6 +577,7 @@ int run(const Options& o, int argc, char** argv) {
             meta.integers["epoch"] = static_cast<std::uint64_t>(epoch + 1);
             save_model(model_path, model, meta);
         }
+        if (average) average->swap_with(model);
         save_checkpoint();
         write_history_csv(o.out + "/history.csv", state.history);
         write_file_atomically(o.out + "/curves.svg", curves_svg(state.history, "fer_train: " + o.net + " net"));

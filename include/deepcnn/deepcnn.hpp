@@ -27,6 +27,7 @@
 
 #include "model/layer_factory.hpp"
 #include "model/sequential.hpp"
+#include "model/weight_average.hpp"
 
 #include "io/atomic_file.hpp"
 #include "io/fer2013.hpp"

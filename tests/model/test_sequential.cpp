@@ -1,13 +1,14 @@
 // tests/model/test_sequential.cpp: the Sequential model: shape inference, the summary table, the exact shape-error
 // messages, train/eval modes, parameter and buffer names, predict/evaluate, a gradient check of the whole stack
-// (with and without the fused loss), and end-to-end learning of a synthetic 3-class image task, deterministic
-// per seed.
+// (with and without the fused loss), end-to-end learning of a synthetic 3-class image task, deterministic
+// per seed, and the weight average (model/weight_average.hpp) against a plain reference and through a checkpoint.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/deepcnn.hpp>
 
 #include "gradient_check.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -472,4 +473,101 @@ TEST_CASE("Sequential lets BatchNorm apply the ReLU after it, with the same outp
             CHECK(std::vector<float>(fused[j].grad->begin(), fused[j].grad->end()) ==
                   std::vector<float>(reference[j].grad->begin(), reference[j].grad->end()));
     }
+}
+
+namespace {
+
+// Sets every parameter and buffer element i of `model` to base + 0.01 i.
+void fill_model(Sequential<double>& model, double base) {
+    auto set = [&](Tensor<double>& t) {
+        for (std::size_t i = 0; i < t.size(); ++i) t[i] = base + 0.01 * double(i);
+    };
+    for (const auto& p : model.params()) set(*p.value);
+    for (const auto& b : model.buffers()) set(*b.value);
+}
+
+// Every parameter and buffer of `model`, in order, as one list.
+std::vector<double> model_values(Sequential<double>& model) {
+    std::vector<double> values;
+    for (const auto& p : model.params()) values.insert(values.end(), p.value->begin(), p.value->end());
+    for (const auto& b : model.buffers()) values.insert(values.end(), b.value->begin(), b.value->end());
+    return values;
+}
+
+}  // namespace
+
+TEST_CASE("WeightAverage averages parameters and BatchNorm statistics with the documented decay", "[model][average]") {
+    Sequential<double> model = small_net<double>();
+    WeightAverage<double> average(0.3);
+    CHECK_THROWS_WITH(average.swap_with(model), Catch::Contains("swap_with before the first update"));
+    CHECK_THROWS_WITH(WeightAverage<double>(1.0), Catch::Contains("decay must be in [0, 1)"));
+
+    // A plain reference: the first update copies, update n (counted from 0) keeps min(decay, (1 + n) / (10 + n)).
+    fill_model(model, 1.0);
+    std::vector<double> expected = model_values(model);
+    average.update(model);
+    const double bases[] = {2.0, -3.0, 0.5, 4.0};
+    for (int n = 1; n <= 4; ++n) {
+        const double keep = std::min(0.3, (1.0 + n) / (10.0 + n));
+        CHECK(average.next_decay() == Approx(keep));
+        fill_model(model, bases[n - 1]);
+        const std::vector<double> current = model_values(model);
+        for (std::size_t i = 0; i < expected.size(); ++i) expected[i] = keep * expected[i] + (1.0 - keep) * current[i];
+        average.update(model);
+    }
+    CHECK(average.updates() == 5);
+    CHECK(average.next_decay() == 0.3);
+
+    const std::vector<double> trained = model_values(model);
+    average.swap_with(model);
+    const std::vector<double> swapped = model_values(model);
+    REQUIRE(swapped.size() == expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) REQUIRE(swapped[i] == Approx(expected[i]).epsilon(1e-12));
+    average.swap_with(model);
+    CHECK(model_values(model) == trained);
+}
+
+TEST_CASE("WeightAverage travels in a checkpoint's optimizer state and resumes exactly", "[model][average][io]") {
+    Sequential<double> model = small_net<double>();
+    WeightAverage<double> average(0.9);
+    for (int n = 0; n < 3; ++n) {
+        fill_model(model, double(n));
+        average.update(model);
+    }
+    Adam<double> adam(1e-3);
+    OptimizerState<double> state = adam.state();
+    average.store(state);
+    adam.set_state(state);
+    SavedOptimizer<double> saved;
+    Sequential<double> loaded = decode_model<double>(encode_model(model, {}, &adam), "ckpt.dcnn", nullptr, &saved);
+    REQUIRE(WeightAverage<double>::stored_in(saved.state));
+
+    WeightAverage<double> resumed(0.9);
+    resumed.restore(saved.state, loaded, "ckpt.dcnn");
+    CHECK(resumed.updates() == 3);
+    fill_model(model, 7.0);
+    fill_model(loaded, 7.0);
+    average.update(model);
+    resumed.update(loaded);
+    average.swap_with(model);
+    resumed.swap_with(loaded);
+    CHECK(model_values(loaded) == model_values(model));
+
+    WeightAverage<double> fresh(0.9);
+    CHECK_FALSE(WeightAverage<double>::stored_in(OptimizerState<double>{}));
+    CHECK_THROWS_WITH(fresh.restore(OptimizerState<double>{}, model, "a.dcnn"),
+                      Catch::Equals("a.dcnn: holds no weight average"));
+    OptimizerState<double> missing = saved.state;
+    missing.tensors.erase("average/dense_7.bias");
+    CHECK_THROWS_WITH(fresh.restore(missing, model, "b.dcnn"), Catch::Equals("b.dcnn: weight average lacks dense_7.bias"));
+    Sequential<double> other(1, 8, 8, 1);
+    other.add(Conv2D<double>(4, 3));
+    other.add(BatchNorm<double>());
+    other.add(ReLU<double>());
+    other.add(MaxPool2D<double>(2));
+    other.add(Flatten<double>());
+    other.add(Dropout<double>(0.25));
+    other.add(Dense<double>(5));
+    CHECK_THROWS_WITH(fresh.restore(saved.state, other, "c.dcnn"),
+                      Catch::StartsWith("c.dcnn: weight average of dense_7.weight has shape"));
 }

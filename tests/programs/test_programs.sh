@@ -30,7 +30,7 @@ crc_of() { "$predict" --model "$1" --info | sed -n 's/^weights crc32: //p'; }
 case $case_name in
 usage_errors)
   for args in "--epochs -1" "--epochs 0" "--batch 0" "--net resnet" "--lr 0" "--lr -1" "--threads 0" \
-              "--optimizer rmsprop" "--augment maybe" "--bogus" "--epochs"; do
+              "--optimizer rmsprop" "--augment maybe" "--average 1" "--average 0" "--average x" "--bogus" "--epochs"; do
     # shellcheck disable=SC2086
     expect 2 "usage: fer_train" "$train" $args --out never_created
   done
@@ -85,8 +85,8 @@ seed_net)
   expect 0 "dense_[0-9]+ \(Dense\) +\(128\) +1179776" "$predict" --model seed/model.dcnn --info
   # The long recipe's net: the default recipe (AdamW, cosine) on the net twice as wide.
   expect 0 "Test \(PrivateTest, 20 images, flip-averaged\)" "$train" --data small.csv --net large --epochs 1 --out large
-  grep -q "Recipe: net large, 1 epochs, batch 64, AdamW lr 0.002, schedule cosine, augmentation on, flip averaging on" out.txt ||
-    fail "the large net does not train with the default recipe: $(grep Recipe out.txt)"
+  grep -q "Recipe: net large, 1 epochs, batch 64, AdamW lr 0.002, schedule cosine, augmentation on, flip averaging on, weight average 0.999," out.txt ||
+    fail "the large net does not train with the long recipe: $(grep Recipe out.txt)"
   grep -Eq "Forward MFLOPs per image: 69[0-9]\." out.txt || fail "the large net is not the 692-MFLOP net: $(grep MFLOP out.txt)"
   expect 0 "conv2d_[0-9]+ \(Conv2D\) +\(256, 12, 12\)" "$predict" --model large/model.dcnn --info
   ;;
@@ -106,8 +106,10 @@ train_e2e)
   ;;
 resume_sigint)
   small_csv small.csv 300 40 40
-  args=(--data small.csv --epochs 3 --batch 16 --threads 2 --seed 3)
+  # With the weight average, which the checkpoint carries beside the optimizer state (kill_resume runs without).
+  args=(--data small.csv --epochs 3 --batch 16 --threads 2 --seed 3 --average 0.9)
   expect 0 "epoch +3/3" "$train" "${args[@]}" --out straight
+  grep -q "weight average 0.9," out.txt || fail "the recipe line does not show the weight average: $(grep Recipe out.txt)"
   "$train" "${args[@]}" --out cut > cut.log 2>&1 &
   pid=$!
   for _ in $(seq 300); do grep -Eq "epoch +1/3" cut.log && break; sleep 0.1; done
@@ -126,6 +128,8 @@ resume_sigint)
   [[ "$(crc_of cut/model.dcnn)" == "$(crc_of straight/model.dcnn)" ]] || fail "resumed best model differs"
   expect 1 "straight/checkpoint.dcnn: checkpoint of net 'fer' with other classes" \
     "$train" "${args[@]}" --classes happiness,sadness --out other --resume straight/checkpoint.dcnn
+  expect 1 "straight/checkpoint.dcnn: checkpoint holds a weight average, this run does not use one" \
+    "$train" "${args[@]}" --average off --out other --resume straight/checkpoint.dcnn
   ;;
 kill_resume)
   # SIGKILL at random moments (seeded), several times; every file left must load, and the run resumed to the
