@@ -1,8 +1,7 @@
 // tests/kernels/test_conv2d_fast.cpp: the fast convolution kernels (kernels/conv2d_fast.hpp) against the
 // plain-loop references on odd sizes, stride 2, valid / same / explicit padding, one input channel, many
-// channels (backward-data as a forward convolution), batches smaller than the pool, Winograd 3x3 and 5x5 (the
-// split of winograd_5x5.hpp); many threads against one (bit-identical); and the Conv2D layer on its fast path
-// against the reference.
+// channels (backward-data as a forward convolution), batches smaller than the pool; many threads against one
+// (bit-identical); and the Conv2D layer on its fast path against the reference.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/kernels/conv2d_fast.hpp>
@@ -153,34 +152,6 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
     CHECK_FALSE(detail::winograd_pays(make_conv_geometry(16, 12, 12, 8, 3, 3, 1, 1, Padding::same()), 3));
     CHECK_FALSE(detail::winograd_applies(make_conv_geometry(16, 66, 64, 8, 3, 3, 1, 1, Padding::same())));
     if (DEEPCNN_HAVE_AVX2) CHECK(detail::winograd_applies(make_conv_geometry(16, 64, 64, 8, 3, 3, 1, 1, Padding::same())));
-}
-
-TEST_CASE("5x5 convolution as a 3x3 Winograd convolution over four shifted copies matches the references",
-          "[kernels][conv2d][winograd]") {
-    // 5x5 stride-1 shapes with C >= 4, K >= 8 and at least 144 tiles: forward by the split; backward-data too
-    // where it is a forward convolution (C >= 32) whose K >= 4 and C >= 8.
-    const Case cases[] = {
-        {2, 4, 20, 20, 8, 5, 5, 1, Padding::same()},             // the fewest channels: 16 after the split
-        {10, 5, 12, 12, 9, 5, 5, 1, Padding::same()},            // a chunk of 8 images, then 2
-        {5, 6, 15, 13, 10, 5, 5, 1, Padding::valid()},           // no padding; odd outputs: half tiles
-        {2, 8, 11, 14, 12, 5, 5, 1, Padding::explicit_pad(4, 4)},  // padding 4: output larger than input
-        {4, 7, 14, 9, 16, 5, 5, 1, Padding::explicit_pad(1, 3)},   // different padding of rows and columns
-        {3, 32, 16, 16, 24, 5, 5, 1, Padding::same()},           // backward-data by the split as well
-        {1, 36, 48, 48, 16, 5, 5, 1, Padding::same()},           // batch 1: tile rows split between threads
-    };
-    for (const Case& c : cases) {
-        const ConvGeometry g = make_conv_geometry(c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.stride, c.padding);
-        if (DEEPCNN_HAVE_AVX2) CHECK(detail::split5x5_pays(g, c.N));
-        check_case(c);
-    }
-    ConvGeometry t;
-    const ConvGeometry both = make_conv_geometry(32, 16, 16, 24, 5, 5, 1, 1, Padding::same());
-    REQUIRE(detail::backward_data_as_forward(both, t));
-    if (DEEPCNN_HAVE_AVX2) CHECK(detail::split5x5_pays(t, 3));
-    // Not with fewer than 4 channels (16 after the split), nor stride 2, nor other windows.
-    CHECK_FALSE(detail::split5x5_applies(make_conv_geometry(3, 20, 20, 8, 5, 5, 1, 1, Padding::same())));
-    CHECK_FALSE(detail::split5x5_applies(make_conv_geometry(8, 20, 20, 8, 5, 5, 2, 2, Padding::same())));
-    CHECK_FALSE(detail::split5x5_applies(make_conv_geometry(8, 20, 20, 8, 5, 3, 1, 1, Padding::same())));
 }
 
 TEST_CASE("Conv2D on its fast path matches the reference and is bit-identical on many threads",

@@ -1,6 +1,5 @@
 // deepcnn/kernels/conv2d_fast.hpp: fast convolution for a batch in NCHW layout, forward, backward-data and
-// backward-weights: the dispatch between Winograd (winograd.hpp: 3x3 stride 1, enough channels and tiles; and
-// winograd_5x5.hpp: 5x5 stride 1 as a 3x3 convolution over shifted copies, forward and backward-data), the
+// backward-weights: the dispatch between Winograd (winograd.hpp: 3x3 stride 1, enough channels and tiles), the
 // first layer's direct kernels (conv2d_direct.hpp: one input channel) and, everywhere else, implicit GEMMs on the
 // packed GEMM of gemm.hpp. For the implicit GEMMs each image is copied once into a
 // zero-padded buffer xp (C, Hp, Wp); the packers then read the im2col matrix straight from it, so no im2col
@@ -24,7 +23,6 @@
 #include "conv2d_direct.hpp"
 #include "padded_image.hpp"
 #include "winograd.hpp"
-#include "winograd_5x5.hpp"
 
 namespace deepcnn {
 
@@ -187,12 +185,10 @@ inline bool backward_data_as_forward(const ConvGeometry& g, ConvGeometry& t) {
 inline std::size_t conv2d_fast_thread_scalars(const ConvGeometry& g, std::size_t gemm_scalars) {
     std::size_t image = padded_layout(g).size;
     std::size_t winograd = winograd_applies(g) ? winograd_thread_scalars(g) : 0;
-    if (split5x5_applies(g)) winograd = std::max(winograd, split5x5_thread_scalars(g));
     ConvGeometry t;
     if (backward_data_as_forward(g, t)) {
         image = std::max(image, padded_layout(t).size);
         if (winograd_applies(t)) winograd = std::max(winograd, winograd_thread_scalars(t));
-        if (split5x5_applies(t)) winograd = std::max(winograd, split5x5_thread_scalars(t));
     } else {
         image = std::max(image, static_cast<std::size_t>(g.patch_size()) * g.out_pixels());
     }
@@ -200,8 +196,7 @@ inline std::size_t conv2d_fast_thread_scalars(const ConvGeometry& g, std::size_t
 }
 
 // Shared workspace ahead of the threads' parts: the flipped weights of backward-data, then the Winograd-transformed
-// weights where either direction uses them (backward-weights: one set of their gradient per part of the batch), or
-// the 5x5 split's weights and shifted copies where either direction uses those.
+// weights where either direction uses them (backward-weights: one set of their gradient per part of the batch).
 inline std::size_t conv2d_fast_flipped_scalars(const ConvGeometry& g) {
     return (static_cast<std::size_t>(g.K) * g.patch_size() + 15) / 16 * 16;
 }
@@ -209,10 +204,7 @@ inline std::size_t conv2d_fast_shared_scalars(const ConvGeometry& g) {
     ConvGeometry t;
     const bool winograd = winograd_applies(g) || (backward_data_as_forward(g, t) && winograd_applies(t));
     const std::size_t transformed = winograd_weight_scalars(g) * (winograd_applies(g) ? winograd_weight_parts : 1);
-    std::size_t region = winograd ? transformed : 0;
-    if (split5x5_applies(g)) region = std::max(region, split5x5_shared_scalars(g));
-    if (backward_data_as_forward(g, t) && split5x5_applies(t)) region = std::max(region, split5x5_shared_scalars(t));
-    return conv2d_fast_flipped_scalars(g) + region;
+    return conv2d_fast_flipped_scalars(g) + (winograd ? transformed : 0);
 }
 
 // The sum of 8 lane partial sums, added pairwise (a fixed order).
@@ -284,18 +276,13 @@ void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const S
     pool_run(pool, threads, task);
 }
 
-// Forward for a batch by Winograd where it pays, 3x3 or 5x5 (U: room for the transformed weights, or for
-// split5x5_shared_scalars), else by implicit GEMM.
+// Forward for a batch by Winograd where it pays (U: room for the transformed weights), else by implicit GEMM.
 template <class Scalar>
 void conv2d_forward_winograd_or_gemm(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight,
                                      const Scalar* bias, Scalar* y, Scalar* U, Scalar* workspace,
                                      std::size_t thread_scalars, ThreadPool* pool) {
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
-        if (split5x5_pays(g, N)) {
-            split5x5_forward(g, N, x, weight, bias, y, U, workspace, thread_scalars, pool);
-            return;
-        }
         if (winograd_pays(g, N)) {
             winograd_transform_weights(g, weight, U);
             winograd_forward(g, N, x, U, bias, y, workspace, thread_scalars, pool);
