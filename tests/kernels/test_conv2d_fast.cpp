@@ -131,8 +131,8 @@ TEST_CASE("fast convolution kernels match the references", "[kernels][conv2d]") 
 }
 
 TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][conv2d][winograd]") {
-    // 3x3 stride-1 shapes with C >= 16 and at least 144 tiles: forward and backward-weights by Winograd;
-    // backward-data too when K >= 16 (and C >= 24).
+    // 3x3 stride-1 shapes with C >= 16 and at least 144 tiles: forward and backward-weights by Winograd
+    // (backward-weights split by filters below 4 images); backward-data too when K >= 16 (and C >= 24).
     const Case cases[] = {
         {4, 16, 12, 12, 8, 3, 3, 1, Padding::same()},        // 6 tile columns: one partial 8-tile vector per row
         {5, 17, 13, 9, 19, 3, 3, 1, Padding::same()},        // odd rows and columns: half tiles at the edges
@@ -142,6 +142,8 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
         {1, 40, 24, 24, 33, 3, 3, 1, Padding::same()},       // batch 1: tile rows split between threads
         {9, 16, 12, 12, 24, 3, 3, 1, Padding::same()},       // 8 images per chunk, then 1
         {2, 16, 48, 48, 16, 3, 3, 1, Padding::same()},       // one 576-tile image per chunk
+        {3, 16, 26, 26, 21, 3, 3, 1, Padding::same()},       // fewer images than parts: backward-weights by filters,
+                                                             // chunks of 2 images then 1, 21 filters
     };
     for (const Case& c : cases) {
         const ConvGeometry g = make_conv_geometry(c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.stride, c.padding);

@@ -284,13 +284,13 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
     pool_run(pool, threads, task);
 }
 
-// Z (16, K, ld), columns t0 + ty * tiles_w + tx = A dy A^T per tile of one image's padded dy (w.padded_dy),
-// A = [1 0; 1 1; 1 -1; 0 -1]: the gradient of the products M that winograd_transform_output reads. Writes up to 7
-// columns past the last tile.
+// Z (16, K, ld) rows [k0, k1), columns t0 + ty * tiles_w + tx = A dy A^T per tile of one image's padded dy
+// (w.padded_dy), A = [1 0; 1 1; 1 -1; 0 -1]: the gradient of the products M that winograd_transform_output reads.
+// Writes up to 7 columns past the last tile.
 inline void winograd_transform_dy(const ConvGeometry& g, const WinogradLayout& w, const float* dyp, float* Z,
-                                  long t0) {
+                                  long t0, int k0, int k1) {
     const std::size_t xi_stride = static_cast<std::size_t>(g.K) * w.ld;
-    for (int k = 0; k < g.K; ++k) {
+    for (int k = k0; k < k1; ++k) {
         const float* image = dyp + static_cast<std::size_t>(k) * w.padded_dy.Hp * w.padded_dy.Wp;
         float* z = Z + k * w.ld + t0;
         for (int ty = 0; ty < w.tiles_h; ++ty)
@@ -344,11 +344,58 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
 // dweight (K, C, 3, 3) = dL/dweight for x (N, C, H, W) and dy (N, K, OH, OW): per position xi,
 // dU_xi (K, C) = sum over the tiles of every image of Z_xi (K, tiles) x V_xi (C, tiles)^T, then G^T dU G.
 // The images are split in winograd_weight_parts parts, each summed (in chunks, in order) into its own dU by one
-// thread; then dU = (dU_0 + dU_1) + (dU_2 + dU_3), split by filters. `dU` holds winograd_weight_parts *
+// thread; then dU = (dU_0 + dU_1) + (dU_2 + dU_3), split by filters. A batch of fewer images than parts is
+// split by filters instead (winograd_backward_weights_by_filters). `dU` holds winograd_weight_parts *
 // winograd_weight_scalars(g); `workspace` holds winograd_thread_scalars(g) per thread.
+// winograd_backward_weights for a batch of fewer images than winograd_weight_parts, where the parts would leave
+// threads idle: each thread takes a range of filters (whole micro-tile rows), transforms every image's input (the
+// same V on every thread) and its filters' dy, and sums dU rows over all tiles in order. The sums per filter do not
+// depend on the split, so results are the same for any thread count.
+inline void winograd_backward_weights_by_filters(const ConvGeometry& g, int N, const float* x, const float* dy,
+                                                 float* dweight, float* dU, float* workspace,
+                                                 std::size_t thread_scalars, ThreadPool* pool) {
+    const int threads = pool ? pool->size() : 1;
+    const WinogradLayout w = winograd_layout(g);
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
+    const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
+    pool_run(pool, threads, [&](int t) {
+        int k0 = 0, k1 = 0;
+        split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
+        if (k0 == k1) return;
+        float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
+        float* V = xp + w.padded_scalars;
+        float* Z = V + w.v_scalars;
+        float* gemm_ws = Z + w.m_scalars;
+        float* dyp = gemm_ws + gemm_workspace_size<float>();
+        for (int n0 = 0; n0 < N; n0 += w.images_per_chunk) {
+            const int n1 = std::min(N, n0 + w.images_per_chunk);
+            for (int n = n0; n < n1; ++n) {
+                const long t0 = static_cast<long>(n - n0) * w.image_tiles;
+                pad_image(g, w.padded, x + n * in_size, xp);
+                winograd_transform_input(g, w, xp, 0, w.tiles_h, V, t0);
+                pad_image(w.dy_image, w.padded_dy, dy + n * out_size, dyp);
+                winograd_transform_dy(g, w, dyp, Z, t0, k0, k1);
+            }
+            const int tiles = (n1 - n0) * w.image_tiles;
+            for (int xi = 0; xi < 16; ++xi) {
+                const std::size_t z_rows = xi * static_cast<std::size_t>(g.K) * w.ld + static_cast<std::size_t>(k0) * w.ld;
+                gemm_packed(k1 - k0, g.C, tiles, StridedPackA<float>{{Z + z_rows, w.ld, 1}},
+                            StridedPackB<float>{{V + xi * static_cast<std::size_t>(g.C) * w.ld, 1, w.ld}},
+                            dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, n0 > 0, gemm_ws);
+            }
+        }
+        winograd_weights_gradient(g, dU, k0, k1, dweight);
+    });
+}
+
 inline void winograd_backward_weights(const ConvGeometry& g, int N, const float* x, const float* dy, float* dweight,
                                       float* dU, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
     static_assert(winograd_weight_parts == 4, "the final sum below adds four parts");
+    if (N < winograd_weight_parts) {
+        winograd_backward_weights_by_filters(g, N, x, dy, dweight, dU, workspace, thread_scalars, pool);
+        return;
+    }
     const int threads = pool ? pool->size() : 1;
     const WinogradLayout w = winograd_layout(g);
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
@@ -372,7 +419,7 @@ inline void winograd_backward_weights(const ConvGeometry& g, int N, const float*
                 pad_image(g, w.padded, x + n * in_size, xp);
                 winograd_transform_input(g, w, xp, 0, w.tiles_h, V, t0);
                 pad_image(w.dy_image, w.padded_dy, dy + n * out_size, dyp);
-                winograd_transform_dy(g, w, dyp, Z, t0);
+                winograd_transform_dy(g, w, dyp, Z, t0, 0, g.K);
             }
             const int tiles = (n1 - n0) * w.image_tiles;
             for (int xi = 0; xi < 16; ++xi)
