@@ -334,20 +334,27 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
     const int R = g.patch_size(), P = g.out_pixels(), KK = g.KH * g.KW;
     const std::size_t weights = detail::conv2d_fast_shared_scalars(g);
     const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
+    const int threads = pool ? pool->size() : 1;
     ConvGeometry t;
     if (detail::backward_data_as_forward(g, t)) {
-        Scalar* flipped = workspace;  // (C, K, KH, KW)
-        for (int k = 0; k < g.K; ++k)
-            for (int c = 0; c < g.C; ++c)
-                for (int i = 0; i < KK; ++i)
-                    flipped[(static_cast<std::size_t>(c) * g.K + k) * KK + (KK - 1 - i)] =
-                        weight[(static_cast<std::size_t>(k) * g.C + c) * KK + i];
+        // flipped (C, K, KH, KW), written in order; threads split the input channels (at batch 1 this copy is a
+        // noticeable part of the layer).
+        Scalar* flipped = workspace;
+        pool_run(pool, threads, [&](int tid) {
+            int c0 = 0, c1 = 0;
+            split_range(g.C, threads, tid, 1, c0, c1);
+            for (int c = c0; c < c1; ++c)
+                for (int k = 0; k < g.K; ++k) {
+                    const Scalar* src = weight + (static_cast<std::size_t>(k) * g.C + c) * KK;
+                    Scalar* dst = flipped + (static_cast<std::size_t>(c) * g.K + k) * KK;
+                    for (int i = 0; i < KK; ++i) dst[KK - 1 - i] = src[i];
+                }
+        });
         detail::conv2d_forward_winograd_or_gemm(t, N, dy, flipped, static_cast<const Scalar*>(nullptr), dx,
                                                 workspace + detail::conv2d_fast_flipped_scalars(g),
                                                 workspace + weights, per_thread, pool);
         return;
     }
-    const int threads = pool ? pool->size() : 1;
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     auto task = [&](int tid) {
         Scalar* base = workspace + weights + static_cast<std::size_t>(tid) * per_thread;
