@@ -24,10 +24,10 @@ using deepcnn_test::random_tensor;
 
 namespace {
 
-// Conv2D(4, 3) same -> BatchNorm -> ReLU -> MaxPool2D(2) -> Flatten -> Dropout(0.25) -> Dense(3) -> Softmax
-// on 1 x 8 x 8 images.
+// Conv2D(4, 3) same -> BatchNorm -> ReLU -> MaxPool2D(2) -> Flatten -> Dropout(0.25) -> Dense(classes) ->
+// Softmax on 1 x 8 x 8 images.
 template <class Scalar>
-Sequential<Scalar> small_net(std::uint64_t seed = 1) {
+Sequential<Scalar> small_net(std::uint64_t seed = 1, int classes = 3) {
     Sequential<Scalar> model(1, 8, 8, seed);
     model.add(Conv2D<Scalar>(4, 3));
     model.add(BatchNorm<Scalar>());
@@ -35,7 +35,7 @@ Sequential<Scalar> small_net(std::uint64_t seed = 1) {
     model.add(MaxPool2D<Scalar>(2));
     model.add(Flatten<Scalar>());
     model.add(Dropout<Scalar>(0.25));
-    model.add(Dense<Scalar>(3));
+    model.add(Dense<Scalar>(classes));
     model.add(Softmax<Scalar>());
     return model;
 }
@@ -560,14 +560,7 @@ TEST_CASE("WeightAverage travels in a checkpoint's optimizer state and resumes e
     OptimizerState<double> missing = saved.state;
     missing.tensors.erase("average/dense_7.bias");
     CHECK_THROWS_WITH(fresh.restore(missing, model, "b.dcnn"), Catch::Equals("b.dcnn: weight average lacks dense_7.bias"));
-    Sequential<double> other(1, 8, 8, 1);
-    other.add(Conv2D<double>(4, 3));
-    other.add(BatchNorm<double>());
-    other.add(ReLU<double>());
-    other.add(MaxPool2D<double>(2));
-    other.add(Flatten<double>());
-    other.add(Dropout<double>(0.25));
-    other.add(Dense<double>(5));
+    Sequential<double> other = small_net<double>(1, 5);
     CHECK_THROWS_WITH(fresh.restore(saved.state, other, "c.dcnn"),
                       Catch::StartsWith("c.dcnn: weight average of dense_7.weight has shape"));
 }

@@ -347,6 +347,29 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
 // thread; then dU = (dU_0 + dU_1) + (dU_2 + dU_3), split by filters. A batch of fewer images than parts is
 // split by filters instead (winograd_backward_weights_by_filters). `dU` holds winograd_weight_parts *
 // winograd_weight_scalars(g); `workspace` holds winograd_thread_scalars(g) per thread.
+// One thread's backward-weights buffers in its part of the workspace: padded image, V, Z, GEMM block, padded dy.
+struct WinogradWeightsBuffers {
+    float *xp, *V, *Z, *gemm_ws, *dyp;
+    WinogradWeightsBuffers(const WinogradLayout& w, float* part)
+        : xp(part), V(xp + w.padded_scalars), Z(V + w.v_scalars), gemm_ws(Z + w.m_scalars),
+          dyp(gemm_ws + gemm_workspace_size<float>()) {}
+};
+
+// V (every channel) and Z (filters [k0, k1)) of images [n0, n1), their tiles from column 0 on.
+inline void winograd_transform_for_weights(const ConvGeometry& g, const WinogradLayout& w, const float* x,
+                                           const float* dy, int n0, int n1, int k0, int k1,
+                                           const WinogradWeightsBuffers& b) {
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
+    for (int n = n0; n < n1; ++n) {
+        const long t0 = static_cast<long>(n - n0) * w.image_tiles;
+        pad_image(g, w.padded, x + n * in_size, b.xp);
+        winograd_transform_input(g, w, b.xp, 0, w.tiles_h, b.V, t0);
+        pad_image(w.dy_image, w.padded_dy, dy + n * out_size, b.dyp);
+        winograd_transform_dy(g, w, b.dyp, b.Z, t0, k0, k1);
+    }
+}
+
 // winograd_backward_weights for a batch of fewer images than winograd_weight_parts, where the parts would leave
 // threads idle: each thread takes a range of filters (whole micro-tile rows), transforms every image's input (the
 // same V on every thread) and its filters' dy, and sums dU rows over all tiles in order. The sums per filter do not
@@ -356,33 +379,21 @@ inline void winograd_backward_weights_by_filters(const ConvGeometry& g, int N, c
                                                  std::size_t thread_scalars, ThreadPool* pool) {
     const int threads = pool ? pool->size() : 1;
     const WinogradLayout w = winograd_layout(g);
-    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
-    const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
     pool_run(pool, threads, [&](int t) {
         int k0 = 0, k1 = 0;
         split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
         if (k0 == k1) return;
-        float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
-        float* V = xp + w.padded_scalars;
-        float* Z = V + w.v_scalars;
-        float* gemm_ws = Z + w.m_scalars;
-        float* dyp = gemm_ws + gemm_workspace_size<float>();
+        const WinogradWeightsBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
         for (int n0 = 0; n0 < N; n0 += w.images_per_chunk) {
             const int n1 = std::min(N, n0 + w.images_per_chunk);
-            for (int n = n0; n < n1; ++n) {
-                const long t0 = static_cast<long>(n - n0) * w.image_tiles;
-                pad_image(g, w.padded, x + n * in_size, xp);
-                winograd_transform_input(g, w, xp, 0, w.tiles_h, V, t0);
-                pad_image(w.dy_image, w.padded_dy, dy + n * out_size, dyp);
-                winograd_transform_dy(g, w, dyp, Z, t0, k0, k1);
-            }
+            winograd_transform_for_weights(g, w, x, dy, n0, n1, k0, k1, b);
             const int tiles = (n1 - n0) * w.image_tiles;
             for (int xi = 0; xi < 16; ++xi) {
                 const std::size_t z_rows = xi * static_cast<std::size_t>(g.K) * w.ld + static_cast<std::size_t>(k0) * w.ld;
-                gemm_packed(k1 - k0, g.C, tiles, StridedPackA<float>{{Z + z_rows, w.ld, 1}},
-                            StridedPackB<float>{{V + xi * static_cast<std::size_t>(g.C) * w.ld, 1, w.ld}},
-                            dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, n0 > 0, gemm_ws);
+                gemm_packed(k1 - k0, g.C, tiles, StridedPackA<float>{{b.Z + z_rows, w.ld, 1}},
+                            StridedPackB<float>{{b.V + xi * static_cast<std::size_t>(g.C) * w.ld, 1, w.ld}},
+                            dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, n0 > 0, b.gemm_ws);
             }
         }
         winograd_weights_gradient(g, dU, k0, k1, dweight);
@@ -398,34 +409,22 @@ inline void winograd_backward_weights(const ConvGeometry& g, int N, const float*
     }
     const int threads = pool ? pool->size() : 1;
     const WinogradLayout w = winograd_layout(g);
-    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
-    const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
     const std::size_t part_scalars = winograd_weight_scalars(g);
     auto sum_part = [&](int t, int part) {
-        float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
-        float* V = xp + w.padded_scalars;
-        float* Z = V + w.v_scalars;
-        float* gemm_ws = Z + w.m_scalars;
-        float* dyp = gemm_ws + gemm_workspace_size<float>();
+        const WinogradWeightsBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
         float* dU_part = dU + static_cast<std::size_t>(part) * part_scalars;
         int first = 0, last = 0;
         split_range(N, winograd_weight_parts, part, 1, first, last);
         if (first == last) std::fill(dU_part, dU_part + 16 * u_plane, 0.0f);
         for (int n0 = first; n0 < last; n0 += w.images_per_chunk) {
             const int n1 = std::min(last, n0 + w.images_per_chunk);
-            for (int n = n0; n < n1; ++n) {
-                const long t0 = static_cast<long>(n - n0) * w.image_tiles;
-                pad_image(g, w.padded, x + n * in_size, xp);
-                winograd_transform_input(g, w, xp, 0, w.tiles_h, V, t0);
-                pad_image(w.dy_image, w.padded_dy, dy + n * out_size, dyp);
-                winograd_transform_dy(g, w, dyp, Z, t0, 0, g.K);
-            }
+            winograd_transform_for_weights(g, w, x, dy, n0, n1, 0, g.K, b);
             const int tiles = (n1 - n0) * w.image_tiles;
             for (int xi = 0; xi < 16; ++xi)
-                gemm_packed(g.K, g.C, tiles, StridedPackA<float>{{Z + xi * static_cast<std::size_t>(g.K) * w.ld, w.ld, 1}},
-                            StridedPackB<float>{{V + xi * static_cast<std::size_t>(g.C) * w.ld, 1, w.ld}},
-                            dU_part + xi * u_plane, g.C, n0 > first, gemm_ws);
+                gemm_packed(g.K, g.C, tiles, StridedPackA<float>{{b.Z + xi * static_cast<std::size_t>(g.K) * w.ld, w.ld, 1}},
+                            StridedPackB<float>{{b.V + xi * static_cast<std::size_t>(g.C) * w.ld, 1, w.ld}},
+                            dU_part + xi * u_plane, g.C, n0 > first, b.gemm_ws);
         }
     };
     auto add_parts = [&](int t) {
