@@ -620,6 +620,7 @@ int run(const Options& o, int argc, char** argv) {
                        {"batch", std::to_string(o.batch)},
                        {"augmentation", o.augment ? "on" : "off"},
                        {"flip_averaging", o.tta ? "on" : "off"},
+                       {"weight_average", o.average > 0.0 ? std::to_string(o.average) : "off"},
                        {"threads", std::to_string(best.threads())}};
     write_report_json(o.out + "/report.json", report);
     write_file_atomically(o.out + "/confusion.svg", confusion_svg(cm, selection.names, "Confusion matrix, " + test_name));

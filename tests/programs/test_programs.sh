@@ -93,6 +93,8 @@ seed_net)
   grep -q "Recipe: net large, 1 epochs, batch 64, AdamW lr 0.002, schedule cosine, augmentation on, flip averaging on, weight average 0.999," out.txt ||
     fail "the large net does not train with the long recipe: $(grep Recipe out.txt)"
   grep -Eq "Forward MFLOPs per image: 69[0-9]\." out.txt || fail "the large net is not the 692-MFLOP net: $(grep MFLOP out.txt)"
+  grep -q '"weight_average": "0.999000"' large/report.json || fail "report.json lacks the weight average"
+  grep -q '"weight_average": "off"' seed/report.json || fail "report.json of the seed net should say weight_average off"
   expect 0 "conv2d_[0-9]+ \(Conv2D\) +\(256, 12, 12\)" "$predict" --model large/model.dcnn --info
   ;;
 train_e2e)
