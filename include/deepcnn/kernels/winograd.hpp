@@ -341,12 +341,6 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
         }
 }
 
-// dweight (K, C, 3, 3) = dL/dweight for x (N, C, H, W) and dy (N, K, OH, OW): per position xi,
-// dU_xi (K, C) = sum over the tiles of every image of Z_xi (K, tiles) x V_xi (C, tiles)^T, then G^T dU G.
-// The images are split in winograd_weight_parts parts, each summed (in chunks, in order) into its own dU by one
-// thread; then dU = (dU_0 + dU_1) + (dU_2 + dU_3), split by filters. A batch of fewer images than parts is
-// split by filters instead (winograd_backward_weights_by_filters). `dU` holds winograd_weight_parts *
-// winograd_weight_scalars(g); `workspace` holds winograd_thread_scalars(g) per thread.
 // One thread's backward-weights buffers in its part of the workspace: padded image, V, Z, GEMM block, padded dy.
 struct WinogradWeightsBuffers {
     float *xp, *V, *Z, *gemm_ws, *dyp;
@@ -370,6 +364,18 @@ inline void winograd_transform_for_weights(const ConvGeometry& g, const Winograd
     }
 }
 
+// dU (16, K, C) rows [k0, k1) [+]= Z_xi rows [k0, k1) x V_xi^T over the first `tiles` tiles, for each xi.
+inline void winograd_weight_products(const ConvGeometry& g, const WinogradLayout& w, const WinogradWeightsBuffers& b,
+                                     int tiles, int k0, int k1, float* dU, bool accumulate) {
+    const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
+    for (int xi = 0; xi < 16; ++xi) {
+        const std::size_t z_rows = (xi * static_cast<std::size_t>(g.K) + k0) * w.ld;
+        gemm_packed(k1 - k0, g.C, tiles, StridedPackA<float>{{b.Z + z_rows, w.ld, 1}},
+                    StridedPackB<float>{{b.V + xi * static_cast<std::size_t>(g.C) * w.ld, 1, w.ld}},
+                    dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, accumulate, b.gemm_ws);
+    }
+}
+
 // winograd_backward_weights for a batch of fewer images than winograd_weight_parts, where the parts would leave
 // threads idle: each thread takes a range of filters (whole micro-tile rows), transforms every image's input (the
 // same V on every thread) and its filters' dy, and sums dU rows over all tiles in order. The sums per filter do not
@@ -379,7 +385,6 @@ inline void winograd_backward_weights_by_filters(const ConvGeometry& g, int N, c
                                                  std::size_t thread_scalars, ThreadPool* pool) {
     const int threads = pool ? pool->size() : 1;
     const WinogradLayout w = winograd_layout(g);
-    const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
     pool_run(pool, threads, [&](int t) {
         int k0 = 0, k1 = 0;
         split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
@@ -388,18 +393,18 @@ inline void winograd_backward_weights_by_filters(const ConvGeometry& g, int N, c
         for (int n0 = 0; n0 < N; n0 += w.images_per_chunk) {
             const int n1 = std::min(N, n0 + w.images_per_chunk);
             winograd_transform_for_weights(g, w, x, dy, n0, n1, k0, k1, b);
-            const int tiles = (n1 - n0) * w.image_tiles;
-            for (int xi = 0; xi < 16; ++xi) {
-                const std::size_t z_rows = xi * static_cast<std::size_t>(g.K) * w.ld + static_cast<std::size_t>(k0) * w.ld;
-                gemm_packed(k1 - k0, g.C, tiles, StridedPackA<float>{{b.Z + z_rows, w.ld, 1}},
-                            StridedPackB<float>{{b.V + xi * static_cast<std::size_t>(g.C) * w.ld, 1, w.ld}},
-                            dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, n0 > 0, b.gemm_ws);
-            }
+            winograd_weight_products(g, w, b, (n1 - n0) * w.image_tiles, k0, k1, dU, n0 > 0);
         }
         winograd_weights_gradient(g, dU, k0, k1, dweight);
     });
 }
 
+// dweight (K, C, 3, 3) = dL/dweight for x (N, C, H, W) and dy (N, K, OH, OW): per position xi,
+// dU_xi (K, C) = sum over the tiles of every image of Z_xi (K, tiles) x V_xi (C, tiles)^T, then G^T dU G.
+// The images are split in winograd_weight_parts parts, each summed (in chunks, in order) into its own dU by one
+// thread; then dU = (dU_0 + dU_1) + (dU_2 + dU_3), split by filters. A batch of fewer images than parts is
+// split by filters instead (winograd_backward_weights_by_filters). `dU` holds winograd_weight_parts *
+// winograd_weight_scalars(g); `workspace` holds winograd_thread_scalars(g) per thread.
 inline void winograd_backward_weights(const ConvGeometry& g, int N, const float* x, const float* dy, float* dweight,
                                       float* dU, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
     static_assert(winograd_weight_parts == 4, "the final sum below adds four parts");
@@ -420,11 +425,7 @@ inline void winograd_backward_weights(const ConvGeometry& g, int N, const float*
         for (int n0 = first; n0 < last; n0 += w.images_per_chunk) {
             const int n1 = std::min(last, n0 + w.images_per_chunk);
             winograd_transform_for_weights(g, w, x, dy, n0, n1, 0, g.K, b);
-            const int tiles = (n1 - n0) * w.image_tiles;
-            for (int xi = 0; xi < 16; ++xi)
-                gemm_packed(g.K, g.C, tiles, StridedPackA<float>{{b.Z + xi * static_cast<std::size_t>(g.K) * w.ld, w.ld, 1}},
-                            StridedPackB<float>{{b.V + xi * static_cast<std::size_t>(g.C) * w.ld, 1, w.ld}},
-                            dU_part + xi * u_plane, g.C, n0 > first, b.gemm_ws);
+            winograd_weight_products(g, w, b, (n1 - n0) * w.image_tiles, 0, g.K, dU_part, n0 > first);
         }
     };
     auto add_parts = [&](int t) {
