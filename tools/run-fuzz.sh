@@ -3,10 +3,13 @@
 # build-fuzz/ (or $DEEPCNN_FUZZ_BUILD_DIR) and runs each for SECONDS (default 60) on a copy of its seed corpus.
 # Fails on any crash, leak, timeout (one input over 10 s), out-of-memory (2 GB), sanitizer report or an exception
 # other than deepcnn::error; the reproducer is left in BUILD/fuzz-runs/TARGET/. Prints each target's totals.
+# The random seed is fixed (DEEPCNN_FUZZ_SEED, default 1) so that a CI run's search repeats; set another seed,
+# or 0 for one from the clock, to search further.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
+seed=${DEEPCNN_FUZZ_SEED:-1}
 build=${DEEPCNN_FUZZ_BUILD_DIR:-build-fuzz}
 cxx=${DEEPCNN_FUZZ_CXX:-clang++-14}
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -23,11 +26,12 @@ for target in fer2013_csv model_file image; do
   work=$build/fuzz-runs/$target
   rm -rf "$work" && mkdir -p "$work/corpus"
   cp tests/fuzz/corpus/$target/* "$work/corpus/"
-  echo "=== fuzz_$target: ${seconds}s ==="
+  echo "=== fuzz_$target: ${seconds}s, seed $seed ==="
   status=0
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$build/tests/fuzz/fuzz_$target" "$work/corpus" -max_total_time="$seconds" -max_len="${max_len[$target]}" \
-    -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$work/" \
+    -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -seed="$seed" -print_final_stats=1 \
+    -artifact_prefix="$work/" \
     > "$work/log" 2>&1 || status=$?
   grep -E "^#[0-9]+[[:space:]]+DONE" "$work/log" | tail -1 || true
   grep -E "^stat::(number_of_executed_units|peak_rss_mb)" "$work/log" || true

@@ -3,7 +3,8 @@
 // CSV seeds are a few rows of the FER2013 sample (the first byte is the fuzz target's mode byte: plain, gzip,
 // skip_bad_rows, max_rows), model seeds are small Sequential models saved by encode_model after a few Adam or SGD
 // steps (every layer type, optimizer state, metadata, float and double), image seeds are FER faces written by
-// libstb's stb_image_write as PNG (grey, RGB, RGBA), JPEG, BMP and TGA. Deterministic: same inputs, same bytes.
+// libstb's stb_image_write as PNG (grey, RGB, RGBA), JPEG, BMP and TGA, plus past findings. Deterministic: same
+// inputs, same bytes.
 #include <deepcnn/deepcnn.hpp>
 
 #include <stb_image_write.h>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -140,6 +142,12 @@ void write_image_seeds(const Fer2013Dataset& data, const fs::path& dir) {
     ok = ok && stbi_write_bmp(name("face_rgb_24.bmp").c_str(), 24, 24, 3, rgb.data()) != 0;
     ok = ok && stbi_write_tga(name("face_grey_16.tga").c_str(), 16, 16, 1, grey16.data()) != 0;
     if (!ok) throw std::runtime_error("stb_image_write failed in " + dir.string());
+    // A past finding kept as a seed: the grey face with an empty IDAT chunk before its data (after the 8-byte
+    // signature and the 25-byte IHDR), which stb_image copied to a null pointer.
+    std::ifstream png(name("face_grey_48.png"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
+    bytes.insert(33, std::string("\0\0\0\0IDAT\x35\xAF\x06\x1E", 12));
+    write_bytes(dir / "finding_png_empty_idat.png", bytes);
     for (const auto& entry : fs::directory_iterator(dir)) {
         std::printf("%8ju  %s\n", static_cast<std::uintmax_t>(entry.file_size()), entry.path().string().c_str());
     }

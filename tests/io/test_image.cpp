@@ -1,6 +1,7 @@
 // tests/io/test_image.cpp: loading PNG, JPEG, BMP and TGA files written here with stb_image_write (grey and
 // colour, BT.601 luma), resampling to 48x48 (area averaging down, bilinear up), and the errors for missing and
-// undecodable files, oversized declared sizes and the corrupt JPEG found by tests/fuzz/fuzz_image.cpp.
+// undecodable files, oversized declared sizes, and the corrupt JPEG and the empty PNG data chunk found by
+// tests/fuzz/fuzz_image.cpp.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/io/image.hpp>
@@ -150,6 +151,44 @@ TEST_CASE("a JPEG Huffman table with more than 256 codes is rejected before stb_
     CHECK_THROWS_WITH(decode_grey_image(scan.data(), scan.size(), "scan.jpg"), Catch::Contains("512 codes"));
     const std::vector<unsigned char> payload_only(app.begin(), app.begin() + 10);
     CHECK(detail::jpeg_oversized_huffman_table(payload_only.data(), payload_only.size()) == 0);
+}
+
+TEST_CASE("empty PNG IDAT chunks are dropped before stb_image sees them", "[io][image]") {
+    // Fuzz finding: stb_image <= 2.27 copies an empty IDAT before the image data to a null pointer. The chunk
+    // is legal and empty, so the image must decode as if it were not there.
+    TempDir dir;
+    const std::string path = dir.file("grey.png");
+    std::vector<unsigned char> pixels(9 * 4);
+    for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<unsigned char>(i * 7 + 3);
+    REQUIRE(stbi_write_png(path.c_str(), 9, 4, 1, pixels.data(), 9) != 0);
+    std::ifstream file(path, std::ios::binary);
+    const std::vector<unsigned char> plain((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    const std::string text(plain.begin(), plain.end());
+    const std::size_t first_idat = text.find("IDAT") - 4;
+    const std::size_t iend = text.find("IEND") - 4;
+    REQUIRE(first_idat == 33);  // signature (8) and IHDR (25)
+    const std::vector<unsigned char> empty_idat = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xAF, 0x06, 0x1E};
+    std::vector<unsigned char> padded(plain.begin(), plain.begin() + static_cast<std::ptrdiff_t>(first_idat));
+    padded.insert(padded.end(), empty_idat.begin(), empty_idat.end());
+    padded.insert(padded.end(), plain.begin() + static_cast<std::ptrdiff_t>(first_idat),
+                  plain.begin() + static_cast<std::ptrdiff_t>(iend));
+    padded.insert(padded.end(), empty_idat.begin(), empty_idat.end());
+    padded.insert(padded.end(), plain.begin() + static_cast<std::ptrdiff_t>(iend), plain.end());
+
+    CHECK(detail::png_without_empty_idat(plain.data(), plain.size()).empty());
+    CHECK(detail::png_without_empty_idat(padded.data(), padded.size()) == plain);
+    const GreyImage image = decode_grey_image(padded.data(), padded.size(), "padded.png");
+    REQUIRE(image.width == 9);
+    REQUIRE(image.height == 4);
+    for (std::size_t i = 0; i < pixels.size(); ++i) REQUIRE(image.pixels[i] == static_cast<float>(pixels[i]));
+
+    // The walk stops at a chunk that runs past the end; what follows the last whole chunk is kept as it was.
+    const std::vector<unsigned char> cut(padded.begin(), padded.begin() + static_cast<std::ptrdiff_t>(first_idat + 20));
+    std::vector<unsigned char> cut_kept(plain.begin(), plain.begin() + static_cast<std::ptrdiff_t>(first_idat + 8));
+    CHECK(detail::png_without_empty_idat(cut.data(), cut.size()) == cut_kept);
+    CHECK_THROWS_AS(decode_grey_image(cut.data(), cut.size(), "cut.png"), data_error);
+    const std::vector<unsigned char> not_png = {'B', 'M', 0, 0, 0, 0, 'I', 'D', 'A', 'T', 0, 0, 0, 0, 0, 0};
+    CHECK(detail::png_without_empty_idat(not_png.data(), not_png.size()).empty());
 }
 
 TEST_CASE("an image declaring more than max_image_pixels is rejected before decoding", "[io][image]") {

@@ -84,13 +84,41 @@ inline int jpeg_oversized_huffman_table(const unsigned char* bytes, std::size_t 
     return 0;
 }
 
+// The PNG in `bytes` without its empty IDAT chunks, or an empty vector if it has none (or is not a PNG).
+// stb_image up to v2.27 copies an empty IDAT that comes before any image data to a null pointer (undefined
+// behaviour, found by tests/fuzz/fuzz_image); an empty IDAT carries no data, so dropping the whole chunk (length,
+// type, CRC) leaves the same image. Chunks are walked up to the first one that runs past the end.
+inline std::vector<unsigned char> png_without_empty_idat(const unsigned char* bytes, std::size_t size) {
+    static constexpr unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (size < 8 || std::memcmp(bytes, signature, 8) != 0) return {};
+    std::vector<std::size_t> dropped;  // the offset of each empty IDAT, 12 bytes long
+    std::size_t pos = 8;
+    while (size - pos >= 12) {
+        const std::size_t length = std::size_t(bytes[pos]) << 24 | std::size_t(bytes[pos + 1]) << 16 |
+                                   std::size_t(bytes[pos + 2]) << 8 | std::size_t(bytes[pos + 3]);
+        if (length == 0 && std::memcmp(bytes + pos + 4, "IDAT", 4) == 0) dropped.push_back(pos);
+        if (length > size - pos - 12) break;
+        pos += 12 + length;
+    }
+    if (dropped.empty()) return {};
+    std::vector<unsigned char> kept;
+    kept.reserve(size - 12 * dropped.size());
+    std::size_t from = 0;
+    for (const std::size_t offset : dropped) {
+        kept.insert(kept.end(), bytes + from, bytes + offset);
+        from = offset + 12;
+    }
+    kept.insert(kept.end(), bytes + from, bytes + size);
+    return kept;
+}
+
 }  // namespace detail
 
 // Decodes an encoded image held in memory. `name` (a path, usually) only goes into error messages.
 // Grey and grey+alpha keep their grey channel, RGB and RGBA become 0.299 R + 0.587 G + 0.114 B; alpha is
 // ignored. Throws data_error "NAME: cannot decode image: REASON" with stb_image's reason, or naming a declared
 // size over `max_pixels` (default max_image_pixels), or a corrupt JPEG Huffman table (which stb_image itself
-// would overflow on).
+// would overflow on). Empty PNG IDAT chunks are dropped before stb_image sees them (see png_without_empty_idat).
 inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size, const std::string& name,
                                    std::size_t max_pixels = max_image_pixels) {
     const std::string failed = name + ": cannot decode image: ";
@@ -100,6 +128,11 @@ inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size,
     if (const int codes = detail::jpeg_oversized_huffman_table(bytes, size)) {
         throw data_error(failed + "corrupt JPEG (a Huffman table with " + std::to_string(codes) +
                          " codes, at most 256)");
+    }
+    const std::vector<unsigned char> cleaned = detail::png_without_empty_idat(bytes, size);
+    if (!cleaned.empty()) {
+        bytes = cleaned.data();
+        size = cleaned.size();
     }
     int width = 0, height = 0, channels = 0;
     if (!stbi_info_from_memory(bytes, static_cast<int>(size), &width, &height, &channels)) {
