@@ -1,7 +1,8 @@
 // tests/kernels/test_conv2d_fast.cpp: the fast convolution kernels (kernels/conv2d_fast.hpp) against the
 // plain-loop references on odd sizes, stride 2, valid / same / explicit padding, one input channel, many
-// channels (backward-data as a forward convolution), batches smaller than the pool; many threads against one
-// (bit-identical); and the Conv2D layer on its fast path against the reference.
+// channels (backward-data as a forward convolution), batches smaller than the pool; Winograd and the broadcast
+// kernel on the shapes they take; many threads against one (bit-identical); and the Conv2D layer on its fast
+// path against the reference.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/kernels/conv2d_fast.hpp>
@@ -154,6 +155,40 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
     CHECK_FALSE(detail::winograd_pays(make_conv_geometry(16, 12, 12, 8, 3, 3, 1, 1, Padding::same()), 3));
     CHECK_FALSE(detail::winograd_applies(make_conv_geometry(16, 66, 64, 8, 3, 3, 1, 1, Padding::same())));
     if (DEEPCNN_HAVE_AVX2) CHECK(detail::winograd_applies(make_conv_geometry(16, 64, 64, 8, 3, 3, 1, 1, Padding::same())));
+}
+
+TEST_CASE("the broadcast kernel for 5x5 convolutions matches the references", "[kernels][conv2d][broadcast]") {
+    // 5x5 stride-1 shapes with filters in blocks of 16 and C >= 16: forward by broadcast; backward-data too when
+    // C is a multiple of 16 and at least 32 (it is then a forward convolution with C filters).
+    struct BroadcastCase {
+        Case shape;
+        bool backward_data;  // whether backward-data takes the kernel too
+    };
+    const BroadcastCase cases[] = {
+        {{2, 16, 12, 12, 16, 5, 5, 1, Padding::same()}, false},           // whole tiles of 12 (or 6) pixels
+        {{3, 17, 9, 13, 32, 5, 5, 1, Padding::same()}, false},            // a partial tile per row, odd C
+        {{1, 32, 10, 7, 48, 5, 5, 1, Padding::valid()}, true},            // 3 outputs per row; batch 1: rows split
+        {{2, 48, 11, 11, 16, 5, 5, 1, Padding::explicit_pad(1, 2)}, true},  // padding 1 x 2, 4 x 3 for dx
+        {{1, 64, 20, 20, 64, 5, 5, 1, Padding::same()}, true},            // several filter blocks, batch 1
+        {{3, 32, 6, 6, 32, 5, 5, 1, Padding::explicit_pad(4, 4)}, true},  // padding as wide as the window
+    };
+    for (const BroadcastCase& c : cases) {
+        const Case& s = c.shape;
+#if DEEPCNN_HAVE_AVX2
+        const ConvGeometry g = make_conv_geometry(s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.stride, s.padding);
+        CHECK(detail::broadcast_conv_pays(g, s.N));
+        ConvGeometry t;
+        CHECK((detail::backward_data_as_forward(g, t) && detail::broadcast_conv_pays(t, s.N)) == c.backward_data);
+#endif
+        check_case(s);
+    }
+#if DEEPCNN_HAVE_AVX2
+    // Not with filters outside blocks of 16, fewer than 16 channels, stride 2 or 3x3 windows.
+    CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 24, 5, 5, 1, 1, Padding::same()), 2));
+    CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(8, 12, 12, 16, 5, 5, 1, 1, Padding::same()), 2));
+    CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 5, 5, 2, 2, Padding::same()), 2));
+    CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same()), 1));
+#endif
 }
 
 TEST_CASE("Conv2D on its fast path matches the reference and is bit-identical on many threads",

@@ -20,6 +20,7 @@
 #include "conv_geometry.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
+#include "conv2d_broadcast.hpp"
 #include "conv2d_direct.hpp"
 #include "padded_image.hpp"
 #include "winograd.hpp"
@@ -231,6 +232,14 @@ void sum_bias(const ConvGeometry& g, int N, const Scalar* dy, Scalar* dbias) {
     }
 }
 
+#if DEEPCNN_HAVE_AVX2
+// Whether a forward convolution of N images takes the broadcast kernel: where it applies and Winograd does not
+// pay, for the 5x5 windows (measured in docs/performance.md).
+inline bool broadcast_conv_pays(const ConvGeometry& g, int N) {
+    return broadcast_conv_applies(g) && g.KW == 5 && !winograd_pays(g, N);
+}
+#endif
+
 // One image's forward over pixels [p0, p1): y (K, P) columns p0..p1 = weight (K, R) x im2col(xp), + bias.
 template <class Scalar>
 void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const Scalar* xp, const Scalar* weight,
@@ -319,6 +328,11 @@ void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Sc
             detail::forward_direct_batch(g, N, x, weight, bias, y, workspace + shared, per_thread, pool);
             return;
         }
+        if (detail::broadcast_conv_pays(g, N)) {
+            detail::pack_broadcast_weights(g, weight, false, workspace, pool);
+            detail::broadcast_conv_batch(g, N, x, workspace, bias, y, workspace + shared, per_thread, pool);
+            return;
+        }
     }
 #endif
     detail::conv2d_forward_winograd_or_gemm(g, N, x, weight, bias, y, workspace + detail::conv2d_fast_flipped_scalars(g),
@@ -336,6 +350,15 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
     const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
     const int threads = pool ? pool->size() : 1;
     ConvGeometry t;
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        if (detail::backward_data_as_forward(g, t) && detail::broadcast_conv_pays(t, N)) {
+            detail::pack_broadcast_weights(t, weight, true, workspace, pool);
+            detail::broadcast_conv_batch(t, N, dy, workspace, nullptr, dx, workspace + weights, per_thread, pool);
+            return;
+        }
+    }
+#endif
     if (detail::backward_data_as_forward(g, t)) {
         // flipped (C, K, KH, KW), written in order; threads split the input channels where the copy is large
         // enough to pay for waking them (at batch 1 it is a noticeable part of the larger layers).

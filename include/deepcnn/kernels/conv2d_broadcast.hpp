@@ -1,0 +1,157 @@
+// deepcnn/kernels/conv2d_broadcast.hpp: direct convolution by broadcasting input pixels (float, AVX2), for
+// stride-1 layers whose filters come in blocks of 16, where an implicit GEMM spends a tenth of its time packing
+// the im2col matrix. A tile of PIX neighbouring output pixels of one row times 16 filters lives in registers;
+// for every tap (c, kh, kw) it broadcasts the PIX input values the tap reads straight from the zero-padded image
+// and multiplies them by the tap's 16 weights, which are packed once per call as (K/16, C*KH*KW, 16). Nothing
+// per image is packed. Each output sums its taps in (c, kh, kw) order, so the split between threads never
+// changes a result. Backward-data uses the same kernel on the flipped weights (see conv2d_fast.hpp).
+// Twin: conv2d_forward_ref (conv2d_ref.hpp).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "../config.hpp"
+#include "../parallel/thread_pool.hpp"
+#include "conv_geometry.hpp"
+#include "padded_image.hpp"
+
+#if DEEPCNN_HAVE_AVX2
+#include <immintrin.h>
+#endif
+
+namespace deepcnn {
+namespace detail {
+
+#if DEEPCNN_HAVE_AVX2
+// Output pixels per tile: 12 x 16 filters take 24 of the 32 ymm registers AVX-512VL gives, 6 x 16 take 12 of 16.
+#if defined(__AVX512VL__)
+constexpr int broadcast_tile_pixels = 12;
+#else
+constexpr int broadcast_tile_pixels = 6;
+#endif
+constexpr int broadcast_filter_block = 16;
+
+// Whether the broadcast kernel computes this forward convolution: stride 1, 3x3 or 5x5 windows, filters in
+// blocks of 16 and at least 16 input channels (below that the taps are too few to hide the tile's stores).
+inline bool broadcast_conv_applies(const ConvGeometry& g) {
+    return g.stride_h == 1 && g.stride_w == 1 && g.KH == g.KW && (g.KW == 3 || g.KW == 5) &&
+           g.K % broadcast_filter_block == 0 && g.C >= 16;
+}
+
+// packed (K/16, C*KH*KW, 16) from weight (K, C, KH, KW); with `flipped`, from the weight of the convolution
+// this one is the backward-data of: original (C, K, KH, KW) read as w'(k, c, kh, kw) = original(c, k, KH-1-kh,
+// KW-1-kw). Threads split the filter blocks.
+inline void pack_broadcast_weights(const ConvGeometry& g, const float* weight, bool flipped, float* packed,
+                                   ThreadPool* pool) {
+    const int R = g.patch_size(), KK = g.KH * g.KW, blocks = g.K / broadcast_filter_block;
+    const int threads = std::min(pool ? pool->size() : 1, static_cast<long>(g.K) * R >= 262144 ? blocks : 1);
+    pool_run(pool, threads, [&](int t) {
+        int b0 = 0, b1 = 0;
+        split_range(blocks, threads, t, 1, b0, b1);
+        for (int b = b0; b < b1; ++b) {
+            float* dst = packed + static_cast<std::size_t>(b) * R * broadcast_filter_block;
+            for (int r = 0; r < R; ++r)
+                for (int f = 0; f < broadcast_filter_block; ++f) {
+                    const int k = b * broadcast_filter_block + f;
+                    const int c = r / KK, tap = r % KK;
+                    dst[r * broadcast_filter_block + f] =
+                        flipped ? weight[(static_cast<std::size_t>(c) * g.K + k) * KK + (KK - 1 - tap)]
+                                : weight[static_cast<std::size_t>(k) * R + r];
+                }
+        }
+    });
+}
+
+// tile (PIX, 16) = bias16 [or 0] + sum over taps of in[c, kh, kw + i] x packed[(c, kh, kw)][f], where `in` is
+// the padded image at the tile's first input pixel. Reads PIX + KW - 1 values of each window row.
+template <int PIX, int KW>
+inline void broadcast_conv_tile(int C, int KH, int plane, int Wp, const float* in, const float* packed,
+                                const float* bias16, float* tile) {
+    __m256 acc[PIX][2];
+    const __m256 bias_lo = bias16 ? _mm256_loadu_ps(bias16) : _mm256_setzero_ps();
+    const __m256 bias_hi = bias16 ? _mm256_loadu_ps(bias16 + 8) : _mm256_setzero_ps();
+#pragma GCC unroll 12
+    for (int i = 0; i < PIX; ++i) {
+        acc[i][0] = bias_lo;
+        acc[i][1] = bias_hi;
+    }
+    for (int c = 0; c < C; ++c, in += plane) {
+        const float* row = in;
+        for (int kh = 0; kh < KH; ++kh, row += Wp) {
+#pragma GCC unroll 5
+            for (int kw = 0; kw < KW; ++kw, packed += 16) {
+                const __m256 w_lo = _mm256_loadu_ps(packed);
+                const __m256 w_hi = _mm256_loadu_ps(packed + 8);
+#pragma GCC unroll 12
+                for (int i = 0; i < PIX; ++i) {
+                    const __m256 x = _mm256_broadcast_ss(row + kw + i);
+                    acc[i][0] = _mm256_fmadd_ps(x, w_lo, acc[i][0]);
+                    acc[i][1] = _mm256_fmadd_ps(x, w_hi, acc[i][1]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < PIX; ++i) {
+        _mm256_storeu_ps(tile + i * 16, acc[i][0]);
+        _mm256_storeu_ps(tile + i * 16 + 8, acc[i][1]);
+    }
+}
+
+// Output rows [oh0, oh1) of one padded image xp: y (K, OH, OW) = conv + bias [bias may be null]. A row's last
+// tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
+// the valid ones.
+template <int KW>
+void broadcast_conv_rows(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* packed,
+                         const float* bias, float* y, int oh0, int oh1) {
+    constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block;
+    const int R = g.patch_size(), P = g.out_pixels(), plane = l.Hp * l.Wp;
+    alignas(64) float tile[PIX * F];
+    for (int oh = oh0; oh < oh1; ++oh)
+        for (int ow = 0; ow < g.OW; ow += PIX) {
+            const int n = std::min(PIX, g.OW - ow);
+            const float* in = xp + static_cast<std::size_t>(oh) * l.Wp + ow;
+            for (int b = 0; b < g.K / F; ++b) {
+                broadcast_conv_tile<PIX, KW>(g.C, g.KH, plane, l.Wp, in, packed + static_cast<std::size_t>(b) * R * F,
+                                             bias ? bias + b * F : nullptr, tile);
+                float* out = y + static_cast<std::size_t>(b) * F * P + static_cast<std::size_t>(oh) * g.OW + ow;
+                for (int f = 0; f < F; ++f, out += P)
+                    for (int i = 0; i < n; ++i) out[i] = tile[i * F + f];
+            }
+        }
+}
+
+// y (N, K, OH, OW) for a batch, `packed` from pack_broadcast_weights: threads split the images, or the output
+// rows of each image when the batch is smaller than the pool. Each thread pads images into its own part of
+// `workspace` (thread_scalars each, at least padded_layout(g).size).
+inline void broadcast_conv_batch(const ConvGeometry& g, int N, const float* x, const float* packed, const float* bias,
+                                 float* y, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
+    const int threads = pool ? pool->size() : 1;
+    const PaddedLayout l = padded_layout(g);
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
+    const auto rows = g.KW == 3 ? broadcast_conv_rows<3> : broadcast_conv_rows<5>;
+    pool_run(pool, threads, [&](int t) {
+        float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
+        int begin = 0, end = 0;
+        if (N >= threads) {
+            split_range(N, threads, t, 1, begin, end);
+            for (int n = begin; n < end; ++n) {
+                pad_image(g, l, x + n * in_size, xp);
+                rows(g, l, xp, packed, bias, y + n * out_size, 0, g.OH);
+            }
+        } else {
+            split_range(g.OH, threads, t, 1, begin, end);
+            if (begin == end) return;
+            for (int n = 0; n < N; ++n) {
+                pad_image(g, l, x + n * in_size, xp);
+                rows(g, l, xp, packed, bias, y + n * out_size, begin, end);
+            }
+        }
+    });
+}
+#endif
+
+}  // namespace detail
+}  // namespace deepcnn
