@@ -1,7 +1,7 @@
 // deepcnn/kernels/conv2d_direct.hpp: direct (not GEMM) convolution kernels for the first layer of a net, where
-// one input channel leaves a GEMM a reduction of only KH*KW: forward keeps a filter's KH*KW weights in registers
-// and slides them over 4 output vectors of a row at a time; backward-weights keeps all KH*KW sums of a block of
-// filters in registers and reads dy once. float with AVX2; stride 1, 3x3 or 5x5. Twins: conv2d_ref.hpp.
+// one input channel leaves a GEMM a reduction of only KH*KW: forward keeps a tile of 4 filters x 6 output vectors
+// of a row in registers and feeds each loaded input vector to the 4 filters; backward-weights keeps all KH*KW
+// sums of a block of filters in registers and reads dy once. float with AVX2; stride 1, 3x3 or 5x5. Twins: conv2d_ref.hpp.
 #pragma once
 
 #include <algorithm>
@@ -22,51 +22,92 @@ inline bool forward_direct(const ConvGeometry& g) {
     return g.C == 1 && g.stride_h == 1 && g.stride_w == 1 && g.KH == g.KW && (g.KH == 3 || g.KH == 5);
 }
 
-// y (K, OH, OW) for filters [k0, k1) of one padded single-channel image xp: y = bias + sum of the KS*KS taps, in
-// tap order. Rows are done 32 outputs (4 vectors) at a time, then 8 at a time; a last partial vector is stored
-// through a scratch row. Reads up to 7 + KS - 1 values past a row's end (the next row, or the slack).
-template <int KS>
-void forward_direct_image(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* weight,
-                          const float* bias, int k0, int k1, float* y) {
-    for (int k = k0; k < k1; ++k) {
-        __m256 w[KS * KS];
-#pragma GCC unroll 25
-        for (int i = 0; i < KS * KS; ++i) w[i] = _mm256_set1_ps(weight[k * KS * KS + i]);
-        const __m256 b = _mm256_set1_ps(bias ? bias[k] : 0.0f);
-        float* yk = y + static_cast<std::size_t>(k) * g.OH * g.OW;
-        for (int oh = 0; oh < g.OH; ++oh) {
-            const float* in = xp + static_cast<std::size_t>(oh) * l.Wp;
-            float* out = yk + static_cast<std::size_t>(oh) * g.OW;
-            int ow = 0;
-            for (; ow + 32 <= g.OW; ow += 32) {
-                __m256 acc[4] = {b, b, b, b};
-#pragma GCC unroll 5
-                for (int i = 0; i < KS; ++i)
-#pragma GCC unroll 5
-                    for (int j = 0; j < KS; ++j)
+// Filters and 8-pixel vectors of one forward tile: FB * V accumulators, FB broadcast weights and the input
+// vector must fit the registers (32 ymm with AVX-512VL, else 16).
+#if defined(__AVX512VL__)
+constexpr int direct_forward_filters = 4;
+constexpr int direct_forward_vectors = 6;
+#else
+constexpr int direct_forward_filters = 3;
+constexpr int direct_forward_vectors = 4;
+#endif
+
+// out(f, 0..8V) for filters f < FB of a row chunk (filter f's row at out + f * plane), at `in` (the padded image
+// at the chunk's first input pixel): bias + the KS*KS taps in tap order. wb holds the block's weights tap-major,
+// (KS*KS, FB). Per tap, FB weights are broadcast and V input vectors loaded, and each input vector feeds FB
+// FMAs. `width` < 8V (V == 1 only) stores through a scratch row.
+template <int KS, int FB, int V>
+inline void forward_direct_tile(const float* in, int Wp, const float* wb, const float* b, float* out,
+                                std::size_t plane, int width) {
+    __m256 acc[FB][V];
 #pragma GCC unroll 4
-                        for (int v = 0; v < 4; ++v)
-                            acc[v] = _mm256_fmadd_ps(w[i * KS + j], _mm256_loadu_ps(in + i * l.Wp + ow + 8 * v + j), acc[v]);
+    for (int f = 0; f < FB; ++f) {
+        const __m256 bf = _mm256_broadcast_ss(b + f);
+#pragma GCC unroll 6
+        for (int v = 0; v < V; ++v) acc[f][v] = bf;
+    }
+    for (int i = 0; i < KS; ++i, in += Wp) {
+#pragma GCC unroll 5
+        for (int j = 0; j < KS; ++j, wb += FB) {
+            __m256 wf[FB];
 #pragma GCC unroll 4
-                for (int v = 0; v < 4; ++v) _mm256_storeu_ps(out + ow + 8 * v, acc[v]);
-            }
-            for (; ow < g.OW; ow += 8) {
-                __m256 acc = b;
-#pragma GCC unroll 5
-                for (int i = 0; i < KS; ++i)
-#pragma GCC unroll 5
-                    for (int j = 0; j < KS; ++j)
-                        acc = _mm256_fmadd_ps(w[i * KS + j], _mm256_loadu_ps(in + i * l.Wp + ow + j), acc);
-                if (ow + 8 <= g.OW) {
-                    _mm256_storeu_ps(out + ow, acc);
-                } else {
-                    alignas(32) float row[8];
-                    _mm256_store_ps(row, acc);
-                    std::copy(row, row + (g.OW - ow), out + ow);
-                }
+            for (int f = 0; f < FB; ++f) wf[f] = _mm256_broadcast_ss(wb + f);
+#pragma GCC unroll 6
+            for (int v = 0; v < V; ++v) {
+                __m256 x = _mm256_loadu_ps(in + 8 * v + j);
+                // Keeps x in a register: folded into each FMA, the load would be repeated FB times, and the
+                // loads (most of them across two cache lines) would bound the loop.
+                __asm__("" : "+v"(x));
+#pragma GCC unroll 4
+                for (int f = 0; f < FB; ++f) acc[f][v] = _mm256_fmadd_ps(wf[f], x, acc[f][v]);
             }
         }
     }
+#pragma GCC unroll 4
+    for (int f = 0; f < FB; ++f, out += plane) {
+        if (width >= 8 * V) {
+#pragma GCC unroll 6
+            for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + 8 * v, acc[f][v]);
+        } else {
+            alignas(32) float row[8];
+            _mm256_store_ps(row, acc[f][0]);
+            std::copy(row, row + width, out);
+        }
+    }
+}
+
+// y (K, OH, OW) for filters [k, k + FB) of one padded single-channel image xp: each row in chunks of V vectors,
+// then single vectors, a last partial vector through a scratch row. Reads up to 7 + KS - 1 values past a row's
+// end (the next row, or the slack).
+template <int KS, int FB>
+void forward_direct_filters(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* weight,
+                            const float* bias, int k, float* y) {
+    constexpr int V = direct_forward_vectors;
+    float wb[KS * KS * FB], b[FB];
+    for (int f = 0; f < FB; ++f) {
+        for (int t = 0; t < KS * KS; ++t) wb[t * FB + f] = weight[static_cast<std::size_t>(k + f) * KS * KS + t];
+        b[f] = bias ? bias[k + f] : 0.0f;
+    }
+    const std::size_t plane = static_cast<std::size_t>(g.OH) * g.OW;
+    for (int oh = 0; oh < g.OH; ++oh) {
+        const float* in = xp + static_cast<std::size_t>(oh) * l.Wp;
+        float* out = y + static_cast<std::size_t>(k) * plane + static_cast<std::size_t>(oh) * g.OW;
+        int ow = 0;
+        for (; ow + 8 * V <= g.OW; ow += 8 * V)
+            forward_direct_tile<KS, FB, V>(in + ow, l.Wp, wb, b, out + ow, plane, 8 * V);
+        for (; ow < g.OW; ow += 8) forward_direct_tile<KS, FB, 1>(in + ow, l.Wp, wb, b, out + ow, plane, g.OW - ow);
+    }
+}
+
+// y (K, OH, OW) for filters [k0, k1) of one padded single-channel image xp: y = bias + sum of the KS*KS taps, in
+// tap order (forward_direct_filters).
+template <int KS>
+void forward_direct_image(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* weight,
+                          const float* bias, int k0, int k1, float* y) {
+    constexpr int FB = direct_forward_filters;
+    int k = k0;
+    for (; k + FB <= k1; k += FB) forward_direct_filters<KS, FB>(g, l, xp, weight, bias, k, y);
+    for (; k < k1; ++k) forward_direct_filters<KS, 1>(g, l, xp, weight, bias, k, y);
 }
 
 // Forward for a batch by forward_direct_image: threads split the images, or the filters when N is smaller than
