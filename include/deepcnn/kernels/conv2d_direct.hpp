@@ -1,7 +1,7 @@
 // deepcnn/kernels/conv2d_direct.hpp: direct (not GEMM) convolution kernels for the first layer of a net, where
 // one input channel leaves a GEMM a reduction of only KH*KW: forward keeps a tile of 4 filters x 6 output vectors
-// of a row in registers and feeds each loaded input vector to the 4 filters; backward-weights keeps all KH*KW
-// sums of a block of filters in registers and reads dy once. float with AVX2; stride 1, 3x3 or 5x5. Twins: conv2d_ref.hpp.
+// of a row in registers and feeds each loaded input vector to the 4 filters; backward-weights keeps one kernel
+// row's sums of a block of filters in registers and feeds each loaded input vector to the block's filters. float with AVX2; stride 1, 3x3 or 5x5. Twins: conv2d_ref.hpp.
 #pragma once
 
 #include <algorithm>
@@ -146,91 +146,103 @@ inline void forward_direct_batch(const ConvGeometry& g, int N, const float* x, c
     pool_run(pool, threads, task);
 }
 
-// Scalars of one filter's dy widened to the padded width, OH * Wp, rounded up to a multiple of 8.
-inline std::size_t direct_dy_scalars(const ConvGeometry& g) {
-    return (static_cast<std::size_t>(g.OH) * padded_layout(g).Wp + 7) / 8 * 8;
-}
 
-// Filters per block of the direct backward-weights: KB * KH * KW accumulators must fit the registers (32 ymm
-// with AVX-512VL, else 16). 0: no direct kernel for this window.
-template <int KH, int KW>
+// Filters per block of the direct backward-weights: KB * KW accumulators (one kernel row's sums), KB dy vectors,
+// KB bias sums and an input vector must fit the registers (32 ymm with AVX-512VL, else 16).
+template <int KW>
 constexpr int direct_filter_block() {
 #if defined(__AVX512VL__)
-    return KH * KW <= 9 ? 2 : KH * KW <= 25 ? 1 : 0;
+    return KW <= 3 ? 6 : 4;
 #else
-    return KH * KW <= 9 ? 1 : 0;
+    return KW <= 3 ? 3 : 2;
 #endif
 }
 
-// Whether backward-weights takes the direct path: stride 1, a 3x3 or 5x5 window with a kernel for it and a small
-// patch (the first layer), where a GEMM would have a reduction of only C*KH*KW and narrow panels.
+// Whether backward-weights takes the direct path: stride 1, a 3x3 or 5x5 window and a small patch (the first
+// layer), where a GEMM would have a reduction of only C*KH*KW and narrow panels.
 inline bool backward_weights_direct(const ConvGeometry& g) {
-    const bool window = (g.KH == 3 && g.KW == 3 && direct_filter_block<3, 3>() > 0) ||
-                        (g.KH == 5 && g.KW == 5 && direct_filter_block<5, 5>() > 0);
-    const std::size_t scratch = static_cast<std::size_t>(g.K) * (g.patch_size() + 1) * 8 + 2 * direct_dy_scalars(g);
+    const bool window = g.KH == g.KW && (g.KW == 3 || g.KW == 5);
+    const std::size_t scratch = static_cast<std::size_t>(g.K) * (g.patch_size() + 1) * 8;
     return g.stride_h == 1 && g.stride_w == 1 && window && g.patch_size() <= 32 &&
            scratch + 64 <= gemm_workspace_size<float>();
 }
 
-// Direct backward-weights for filters [k0, k1) of one image, stride 1, a KH x KW window. Per block of KB filters,
-// their dy rows are first widened to the padded width Wp in dyp (KB, Q): zeros past OW and past OH * Wp, which
-// the caller sets once. Then, with q = oh * Wp + ow,
-//   dweight(k, c, kh, kw) = sum_q dyp(k, q) * xp(c, q + kh * Wp + kw)
-// is one flat loop over q, 8 at a time, with all KB * KH * KW sums in registers (each dy vector loaded once):
-// acc (k1-k0, C, KH, KW, 8 lanes) += the image's 8-lane partial sums. The same pass sums dy for the bias
-// gradient: bias_acc (k1-k0, 8 lanes) += the image's 8-lane sums of dy, so dy is read once.
-template <int KH, int KW, int KB>
+// Direct backward-weights for filters [k0, k1) of one image, stride 1, a KS x KS window:
+//   dweight(k, c, kh, kw) = sum over (oh, ow) of dy(k, oh, ow) * xp(c, oh + kh, ow + kw)
+// For each block of KB filters and each kernel row kh, one pass over the output rows, 8 pixels at a time (a row's
+// last partial vector with its dy lanes past OW masked to zero), keeps the KB * KS sums in registers: each input
+// vector is loaded once and feeds the block's KB filters, and dy is read where it is. acc (k1-k0, C, KS, KS,
+// 8 lanes) += the image's 8-lane partial sums, each summed over the pixels in order. The first row's pass also
+// sums dy for the bias gradient: bias_acc (k1-k0, 8 lanes) += the image's 8-lane sums of dy.
+template <int KS, int KB>
 void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* dy,
-                                   int k0, int k1, float* acc, float* bias_acc, float* dyp) {
-    constexpr int T = KH * KW;
-    const int Q = static_cast<int>(direct_dy_scalars(g));
+                                   int k0, int k1, float* acc, float* bias_acc) {
+    constexpr int T = KS * KS;
     const int P = g.out_pixels();
+    const int whole = g.OW / 8 * 8;
+    alignas(32) int lane_mask[8];
+    for (int j = 0; j < 8; ++j) lane_mask[j] = whole + j < g.OW ? -1 : 0;
+    const __m256i tail = _mm256_load_si256(reinterpret_cast<const __m256i*>(lane_mask));
     for (int kb = k0; kb < k1; kb += KB) {
         const int nk = std::min(KB, k1 - kb);
-        for (int i = 0; i < nk; ++i)
-            for (int oh = 0; oh < g.OH; ++oh) {
-                const float* src = dy + static_cast<std::size_t>(kb + i) * P + oh * g.OW;
-                std::copy(src, src + g.OW, dyp + static_cast<std::size_t>(i) * Q + oh * l.Wp);
-            }
         const float* dk[KB];  // a partial block repeats its last filter in the unused slots
-#pragma GCC unroll 4
-        for (int i = 0; i < KB; ++i) dk[i] = dyp + static_cast<std::size_t>(std::min(i, nk - 1)) * Q;
-        for (int c = 0; c < g.C; ++c) {
-            const float* x0 = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp;
-            __m256 t[KB][T], dsum[KB];
-#pragma GCC unroll 4
-            for (int i = 0; i < KB; ++i) {
-                dsum[i] = _mm256_setzero_ps();
-#pragma GCC unroll 25
-                for (int j = 0; j < T; ++j) t[i][j] = _mm256_setzero_ps();
-            }
-            for (int q = 0; q < Q; q += 8) {
-                __m256 d[KB];
-#pragma GCC unroll 4
+#pragma GCC unroll 6
+        for (int i = 0; i < KB; ++i) dk[i] = dy + static_cast<std::size_t>(kb + std::min(i, nk - 1)) * P;
+        for (int c = 0; c < g.C; ++c)
+            for (int kh = 0; kh < KS; ++kh) {
+                const float* x0 = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp + kh * l.Wp;
+                const bool bias_pass = c == 0 && kh == 0;
+                const bool last_pass = c == g.C - 1 && kh == KS - 1;
+                __m256 t[KB][KS], dsum[KB];
+#pragma GCC unroll 6
                 for (int i = 0; i < KB; ++i) {
-                    d[i] = _mm256_loadu_ps(dk[i] + q);
-                    dsum[i] = _mm256_add_ps(dsum[i], d[i]);
+                    dsum[i] = _mm256_setzero_ps();
+#pragma GCC unroll 5
+                    for (int j = 0; j < KS; ++j) t[i][j] = _mm256_setzero_ps();
                 }
-#pragma GCC unroll 5
-                for (int kh = 0; kh < KH; ++kh)
-#pragma GCC unroll 5
-                    for (int kw = 0; kw < KW; ++kw) {
-                        const __m256 xv = _mm256_loadu_ps(x0 + q + kh * l.Wp + kw);
-#pragma GCC unroll 4
-                        for (int i = 0; i < KB; ++i) t[i][kh * KW + kw] = _mm256_fmadd_ps(d[i], xv, t[i][kh * KW + kw]);
+                // One vector of 8 pixels: dy at d_at (per filter), the input at x_at.
+                const auto step = [&](int d_at, const float* x_at, bool masked) {
+                    __m256 d[KB];
+#pragma GCC unroll 6
+                    for (int i = 0; i < KB; ++i)
+                        d[i] = masked ? _mm256_maskload_ps(dk[i] + d_at, tail) : _mm256_loadu_ps(dk[i] + d_at);
+                    if (bias_pass) {
+#pragma GCC unroll 6
+                        for (int i = 0; i < KB; ++i) dsum[i] = _mm256_add_ps(dsum[i], d[i]);
                     }
-            }
-            for (int i = 0; i < nk; ++i) {
-                float* out = acc + (static_cast<std::size_t>(kb + i - k0) * g.C + c) * T * 8;
-#pragma GCC unroll 25
-                for (int j = 0; j < T; ++j)
-                    _mm256_storeu_ps(out + 8 * j, _mm256_add_ps(_mm256_loadu_ps(out + 8 * j), t[i][j]));
-                if (c == 0) {
-                    float* lanes = bias_acc + static_cast<std::size_t>(kb + i - k0) * 8;
-                    _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_loadu_ps(lanes), dsum[i]));
+                    if (last_pass) {
+                        // The next KB filters' dy (the next image's first ones after the last block) into L2,
+                        // so that their first pass does not wait on memory. A prefetch past the end is harmless.
+#pragma GCC unroll 6
+                        for (int i = 0; i < KB; ++i)
+                            _mm_prefetch(reinterpret_cast<const char*>(dk[i] + static_cast<std::size_t>(KB) * P + d_at),
+                                         _MM_HINT_T1);
+                    }
+#pragma GCC unroll 5
+                    for (int kw = 0; kw < KS; ++kw) {
+                        __m256 xv = _mm256_loadu_ps(x_at + kw);
+                        __asm__("" : "+v"(xv));  // one load for the block's KB FMAs (see forward_direct_tile)
+#pragma GCC unroll 6
+                        for (int i = 0; i < KB; ++i) t[i][kw] = _mm256_fmadd_ps(d[i], xv, t[i][kw]);
+                    }
+                };
+                for (int oh = 0; oh < g.OH; ++oh) {
+                    const int row = oh * g.OW;
+                    const float* xrow = x0 + static_cast<std::size_t>(oh) * l.Wp;
+                    for (int ow = 0; ow < whole; ow += 8) step(row + ow, xrow + ow, false);
+                    if (whole < g.OW) step(row + whole, xrow + whole, true);
+                }
+                for (int i = 0; i < nk; ++i) {
+                    float* out = acc + ((static_cast<std::size_t>(kb + i - k0) * g.C + c) * T + kh * KS) * 8;
+#pragma GCC unroll 5
+                    for (int j = 0; j < KS; ++j)
+                        _mm256_storeu_ps(out + 8 * j, _mm256_add_ps(_mm256_loadu_ps(out + 8 * j), t[i][j]));
+                    if (bias_pass) {
+                        float* lanes = bias_acc + static_cast<std::size_t>(kb + i - k0) * 8;
+                        _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_loadu_ps(lanes), dsum[i]));
+                    }
                 }
             }
-        }
     }
 }
 #endif

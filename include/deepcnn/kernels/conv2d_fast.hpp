@@ -418,27 +418,26 @@ void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x,
             return;
         }
         if (detail::backward_weights_direct(g)) {
-            // Threads split the filters (in fours); each sums every image in order into 8-lane partial sums
-            // of the weight and bias gradients (in its GEMM block), reduced lane by lane at the end.
+            // Threads split the filters (in the kernel's blocks); each sums every image in order into 8-lane
+            // partial sums of the weight and bias gradients (in its GEMM block), reduced lane by lane at the end.
+            const int block = g.KW == 3 ? detail::direct_filter_block<3>() : detail::direct_filter_block<5>();
             pool_run(pool, threads, [&](int t) {
                 Scalar* xp = workspace + weights + static_cast<std::size_t>(t) * per_thread;
                 Scalar* acc = xp + xp_scalars;
                 int begin = 0, end = 0;
-                split_range(g.K, threads, t, 4, begin, end);
+                split_range(g.K, threads, t, block, begin, end);
                 if (begin == end) return;
                 const std::size_t acc_scalars = static_cast<std::size_t>(end - begin) * (R + 1) * 8;
                 std::fill(acc, acc + acc_scalars, Scalar(0));
                 Scalar* bias_acc = acc + static_cast<std::size_t>(end - begin) * R * 8;
-                Scalar* dyp = acc + acc_scalars;  // (KB, OH, Wp): a block's dy rows widened, zeros elsewhere
-                std::fill(dyp, dyp + 2 * detail::direct_dy_scalars(g), Scalar(0));
                 for (int n = 0; n < N; ++n) {
                     detail::pad_image(g, l, x + n * in_size, xp);
                     if (g.KW == 3) {
-                        detail::backward_weights_direct_image<3, 3, std::max(1, detail::direct_filter_block<3, 3>())>(
-                            g, l, xp, dy + n * out_size, begin, end, acc, bias_acc, dyp);
+                        detail::backward_weights_direct_image<3, detail::direct_filter_block<3>()>(
+                            g, l, xp, dy + n * out_size, begin, end, acc, bias_acc);
                     } else {
-                        detail::backward_weights_direct_image<5, 5, std::max(1, detail::direct_filter_block<5, 5>())>(
-                            g, l, xp, dy + n * out_size, begin, end, acc, bias_acc, dyp);
+                        detail::backward_weights_direct_image<5, detail::direct_filter_block<5>()>(
+                            g, l, xp, dy + n * out_size, begin, end, acc, bias_acc);
                     }
                 }
                 for (int k = begin; k < end; ++k) {
