@@ -142,12 +142,14 @@ void write_image_seeds(const Fer2013Dataset& data, const fs::path& dir) {
     ok = ok && stbi_write_bmp(name("face_rgb_24.bmp").c_str(), 24, 24, 3, rgb.data()) != 0;
     ok = ok && stbi_write_tga(name("face_grey_16.tga").c_str(), 16, 16, 1, grey16.data()) != 0;
     if (!ok) throw std::runtime_error("stb_image_write failed in " + dir.string());
-    // A past finding kept as a seed: the grey face with an empty IDAT chunk before its data (after the 8-byte
-    // signature and the 25-byte IHDR), which stb_image copied to a null pointer.
+    // Past findings kept as seeds: the grey face with an empty IDAT chunk before its data (after the 8-byte
+    // signature and the 25-byte IHDR), which stb_image copied to a null pointer, and the same file cut after
+    // that chunk's type.
     std::ifstream png(name("face_grey_48.png"), std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
     bytes.insert(33, std::string("\0\0\0\0IDAT\x35\xAF\x06\x1E", 12));
     write_bytes(dir / "finding_png_empty_idat.png", bytes);
+    write_bytes(dir / "finding_png_empty_idat_cut.png", bytes.substr(0, 41));  // the same, ending before its CRC
     for (const auto& entry : fs::directory_iterator(dir)) {
         std::printf("%8ju  %s\n", static_cast<std::uintmax_t>(entry.file_size()), entry.path().string().c_str());
     }

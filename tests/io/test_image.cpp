@@ -187,6 +187,13 @@ TEST_CASE("empty PNG IDAT chunks are dropped before stb_image sees them", "[io][
     std::vector<unsigned char> cut_kept(plain.begin(), plain.begin() + static_cast<std::ptrdiff_t>(first_idat + 8));
     CHECK(detail::png_without_empty_idat(cut.data(), cut.size()) == cut_kept);
     CHECK_THROWS_AS(decode_grey_image(cut.data(), cut.size(), "cut.png"), data_error);
+    // An empty IDAT cut before its CRC (the second finding): dropped too, so stb_image sees a file that ends
+    // after IHDR.
+    std::vector<unsigned char> cut_idat(plain.begin(), plain.begin() + static_cast<std::ptrdiff_t>(first_idat));
+    cut_idat.insert(cut_idat.end(), empty_idat.begin(), empty_idat.begin() + 8);
+    const std::vector<unsigned char> header_only(plain.begin(), plain.begin() + static_cast<std::ptrdiff_t>(first_idat));
+    CHECK(detail::png_without_empty_idat(cut_idat.data(), cut_idat.size()) == header_only);
+    CHECK_THROWS_AS(decode_grey_image(cut_idat.data(), cut_idat.size(), "cut_idat.png"), data_error);
     const std::vector<unsigned char> not_png = {'B', 'M', 0, 0, 0, 0, 'I', 'D', 'A', 'T', 0, 0, 0, 0, 0, 0};
     CHECK(detail::png_without_empty_idat(not_png.data(), not_png.size()).empty());
 }

@@ -86,27 +86,30 @@ inline int jpeg_oversized_huffman_table(const unsigned char* bytes, std::size_t 
 
 // The PNG in `bytes` without its empty IDAT chunks, or an empty vector if it has none (or is not a PNG).
 // stb_image up to v2.27 copies an empty IDAT that comes before any image data to a null pointer (undefined
-// behaviour, found by tests/fuzz/fuzz_image); an empty IDAT carries no data, so dropping the whole chunk (length,
-// type, CRC) leaves the same image. Chunks are walked up to the first one that runs past the end.
+// behaviour, found by tests/fuzz/fuzz_image), even when the file ends before the chunk's CRC; an empty IDAT
+// carries no data, so dropping the whole chunk (length, type, CRC, or what the file holds of them) leaves the
+// same image, or the same truncated file. Chunks are walked up to the first one that runs past the end.
 inline std::vector<unsigned char> png_without_empty_idat(const unsigned char* bytes, std::size_t size) {
     static constexpr unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
     if (size < 8 || std::memcmp(bytes, signature, 8) != 0) return {};
-    std::vector<std::size_t> dropped;  // the offset of each empty IDAT, 12 bytes long
+    std::vector<std::pair<std::size_t, std::size_t>> dropped;  // [begin, end) of each empty IDAT
     std::size_t pos = 8;
-    while (size - pos >= 12) {
+    while (size - pos >= 8) {  // a chunk's length and type
         const std::size_t length = std::size_t(bytes[pos]) << 24 | std::size_t(bytes[pos + 1]) << 16 |
                                    std::size_t(bytes[pos + 2]) << 8 | std::size_t(bytes[pos + 3]);
-        if (length == 0 && std::memcmp(bytes + pos + 4, "IDAT", 4) == 0) dropped.push_back(pos);
-        if (length > size - pos - 12) break;
-        pos += 12 + length;
+        const bool whole = size - pos >= 12 && length <= size - pos - 12;
+        const std::size_t end = whole ? pos + 12 + length : size;
+        if (length == 0 && std::memcmp(bytes + pos + 4, "IDAT", 4) == 0) dropped.emplace_back(pos, end);
+        if (!whole) break;
+        pos = end;
     }
     if (dropped.empty()) return {};
     std::vector<unsigned char> kept;
-    kept.reserve(size - 12 * dropped.size());
+    kept.reserve(size);
     std::size_t from = 0;
-    for (const std::size_t offset : dropped) {
-        kept.insert(kept.end(), bytes + from, bytes + offset);
-        from = offset + 12;
+    for (const auto& [begin, end] : dropped) {
+        kept.insert(kept.end(), bytes + from, bytes + begin);
+        from = end;
     }
     kept.insert(kept.end(), bytes + from, bytes + size);
     return kept;
