@@ -14,6 +14,7 @@
 #include "../config.hpp"
 #include "../parallel/thread_pool.hpp"
 #include "conv_geometry.hpp"
+#include "gemm.hpp"
 #include "padded_image.hpp"
 
 #if DEEPCNN_HAVE_AVX2
@@ -49,17 +50,27 @@ inline void pack_broadcast_weights(const ConvGeometry& g, const float* weight, b
     pool_run(pool, threads, [&](int t) {
         int b0 = 0, b1 = 0;
         split_range(blocks, threads, t, 1, b0, b1);
-        for (int b = b0; b < b1; ++b) {
-            float* dst = packed + static_cast<std::size_t>(b) * R * broadcast_filter_block;
-            for (int r = 0; r < R; ++r)
-                for (int f = 0; f < broadcast_filter_block; ++f) {
-                    const int k = b * broadcast_filter_block + f;
-                    const int c = r / KK, tap = r % KK;
-                    dst[r * broadcast_filter_block + f] =
-                        flipped ? weight[(static_cast<std::size_t>(c) * g.K + k) * KK + (KK - 1 - tap)]
-                                : weight[static_cast<std::size_t>(k) * R + r];
+        for (int b = b0; b < b1; ++b)
+            for (int f = 0; f < broadcast_filter_block; ++f) {
+                const int k = b * broadcast_filter_block + f;
+                float* dst = packed + static_cast<std::size_t>(b) * R * broadcast_filter_block + f;
+                if (!flipped) {
+                    if (f % 8 == 0) {  // 8 filters x 8 taps at a time transposed in registers, then the rest
+                        int rows[8];
+                        for (int i = 0; i < 8; ++i) rows[i] = (k + i) * R;
+                        int r = 0;
+                        for (; r + 8 <= R; r += 8) transpose_8x8(weight + r, rows, dst + r * broadcast_filter_block,
+                                                                 broadcast_filter_block);
+                        for (; r < R; ++r)
+                            for (int i = 0; i < 8; ++i) dst[r * broadcast_filter_block + i] = weight[rows[i] + r];
+                    }
+                    continue;
                 }
-        }
+                for (int c = 0; c < g.C; ++c) {
+                    const float* src = weight + (static_cast<std::size_t>(c) * g.K + k) * KK;
+                    for (int tap = 0; tap < KK; ++tap, dst += broadcast_filter_block) *dst = src[KK - 1 - tap];
+                }
+            }
     });
 }
 
@@ -108,18 +119,17 @@ void broadcast_conv_rows(const ConvGeometry& g, const PaddedLayout& l, const flo
     constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block;
     const int R = g.patch_size(), P = g.out_pixels(), plane = l.Hp * l.Wp;
     alignas(64) float tile[PIX * F];
-    for (int oh = oh0; oh < oh1; ++oh)
-        for (int ow = 0; ow < g.OW; ow += PIX) {
-            const int n = std::min(PIX, g.OW - ow);
-            const float* in = xp + static_cast<std::size_t>(oh) * l.Wp + ow;
-            for (int b = 0; b < g.K / F; ++b) {
+    for (int b = 0; b < g.K / F; ++b)
+        for (int oh = oh0; oh < oh1; ++oh)
+            for (int ow = 0; ow < g.OW; ow += PIX) {
+                const int n = std::min(PIX, g.OW - ow);
+                const float* in = xp + static_cast<std::size_t>(oh) * l.Wp + ow;
                 broadcast_conv_tile<PIX, KW>(g.C, g.KH, plane, l.Wp, in, packed + static_cast<std::size_t>(b) * R * F,
                                              bias ? bias + b * F : nullptr, tile);
                 float* out = y + static_cast<std::size_t>(b) * F * P + static_cast<std::size_t>(oh) * g.OW + ow;
                 for (int f = 0; f < F; ++f, out += P)
                     for (int i = 0; i < n; ++i) out[i] = tile[i * F + f];
             }
-        }
 }
 
 // y (N, K, OH, OW) for a batch, `packed` from pack_broadcast_weights: threads split the images, or the output

@@ -234,7 +234,8 @@ void sum_bias(const ConvGeometry& g, int N, const Scalar* dy, Scalar* dbias) {
 
 #if DEEPCNN_HAVE_AVX2
 // Whether a forward convolution of N images takes the broadcast kernel: where it applies and Winograd does not
-// pay, for the 5x5 windows (measured in docs/performance.md).
+// pay, for the 5x5 windows. On the 3x3 layers Winograd does not take (12x12 images at batch 1) it measured no
+// faster than the implicit GEMM (docs/performance.md, session 6).
 inline bool broadcast_conv_pays(const ConvGeometry& g, int N) {
     return broadcast_conv_applies(g) && g.KW == 5 && !winograd_pays(g, N);
 }
