@@ -1,10 +1,13 @@
 // deepcnn/parallel/thread_pool.hpp: ThreadPool, a fixed set of worker threads that runs one parallel region at a
 // time: run(tasks, fn) calls fn(t) once for every t in [0, tasks), each task on its own thread (task 0 on the
 // caller). The partition of work into tasks is the caller's, so results depend only on the task count, never on
-// scheduling. Owned by the model (Sequential), lent to layers as a pointer; there is no global pool.
+// scheduling. Between regions a worker polls for the next one for 100 microseconds, then sleeps on a condition
+// variable. Owned by the model (Sequential), lent to layers as a pointer; there is no global pool.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -30,7 +33,7 @@ public:
     ~ThreadPool() {
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            stop_ = true;
+            stop_.store(true, std::memory_order_release);
         }
         wake_.notify_all();
         for (auto& t : workers_) t.join();
@@ -54,14 +57,17 @@ public:
             std::lock_guard<std::mutex> lock(mutex_);
             job_ = job;
             tasks_ = tasks;
-            pending_ = tasks - 1;
+            pending_.store(tasks - 1, std::memory_order_relaxed);
             error_ = nullptr;
-            ++generation_;
+            generation_.fetch_add(1, std::memory_order_release);
         }
         wake_.notify_all();
         call(job, 0);
-        std::unique_lock<std::mutex> lock(mutex_);
-        done_.wait(lock, [this] { return pending_ == 0; });
+        if (!spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; })) {
+            std::unique_lock<std::mutex> lock(mutex_);
+            done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+        }
+        std::lock_guard<std::mutex> lock(mutex_);
         if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
     }
 
@@ -70,6 +76,21 @@ private:
         void* ctx = nullptr;
         void (*fn)(void*, int) = nullptr;
     };
+
+    // Polls `ready` for up to spin_time before the caller falls back to sleeping on a condition variable: a
+    // sleeping thread takes tens of microseconds to wake, as long as a whole batch-1 layer on a small net.
+    // Returns whether `ready` came true.
+    template <class Ready>
+    static bool spin_until(Ready&& ready) {
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 1;; ++i) {
+            if (ready()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            if (i % 64 == 0 && std::chrono::steady_clock::now() - start > spin_time) return false;
+        }
+    }
 
     void call(const Job& job, int t) {
         try {
@@ -83,23 +104,28 @@ private:
     void worker_loop(int index) {
         unsigned long seen = 0;
         for (;;) {
+            const auto news = [&] {
+                return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
+            };
             Job job;
             {
+                const bool woken = spin_until(news);
                 std::unique_lock<std::mutex> lock(mutex_);
-                wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-                if (stop_) return;
-                seen = generation_;
+                if (!woken) wake_.wait(lock, news);
+                if (stop_.load(std::memory_order_relaxed)) return;
+                seen = generation_.load(std::memory_order_relaxed);
                 if (index >= tasks_) continue;
                 job = job_;
             }
             call(job, index);
-            {
-                std::lock_guard<std::mutex> lock(mutex_);
-                --pending_;
+            if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                std::lock_guard<std::mutex> lock(mutex_);  // the caller checks pending_ under it before waiting
+                done_.notify_one();
             }
-            done_.notify_one();
         }
     }
+
+    static constexpr std::chrono::microseconds spin_time{100};
 
     int size_ = 1;
     std::vector<std::thread> workers_;
@@ -107,9 +133,9 @@ private:
     std::condition_variable wake_, done_;
     Job job_;
     int tasks_ = 0;
-    int pending_ = 0;
-    unsigned long generation_ = 0;
-    bool stop_ = false;
+    std::atomic<int> pending_{0};
+    std::atomic<unsigned long> generation_{0};
+    std::atomic<bool> stop_{false};
     std::exception_ptr error_;
 };
 
