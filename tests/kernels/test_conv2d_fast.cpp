@@ -158,8 +158,9 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
 }
 
 TEST_CASE("the broadcast kernel for 5x5 convolutions matches the references", "[kernels][conv2d][broadcast]") {
-    // 5x5 stride-1 shapes with filters in blocks of 16 and C >= 16: forward by broadcast; backward-data too when
-    // C is a multiple of 16 and at least 32 (it is then a forward convolution with C filters).
+    // 5x5 stride-1 shapes with filters in blocks of 16 and C >= 16: forward and backward-weights by broadcast
+    // (an odd C leaves the last kernel row of backward-weights without a pair); backward-data too when C is a
+    // multiple of 16 and at least 32 (it is then a forward convolution with C filters).
     struct BroadcastCase {
         Case shape;
         bool backward_data;  // whether backward-data takes the kernel too
@@ -177,6 +178,7 @@ TEST_CASE("the broadcast kernel for 5x5 convolutions matches the references", "[
 #if DEEPCNN_HAVE_AVX2
         const ConvGeometry g = make_conv_geometry(s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.stride, s.padding);
         CHECK(detail::broadcast_conv_pays(g, s.N));
+        CHECK(detail::broadcast_weights_pays(g));
         ConvGeometry t;
         CHECK((detail::backward_data_as_forward(g, t) && detail::broadcast_conv_pays(t, s.N)) == c.backward_data);
 #endif

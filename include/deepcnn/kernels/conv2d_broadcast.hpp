@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <utility>
 
 #include "../config.hpp"
 #include "../parallel/thread_pool.hpp"
@@ -158,6 +159,119 @@ inline void broadcast_conv_batch(const ConvGeometry& g, int N, const float* x, c
                 pad_image(g, l, x + n * in_size, xp);
                 rows(g, l, xp, packed, bias, y + n * out_size, begin, end);
             }
+        }
+    });
+}
+
+// Backward-weights by broadcast, for the same layers: dweight(k, c, kh, kw) = sum over images and pixels of
+// dy(k, p) x xp(c, p + (kh, kw)). A tile holds ROWS kernel rows' KW taps (ROWS * KW values of the input,
+// broadcast) times 16 filters (dy of one pixel, two vectors from dyb, the block's dy transposed to (P, 16)); it
+// runs over every output pixel in order and adds onto sums (ROWS * KW, 16) in dwp, the gradient in the packed
+// layout (K/16, C*KH*KW, 16). row[i] points at the padded image where kernel row i's first tap reads for output
+// pixel (0, 0).
+template <int ROWS, int KW>
+inline void broadcast_weights_tile(int OH, int OW, int Wp, const float* const* row, const float* dyb, float* sums) {
+    __m256 acc[ROWS * KW][2];
+#pragma GCC unroll 10
+    for (int t = 0; t < ROWS * KW; ++t) {
+        acc[t][0] = _mm256_loadu_ps(sums + t * 16);
+        acc[t][1] = _mm256_loadu_ps(sums + t * 16 + 8);
+    }
+    for (int oh = 0; oh < OH; ++oh) {
+        const float* in[ROWS];
+#pragma GCC unroll 2
+        for (int i = 0; i < ROWS; ++i) in[i] = row[i] + static_cast<std::size_t>(oh) * Wp;
+        for (int ow = 0; ow < OW; ++ow, dyb += 16) {
+            const __m256 d_lo = _mm256_loadu_ps(dyb);
+            const __m256 d_hi = _mm256_loadu_ps(dyb + 8);
+#pragma GCC unroll 2
+            for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 5
+                for (int kw = 0; kw < KW; ++kw) {
+                    const __m256 x = _mm256_broadcast_ss(in[i] + ow + kw);
+                    acc[i * KW + kw][0] = _mm256_fmadd_ps(x, d_lo, acc[i * KW + kw][0]);
+                    acc[i * KW + kw][1] = _mm256_fmadd_ps(x, d_hi, acc[i * KW + kw][1]);
+                }
+        }
+    }
+#pragma GCC unroll 10
+    for (int t = 0; t < ROWS * KW; ++t) {
+        _mm256_storeu_ps(sums + t * 16, acc[t][0]);
+        _mm256_storeu_ps(sums + t * 16 + 8, acc[t][1]);
+    }
+}
+
+// Scalars of the per-thread workspace of broadcast_backward_weights past the padded image: one block's dy
+// transposed, (P, 16).
+inline std::size_t broadcast_weights_dy_scalars(const ConvGeometry& g) {
+    return static_cast<std::size_t>(g.out_pixels()) * broadcast_filter_block;
+}
+
+// dweight (K, C, KH, KW) = sum over the batch for a 5x5 (or 3x3) layer broadcast_conv_applies to; dwp: K*R
+// scalars for the packed sums, shared. Work items are (filter block, pair of kernel rows), the rows counted over
+// channels (C*KH of them, the last one alone when odd); threads split them in order, and each sums every image
+// in order into its own items, so results do not depend on the thread count. Per image a thread pads the input
+// and transposes the dy of each filter block it has items in. `workspace`: thread_scalars per thread, at least
+// the padded image plus broadcast_weights_dy_scalars(g).
+inline void broadcast_backward_weights(const ConvGeometry& g, int N, const float* x, const float* dy, float* dweight,
+                                       float* dwp, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
+    constexpr int F = broadcast_filter_block;
+    const int threads = pool ? pool->size() : 1;
+    const PaddedLayout l = padded_layout(g);
+    const int R = g.patch_size(), P = g.out_pixels(), rows = g.C * g.KH, pairs = (rows + 1) / 2;
+    const int blocks = g.K / F, items = blocks * pairs;
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
+    const auto full = g.KW == 3 ? broadcast_weights_tile<2, 3> : broadcast_weights_tile<2, 5>;
+    const auto half = g.KW == 3 ? broadcast_weights_tile<1, 3> : broadcast_weights_tile<1, 5>;
+    pool_run(pool, threads, [&](int t) {
+        int begin = 0, end = 0;
+        split_range(items, threads, t, 1, begin, end);
+        if (begin == end) return;
+        float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
+        float* dyb = xp + xp_scalars;
+        const auto item_sums = [&](int item) {  // the item's sums in dwp and their count
+            const int b = item / pairs, r0 = 2 * (item % pairs) * g.KW;
+            return std::make_pair(dwp + (static_cast<std::size_t>(b) * R + r0) * F,
+                                  static_cast<std::size_t>(std::min(R - r0, 2 * g.KW)) * F);
+        };
+        for (int item = begin; item < end; ++item) {
+            const auto [sums, count] = item_sums(item);
+            std::fill(sums, sums + count, 0.0f);
+        }
+        for (int n = 0; n < N; ++n) {
+            pad_image(g, l, x + n * in_size, xp);
+            const float* dy_n = dy + static_cast<std::size_t>(n) * g.K * P;
+            for (int b = begin / pairs; b <= (end - 1) / pairs; ++b) {
+                int idx[8];
+                for (int i = 0; i < 8; ++i) idx[i] = (b * F + i) * P;
+                int p = 0;
+                for (; p + 8 <= P; p += 8) {
+                    transpose_8x8(dy_n + p, idx, dyb + p * F, F);
+                    transpose_8x8(dy_n + 8 * P + p, idx, dyb + p * F + 8, F);
+                }
+                for (; p < P; ++p)
+                    for (int f = 0; f < F; ++f) dyb[p * F + f] = dy_n[static_cast<std::size_t>(b * F + f) * P + p];
+                const int first = std::max(begin, b * pairs) - b * pairs;
+                const int last = std::min(end, (b + 1) * pairs) - b * pairs;
+                for (int pair = first; pair < last; ++pair) {
+                    const float* row[2];
+                    const int count = std::min(2, rows - 2 * pair);
+                    for (int i = 0; i < count; ++i) {
+                        const int j = 2 * pair + i, c = j / g.KH, kh = j % g.KH;
+                        row[i] = xp + (static_cast<std::size_t>(c) * l.Hp + kh) * l.Wp;
+                    }
+                    (count == 2 ? full : half)(g.OH, g.OW, l.Wp, row, dyb, item_sums(b * pairs + pair).first);
+                }
+            }
+        }
+        // Unpack this thread's sums: dweight(k, r) = dwp[k / 16][r][k % 16].
+        for (int item = begin; item < end; ++item) {
+            const int b = item / pairs, pair = item % pairs;
+            const int r0 = 2 * pair * g.KW, r1 = std::min(R, r0 + 2 * g.KW);
+            for (int f = 0; f < F; ++f)
+                for (int r = r0; r < r1; ++r)
+                    dweight[static_cast<std::size_t>(b * F + f) * R + r] = dwp[(static_cast<std::size_t>(b) * R + r) * F + f];
         }
     });
 }

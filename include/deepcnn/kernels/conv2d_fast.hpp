@@ -216,10 +216,11 @@ Scalar sum_lanes8(const Scalar* lanes) {
 
 // dbias (K) = sum of dy (N, K, P) over images and pixels: 8 interleaved partial sums (pixel p into sum p % 8,
 // images in order), added pairwise at the end; vectorisable, and the same order on any thread count.
+// Filters [k0, k1) only, when given.
 template <class Scalar>
-void sum_bias(const ConvGeometry& g, int N, const Scalar* dy, Scalar* dbias) {
+void sum_bias(const ConvGeometry& g, int N, const Scalar* dy, Scalar* dbias, int k0 = 0, int k1 = -1) {
     const int P = g.out_pixels();
-    for (int k = 0; k < g.K; ++k) {
+    for (int k = k0; k < (k1 < 0 ? g.K : k1); ++k) {
         Scalar part[8] = {};
         for (int n = 0; n < N; ++n) {
             const Scalar* row = dy + (static_cast<std::size_t>(n) * g.K + k) * P;
@@ -233,6 +234,12 @@ void sum_bias(const ConvGeometry& g, int N, const Scalar* dy, Scalar* dbias) {
 }
 
 #if DEEPCNN_HAVE_AVX2
+// Whether backward-weights takes the broadcast kernel: the 5x5 layers it applies to, when one block's dy fits the
+// thread's GEMM block.
+inline bool broadcast_weights_pays(const ConvGeometry& g) {
+    return broadcast_conv_applies(g) && g.KW == 5 && broadcast_weights_dy_scalars(g) <= gemm_workspace_size<float>();
+}
+
 // Whether a forward convolution of N images takes the broadcast kernel: where it applies and Winograd does not
 // pay, for the 5x5 windows. On the 3x3 layers Winograd does not take (12x12 images at batch 1) it measured no
 // faster than the implicit GEMM (docs/performance.md, session 6).
@@ -416,6 +423,16 @@ void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x,
             detail::winograd_backward_weights(g, N, x, dy, dweight, workspace + weights,
                                               workspace + detail::conv2d_fast_shared_scalars(g), per_thread, pool);
             if (dbias) detail::sum_bias(g, N, dy, dbias);
+            return;
+        }
+        if (detail::broadcast_weights_pays(g)) {
+            detail::broadcast_backward_weights(g, N, x, dy, dweight, workspace, workspace + weights, per_thread, pool);
+            if (dbias)
+                pool_run(pool, threads, [&](int t) {
+                    int k0 = 0, k1 = 0;
+                    split_range(g.K, threads, t, 1, k0, k1);
+                    detail::sum_bias(g, N, dy, dbias, k0, k1);
+                });
             return;
         }
         if (detail::backward_weights_direct(g)) {
