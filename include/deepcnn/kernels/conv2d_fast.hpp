@@ -368,13 +368,12 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
     }
 #endif
     if (detail::backward_data_as_forward(g, t)) {
-        // flipped (C, K, KH, KW), written in order; threads split the input channels where the copy is large
-        // enough to pay for waking them (at batch 1 it is a noticeable part of the larger layers).
+        // flipped (C, K, KH, KW), written in order; threads split the input channels (at batch 1 the copy is a
+        // noticeable part of the layer).
         Scalar* flipped = workspace;
-        const int flip_threads = static_cast<long>(g.K) * R >= 262144 ? threads : 1;
-        pool_run(pool, flip_threads, [&](int tid) {
+        pool_run(pool, threads, [&](int tid) {
             int c0 = 0, c1 = 0;
-            split_range(g.C, flip_threads, tid, 1, c0, c1);
+            split_range(g.C, threads, tid, 1, c0, c1);
             for (int c = c0; c < c1; ++c)
                 for (int k = 0; k < g.K; ++k) {
                     const Scalar* src = weight + (static_cast<std::size_t>(k) * g.C + c) * KK;
