@@ -138,29 +138,13 @@ void broadcast_conv_rows(const ConvGeometry& g, const PaddedLayout& l, const flo
 // `workspace` (thread_scalars each, at least padded_layout(g).size).
 inline void broadcast_conv_batch(const ConvGeometry& g, int N, const float* x, const float* packed, const float* bias,
                                  float* y, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
-    const int threads = pool ? pool->size() : 1;
     const PaddedLayout l = padded_layout(g);
-    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     const auto rows = g.KW == 3 ? broadcast_conv_rows<3> : broadcast_conv_rows<5>;
-    pool_run(pool, threads, [&](int t) {
-        float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
-        int begin = 0, end = 0;
-        if (N >= threads) {
-            split_range(N, threads, t, 1, begin, end);
-            for (int n = begin; n < end; ++n) {
-                pad_image(g, l, x + n * in_size, xp);
-                rows(g, l, xp, packed, bias, y + n * out_size, 0, g.OH);
-            }
-        } else {
-            split_range(g.OH, threads, t, 1, begin, end);
-            if (begin == end) return;
-            for (int n = 0; n < N; ++n) {
-                pad_image(g, l, x + n * in_size, xp);
-                rows(g, l, xp, packed, bias, y + n * out_size, begin, end);
-            }
-        }
-    });
+    for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.OH, 1,
+                          [&](const float* xp, int n, int oh0, int oh1) {
+                              rows(g, l, xp, packed, bias, y + n * out_size, oh0, oh1);
+                          });
 }
 
 // Backward-weights by broadcast, for the same layers: dweight(k, c, kh, kw) = sum over images and pixels of

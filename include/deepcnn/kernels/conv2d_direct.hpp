@@ -114,36 +114,16 @@ void forward_direct_image(const ConvGeometry& g, const PaddedLayout& l, const fl
 // the pool. `workspace` holds `thread_scalars` per thread, a padded image first.
 inline void forward_direct_batch(const ConvGeometry& g, int N, const float* x, const float* weight, const float* bias,
                                  float* y, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
-    const int threads = pool ? pool->size() : 1;
     const PaddedLayout l = padded_layout(g);
-    const std::size_t in_size = static_cast<std::size_t>(g.H) * g.W;
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
-    auto image = [&](const float* xp, int n, int k0, int k1) {
-        if (g.KH == 3) {
-            forward_direct_image<3>(g, l, xp, weight, bias, k0, k1, y + n * out_size);
-        } else {
-            forward_direct_image<5>(g, l, xp, weight, bias, k0, k1, y + n * out_size);
-        }
-    };
-    auto task = [&](int t) {
-        float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
-        int begin = 0, end = 0;
-        if (N >= threads) {
-            split_range(N, threads, t, 1, begin, end);
-            for (int n = begin; n < end; ++n) {
-                pad_image(g, l, x + n * in_size, xp);
-                image(xp, n, 0, g.K);
-            }
-        } else {
-            split_range(g.K, threads, t, 1, begin, end);
-            if (begin == end) return;
-            for (int n = 0; n < N; ++n) {
-                pad_image(g, l, x + n * in_size, xp);
-                image(xp, n, begin, end);
-            }
-        }
-    };
-    pool_run(pool, threads, task);
+    for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.K, 1,
+                          [&](const float* xp, int n, int k0, int k1) {
+                              if (g.KH == 3) {
+                                  forward_direct_image<3>(g, l, xp, weight, bias, k0, k1, y + n * out_size);
+                              } else {
+                                  forward_direct_image<5>(g, l, xp, weight, bias, k0, k1, y + n * out_size);
+                              }
+                          });
 }
 
 

@@ -266,31 +266,14 @@ void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const S
 template <class Scalar>
 void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight, const Scalar* bias,
                           Scalar* y, Scalar* workspace, std::size_t thread_scalars, ThreadPool* pool) {
-    const int threads = pool ? pool->size() : 1;
     const PaddedLayout l = padded_layout(g);
-    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
-    auto task = [&](int t) {
-        Scalar* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
-        Scalar* gemm_ws = xp + xp_scalars;
-        int begin = 0, end = 0;
-        if (N >= threads) {
-            split_range(N, threads, t, 1, begin, end);
-            for (int n = begin; n < end; ++n) {
-                pad_image(g, l, x + n * in_size, xp);
-                conv2d_forward_pixels(g, l, xp, weight, bias, y + n * out_size, 0, g.out_pixels(), gemm_ws);
-            }
-        } else {
-            split_range(g.out_pixels(), threads, t, GemmBlocking::NR, begin, end);
-            if (begin == end) return;
-            for (int n = 0; n < N; ++n) {
-                pad_image(g, l, x + n * in_size, xp);
-                conv2d_forward_pixels(g, l, xp, weight, bias, y + n * out_size, begin, end, gemm_ws);
-            }
-        }
-    };
-    pool_run(pool, threads, task);
+    for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.out_pixels(), GemmBlocking::NR,
+                          [&](Scalar* xp, int n, int p0, int p1) {
+                              conv2d_forward_pixels(g, l, xp, weight, bias, y + n * out_size, p0, p1,
+                                                    xp + xp_scalars);  // the thread's GEMM block
+                          });
 }
 
 // Forward for a batch by Winograd where it pays (U: room for the transformed weights), else by implicit GEMM.

@@ -1,10 +1,12 @@
 // deepcnn/kernels/padded_image.hpp: the zero-padded copy of one image (C, Hp, Wp) that the convolution
-// kernels read their windows from, so that no kernel tests bounds.
+// kernels read their windows from, so that no kernel tests bounds, and the loop that splits a batch of them
+// between threads.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 
+#include "../parallel/thread_pool.hpp"
 #include "conv_geometry.hpp"
 #include "gemm.hpp"
 
@@ -44,6 +46,30 @@ void pad_image(const ConvGeometry& g, const PaddedLayout& l, const Scalar* x, Sc
     }
     const std::size_t body = static_cast<std::size_t>(g.C) * l.Hp * l.Wp;
     std::fill(xp + body, xp + l.size, Scalar(0));
+}
+
+// Runs fn(xp, n, begin, end) for every image n of a batch x (N, C, H, W), each copied first into the calling
+// thread's padded buffer xp (`thread_scalars` apart in `workspace`; the rest of the thread's part is its own
+// scratch). Threads split the images, each done whole (begin, end = 0, parts); when the batch is smaller than the
+// pool, every thread pads every image and does its share [begin, end) of `parts` units (rows, pixels, filters:
+// the caller's), in multiples of `align`.
+template <class Scalar, class F>
+void for_each_padded_image(const ConvGeometry& g, int N, const Scalar* x, Scalar* workspace,
+                           std::size_t thread_scalars, ThreadPool* pool, int parts, int align, F&& fn) {
+    const int threads = pool ? pool->size() : 1;
+    const PaddedLayout l = padded_layout(g);
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    pool_run(pool, threads, [&](int t) {
+        Scalar* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
+        const bool by_images = N >= threads;
+        int begin = 0, end = 0;
+        split_range(by_images ? N : parts, threads, t, by_images ? 1 : align, begin, end);
+        if (begin == end) return;
+        for (int n = by_images ? begin : 0; n < (by_images ? end : N); ++n) {
+            pad_image(g, l, x + n * in_size, xp);
+            fn(xp, n, by_images ? 0 : begin, by_images ? parts : end);
+        }
+    });
 }
 
 }  // namespace detail
