@@ -1,9 +1,9 @@
 // deepcnn/kernels/conv2d_fast.hpp: fast convolution for a batch in NCHW layout, forward, backward-data and
 // backward-weights: the dispatch between Winograd (winograd.hpp: 3x3 stride 1, enough channels and tiles), the
-// first layer's direct kernels (conv2d_direct.hpp: one input channel) and, everywhere else, implicit GEMMs on the
-// packed GEMM of gemm.hpp. For the implicit GEMMs each image is copied once into a
-// zero-padded buffer xp (C, Hp, Wp); the packers then read the im2col matrix straight from it, so no im2col
-// matrix is ever stored:
+// broadcast kernels (conv2d_broadcast.hpp: 5x5 stride 1, filters in blocks of 16), the first layer's direct
+// kernels (conv2d_direct.hpp: one input channel) and, everywhere else, implicit GEMMs on the packed GEMM of
+// gemm.hpp. For the implicit GEMMs each image is copied once into a zero-padded buffer xp (C, Hp, Wp); the
+// packers then read the im2col matrix straight from it, so no im2col matrix is ever stored:
 //   im2col(x)(r, p) = xp[rbase(r) + poff(p)],  r = (c, kh, kw) -> rbase = (c * Hp + kh) * Wp + kw,
 //                                              p = (oh, ow)    -> poff  = oh * stride_h * Wp + ow * stride_w.
 // Work is split over a ThreadPool by images (or by pixels / filters when the batch is smaller than the pool),
@@ -330,8 +330,9 @@ void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Sc
                                             workspace + shared, per_thread, pool);
 }
 
-// dx (N, C, H, W) = dL/dx for dy (N, K, OH, OW). Assigns dx. Stride 1 and C >= 24: a forward convolution of dy
-// with the flipped weights w'(c, k, kh, kw) = weight(k, c, KH-1-kh, KW-1-kw). Otherwise: per image
+// dx (N, C, H, W) = dL/dx for dy (N, K, OH, OW). Assigns dx. Stride 1 and C >= 4 MR (32, or 24 without
+// AVX-512VL): a forward convolution of dy with the flipped weights w'(c, k, kh, kw) = weight(k, c, KH-1-kh,
+// KW-1-kw), by the broadcast kernel (weights packed flipped) where it pays. Otherwise: per image
 // dcol (R, P) = weight^T (R, K) x dy_n (K, P), then dx_n = col2im(dcol).
 template <class Scalar>
 void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, const Scalar* weight, Scalar* dx,
