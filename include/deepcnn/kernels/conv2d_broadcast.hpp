@@ -4,8 +4,9 @@
 // for every tap (c, kh, kw) it broadcasts the PIX input values the tap reads straight from the zero-padded image
 // and multiplies them by the tap's 16 weights, which are packed once per call as (K/16, C*KH*KW, 16). Nothing
 // per image is packed. Each output sums its taps in (c, kh, kw) order, so the split between threads never
-// changes a result. Backward-data uses the same kernel on the flipped weights (see conv2d_fast.hpp).
-// Twin: conv2d_forward_ref (conv2d_ref.hpp).
+// changes a result. Backward-data uses the same kernel on the flipped weights (see conv2d_fast.hpp);
+// backward-weights broadcasts the input the same way against one pixel's dy for 16 filters.
+// Twins: conv2d_forward_ref and conv2d_backward_weights_ref (conv2d_ref.hpp).
 #pragma once
 
 #include <algorithm>
