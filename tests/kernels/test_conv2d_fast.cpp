@@ -177,19 +177,19 @@ TEST_CASE("the broadcast kernel for 5x5 convolutions matches the references", "[
         const Case& s = c.shape;
 #if DEEPCNN_HAVE_AVX2
         const ConvGeometry g = make_conv_geometry(s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.stride, s.padding);
-        CHECK(detail::broadcast_conv_pays(g, s.N));
+        CHECK(detail::broadcast_conv_applies(g));
         CHECK(detail::broadcast_weights_pays(g));
         ConvGeometry t;
-        CHECK((detail::backward_data_as_forward(g, t) && detail::broadcast_conv_pays(t, s.N)) == c.backward_data);
+        CHECK((detail::backward_data_as_forward(g, t) && detail::broadcast_conv_applies(t)) == c.backward_data);
 #endif
         check_case(s);
     }
 #if DEEPCNN_HAVE_AVX2
     // Not with filters outside blocks of 16, fewer than 16 channels, stride 2 or 3x3 windows.
-    CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 24, 5, 5, 1, 1, Padding::same()), 2));
-    CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(8, 12, 12, 16, 5, 5, 1, 1, Padding::same()), 2));
-    CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 5, 5, 2, 2, Padding::same()), 2));
-    CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same()), 1));
+    CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 24, 5, 5, 1, 1, Padding::same())));
+    CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(8, 12, 12, 16, 5, 5, 1, 1, Padding::same())));
+    CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 16, 5, 5, 2, 2, Padding::same())));
+    CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same())));
 #endif
 }
 

@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <utility>
 
 #include "../config.hpp"
 #include "../parallel/thread_pool.hpp"
@@ -35,11 +34,12 @@ constexpr int broadcast_tile_pixels = 6;
 #endif
 constexpr int broadcast_filter_block = 16;
 
-// Whether the broadcast kernel computes this forward convolution: stride 1, 3x3 or 5x5 windows, filters in
-// blocks of 16 and at least 16 input channels (below that the taps are too few to hide the tile's stores).
+// Whether the broadcast kernels compute this convolution: stride 1, 5x5 windows, filters in blocks of 16 and at
+// least 16 input channels (below that the taps are too few to hide the tile's stores). On 3x3 windows, where
+// Winograd does not take them (12x12 images at batch 1), they measured no faster than the implicit GEMM.
 inline bool broadcast_conv_applies(const ConvGeometry& g) {
-    return g.stride_h == 1 && g.stride_w == 1 && g.KH == g.KW && (g.KW == 3 || g.KW == 5) &&
-           g.K % broadcast_filter_block == 0 && g.C >= 16;
+    return g.stride_h == 1 && g.stride_w == 1 && g.KH == 5 && g.KW == 5 && g.K % broadcast_filter_block == 0 &&
+           g.C >= 16;
 }
 
 // packed (K/16, C*KH*KW, 16) from weight (K, C, KH, KW); with `flipped`, from the weight of the convolution
@@ -141,10 +141,9 @@ inline void broadcast_conv_batch(const ConvGeometry& g, int N, const float* x, c
                                  float* y, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
     const PaddedLayout l = padded_layout(g);
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
-    const auto rows = g.KW == 3 ? broadcast_conv_rows<3> : broadcast_conv_rows<5>;
     for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.OH, 1,
                           [&](const float* xp, int n, int oh0, int oh1) {
-                              rows(g, l, xp, packed, bias, y + n * out_size, oh0, oh1);
+                              broadcast_conv_rows<5>(g, l, xp, packed, bias, y + n * out_size, oh0, oh1);
                           });
 }
 
@@ -192,7 +191,7 @@ inline std::size_t broadcast_weights_dy_scalars(const ConvGeometry& g) {
     return static_cast<std::size_t>(g.out_pixels()) * broadcast_filter_block;
 }
 
-// dweight (K, C, KH, KW) = sum over the batch for a 5x5 (or 3x3) layer broadcast_conv_applies to; dwp: K*R
+// dweight (K, C, KH, KW) = sum over the batch for a layer broadcast_conv_applies to; dwp: K*R
 // scalars for the packed sums, shared. Work items are (filter block, pair of kernel rows), the rows counted over
 // channels (C*KH of them, the last one alone when odd); threads split them in order, and each sums every image
 // in order into its own items, so results do not depend on the thread count. Per image a thread pads the input
@@ -207,22 +206,24 @@ inline void broadcast_backward_weights(const ConvGeometry& g, int N, const float
     const int blocks = g.K / F, items = blocks * pairs;
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
-    const auto full = g.KW == 3 ? broadcast_weights_tile<2, 3> : broadcast_weights_tile<2, 5>;
-    const auto half = g.KW == 3 ? broadcast_weights_tile<1, 3> : broadcast_weights_tile<1, 5>;
     pool_run(pool, threads, [&](int t) {
         int begin = 0, end = 0;
         split_range(items, threads, t, 1, begin, end);
         if (begin == end) return;
         float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
         float* dyb = xp + xp_scalars;
-        const auto item_sums = [&](int item) {  // the item's sums in dwp and their count
+        // An item's patch rows [r0, r1) and their sums in dwp.
+        struct Taps {
+            int b, r0, r1;
+            float* sums;
+        };
+        const auto taps = [&](int item) {
             const int b = item / pairs, r0 = 2 * (item % pairs) * g.KW;
-            return std::make_pair(dwp + (static_cast<std::size_t>(b) * R + r0) * F,
-                                  static_cast<std::size_t>(std::min(R - r0, 2 * g.KW)) * F);
+            return Taps{b, r0, std::min(R, r0 + 2 * g.KW), dwp + (static_cast<std::size_t>(b) * R + r0) * F};
         };
         for (int item = begin; item < end; ++item) {
-            const auto [sums, count] = item_sums(item);
-            std::fill(sums, sums + count, 0.0f);
+            const Taps it = taps(item);
+            std::fill(it.sums, it.sums + static_cast<std::size_t>(it.r1 - it.r0) * F, 0.0f);
         }
         for (int n = 0; n < N; ++n) {
             pad_image(g, l, x + n * in_size, xp);
@@ -246,17 +247,21 @@ inline void broadcast_backward_weights(const ConvGeometry& g, int N, const float
                         const int j = 2 * pair + i, c = j / g.KH, kh = j % g.KH;
                         row[i] = xp + (static_cast<std::size_t>(c) * l.Hp + kh) * l.Wp;
                     }
-                    (count == 2 ? full : half)(g.OH, g.OW, l.Wp, row, dyb, item_sums(b * pairs + pair).first);
+                    float* sums = taps(b * pairs + pair).sums;
+                    if (count == 2) {
+                        broadcast_weights_tile<2, 5>(g.OH, g.OW, l.Wp, row, dyb, sums);
+                    } else {
+                        broadcast_weights_tile<1, 5>(g.OH, g.OW, l.Wp, row, dyb, sums);
+                    }
                 }
             }
         }
         // Unpack this thread's sums: dweight(k, r) = dwp[k / 16][r][k % 16].
         for (int item = begin; item < end; ++item) {
-            const int b = item / pairs, pair = item % pairs;
-            const int r0 = 2 * pair * g.KW, r1 = std::min(R, r0 + 2 * g.KW);
+            const Taps it = taps(item);
             for (int f = 0; f < F; ++f)
-                for (int r = r0; r < r1; ++r)
-                    dweight[static_cast<std::size_t>(b * F + f) * R + r] = dwp[(static_cast<std::size_t>(b) * R + r) * F + f];
+                for (int r = it.r0; r < it.r1; ++r)
+                    dweight[static_cast<std::size_t>(it.b * F + f) * R + r] = it.sums[(r - it.r0) * F + f];
         }
     });
 }

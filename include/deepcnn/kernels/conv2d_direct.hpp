@@ -1,7 +1,8 @@
 // deepcnn/kernels/conv2d_direct.hpp: direct (not GEMM) convolution kernels for the first layer of a net, where
 // one input channel leaves a GEMM a reduction of only KH*KW: forward keeps a tile of 4 filters x 6 output vectors
 // of a row in registers and feeds each loaded input vector to the 4 filters; backward-weights keeps one kernel
-// row's sums of a block of filters in registers and feeds each loaded input vector to the block's filters. float with AVX2; stride 1, 3x3 or 5x5. Twins: conv2d_ref.hpp.
+// row's sums of a block of filters in registers and feeds each loaded input vector to the block's filters.
+// float with AVX2; stride 1, 3x3 or 5x5. Twins: conv2d_ref.hpp.
 #pragma once
 
 #include <algorithm>
@@ -125,7 +126,6 @@ inline void forward_direct_batch(const ConvGeometry& g, int N, const float* x, c
                               }
                           });
 }
-
 
 // Filters per block of the direct backward-weights: KB * KW accumulators (one kernel row's sums), KB dy vectors,
 // KB bias sums and an input vector must fit the registers (32 ymm with AVX-512VL, else 16).
