@@ -157,39 +157,50 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
     if (DEEPCNN_HAVE_AVX2) CHECK(detail::winograd_applies(make_conv_geometry(16, 64, 64, 8, 3, 3, 1, 1, Padding::same())));
 }
 
-TEST_CASE("the broadcast kernel for 5x5 convolutions matches the references", "[kernels][conv2d][broadcast]") {
-    // 5x5 stride-1 shapes with filters in blocks of 16 and C >= 16: forward and backward-weights by broadcast
-    // (an odd C leaves the last kernel row of backward-weights without a pair); backward-data too when C is a
+TEST_CASE("the broadcast kernels match the references", "[kernels][conv2d][broadcast]") {
+    // Stride-1 shapes with filters in blocks of 16 and C >= 16: 5x5 forward and backward-weights by broadcast (an
+    // odd C leaves the last kernel row of backward-weights without a pair); 3x3 forward where Winograd does not
+    // pay (too few tiles), with the taps on padding rows and columns skipped; backward-data too when C is a
     // multiple of 16 and at least 32 (it is then a forward convolution with C filters).
     struct BroadcastCase {
         Case shape;
         bool backward_data;  // whether backward-data takes the kernel too
     };
     const BroadcastCase cases[] = {
-        {{2, 16, 12, 12, 16, 5, 5, 1, Padding::same()}, false},           // whole tiles of 12 (or 6) pixels
-        {{3, 17, 9, 13, 32, 5, 5, 1, Padding::same()}, false},            // a partial tile per row, odd C
-        {{1, 32, 10, 7, 48, 5, 5, 1, Padding::valid()}, true},            // 3 outputs per row; batch 1: rows split
+        {{2, 16, 12, 12, 16, 5, 5, 1, Padding::same()}, false},             // whole tiles of 12 (or 6) pixels
+        {{3, 17, 9, 13, 32, 5, 5, 1, Padding::same()}, false},              // a partial tile per row, odd C
+        {{1, 32, 10, 7, 48, 5, 5, 1, Padding::valid()}, true},              // 3 outputs per row; batch 1: rows split
         {{2, 48, 11, 11, 16, 5, 5, 1, Padding::explicit_pad(1, 2)}, true},  // padding 1 x 2, 4 x 3 for dx
-        {{1, 64, 20, 20, 64, 5, 5, 1, Padding::same()}, true},            // several filter blocks, batch 1
-        {{3, 32, 6, 6, 32, 5, 5, 1, Padding::explicit_pad(4, 4)}, true},  // padding as wide as the window
+        {{1, 64, 20, 20, 64, 5, 5, 1, Padding::same()}, true},              // several filter blocks, batch 1
+        {{3, 32, 6, 6, 32, 5, 5, 1, Padding::explicit_pad(4, 4)}, true},    // padding as wide as the window
+        {{1, 32, 12, 12, 32, 3, 3, 1, Padding::same()}, true},              // the 12x12 layers at batch 1
+        {{1, 16, 13, 13, 16, 3, 3, 1, Padding::same()}, false},             // a partial last tile: no right skip
+        {{2, 48, 12, 12, 16, 3, 3, 1, Padding::explicit_pad(1, 2)}, true},  // left padding wider than KW / 2
+        {{1, 32, 5, 24, 32, 3, 3, 1, Padding::valid()}, true},              // no padding; dx padded 2 x 2
+        {{1, 16, 4, 6, 16, 3, 3, 1, Padding::explicit_pad(2, 1)}, false},   // two padding rows: one kernel row at the edges
     };
     for (const BroadcastCase& c : cases) {
         const Case& s = c.shape;
 #if DEEPCNN_HAVE_AVX2
         const ConvGeometry g = make_conv_geometry(s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.stride, s.padding);
-        CHECK(detail::broadcast_conv_applies(g));
-        CHECK(detail::broadcast_weights_pays(g));
+        CHECK(detail::broadcast_conv_pays(g, s.N));
+        CHECK(detail::broadcast_weights_pays(g) == (s.KW == 5));
         ConvGeometry t;
-        CHECK((detail::backward_data_as_forward(g, t) && detail::broadcast_conv_applies(t)) == c.backward_data);
+        CHECK((detail::backward_data_as_forward(g, t) && detail::broadcast_conv_pays(t, s.N)) == c.backward_data);
 #endif
         check_case(s);
     }
 #if DEEPCNN_HAVE_AVX2
-    // Not with filters outside blocks of 16, fewer than 16 channels, stride 2 or 3x3 windows.
+    // Not with filters outside blocks of 16, fewer than 16 channels, stride 2 or other windows; 3x3 not where
+    // Winograd pays.
     CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 24, 5, 5, 1, 1, Padding::same())));
     CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(8, 12, 12, 16, 5, 5, 1, 1, Padding::same())));
     CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 16, 5, 5, 2, 2, Padding::same())));
-    CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same())));
+    CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 16, 7, 7, 1, 1, Padding::same())));
+    CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 16, 3, 5, 1, 1, Padding::same())));
+    CHECK(detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same()), 3));
+    CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same()), 4));
+    CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(16, 24, 24, 16, 3, 3, 1, 1, Padding::same()), 1));
 #endif
 }
 

@@ -34,12 +34,12 @@ constexpr int broadcast_tile_pixels = 6;
 #endif
 constexpr int broadcast_filter_block = 16;
 
-// Whether the broadcast kernels compute this convolution: stride 1, 5x5 windows, filters in blocks of 16 and at
-// least 16 input channels (below that the taps are too few to hide the tile's stores). On 3x3 windows, where
-// Winograd does not take them (12x12 images at batch 1), they measured no faster than the implicit GEMM.
+// Whether the broadcast kernels can compute this convolution: stride 1, square 3x3 or 5x5 windows, filters in
+// blocks of 16 and at least 16 input channels (below that the taps are too few to hide the tile's stores).
+// conv2d_fast.hpp decides where they pay (on 3x3 windows, only where Winograd does not).
 inline bool broadcast_conv_applies(const ConvGeometry& g) {
-    return g.stride_h == 1 && g.stride_w == 1 && g.KH == 5 && g.KW == 5 && g.K % broadcast_filter_block == 0 &&
-           g.C >= 16;
+    return g.stride_h == 1 && g.stride_w == 1 && g.KH == g.KW && (g.KW == 3 || g.KW == 5) &&
+           g.K % broadcast_filter_block == 0 && g.C >= 16;
 }
 
 // packed (K/16, C*KH*KW, 16) from weight (K, C, KH, KW); with `flipped`, from the weight of the convolution
@@ -52,35 +52,53 @@ inline void pack_broadcast_weights(const ConvGeometry& g, const float* weight, b
     pool_run(pool, threads, [&](int t) {
         int b0 = 0, b1 = 0;
         split_range(blocks, threads, t, 1, b0, b1);
-        for (int b = b0; b < b1; ++b)
-            for (int f = 0; f < broadcast_filter_block; ++f) {
-                const int k = b * broadcast_filter_block + f;
-                float* dst = packed + static_cast<std::size_t>(b) * R * broadcast_filter_block + f;
-                if (!flipped) {
-                    if (f % 8 == 0) {  // 8 filters x 8 taps at a time transposed in registers, then the rest
-                        int rows[8];
-                        for (int i = 0; i < 8; ++i) rows[i] = (k + i) * R;
-                        int r = 0;
-                        for (; r + 8 <= R; r += 8) transpose_8x8(weight + r, rows, dst + r * broadcast_filter_block,
-                                                                 broadcast_filter_block);
-                        for (; r < R; ++r)
-                            for (int i = 0; i < 8; ++i) dst[r * broadcast_filter_block + i] = weight[rows[i] + r];
-                    }
-                    continue;
+        for (int b = b0; b < b1; ++b) {
+            float* block = packed + static_cast<std::size_t>(b) * R * broadcast_filter_block;
+            if (!flipped) {
+                // 16 filters x 8 taps at a time, as two 8x8 register transposes that fill whole rows of the block
+                int rows[broadcast_filter_block];
+                for (int f = 0; f < broadcast_filter_block; ++f) rows[f] = (b * broadcast_filter_block + f) * R;
+                int r = 0;
+                for (; r + 8 <= R; r += 8) {
+                    transpose_8x8(weight + r, rows, block + r * broadcast_filter_block, broadcast_filter_block);
+                    transpose_8x8(weight + r, rows + 8, block + r * broadcast_filter_block + 8, broadcast_filter_block);
                 }
-                for (int c = 0; c < g.C; ++c) {
-                    const float* src = weight + (static_cast<std::size_t>(c) * g.K + k) * KK;
-                    for (int tap = 0; tap < KK; ++tap, dst += broadcast_filter_block) *dst = src[KK - 1 - tap];
+                for (; r < R; ++r)
+                    for (int f = 0; f < broadcast_filter_block; ++f)
+                        block[r * broadcast_filter_block + f] = weight[rows[f] + r];
+                continue;
+            }
+            // Per input channel c, the block's 16 filters are 16 x KK contiguous originals (filter, tap), stored
+            // as KK x 16 with the taps reversed: 8 filters x 8 taps at a time transposed in registers, written
+            // from the last tap backwards (a negative row stride), the remaining taps one by one.
+            int rows[8];
+            for (int i = 0; i < 8; ++i) rows[i] = i * KK;
+            for (int c = 0; c < g.C; ++c) {
+                const float* src = weight + (static_cast<std::size_t>(c) * g.K + b * broadcast_filter_block) * KK;
+                float* dst = block + static_cast<std::size_t>(c) * KK * broadcast_filter_block;
+                for (int half = 0; half < broadcast_filter_block; half += 8, src += 8 * KK) {
+                    int tap = 0;
+                    for (; tap + 8 <= KK; tap += 8)
+                        transpose_8x8(src + tap, rows, dst + (KK - 1 - tap) * broadcast_filter_block + half,
+                                      -broadcast_filter_block);
+                    for (; tap < KK; ++tap)
+                        for (int i = 0; i < 8; ++i)
+                            dst[(KK - 1 - tap) * broadcast_filter_block + half + i] = src[rows[i] + tap];
                 }
             }
+        }
     });
 }
 
 // tile (PIX, 16) = bias16 [or 0] + sum over taps of in[c, kh, kw + i] x packed[(c, kh, kw)][f], where `in` is
-// the padded image at the tile's first input pixel. Reads PIX + KW - 1 values of each window row.
-template <int PIX, int KW>
-inline void broadcast_conv_tile(int C, int KH, int plane, int Wp, const float* in, const float* packed,
-                                const float* bias16, float* tile) {
+// the padded image at the tile's first input pixel and `packed` the filter block's weights. Only kernel rows
+// [kh0, kh1) are summed (the others read padding rows). On a row's first tile with a left padding of KW / 2
+// (LEFT), and its last, whole tile with a right padding of KW / 2 (RIGHT), the taps that read padding columns
+// are left out at compile time. Reads PIX + KW - 1 values of each window row.
+template <int PIX, int KW, bool LEFT, bool RIGHT>
+inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int Wp, const float* in,
+                                const float* packed, const float* bias16, float* tile) {
+    constexpr int half = KW / 2;
     __m256 acc[PIX][2];
     const __m256 bias_lo = bias16 ? _mm256_loadu_ps(bias16) : _mm256_setzero_ps();
     const __m256 bias_hi = bias16 ? _mm256_loadu_ps(bias16 + 8) : _mm256_setzero_ps();
@@ -89,15 +107,18 @@ inline void broadcast_conv_tile(int C, int KH, int plane, int Wp, const float* i
         acc[i][0] = bias_lo;
         acc[i][1] = bias_hi;
     }
-    for (int c = 0; c < C; ++c, in += plane) {
-        const float* row = in;
-        for (int kh = 0; kh < KH; ++kh, row += Wp) {
+    const std::size_t channel_taps = static_cast<std::size_t>(KH) * KW * 16;
+    for (int c = 0; c < C; ++c, in += plane, packed += channel_taps) {
+        for (int kh = kh0; kh < kh1; ++kh) {
+            const float* row = in + static_cast<std::size_t>(kh) * Wp;
+            const float* taps = packed + static_cast<std::size_t>(kh) * KW * 16;
 #pragma GCC unroll 5
-            for (int kw = 0; kw < KW; ++kw, packed += 16) {
-                const __m256 w_lo = _mm256_loadu_ps(packed);
-                const __m256 w_hi = _mm256_loadu_ps(packed + 8);
+            for (int kw = 0; kw < KW; ++kw) {
+                const __m256 w_lo = _mm256_loadu_ps(taps + kw * 16);
+                const __m256 w_hi = _mm256_loadu_ps(taps + kw * 16 + 8);
 #pragma GCC unroll 12
                 for (int i = 0; i < PIX; ++i) {
+                    if ((LEFT && i + kw < half) || (RIGHT && i + kw >= PIX + half)) continue;
                     const __m256 x = _mm256_broadcast_ss(row + kw + i);
                     acc[i][0] = _mm256_fmadd_ps(x, w_lo, acc[i][0]);
                     acc[i][1] = _mm256_fmadd_ps(x, w_hi, acc[i][1]);
@@ -114,24 +135,39 @@ inline void broadcast_conv_tile(int C, int KH, int plane, int Wp, const float* i
 
 // Output rows [oh0, oh1) of one padded image xp: y (K, OH, OW) = conv + bias [bias may be null]. A row's last
 // tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
-// the valid ones.
+// the valid ones. Kernel rows and (with a padding of KW / 2 on a side) columns that read only padding are skipped.
 template <int KW>
 void broadcast_conv_rows(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* packed,
                          const float* bias, float* y, int oh0, int oh1) {
     constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block;
     const int R = g.patch_size(), P = g.out_pixels(), plane = l.Hp * l.Wp;
+    const bool left_pad = g.pad_left == KW / 2;
+    const bool right_pad = g.pad_left + g.W - g.OW == KW / 2;  // with stride 1: padding past the last window
     alignas(64) float tile[PIX * F];
     for (int b = 0; b < g.K / F; ++b)
-        for (int oh = oh0; oh < oh1; ++oh)
+        for (int oh = oh0; oh < oh1; ++oh) {
+            const int kh0 = std::max(0, g.pad_top - oh), kh1 = std::min(g.KH, g.pad_top + g.H - oh);
             for (int ow = 0; ow < g.OW; ow += PIX) {
                 const int n = std::min(PIX, g.OW - ow);
                 const float* in = xp + static_cast<std::size_t>(oh) * l.Wp + ow;
-                broadcast_conv_tile<PIX, KW>(g.C, g.KH, plane, l.Wp, in, packed + static_cast<std::size_t>(b) * R * F,
-                                             bias ? bias + b * F : nullptr, tile);
+                const float* block = packed + static_cast<std::size_t>(b) * R * F;
+                const float* bias16 = bias ? bias + b * F : nullptr;
+                const bool left = left_pad && ow == 0, right = right_pad && n == PIX && ow + PIX == g.OW;
+                if (left && right) {
+                    broadcast_conv_tile<PIX, KW, true, true>(g.C, g.KH, kh0, kh1, plane, l.Wp, in, block, bias16, tile);
+                } else if (left) {
+                    broadcast_conv_tile<PIX, KW, true, false>(g.C, g.KH, kh0, kh1, plane, l.Wp, in, block, bias16, tile);
+                } else if (right) {
+                    broadcast_conv_tile<PIX, KW, false, true>(g.C, g.KH, kh0, kh1, plane, l.Wp, in, block, bias16, tile);
+                } else {
+                    broadcast_conv_tile<PIX, KW, false, false>(g.C, g.KH, kh0, kh1, plane, l.Wp, in, block, bias16,
+                                                               tile);
+                }
                 float* out = y + static_cast<std::size_t>(b) * F * P + static_cast<std::size_t>(oh) * g.OW + ow;
                 for (int f = 0; f < F; ++f, out += P)
                     for (int i = 0; i < n; ++i) out[i] = tile[i * F + f];
             }
+        }
 }
 
 // y (N, K, OH, OW) for a batch, `packed` from pack_broadcast_weights: threads split the images, or the output
@@ -143,11 +179,15 @@ inline void broadcast_conv_batch(const ConvGeometry& g, int N, const float* x, c
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.OH, 1,
                           [&](const float* xp, int n, int oh0, int oh1) {
-                              broadcast_conv_rows<5>(g, l, xp, packed, bias, y + n * out_size, oh0, oh1);
+                              if (g.KW == 3) {
+                                  broadcast_conv_rows<3>(g, l, xp, packed, bias, y + n * out_size, oh0, oh1);
+                              } else {
+                                  broadcast_conv_rows<5>(g, l, xp, packed, bias, y + n * out_size, oh0, oh1);
+                              }
                           });
 }
 
-// Backward-weights by broadcast, for the same layers: dweight(k, c, kh, kw) = sum over images and pixels of
+// Backward-weights by broadcast, for the 5x5 layers: dweight(k, c, kh, kw) = sum over images and pixels of
 // dy(k, p) x xp(c, p + (kh, kw)). A tile holds ROWS kernel rows' KW taps (ROWS * KW values of the input,
 // broadcast) times 16 filters (dy of one pixel, two vectors from dyb, the block's dy transposed to (P, 16)); it
 // runs over every output pixel in order and adds onto sums (ROWS * KW, 16) in dwp, the gradient in the packed
@@ -191,7 +231,7 @@ inline std::size_t broadcast_weights_dy_scalars(const ConvGeometry& g) {
     return static_cast<std::size_t>(g.out_pixels()) * broadcast_filter_block;
 }
 
-// dweight (K, C, KH, KW) = sum over the batch for a layer broadcast_conv_applies to; dwp: K*R
+// dweight (K, C, KH, KW) = sum over the batch for a 5x5 layer broadcast_conv_applies to; dwp: K*R
 // scalars for the packed sums, shared. Work items are (filter block, pair of kernel rows), the rows counted over
 // channels (C*KH of them, the last one alone when odd); threads split them in order, and each sums every image
 // in order into its own items, so results do not depend on the thread count. Per image a thread pads the input

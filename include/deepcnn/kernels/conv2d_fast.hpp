@@ -234,10 +234,16 @@ void sum_bias(const ConvGeometry& g, int N, const Scalar* dy, Scalar* dbias, int
 }
 
 #if DEEPCNN_HAVE_AVX2
-// Whether backward-weights takes the broadcast kernel: where it applies, when one block's dy fits the thread's
-// GEMM block.
+// Whether a forward convolution of N images takes the broadcast kernel: 5x5 windows wherever it applies; 3x3 where
+// Winograd does not pay (12x12 images at batch 1), the kernel skipping the taps that read padding.
+inline bool broadcast_conv_pays(const ConvGeometry& g, int N) {
+    return broadcast_conv_applies(g) && (g.KW == 5 || !winograd_pays(g, N));
+}
+
+// Whether backward-weights takes the broadcast kernel: 5x5 windows, when one block's dy fits the thread's GEMM
+// block.
 inline bool broadcast_weights_pays(const ConvGeometry& g) {
-    return broadcast_conv_applies(g) && broadcast_weights_dy_scalars(g) <= gemm_workspace_size<float>();
+    return broadcast_conv_applies(g) && g.KW == 5 && broadcast_weights_dy_scalars(g) <= gemm_workspace_size<float>();
 }
 #endif
 
@@ -312,7 +318,7 @@ void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Sc
             detail::forward_direct_batch(g, N, x, weight, bias, y, workspace + shared, per_thread, pool);
             return;
         }
-        if (detail::broadcast_conv_applies(g)) {
+        if (detail::broadcast_conv_pays(g, N)) {
             detail::pack_broadcast_weights(g, weight, false, workspace, pool);
             detail::broadcast_conv_batch(g, N, x, workspace, bias, y, workspace + shared, per_thread, pool);
             return;
@@ -337,7 +343,7 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
     ConvGeometry t;
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
-        if (detail::backward_data_as_forward(g, t) && detail::broadcast_conv_applies(t)) {
+        if (detail::backward_data_as_forward(g, t) && detail::broadcast_conv_pays(t, N)) {
             detail::pack_broadcast_weights(t, weight, true, workspace, pool);
             detail::broadcast_conv_batch(t, N, dy, workspace, nullptr, dx, workspace + weights, per_thread, pool);
             return;
