@@ -169,7 +169,7 @@ TEST_CASE("the broadcast kernels match the references", "[kernels][conv2d][broad
     const BroadcastCase cases[] = {
         {{2, 16, 12, 12, 16, 5, 5, 1, Padding::same()}, false},             // whole tiles of 12 (or 6) pixels
         {{3, 17, 9, 13, 32, 5, 5, 1, Padding::same()}, false},              // a partial tile per row, odd C
-        {{1, 32, 10, 7, 48, 5, 5, 1, Padding::valid()}, true},              // 3 outputs per row; batch 1: rows split
+        {{1, 32, 10, 7, 48, 5, 5, 1, Padding::valid()}, true},              // 3 outputs per row; batch 1: blocks split
         {{2, 48, 11, 11, 16, 5, 5, 1, Padding::explicit_pad(1, 2)}, true},  // padding 1 x 2, 4 x 3 for dx
         {{1, 64, 20, 20, 64, 5, 5, 1, Padding::same()}, true},              // several filter blocks, batch 1
         {{3, 32, 6, 6, 32, 5, 5, 1, Padding::explicit_pad(4, 4)}, true},    // padding as wide as the window

@@ -42,52 +42,47 @@ inline bool broadcast_conv_applies(const ConvGeometry& g) {
            g.K % broadcast_filter_block == 0 && g.C >= 16;
 }
 
-// packed (K/16, C*KH*KW, 16) from weight (K, C, KH, KW); with `flipped`, from the weight of the convolution
-// this one is the backward-data of: original (C, K, KH, KW) read as w'(k, c, kh, kw) = original(c, k, KH-1-kh,
-// KW-1-kw). Threads split the filter blocks.
-inline void pack_broadcast_weights(const ConvGeometry& g, const float* weight, bool flipped, float* packed,
-                                   ThreadPool* pool) {
-    const int R = g.patch_size(), KK = g.KH * g.KW, blocks = g.K / broadcast_filter_block;
-    const int threads = std::min(pool ? pool->size() : 1, static_cast<long>(g.K) * R >= 262144 ? blocks : 1);
-    pool_run(pool, threads, [&](int t) {
-        int b0 = 0, b1 = 0;
-        split_range(blocks, threads, t, 1, b0, b1);
-        for (int b = b0; b < b1; ++b) {
-            float* block = packed + static_cast<std::size_t>(b) * R * broadcast_filter_block;
-            if (!flipped) {
-                // 16 filters x 8 taps at a time, as two 8x8 register transposes that fill whole rows of the block
-                int rows[broadcast_filter_block];
-                for (int f = 0; f < broadcast_filter_block; ++f) rows[f] = (b * broadcast_filter_block + f) * R;
-                int r = 0;
-                for (; r + 8 <= R; r += 8) {
-                    transpose_8x8(weight + r, rows, block + r * broadcast_filter_block, broadcast_filter_block);
-                    transpose_8x8(weight + r, rows + 8, block + r * broadcast_filter_block + 8, broadcast_filter_block);
-                }
-                for (; r < R; ++r)
-                    for (int f = 0; f < broadcast_filter_block; ++f)
-                        block[r * broadcast_filter_block + f] = weight[rows[f] + r];
-                continue;
+// Filter blocks [b0, b1) of packed (K/16, C*KH*KW, 16) from weight (K, C, KH, KW); with `flipped`, from the
+// weight of the convolution this one is the backward-data of: original (C, K, KH, KW) read as w'(k, c, kh, kw) =
+// original(c, k, KH-1-kh, KW-1-kw).
+inline void pack_broadcast_blocks(const ConvGeometry& g, const float* weight, bool flipped, float* packed, int b0,
+                                  int b1) {
+    const int R = g.patch_size(), KK = g.KH * g.KW;
+    for (int b = b0; b < b1; ++b) {
+        float* block = packed + static_cast<std::size_t>(b) * R * broadcast_filter_block;
+        if (!flipped) {
+            // 16 filters x 8 taps at a time, as two 8x8 register transposes that fill whole rows of the block
+            int rows[broadcast_filter_block];
+            for (int f = 0; f < broadcast_filter_block; ++f) rows[f] = (b * broadcast_filter_block + f) * R;
+            int r = 0;
+            for (; r + 8 <= R; r += 8) {
+                transpose_8x8(weight + r, rows, block + r * broadcast_filter_block, broadcast_filter_block);
+                transpose_8x8(weight + r, rows + 8, block + r * broadcast_filter_block + 8, broadcast_filter_block);
             }
-            // Per input channel c, the block's 16 filters are 16 x KK contiguous originals (filter, tap), stored
-            // as KK x 16 with the taps reversed: 8 filters x 8 taps at a time transposed in registers, written
-            // from the last tap backwards (a negative row stride), the remaining taps one by one.
-            int rows[8];
-            for (int i = 0; i < 8; ++i) rows[i] = i * KK;
-            for (int c = 0; c < g.C; ++c) {
-                const float* src = weight + (static_cast<std::size_t>(c) * g.K + b * broadcast_filter_block) * KK;
-                float* dst = block + static_cast<std::size_t>(c) * KK * broadcast_filter_block;
-                for (int half = 0; half < broadcast_filter_block; half += 8, src += 8 * KK) {
-                    int tap = 0;
-                    for (; tap + 8 <= KK; tap += 8)
-                        transpose_8x8(src + tap, rows, dst + (KK - 1 - tap) * broadcast_filter_block + half,
-                                      -broadcast_filter_block);
-                    for (; tap < KK; ++tap)
-                        for (int i = 0; i < 8; ++i)
-                            dst[(KK - 1 - tap) * broadcast_filter_block + half + i] = src[rows[i] + tap];
-                }
+            for (; r < R; ++r)
+                for (int f = 0; f < broadcast_filter_block; ++f)
+                    block[r * broadcast_filter_block + f] = weight[rows[f] + r];
+            continue;
+        }
+        // Per input channel c, the block's 16 filters are 16 x KK contiguous originals (filter, tap), stored
+        // as KK x 16 with the taps reversed: 8 filters x 8 taps at a time transposed in registers, written
+        // from the last tap backwards (a negative row stride), the remaining taps one by one.
+        int rows[8];
+        for (int i = 0; i < 8; ++i) rows[i] = i * KK;
+        for (int c = 0; c < g.C; ++c) {
+            const float* src = weight + (static_cast<std::size_t>(c) * g.K + b * broadcast_filter_block) * KK;
+            float* dst = block + static_cast<std::size_t>(c) * KK * broadcast_filter_block;
+            for (int half = 0; half < broadcast_filter_block; half += 8, src += 8 * KK) {
+                int tap = 0;
+                for (; tap + 8 <= KK; tap += 8)
+                    transpose_8x8(src + tap, rows, dst + (KK - 1 - tap) * broadcast_filter_block + half,
+                                  -broadcast_filter_block);
+                for (; tap < KK; ++tap)
+                    for (int i = 0; i < 8; ++i)
+                        dst[(KK - 1 - tap) * broadcast_filter_block + half + i] = src[rows[i] + tap];
             }
         }
-    });
+    }
 }
 
 // tile (PIX, 16) = bias16 [or 0] + sum over taps of in[c, kh, kw + i] x packed[(c, kh, kw)][f], where `in` is
@@ -133,18 +128,19 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
     }
 }
 
-// Output rows [oh0, oh1) of one padded image xp: y (K, OH, OW) = conv + bias [bias may be null]. A row's last
+// Output rows [oh0, oh1) of filter blocks [b0, b1) of one padded image xp: y (K, OH, OW) = conv + bias [bias may
+// be null]. A row's last
 // tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
 // the valid ones. Kernel rows and (with a padding of KW / 2 on a side) columns that read only padding are skipped.
 template <int KW>
 void broadcast_conv_rows(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* packed,
-                         const float* bias, float* y, int oh0, int oh1) {
+                         const float* bias, float* y, int oh0, int oh1, int b0, int b1) {
     constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block;
     const int R = g.patch_size(), P = g.out_pixels(), plane = l.Hp * l.Wp;
     const bool left_pad = g.pad_left == KW / 2;
     const bool right_pad = g.pad_left + g.W - g.OW == KW / 2;  // with stride 1: padding past the last window
     alignas(64) float tile[PIX * F];
-    for (int b = 0; b < g.K / F; ++b)
+    for (int b = b0; b < b1; ++b)
         for (int oh = oh0; oh < oh1; ++oh) {
             const int kh0 = std::max(0, g.pad_top - oh), kh1 = std::min(g.KH, g.pad_top + g.H - oh);
             for (int ow = 0; ow < g.OW; ow += PIX) {
@@ -170,21 +166,48 @@ void broadcast_conv_rows(const ConvGeometry& g, const PaddedLayout& l, const flo
         }
 }
 
-// y (N, K, OH, OW) for a batch, `packed` from pack_broadcast_weights: threads split the images, or the output
-// rows of each image when the batch is smaller than the pool. Each thread pads images into its own part of
-// `workspace` (thread_scalars each, at least padded_layout(g).size).
-inline void broadcast_conv_batch(const ConvGeometry& g, int N, const float* x, const float* packed, const float* bias,
-                                 float* y, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
+// y (N, K, OH, OW) = conv(x, weight) + bias [bias may be null] for a batch, the weights packed (flipped when
+// `flipped`, see pack_broadcast_blocks) into `packed` (K * C*KH*KW scalars). Threads split the images when the
+// batch fills the pool (the weights packed first, split by filter blocks where they are many); otherwise they
+// split the filter blocks, each packing its own and computing them on every image (one pass, no output line
+// written by two threads). Each thread pads images into its own part of `workspace` (thread_scalars each, at
+// least padded_layout(g).size).
+inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const float* weight, bool flipped,
+                           const float* bias, float* y, float* packed, float* workspace, std::size_t thread_scalars,
+                           ThreadPool* pool) {
     const PaddedLayout l = padded_layout(g);
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const int threads = pool ? pool->size() : 1, blocks = g.K / broadcast_filter_block;
+    const auto rows = [&](const float* xp, int n, int oh0, int oh1, int b0, int b1) {
+        if (g.KW == 3) {
+            broadcast_conv_rows<3>(g, l, xp, packed, bias, y + n * out_size, oh0, oh1, b0, b1);
+        } else {
+            broadcast_conv_rows<5>(g, l, xp, packed, bias, y + n * out_size, oh0, oh1, b0, b1);
+        }
+    };
+    if (N < threads) {
+        pool_run(pool, threads, [&](int t) {
+            int b0 = 0, b1 = 0;
+            split_range(blocks, threads, t, 1, b0, b1);
+            if (b0 == b1) return;
+            pack_broadcast_blocks(g, weight, flipped, packed, b0, b1);
+            float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
+            for (int n = 0; n < N; ++n) {
+                pad_image(g, l, x + n * in_size, xp);
+                rows(xp, n, 0, g.OH, b0, b1);
+            }
+        });
+        return;
+    }
+    const int pack_threads = std::min(threads, static_cast<long>(g.K) * g.patch_size() >= 262144 ? blocks : 1);
+    pool_run(pool, pack_threads, [&](int t) {
+        int b0 = 0, b1 = 0;
+        split_range(blocks, pack_threads, t, 1, b0, b1);
+        pack_broadcast_blocks(g, weight, flipped, packed, b0, b1);
+    });
     for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.OH, 1,
-                          [&](const float* xp, int n, int oh0, int oh1) {
-                              if (g.KW == 3) {
-                                  broadcast_conv_rows<3>(g, l, xp, packed, bias, y + n * out_size, oh0, oh1);
-                              } else {
-                                  broadcast_conv_rows<5>(g, l, xp, packed, bias, y + n * out_size, oh0, oh1);
-                              }
-                          });
+                          [&](const float* xp, int n, int oh0, int oh1) { rows(xp, n, oh0, oh1, 0, blocks); });
 }
 
 // Backward-weights by broadcast, for the 5x5 layers: dweight(k, c, kh, kw) = sum over images and pixels of

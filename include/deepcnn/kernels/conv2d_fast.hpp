@@ -319,8 +319,7 @@ void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Sc
             return;
         }
         if (detail::broadcast_conv_pays(g, N)) {
-            detail::pack_broadcast_weights(g, weight, false, workspace, pool);
-            detail::broadcast_conv_batch(g, N, x, workspace, bias, y, workspace + shared, per_thread, pool);
+            detail::broadcast_conv(g, N, x, weight, false, bias, y, workspace, workspace + shared, per_thread, pool);
             return;
         }
     }
@@ -344,8 +343,7 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         if (detail::backward_data_as_forward(g, t) && detail::broadcast_conv_pays(t, N)) {
-            detail::pack_broadcast_weights(t, weight, true, workspace, pool);
-            detail::broadcast_conv_batch(t, N, dy, workspace, nullptr, dx, workspace + weights, per_thread, pool);
+            detail::broadcast_conv(t, N, dy, weight, true, nullptr, dx, workspace, workspace + weights, per_thread, pool);
             return;
         }
     }
