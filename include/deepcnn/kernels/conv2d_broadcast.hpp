@@ -111,10 +111,14 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
             for (int kw = 0; kw < KW; ++kw) {
                 const __m256 w_lo = _mm256_loadu_ps(taps + kw * 16);
                 const __m256 w_hi = _mm256_loadu_ps(taps + kw * 16 + 8);
+                // Hidden from the compiler, so that it does not keep the broadcasts one tap shares with the next
+                // in registers (it spilled accumulators for them).
+                const float* window = row + kw;
+                __asm__("" : "+r"(window));
 #pragma GCC unroll 12
                 for (int i = 0; i < PIX; ++i) {
                     if ((LEFT && i + kw < half) || (RIGHT && i + kw >= PIX + half)) continue;
-                    const __m256 x = _mm256_broadcast_ss(row + kw + i);
+                    const __m256 x = _mm256_broadcast_ss(window + i);
                     acc[i][0] = _mm256_fmadd_ps(x, w_lo, acc[i][0]);
                     acc[i][1] = _mm256_fmadd_ps(x, w_hi, acc[i][1]);
                 }
