@@ -5,10 +5,16 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
+#include "../config.hpp"
 #include "../parallel/thread_pool.hpp"
 #include "conv_geometry.hpp"
 #include "gemm.hpp"
+
+#if DEEPCNN_HAVE_AVX2
+#include <immintrin.h>
+#endif
 
 namespace deepcnn {
 namespace detail {
@@ -28,9 +34,50 @@ inline PaddedLayout padded_layout(const ConvGeometry& g) {
     return l;
 }
 
+#if DEEPCNN_HAVE_AVX2
+// pad_image for float where the left and right paddings are at most 8 and the layout has 8 scalars of slack:
+// each row is one zero vector at its start, the image row in vectors (the last one a masked load, its missing
+// lanes zero) and one zero vector at its end. The vectors may spill up to 8 scalars past a row's end; rows are
+// written in order, so whatever a spill writes (zeros) is padding, slack, or written again by the next row. The
+// small rows of deep layers cost no library calls.
+inline void pad_image_vectors(const ConvGeometry& g, const PaddedLayout& l, const float* x, float* xp) {
+    const __m256 zero = _mm256_setzero_ps();
+    const int tail = g.W % 8;
+    alignas(32) int lanes[8];
+    for (int i = 0; i < 8; ++i) lanes[i] = i < tail ? -1 : 0;
+    const __m256i tail_mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
+    const std::size_t plane = static_cast<std::size_t>(l.Hp) * l.Wp;
+    for (int c = 0; c < g.C; ++c) {
+        const float* src = x + static_cast<std::size_t>(c) * g.H * g.W;
+        float* dst = xp + c * plane;
+        std::fill(dst, dst + static_cast<std::size_t>(g.pad_top) * l.Wp, 0.0f);
+        for (int h = 0; h < g.H; ++h, src += g.W) {
+            float* row = dst + static_cast<std::size_t>(g.pad_top + h) * l.Wp;
+            _mm256_storeu_ps(row, zero);
+            float* body = row + g.pad_left;
+            int w = 0;
+            for (; w + 8 <= g.W; w += 8) _mm256_storeu_ps(body + w, _mm256_loadu_ps(src + w));
+            if (tail) _mm256_storeu_ps(body + w, _mm256_maskload_ps(src + w, tail_mask));
+            _mm256_storeu_ps(body + g.W, zero);
+        }
+        std::fill(dst + static_cast<std::size_t>(g.pad_top + g.H) * l.Wp, dst + plane, 0.0f);
+    }
+    std::fill(xp + g.C * plane, xp + l.size, 0.0f);
+}
+#endif
+
 // xp (C, Hp, Wp) = x (C, H, W) shifted by (pad_top, pad_left), zero elsewhere (slack included).
 template <class Scalar>
 void pad_image(const ConvGeometry& g, const PaddedLayout& l, const Scalar* x, Scalar* xp) {
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        if (g.pad_left <= 8 && l.Wp - g.pad_left - g.W <= 8 &&
+            l.size >= static_cast<std::size_t>(g.C) * l.Hp * l.Wp + 8) {
+            pad_image_vectors(g, l, x, xp);
+            return;
+        }
+    }
+#endif
     const int right = l.Wp - g.pad_left - g.W;
     for (int c = 0; c < g.C; ++c) {
         const Scalar* src = x + static_cast<std::size_t>(c) * g.H * g.W;
