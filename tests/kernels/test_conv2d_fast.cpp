@@ -133,14 +133,17 @@ TEST_CASE("fast convolution kernels match the references", "[kernels][conv2d]") 
 
 TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][conv2d][winograd]") {
     // 3x3 stride-1 shapes with C >= 16 and at least 144 tiles: forward and backward-weights by Winograd
-    // (backward-weights split by filters below 4 images); backward-data too when K >= 16 (and C >= 24).
+    // (backward-weights split by filters below 4 images; below one image per thread the forward splits the
+    // filters, or with fewer than a quarter of an image's tiles the tile rows); backward-data too when K >= 16
+    // (and C >= 24).
     const Case cases[] = {
         {4, 16, 12, 12, 8, 3, 3, 1, Padding::same()},        // 6 tile columns: one partial 8-tile vector per row
         {5, 17, 13, 9, 19, 3, 3, 1, Padding::same()},        // odd rows and columns: half tiles at the edges
         {2, 24, 35, 21, 24, 3, 3, 1, Padding::same()},       // 18 tile columns: two whole vectors and a partial
         {8, 20, 10, 11, 16, 3, 3, 1, Padding::valid()},      // no padding
         {5, 32, 9, 8, 30, 3, 3, 1, Padding::explicit_pad(2, 2)},  // padding 2: output larger than input
-        {1, 40, 24, 24, 33, 3, 3, 1, Padding::same()},       // batch 1: tile rows split between threads
+        {1, 40, 24, 24, 33, 3, 3, 1, Padding::same()},       // batch 1, 33 filters for 144 tiles: tile rows split
+        {1, 16, 24, 24, 40, 3, 3, 1, Padding::same()},       // batch 1, 40 filters: filters split between threads
         {9, 16, 12, 12, 24, 3, 3, 1, Padding::same()},       // 8 images per chunk, then 1
         {2, 16, 48, 48, 16, 3, 3, 1, Padding::same()},       // one 576-tile image per chunk
         {3, 16, 26, 26, 21, 3, 3, 1, Padding::same()},       // fewer images than parts: backward-weights by filters,

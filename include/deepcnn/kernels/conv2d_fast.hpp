@@ -283,8 +283,7 @@ void conv2d_forward_winograd_or_gemm(const ConvGeometry& g, int N, const Scalar*
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         if (winograd_pays(g, N)) {
-            winograd_transform_weights(g, weight, U);
-            winograd_forward(g, N, x, U, bias, y, workspace, thread_scalars, pool);
+            winograd_forward(g, N, x, weight, U, bias, y, workspace, thread_scalars, pool);
             return;
         }
     }

@@ -89,13 +89,13 @@ inline std::size_t winograd_weight_scalars(const ConvGeometry& g) {
 constexpr int winograd_weight_parts = 4;
 
 #if DEEPCNN_HAVE_AVX2
-// U (16, K, C) = G w G^T for weight (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]; eight channels
-// at a time (gathered), the rest one by one, with the same arithmetic.
-inline void winograd_transform_weights(const ConvGeometry& g, const float* weight, float* U) {
+// U (16, K, C) = G w G^T for weight (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], filters
+// [k0, k1); eight channels at a time (gathered), the rest one by one, with the same arithmetic.
+inline void winograd_transform_weights(const ConvGeometry& g, const float* weight, float* U, int k0, int k1) {
     const std::size_t plane = static_cast<std::size_t>(g.K) * g.C;
     const __m256 half = _mm256_set1_ps(0.5f);
     const __m256i stride9 = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
-    for (int k = 0; k < g.K; ++k) {
+    for (int k = k0; k < k1; ++k) {
         int c = 0;
         for (; c + 8 <= g.C; c += 8) {
             const float* w = weight + (static_cast<std::size_t>(k) * g.C + c) * 9;
@@ -187,12 +187,12 @@ inline void winograd_transform_input(const ConvGeometry& g, const WinogradLayout
     }
 }
 
-// y (K, OH, OW) rows of tile rows [ty0, ty1) of one image = A^T m A (+ bias), m read from M (16, K, ld) at
-// columns t0 + (ty - ty0) * tiles_w + tx, A^T = [1 1 1 0; 0 1 -1 -1]. Assigns y.
+// y (K, OH, OW) rows of tile rows [ty0, ty1) of one image, filters [k0, k1) = A^T m A (+ bias), m read from M
+// (16, K, ld) at columns t0 + (ty - ty0) * tiles_w + tx, A^T = [1 1 1 0; 0 1 -1 -1]. Assigns y.
 inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayout& w, const float* M, long t0,
-                                      int ty0, int ty1, const float* bias, float* y) {
+                                      int ty0, int ty1, const float* bias, float* y, int k0, int k1) {
     const std::size_t xi_stride = static_cast<std::size_t>(g.K) * w.ld;
-    for (int k = 0; k < g.K; ++k) {
+    for (int k = k0; k < k1; ++k) {
         const __m256 b = _mm256_set1_ps(bias ? bias[k] : 0.0f);
         const float* m_k = M + k * w.ld + t0;
         float* y_k = y + static_cast<std::size_t>(k) * g.OH * g.OW;
@@ -231,57 +231,95 @@ inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayou
     }
 }
 
-// M_xi (K, tiles) = U_xi (K, C) x V_xi (C, tiles) for the 16 positions xi.
+// M_xi (K, tiles) rows [k0, k1) = U_xi (K, C) x V_xi (C, tiles) for the 16 positions xi.
 inline void winograd_products(const ConvGeometry& g, const WinogradLayout& w, const float* U, const float* V,
-                              int tiles, float* M, float* gemm_ws) {
+                              int tiles, float* M, float* gemm_ws, int k0, int k1) {
     const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
     for (int xi = 0; xi < 16; ++xi)
-        gemm_packed(g.K, tiles, g.C, StridedPackA<float>{{U + xi * u_plane, g.C, 1}},
+        gemm_packed(k1 - k0, tiles, g.C,
+                    StridedPackA<float>{{U + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, 1}},
                     StridedPackB<float>{{V + xi * static_cast<std::size_t>(g.C) * w.ld, w.ld, 1}},
-                    M + xi * static_cast<std::size_t>(g.K) * w.ld, w.ld, false, gemm_ws);
+                    M + (xi * static_cast<std::size_t>(g.K) + k0) * w.ld, w.ld, false, gemm_ws);
 }
 
-// y (N, K, OH, OW) = conv(x, weight) + bias for U = winograd_transform_weights(weight). Threads split the images
-// in chunks (or, when N is smaller than the pool, each image's tile rows); every output sums its channels in the
-// GEMM's fixed order, so results are bit-identical for any thread count and batch size. `workspace` holds
+// y (N, K, OH, OW) = conv(x, weight) + bias, the weights transformed into U (winograd_weight_scalars(g)).
+// When the batch fills the pool, threads transform the weights split by filters, then take the images in
+// chunks. Otherwise, with at least a quarter as many filters as an image has tiles, each thread takes a share of
+// the filters (in multiples of the GEMM's MR), transforms their weights and computes them on every image (every
+// thread transforms the whole input); with fewer filters, the threads transform the weights split by filters,
+// then split each image's tile rows (every thread packs all the weights). Measured on the FER nets' layers at
+// batch 1 on 2 threads: the filter split wins where the weights are many (24x24 images, 64-128 filters), the
+// tile split where the input is (48x48, 32 filters). Every output sums its channels in the GEMM's fixed order,
+// so results are bit-identical for any thread count and batch size. `workspace` holds
 // winograd_thread_scalars(g) per thread.
-inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const float* U, const float* bias,
-                             float* y, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
+inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const float* weight, float* U,
+                             const float* bias, float* y, float* workspace, std::size_t thread_scalars,
+                             ThreadPool* pool) {
     const int threads = pool ? pool->size() : 1;
     const WinogradLayout w = winograd_layout(g);
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
-    auto task = [&](int t) {
-        float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
-        float* V = xp + w.padded_scalars;
-        float* M = V + w.v_scalars;
-        float* gemm_ws = M + w.m_scalars;
-        int begin = 0, end = 0;
-        if (N >= threads) {
-            split_range(N, threads, t, 1, begin, end);
-            for (int n0 = begin; n0 < end; n0 += w.images_per_chunk) {
-                const int n1 = std::min(end, n0 + w.images_per_chunk);
-                for (int n = n0; n < n1; ++n) {
-                    pad_image(g, w.padded, x + n * in_size, xp);
-                    winograd_transform_input(g, w, xp, 0, w.tiles_h, V, static_cast<long>(n - n0) * w.image_tiles);
-                }
-                winograd_products(g, w, U, V, (n1 - n0) * w.image_tiles, M, gemm_ws);
-                for (int n = n0; n < n1; ++n)
-                    winograd_transform_output(g, w, M, static_cast<long>(n - n0) * w.image_tiles, 0, w.tiles_h, bias,
-                                              y + n * out_size);
+    const auto buffers = [&](int t, float*& xp, float*& V, float*& M, float*& gemm_ws) {
+        xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
+        V = xp + w.padded_scalars;
+        M = V + w.v_scalars;
+        gemm_ws = M + w.m_scalars;
+    };
+    if (N < threads && 4 * g.K >= w.image_tiles) {
+        pool_run(pool, threads, [&](int t) {
+            int k0 = 0, k1 = 0;
+            split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
+            if (k0 == k1) return;
+            float *xp, *V, *M, *gemm_ws;
+            buffers(t, xp, V, M, gemm_ws);
+            winograd_transform_weights(g, weight, U, k0, k1);
+            for (int n = 0; n < N; ++n) {
+                pad_image(g, w.padded, x + n * in_size, xp);
+                winograd_transform_input(g, w, xp, 0, w.tiles_h, V, 0);
+                winograd_products(g, w, U, V, w.image_tiles, M, gemm_ws, k0, k1);
+                winograd_transform_output(g, w, M, 0, 0, w.tiles_h, bias, y + n * out_size, k0, k1);
             }
-        } else {
+        });
+        return;
+    }
+    pool_run(pool, threads, [&](int t) {
+        int k0 = 0, k1 = 0;
+        split_range(g.K, threads, t, 1, k0, k1);
+        winograd_transform_weights(g, weight, U, k0, k1);
+    });
+    if (N < threads) {
+        pool_run(pool, threads, [&](int t) {
+            int begin = 0, end = 0;
             split_range(w.tiles_h, threads, t, 1, begin, end);
             if (begin == end) return;
+            float *xp, *V, *M, *gemm_ws;
+            buffers(t, xp, V, M, gemm_ws);
             for (int n = 0; n < N; ++n) {
                 pad_image(g, w.padded, x + n * in_size, xp);
                 winograd_transform_input(g, w, xp, begin, end, V, 0);
-                winograd_products(g, w, U, V, (end - begin) * w.tiles_w, M, gemm_ws);
-                winograd_transform_output(g, w, M, 0, begin, end, bias, y + n * out_size);
+                winograd_products(g, w, U, V, (end - begin) * w.tiles_w, M, gemm_ws, 0, g.K);
+                winograd_transform_output(g, w, M, 0, begin, end, bias, y + n * out_size, 0, g.K);
             }
+        });
+        return;
+    }
+    pool_run(pool, threads, [&](int t) {
+        float *xp, *V, *M, *gemm_ws;
+        buffers(t, xp, V, M, gemm_ws);
+        int begin = 0, end = 0;
+        split_range(N, threads, t, 1, begin, end);
+        for (int n0 = begin; n0 < end; n0 += w.images_per_chunk) {
+            const int n1 = std::min(end, n0 + w.images_per_chunk);
+            for (int n = n0; n < n1; ++n) {
+                pad_image(g, w.padded, x + n * in_size, xp);
+                winograd_transform_input(g, w, xp, 0, w.tiles_h, V, static_cast<long>(n - n0) * w.image_tiles);
+            }
+            winograd_products(g, w, U, V, (n1 - n0) * w.image_tiles, M, gemm_ws, 0, g.K);
+            for (int n = n0; n < n1; ++n)
+                winograd_transform_output(g, w, M, static_cast<long>(n - n0) * w.image_tiles, 0, w.tiles_h, bias,
+                                          y + n * out_size, 0, g.K);
         }
-    };
-    pool_run(pool, threads, task);
+    });
 }
 
 // Z (16, K, ld) rows [k0, k1), columns t0 + ty * tiles_w + tx = A dy A^T per tile of one image's padded dy
