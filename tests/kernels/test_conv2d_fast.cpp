@@ -180,7 +180,7 @@ TEST_CASE("the broadcast kernels match the references", "[kernels][conv2d][broad
         {{1, 16, 13, 13, 16, 3, 3, 1, Padding::same()}, false},             // a partial last tile: no right skip
         {{2, 48, 12, 12, 16, 3, 3, 1, Padding::explicit_pad(1, 2)}, true},  // left padding wider than KW / 2
         {{1, 32, 5, 24, 32, 3, 3, 1, Padding::valid()}, true},              // no padding; dx padded 2 x 2
-        {{1, 16, 4, 6, 16, 3, 3, 1, Padding::explicit_pad(2, 1)}, false},   // two padding rows: one kernel row at the edges
+        {{1, 16, 4, 6, 16, 3, 3, 1, Padding::explicit_pad(2, 1)}, false},   // padding 2 rows high: 1 kernel row
     };
     for (const BroadcastCase& c : cases) {
         const Case& s = c.shape;

@@ -133,9 +133,9 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
 }
 
 // Output rows [oh0, oh1) of filter blocks [b0, b1) of one padded image xp: y (K, OH, OW) = conv + bias [bias may
-// be null]. A row's last
-// tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
-// the valid ones. Kernel rows and (with a padding of KW / 2 on a side) columns that read only padding are skipped.
+// be null]. A row's last tile may be partial: it computes PIX pixels (reading past the row into the next one, or
+// the slack) and stores the valid ones. Kernel rows and (with a padding of KW / 2 on a side) columns that read
+// only padding are skipped.
 template <int KW>
 void broadcast_conv_rows(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* packed,
                          const float* bias, float* y, int oh0, int oh1, int b0, int b1) {
@@ -153,15 +153,15 @@ void broadcast_conv_rows(const ConvGeometry& g, const PaddedLayout& l, const flo
                 const float* block = packed + static_cast<std::size_t>(b) * R * F;
                 const float* bias16 = bias ? bias + b * F : nullptr;
                 const bool left = left_pad && ow == 0, right = right_pad && n == PIX && ow + PIX == g.OW;
+                const int C = g.C, KH = g.KH, Wp = l.Wp;
                 if (left && right) {
-                    broadcast_conv_tile<PIX, KW, true, true>(g.C, g.KH, kh0, kh1, plane, l.Wp, in, block, bias16, tile);
+                    broadcast_conv_tile<PIX, KW, true, true>(C, KH, kh0, kh1, plane, Wp, in, block, bias16, tile);
                 } else if (left) {
-                    broadcast_conv_tile<PIX, KW, true, false>(g.C, g.KH, kh0, kh1, plane, l.Wp, in, block, bias16, tile);
+                    broadcast_conv_tile<PIX, KW, true, false>(C, KH, kh0, kh1, plane, Wp, in, block, bias16, tile);
                 } else if (right) {
-                    broadcast_conv_tile<PIX, KW, false, true>(g.C, g.KH, kh0, kh1, plane, l.Wp, in, block, bias16, tile);
+                    broadcast_conv_tile<PIX, KW, false, true>(C, KH, kh0, kh1, plane, Wp, in, block, bias16, tile);
                 } else {
-                    broadcast_conv_tile<PIX, KW, false, false>(g.C, g.KH, kh0, kh1, plane, l.Wp, in, block, bias16,
-                                                               tile);
+                    broadcast_conv_tile<PIX, KW, false, false>(C, KH, kh0, kh1, plane, Wp, in, block, bias16, tile);
                 }
                 float* out = y + static_cast<std::size_t>(b) * F * P + static_cast<std::size_t>(oh) * g.OW + ow;
                 for (int f = 0; f < F; ++f, out += P)

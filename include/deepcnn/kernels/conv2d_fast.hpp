@@ -342,7 +342,8 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         if (detail::backward_data_as_forward(g, t) && detail::broadcast_conv_pays(t, N)) {
-            detail::broadcast_conv(t, N, dy, weight, true, nullptr, dx, workspace, workspace + weights, per_thread, pool);
+            detail::broadcast_conv(t, N, dy, weight, true, nullptr, dx, workspace, workspace + weights, per_thread,
+                                   pool);
             return;
         }
     }
