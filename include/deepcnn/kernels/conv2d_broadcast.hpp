@@ -132,20 +132,20 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
     }
 }
 
-// Output rows [oh0, oh1) of filter blocks [b0, b1) of one padded image xp: y (K, OH, OW) = conv + bias [bias may
-// be null]. A row's last tile may be partial: it computes PIX pixels (reading past the row into the next one, or
-// the slack) and stores the valid ones. Kernel rows and (with a padding of KW / 2 on a side) columns that read
-// only padding are skipped.
+// Filter blocks [b0, b1) of one padded image xp: y (K, OH, OW) = conv + bias [bias may be null], row by row. A
+// row's last tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack)
+// and stores the valid ones. Kernel rows and (with a padding of KW / 2 on a side) columns that read only padding
+// are skipped.
 template <int KW>
 void broadcast_conv_rows(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* packed,
-                         const float* bias, float* y, int oh0, int oh1, int b0, int b1) {
+                         const float* bias, float* y, int b0, int b1) {
     constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block;
     const int R = g.patch_size(), P = g.out_pixels(), plane = l.Hp * l.Wp;
     const bool left_pad = g.pad_left == KW / 2;
     const bool right_pad = g.pad_left + g.W - g.OW == KW / 2;  // with stride 1: padding past the last window
     alignas(64) float tile[PIX * F];
     for (int b = b0; b < b1; ++b)
-        for (int oh = oh0; oh < oh1; ++oh) {
+        for (int oh = 0; oh < g.OH; ++oh) {
             const int kh0 = std::max(0, g.pad_top - oh), kh1 = std::min(g.KH, g.pad_top + g.H - oh);
             for (int ow = 0; ow < g.OW; ow += PIX) {
                 const int n = std::min(PIX, g.OW - ow);
@@ -181,37 +181,25 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
                            ThreadPool* pool) {
     const PaddedLayout l = padded_layout(g);
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
-    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const int threads = pool ? pool->size() : 1, blocks = g.K / broadcast_filter_block;
-    const auto rows = [&](const float* xp, int n, int oh0, int oh1, int b0, int b1) {
-        if (g.KW == 3) {
-            broadcast_conv_rows<3>(g, l, xp, packed, bias, y + n * out_size, oh0, oh1, b0, b1);
-        } else {
-            broadcast_conv_rows<5>(g, l, xp, packed, bias, y + n * out_size, oh0, oh1, b0, b1);
-        }
-    };
-    if (N < threads) {
-        pool_run(pool, threads, [&](int t) {
+    const bool by_blocks = N < threads;  // for_each_padded_image's split: the images, else each image's blocks
+    if (!by_blocks) {
+        const int pack_threads = std::min(threads, static_cast<long>(g.K) * g.patch_size() >= 262144 ? blocks : 1);
+        pool_run(pool, pack_threads, [&](int t) {
             int b0 = 0, b1 = 0;
-            split_range(blocks, threads, t, 1, b0, b1);
-            if (b0 == b1) return;
+            split_range(blocks, pack_threads, t, 1, b0, b1);
             pack_broadcast_blocks(g, weight, flipped, packed, b0, b1);
-            float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
-            for (int n = 0; n < N; ++n) {
-                pad_image(g, l, x + n * in_size, xp);
-                rows(xp, n, 0, g.OH, b0, b1);
-            }
         });
-        return;
     }
-    const int pack_threads = std::min(threads, static_cast<long>(g.K) * g.patch_size() >= 262144 ? blocks : 1);
-    pool_run(pool, pack_threads, [&](int t) {
-        int b0 = 0, b1 = 0;
-        split_range(blocks, pack_threads, t, 1, b0, b1);
-        pack_broadcast_blocks(g, weight, flipped, packed, b0, b1);
-    });
-    for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.OH, 1,
-                          [&](const float* xp, int n, int oh0, int oh1) { rows(xp, n, oh0, oh1, 0, blocks); });
+    for_each_padded_image(g, N, x, workspace, thread_scalars, pool, blocks, 1,
+                          [&](const float* xp, int n, int b0, int b1) {
+                              if (by_blocks && n == 0) pack_broadcast_blocks(g, weight, flipped, packed, b0, b1);
+                              if (g.KW == 3) {
+                                  broadcast_conv_rows<3>(g, l, xp, packed, bias, y + n * out_size, b0, b1);
+                              } else {
+                                  broadcast_conv_rows<5>(g, l, xp, packed, bias, y + n * out_size, b0, b1);
+                              }
+                          });
 }
 
 // Backward-weights by broadcast, for the 5x5 layers: dweight(k, c, kh, kw) = sum over images and pixels of

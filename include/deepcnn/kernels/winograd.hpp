@@ -242,6 +242,15 @@ inline void winograd_products(const ConvGeometry& g, const WinogradLayout& w, co
                     M + (xi * static_cast<std::size_t>(g.K) + k0) * w.ld, w.ld, false, gemm_ws);
 }
 
+// One thread's buffers in its part of the workspace (winograd_thread_scalars): padded image, V, the products M
+// (forward) or the transformed dy Z (backward-weights, in the same place), GEMM block, padded dy.
+struct WinogradBuffers {
+    float *xp, *V, *M, *gemm_ws, *dyp;
+    WinogradBuffers(const WinogradLayout& w, float* part)
+        : xp(part), V(xp + w.padded_scalars), M(V + w.v_scalars), gemm_ws(M + w.m_scalars),
+          dyp(gemm_ws + gemm_workspace_size<float>()) {}
+};
+
 // y (N, K, OH, OW) = conv(x, weight) + bias, the weights transformed into U (winograd_weight_scalars(g)).
 // When the batch fills the pool, threads transform the weights split by filters, then take the images in
 // chunks. Otherwise, with at least a quarter as many filters as an image has tiles, each thread takes a share of
@@ -259,25 +268,21 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
     const WinogradLayout w = winograd_layout(g);
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
-    const auto buffers = [&](int t, float*& xp, float*& V, float*& M, float*& gemm_ws) {
-        xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
-        V = xp + w.padded_scalars;
-        M = V + w.v_scalars;
-        gemm_ws = M + w.m_scalars;
+    const auto buffers = [&](int t) {
+        return WinogradBuffers(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
     };
     if (N < threads && 4 * g.K >= w.image_tiles) {
         pool_run(pool, threads, [&](int t) {
             int k0 = 0, k1 = 0;
             split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
             if (k0 == k1) return;
-            float *xp, *V, *M, *gemm_ws;
-            buffers(t, xp, V, M, gemm_ws);
+            const WinogradBuffers b = buffers(t);
             winograd_transform_weights(g, weight, U, k0, k1);
             for (int n = 0; n < N; ++n) {
-                pad_image(g, w.padded, x + n * in_size, xp);
-                winograd_transform_input(g, w, xp, 0, w.tiles_h, V, 0);
-                winograd_products(g, w, U, V, w.image_tiles, M, gemm_ws, k0, k1);
-                winograd_transform_output(g, w, M, 0, 0, w.tiles_h, bias, y + n * out_size, k0, k1);
+                pad_image(g, w.padded, x + n * in_size, b.xp);
+                winograd_transform_input(g, w, b.xp, 0, w.tiles_h, b.V, 0);
+                winograd_products(g, w, U, b.V, w.image_tiles, b.M, b.gemm_ws, k0, k1);
+                winograd_transform_output(g, w, b.M, 0, 0, w.tiles_h, bias, y + n * out_size, k0, k1);
             }
         });
         return;
@@ -292,31 +297,29 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
             int begin = 0, end = 0;
             split_range(w.tiles_h, threads, t, 1, begin, end);
             if (begin == end) return;
-            float *xp, *V, *M, *gemm_ws;
-            buffers(t, xp, V, M, gemm_ws);
+            const WinogradBuffers b = buffers(t);
             for (int n = 0; n < N; ++n) {
-                pad_image(g, w.padded, x + n * in_size, xp);
-                winograd_transform_input(g, w, xp, begin, end, V, 0);
-                winograd_products(g, w, U, V, (end - begin) * w.tiles_w, M, gemm_ws, 0, g.K);
-                winograd_transform_output(g, w, M, 0, begin, end, bias, y + n * out_size, 0, g.K);
+                pad_image(g, w.padded, x + n * in_size, b.xp);
+                winograd_transform_input(g, w, b.xp, begin, end, b.V, 0);
+                winograd_products(g, w, U, b.V, (end - begin) * w.tiles_w, b.M, b.gemm_ws, 0, g.K);
+                winograd_transform_output(g, w, b.M, 0, begin, end, bias, y + n * out_size, 0, g.K);
             }
         });
         return;
     }
     pool_run(pool, threads, [&](int t) {
-        float *xp, *V, *M, *gemm_ws;
-        buffers(t, xp, V, M, gemm_ws);
+        const WinogradBuffers b = buffers(t);
         int begin = 0, end = 0;
         split_range(N, threads, t, 1, begin, end);
         for (int n0 = begin; n0 < end; n0 += w.images_per_chunk) {
             const int n1 = std::min(end, n0 + w.images_per_chunk);
             for (int n = n0; n < n1; ++n) {
-                pad_image(g, w.padded, x + n * in_size, xp);
-                winograd_transform_input(g, w, xp, 0, w.tiles_h, V, static_cast<long>(n - n0) * w.image_tiles);
+                pad_image(g, w.padded, x + n * in_size, b.xp);
+                winograd_transform_input(g, w, b.xp, 0, w.tiles_h, b.V, static_cast<long>(n - n0) * w.image_tiles);
             }
-            winograd_products(g, w, U, V, (n1 - n0) * w.image_tiles, M, gemm_ws, 0, g.K);
+            winograd_products(g, w, U, b.V, (n1 - n0) * w.image_tiles, b.M, b.gemm_ws, 0, g.K);
             for (int n = n0; n < n1; ++n)
-                winograd_transform_output(g, w, M, static_cast<long>(n - n0) * w.image_tiles, 0, w.tiles_h, bias,
+                winograd_transform_output(g, w, b.M, static_cast<long>(n - n0) * w.image_tiles, 0, w.tiles_h, bias,
                                           y + n * out_size, 0, g.K);
         }
     });
@@ -379,18 +382,10 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
         }
 }
 
-// One thread's backward-weights buffers in its part of the workspace: padded image, V, Z, GEMM block, padded dy.
-struct WinogradWeightsBuffers {
-    float *xp, *V, *Z, *gemm_ws, *dyp;
-    WinogradWeightsBuffers(const WinogradLayout& w, float* part)
-        : xp(part), V(xp + w.padded_scalars), Z(V + w.v_scalars), gemm_ws(Z + w.m_scalars),
-          dyp(gemm_ws + gemm_workspace_size<float>()) {}
-};
-
 // V (every channel) and Z (filters [k0, k1)) of images [n0, n1), their tiles from column 0 on.
 inline void winograd_transform_for_weights(const ConvGeometry& g, const WinogradLayout& w, const float* x,
                                            const float* dy, int n0, int n1, int k0, int k1,
-                                           const WinogradWeightsBuffers& b) {
+                                           const WinogradBuffers& b) {
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     for (int n = n0; n < n1; ++n) {
@@ -398,17 +393,17 @@ inline void winograd_transform_for_weights(const ConvGeometry& g, const Winograd
         pad_image(g, w.padded, x + n * in_size, b.xp);
         winograd_transform_input(g, w, b.xp, 0, w.tiles_h, b.V, t0);
         pad_image(w.dy_image, w.padded_dy, dy + n * out_size, b.dyp);
-        winograd_transform_dy(g, w, b.dyp, b.Z, t0, k0, k1);
+        winograd_transform_dy(g, w, b.dyp, b.M, t0, k0, k1);
     }
 }
 
 // dU (16, K, C) rows [k0, k1) [+]= Z_xi rows [k0, k1) x V_xi^T over the first `tiles` tiles, for each xi.
-inline void winograd_weight_products(const ConvGeometry& g, const WinogradLayout& w, const WinogradWeightsBuffers& b,
+inline void winograd_weight_products(const ConvGeometry& g, const WinogradLayout& w, const WinogradBuffers& b,
                                      int tiles, int k0, int k1, float* dU, bool accumulate) {
     const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
     for (int xi = 0; xi < 16; ++xi) {
         const std::size_t z_rows = (xi * static_cast<std::size_t>(g.K) + k0) * w.ld;
-        gemm_packed(k1 - k0, g.C, tiles, StridedPackA<float>{{b.Z + z_rows, w.ld, 1}},
+        gemm_packed(k1 - k0, g.C, tiles, StridedPackA<float>{{b.M + z_rows, w.ld, 1}},
                     StridedPackB<float>{{b.V + xi * static_cast<std::size_t>(g.C) * w.ld, 1, w.ld}},
                     dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, accumulate, b.gemm_ws);
     }
@@ -427,7 +422,7 @@ inline void winograd_backward_weights_by_filters(const ConvGeometry& g, int N, c
         int k0 = 0, k1 = 0;
         split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
         if (k0 == k1) return;
-        const WinogradWeightsBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
+        const WinogradBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
         for (int n0 = 0; n0 < N; n0 += w.images_per_chunk) {
             const int n1 = std::min(N, n0 + w.images_per_chunk);
             winograd_transform_for_weights(g, w, x, dy, n0, n1, k0, k1, b);
@@ -455,7 +450,7 @@ inline void winograd_backward_weights(const ConvGeometry& g, int N, const float*
     const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
     const std::size_t part_scalars = winograd_weight_scalars(g);
     auto sum_part = [&](int t, int part) {
-        const WinogradWeightsBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
+        const WinogradBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
         float* dU_part = dU + static_cast<std::size_t>(part) * part_scalars;
         int first = 0, last = 0;
         split_range(N, winograd_weight_parts, part, 1, first, last);
