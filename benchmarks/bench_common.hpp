@@ -17,7 +17,7 @@
 
 #include <time.h>
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
 
@@ -30,37 +30,51 @@ inline double thread_cpu_seconds() {
     return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
-// GFLOP/s of one thread running independent FMA chains for about `seconds` of its own CPU time (10 accumulators,
-// 8 lanes each), so that time spent descheduled by other tenants does not count.
+// GFLOP/s of one thread running 10 independent FMA chains (as wide as the build's vectors: 16 lanes with
+// AVX-512, 8 with AVX2) for about `seconds` of its own CPU time, so that time spent descheduled by other tenants
+// does not count. The chains start from different values: identical ones were merged into one by the compiler,
+// which then measured one FMA's latency instead of the throughput.
 inline double fma_loop_gflops(double seconds) {
     const long iterations = 1L << 22;
     double flops = 0.0, elapsed = 0.0;
     const double start = thread_cpu_seconds();
     float sink = 0.0f;
     while (elapsed < seconds) {
-#if defined(__AVX2__) && defined(__FMA__)
-        const __m256 m = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-        __m256 a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b, a8 = b, a9 = b;
+#if defined(__AVX512F__)
+        using Vec = __m512;
+        constexpr int lanes = 16;
+        const auto splat = [](float v) { return _mm512_set1_ps(v); };
+        const auto fma = [](Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); };
+        const auto first = [](Vec a) { return _mm512_cvtss_f32(a); };
+#elif defined(__AVX2__) && defined(__FMA__)
+        using Vec = __m256;
+        constexpr int lanes = 8;
+        const auto splat = [](float v) { return _mm256_set1_ps(v); };
+        const auto fma = [](Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); };
+        const auto first = [](Vec a) { return _mm256_cvtss_f32(a); };
+#endif
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+        const Vec m = splat(0.999999f), b = splat(1e-7f);
+        Vec a0 = splat(1e-7f), a1 = splat(2e-7f), a2 = splat(3e-7f), a3 = splat(4e-7f), a4 = splat(5e-7f);
+        Vec a5 = splat(6e-7f), a6 = splat(7e-7f), a7 = splat(8e-7f), a8 = splat(9e-7f), a9 = splat(1e-6f);
         for (long i = 0; i < iterations; ++i) {
-            a0 = _mm256_fmadd_ps(a0, m, b);
-            a1 = _mm256_fmadd_ps(a1, m, b);
-            a2 = _mm256_fmadd_ps(a2, m, b);
-            a3 = _mm256_fmadd_ps(a3, m, b);
-            a4 = _mm256_fmadd_ps(a4, m, b);
-            a5 = _mm256_fmadd_ps(a5, m, b);
-            a6 = _mm256_fmadd_ps(a6, m, b);
-            a7 = _mm256_fmadd_ps(a7, m, b);
-            a8 = _mm256_fmadd_ps(a8, m, b);
-            a9 = _mm256_fmadd_ps(a9, m, b);
+            a0 = fma(a0, m, b);
+            a1 = fma(a1, m, b);
+            a2 = fma(a2, m, b);
+            a3 = fma(a3, m, b);
+            a4 = fma(a4, m, b);
+            a5 = fma(a5, m, b);
+            a6 = fma(a6, m, b);
+            a7 = fma(a7, m, b);
+            a8 = fma(a8, m, b);
+            a9 = fma(a9, m, b);
         }
-        const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                                       _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)),
-                                                     _mm256_add_ps(a8, a9)));
-        sink += _mm256_cvtss_f32(s);
-        flops += 10.0 * 8 * 2 * iterations;
+        sink += first(a0) + first(a1) + first(a2) + first(a3) + first(a4) + first(a5) + first(a6) + first(a7) +
+                first(a8) + first(a9);
+        flops += 10.0 * lanes * 2 * iterations;
 #else
         float a[16];
-        for (float& v : a) v = 1e-7f;
+        for (int j = 0; j < 16; ++j) a[j] = 1e-7f * float(j + 1);
         for (long i = 0; i < iterations; ++i)
             for (float& v : a) v = v * 0.999999f + 1e-7f;
         for (float v : a) sink += v;
