@@ -26,13 +26,43 @@ namespace deepcnn {
 namespace detail {
 
 #if DEEPCNN_HAVE_AVX2
-// Output pixels per tile: 12 x 16 filters take 24 of the 32 ymm registers AVX-512VL gives, 6 x 16 take 12 of 16.
-#if defined(__AVX512VL__)
+// Output pixels per tile: with AVX-512, 12 pixels x 16 filters take 12 zmm registers; with AVX2, 6 x 16 take 12 of
+// the 16 ymm registers.
+#if defined(__AVX512F__)
 constexpr int broadcast_tile_pixels = 12;
 #else
 constexpr int broadcast_tile_pixels = 6;
 #endif
 constexpr int broadcast_filter_block = 16;
+
+// 16 filters' values in registers: one zmm with AVX-512, two ymm without. An input value times 16 weights is one
+// broadcast and one FMA on zmm (which GCC folds into one instruction), where two ymm FMAs take the same
+// arithmetic and twice the instructions.
+#if defined(__AVX512F__)
+struct Lanes16 {
+    __m512 v;
+    static Lanes16 zero() { return {_mm512_setzero_ps()}; }
+    static Lanes16 load(const float* p) { return {_mm512_loadu_ps(p)}; }
+    void store(float* p) const { _mm512_storeu_ps(p, v); }
+    // this += x (broadcast) * w
+    void fma(const float* x, const Lanes16& w) { v = _mm512_fmadd_ps(_mm512_set1_ps(*x), w.v, v); }
+};
+#else
+struct Lanes16 {
+    __m256 lo, hi;
+    static Lanes16 zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+    static Lanes16 load(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+    void store(float* p) const {
+        _mm256_storeu_ps(p, lo);
+        _mm256_storeu_ps(p + 8, hi);
+    }
+    void fma(const float* x, const Lanes16& w) {
+        const __m256 b = _mm256_broadcast_ss(x);
+        lo = _mm256_fmadd_ps(b, w.lo, lo);
+        hi = _mm256_fmadd_ps(b, w.hi, hi);
+    }
+};
+#endif
 
 // Whether the broadcast kernels can compute this convolution: stride 1, square 3x3 or 5x5 windows, filters in
 // blocks of 16 and at least 16 input channels (below that the taps are too few to hide the tile's stores).
@@ -42,46 +72,52 @@ inline bool broadcast_conv_applies(const ConvGeometry& g) {
            g.K % broadcast_filter_block == 0 && g.C >= 16;
 }
 
+// Filter blocks [b0, b1) of packed (K/16, C*KH*KW, 16) for backward-data (see pack_broadcast_blocks). Per input
+// channel c, a block's 16 filters are 16 x KK contiguous originals (filter, tap), stored as KK x 16 with the taps
+// reversed: 8 filters x 8 taps at a time transposed in registers, written from the last tap backwards (a negative
+// row stride), the remaining taps one by one. Channels outermost, so that the originals are read in order.
+inline void pack_flipped_broadcast_blocks(const ConvGeometry& g, const float* weight, float* packed, int b0, int b1) {
+    constexpr int F = broadcast_filter_block;
+    const int R = g.patch_size(), KK = g.KH * g.KW;
+    int rows[8];
+    for (int i = 0; i < 8; ++i) rows[i] = i * KK;
+    for (int c = 0; c < g.C; ++c)
+        for (int b = b0; b < b1; ++b) {
+            const float* src = weight + (static_cast<std::size_t>(c) * g.K + b * F) * KK;
+            float* dst = packed + static_cast<std::size_t>(b) * R * F + static_cast<std::size_t>(c) * KK * F;
+            for (int half = 0; half < F; half += 8, src += 8 * KK) {
+                int tap = 0;
+                for (; tap + 8 <= KK; tap += 8)
+                    transpose_8x8(src + tap, rows, dst + (KK - 1 - tap) * F + half, -F);
+                for (; tap < KK; ++tap)
+                    for (int i = 0; i < 8; ++i) dst[(KK - 1 - tap) * F + half + i] = src[rows[i] + tap];
+            }
+        }
+}
+
 // Filter blocks [b0, b1) of packed (K/16, C*KH*KW, 16) from weight (K, C, KH, KW); with `flipped`, from the
 // weight of the convolution this one is the backward-data of: original (C, K, KH, KW) read as w'(k, c, kh, kw) =
 // original(c, k, KH-1-kh, KW-1-kw).
 inline void pack_broadcast_blocks(const ConvGeometry& g, const float* weight, bool flipped, float* packed, int b0,
                                   int b1) {
-    const int R = g.patch_size(), KK = g.KH * g.KW;
+    if (flipped) {
+        pack_flipped_broadcast_blocks(g, weight, packed, b0, b1);
+        return;
+    }
+    // 16 filters x 8 taps at a time, as two 8x8 register transposes that fill whole rows of the block
+    constexpr int F = broadcast_filter_block;
+    const int R = g.patch_size();
     for (int b = b0; b < b1; ++b) {
-        float* block = packed + static_cast<std::size_t>(b) * R * broadcast_filter_block;
-        if (!flipped) {
-            // 16 filters x 8 taps at a time, as two 8x8 register transposes that fill whole rows of the block
-            int rows[broadcast_filter_block];
-            for (int f = 0; f < broadcast_filter_block; ++f) rows[f] = (b * broadcast_filter_block + f) * R;
-            int r = 0;
-            for (; r + 8 <= R; r += 8) {
-                transpose_8x8(weight + r, rows, block + r * broadcast_filter_block, broadcast_filter_block);
-                transpose_8x8(weight + r, rows + 8, block + r * broadcast_filter_block + 8, broadcast_filter_block);
-            }
-            for (; r < R; ++r)
-                for (int f = 0; f < broadcast_filter_block; ++f)
-                    block[r * broadcast_filter_block + f] = weight[rows[f] + r];
-            continue;
+        float* block = packed + static_cast<std::size_t>(b) * R * F;
+        int rows[F];
+        for (int f = 0; f < F; ++f) rows[f] = (b * F + f) * R;
+        int r = 0;
+        for (; r + 8 <= R; r += 8) {
+            transpose_8x8(weight + r, rows, block + r * F, F);
+            transpose_8x8(weight + r, rows + 8, block + r * F + 8, F);
         }
-        // Per input channel c, the block's 16 filters are 16 x KK contiguous originals (filter, tap), stored
-        // as KK x 16 with the taps reversed: 8 filters x 8 taps at a time transposed in registers, written
-        // from the last tap backwards (a negative row stride), the remaining taps one by one.
-        int rows[8];
-        for (int i = 0; i < 8; ++i) rows[i] = i * KK;
-        for (int c = 0; c < g.C; ++c) {
-            const float* src = weight + (static_cast<std::size_t>(c) * g.K + b * broadcast_filter_block) * KK;
-            float* dst = block + static_cast<std::size_t>(c) * KK * broadcast_filter_block;
-            for (int half = 0; half < broadcast_filter_block; half += 8, src += 8 * KK) {
-                int tap = 0;
-                for (; tap + 8 <= KK; tap += 8)
-                    transpose_8x8(src + tap, rows, dst + (KK - 1 - tap) * broadcast_filter_block + half,
-                                  -broadcast_filter_block);
-                for (; tap < KK; ++tap)
-                    for (int i = 0; i < 8; ++i)
-                        dst[(KK - 1 - tap) * broadcast_filter_block + half + i] = src[rows[i] + tap];
-            }
-        }
+        for (; r < R; ++r)
+            for (int f = 0; f < F; ++f) block[r * F + f] = weight[rows[f] + r];
     }
 }
 
@@ -94,14 +130,10 @@ template <int PIX, int KW, bool LEFT, bool RIGHT>
 inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int Wp, const float* in,
                                 const float* packed, const float* bias16, float* tile) {
     constexpr int half = KW / 2;
-    __m256 acc[PIX][2];
-    const __m256 bias_lo = bias16 ? _mm256_loadu_ps(bias16) : _mm256_setzero_ps();
-    const __m256 bias_hi = bias16 ? _mm256_loadu_ps(bias16 + 8) : _mm256_setzero_ps();
+    Lanes16 acc[PIX];
+    const Lanes16 bias = bias16 ? Lanes16::load(bias16) : Lanes16::zero();
 #pragma GCC unroll 12
-    for (int i = 0; i < PIX; ++i) {
-        acc[i][0] = bias_lo;
-        acc[i][1] = bias_hi;
-    }
+    for (int i = 0; i < PIX; ++i) acc[i] = bias;
     const std::size_t channel_taps = static_cast<std::size_t>(KH) * KW * 16;
     for (int c = 0; c < C; ++c, in += plane, packed += channel_taps) {
         for (int kh = kh0; kh < kh1; ++kh) {
@@ -109,8 +141,7 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
             const float* taps = packed + static_cast<std::size_t>(kh) * KW * 16;
 #pragma GCC unroll 5
             for (int kw = 0; kw < KW; ++kw) {
-                const __m256 w_lo = _mm256_loadu_ps(taps + kw * 16);
-                const __m256 w_hi = _mm256_loadu_ps(taps + kw * 16 + 8);
+                const Lanes16 w = Lanes16::load(taps + kw * 16);
                 // Hidden from the compiler, so that it does not keep the broadcasts one tap shares with the next
                 // in registers (it spilled accumulators for them).
                 const float* window = row + kw;
@@ -118,18 +149,13 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
 #pragma GCC unroll 12
                 for (int i = 0; i < PIX; ++i) {
                     if ((LEFT && i + kw < half) || (RIGHT && i + kw >= PIX + half)) continue;
-                    const __m256 x = _mm256_broadcast_ss(window + i);
-                    acc[i][0] = _mm256_fmadd_ps(x, w_lo, acc[i][0]);
-                    acc[i][1] = _mm256_fmadd_ps(x, w_hi, acc[i][1]);
+                    acc[i].fma(window + i, w);
                 }
             }
         }
     }
 #pragma GCC unroll 12
-    for (int i = 0; i < PIX; ++i) {
-        _mm256_storeu_ps(tile + i * 16, acc[i][0]);
-        _mm256_storeu_ps(tile + i * 16 + 8, acc[i][1]);
-    }
+    for (int i = 0; i < PIX; ++i) acc[i].store(tile + i * 16);
 }
 
 // Filter blocks [b0, b1) of one padded image xp: y (K, OH, OW) = conv + bias [bias may be null], row by row. A
