@@ -68,7 +68,8 @@ inline WinogradLayout winograd_layout(const ConvGeometry& g) {
     w.dy_image.W = g.OW;
     w.padded_dy.Hp = 2 * w.tiles_h;
     w.padded_dy.Wp = 16 * ((w.tiles_w + 7) / 8);
-    w.padded_dy.size = static_cast<std::size_t>(g.K) * w.padded_dy.Hp * w.padded_dy.Wp;
+    // 8 scalars of slack let pad_image write rows as whole vectors (pad_image_vectors)
+    w.padded_dy.size = static_cast<std::size_t>(g.K) * w.padded_dy.Hp * w.padded_dy.Wp + 8;
     w.dy_scalars = (w.padded_dy.size + 15) / 16 * 16;
     return w;
 }
@@ -360,11 +361,36 @@ inline void winograd_transform_dy(const ConvGeometry& g, const WinogradLayout& w
     }
 }
 
-// dweight (K, C, 3, 3) rows [k0, k1) = G^T dU G, the gradient of winograd_transform_weights, from dU (16, K, C).
+// dweight (K, C, 3, 3) rows [k0, k1) = G^T dU G, the gradient of winograd_transform_weights, from dU (16, K, C):
+// eight channels at a time (contiguous in dU; their 9 x 8 results transposed through a scratch block into the 72
+// contiguous values of dweight), the rest one by one, with the same arithmetic.
 inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, int k0, int k1, float* dweight) {
     const std::size_t plane = static_cast<std::size_t>(g.K) * g.C;
-    for (int k = k0; k < k1; ++k)
-        for (int c = 0; c < g.C; ++c) {
+    const __m256 half = _mm256_set1_ps(0.5f);
+    for (int k = k0; k < k1; ++k) {
+        int c = 0;
+        for (; c + 8 <= g.C; c += 8) {
+            const float* u = dU + static_cast<std::size_t>(k) * g.C + c;
+            __m256 s[3][4];
+            for (int j = 0; j < 4; ++j) {
+                const __m256 u0 = _mm256_loadu_ps(u + j * plane), u1 = _mm256_loadu_ps(u + (4 + j) * plane);
+                const __m256 u2 = _mm256_loadu_ps(u + (8 + j) * plane), u3 = _mm256_loadu_ps(u + (12 + j) * plane);
+                s[0][j] = _mm256_add_ps(u0, _mm256_mul_ps(half, _mm256_add_ps(u1, u2)));
+                s[1][j] = _mm256_mul_ps(half, _mm256_sub_ps(u1, u2));
+                s[2][j] = _mm256_add_ps(_mm256_mul_ps(half, _mm256_add_ps(u1, u2)), u3);
+            }
+            alignas(32) float taps[9][8];
+            for (int a = 0; a < 3; ++a) {
+                const __m256 sum = _mm256_mul_ps(half, _mm256_add_ps(s[a][1], s[a][2]));
+                _mm256_store_ps(taps[3 * a + 0], _mm256_add_ps(s[a][0], sum));
+                _mm256_store_ps(taps[3 * a + 1], _mm256_mul_ps(half, _mm256_sub_ps(s[a][1], s[a][2])));
+                _mm256_store_ps(taps[3 * a + 2], _mm256_add_ps(sum, s[a][3]));
+            }
+            float* dw = dweight + (static_cast<std::size_t>(k) * g.C + c) * 9;
+            for (int i = 0; i < 8; ++i)
+                for (int t = 0; t < 9; ++t) dw[i * 9 + t] = taps[t][i];
+        }
+        for (; c < g.C; ++c) {
             const float* u = dU + static_cast<std::size_t>(k) * g.C + c;
             float s[3][4];
             for (int j = 0; j < 4; ++j) {
@@ -380,6 +406,7 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
                 dw[3 * a + 2] = 0.5f * (s[a][1] + s[a][2]) + s[a][3];
             }
         }
+    }
 }
 
 // V (every channel) and Z (filters [k0, k1)) of images [n0, n1), their tiles from column 0 on.
