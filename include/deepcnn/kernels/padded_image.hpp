@@ -35,11 +35,11 @@ inline PaddedLayout padded_layout(const ConvGeometry& g) {
 }
 
 #if DEEPCNN_HAVE_AVX2
-// pad_image for float where the left and right paddings are at most 8 and the layout has 8 scalars of slack:
-// each row is one zero vector at its start, the image row in vectors (the last one a masked load, its missing
-// lanes zero) and one zero vector at its end. The vectors may spill up to 8 scalars past a row's end; rows are
-// written in order, so whatever a spill writes (zeros) is padding, slack, or written again by the next row. The
-// small rows of deep layers cost no library calls.
+// pad_image for float where the layout has 8 scalars of slack: each row is zero vectors over its left padding,
+// the image row in vectors (the last one a masked load, its missing lanes zero) and zero vectors over its right
+// padding. The vectors may spill up to 8 scalars past what they cover; a row is written left to right and rows in
+// order, so whatever a spill writes (zeros) is padding, slack, or written again next. The small rows of deep
+// layers cost no library calls.
 inline void pad_image_vectors(const ConvGeometry& g, const PaddedLayout& l, const float* x, float* xp) {
     const __m256 zero = _mm256_setzero_ps();
     const int tail = g.W % 8;
@@ -53,12 +53,12 @@ inline void pad_image_vectors(const ConvGeometry& g, const PaddedLayout& l, cons
         std::fill(dst, dst + static_cast<std::size_t>(g.pad_top) * l.Wp, 0.0f);
         for (int h = 0; h < g.H; ++h, src += g.W) {
             float* row = dst + static_cast<std::size_t>(g.pad_top + h) * l.Wp;
-            _mm256_storeu_ps(row, zero);
+            for (int w = 0; w < g.pad_left; w += 8) _mm256_storeu_ps(row + w, zero);
             float* body = row + g.pad_left;
             int w = 0;
             for (; w + 8 <= g.W; w += 8) _mm256_storeu_ps(body + w, _mm256_loadu_ps(src + w));
             if (tail) _mm256_storeu_ps(body + w, _mm256_maskload_ps(src + w, tail_mask));
-            _mm256_storeu_ps(body + g.W, zero);
+            for (w = g.pad_left + g.W; w < l.Wp; w += 8) _mm256_storeu_ps(row + w, zero);
         }
         std::fill(dst + static_cast<std::size_t>(g.pad_top + g.H) * l.Wp, dst + plane, 0.0f);
     }
@@ -71,8 +71,7 @@ template <class Scalar>
 void pad_image(const ConvGeometry& g, const PaddedLayout& l, const Scalar* x, Scalar* xp) {
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
-        if (g.pad_left <= 8 && l.Wp - g.pad_left - g.W <= 8 &&
-            l.size >= static_cast<std::size_t>(g.C) * l.Hp * l.Wp + 8) {
+        if (l.size >= static_cast<std::size_t>(g.C) * l.Hp * l.Wp + 8) {
             pad_image_vectors(g, l, x, xp);
             return;
         }
