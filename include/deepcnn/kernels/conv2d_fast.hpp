@@ -124,7 +124,8 @@ struct Im2colTransposedPackB {
             if constexpr (std::is_same<Scalar, float>::value) {
                 constexpr int NV = NR / 8;
                 __m256i base[NV];
-                for (int v = 0; v < NV; ++v) base[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(rbase + 8 * v));
+                for (int v = 0; v < NV; ++v)
+                    base[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(rbase + 8 * v));
                 for (int k = 0; k < kc;) {
                     const int poff = oh * g->stride_h * l.Wp + ow * g->stride_w;
                     if (g->stride_w == 1 && ow + 8 <= g->OW && k + 8 <= kc) {
@@ -283,7 +284,7 @@ void conv2d_forward_winograd_or_gemm(const ConvGeometry& g, int N, const Scalar*
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         if (winograd_pays(g, N)) {
-            winograd_forward(g, N, x, weight, U, bias, y, workspace, thread_scalars, pool);
+            winograd_forward(g, N, x, weight, false, U, bias, y, workspace, thread_scalars, pool);
             return;
         }
     }
@@ -323,8 +324,9 @@ void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Sc
         }
     }
 #endif
-    detail::conv2d_forward_winograd_or_gemm(g, N, x, weight, bias, y, workspace + detail::conv2d_fast_flipped_scalars(g),
-                                            workspace + shared, per_thread, pool);
+    detail::conv2d_forward_winograd_or_gemm(g, N, x, weight, bias, y,
+                                            workspace + detail::conv2d_fast_flipped_scalars(g), workspace + shared,
+                                            per_thread, pool);
 }
 
 // dx (N, C, H, W) = dL/dx for dy (N, K, OH, OW). Assigns dx. Stride 1 and C >= 4 MR (32, or 24 without
@@ -344,6 +346,12 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
         if (detail::backward_data_as_forward(g, t) && detail::broadcast_conv_pays(t, N)) {
             detail::broadcast_conv(t, N, dy, weight, true, nullptr, dx, workspace, workspace + weights, per_thread,
                                    pool);
+            return;
+        }
+        if (detail::backward_data_as_forward(g, t) && detail::winograd_pays(t, N)) {
+            // the weight transform reads the weights flipped: no flipped copy
+            detail::winograd_forward(t, N, dy, weight, true, workspace + detail::conv2d_fast_flipped_scalars(g),
+                                     nullptr, dx, workspace + weights, per_thread, pool);
             return;
         }
     }

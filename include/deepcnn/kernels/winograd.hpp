@@ -90,18 +90,28 @@ inline std::size_t winograd_weight_scalars(const ConvGeometry& g) {
 constexpr int winograd_weight_parts = 4;
 
 #if DEEPCNN_HAVE_AVX2
-// U (16, K, C) = G w G^T for weight (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], filters
-// [k0, k1); eight channels at a time (gathered), the rest one by one, with the same arithmetic.
-inline void winograd_transform_weights(const ConvGeometry& g, const float* weight, float* U, int k0, int k1) {
+// U (16, K, C) = G w G^T for weight w (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], filters
+// [k0, k1); eight channels at a time (gathered), the rest one by one, with the same arithmetic. With `flipped`,
+// w is read from the weight of the convolution this one is the backward-data of, (C, K, 3, 3):
+// w(k, c, i) = weight(c, k, 8 - i) for the taps i in row-major order.
+inline void winograd_transform_weights(const ConvGeometry& g, const float* weight, bool flipped, float* U, int k0,
+                                       int k1) {
     const std::size_t plane = static_cast<std::size_t>(g.K) * g.C;
     const __m256 half = _mm256_set1_ps(0.5f);
-    const __m256i stride9 = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
+    // where w(k, c + j, i) is: weight[at(k, c) + j * channel_stride + tap(i)]
+    const int channel_stride = flipped ? 9 * g.K : 9;
+    const auto at = [&](int k, int c) {
+        return flipped ? (static_cast<std::size_t>(c) * g.K + k) * 9 : (static_cast<std::size_t>(k) * g.C + c) * 9;
+    };
+    const auto tap = [&](int i) { return flipped ? 8 - i : i; };
+    const __m256i channels = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                                _mm256_set1_epi32(channel_stride));
     for (int k = k0; k < k1; ++k) {
         int c = 0;
         for (; c + 8 <= g.C; c += 8) {
-            const float* w = weight + (static_cast<std::size_t>(k) * g.C + c) * 9;
+            const float* w = weight + at(k, c);
             __m256 v[9];
-            for (int i = 0; i < 9; ++i) v[i] = _mm256_i32gather_ps(w + i, stride9, 4);
+            for (int i = 0; i < 9; ++i) v[i] = _mm256_i32gather_ps(w + tap(i), channels, 4);
             __m256 t[4][3];
             for (int j = 0; j < 3; ++j) {
                 t[0][j] = v[j];
@@ -120,7 +130,8 @@ inline void winograd_transform_weights(const ConvGeometry& g, const float* weigh
             }
         }
         for (; c < g.C; ++c) {
-            const float* w = weight + (static_cast<std::size_t>(k) * g.C + c) * 9;
+            float w[9];
+            for (int i = 0; i < 9; ++i) w[i] = weight[at(k, c) + tap(i)];
             float t[4][3];
             for (int j = 0; j < 3; ++j) {
                 t[0][j] = w[j];
@@ -252,7 +263,8 @@ struct WinogradBuffers {
           dyp(gemm_ws + gemm_workspace_size<float>()) {}
 };
 
-// y (N, K, OH, OW) = conv(x, weight) + bias, the weights transformed into U (winograd_weight_scalars(g)).
+// y (N, K, OH, OW) = conv(x, weight) + bias, the weights transformed into U (winograd_weight_scalars(g)); with
+// `flipped`, weight is that of the convolution this one is the backward-data of (winograd_transform_weights).
 // When the batch fills the pool, threads transform the weights split by filters, then take the images in
 // chunks. Otherwise, with at least a quarter as many filters as an image has tiles, each thread takes a share of
 // the filters (in multiples of the GEMM's MR), transforms their weights and computes them on every image (every
@@ -262,7 +274,7 @@ struct WinogradBuffers {
 // tile split where the input is (48x48, 32 filters). Every output sums its channels in the GEMM's fixed order,
 // so results are bit-identical for any thread count and batch size. `workspace` holds
 // winograd_thread_scalars(g) per thread.
-inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const float* weight, float* U,
+inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const float* weight, bool flipped, float* U,
                              const float* bias, float* y, float* workspace, std::size_t thread_scalars,
                              ThreadPool* pool) {
     const int threads = pool ? pool->size() : 1;
@@ -278,7 +290,7 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
             split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
             if (k0 == k1) return;
             const WinogradBuffers b = buffers(t);
-            winograd_transform_weights(g, weight, U, k0, k1);
+            winograd_transform_weights(g, weight, flipped, U, k0, k1);
             for (int n = 0; n < N; ++n) {
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, 0, w.tiles_h, b.V, 0);
@@ -291,7 +303,7 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
     pool_run(pool, threads, [&](int t) {
         int k0 = 0, k1 = 0;
         split_range(g.K, threads, t, 1, k0, k1);
-        winograd_transform_weights(g, weight, U, k0, k1);
+        winograd_transform_weights(g, weight, flipped, U, k0, k1);
     });
     if (N < threads) {
         pool_run(pool, threads, [&](int t) {
@@ -394,7 +406,8 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
             const float* u = dU + static_cast<std::size_t>(k) * g.C + c;
             float s[3][4];
             for (int j = 0; j < 4; ++j) {
-                const float u0 = u[j * plane], u1 = u[(4 + j) * plane], u2 = u[(8 + j) * plane], u3 = u[(12 + j) * plane];
+                const float u0 = u[j * plane], u1 = u[(4 + j) * plane];
+                const float u2 = u[(8 + j) * plane], u3 = u[(12 + j) * plane];
                 s[0][j] = u0 + 0.5f * (u1 + u2);
                 s[1][j] = 0.5f * (u1 - u2);
                 s[2][j] = 0.5f * (u1 + u2) + u3;
