@@ -91,7 +91,8 @@ constexpr int winograd_weight_parts = 4;
 
 #if DEEPCNN_HAVE_AVX2
 // U (16, K, C) = G w G^T for weight w (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], filters
-// [k0, k1); eight channels at a time (gathered), the rest one by one, with the same arithmetic. With `flipped`,
+// [k0, k1); eight channels at a time (their first 8 taps transposed in registers, the ninth copied), the rest one
+// by one, with the same arithmetic. With `flipped`,
 // w is read from the weight of the convolution this one is the backward-data of, (C, K, 3, 3):
 // w(k, c, i) = weight(c, k, 8 - i) for the taps i in row-major order.
 inline void winograd_transform_weights(const ConvGeometry& g, const float* weight, bool flipped, float* U, int k0,
@@ -104,14 +105,17 @@ inline void winograd_transform_weights(const ConvGeometry& g, const float* weigh
         return flipped ? (static_cast<std::size_t>(c) * g.K + k) * 9 : (static_cast<std::size_t>(k) * g.C + c) * 9;
     };
     const auto tap = [&](int i) { return flipped ? 8 - i : i; };
-    const __m256i channels = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                                _mm256_set1_epi32(channel_stride));
+    int channels[8];
+    for (int j = 0; j < 8; ++j) channels[j] = j * channel_stride;
     for (int k = k0; k < k1; ++k) {
         int c = 0;
         for (; c + 8 <= g.C; c += 8) {
             const float* w = weight + at(k, c);
+            alignas(32) float taps[9][8];  // taps[i][j] = weight[at(k, c) + channels[j] + i]
+            transpose_8x8(w, channels, taps[0], 8);
+            for (int j = 0; j < 8; ++j) taps[8][j] = w[channels[j] + 8];
             __m256 v[9];
-            for (int i = 0; i < 9; ++i) v[i] = _mm256_i32gather_ps(w + tap(i), channels, 4);
+            for (int i = 0; i < 9; ++i) v[i] = _mm256_load_ps(taps[tap(i)]);
             __m256 t[4][3];
             for (int j = 0; j < 3; ++j) {
                 t[0][j] = v[j];
@@ -199,6 +203,12 @@ inline void winograd_transform_input(const ConvGeometry& g, const WinogradLayout
     }
 }
 
+// A mask of the first n <= 8 lanes, for _mm256_maskstore_ps.
+inline __m256i first_lanes(int n) {
+    alignas(32) static const int lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes + 8 - n));
+}
+
 // y (K, OH, OW) rows of tile rows [ty0, ty1) of one image, filters [k0, k1) = A^T m A (+ bias), m read from M
 // (16, K, ld) at columns t0 + (ty - ty0) * tiles_w + tx, A^T = [1 1 1 0; 0 1 -1 -1]. Assigns y.
 inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayout& w, const float* M, long t0,
@@ -232,11 +242,11 @@ inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayou
                     if (columns == 16) {
                         _mm256_storeu_ps(dst, first);
                         _mm256_storeu_ps(dst + 8, second);
+                    } else if (columns >= 8) {
+                        _mm256_storeu_ps(dst, first);
+                        _mm256_maskstore_ps(dst + 8, first_lanes(columns - 8), second);
                     } else {
-                        alignas(32) float row[16];
-                        _mm256_store_ps(row, first);
-                        _mm256_store_ps(row + 8, second);
-                        std::copy(row, row + columns, dst);
+                        _mm256_maskstore_ps(dst, first_lanes(columns), first);
                     }
                 }
             }
