@@ -134,6 +134,11 @@ struct Im2colTransposedPackB {
                         for (int v = 0; v < NV; ++v) transpose_8x8(xp + poff, rbase + 8 * v, dst + k * NR + 8 * v, NR);
                         k += 8;
                         ow += 8;
+                    } else if (g->stride_w == 1 && ow + 4 <= g->OW && k + 4 <= kc) {
+                        // a row's last 4 to 7 pixels (12x12 images) the same way, 4 at a time
+                        for (int v = 0; v < NV; ++v) transpose_8x4(xp + poff, rbase + 8 * v, dst + k * NR + 8 * v, NR);
+                        k += 4;
+                        ow += 4;
                     } else {
                         const __m256i off = _mm256_set1_epi32(poff);
 #pragma GCC unroll 4

@@ -87,6 +87,20 @@ inline void transpose_8x8(const float* src, const int* row, float* dst, int ld) 
         _mm256_storeu_ps(dst + (i + 4) * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
     }
 }
+
+// dst[p * ld + i] = src[row[i] + p] for i in [0, 8), p in [0, 4): eight 4-float rows transposed in registers.
+inline void transpose_8x4(const float* src, const int* row, float* dst, int ld) {
+    __m256 r[4];  // r[i] = (row i | row i + 4)
+    for (int i = 0; i < 4; ++i)
+        r[i] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(src + row[i])), _mm_loadu_ps(src + row[i + 4]),
+                                    1);
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    _mm256_storeu_ps(dst, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)));
+    _mm256_storeu_ps(dst + ld, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
+    _mm256_storeu_ps(dst + 2 * ld, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
+    _mm256_storeu_ps(dst + 3 * ld, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
+}
 #endif
 
 // Packs rows [i0, i0 + mc) x columns [k0, k0 + kc) of A as ceil(mc / MR) panels of kc x MR (k-major); rows past
