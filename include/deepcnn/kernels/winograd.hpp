@@ -432,7 +432,19 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
     }
 }
 
-// V (every channel) and Z (filters [k0, k1)) of images [n0, n1), their tiles from column 0 on.
+// Channels [c0, c1) of an image (C, H, W) padded into their place in xp (layout l, the whole image's), and the
+// slack after them zeroed.
+inline void pad_channels(const ConvGeometry& g, const PaddedLayout& l, const float* image, int c0, int c1, float* xp) {
+    ConvGeometry part = g;
+    part.C = c1 - c0;
+    PaddedLayout lp = l;
+    const std::size_t plane = static_cast<std::size_t>(l.Hp) * l.Wp;
+    lp.size = l.size - static_cast<std::size_t>(g.C - part.C) * plane;
+    pad_image(part, lp, image + static_cast<std::size_t>(c0) * g.H * g.W, xp + c0 * plane);
+}
+
+// V (every channel) and Z (filters [k0, k1), only their dy padded) of images [n0, n1), their tiles from column 0
+// on.
 inline void winograd_transform_for_weights(const ConvGeometry& g, const WinogradLayout& w, const float* x,
                                            const float* dy, int n0, int n1, int k0, int k1,
                                            const WinogradBuffers& b) {
@@ -442,7 +454,7 @@ inline void winograd_transform_for_weights(const ConvGeometry& g, const Winograd
         const long t0 = static_cast<long>(n - n0) * w.image_tiles;
         pad_image(g, w.padded, x + n * in_size, b.xp);
         winograd_transform_input(g, w, b.xp, 0, w.tiles_h, b.V, t0);
-        pad_image(w.dy_image, w.padded_dy, dy + n * out_size, b.dyp);
+        pad_channels(w.dy_image, w.padded_dy, dy + n * out_size, k0, k1, b.dyp);
         winograd_transform_dy(g, w, b.dyp, b.M, t0, k0, k1);
     }
 }
