@@ -92,9 +92,8 @@ constexpr int winograd_weight_parts = 4;
 #if DEEPCNN_HAVE_AVX2
 // U (16, K, C) = G w G^T for weight w (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], filters
 // [k0, k1); eight channels at a time (their first 8 taps transposed in registers, the ninth copied), the rest one
-// by one, with the same arithmetic. With `flipped`,
-// w is read from the weight of the convolution this one is the backward-data of, (C, K, 3, 3):
-// w(k, c, i) = weight(c, k, 8 - i) for the taps i in row-major order.
+// by one, with the same arithmetic. With `flipped`, w is read from the weight of the convolution this one is the
+// backward-data of, (C, K, 3, 3): w(k, c, i) = weight(c, k, 8 - i) for the taps i in row-major order.
 inline void winograd_transform_weights(const ConvGeometry& g, const float* weight, bool flipped, float* U, int k0,
                                        int k1) {
     const std::size_t plane = static_cast<std::size_t>(g.K) * g.C;
