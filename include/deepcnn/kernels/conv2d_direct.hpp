@@ -160,9 +160,7 @@ void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l,
     constexpr int T = KS * KS;
     const int P = g.out_pixels();
     const int whole = g.OW / 8 * 8;
-    alignas(32) int lane_mask[8];
-    for (int j = 0; j < 8; ++j) lane_mask[j] = whole + j < g.OW ? -1 : 0;
-    const __m256i tail = _mm256_load_si256(reinterpret_cast<const __m256i*>(lane_mask));
+    const __m256i tail = first_lanes(g.OW - whole);
     for (int kb = k0; kb < k1; kb += KB) {
         const int nk = std::min(KB, k1 - kb);
         const float* dk[KB];  // a partial block repeats its last filter in the unused slots

@@ -336,8 +336,9 @@ void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Sc
 
 // dx (N, C, H, W) = dL/dx for dy (N, K, OH, OW). Assigns dx. Stride 1 and C >= 4 MR (32, or 24 without
 // AVX-512VL): a forward convolution of dy with the flipped weights w'(c, k, kh, kw) = weight(k, c, KH-1-kh,
-// KW-1-kw), by the broadcast kernel (weights packed flipped) where it pays. Otherwise: per image
-// dcol (R, P) = weight^T (R, K) x dy_n (K, P), then dx_n = col2im(dcol).
+// KW-1-kw), by the broadcast kernel (weights packed flipped) or Winograd (weights read flipped) where they pay,
+// else by implicit GEMM on a flipped copy. Otherwise: per image dcol (R, P) = weight^T (R, K) x dy_n (K, P), then
+// dx_n = col2im(dcol).
 template <class Scalar>
 void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, const Scalar* weight, Scalar* dx,
                                Scalar* workspace, ThreadPool* pool) {
@@ -375,9 +376,8 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
                     for (int i = 0; i < KK; ++i) dst[KK - 1 - i] = src[i];
                 }
         });
-        detail::conv2d_forward_winograd_or_gemm(t, N, dy, flipped, static_cast<const Scalar*>(nullptr), dx,
-                                                workspace + detail::conv2d_fast_flipped_scalars(g),
-                                                workspace + weights, per_thread, pool);
+        detail::conv2d_forward_batch(t, N, dy, flipped, static_cast<const Scalar*>(nullptr), dx, workspace + weights,
+                                     per_thread, pool);
         return;
     }
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;

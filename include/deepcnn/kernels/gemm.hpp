@@ -88,6 +88,12 @@ inline void transpose_8x8(const float* src, const int* row, float* dst, int ld) 
     }
 }
 
+// A mask of the first n <= 8 lanes, for _mm256_maskload_ps / _mm256_maskstore_ps.
+inline __m256i first_lanes(int n) {
+    alignas(32) static const int lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes + 8 - n));
+}
+
 // dst[p * ld + i] = src[row[i] + p] for i in [0, 8), p in [0, 4): eight 4-float rows transposed in registers.
 inline void transpose_8x4(const float* src, const int* row, float* dst, int ld) {
     __m256 r[4];  // r[i] = (row i | row i + 4)

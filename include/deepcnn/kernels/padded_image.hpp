@@ -43,9 +43,7 @@ inline PaddedLayout padded_layout(const ConvGeometry& g) {
 inline void pad_image_vectors(const ConvGeometry& g, const PaddedLayout& l, const float* x, float* xp) {
     const __m256 zero = _mm256_setzero_ps();
     const int tail = g.W % 8;
-    alignas(32) int lanes[8];
-    for (int i = 0; i < 8; ++i) lanes[i] = i < tail ? -1 : 0;
-    const __m256i tail_mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
+    const __m256i tail_mask = first_lanes(tail);
     const std::size_t plane = static_cast<std::size_t>(l.Hp) * l.Wp;
     for (int c = 0; c < g.C; ++c) {
         const float* src = x + static_cast<std::size_t>(c) * g.H * g.W;

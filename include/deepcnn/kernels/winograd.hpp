@@ -202,12 +202,6 @@ inline void winograd_transform_input(const ConvGeometry& g, const WinogradLayout
     }
 }
 
-// A mask of the first n <= 8 lanes, for _mm256_maskstore_ps.
-inline __m256i first_lanes(int n) {
-    alignas(32) static const int lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes + 8 - n));
-}
-
 // y (K, OH, OW) rows of tile rows [ty0, ty1) of one image, filters [k0, k1) = A^T m A (+ bias), m read from M
 // (16, K, ld) at columns t0 + (ty - ty0) * tiles_w + tx, A^T = [1 1 1 0; 0 1 -1 -1]. Assigns y.
 inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayout& w, const float* M, long t0,
