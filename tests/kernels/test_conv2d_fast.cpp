@@ -120,6 +120,7 @@ TEST_CASE("fast convolution kernels match the references", "[kernels][conv2d]") 
         {1, 2, 40, 40, 8, 5, 5, 1, Padding::same()},        // several KC and panel blocks per image
         {3, 1, 13, 11, 7, 3, 3, 1, Padding::same()},        // direct backward-weights: odd widths, a partial block
         {2, 1, 9, 14, 13, 5, 5, 1, Padding::valid()},
+        {2, 3, 16, 16, 10, 3, 3, 1, Padding::same()},       // ... whole 8-pixel vectors per row, 3 channels
         {2, 3, 10, 10, 9, 3, 3, 1, Padding::explicit_pad(1, 1)},
         {2, 16, 24, 24, 20, 3, 3, 1, Padding::same()},      // transposed packing: whole 8-pixel runs per row
         {1, 9, 13, 20, 11, 3, 3, 1, Padding::same()},       // runs of 8, 8 and 4 per row; KC blocks split runs

@@ -147,78 +147,111 @@ inline bool backward_weights_direct(const ConvGeometry& g) {
            scratch + 64 <= gemm_workspace_size<float>();
 }
 
+// One pass of the direct backward-weights over an image's output rows, for kernel row kh of one input channel:
+// t(i, kw) = sum over (oh, ow) of dk[i](oh, ow) * x0(oh, ow + kw), x0 the channel's padded rows from row kh, 8
+// pixels at a time (a row's last partial vector with its dy lanes past OW masked to zero); each input vector is
+// loaded once and feeds the block's KB filters, and dy is read where it is. out[i] (KS, 8 lanes) += t(i, .) for
+// i < nk. With SumBias, bias_out[i] (8 lanes) += the 8-lane sums of dk[i]. With PrefetchNext, the next KB filters'
+// dy (the next image's first ones after the last block) is fetched into L2 on the way, so that their first pass
+// does not wait on memory (a prefetch past the end is harmless). Tail says whether OW has a partial vector. The
+// flags are template parameters so that GCC keeps each variant's accumulators in registers across the rows (with
+// the masked step in the same loop, it spilled and reloaded all of them at every row's end).
+template <int KS, int KB, bool SumBias, bool PrefetchNext, bool Tail>
+void backward_weights_direct_pass(const ConvGeometry& g, int Wp, const float* x0, const float* const* dk, int nk,
+                                  float* const* out, float* const* bias_out) {
+    const std::size_t P = static_cast<std::size_t>(g.out_pixels());
+    const int whole = g.OW / 8 * 8;
+    const __m256i tail = first_lanes(g.OW - whole);
+    const float* d_at[KB];
+#pragma GCC unroll 6
+    for (int i = 0; i < KB; ++i) d_at[i] = dk[i];
+    __m256 t[KB][KS], dsum[KB];
+#pragma GCC unroll 6
+    for (int i = 0; i < KB; ++i) {
+        dsum[i] = _mm256_setzero_ps();
+#pragma GCC unroll 5
+        for (int j = 0; j < KS; ++j) t[i][j] = _mm256_setzero_ps();
+    }
+    // One vector of 8 pixels: dy at d_at[i] + o, the input at x_at.
+    const auto step = [&](std::ptrdiff_t o, const float* x_at, bool masked) {
+        __m256 d[KB];
+#pragma GCC unroll 6
+        for (int i = 0; i < KB; ++i) {
+            __m256 v = masked ? _mm256_maskload_ps(d_at[i] + o, tail) : _mm256_loadu_ps(d_at[i] + o);
+            __asm__("" : "+v"(v));  // one load for its KS FMAs, not one per FMA
+            d[i] = v;
+        }
+        if (SumBias) {
+#pragma GCC unroll 6
+            for (int i = 0; i < KB; ++i) dsum[i] = _mm256_add_ps(dsum[i], d[i]);
+        }
+        if (PrefetchNext) {
+#pragma GCC unroll 6
+            for (int i = 0; i < KB; ++i)
+                _mm_prefetch(reinterpret_cast<const char*>(d_at[i] + KB * P + o), _MM_HINT_T1);
+        }
+#pragma GCC unroll 5
+        for (int kw = 0; kw < KS; ++kw) {
+            __m256 xv = _mm256_loadu_ps(x_at + kw);
+            __asm__("" : "+v"(xv));  // one load for the block's KB FMAs (see forward_direct_tile)
+#pragma GCC unroll 6
+            for (int i = 0; i < KB; ++i) t[i][kw] = _mm256_fmadd_ps(d[i], xv, t[i][kw]);
+        }
+    };
+    for (int oh = 0; oh < g.OH; ++oh, x0 += Wp) {
+        for (int ow = 0; ow < whole; ow += 8) step(ow, x0 + ow, false);
+        if (Tail) step(whole, x0 + whole, true);
+#pragma GCC unroll 6
+        for (int i = 0; i < KB; ++i) d_at[i] += g.OW;
+    }
+    for (int i = 0; i < nk; ++i) {
+#pragma GCC unroll 5
+        for (int j = 0; j < KS; ++j)
+            _mm256_storeu_ps(out[i] + 8 * j, _mm256_add_ps(_mm256_loadu_ps(out[i] + 8 * j), t[i][j]));
+        if (SumBias) _mm256_storeu_ps(bias_out[i], _mm256_add_ps(_mm256_loadu_ps(bias_out[i]), dsum[i]));
+    }
+}
+
 // Direct backward-weights for filters [k0, k1) of one image, stride 1, a KS x KS window:
 //   dweight(k, c, kh, kw) = sum over (oh, ow) of dy(k, oh, ow) * xp(c, oh + kh, ow + kw)
-// For each block of KB filters and each kernel row kh, one pass over the output rows, 8 pixels at a time (a row's
-// last partial vector with its dy lanes past OW masked to zero), keeps the KB * KS sums in registers: each input
-// vector is loaded once and feeds the block's KB filters, and dy is read where it is. acc (k1-k0, C, KS, KS,
-// 8 lanes) += the image's 8-lane partial sums, each summed over the pixels in order. The first row's pass also
-// sums dy for the bias gradient: bias_acc (k1-k0, 8 lanes) += the image's 8-lane sums of dy.
+// For each block of KB filters, each input channel and each kernel row, one backward_weights_direct_pass keeps
+// the KB * KS sums in registers. acc (k1-k0, C, KS, KS, 8 lanes) += the image's 8-lane partial sums, each summed
+// over the pixels in order; the first pass of a block also sums dy for the bias gradient: bias_acc (k1-k0, 8
+// lanes) += the image's 8-lane sums of dy.
 template <int KS, int KB>
 void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* dy,
                                    int k0, int k1, float* acc, float* bias_acc) {
     constexpr int T = KS * KS;
-    const int P = g.out_pixels();
-    const int whole = g.OW / 8 * 8;
-    const __m256i tail = first_lanes(g.OW - whole);
+    const std::size_t P = static_cast<std::size_t>(g.out_pixels());
     for (int kb = k0; kb < k1; kb += KB) {
         const int nk = std::min(KB, k1 - kb);
         const float* dk[KB];  // a partial block repeats its last filter in the unused slots
-#pragma GCC unroll 6
-        for (int i = 0; i < KB; ++i) dk[i] = dy + static_cast<std::size_t>(kb + std::min(i, nk - 1)) * P;
+        float* out[KB];
+        float* bias_out[KB];
+        for (int i = 0; i < KB; ++i) {
+            dk[i] = dy + static_cast<std::size_t>(kb + std::min(i, nk - 1)) * P;
+            bias_out[i] = bias_acc + static_cast<std::size_t>(kb + i - k0) * 8;
+        }
         for (int c = 0; c < g.C; ++c)
             for (int kh = 0; kh < KS; ++kh) {
                 const float* x0 = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp + kh * l.Wp;
-                const bool bias_pass = c == 0 && kh == 0;
-                const bool last_pass = c == g.C - 1 && kh == KS - 1;
-                __m256 t[KB][KS], dsum[KB];
-#pragma GCC unroll 6
-                for (int i = 0; i < KB; ++i) {
-                    dsum[i] = _mm256_setzero_ps();
-#pragma GCC unroll 5
-                    for (int j = 0; j < KS; ++j) t[i][j] = _mm256_setzero_ps();
-                }
-                // One vector of 8 pixels: dy at d_at (per filter), the input at x_at.
-                const auto step = [&](int d_at, const float* x_at, bool masked) {
-                    __m256 d[KB];
-#pragma GCC unroll 6
-                    for (int i = 0; i < KB; ++i)
-                        d[i] = masked ? _mm256_maskload_ps(dk[i] + d_at, tail) : _mm256_loadu_ps(dk[i] + d_at);
-                    if (bias_pass) {
-#pragma GCC unroll 6
-                        for (int i = 0; i < KB; ++i) dsum[i] = _mm256_add_ps(dsum[i], d[i]);
+                for (int i = 0; i < KB; ++i)
+                    out[i] = acc + ((static_cast<std::size_t>(kb + i - k0) * g.C + c) * T + kh * KS) * 8;
+                const bool first = c == 0 && kh == 0, last = c == g.C - 1 && kh == KS - 1;
+                if (g.OW % 8 == 0) {
+                    if (first) {
+                        backward_weights_direct_pass<KS, KB, true, false, false>(g, l.Wp, x0, dk, nk, out, bias_out);
+                    } else if (last) {
+                        backward_weights_direct_pass<KS, KB, false, true, false>(g, l.Wp, x0, dk, nk, out, bias_out);
+                    } else {
+                        backward_weights_direct_pass<KS, KB, false, false, false>(g, l.Wp, x0, dk, nk, out, bias_out);
                     }
-                    if (last_pass) {
-                        // The next KB filters' dy (the next image's first ones after the last block) into L2,
-                        // so that their first pass does not wait on memory. A prefetch past the end is harmless.
-#pragma GCC unroll 6
-                        for (int i = 0; i < KB; ++i)
-                            _mm_prefetch(reinterpret_cast<const char*>(dk[i] + static_cast<std::size_t>(KB) * P + d_at),
-                                         _MM_HINT_T1);
-                    }
-#pragma GCC unroll 5
-                    for (int kw = 0; kw < KS; ++kw) {
-                        __m256 xv = _mm256_loadu_ps(x_at + kw);
-                        __asm__("" : "+v"(xv));  // one load for the block's KB FMAs (see forward_direct_tile)
-#pragma GCC unroll 6
-                        for (int i = 0; i < KB; ++i) t[i][kw] = _mm256_fmadd_ps(d[i], xv, t[i][kw]);
-                    }
-                };
-                for (int oh = 0; oh < g.OH; ++oh) {
-                    const int row = oh * g.OW;
-                    const float* xrow = x0 + static_cast<std::size_t>(oh) * l.Wp;
-                    for (int ow = 0; ow < whole; ow += 8) step(row + ow, xrow + ow, false);
-                    if (whole < g.OW) step(row + whole, xrow + whole, true);
-                }
-                for (int i = 0; i < nk; ++i) {
-                    float* out = acc + ((static_cast<std::size_t>(kb + i - k0) * g.C + c) * T + kh * KS) * 8;
-#pragma GCC unroll 5
-                    for (int j = 0; j < KS; ++j)
-                        _mm256_storeu_ps(out + 8 * j, _mm256_add_ps(_mm256_loadu_ps(out + 8 * j), t[i][j]));
-                    if (bias_pass) {
-                        float* lanes = bias_acc + static_cast<std::size_t>(kb + i - k0) * 8;
-                        _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_loadu_ps(lanes), dsum[i]));
-                    }
+                } else if (first) {
+                    backward_weights_direct_pass<KS, KB, true, false, true>(g, l.Wp, x0, dk, nk, out, bias_out);
+                } else if (last) {
+                    backward_weights_direct_pass<KS, KB, false, true, true>(g, l.Wp, x0, dk, nk, out, bias_out);
+                } else {
+                    backward_weights_direct_pass<KS, KB, false, false, true>(g, l.Wp, x0, dk, nk, out, bias_out);
                 }
             }
     }
