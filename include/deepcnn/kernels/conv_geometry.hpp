@@ -41,14 +41,16 @@ struct Padding {
         switch (mode) {
             case PaddingMode::same: return "same";
             case PaddingMode::valid: return "valid";
-            case PaddingMode::explicit_: return "explicit(" + std::to_string(pad_h) + ", " + std::to_string(pad_w) + ")";
+            case PaddingMode::explicit_:
+                return "explicit(" + std::to_string(pad_h) + ", " + std::to_string(pad_w) + ")";
         }
         return "?";
     }
 };
 
 // Output size and leading pad of one dimension; throws shape_error when the window does not fit.
-inline void conv_output_dim(int in, int kernel, int stride, const Padding& padding, bool rows, int& out, int& pad_lead) {
+inline void conv_output_dim(int in, int kernel, int stride, const Padding& padding, bool rows, int& out,
+                            int& pad_lead) {
     const char* dim = rows ? "rows" : "columns";
     if (kernel <= 0 || stride <= 0) {
         throw shape_error(std::string("kernel and stride must be positive, got kernel ") + std::to_string(kernel) +

@@ -71,7 +71,8 @@ template <class Scalar>
 void max_pool_backward_ref(const ConvGeometry& g, int N, const Scalar* dy, const std::int32_t* argmax, Scalar* dx) {
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
     for (long plane = 0; plane < static_cast<long>(N) * g.C; ++plane)
-        detail::max_pool_backward_plane_ref(g, dy + plane * out_plane, argmax + plane * out_plane, dx + plane * in_plane);
+        detail::max_pool_backward_plane_ref(g, dy + plane * out_plane, argmax + plane * out_plane,
+                                            dx + plane * in_plane);
 }
 
 namespace detail {
@@ -117,12 +118,14 @@ inline __m256 avx2_even_lanes(__m256 lo, __m256 hi) {
 inline __m256 avx2_odd_lanes(__m256 lo, __m256 hi) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
 }
+// 0, 2, ..., 14: the offsets of the even lanes' pixels from the first one.
+inline __m256i avx2_even_offsets() { return _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14); }
 // Where candidate > best (false for NaN): best = candidate, offset = candidate_offset.
 inline void avx2_keep_greater(__m256& best, __m256i& offset, __m256 candidate, int candidate_offset) {
     const __m256 greater = _mm256_cmp_ps(candidate, best, _CMP_GT_OQ);
     best = _mm256_blendv_ps(best, candidate, greater);
-    offset = _mm256_castps_si256(
-        _mm256_blendv_ps(_mm256_castsi256_ps(offset), _mm256_castsi256_ps(_mm256_set1_epi32(candidate_offset)), greater));
+    const __m256 candidate_offsets = _mm256_castsi256_ps(_mm256_set1_epi32(candidate_offset));
+    offset = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(offset), candidate_offsets, greater));
 }
 #endif
 
@@ -152,8 +155,7 @@ void max_pool_2x2_plane(const ConvGeometry& g, const Scalar* in, Scalar* out, st
                 avx2_keep_greater(best, offset, avx2_even_lanes(b0, b1), W);
                 avx2_keep_greater(best, offset, avx2_odd_lanes(b0, b1), W + 1);
                 avx2_store(o + ow, outputs, best);
-                const __m256i base =
-                    _mm256_add_epi32(_mm256_set1_epi32(row_base + 2 * ow), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+                const __m256i base = _mm256_add_epi32(_mm256_set1_epi32(row_base + 2 * ow), avx2_even_offsets());
                 avx2_store(a + ow, outputs, _mm256_add_epi32(base, offset));
             }
         }
@@ -187,8 +189,7 @@ void max_pool_2x2_backward_plane(const ConvGeometry& g, const Scalar* grad, cons
             for (; ow < g.OW; ow += 8) {
                 const int outputs = std::min(8, g.OW - ow), lo = std::min(8, 2 * outputs), hi = 2 * outputs - 8;
                 const __m256 v = avx2_load(d + ow, outputs);
-                const __m256i base =
-                    _mm256_add_epi32(_mm256_set1_epi32(2 * oh * W + 2 * ow), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+                const __m256i base = _mm256_add_epi32(_mm256_set1_epi32(2 * oh * W + 2 * ow), avx2_even_offsets());
                 const __m256i at = _mm256_sub_epi32(avx2_load(a + ow, outputs), base);  // 0, 1, W or W + 1
                 const auto routed = [&](int offset) {
                     return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(at, _mm256_set1_epi32(offset))));

@@ -92,6 +92,18 @@ void pad_image(const ConvGeometry& g, const PaddedLayout& l, const Scalar* x, Sc
     std::fill(xp + body, xp + l.size, Scalar(0));
 }
 
+// Channels [c0, c1) of an image (C, H, W) padded into their place in xp (layout l, the whole image's), and the
+// slack after them zeroed.
+inline void pad_channels(const ConvGeometry& g, const PaddedLayout& l, const float* image, int c0, int c1,
+                         float* xp) {
+    ConvGeometry part = g;
+    part.C = c1 - c0;
+    PaddedLayout lp = l;
+    const std::size_t plane = static_cast<std::size_t>(l.Hp) * l.Wp;
+    lp.size = l.size - static_cast<std::size_t>(g.C - part.C) * plane;
+    pad_image(part, lp, image + static_cast<std::size_t>(c0) * g.H * g.W, xp + c0 * plane);
+}
+
 // Runs fn(xp, n, begin, end) for every image n of a batch x (N, C, H, W), each copied first into the calling
 // thread's padded buffer xp (`thread_scalars` apart in `workspace`; the rest of the thread's part is its own
 // scratch). Threads split the images, each done whole (begin, end = 0, parts); when the batch is smaller than the

@@ -425,17 +425,6 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
     }
 }
 
-// Channels [c0, c1) of an image (C, H, W) padded into their place in xp (layout l, the whole image's), and the
-// slack after them zeroed.
-inline void pad_channels(const ConvGeometry& g, const PaddedLayout& l, const float* image, int c0, int c1, float* xp) {
-    ConvGeometry part = g;
-    part.C = c1 - c0;
-    PaddedLayout lp = l;
-    const std::size_t plane = static_cast<std::size_t>(l.Hp) * l.Wp;
-    lp.size = l.size - static_cast<std::size_t>(g.C - part.C) * plane;
-    pad_image(part, lp, image + static_cast<std::size_t>(c0) * g.H * g.W, xp + c0 * plane);
-}
-
 // V (every channel) and Z (filters [k0, k1), only their dy padded) of images [n0, n1), their tiles from column 0
 // on.
 inline void winograd_transform_for_weights(const ConvGeometry& g, const WinogradLayout& w, const float* x,
