@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 #include "../config.hpp"
 #include "../parallel/thread_pool.hpp"
@@ -238,20 +239,21 @@ void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l,
                 for (int i = 0; i < KB; ++i)
                     out[i] = acc + ((static_cast<std::size_t>(kb + i - k0) * g.C + c) * T + kh * KS) * 8;
                 const bool first = c == 0 && kh == 0, last = c == g.C - 1 && kh == KS - 1;
-                if (g.OW % 8 == 0) {
+                // has_tail: std::true_type or std::false_type, whether rows end in a partial vector
+                const auto pass = [&](auto has_tail) {
+                    constexpr bool Tail = decltype(has_tail)::value;
                     if (first) {
-                        backward_weights_direct_pass<KS, KB, true, false, false>(g, l.Wp, x0, dk, nk, out, bias_out);
+                        backward_weights_direct_pass<KS, KB, true, false, Tail>(g, l.Wp, x0, dk, nk, out, bias_out);
                     } else if (last) {
-                        backward_weights_direct_pass<KS, KB, false, true, false>(g, l.Wp, x0, dk, nk, out, bias_out);
+                        backward_weights_direct_pass<KS, KB, false, true, Tail>(g, l.Wp, x0, dk, nk, out, bias_out);
                     } else {
-                        backward_weights_direct_pass<KS, KB, false, false, false>(g, l.Wp, x0, dk, nk, out, bias_out);
+                        backward_weights_direct_pass<KS, KB, false, false, Tail>(g, l.Wp, x0, dk, nk, out, bias_out);
                     }
-                } else if (first) {
-                    backward_weights_direct_pass<KS, KB, true, false, true>(g, l.Wp, x0, dk, nk, out, bias_out);
-                } else if (last) {
-                    backward_weights_direct_pass<KS, KB, false, true, true>(g, l.Wp, x0, dk, nk, out, bias_out);
+                };
+                if (g.OW % 8 == 0) {
+                    pass(std::false_type{});
                 } else {
-                    backward_weights_direct_pass<KS, KB, false, false, true>(g, l.Wp, x0, dk, nk, out, bias_out);
+                    pass(std::true_type{});
                 }
             }
     }
