@@ -37,7 +37,7 @@ constexpr int direct_forward_vectors = 4;
 // out(f, 0..8V) for filters f < FB of a row chunk (filter f's row at out + f * plane), at `in` (the padded image
 // at the chunk's first input pixel): bias + the KS*KS taps in tap order. wb holds the block's weights tap-major,
 // (KS*KS, FB). Per tap, FB weights are broadcast and V input vectors loaded, and each input vector feeds FB
-// FMAs. `width` < 8V (V == 1 only) stores through a scratch row.
+// FMAs. `width` < 8V (V == 1 only) stores only the first `width` lanes.
 template <int KS, int FB, int V>
 inline void forward_direct_tile(const float* in, int Wp, const float* wb, const float* b, float* out,
                                 std::size_t plane, int width) {
@@ -71,15 +71,13 @@ inline void forward_direct_tile(const float* in, int Wp, const float* wb, const 
 #pragma GCC unroll 6
             for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + 8 * v, acc[f][v]);
         } else {
-            alignas(32) float row[8];
-            _mm256_store_ps(row, acc[f][0]);
-            std::copy(row, row + width, out);
+            _mm256_maskstore_ps(out, first_lanes(width), acc[f][0]);
         }
     }
 }
 
 // y (K, OH, OW) for filters [k, k + FB) of one padded single-channel image xp: each row in chunks of V vectors,
-// then single vectors, a last partial vector through a scratch row. Reads up to 7 + KS - 1 values past a row's
+// then single vectors, a last partial vector by a masked store. Reads up to 7 + KS - 1 values past a row's
 // end (the next row, or the slack).
 template <int KS, int FB>
 void forward_direct_filters(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* weight,
