@@ -2,7 +2,7 @@
 # tools/run-tests.sh: the README's test command. Installs the Debian packages, builds and runs every test in
 # three configurations: the normal optimised build (with the consumer projects), AddressSanitizer + UBSan on
 # the plain-AVX2 kernels (-mno-avx512f: the 6x16 GEMM tile that CPUs without AVX-512 run; the release build
-# runs the 8x24 tile where AVX-512VL is there), and the portable (non-AVX2) kernels, then runs the libFuzzer
+# runs the 8x48 zmm tile where AVX-512F is there), and the portable (non-AVX2) kernels, then runs the libFuzzer
 # targets for a bounded time (tools/run-fuzz.sh).
 # Build folders: build/, build-sanitize/, build-portable/, build-fuzz/.
 set -euo pipefail
