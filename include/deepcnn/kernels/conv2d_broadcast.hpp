@@ -236,34 +236,23 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
 // pixel (0, 0).
 template <int ROWS, int KW>
 inline void broadcast_weights_tile(int OH, int OW, int Wp, const float* const* row, const float* dyb, float* sums) {
-    __m256 acc[ROWS * KW][2];
+    Lanes16 acc[ROWS * KW];
 #pragma GCC unroll 10
-    for (int t = 0; t < ROWS * KW; ++t) {
-        acc[t][0] = _mm256_loadu_ps(sums + t * 16);
-        acc[t][1] = _mm256_loadu_ps(sums + t * 16 + 8);
-    }
+    for (int t = 0; t < ROWS * KW; ++t) acc[t] = Lanes16::load(sums + t * 16);
     for (int oh = 0; oh < OH; ++oh) {
         const float* in[ROWS];
 #pragma GCC unroll 2
         for (int i = 0; i < ROWS; ++i) in[i] = row[i] + static_cast<std::size_t>(oh) * Wp;
         for (int ow = 0; ow < OW; ++ow, dyb += 16) {
-            const __m256 d_lo = _mm256_loadu_ps(dyb);
-            const __m256 d_hi = _mm256_loadu_ps(dyb + 8);
+            const Lanes16 d = Lanes16::load(dyb);
 #pragma GCC unroll 2
             for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 5
-                for (int kw = 0; kw < KW; ++kw) {
-                    const __m256 x = _mm256_broadcast_ss(in[i] + ow + kw);
-                    acc[i * KW + kw][0] = _mm256_fmadd_ps(x, d_lo, acc[i * KW + kw][0]);
-                    acc[i * KW + kw][1] = _mm256_fmadd_ps(x, d_hi, acc[i * KW + kw][1]);
-                }
+                for (int kw = 0; kw < KW; ++kw) acc[i * KW + kw].fma(in[i] + ow + kw, d);
         }
     }
 #pragma GCC unroll 10
-    for (int t = 0; t < ROWS * KW; ++t) {
-        _mm256_storeu_ps(sums + t * 16, acc[t][0]);
-        _mm256_storeu_ps(sums + t * 16 + 8, acc[t][1]);
-    }
+    for (int t = 0; t < ROWS * KW; ++t) acc[t].store(sums + t * 16);
 }
 
 // Scalars of the per-thread workspace of broadcast_backward_weights past the padded image: one block's dy

@@ -1,8 +1,8 @@
 // deepcnn/kernels/conv2d_direct.hpp: direct (not GEMM) convolution kernels for the first layer of a net, where
-// one input channel leaves a GEMM a reduction of only KH*KW: forward keeps a tile of 4 filters x 6 output vectors
-// of a row in registers and feeds each loaded input vector to the 4 filters; backward-weights keeps one kernel
-// row's sums of a block of filters in registers and feeds each loaded input vector to the block's filters.
-// float with AVX2; stride 1, 3x3 or 5x5. Twins: conv2d_ref.hpp.
+// one input channel leaves a GEMM a reduction of only KH*KW: forward keeps a tile of a few filters x a row's
+// output vectors in registers and feeds each loaded input vector to the tile's filters; backward-weights keeps
+// one kernel row's sums of a block of filters in registers and feeds each loaded input vector to the block's
+// filters. float with AVX2, on zmm vectors with AVX-512F (simd.hpp); stride 1, 3x3 or 5x5. Twins: conv2d_ref.hpp.
 #pragma once
 
 #include <algorithm>
@@ -24,65 +24,68 @@ inline bool forward_direct(const ConvGeometry& g) {
     return g.C == 1 && g.stride_h == 1 && g.stride_w == 1 && g.KH == g.KW && (g.KH == 3 || g.KH == 5);
 }
 
-// Filters and 8-pixel vectors of one forward tile: FB * V accumulators, FB broadcast weights and the input
-// vector must fit the registers (32 ymm with AVX-512VL, else 16).
-#if defined(__AVX512VL__)
+// Filters and pixel vectors of one forward tile: FB * V accumulators, FB broadcast weights and the input vector
+// must fit the registers. With AVX-512F: 4 filters x 3 zmm (48 pixels, the nets' whole rows); with AVX2 alone
+// 3 filters x 4 ymm of the 16 registers.
+#if defined(__AVX512F__)
 constexpr int direct_forward_filters = 4;
-constexpr int direct_forward_vectors = 6;
+constexpr int direct_forward_vectors = 3;
 #else
 constexpr int direct_forward_filters = 3;
 constexpr int direct_forward_vectors = 4;
 #endif
 
-// out(f, 0..8V) for filters f < FB of a row chunk (filter f's row at out + f * plane), at `in` (the padded image
-// at the chunk's first input pixel): bias + the KS*KS taps in tap order. wb holds the block's weights tap-major,
-// (KS*KS, FB). Per tap, FB weights are broadcast and V input vectors loaded, and each input vector feeds FB
-// FMAs. `width` < 8V (V == 1 only) stores only the first `width` lanes.
-template <int KS, int FB, int V>
+// out(f, 0..V lanes) for filters f < FB of a row chunk (filter f's row at out + f * plane), at `in` (the padded
+// image at the chunk's first input pixel): bias + the KS*KS taps in tap order. wb holds the block's weights
+// tap-major, (KS*KS, FB). Per tap, FB weights are broadcast and V input vectors loaded, and each input vector
+// feeds FB FMAs. `width` < V lanes (V == 1 only) stores only the first `width` lanes.
+template <class Vec, int KS, int FB, int V>
 inline void forward_direct_tile(const float* in, int Wp, const float* wb, const float* b, float* out,
                                 std::size_t plane, int width) {
-    __m256 acc[FB][V];
-#pragma GCC unroll 4
+    constexpr int L = Vec::lanes;
+    typename Vec::V acc[FB][V];
+#pragma GCC unroll 6
     for (int f = 0; f < FB; ++f) {
-        const __m256 bf = _mm256_broadcast_ss(b + f);
+        const typename Vec::V bf = Vec::broadcast(b + f);
 #pragma GCC unroll 6
         for (int v = 0; v < V; ++v) acc[f][v] = bf;
     }
     for (int i = 0; i < KS; ++i, in += Wp) {
 #pragma GCC unroll 5
         for (int j = 0; j < KS; ++j, wb += FB) {
-            __m256 wf[FB];
-#pragma GCC unroll 4
-            for (int f = 0; f < FB; ++f) wf[f] = _mm256_broadcast_ss(wb + f);
+            typename Vec::V wf[FB];
+#pragma GCC unroll 6
+            for (int f = 0; f < FB; ++f) wf[f] = Vec::broadcast(wb + f);
 #pragma GCC unroll 6
             for (int v = 0; v < V; ++v) {
-                __m256 x = _mm256_loadu_ps(in + 8 * v + j);
+                typename Vec::V x = Vec::load(in + L * v + j);
                 // Keeps x in a register: folded into each FMA, the load would be repeated FB times, and the
                 // loads (most of them across two cache lines) would bound the loop.
                 __asm__("" : "+v"(x));
-#pragma GCC unroll 4
-                for (int f = 0; f < FB; ++f) acc[f][v] = _mm256_fmadd_ps(wf[f], x, acc[f][v]);
+#pragma GCC unroll 6
+                for (int f = 0; f < FB; ++f) acc[f][v] = Vec::fma(wf[f], x, acc[f][v]);
             }
         }
     }
-#pragma GCC unroll 4
-    for (int f = 0; f < FB; ++f, out += plane) {
-        if (width >= 8 * V) {
 #pragma GCC unroll 6
-            for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + 8 * v, acc[f][v]);
+    for (int f = 0; f < FB; ++f, out += plane) {
+        if (width >= L * V) {
+#pragma GCC unroll 6
+            for (int v = 0; v < V; ++v) Vec::store(out + L * v, acc[f][v]);
         } else {
-            _mm256_maskstore_ps(out, first_lanes(width), acc[f][0]);
+            Vec::store_first(out, Vec::first(width), acc[f][0]);
         }
     }
 }
 
 // y (K, OH, OW) for filters [k, k + FB) of one padded single-channel image xp: each row in chunks of V vectors,
-// then single vectors, a last partial vector by a masked store. Reads up to 7 + KS - 1 values past a row's
-// end (the next row, or the slack).
+// then single vectors, a last partial vector by a masked store. Reads up to lanes - 1 + KS - 1 values past a
+// row's end (the next row, or the slack).
 template <int KS, int FB>
 void forward_direct_filters(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* weight,
                             const float* bias, int k, float* y) {
-    constexpr int V = direct_forward_vectors;
+    using Vec = Widest;
+    constexpr int L = Vec::lanes, V = direct_forward_vectors;
     float wb[KS * KS * FB], b[FB];
     for (int f = 0; f < FB; ++f) {
         for (int t = 0; t < KS * KS; ++t) wb[t * FB + f] = weight[static_cast<std::size_t>(k + f) * KS * KS + t];
@@ -93,9 +96,23 @@ void forward_direct_filters(const ConvGeometry& g, const PaddedLayout& l, const 
         const float* in = xp + static_cast<std::size_t>(oh) * l.Wp;
         float* out = y + static_cast<std::size_t>(k) * plane + static_cast<std::size_t>(oh) * g.OW;
         int ow = 0;
-        for (; ow + 8 * V <= g.OW; ow += 8 * V)
-            forward_direct_tile<KS, FB, V>(in + ow, l.Wp, wb, b, out + ow, plane, 8 * V);
-        for (; ow < g.OW; ow += 8) forward_direct_tile<KS, FB, 1>(in + ow, l.Wp, wb, b, out + ow, plane, g.OW - ow);
+        for (; ow + L * V <= g.OW; ow += L * V)
+            forward_direct_tile<Vec, KS, FB, V>(in + ow, l.Wp, wb, b, out + ow, plane, L * V);
+        for (; ow < g.OW; ow += L)
+            forward_direct_tile<Vec, KS, FB, 1>(in + ow, l.Wp, wb, b, out + ow, plane, g.OW - ow);
+    }
+}
+
+// forward_direct_filters for the last n < FB filters from k, as one tile of n filters.
+template <int KS, int FB>
+void forward_direct_last_filters(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* weight,
+                                 const float* bias, int k, int n, float* y) {
+    if constexpr (FB > 1) {
+        if (n == FB - 1) {
+            forward_direct_filters<KS, FB - 1>(g, l, xp, weight, bias, k, y);
+        } else {
+            forward_direct_last_filters<KS, FB - 1>(g, l, xp, weight, bias, k, n, y);
+        }
     }
 }
 
@@ -107,7 +124,7 @@ void forward_direct_image(const ConvGeometry& g, const PaddedLayout& l, const fl
     constexpr int FB = direct_forward_filters;
     int k = k0;
     for (; k + FB <= k1; k += FB) forward_direct_filters<KS, FB>(g, l, xp, weight, bias, k, y);
-    for (; k < k1; ++k) forward_direct_filters<KS, 1>(g, l, xp, weight, bias, k, y);
+    if (k < k1) forward_direct_last_filters<KS, FB>(g, l, xp, weight, bias, k, k1 - k, y);
 }
 
 // Forward for a batch by forward_direct_image: threads split the images, or the filters when N is smaller than
@@ -127,10 +144,10 @@ inline void forward_direct_batch(const ConvGeometry& g, int N, const float* x, c
 }
 
 // Filters per block of the direct backward-weights: KB * KW accumulators (one kernel row's sums), KB dy vectors,
-// KB bias sums and an input vector must fit the registers (32 ymm with AVX-512VL, else 16).
+// KB bias sums and an input vector must fit the registers (32 zmm with AVX-512F, else 16 ymm).
 template <int KW>
 constexpr int direct_filter_block() {
-#if defined(__AVX512VL__)
+#if defined(__AVX512F__)
     return KW <= 3 ? 6 : 4;
 #else
     return KW <= 3 ? 3 : 2;
@@ -147,10 +164,10 @@ inline bool backward_weights_direct(const ConvGeometry& g) {
 }
 
 // One pass of the direct backward-weights over an image's output rows, for kernel row kh of one input channel:
-// t(i, kw) = sum over (oh, ow) of dk[i](oh, ow) * x0(oh, ow + kw), x0 the channel's padded rows from row kh, 8
-// pixels at a time (a row's last partial vector with its dy lanes past OW masked to zero); each input vector is
-// loaded once and feeds the block's KB filters, and dy is read where it is. out[i] (KS, 8 lanes) += t(i, .) for
-// i < nk. With SumBias, bias_out[i] (8 lanes) += the 8-lane sums of dk[i]. With PrefetchNext, the next KB filters'
+// t(i, kw) = sum over (oh, ow) of dk[i](oh, ow) * x0(oh, ow + kw), x0 the channel's padded rows from row kh, a
+// Widest vector of pixels at a time (a row's last partial vector with its dy lanes past OW masked to zero); each
+// input vector is loaded once and feeds the block's KB filters, and dy is read where it is. out[i] (KS, 8 lanes)
+// += t(i, .) folded to 8 lanes, for i < nk. With SumBias, bias_out[i] (8 lanes) += the 8-lane sums of dk[i]. With PrefetchNext, the next KB filters'
 // dy (the next image's first ones after the last block) is fetched into L2 on the way, so that their first pass
 // does not wait on memory (a prefetch past the end is harmless). Tail says whether OW has a partial vector. The
 // flags are template parameters so that GCC keeps each variant's accumulators in registers across the rows (with
@@ -158,31 +175,34 @@ inline bool backward_weights_direct(const ConvGeometry& g) {
 template <int KS, int KB, bool SumBias, bool PrefetchNext, bool Tail>
 void backward_weights_direct_pass(const ConvGeometry& g, int Wp, const float* x0, const float* const* dk, int nk,
                                   float* const* out, float* const* bias_out) {
+    using Vec = Widest;
+    using V = typename Vec::V;
+    constexpr int L = Vec::lanes;
     const std::size_t P = static_cast<std::size_t>(g.out_pixels());
-    const int whole = g.OW / 8 * 8;
-    const __m256i tail = first_lanes(g.OW - whole);
+    const int whole = g.OW / L * L;
+    const typename Vec::Mask tail = Vec::first(g.OW - whole);
     const float* d_at[KB];
 #pragma GCC unroll 6
     for (int i = 0; i < KB; ++i) d_at[i] = dk[i];
-    __m256 t[KB][KS], dsum[KB];
+    V t[KB][KS], dsum[KB];
 #pragma GCC unroll 6
     for (int i = 0; i < KB; ++i) {
-        dsum[i] = _mm256_setzero_ps();
+        dsum[i] = Vec::zero();
 #pragma GCC unroll 5
-        for (int j = 0; j < KS; ++j) t[i][j] = _mm256_setzero_ps();
+        for (int j = 0; j < KS; ++j) t[i][j] = Vec::zero();
     }
-    // One vector of 8 pixels: dy at d_at[i] + o, the input at x_at.
+    // One vector of pixels: dy at d_at[i] + o, the input at x_at.
     const auto step = [&](std::ptrdiff_t o, const float* x_at, bool masked) {
-        __m256 d[KB];
+        V d[KB];
 #pragma GCC unroll 6
         for (int i = 0; i < KB; ++i) {
-            __m256 v = masked ? _mm256_maskload_ps(d_at[i] + o, tail) : _mm256_loadu_ps(d_at[i] + o);
+            V v = masked ? Vec::load_first(d_at[i] + o, tail) : Vec::load(d_at[i] + o);
             __asm__("" : "+v"(v));  // one load for its KS FMAs, not one per FMA
             d[i] = v;
         }
         if (SumBias) {
 #pragma GCC unroll 6
-            for (int i = 0; i < KB; ++i) dsum[i] = _mm256_add_ps(dsum[i], d[i]);
+            for (int i = 0; i < KB; ++i) dsum[i] = Vec::add(dsum[i], d[i]);
         }
         if (PrefetchNext) {
 #pragma GCC unroll 6
@@ -191,14 +211,14 @@ void backward_weights_direct_pass(const ConvGeometry& g, int Wp, const float* x0
         }
 #pragma GCC unroll 5
         for (int kw = 0; kw < KS; ++kw) {
-            __m256 xv = _mm256_loadu_ps(x_at + kw);
+            V xv = Vec::load(x_at + kw);
             __asm__("" : "+v"(xv));  // one load for the block's KB FMAs (see forward_direct_tile)
 #pragma GCC unroll 6
-            for (int i = 0; i < KB; ++i) t[i][kw] = _mm256_fmadd_ps(d[i], xv, t[i][kw]);
+            for (int i = 0; i < KB; ++i) t[i][kw] = Vec::fma(d[i], xv, t[i][kw]);
         }
     };
     for (int oh = 0; oh < g.OH; ++oh, x0 += Wp) {
-        for (int ow = 0; ow < whole; ow += 8) step(ow, x0 + ow, false);
+        for (int ow = 0; ow < whole; ow += L) step(ow, x0 + ow, false);
         if (Tail) step(whole, x0 + whole, true);
 #pragma GCC unroll 6
         for (int i = 0; i < KB; ++i) d_at[i] += g.OW;
@@ -206,8 +226,8 @@ void backward_weights_direct_pass(const ConvGeometry& g, int Wp, const float* x0
     for (int i = 0; i < nk; ++i) {
 #pragma GCC unroll 5
         for (int j = 0; j < KS; ++j)
-            _mm256_storeu_ps(out[i] + 8 * j, _mm256_add_ps(_mm256_loadu_ps(out[i] + 8 * j), t[i][j]));
-        if (SumBias) _mm256_storeu_ps(bias_out[i], _mm256_add_ps(_mm256_loadu_ps(bias_out[i]), dsum[i]));
+            _mm256_storeu_ps(out[i] + 8 * j, _mm256_add_ps(_mm256_loadu_ps(out[i] + 8 * j), Vec::fold8(t[i][j])));
+        if (SumBias) _mm256_storeu_ps(bias_out[i], _mm256_add_ps(_mm256_loadu_ps(bias_out[i]), Vec::fold8(dsum[i])));
     }
 }
 
@@ -248,7 +268,7 @@ void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l,
                         backward_weights_direct_pass<KS, KB, false, false, Tail>(g, l.Wp, x0, dk, nk, out, bias_out);
                     }
                 };
-                if (g.OW % 8 == 0) {
+                if (g.OW % Widest::lanes == 0) {
                     pass(std::false_type{});
                 } else {
                     pass(std::true_type{});

@@ -12,10 +12,7 @@
 
 #include "../config.hpp"
 #include "../parallel/thread_pool.hpp"
-
-#if DEEPCNN_HAVE_AVX2
-#include <immintrin.h>
-#endif
+#include "simd.hpp"
 
 namespace deepcnn {
 
@@ -87,12 +84,6 @@ inline void transpose_8x8(const float* src, const int* row, float* dst, int ld) 
         _mm256_storeu_ps(dst + i * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
         _mm256_storeu_ps(dst + (i + 4) * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
     }
-}
-
-// A mask of the first n <= 8 lanes, for _mm256_maskload_ps / _mm256_maskstore_ps.
-inline __m256i first_lanes(int n) {
-    alignas(32) static const int lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes + 8 - n));
 }
 
 // dst[p * ld + i] = src[row[i] + p] for i in [0, 8), p in [0, 4): eight 4-float rows transposed in registers.
@@ -211,32 +202,7 @@ inline void gemm_micro_kernel_generic(int kc, const Scalar* a, const Scalar* b, 
 }
 
 #if DEEPCNN_HAVE_AVX2
-// Float vectors of the micro-kernel: 8 lanes (ymm) with AVX2, 16 (zmm) with AVX-512F.
-struct Ymm {
-    using V = __m256;
-    static constexpr int lanes = 8;
-    static V zero() { return _mm256_setzero_ps(); }
-    static V load(const float* p) { return _mm256_loadu_ps(p); }
-    static V broadcast(const float* p) { return _mm256_broadcast_ss(p); }
-    static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-    static V add(V a, V b) { return _mm256_add_ps(a, b); }
-    static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-};
-#if defined(__AVX512F__)
-struct Zmm {
-    using V = __m512;
-    static constexpr int lanes = 16;
-    static V zero() { return _mm512_setzero_ps(); }
-    static V load(const float* p) { return _mm512_loadu_ps(p); }
-    static V broadcast(const float* p) { return _mm512_set1_ps(*p); }
-    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-    static V add(V a, V b) { return _mm512_add_ps(a, b); }
-    static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-};
-using GemmVector = Zmm;
-#else
-using GemmVector = Ymm;
-#endif
+using GemmVector = Widest;
 
 // Micro-kernel, float, FMA: the MR x NR tile lives in MR * NV vector accumulators; each k loads NV vectors of B,
 // broadcasts MR values of A and issues MR * NV FMAs. 6 x 16 (ymm) uses 12 of the 16 registers; 8 x 48 (zmm, 32

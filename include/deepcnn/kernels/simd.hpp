@@ -1,0 +1,66 @@
+// deepcnn/kernels/simd.hpp: the float vectors the hand-written kernels are templated on: Ymm (8 lanes, AVX2 + FMA)
+// and, with AVX-512F, Zmm (16 lanes), with the same static interface (load, broadcast, fma, masked first-lanes
+// loads and stores, a fold to 8 lanes), and first_lanes, the AVX2 mask of a vector's first n lanes. Widest is
+// the widest the target has: on Zen 5 a zmm FMA does twice a ymm one's arithmetic in the same time.
+#pragma once
+
+#include "../config.hpp"
+
+#if DEEPCNN_HAVE_AVX2
+#include <immintrin.h>
+
+namespace deepcnn {
+namespace detail {
+
+// A mask of the first n <= 8 lanes, for _mm256_maskload_ps / _mm256_maskstore_ps.
+inline __m256i first_lanes(int n) {
+    alignas(32) static const int lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes + 8 - n));
+}
+
+struct Ymm {
+    using V = __m256;
+    using Mask = __m256i;
+    static constexpr int lanes = 8;
+    static V zero() { return _mm256_setzero_ps(); }
+    static V load(const float* p) { return _mm256_loadu_ps(p); }
+    static V broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+    static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    static V add(V a, V b) { return _mm256_add_ps(a, b); }
+    static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+    // The first n <= 8 lanes.
+    static Mask first(int n) { return first_lanes(n); }
+    static V load_first(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
+    static void store_first(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
+    // The 8 lanes, summed pairwise where the vector has more.
+    static __m256 fold8(V v) { return v; }
+};
+
+#if defined(__AVX512F__)
+struct Zmm {
+    using V = __m512;
+    using Mask = __mmask16;
+    static constexpr int lanes = 16;
+    static V zero() { return _mm512_setzero_ps(); }
+    static V load(const float* p) { return _mm512_loadu_ps(p); }
+    static V broadcast(const float* p) { return _mm512_set1_ps(*p); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+    static Mask first(int n) { return static_cast<Mask>((1u << n) - 1u); }
+    static V load_first(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+    static void store_first(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+    // lanes i + lanes (i + 8), i < 8
+    static __m256 fold8(V v) {
+        const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+        return _mm256_add_ps(_mm512_castps512_ps256(v), high);
+    }
+};
+using Widest = Zmm;
+#else
+using Widest = Ymm;
+#endif
+
+}  // namespace detail
+}  // namespace deepcnn
+#endif
