@@ -45,13 +45,17 @@ const char* name(Impl i) {
 }
 
 // Inputs and outputs of one layer at one batch size, filled with fixed pseudo-random values.
+// Buffers aligned as the library's tensors are (Tensor's storage uses Eigen::aligned_allocator: 64 bytes with
+// AVX-512), so that the kernels run on the same alignment here as under the layers.
+using Floats = std::vector<float, Eigen::aligned_allocator<float>>;
+
 struct Buffers {
     ConvGeometry g;
     int N;
-    std::vector<float> x, w, b, y, dy, dx, dw, db, workspace;
+    Floats x, w, b, y, dy, dx, dw, db, workspace;
     Buffers(const ConvGeometry& geometry, int batch, int threads) : g(geometry), N(batch) {
         deepcnn::Rng rng(17);
-        auto fill = [&](std::vector<float>& v, std::size_t n) {
+        auto fill = [&](Floats& v, std::size_t n) {
             v.resize(n);
             for (auto& e : v) e = static_cast<float>(rng.uniform(-1.0, 1.0));
         };
@@ -66,7 +70,7 @@ struct Buffers {
         workspace.resize(std::max(deepcnn::conv2d_fast_workspace_size<float>(g, threads), deepcnn::conv2d_workspace_size(g)));
     }
     // Runs one direction; returns its output.
-    const std::vector<float>& run(Direction d, Impl impl, deepcnn::ThreadPool* pool) {
+    const Floats& run(Direction d, Impl impl, deepcnn::ThreadPool* pool) {
         float* ws = workspace.data();
         switch (d) {
             case Direction::forward:
@@ -93,7 +97,7 @@ struct Buffers {
 };
 
 // The _ref output on the first min(N, 2) images, computed once per (layer, direction, images).
-const std::vector<float>& reference(const bench::ConvShape& shape, Direction d, int images) {
+const Floats& reference(const bench::ConvShape& shape, Direction d, int images) {
     static std::map<std::string, std::unique_ptr<Buffers>> cache;
     const std::string key = shape.label() + name(d) + std::to_string(images);
     auto& entry = cache[key];
@@ -105,7 +109,7 @@ const std::vector<float>& reference(const bench::ConvShape& shape, Direction d, 
 }
 
 // Largest |a - b| over the largest |b|.
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+double relative_error(const Floats& a, const Floats& b) {
     double diff = 0, scale = 1e-30;
     for (std::size_t i = 0; i < b.size(); ++i) {
         diff = std::max(diff, std::abs(double(a[i]) - double(b[i])));

@@ -43,6 +43,9 @@ template <class Vec, int KS, int FB, int V>
 inline void forward_direct_tile(const float* in, int Wp, const float* wb, const float* b, float* out,
                                 std::size_t plane, int width) {
     constexpr int L = Vec::lanes;
+    // An opaque copy of wb: GCC would otherwise hoist all KS*KS*FB weight broadcasts out of the row loop and spill
+    // most of them (3x3 at FB 4 is 36 vectors), then read 64 bytes of stack per FMA instead of broadcasting 4.
+    __asm__("" : "+r"(wb));
     typename Vec::V acc[FB][V];
 #pragma GCC unroll 6
     for (int f = 0; f < FB; ++f) {
