@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 #include "../config.hpp"
 #include "../parallel/thread_pool.hpp"
@@ -34,6 +35,13 @@ constexpr int broadcast_tile_pixels = 12;
 constexpr int broadcast_tile_pixels = 6;
 #endif
 constexpr int broadcast_filter_block = 16;
+// Filter blocks per forward tile: with AVX-512, two (24 zmm accumulators), so that each broadcast input value
+// feeds two FMAs (one broadcast load per FMA bounded the one-block tile at about 85% of Zen 5's FMA peak).
+#if defined(__AVX512F__)
+constexpr int broadcast_tile_blocks = 2;
+#else
+constexpr int broadcast_tile_blocks = 1;
+#endif
 
 // 16 filters' values in registers: one zmm with AVX-512, two ymm without. An input value times 16 weights is one
 // broadcast and one FMA on zmm (which GCC folds into one instruction), where two ymm FMAs take the same
@@ -44,8 +52,13 @@ struct Lanes16 {
     static Lanes16 zero() { return {_mm512_setzero_ps()}; }
     static Lanes16 load(const float* p) { return {_mm512_loadu_ps(p)}; }
     void store(float* p) const { _mm512_storeu_ps(p, v); }
+    static Lanes16 broadcast(const float* x) { return {_mm512_set1_ps(*x)}; }
     // this += x (broadcast) * w
     void fma(const float* x, const Lanes16& w) { v = _mm512_fmadd_ps(_mm512_set1_ps(*x), w.v, v); }
+    // this += x * w, x a broadcast value
+    void fma(const Lanes16& x, const Lanes16& w) { v = _mm512_fmadd_ps(x.v, w.v, v); }
+    // Keeps the value in a register: GCC would fold it into each of its uses as a memory operand.
+    void pin() { __asm__("" : "+v"(v)); }
 };
 #else
 struct Lanes16 {
@@ -61,6 +74,15 @@ struct Lanes16 {
         lo = _mm256_fmadd_ps(b, w.lo, lo);
         hi = _mm256_fmadd_ps(b, w.hi, hi);
     }
+    static Lanes16 broadcast(const float* x) {
+        const __m256 b = _mm256_broadcast_ss(x);
+        return {b, b};
+    }
+    void fma(const Lanes16& x, const Lanes16& w) {
+        lo = _mm256_fmadd_ps(x.lo, w.lo, lo);
+        hi = _mm256_fmadd_ps(x.hi, w.hi, hi);
+    }
+    void pin() { __asm__("" : "+v"(lo), "+v"(hi)); }
 };
 #endif
 
@@ -121,19 +143,23 @@ inline void pack_broadcast_blocks(const ConvGeometry& g, const float* weight, bo
     }
 }
 
-// tile (PIX, 16) = bias16 [or 0] + sum over taps of in[c, kh, kw + i] x packed[(c, kh, kw)][f], where `in` is
-// the padded image at the tile's first input pixel and `packed` the filter block's weights. Only kernel rows
-// [kh0, kh1) are summed (the others read padding rows). On a row's first tile with a left padding of KW / 2
-// (LEFT), and its last, whole tile with a right padding of KW / 2 (RIGHT), the taps that read padding columns
-// are left out at compile time. Reads PIX + KW - 1 values of each window row.
-template <int PIX, int KW, bool LEFT, bool RIGHT>
+// tile (NB, PIX, 16) = bias16 [or 0] + sum over taps of in[c, kh, kw + i] x packed[(c, kh, kw)][f], for NB
+// filter blocks (block j's bias at bias16 + 16 j, its packed weights at packed + j * block_scalars), where `in`
+// is the padded image at the tile's first input pixel. Only kernel rows [kh0, kh1) are summed (the others read
+// padding rows). On a row's first tile with a left padding of KW / 2 (LEFT), and its last, whole tile with a
+// right padding of KW / 2 (RIGHT), the taps that read padding columns are left out at compile time. Reads
+// PIX + KW - 1 values of each window row.
+template <int NB, int PIX, int KW, bool LEFT, bool RIGHT>
 inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int Wp, const float* in,
-                                const float* packed, const float* bias16, float* tile) {
+                                const float* packed, std::size_t block_scalars, const float* bias16, float* tile) {
     constexpr int half = KW / 2;
-    Lanes16 acc[PIX];
-    const Lanes16 bias = bias16 ? Lanes16::load(bias16) : Lanes16::zero();
+    Lanes16 acc[NB][PIX];
+#pragma GCC unroll 2
+    for (int j = 0; j < NB; ++j) {
+        const Lanes16 bias = bias16 ? Lanes16::load(bias16 + 16 * j) : Lanes16::zero();
 #pragma GCC unroll 12
-    for (int i = 0; i < PIX; ++i) acc[i] = bias;
+        for (int i = 0; i < PIX; ++i) acc[j][i] = bias;
+    }
     const std::size_t channel_taps = static_cast<std::size_t>(KH) * KW * 16;
     for (int c = 0; c < C; ++c, in += plane, packed += channel_taps) {
         for (int kh = kh0; kh < kh1; ++kh) {
@@ -141,7 +167,9 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
             const float* taps = packed + static_cast<std::size_t>(kh) * KW * 16;
 #pragma GCC unroll 5
             for (int kw = 0; kw < KW; ++kw) {
-                const Lanes16 w = Lanes16::load(taps + kw * 16);
+                Lanes16 w[NB];
+#pragma GCC unroll 2
+                for (int j = 0; j < NB; ++j) w[j] = Lanes16::load(taps + j * block_scalars + kw * 16);
                 // Hidden from the compiler, so that it does not keep the broadcasts one tap shares with the next
                 // in registers (it spilled accumulators for them).
                 const float* window = row + kw;
@@ -149,13 +177,22 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
 #pragma GCC unroll 12
                 for (int i = 0; i < PIX; ++i) {
                     if ((LEFT && i + kw < half) || (RIGHT && i + kw >= PIX + half)) continue;
-                    acc[i].fma(window + i, w);
+                    if (NB == 1) {
+                        acc[0][i].fma(window + i, w[0]);
+                    } else {
+                        Lanes16 x = Lanes16::broadcast(window + i);
+                        x.pin();
+#pragma GCC unroll 2
+                        for (int j = 0; j < NB; ++j) acc[j][i].fma(x, w[j]);
+                    }
                 }
             }
         }
     }
+#pragma GCC unroll 2
+    for (int j = 0; j < NB; ++j)
 #pragma GCC unroll 12
-    for (int i = 0; i < PIX; ++i) acc[i].store(tile + i * 16);
+        for (int i = 0; i < PIX; ++i) acc[j][i].store(tile + (j * PIX + i) * 16);
 }
 
 // Filter blocks [b0, b1) of one padded image xp: y (K, OH, OW) = conv + bias [bias may be null], row by row. A
@@ -165,35 +202,49 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
 template <int KW>
 void broadcast_conv_rows(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* packed,
                          const float* bias, float* y, int b0, int b1) {
-    constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block;
+    constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block, NB = broadcast_tile_blocks;
     const int R = g.patch_size(), P = g.out_pixels(), plane = l.Hp * l.Wp;
+    const std::size_t block_scalars = static_cast<std::size_t>(R) * F;
     const bool left_pad = g.pad_left == KW / 2;
     const bool right_pad = g.pad_left + g.W - g.OW == KW / 2;  // with stride 1: padding past the last window
-    alignas(64) float tile[PIX * F];
-    for (int b = b0; b < b1; ++b)
+    alignas(64) float tile[NB * PIX * F];
+    // Blocks [b, b + nb) of every row, nb = NB (or 1 for the last odd one).
+    const auto blocks = [&](int b, auto nb) {
+        constexpr int n_blocks = decltype(nb)::value;
         for (int oh = 0; oh < g.OH; ++oh) {
             const int kh0 = std::max(0, g.pad_top - oh), kh1 = std::min(g.KH, g.pad_top + g.H - oh);
             for (int ow = 0; ow < g.OW; ow += PIX) {
                 const int n = std::min(PIX, g.OW - ow);
                 const float* in = xp + static_cast<std::size_t>(oh) * l.Wp + ow;
-                const float* block = packed + static_cast<std::size_t>(b) * R * F;
+                const float* block = packed + b * block_scalars;
                 const float* bias16 = bias ? bias + b * F : nullptr;
                 const bool left = left_pad && ow == 0, right = right_pad && n == PIX && ow + PIX == g.OW;
                 const int C = g.C, KH = g.KH, Wp = l.Wp;
                 if (left && right) {
-                    broadcast_conv_tile<PIX, KW, true, true>(C, KH, kh0, kh1, plane, Wp, in, block, bias16, tile);
+                    broadcast_conv_tile<n_blocks, PIX, KW, true, true>(C, KH, kh0, kh1, plane, Wp, in, block,
+                                                                       block_scalars, bias16, tile);
                 } else if (left) {
-                    broadcast_conv_tile<PIX, KW, true, false>(C, KH, kh0, kh1, plane, Wp, in, block, bias16, tile);
+                    broadcast_conv_tile<n_blocks, PIX, KW, true, false>(C, KH, kh0, kh1, plane, Wp, in, block,
+                                                                        block_scalars, bias16, tile);
                 } else if (right) {
-                    broadcast_conv_tile<PIX, KW, false, true>(C, KH, kh0, kh1, plane, Wp, in, block, bias16, tile);
+                    broadcast_conv_tile<n_blocks, PIX, KW, false, true>(C, KH, kh0, kh1, plane, Wp, in, block,
+                                                                        block_scalars, bias16, tile);
                 } else {
-                    broadcast_conv_tile<PIX, KW, false, false>(C, KH, kh0, kh1, plane, Wp, in, block, bias16, tile);
+                    broadcast_conv_tile<n_blocks, PIX, KW, false, false>(C, KH, kh0, kh1, plane, Wp, in, block,
+                                                                         block_scalars, bias16, tile);
                 }
-                float* out = y + static_cast<std::size_t>(b) * F * P + static_cast<std::size_t>(oh) * g.OW + ow;
-                for (int f = 0; f < F; ++f, out += P)
-                    for (int i = 0; i < n; ++i) out[i] = tile[i * F + f];
+                for (int j = 0; j < n_blocks; ++j) {
+                    float* out = y + static_cast<std::size_t>(b + j) * F * P + static_cast<std::size_t>(oh) * g.OW + ow;
+                    const float* t = tile + j * PIX * F;
+                    for (int f = 0; f < F; ++f, out += P)
+                        for (int i = 0; i < n; ++i) out[i] = t[i * F + f];
+                }
             }
         }
+    };
+    int b = b0;
+    for (; b + NB <= b1; b += NB) blocks(b, std::integral_constant<int, NB>{});
+    for (; b < b1; ++b) blocks(b, std::integral_constant<int, 1>{});
 }
 
 // y (N, K, OH, OW) = conv(x, weight) + bias [bias may be null] for a batch, the weights packed (flipped when
