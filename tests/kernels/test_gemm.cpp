@@ -62,7 +62,9 @@ void check_gemm(int M, int N, int K, bool ta, bool tb, bool accumulate) {
 
 TEST_CASE("gemm matches gemm_ref on odd shapes and layouts", "[kernels][gemm]") {
     const int sizes[][3] = {{1, 1, 1},   {5, 7, 3},    {6, 16, 1},  {7, 17, 9},   {13, 33, 31},
-                            {64, 25, 49}, {1, 300, 20}, {150, 5, 7}, {37, 40, 300}, {145, 70, 257}};
+                            {64, 25, 49}, {1, 300, 20}, {150, 5, 7}, {37, 40, 300}, {145, 70, 257},
+                            // whole 8-column groups in a partial 8 x 48 panel (the Winograd backward-weights' C)
+                            {9, 32, 20},  {16, 64, 24}};
     for (const auto& s : sizes)
         for (int layout = 0; layout < 4; ++layout)
             for (bool accumulate : {false, true}) {

@@ -24,9 +24,11 @@ struct GemmBlocking {
 #if DEEPCNN_HAVE_AVX2 && defined(__AVX512F__) && !defined(DEEPCNN_GEMM_TILE_6X16)
     static constexpr int MR = 8;
     static constexpr int NR = 48;
+    static constexpr int edge_unit = 16;  // an edge of n columns computes n rounded up to this (one zmm)
 #else
     static constexpr int MR = 6;
     static constexpr int NR = 16;
+    static constexpr int edge_unit = NR;
 #endif
     static constexpr int MC = 144;
     static constexpr int KC = 192;
@@ -136,30 +138,44 @@ struct StridedPackA {
     }
 };
 
-// One kc x NR panel of a column-major B (column j at src + j * cs, contiguous in k) by 8x8 register transposes;
-// false (nothing done) where there is no such path: not float, no AVX2, or fewer than 8 rows.
+// One kc x NR panel of a column-major B (column j at src + j * cs, contiguous in k) whose first n <= NR columns
+// are wanted: whole groups of 8 columns by 8x8 register transposes, the rest one by one, then zeros up to the
+// last column the micro-kernel reads (the columns past it are left as they are). False (nothing done) where
+// there is no such path: not float, no AVX2, or fewer than 8 rows or columns.
 template <class Scalar>
-bool pack_columns_transposed(const Scalar*, long, int, Scalar*) {
+bool pack_columns_transposed(const Scalar*, long, int, int, Scalar*) {
     return false;
 }
 
 #if DEEPCNN_HAVE_AVX2
-inline bool pack_columns_transposed(const float* src, long cs, int kc, float* dst) {
+inline bool pack_columns_transposed(const float* src, long cs, int kc, int n, float* dst) {
     constexpr int NR = GemmBlocking::NR;
-    if (kc < 8) return false;
+    if (kc < 8 || n < 8) return false;
+    // Columns the micro-kernel reads (gemm_micro_kernel_edge): the zeros past n end there.
+    constexpr int unit = GemmBlocking::edge_unit;
+    const int read = std::min(NR, (n + unit - 1) / unit * unit);
+    const int grouped = n / 8 * 8;
     int column[NR];
     for (int j = 0; j < NR; ++j) column[j] = static_cast<int>(j * cs);
     int k = 0;
-    for (; k + 8 <= kc; k += 8)
-        for (int v = 0; v < NR; v += 8) transpose_8x8(src + k, column + v, dst + k * NR + v, NR);
-    for (; k < kc; ++k)
-        for (int j = 0; j < NR; ++j) dst[k * NR + j] = src[k + column[j]];
+    for (; k + 8 <= kc; k += 8) {
+        for (int v = 0; v < grouped; v += 8) transpose_8x8(src + k, column + v, dst + k * NR + v, NR);
+        for (int i = k; i < k + 8; ++i) {
+            for (int j = grouped; j < n; ++j) dst[i * NR + j] = src[i + column[j]];
+            for (int j = n; j < read; ++j) dst[i * NR + j] = 0.0f;
+        }
+    }
+    for (; k < kc; ++k) {
+        for (int j = 0; j < n; ++j) dst[k * NR + j] = src[k + column[j]];
+        for (int j = n; j < read; ++j) dst[k * NR + j] = 0.0f;
+    }
     return true;
 }
 #endif
 
 // Packs rows [k0, k0 + kc) x columns [j0, j0 + nc) of B as ceil(nc / NR) panels of kc x NR (k-major); columns
-// past nc are zero. Row-major B is copied row by row; column-major float B (rs 1) is transposed 8x8 in registers.
+// past nc are zero. Row-major B is copied row by row; column-major float B (rs 1) is transposed 8x8 in registers
+// (see pack_columns_transposed).
 template <class Scalar>
 struct StridedPackB {
     StridedMatrix<Scalar> b;
@@ -174,7 +190,7 @@ struct StridedPackB {
                     Scalar* d = dst + k * NR;
                     for (int j = 0; j < NR; ++j) d[j] = s[j];
                 }
-            } else if (n == NR && b.rs == 1 && pack_columns_transposed(src, b.cs, kc, dst)) {
+            } else if (b.rs == 1 && pack_columns_transposed(src, b.cs, kc, n, dst)) {
                 // column-major float B: packed by register transposes
             } else {
                 for (int k = 0; k < kc; ++k) {
@@ -256,6 +272,7 @@ inline void gemm_micro_kernel_edge(int kc, int n, const Scalar* a, const Scalar*
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value && GemmBlocking::NR == 3 * GemmVector::lanes) {
         constexpr int L = GemmVector::lanes;
+        static_assert(GemmBlocking::edge_unit == L, "pack_columns_transposed zeroes up to whole edge vectors");
         if (n <= L) {
             gemm_micro_kernel_simd<GemmBlocking::MR, 1>(kc, a, b, tile, GemmBlocking::NR, false);
             return;
