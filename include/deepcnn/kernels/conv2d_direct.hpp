@@ -166,27 +166,29 @@ inline bool backward_weights_direct(const ConvGeometry& g) {
            scratch + 64 <= gemm_workspace_size<float>();
 }
 
-// One pass of the direct backward-weights over an image's output rows, for kernel row kh of one input channel:
-// t(i, kw) = sum over (oh, ow) of dk[i](oh, ow) * x0(oh, ow + kw), x0 the channel's padded rows from row kh, a
-// Widest vector of pixels at a time (a row's last partial vector with its dy lanes past OW masked to zero); each
-// input vector is loaded once and feeds the block's KB filters, and dy is read where it is. out[i] (KS, 8 lanes)
-// += t(i, .) folded to 8 lanes, for i < nk. With SumBias, bias_out[i] (8 lanes) += the 8-lane sums of dk[i]. With PrefetchNext, the next KB filters'
-// dy (the next image's first ones after the last block) is fetched into L2 on the way, so that their first pass
-// does not wait on memory (a prefetch past the end is harmless). Tail says whether OW has a partial vector. The
-// flags are template parameters so that GCC keeps each variant's accumulators in registers across the rows (with
-// the masked step in the same loop, it spilled and reloaded all of them at every row's end).
+// One pass of the direct backward-weights over output rows [oh0, oh1) of an image, for kernel row kh of one input
+// channel: t(i, kw) = sum over (oh, ow) of dk[i](oh, ow) * x0(oh, ow + kw), x0 the channel's padded rows from
+// row kh, a Widest vector of pixels at a time (a row's last partial vector with its dy lanes past OW masked to
+// zero); each input vector is loaded once and feeds the block's KB filters, and dy is read where it is. out[i]
+// (KS, 8 lanes) += t(i, .) folded to 8 lanes, for i < nk. With SumBias, bias_out[i] (8 lanes) += the 8-lane sums
+// of dk[i]'s rows. With PrefetchNext, the dy prefetch_offset scalars past each one read is fetched into L2 on the
+// way, so that the next pass that reads it does not wait on memory (a prefetch past the end is harmless). Tail
+// says whether OW has a partial vector. The flags are template parameters so that GCC keeps each variant's
+// accumulators in registers across the rows (with the masked step in the same loop, it spilled and reloaded all
+// of them at every row's end).
 template <int KS, int KB, bool SumBias, bool PrefetchNext, bool Tail>
-void backward_weights_direct_pass(const ConvGeometry& g, int Wp, const float* x0, const float* const* dk, int nk,
+void backward_weights_direct_pass(const ConvGeometry& g, int Wp, int oh0, int oh1, const float* x0,
+                                  const float* const* dk, int nk, std::ptrdiff_t prefetch_offset,
                                   float* const* out, float* const* bias_out) {
     using Vec = Widest;
     using V = typename Vec::V;
     constexpr int L = Vec::lanes;
-    const std::size_t P = static_cast<std::size_t>(g.out_pixels());
     const int whole = g.OW / L * L;
     const typename Vec::Mask tail = Vec::first(g.OW - whole);
     const float* d_at[KB];
 #pragma GCC unroll 6
-    for (int i = 0; i < KB; ++i) d_at[i] = dk[i];
+    for (int i = 0; i < KB; ++i) d_at[i] = dk[i] + static_cast<std::size_t>(oh0) * g.OW;
+    x0 += static_cast<std::size_t>(oh0) * Wp;
     V t[KB][KS], dsum[KB];
 #pragma GCC unroll 6
     for (int i = 0; i < KB; ++i) {
@@ -210,7 +212,7 @@ void backward_weights_direct_pass(const ConvGeometry& g, int Wp, const float* x0
         if (PrefetchNext) {
 #pragma GCC unroll 6
             for (int i = 0; i < KB; ++i)
-                _mm_prefetch(reinterpret_cast<const char*>(d_at[i] + KB * P + o), _MM_HINT_T1);
+                _mm_prefetch(reinterpret_cast<const char*>(d_at[i] + prefetch_offset + o), _MM_HINT_T1);
         }
 #pragma GCC unroll 5
         for (int kw = 0; kw < KS; ++kw) {
@@ -220,7 +222,7 @@ void backward_weights_direct_pass(const ConvGeometry& g, int Wp, const float* x0
             for (int i = 0; i < KB; ++i) t[i][kw] = Vec::fma(d[i], xv, t[i][kw]);
         }
     };
-    for (int oh = 0; oh < g.OH; ++oh, x0 += Wp) {
+    for (int oh = oh0; oh < oh1; ++oh, x0 += Wp) {
         for (int ow = 0; ow < whole; ow += L) step(ow, x0 + ow, false);
         if (Tail) step(whole, x0 + whole, true);
 #pragma GCC unroll 6
@@ -236,15 +238,18 @@ void backward_weights_direct_pass(const ConvGeometry& g, int Wp, const float* x0
 
 // Direct backward-weights for filters [k0, k1) of one image, stride 1, a KS x KS window:
 //   dweight(k, c, kh, kw) = sum over (oh, ow) of dy(k, oh, ow) * xp(c, oh + kh, ow + kw)
-// For each block of KB filters, each input channel and each kernel row, one backward_weights_direct_pass keeps
-// the KB * KS sums in registers. acc (k1-k0, C, KS, KS, 8 lanes) += the image's 8-lane partial sums, each summed
-// over the pixels in order; the first pass of a block also sums dy for the bias gradient: bias_acc (k1-k0, 8
-// lanes) += the image's 8-lane sums of dy.
+// For each block of KB filters, band of output rows, input channel and kernel row, one
+// backward_weights_direct_pass keeps the KB * KS sums in registers. A band's dy of the block fits half of L1, so
+// that the C * KS passes over it read it from L1 (over whole images, the block's dy came from L2 on every pass).
+// acc (k1-k0, C, KS, KS, 8 lanes) += the image's 8-lane partial sums, each summed over the bands in order; the
+// first pass of a band also sums dy for the bias gradient: bias_acc (k1-k0, 8 lanes) += the 8-lane sums of dy.
+// The last pass of a band prefetches the next band's dy (after the last band, the next block's first band).
 template <int KS, int KB>
 void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* dy,
                                    int k0, int k1, float* acc, float* bias_acc) {
     constexpr int T = KS * KS;
     const std::size_t P = static_cast<std::size_t>(g.out_pixels());
+    const int band = std::max(1, 24 * 1024 / static_cast<int>(sizeof(float) * KB * g.OW));
     for (int kb = k0; kb < k1; kb += KB) {
         const int nk = std::min(KB, k1 - kb);
         const float* dk[KB];  // a partial block repeats its last filter in the unused slots
@@ -254,29 +259,37 @@ void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l,
             dk[i] = dy + static_cast<std::size_t>(kb + std::min(i, nk - 1)) * P;
             bias_out[i] = bias_acc + static_cast<std::size_t>(kb + i - k0) * 8;
         }
-        for (int c = 0; c < g.C; ++c)
-            for (int kh = 0; kh < KS; ++kh) {
-                const float* x0 = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp + kh * l.Wp;
-                for (int i = 0; i < KB; ++i)
-                    out[i] = acc + ((static_cast<std::size_t>(kb + i - k0) * g.C + c) * T + kh * KS) * 8;
-                const bool first = c == 0 && kh == 0, last = c == g.C - 1 && kh == KS - 1;
-                // has_tail: std::true_type or std::false_type, whether rows end in a partial vector
-                const auto pass = [&](auto has_tail) {
-                    constexpr bool Tail = decltype(has_tail)::value;
-                    if (first) {
-                        backward_weights_direct_pass<KS, KB, true, false, Tail>(g, l.Wp, x0, dk, nk, out, bias_out);
-                    } else if (last) {
-                        backward_weights_direct_pass<KS, KB, false, true, Tail>(g, l.Wp, x0, dk, nk, out, bias_out);
+        for (int oh0 = 0; oh0 < g.OH; oh0 += band) {
+            const int oh1 = std::min(g.OH, oh0 + band);
+            const std::ptrdiff_t next = oh1 < g.OH ? static_cast<std::ptrdiff_t>(oh1 - oh0) * g.OW
+                                                   : static_cast<std::ptrdiff_t>(KB * P) - oh0 * g.OW;
+            for (int c = 0; c < g.C; ++c)
+                for (int kh = 0; kh < KS; ++kh) {
+                    const float* x0 = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp + kh * l.Wp;
+                    for (int i = 0; i < KB; ++i)
+                        out[i] = acc + ((static_cast<std::size_t>(kb + i - k0) * g.C + c) * T + kh * KS) * 8;
+                    const bool first = c == 0 && kh == 0, last = c == g.C - 1 && kh == KS - 1;
+                    // has_tail: std::true_type or std::false_type, whether rows end in a partial vector
+                    const auto pass = [&](auto has_tail) {
+                        constexpr bool Tail = decltype(has_tail)::value;
+                        if (first) {
+                            backward_weights_direct_pass<KS, KB, true, false, Tail>(g, l.Wp, oh0, oh1, x0, dk, nk,
+                                                                                    next, out, bias_out);
+                        } else if (last) {
+                            backward_weights_direct_pass<KS, KB, false, true, Tail>(g, l.Wp, oh0, oh1, x0, dk, nk,
+                                                                                    next, out, bias_out);
+                        } else {
+                            backward_weights_direct_pass<KS, KB, false, false, Tail>(g, l.Wp, oh0, oh1, x0, dk, nk,
+                                                                                     next, out, bias_out);
+                        }
+                    };
+                    if (g.OW % Widest::lanes == 0) {
+                        pass(std::false_type{});
                     } else {
-                        backward_weights_direct_pass<KS, KB, false, false, Tail>(g, l.Wp, x0, dk, nk, out, bias_out);
+                        pass(std::true_type{});
                     }
-                };
-                if (g.OW % Widest::lanes == 0) {
-                    pass(std::false_type{});
-                } else {
-                    pass(std::true_type{});
                 }
-            }
+        }
     }
 }
 #endif
