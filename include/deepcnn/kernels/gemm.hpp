@@ -220,6 +220,8 @@ inline void gemm_micro_kernel_generic(int kc, const Scalar* a, const Scalar* b, 
 
 #if DEEPCNN_HAVE_AVX2
 using GemmVector = Widest;
+static_assert(GemmBlocking::NR != 3 * GemmVector::lanes || GemmBlocking::edge_unit == GemmVector::lanes,
+              "pack_columns_transposed zeroes up to whole edge vectors (gemm_micro_kernel_edge)");
 
 // Micro-kernel, float, FMA: the MR x NR tile lives in MR * NV vector accumulators; each k loads NV vectors of B,
 // broadcasts MR values of A and issues MR * NV FMAs. 6 x 16 (ymm) uses 12 of the 16 registers; 8 x 48 (zmm, 32
@@ -273,7 +275,6 @@ inline void gemm_micro_kernel_edge(int kc, int n, const Scalar* a, const Scalar*
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value && GemmBlocking::NR == 3 * GemmVector::lanes) {
         constexpr int L = GemmVector::lanes;
-        static_assert(GemmBlocking::edge_unit == L, "pack_columns_transposed zeroes up to whole edge vectors");
         if (n <= L) {
             gemm_micro_kernel_simd<GemmBlocking::MR, 1>(kc, a, b, tile, GemmBlocking::NR, false);
             return;
