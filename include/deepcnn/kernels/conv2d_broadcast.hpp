@@ -75,6 +75,15 @@ struct Lanes16 {
         lo = _mm256_fmadd_ps(b, w.lo, lo);
         hi = _mm256_fmadd_ps(b, w.hi, hi);
     }
+    static Lanes16 broadcast(const float* x) {
+        const __m256 b = _mm256_broadcast_ss(x);
+        return {b, b};
+    }
+    void fma(const Lanes16& x, const Lanes16& w) {
+        lo = _mm256_fmadd_ps(x.lo, w.lo, lo);
+        hi = _mm256_fmadd_ps(x.hi, w.hi, hi);
+    }
+    void pin() { __asm__("" : "+v"(lo), "+v"(hi)); }
 };
 #endif
 
@@ -169,7 +178,7 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
 #pragma GCC unroll 12
                 for (int i = 0; i < PIX; ++i) {
                     if ((LEFT && i + kw < half) || (RIGHT && i + kw >= PIX + half)) continue;
-                    if constexpr (NB == 1) {
+                    if (NB == 1) {
                         acc[0][i].fma(window + i, w[0]);
                     } else {
                         Lanes16 x = Lanes16::broadcast(window + i);

