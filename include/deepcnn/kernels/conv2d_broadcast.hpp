@@ -75,15 +75,6 @@ struct Lanes16 {
         lo = _mm256_fmadd_ps(b, w.lo, lo);
         hi = _mm256_fmadd_ps(b, w.hi, hi);
     }
-    static Lanes16 broadcast(const float* x) {
-        const __m256 b = _mm256_broadcast_ss(x);
-        return {b, b};
-    }
-    void fma(const Lanes16& x, const Lanes16& w) {
-        lo = _mm256_fmadd_ps(x.lo, w.lo, lo);
-        hi = _mm256_fmadd_ps(x.hi, w.hi, hi);
-    }
-    void pin() { __asm__("" : "+v"(lo), "+v"(hi)); }
 };
 #endif
 
@@ -178,10 +169,13 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
 #pragma GCC unroll 12
                 for (int i = 0; i < PIX; ++i) {
                     if ((LEFT && i + kw < half) || (RIGHT && i + kw >= PIX + half)) continue;
-                    if (NB == 1) {
+                    if constexpr (NB == 1) {
                         acc[0][i].fma(window + i, w[0]);
                     } else {
-                        Lanes16 x = Lanes16::broadcast(window + i);
+                        // One broadcast for the NB blocks. Only the AVX-512 Lanes16 (NB > 1) has broadcast and pin:
+                        // the name depends on NB, so that the AVX2 build does not look them up.
+                        using Broadcast = std::conditional_t<NB == 1, void, Lanes16>;
+                        Broadcast x = Broadcast::broadcast(window + i);
                         x.pin();
 #pragma GCC unroll 2
                         for (int j = 0; j < NB; ++j) acc[j][i].fma(x, w[j]);

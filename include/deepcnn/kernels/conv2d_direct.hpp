@@ -106,19 +106,6 @@ void forward_direct_filters(const ConvGeometry& g, const PaddedLayout& l, const 
     }
 }
 
-// forward_direct_filters for the last n < FB filters from k, as one tile of n filters.
-template <int KS, int FB>
-void forward_direct_last_filters(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* weight,
-                                 const float* bias, int k, int n, float* y) {
-    if constexpr (FB > 1) {
-        if (n == FB - 1) {
-            forward_direct_filters<KS, FB - 1>(g, l, xp, weight, bias, k, y);
-        } else {
-            forward_direct_last_filters<KS, FB - 1>(g, l, xp, weight, bias, k, n, y);
-        }
-    }
-}
-
 // y (K, OH, OW) for filters [k0, k1) of one padded single-channel image xp: y = bias + sum of the KS*KS taps, in
 // tap order (forward_direct_filters).
 template <int KS>
@@ -127,7 +114,7 @@ void forward_direct_image(const ConvGeometry& g, const PaddedLayout& l, const fl
     constexpr int FB = direct_forward_filters;
     int k = k0;
     for (; k + FB <= k1; k += FB) forward_direct_filters<KS, FB>(g, l, xp, weight, bias, k, y);
-    if (k < k1) forward_direct_last_filters<KS, FB>(g, l, xp, weight, bias, k, k1 - k, y);
+    for (; k < k1; ++k) forward_direct_filters<KS, 1>(g, l, xp, weight, bias, k, y);
 }
 
 // Forward for a batch by forward_direct_image: threads split the images, or the filters when N is smaller than
@@ -136,7 +123,7 @@ inline void forward_direct_batch(const ConvGeometry& g, int N, const float* x, c
                                  float* y, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
     const PaddedLayout l = padded_layout(g);
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
-    for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.K, 1,
+    for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.K, direct_forward_filters,
                           [&](const float* xp, int n, int k0, int k1) {
                               if (g.KH == 3) {
                                   forward_direct_image<3>(g, l, xp, weight, bias, k0, k1, y + n * out_size);

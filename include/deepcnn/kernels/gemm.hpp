@@ -19,8 +19,9 @@ namespace deepcnn {
 // Blocking: micro-tile MR x NR; A block MC x KC (L2); B block KC x NC (L2 / L3); one B micro-panel KC x NR and one
 // A micro-panel MR x KC together in L1 (4.5 + 12 KiB with 6 x 16; 6 + 36 KiB with 8 x 48, within Zen 5's 48 KiB).
 // KC and NC were picked by measurement on the conv shapes (Zen 4, with an 8 x 24 tile).
-// The tile is 8 x 48 (24 zmm accumulators) with AVX-512F, 6 x 16 (12 ymm) with AVX2 alone: on Zen 4 the two run
-// at the same FLOP rate, on Zen 5 (512-bit FMA units) the zmm tile at twice the ymm one.
+// The tile is 8 x 48 (24 zmm accumulators) with AVX-512F, 6 x 16 (12 ymm) with AVX2 alone. On Zen 5 (512-bit FMA
+// units) a zmm FMA does twice a ymm one's work in the same time; on Zen 4 (zmm at half rate) an 8 x 48 zmm tile
+// measured the same as an 8 x 24 ymm one, or up to 15% slower (session 1, docs/performance.md).
 struct GemmBlocking {
 #if DEEPCNN_HAVE_AVX2 && defined(__AVX512F__) && !defined(DEEPCNN_GEMM_TILE_6X16)
     static constexpr int MR = 8;
