@@ -161,7 +161,13 @@ kill_resume)
     if ((kills < 4)); then
       pattern="^Recipe:"
       ((attempt > 1)) && pattern="^epoch "
-      for _ in $(seq 6000); do grep -Eq "$pattern" "$log" && break; kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+      # (and, after the first run, a checkpoint on disk: under I/O load the first epoch's checkpoint write could
+      # outlast the short sleeps below three times in a row, and no run would resume)
+      for _ in $(seq 6000); do
+        grep -Eq "$pattern" "$log" && { ((attempt == 1)) || [[ -f killed/checkpoint.dcnn ]]; } && break
+        kill -0 $pid 2> /dev/null || break
+        sleep 0.1
+      done
       sleep "$(awk -v t="$epoch_seconds" -v r=$RANDOM 'BEGIN {printf "%.2f", t * (r % 100) / 100}')"
       if kill -KILL $pid 2> /dev/null; then kills=$((kills + 1)); fi
     fi

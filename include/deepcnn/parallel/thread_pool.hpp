@@ -150,7 +150,8 @@ void parallel_for(ThreadPool* pool, long count, long grain, long align, F&& fn) 
     grain = std::max(1L, grain);
     align = std::max(1L, align);
     const long tasks = std::min<long>(pool ? pool->size() : 1, std::max(1L, count / grain));
-    if (tasks <= 1) {
+    // (!pool implies tasks == 1; said again because GCC, inlining a call with a null pool, warned of it below)
+    if (!pool || tasks <= 1) {
         fn(0L, count);
         return;
     }
