@@ -164,9 +164,9 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
 
 TEST_CASE("the broadcast kernels match the references", "[kernels][conv2d][broadcast]") {
     // Stride-1 shapes with filters in blocks of 16 and C >= 16: 5x5 forward and backward-weights by broadcast (an
-    // odd C leaves the last kernel row of backward-weights without a pair); 3x3 forward where Winograd does not
-    // pay (too few tiles), with the taps on padding rows and columns skipped; backward-data too when C is a
-    // multiple of 16 and at least 32 (it is then a forward convolution with C filters).
+    // odd C leaves backward-weights' last work item of a filter block one channel); 3x3 forward where Winograd does
+    // not pay (too few tiles). Both skip the terms that read padding rows and columns. Backward-data too when C is
+    // a multiple of 16 and at least 32 (it is then a forward convolution with C filters).
     struct BroadcastCase {
         Case shape;
         bool backward_data;  // whether backward-data takes the kernel too
@@ -178,11 +178,14 @@ TEST_CASE("the broadcast kernels match the references", "[kernels][conv2d][broad
         {{2, 48, 11, 11, 16, 5, 5, 1, Padding::explicit_pad(1, 2)}, true},  // padding 1 x 2, 4 x 3 for dx
         {{1, 64, 20, 20, 64, 5, 5, 1, Padding::same()}, true},              // several filter blocks, batch 1
         {{3, 32, 6, 6, 32, 5, 5, 1, Padding::explicit_pad(4, 4)}, true},    // padding as wide as the window
+        {{2, 16, 3, 3, 16, 5, 5, 1, Padding::explicit_pad(2, 2)}, false},   // every pixel reads padding
         {{1, 32, 12, 12, 32, 3, 3, 1, Padding::same()}, true},              // the 12x12 layers at batch 1
         {{1, 16, 13, 13, 16, 3, 3, 1, Padding::same()}, false},             // a partial last tile: no right skip
         {{2, 48, 12, 12, 16, 3, 3, 1, Padding::explicit_pad(1, 2)}, true},  // left padding wider than KW / 2
         {{1, 32, 5, 24, 32, 3, 3, 1, Padding::valid()}, true},              // no padding; dx padded 2 x 2
         {{1, 16, 4, 6, 16, 3, 3, 1, Padding::explicit_pad(2, 1)}, false},   // padding 2 rows high: 1 kernel row
+        {{1, 17, 12, 12, 16, 3, 3, 1, Padding::same()}, false},             // odd C, forward 3x3
+        {{3, 19, 7, 9, 32, 3, 3, 1, Padding::explicit_pad(1, 2)}, false},   // odd C, 2 blocks, 3 images
     };
     for (const BroadcastCase& c : cases) {
         const Case& s = c.shape;

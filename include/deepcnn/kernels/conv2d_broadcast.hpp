@@ -275,30 +275,75 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
 }
 
 // Backward-weights by broadcast, for the 5x5 layers: dweight(k, c, kh, kw) = sum over images and pixels of
-// dy(k, p) x xp(c, p + (kh, kw)). A tile holds ROWS kernel rows' KW taps (ROWS * KW values of the input,
-// broadcast) times 16 filters (dy of one pixel, two vectors from dyb, the block's dy transposed to (P, 16)); it
-// runs over every output pixel in order and adds onto sums (ROWS * KW, 16) in dwp, the gradient in the packed
-// layout (K/16, C*KH*KW, 16). row[i] points at the padded image where kernel row i's first tap reads for output
-// pixel (0, 0).
+// dy(k, p) x xp(c, p + (kh, kw)). A tile holds one kernel row kh of ROWS channels: their KW taps (ROWS * KW values
+// of the input, broadcast) times 16 filters (dy of one pixel, from dyb, the block's dy transposed to (P, 16)). It
+// runs over the output pixels in order and adds onto the sums (KW, 16) of channel i's row at sums + i *
+// row_stride, in dwp, the gradient in the packed layout (K/16, C*KH*KW, 16). row[i] points at the padded image
+// where channel i's row kh reads for output pixel (0, 0).
+// The terms that read padding are left out: output rows outside [oh0, oh1) (where row kh reads a padding row),
+// and on columns outside [ow0, ow1) the taps kw whose input column ow + kw - pad_left is outside [0, W).
 template <int ROWS, int KW>
-inline void broadcast_weights_tile(int OH, int OW, int Wp, const float* const* row, const float* dyb, float* sums) {
+inline void broadcast_weights_tile(int oh0, int oh1, int ow0, int ow1, const ConvGeometry& g, int Wp,
+                                   const float* const* row, const float* dyb, float* sums, int row_stride) {
     Lanes16 acc[ROWS * KW];
 #pragma GCC unroll 10
-    for (int t = 0; t < ROWS * KW; ++t) acc[t] = Lanes16::load(sums + t * 16);
-    for (int oh = 0; oh < OH; ++oh) {
+    for (int t = 0; t < ROWS * KW; ++t) acc[t] = Lanes16::load(sums + (t / KW) * row_stride + (t % KW) * 16);
+    const auto edge_pixel = [&](const float* const* in, int ow, const Lanes16& d) {
+#pragma GCC unroll 2
+        for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 5
+            for (int kw = 0; kw < KW; ++kw) {
+                const int column = ow + kw - g.pad_left;
+                if (column >= 0 && column < g.W) acc[i * KW + kw].fma(in[i] + ow + kw, d);
+            }
+    };
+    for (int oh = oh0; oh < oh1; ++oh) {
         const float* in[ROWS];
 #pragma GCC unroll 2
         for (int i = 0; i < ROWS; ++i) in[i] = row[i] + static_cast<std::size_t>(oh) * Wp;
-        for (int ow = 0; ow < OW; ++ow, dyb += 16) {
-            const Lanes16 d = Lanes16::load(dyb);
+        const float* d_row = dyb + static_cast<std::size_t>(oh) * g.OW * 16;
+        for (int ow = 0; ow < ow0; ++ow) edge_pixel(in, ow, Lanes16::load(d_row + ow * 16));
+        for (int ow = ow0; ow < ow1; ++ow) {
+            const Lanes16 d = Lanes16::load(d_row + ow * 16);
 #pragma GCC unroll 2
             for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 5
                 for (int kw = 0; kw < KW; ++kw) acc[i * KW + kw].fma(in[i] + ow + kw, d);
         }
+        for (int ow = ow1; ow < g.OW; ++ow) edge_pixel(in, ow, Lanes16::load(d_row + ow * 16));
     }
 #pragma GCC unroll 10
-    for (int t = 0; t < ROWS * KW; ++t) acc[t].store(sums + t * 16);
+    for (int t = 0; t < ROWS * KW; ++t) acc[t].store(sums + (t / KW) * row_stride + (t % KW) * 16);
+}
+
+// Channels per work item of broadcast_backward_weights, the tile's ROWS: 2, so that the tile's 10 accumulators
+// (ROWS * KW) keep both FMA pipes busy through their latency (20 ymm registers without AVX-512).
+constexpr int broadcast_weights_channels = 2;
+
+// One work item: the sums of `count` channels from row[0]'s on (all their kernel rows) for one filter block,
+// at sums; a tile per kernel row, each over the output rows and columns where it reads the image.
+template <int KW>
+inline void broadcast_weights_item(int count, const ConvGeometry& g, const PaddedLayout& l, const float* const* row,
+                                   const float* dyb, float* sums) {
+    constexpr int ROWS = broadcast_weights_channels;
+    // the pixels where every tap of a kernel row reads inside the image
+    const int ow0 = std::min(g.OW, g.pad_left);
+    const int ow1 = std::max(ow0, std::min(g.OW, g.W + g.pad_left - (KW - 1)));
+    const int row_stride = g.KH * KW * broadcast_filter_block;
+    for (int kh = 0; kh < g.KH; ++kh) {
+        const int oh0 = std::min(g.OH, std::max(0, g.pad_top - kh));
+        const int oh1 = std::max(oh0, std::min(g.OH, g.H + g.pad_top - kh));
+        const float* rows[ROWS];
+        for (int i = 0; i < count; ++i) rows[i] = row[i] + kh * l.Wp;
+        float* row_sums = sums + kh * KW * broadcast_filter_block;
+        if (count == ROWS) {
+            broadcast_weights_tile<ROWS, KW>(oh0, oh1, ow0, ow1, g, l.Wp, rows, dyb, row_sums, row_stride);
+        } else {
+            for (int i = 0; i < count; ++i)
+                broadcast_weights_tile<1, KW>(oh0, oh1, ow0, ow1, g, l.Wp, rows + i, dyb, row_sums + i * row_stride,
+                                              row_stride);
+        }
+    }
 }
 
 // Scalars of the per-thread workspace of broadcast_backward_weights past the padded image: one block's dy
@@ -307,19 +352,21 @@ inline std::size_t broadcast_weights_dy_scalars(const ConvGeometry& g) {
     return static_cast<std::size_t>(g.out_pixels()) * broadcast_filter_block;
 }
 
-// dweight (K, C, KH, KW) = sum over the batch for a 5x5 layer broadcast_conv_applies to; dwp: K*R
-// scalars for the packed sums, shared. Work items are (filter block, pair of kernel rows), the rows counted over
-// channels (C*KH of them, the last one alone when odd); threads split them in order, and each sums every image
-// in order into its own items, so results do not depend on the thread count. Per image a thread pads the input
-// and transposes the dy of each filter block it has items in. `workspace`: thread_scalars per thread, at least
-// the padded image plus broadcast_weights_dy_scalars(g).
+// dweight (K, C, KH, KW) = sum over the batch for a layer broadcast_conv_applies to; dwp: K*R scalars for the
+// packed sums, shared. Work items are (filter block, broadcast_weights_channels channels), the last item of a
+// block taking the channels left; threads split them in order, and each sums every image in order into its own
+// items, so results do not depend on the thread count. Per image a thread pads the input and transposes the dy
+// of each filter block it has items in. `workspace`: thread_scalars per thread, at least the padded image plus
+// broadcast_weights_dy_scalars(g).
 inline void broadcast_backward_weights(const ConvGeometry& g, int N, const float* x, const float* dy, float* dweight,
                                        float* dwp, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
     constexpr int F = broadcast_filter_block;
     const int threads = pool ? pool->size() : 1;
     const PaddedLayout l = padded_layout(g);
-    const int R = g.patch_size(), P = g.out_pixels(), rows = g.C * g.KH, pairs = (rows + 1) / 2;
-    const int blocks = g.K / F, items = blocks * pairs;
+    constexpr int channels = broadcast_weights_channels;
+    const int R = g.patch_size(), P = g.out_pixels(), KK = g.KH * g.KW;
+    const int groups = (g.C + channels - 1) / channels;  // items per filter block
+    const int blocks = g.K / F, items = blocks * groups;
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
     pool_run(pool, threads, [&](int t) {
@@ -328,14 +375,14 @@ inline void broadcast_backward_weights(const ConvGeometry& g, int N, const float
         if (begin == end) return;
         float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
         float* dyb = xp + xp_scalars;
-        // An item's patch rows [r0, r1) and their sums in dwp.
+        // An item's channels [c0, c1), their patch rows [r0, r1) and their sums in dwp.
         struct Taps {
-            int b, r0, r1;
+            int b, c0, c1, r0, r1;
             float* sums;
         };
         const auto taps = [&](int item) {
-            const int b = item / pairs, r0 = 2 * (item % pairs) * g.KW;
-            return Taps{b, r0, std::min(R, r0 + 2 * g.KW), dwp + (static_cast<std::size_t>(b) * R + r0) * F};
+            const int b = item / groups, c0 = channels * (item % groups), c1 = std::min(g.C, c0 + channels);
+            return Taps{b, c0, c1, c0 * KK, c1 * KK, dwp + (static_cast<std::size_t>(b) * R + c0 * KK) * F};
         };
         for (int item = begin; item < end; ++item) {
             const Taps it = taps(item);
@@ -344,7 +391,7 @@ inline void broadcast_backward_weights(const ConvGeometry& g, int N, const float
         for (int n = 0; n < N; ++n) {
             pad_image(g, l, x + n * in_size, xp);
             const float* dy_n = dy + static_cast<std::size_t>(n) * g.K * P;
-            for (int b = begin / pairs; b <= (end - 1) / pairs; ++b) {
+            for (int b = begin / groups; b <= (end - 1) / groups; ++b) {
                 int idx[8];
                 for (int i = 0; i < 8; ++i) idx[i] = (b * F + i) * P;
                 int p = 0;
@@ -354,30 +401,29 @@ inline void broadcast_backward_weights(const ConvGeometry& g, int N, const float
                 }
                 for (; p < P; ++p)
                     for (int f = 0; f < F; ++f) dyb[p * F + f] = dy_n[static_cast<std::size_t>(b * F + f) * P + p];
-                const int first = std::max(begin, b * pairs) - b * pairs;
-                const int last = std::min(end, (b + 1) * pairs) - b * pairs;
-                for (int pair = first; pair < last; ++pair) {
-                    const float* row[2];
-                    const int count = std::min(2, rows - 2 * pair);
-                    for (int i = 0; i < count; ++i) {
-                        const int j = 2 * pair + i, c = j / g.KH, kh = j % g.KH;
-                        row[i] = xp + (static_cast<std::size_t>(c) * l.Hp + kh) * l.Wp;
-                    }
-                    float* sums = taps(b * pairs + pair).sums;
-                    if (count == 2) {
-                        broadcast_weights_tile<2, 5>(g.OH, g.OW, l.Wp, row, dyb, sums);
-                    } else {
-                        broadcast_weights_tile<1, 5>(g.OH, g.OW, l.Wp, row, dyb, sums);
-                    }
+                const int first = std::max(begin, b * groups), last = std::min(end, (b + 1) * groups);
+                for (int item = first; item < last; ++item) {
+                    const Taps it = taps(item);
+                    const float* row[channels];
+                    for (int c = it.c0; c < it.c1; ++c) row[c - it.c0] = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp;
+                    broadcast_weights_item<5>(it.c1 - it.c0, g, l, row, dyb, it.sums);
                 }
             }
         }
-        // Unpack this thread's sums: dweight(k, r) = dwp[k / 16][r][k % 16].
+        // Unpack this thread's sums: dweight(k, r) = dwp[k / 16][r][k % 16], 8 taps x 8 filters at a time
+        // transposed in registers, the remaining taps one by one.
+        int tap_rows[8];
+        for (int i = 0; i < 8; ++i) tap_rows[i] = i * F;
         for (int item = begin; item < end; ++item) {
             const Taps it = taps(item);
-            for (int f = 0; f < F; ++f)
-                for (int r = it.r0; r < it.r1; ++r)
-                    dweight[static_cast<std::size_t>(it.b * F + f) * R + r] = it.sums[(r - it.r0) * F + f];
+            float* dw = dweight + static_cast<std::size_t>(it.b) * F * R;
+            int r = it.r0;
+            for (; r + 8 <= it.r1; r += 8)
+                for (int half = 0; half < F; half += 8)
+                    transpose_8x8(it.sums + (r - it.r0) * F + half, tap_rows, dw + static_cast<std::size_t>(half) * R + r,
+                                  R);
+            for (; r < it.r1; ++r)
+                for (int f = 0; f < F; ++f) dw[static_cast<std::size_t>(f) * R + r] = it.sums[(r - it.r0) * F + f];
         }
     });
 }
