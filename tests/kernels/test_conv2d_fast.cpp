@@ -146,9 +146,10 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
         {1, 40, 24, 24, 33, 3, 3, 1, Padding::same()},       // batch 1, 33 filters for 144 tiles: tile rows split
         {1, 16, 24, 24, 40, 3, 3, 1, Padding::same()},       // batch 1, 40 filters: filters split between threads
         {1, 17, 25, 23, 19, 3, 3, 1, Padding::same()},       // ... 19 filters for 156 tiles, odd sizes: tile rows
-        {9, 16, 12, 12, 24, 3, 3, 1, Padding::same()},       // 8 images per chunk, then 1
+        {9, 16, 12, 12, 24, 3, 3, 1, Padding::same()},       // 4 images per chunk (on one thread: 4, 4, 1)
         {2, 16, 48, 48, 16, 3, 3, 1, Padding::same()},       // one 576-tile image per chunk
-        {3, 16, 26, 26, 21, 3, 3, 1, Padding::same()},       // fewer images than parts: backward-weights by filters,
+        {1, 16, 64, 64, 8, 3, 3, 1, Padding::same()},        // 1024 tiles: the GEMM's second block of columns
+        {3, 16, 18, 18, 21, 3, 3, 1, Padding::same()},       // fewer images than parts: backward-weights by filters,
                                                              // chunks of 2 images then 1, 21 filters
     };
     for (const Case& c : cases) {

@@ -420,8 +420,8 @@ inline void broadcast_backward_weights(const ConvGeometry& g, int N, const float
             int r = it.r0;
             for (; r + 8 <= it.r1; r += 8)
                 for (int half = 0; half < F; half += 8)
-                    transpose_8x8(it.sums + (r - it.r0) * F + half, tap_rows, dw + static_cast<std::size_t>(half) * R + r,
-                                  R);
+                    transpose_8x8(it.sums + (r - it.r0) * F + half, tap_rows,
+                                  dw + static_cast<std::size_t>(half) * R + r, R);
             for (; r < it.r1; ++r)
                 for (int f = 0; f < F; ++f) dw[static_cast<std::size_t>(f) * R + r] = it.sums[(r - it.r0) * F + f];
         }

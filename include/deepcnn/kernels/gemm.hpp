@@ -290,6 +290,35 @@ inline void gemm_micro_kernel_edge(int kc, int n, const Scalar* a, const Scalar*
     gemm_micro_kernel(kc, a, b, tile, GemmBlocking::NR, false);
 }
 
+// B already in the layout gemm_packed packs it into, written so by its producer (Winograd's input transform,
+// winograd.hpp), and read in place: rows in KC blocks, each block's columns in NR-wide panels of kc x NR
+// (k-major); the block of rows from k0 starts at k0 * padded_columns, the panel of columns from j0 at j0 * kc
+// within it. Columns past N up to padded_columns may hold any value: their products are never stored.
+template <class Scalar>
+struct PrepackedB {
+    const Scalar* data;
+    long padded_columns;  // N rounded up to a multiple of NR
+
+    static long padded(long columns) {
+        return (columns + GemmBlocking::NR - 1) / GemmBlocking::NR * GemmBlocking::NR;
+    }
+    // Where element (k, j) of a B with `rows` rows is.
+    static long offset(long k, long j, int rows, long padded_columns) {
+        const long k0 = k / GemmBlocking::KC * GemmBlocking::KC;
+        const long kc = std::min<long>(GemmBlocking::KC, rows - k0);
+        return k0 * padded_columns + (j / GemmBlocking::NR) * kc * GemmBlocking::NR + (k - k0) * GemmBlocking::NR +
+               j % GemmBlocking::NR;
+    }
+    const Scalar* panels(int k0, int kc, int j0) const {
+        return data + k0 * padded_columns + static_cast<long>(j0) * kc;
+    }
+};
+
+template <class PackB>
+struct is_prepacked_b : std::false_type {};
+template <class Scalar>
+struct is_prepacked_b<PrepackedB<Scalar>> : std::true_type {};
+
 template <class Scalar>
 Scalar* align64(Scalar* p) {
     const auto bits = reinterpret_cast<std::uintptr_t>(p);
@@ -302,6 +331,7 @@ Scalar* align64(Scalar* p) {
 //   pack_a(i0, mc, k0, kc, dst): rows [i0, i0+mc) x cols [k0, k0+kc) of A as kc x MR panels (rows past mc zero)
 //   pack_b(k0, kc, j0, nc, dst): rows [k0, k0+kc) x cols [j0, j0+nc) of B as kc x NR panels; columns past nc
 //                                may hold any finite value; may write up to NR scalars past the last panel.
+// B may instead be a detail::PrepackedB, read in place.
 // Every C element sums its k terms in the same order (KC blocks in turn) whatever M and N are, so splitting C
 // between threads never changes a result. Assigns C unless `accumulate`. `workspace`: gemm_workspace_size().
 template <class Scalar, class PackA, class PackB>
@@ -323,13 +353,18 @@ void gemm_packed(int M, int N, int K, const PackA& pack_a, const PackB& pack_b, 
         for (int pc = 0; pc < K; pc += B::KC) {
             const int kc = std::min(B::KC, K - pc);
             const bool acc = accumulate || pc > 0;
-            pack_b(pc, kc, jc, nc, packed_b);
+            const Scalar* b_panels = packed_b;
+            if constexpr (detail::is_prepacked_b<PackB>::value) {
+                b_panels = pack_b.panels(pc, kc, jc);
+            } else {
+                pack_b(pc, kc, jc, nc, packed_b);
+            }
             for (int ic = 0; ic < M; ic += B::MC) {
                 const int mc = std::min(B::MC, M - ic);
                 pack_a(ic, mc, pc, kc, packed_a);
                 for (int jr = 0; jr < nc; jr += NR) {
                     const int n = std::min(NR, nc - jr);
-                    const Scalar* bp = packed_b + static_cast<long>(jr) * kc;
+                    const Scalar* bp = b_panels + static_cast<long>(jr) * kc;
                     for (int ir = 0; ir < mc; ir += MR) {
                         const int m = std::min(MR, mc - ir);
                         const Scalar* ap = packed_a + static_cast<long>(ir) * kc;

@@ -4,7 +4,8 @@
 //   y_tile = A^T [ U (.) V ] A,   U = G w G^T (per filter and channel),   V = B^T d B (per channel and tile),
 // so that a tile costs 16 multiplications per filter and channel instead of 36. The products summed over the
 // channels are 16 GEMMs, one per position xi of the 4x4 transformed tile: M_xi (K, tiles) = U_xi (K, C) x
-// V_xi (C, tiles), on the packed GEMM of gemm.hpp. The transforms run on 8 tiles of a tile row at a time.
+// V_xi (C, tiles), on the packed GEMM of gemm.hpp, into whose packed layout the forward's input transform writes
+// V directly (WinogradPanelsV). The transforms run on 8 tiles of a tile row at a time.
 // Rounding differs from direct convolution (a few float ulps more); tests compare with conv2d_ref.hpp.
 #pragma once
 
@@ -36,9 +37,11 @@ inline bool winograd_pays(const ConvGeometry& g, int N) {
 }
 
 // Sizes of one thread's work: the padded image (wide enough for the 8-tile loads), and a chunk of whole images
-// (or of one image's tile rows) whose transformed input V (16, C, ld) and products M (16, K, ld) are kept. Rows
-// of V and M hold `ld` >= chunk_tiles + 8 values: the transforms read and write 8 tiles at a time, up to 7 past
-// the last.
+// (or of one image's tile rows) of about 144 tiles whose transformed input V (16, C, ld) and products M (16, K,
+// ld) are kept; V may instead be in the GEMM's packed layout (WinogradPanelsV). Rows of V and M hold `ld` >=
+// chunk_tiles + 8 values: the transforms read and write 8 tiles at a time, up to 7 past the last. (With V
+// packed, chunks of 144 tiles measured 1.02-1.48x chunks of 288 on the forward and backward-data of the nets'
+// 3x3 layers at batch 64, one thread, and the same on backward-weights: docs/performance.md, session 12.)
 struct WinogradLayout {
     int tiles_h = 0, tiles_w = 0;  // tile rows and columns per image
     int image_tiles = 0;
@@ -50,18 +53,25 @@ struct WinogradLayout {
     std::size_t padded_scalars = 0, v_scalars = 0, m_scalars = 0, dy_scalars = 0;
 };
 
+// Scalars between the operands V_xi of `tiles` tiles in the GEMM's packed layout (WinogradPanelsV): one cache
+// line past each, as a multiple of 4 KiB (C times the padded columns often is) would put the 16 stores of a tile
+// group in one L1 set.
+inline long winograd_panels_stride(int C, long tiles) { return C * PrepackedB<float>::padded(tiles) + 16; }
+
 inline WinogradLayout winograd_layout(const ConvGeometry& g) {
     WinogradLayout w;
     w.tiles_h = (g.OH + 1) / 2;
     w.tiles_w = (g.OW + 1) / 2;
     w.image_tiles = w.tiles_h * w.tiles_w;
-    w.images_per_chunk = std::max(1, (288 + w.image_tiles - 1) / w.image_tiles);
+    w.images_per_chunk = std::max(1, (144 + w.image_tiles - 1) / w.image_tiles);
     w.ld = static_cast<long>(w.images_per_chunk) * w.image_tiles + 8;
     w.padded.Hp = std::max(g.pad_top + g.H, 2 * w.tiles_h + 2);
     w.padded.Wp = std::max(g.pad_left + g.W, 16 * ((w.tiles_w + 7) / 8) + 2);
     w.padded.size = static_cast<std::size_t>(g.C) * w.padded.Hp * w.padded.Wp + 16;
     w.padded_scalars = (w.padded.size + 15) / 16 * 16;
-    w.v_scalars = static_cast<std::size_t>(16) * g.C * w.ld;
+    // V as rows of ld, or as the GEMM's packed panels (WinogradPanelsV), whichever is larger
+    const long chunk_tiles = static_cast<long>(w.images_per_chunk) * w.image_tiles;
+    w.v_scalars = static_cast<std::size_t>(16) * std::max(g.C * w.ld, winograd_panels_stride(g.C, chunk_tiles));
     w.m_scalars = static_cast<std::size_t>(16) * g.K * w.ld;
     w.dy_image.C = g.K;
     w.dy_image.H = g.OH;
@@ -161,17 +171,16 @@ inline void deinterleave(__m256 a, __m256 b, __m256& even, __m256& odd) {
     odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-// V (16, C, ld), columns t0 + (ty - ty0) * tiles_w + tx = B^T d B for the tiles of rows [ty0, ty1) of one padded
-// image xp, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Writes up to 7 columns past the last tile (a later
-// row, or the slack, takes them).
+// B^T d B for the tiles of rows [ty0, ty1) of one padded image xp, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
+// 0 1 0 -1], tile (ty, tx) numbered t0 + (ty - ty0) * tiles_w + tx, eight tiles of a row at a time: store(c, t,
+// valid, v) takes channel c's 16 positions xi of tiles [t, t + 8) in v[xi], of which the first `valid` exist.
+template <class Store>
 inline void winograd_transform_input(const ConvGeometry& g, const WinogradLayout& w, const float* xp, int ty0,
-                                     int ty1, float* V, long t0) {
+                                     int ty1, long t0, const Store& store) {
     const int Wp = w.padded.Wp;
     const std::size_t plane = static_cast<std::size_t>(w.padded.Hp) * Wp;
-    const std::size_t xi_stride = static_cast<std::size_t>(g.C) * w.ld;
     for (int c = 0; c < g.C; ++c) {
         const float* image = xp + c * plane;
-        float* v = V + c * w.ld + t0;
         for (int ty = ty0; ty < ty1; ++ty)
             for (int tx = 0; tx < w.tiles_w; tx += 8) {
                 const float* s = image + 2 * ty * Wp + 2 * tx;
@@ -190,17 +199,65 @@ inline void winograd_transform_input(const ConvGeometry& g, const WinogradLayout
                     e[2][j] = _mm256_sub_ps(d[2][j], d[1][j]);
                     e[3][j] = _mm256_sub_ps(d[1][j], d[3][j]);
                 }
-                float* out = v + (ty - ty0) * w.tiles_w + tx;
+                __m256 v[16];
 #pragma GCC unroll 4
                 for (int i = 0; i < 4; ++i) {
-                    _mm256_storeu_ps(out + (4 * i + 0) * xi_stride, _mm256_sub_ps(e[i][0], e[i][2]));
-                    _mm256_storeu_ps(out + (4 * i + 1) * xi_stride, _mm256_add_ps(e[i][1], e[i][2]));
-                    _mm256_storeu_ps(out + (4 * i + 2) * xi_stride, _mm256_sub_ps(e[i][2], e[i][1]));
-                    _mm256_storeu_ps(out + (4 * i + 3) * xi_stride, _mm256_sub_ps(e[i][1], e[i][3]));
+                    v[4 * i + 0] = _mm256_sub_ps(e[i][0], e[i][2]);
+                    v[4 * i + 1] = _mm256_add_ps(e[i][1], e[i][2]);
+                    v[4 * i + 2] = _mm256_sub_ps(e[i][2], e[i][1]);
+                    v[4 * i + 3] = _mm256_sub_ps(e[i][1], e[i][3]);
                 }
+                store(c, t0 + (ty - ty0) * w.tiles_w + tx, std::min(8, w.tiles_w - tx), v);
             }
     }
 }
+
+// The transformed input as V (16, C, ld): tile t of channel c at V[(xi * C + c) * ld + t], for backward-weights.
+// Writes up to 7 columns past the last tile (a later row, or the slack, takes them).
+struct WinogradRowsV {
+    float* V;
+    long ld, xi_stride;
+    void operator()(int c, long t, int, const __m256* v) const {
+        float* out = V + c * ld + t;
+#pragma GCC unroll 16
+        for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(out + xi * xi_stride, v[xi]);
+    }
+};
+
+// The transformed input of `tiles` tiles as the 16 GEMMs' B operands V_xi (C, tiles), each already packed for
+// gemm_packed (PrepackedB, at V + xi * xi_stride): the forward's products read it in place. Eight tiles within
+// one panel are one store (the ones past `valid` landing on tiles a later row writes, or on the last panel's
+// padding); the tiles that exist, when they end a panel, a masked store; across a panel's edge, one by one.
+struct WinogradPanelsV {
+    float* V;
+    int C;
+    long padded_columns, xi_stride;
+    WinogradPanelsV(float* V_, int C_, long tiles)
+        : V(V_), C(C_), padded_columns(PrepackedB<float>::padded(tiles)),
+          xi_stride(winograd_panels_stride(C_, tiles)) {}
+    PrepackedB<float> operand(int xi) const { return {V + xi * xi_stride, padded_columns}; }
+    void operator()(int c, long t, int valid, const __m256* v) const {
+        constexpr int NR = GemmBlocking::NR;
+        float* out = V + PrepackedB<float>::offset(c, t, C, padded_columns);
+        if (t % NR + 8 <= NR) {
+#pragma GCC unroll 16
+            for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(out + xi * xi_stride, v[xi]);
+            return;
+        }
+        if (t % NR + valid <= NR) {
+            const __m256i mask = first_lanes(valid);
+#pragma GCC unroll 16
+            for (int xi = 0; xi < 16; ++xi) _mm256_maskstore_ps(out + xi * xi_stride, mask, v[xi]);
+            return;
+        }
+        alignas(32) float lanes[8];
+        for (int xi = 0; xi < 16; ++xi) {
+            _mm256_store_ps(lanes, v[xi]);
+            for (int j = 0; j < valid; ++j)
+                V[xi * xi_stride + PrepackedB<float>::offset(c, t + j, C, padded_columns)] = lanes[j];
+        }
+    }
+};
 
 // y (K, OH, OW) rows of tile rows [ty0, ty1) of one image, filters [k0, k1) = A^T m A (+ bias), m read from M
 // (16, K, ld) at columns t0 + (ty - ty0) * tiles_w + tx, A^T = [1 1 1 0; 0 1 -1 -1]. Assigns y.
@@ -246,15 +303,15 @@ inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayou
     }
 }
 
-// M_xi (K, tiles) rows [k0, k1) = U_xi (K, C) x V_xi (C, tiles) for the 16 positions xi.
-inline void winograd_products(const ConvGeometry& g, const WinogradLayout& w, const float* U, const float* V,
-                              int tiles, float* M, float* gemm_ws, int k0, int k1) {
+// M_xi (K, tiles) rows [k0, k1) = U_xi (K, C) x V_xi (C, tiles) for the 16 positions xi, V as written through
+// `panels`.
+inline void winograd_products(const ConvGeometry& g, const WinogradLayout& w, const float* U,
+                              const WinogradPanelsV& panels, int tiles, float* M, float* gemm_ws, int k0, int k1) {
     const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
     for (int xi = 0; xi < 16; ++xi)
         gemm_packed(k1 - k0, tiles, g.C,
                     StridedPackA<float>{{U + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, 1}},
-                    StridedPackB<float>{{V + xi * static_cast<std::size_t>(g.C) * w.ld, w.ld, 1}},
-                    M + (xi * static_cast<std::size_t>(g.K) + k0) * w.ld, w.ld, false, gemm_ws);
+                    panels.operand(xi), M + (xi * static_cast<std::size_t>(g.K) + k0) * w.ld, w.ld, false, gemm_ws);
 }
 
 // One thread's buffers in its part of the workspace (winograd_thread_scalars): padded image, V, the products M
@@ -294,10 +351,11 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
             if (k0 == k1) return;
             const WinogradBuffers b = buffers(t);
             winograd_transform_weights(g, weight, flipped, U, k0, k1);
+            const WinogradPanelsV panels(b.V, g.C, w.image_tiles);
             for (int n = 0; n < N; ++n) {
                 pad_image(g, w.padded, x + n * in_size, b.xp);
-                winograd_transform_input(g, w, b.xp, 0, w.tiles_h, b.V, 0);
-                winograd_products(g, w, U, b.V, w.image_tiles, b.M, b.gemm_ws, k0, k1);
+                winograd_transform_input(g, w, b.xp, 0, w.tiles_h, 0, panels);
+                winograd_products(g, w, U, panels, w.image_tiles, b.M, b.gemm_ws, k0, k1);
                 winograd_transform_output(g, w, b.M, 0, 0, w.tiles_h, bias, y + n * out_size, k0, k1);
             }
         });
@@ -314,10 +372,11 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
             split_range(w.tiles_h, threads, t, 1, begin, end);
             if (begin == end) return;
             const WinogradBuffers b = buffers(t);
+            const WinogradPanelsV panels(b.V, g.C, (end - begin) * w.tiles_w);
             for (int n = 0; n < N; ++n) {
                 pad_image(g, w.padded, x + n * in_size, b.xp);
-                winograd_transform_input(g, w, b.xp, begin, end, b.V, 0);
-                winograd_products(g, w, U, b.V, (end - begin) * w.tiles_w, b.M, b.gemm_ws, 0, g.K);
+                winograd_transform_input(g, w, b.xp, begin, end, 0, panels);
+                winograd_products(g, w, U, panels, (end - begin) * w.tiles_w, b.M, b.gemm_ws, 0, g.K);
                 winograd_transform_output(g, w, b.M, 0, begin, end, bias, y + n * out_size, 0, g.K);
             }
         });
@@ -329,11 +388,12 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
         split_range(N, threads, t, 1, begin, end);
         for (int n0 = begin; n0 < end; n0 += w.images_per_chunk) {
             const int n1 = std::min(end, n0 + w.images_per_chunk);
+            const WinogradPanelsV panels(b.V, g.C, static_cast<long>(n1 - n0) * w.image_tiles);
             for (int n = n0; n < n1; ++n) {
                 pad_image(g, w.padded, x + n * in_size, b.xp);
-                winograd_transform_input(g, w, b.xp, 0, w.tiles_h, b.V, static_cast<long>(n - n0) * w.image_tiles);
+                winograd_transform_input(g, w, b.xp, 0, w.tiles_h, static_cast<long>(n - n0) * w.image_tiles, panels);
             }
-            winograd_products(g, w, U, b.V, (n1 - n0) * w.image_tiles, b.M, b.gemm_ws, 0, g.K);
+            winograd_products(g, w, U, panels, (n1 - n0) * w.image_tiles, b.M, b.gemm_ws, 0, g.K);
             for (int n = n0; n < n1; ++n)
                 winograd_transform_output(g, w, b.M, static_cast<long>(n - n0) * w.image_tiles, 0, w.tiles_h, bias,
                                           y + n * out_size, 0, g.K);
@@ -435,7 +495,8 @@ inline void winograd_transform_for_weights(const ConvGeometry& g, const Winograd
     for (int n = n0; n < n1; ++n) {
         const long t0 = static_cast<long>(n - n0) * w.image_tiles;
         pad_image(g, w.padded, x + n * in_size, b.xp);
-        winograd_transform_input(g, w, b.xp, 0, w.tiles_h, b.V, t0);
+        winograd_transform_input(g, w, b.xp, 0, w.tiles_h, t0,
+                                 WinogradRowsV{b.V, w.ld, static_cast<long>(g.C) * w.ld});
         pad_channels(w.dy_image, w.padded_dy, dy + n * out_size, k0, k1, b.dyp);
         winograd_transform_dy(g, w, b.dyp, b.M, t0, k0, k1);
     }
