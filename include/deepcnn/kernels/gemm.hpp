@@ -319,6 +319,45 @@ struct is_prepacked_b : std::false_type {};
 template <class Scalar>
 struct is_prepacked_b<PrepackedB<Scalar>> : std::true_type {};
 
+// A already in the layout gemm_packed packs it into (Winograd's transformed weights, winograd.hpp), read in
+// place: columns in KC blocks, each block's rows in MR-high panels of kc x MR (k-major); the block of columns
+// from k0 starts at k0 * padded_rows, the panel of rows from i0 at i0 * kc within it. The operand is the rows
+// from first_row on. Rows past M up to padded_rows may hold any value: their products are never stored.
+template <class Scalar>
+struct PrepackedA {
+    const Scalar* data;
+    long padded_rows;  // all of the matrix's rows, rounded up to a multiple of MR
+    int first_row;     // a multiple of MR
+
+    static long padded(long rows) { return (rows + GemmBlocking::MR - 1) / GemmBlocking::MR * GemmBlocking::MR; }
+    // Where element (i, k) of an A with `columns` columns is.
+    static long offset(long i, long k, int columns, long padded_rows) {
+        const long k0 = k / GemmBlocking::KC * GemmBlocking::KC;
+        const long kc = std::min<long>(GemmBlocking::KC, columns - k0);
+        return k0 * padded_rows + (i / GemmBlocking::MR) * kc * GemmBlocking::MR + (k - k0) * GemmBlocking::MR +
+               i % GemmBlocking::MR;
+    }
+    const Scalar* panels(int i0, int k0, int kc) const {
+        return data + k0 * padded_rows + static_cast<long>(first_row + i0) * kc;
+    }
+};
+
+// A packer that copies a PrepackedA's panels into the GEMM's block (one contiguous copy per block): for
+// operands read many times over, where the block stays in the core's own cache.
+template <class Scalar>
+struct CopyPrepackedA {
+    PrepackedA<Scalar> a;
+    void operator()(int i0, int mc, int k0, int kc, Scalar* dst) const {
+        const Scalar* src = a.panels(i0, k0, kc);
+        std::copy(src, src + PrepackedA<Scalar>::padded(mc) * kc, dst);
+    }
+};
+
+template <class PackA>
+struct is_prepacked_a : std::false_type {};
+template <class Scalar>
+struct is_prepacked_a<PrepackedA<Scalar>> : std::true_type {};
+
 template <class Scalar>
 Scalar* align64(Scalar* p) {
     const auto bits = reinterpret_cast<std::uintptr_t>(p);
@@ -331,7 +370,7 @@ Scalar* align64(Scalar* p) {
 //   pack_a(i0, mc, k0, kc, dst): rows [i0, i0+mc) x cols [k0, k0+kc) of A as kc x MR panels (rows past mc zero)
 //   pack_b(k0, kc, j0, nc, dst): rows [k0, k0+kc) x cols [j0, j0+nc) of B as kc x NR panels; columns past nc
 //                                may hold any finite value; may write up to NR scalars past the last panel.
-// B may instead be a detail::PrepackedB, read in place.
+// Either may instead be a detail::PrepackedA / PrepackedB, read in place.
 // Every C element sums its k terms in the same order (KC blocks in turn) whatever M and N are, so splitting C
 // between threads never changes a result. Assigns C unless `accumulate`. `workspace`: gemm_workspace_size().
 template <class Scalar, class PackA, class PackB>
@@ -361,13 +400,18 @@ void gemm_packed(int M, int N, int K, const PackA& pack_a, const PackB& pack_b, 
             }
             for (int ic = 0; ic < M; ic += B::MC) {
                 const int mc = std::min(B::MC, M - ic);
-                pack_a(ic, mc, pc, kc, packed_a);
+                const Scalar* a_panels = packed_a;
+                if constexpr (detail::is_prepacked_a<PackA>::value) {
+                    a_panels = pack_a.panels(ic, pc, kc);
+                } else {
+                    pack_a(ic, mc, pc, kc, packed_a);
+                }
                 for (int jr = 0; jr < nc; jr += NR) {
                     const int n = std::min(NR, nc - jr);
                     const Scalar* bp = b_panels + static_cast<long>(jr) * kc;
                     for (int ir = 0; ir < mc; ir += MR) {
                         const int m = std::min(MR, mc - ir);
-                        const Scalar* ap = packed_a + static_cast<long>(ir) * kc;
+                        const Scalar* ap = a_panels + static_cast<long>(ir) * kc;
                         Scalar* c = C + (ic + ir) * ldc + jc + jr;
                         if (m == MR && n == NR) {
                             detail::gemm_micro_kernel(kc, ap, bp, c, ldc, acc);

@@ -90,9 +90,15 @@ inline std::size_t winograd_thread_scalars(const ConvGeometry& g) {
     return w.padded_scalars + w.v_scalars + w.m_scalars + gemm_workspace_size<float>() + w.dy_scalars;
 }
 
-// Scalars of the transformed weights U (16, K, C).
+// Scalars between the transformed weights' 16 operands U_xi (K, C) in the GEMM's packed layout (PrepackedA): one
+// cache line more than the padded operand, for the same reason as winograd_panels_stride.
+inline long winograd_weights_stride(int K, int C) { return PrepackedA<float>::padded(K) * C + 16; }
+
+// Scalars of the transformed weights U, room for those of the backward-data's convolution too (K and C swapped);
+// also of one gradient dU (16, K, C) of backward-weights.
 inline std::size_t winograd_weight_scalars(const ConvGeometry& g) {
-    return (static_cast<std::size_t>(16) * g.K * g.C + 15) / 16 * 16;
+    const long stride = std::max(winograd_weights_stride(g.K, g.C), winograd_weights_stride(g.C, g.K));
+    return (static_cast<std::size_t>(16) * stride + 15) / 16 * 16;
 }
 
 // Backward-weights sums the batch in this many fixed parts, each into its own dU, added in a fixed order at the
@@ -100,31 +106,44 @@ inline std::size_t winograd_weight_scalars(const ConvGeometry& g) {
 constexpr int winograd_weight_parts = 4;
 
 #if DEEPCNN_HAVE_AVX2
-// U (16, K, C) = G w G^T for weight w (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], filters
-// [k0, k1); eight channels at a time (their first 8 taps transposed in registers, the ninth copied), the rest one
-// by one, with the same arithmetic. With `flipped`, w is read from the weight of the convolution this one is the
-// backward-data of, (C, K, 3, 3): w(k, c, i) = weight(c, k, 8 - i) for the taps i in row-major order.
+// U_xi = G w G^T for weight w (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], written straight
+// into the GEMM's packed layout (PrepackedA of K rows and C columns, operand xi at U + xi *
+// winograd_weights_stride), filters [k0, k1) (k0 a multiple of MR): per group of MR filters and channel, the
+// group's 9 taps transposed in registers (eight by a transpose, the ninth copied) so that the MR filters' values
+// are lanes of one vector and one store. A last group of fewer filters fills the panel's other rows with copies
+// of its last filter. With `flipped`, w is read from the weight of the convolution this one is the backward-data
+// of, (C, K, 3, 3): w(k, c, i) = weight(c, k, 8 - i) for the taps i in row-major order.
 inline void winograd_transform_weights(const ConvGeometry& g, const float* weight, bool flipped, float* U, int k0,
                                        int k1) {
-    const std::size_t plane = static_cast<std::size_t>(g.K) * g.C;
+    constexpr int MR = GemmBlocking::MR;
+    static_assert(MR <= 8, "a group of MR filters is one 8-lane vector");
+    const long padded_rows = PrepackedA<float>::padded(g.K);
+    const long xi_stride = winograd_weights_stride(g.K, g.C);
     const __m256 half = _mm256_set1_ps(0.5f);
-    // where w(k, c + j, i) is: weight[at(k, c) + j * channel_stride + tap(i)]
-    const int channel_stride = flipped ? 9 * g.K : 9;
-    const auto at = [&](int k, int c) {
-        return flipped ? (static_cast<std::size_t>(c) * g.K + k) * 9 : (static_cast<std::size_t>(k) * g.C + c) * 9;
+    const __m256i lanes = first_lanes(MR);
+    const auto store = [&](float* u, __m256 value) {
+        if (MR == 8) {
+            _mm256_storeu_ps(u, value);
+        } else {
+            _mm256_maskstore_ps(u, lanes, value);
+        }
     };
-    const auto tap = [&](int i) { return flipped ? 8 - i : i; };
-    int channels[8];
-    for (int j = 0; j < 8; ++j) channels[j] = j * channel_stride;
-    for (int k = k0; k < k1; ++k) {
-        int c = 0;
-        for (; c + 8 <= g.C; c += 8) {
-            const float* w = weight + at(k, c);
-            alignas(32) float taps[9][8];  // taps[i][j] = weight[at(k, c) + channels[j] + i]
-            transpose_8x8(w, channels, taps[0], 8);
-            for (int j = 0; j < 8; ++j) taps[8][j] = w[channels[j] + 8];
+    // where w(f, c, 0) is: weight[c * channel_step + row(f)]
+    const long channel_step = flipped ? 9L * g.K : 9;
+    for (int k = k0; k < k1; k += MR) {
+        const int count = std::min(MR, g.K - k);
+        int rows[8];
+        for (int j = 0; j < 8; ++j) {
+            const int f = k + std::min(j, count - 1);
+            rows[j] = flipped ? 9 * f : 9 * f * g.C;
+        }
+        for (int c = 0; c < g.C; ++c) {
+            const float* w = weight + c * channel_step;
+            alignas(32) float taps[9][8];  // taps[i][j] = weight[c * channel_step + rows[j] + i]
+            transpose_8x8(w, rows, taps[0], 8);
+            for (int j = 0; j < 8; ++j) taps[8][j] = w[rows[j] + 8];
             __m256 v[9];
-            for (int i = 0; i < 9; ++i) v[i] = _mm256_load_ps(taps[tap(i)]);
+            for (int i = 0; i < 9; ++i) v[i] = _mm256_load_ps(taps[flipped ? 8 - i : i]);
             __m256 t[4][3];
             for (int j = 0; j < 3; ++j) {
                 t[0][j] = v[j];
@@ -132,32 +151,14 @@ inline void winograd_transform_weights(const ConvGeometry& g, const float* weigh
                 t[2][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(v[j], v[3 + j]), v[6 + j]));
                 t[3][j] = v[6 + j];
             }
-            float* u = U + static_cast<std::size_t>(k) * g.C + c;
+            float* u = U + PrepackedA<float>::offset(k, c, g.C, padded_rows);
             for (int i = 0; i < 4; ++i) {
-                _mm256_storeu_ps(u + (4 * i + 0) * plane, t[i][0]);
-                _mm256_storeu_ps(u + (4 * i + 1) * plane,
-                                 _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(t[i][0], t[i][1]), t[i][2])));
-                _mm256_storeu_ps(u + (4 * i + 2) * plane,
-                                 _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(t[i][0], t[i][1]), t[i][2])));
-                _mm256_storeu_ps(u + (4 * i + 3) * plane, t[i][2]);
-            }
-        }
-        for (; c < g.C; ++c) {
-            float w[9];
-            for (int i = 0; i < 9; ++i) w[i] = weight[at(k, c) + tap(i)];
-            float t[4][3];
-            for (int j = 0; j < 3; ++j) {
-                t[0][j] = w[j];
-                t[1][j] = 0.5f * ((w[j] + w[3 + j]) + w[6 + j]);
-                t[2][j] = 0.5f * ((w[j] - w[3 + j]) + w[6 + j]);
-                t[3][j] = w[6 + j];
-            }
-            float* u = U + static_cast<std::size_t>(k) * g.C + c;
-            for (int i = 0; i < 4; ++i) {
-                u[(4 * i + 0) * plane] = t[i][0];
-                u[(4 * i + 1) * plane] = 0.5f * ((t[i][0] + t[i][1]) + t[i][2]);
-                u[(4 * i + 2) * plane] = 0.5f * ((t[i][0] - t[i][1]) + t[i][2]);
-                u[(4 * i + 3) * plane] = t[i][2];
+                store(u + (4 * i + 0) * xi_stride, t[i][0]);
+                store(u + (4 * i + 1) * xi_stride,
+                      _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(t[i][0], t[i][1]), t[i][2])));
+                store(u + (4 * i + 2) * xi_stride,
+                      _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(t[i][0], t[i][1]), t[i][2])));
+                store(u + (4 * i + 3) * xi_stride, t[i][2]);
             }
         }
     }
@@ -303,15 +304,23 @@ inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayou
     }
 }
 
-// M_xi (K, tiles) rows [k0, k1) = U_xi (K, C) x V_xi (C, tiles) for the 16 positions xi, V as written through
-// `panels`.
+// M_xi (K, tiles) rows [k0, k1) (k0 a multiple of MR) = U_xi (K, C) x V_xi (C, tiles) for the 16 positions xi,
+// U as winograd_transform_weights writes it (read in place, or with `copy_u` copied block by block into the GEMM's
+// workspace), V as written through `panels`.
 inline void winograd_products(const ConvGeometry& g, const WinogradLayout& w, const float* U,
-                              const WinogradPanelsV& panels, int tiles, float* M, float* gemm_ws, int k0, int k1) {
-    const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
-    for (int xi = 0; xi < 16; ++xi)
-        gemm_packed(k1 - k0, tiles, g.C,
-                    StridedPackA<float>{{U + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, 1}},
-                    panels.operand(xi), M + (xi * static_cast<std::size_t>(g.K) + k0) * w.ld, w.ld, false, gemm_ws);
+                              const WinogradPanelsV& panels, int tiles, float* M, float* gemm_ws, int k0, int k1,
+                              bool copy_u) {
+    const long padded_rows = PrepackedA<float>::padded(g.K);
+    const long u_stride = winograd_weights_stride(g.K, g.C);
+    for (int xi = 0; xi < 16; ++xi) {
+        const PrepackedA<float> u{U + xi * u_stride, padded_rows, k0};
+        float* m = M + (xi * static_cast<std::size_t>(g.K) + k0) * w.ld;
+        if (copy_u) {
+            gemm_packed(k1 - k0, tiles, g.C, CopyPrepackedA<float>{u}, panels.operand(xi), m, w.ld, false, gemm_ws);
+        } else {
+            gemm_packed(k1 - k0, tiles, g.C, u, panels.operand(xi), m, w.ld, false, gemm_ws);
+        }
+    }
 }
 
 // One thread's buffers in its part of the workspace (winograd_thread_scalars): padded image, V, the products M
@@ -329,7 +338,7 @@ struct WinogradBuffers {
 // chunks. Otherwise, with at least a quarter as many filters as an image has tiles, each thread takes a share of
 // the filters (in multiples of the GEMM's MR), transforms their weights and computes them on every image (every
 // thread transforms the whole input); with fewer filters, the threads transform the weights split by filters,
-// then split each image's tile rows (every thread packs all the weights). Measured on the FER nets' layers at
+// then split each image's tile rows (every thread reads all the weights). Measured on the FER nets' layers at
 // batch 1 on 2 threads: the filter split wins where the weights are many (24x24 images, 64-128 filters), the
 // tile split where the input is (48x48, 32 filters). Every output sums its channels in the GEMM's fixed order,
 // so results are bit-identical for any thread count and batch size. `workspace` holds
@@ -355,7 +364,7 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
             for (int n = 0; n < N; ++n) {
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, 0, w.tiles_h, 0, panels);
-                winograd_products(g, w, U, panels, w.image_tiles, b.M, b.gemm_ws, k0, k1);
+                winograd_products(g, w, U, panels, w.image_tiles, b.M, b.gemm_ws, k0, k1, false);
                 winograd_transform_output(g, w, b.M, 0, 0, w.tiles_h, bias, y + n * out_size, k0, k1);
             }
         });
@@ -363,7 +372,7 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
     }
     pool_run(pool, threads, [&](int t) {
         int k0 = 0, k1 = 0;
-        split_range(g.K, threads, t, 1, k0, k1);
+        split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
         winograd_transform_weights(g, weight, flipped, U, k0, k1);
     });
     if (N < threads) {
@@ -376,12 +385,17 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
             for (int n = 0; n < N; ++n) {
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, begin, end, 0, panels);
-                winograd_products(g, w, U, panels, (end - begin) * w.tiles_w, b.M, b.gemm_ws, 0, g.K);
+                winograd_products(g, w, U, panels, (end - begin) * w.tiles_w, b.M, b.gemm_ws, 0, g.K, false);
                 winograd_transform_output(g, w, b.M, 0, begin, end, bias, y + n * out_size, 0, g.K);
             }
         });
         return;
     }
+    // Every chunk reads all of U: on one thread straight from U; on more, from a copy of each GEMM block in the
+    // core's own cache. Copying measured 0.84-1.04x of reading in place on one thread and 0.90-1.15x on two
+    // (faster on 14 of 18 entries) for the forward and backward-data of the nets' 3x3 layers at batch 64. The
+    // arithmetic is the same either way.
+    const bool copy_u = threads > 1;
     pool_run(pool, threads, [&](int t) {
         const WinogradBuffers b = buffers(t);
         int begin = 0, end = 0;
@@ -393,7 +407,7 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, 0, w.tiles_h, static_cast<long>(n - n0) * w.image_tiles, panels);
             }
-            winograd_products(g, w, U, panels, (n1 - n0) * w.image_tiles, b.M, b.gemm_ws, 0, g.K);
+            winograd_products(g, w, U, panels, (n1 - n0) * w.image_tiles, b.M, b.gemm_ws, 0, g.K, copy_u);
             for (int n = n0; n < n1; ++n)
                 winograd_transform_output(g, w, b.M, static_cast<long>(n - n0) * w.image_tiles, 0, w.tiles_h, bias,
                                           y + n * out_size, 0, g.K);
