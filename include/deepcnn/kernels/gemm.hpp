@@ -290,6 +290,21 @@ inline void gemm_micro_kernel_edge(int kc, int n, const Scalar* a, const Scalar*
     gemm_micro_kernel(kc, a, b, tile, GemmBlocking::NR, false);
 }
 
+// `count` rounded up to a multiple of W.
+template <int W>
+constexpr long padded_to(long count) {
+    return (count + W - 1) / W * W;
+}
+
+// The packed layout both operands share, panels W wide (MR rows of A, NR columns of B) along x, k the index summed
+// over (`depth` of them, in KC blocks): where element (x, k) is, with x padded to `padded_x`.
+template <int W>
+long panel_offset(long x, long k, int depth, long padded_x) {
+    const long k0 = k / GemmBlocking::KC * GemmBlocking::KC;
+    const long kc = std::min<long>(GemmBlocking::KC, depth - k0);
+    return k0 * padded_x + (x / W) * kc * W + (k - k0) * W + x % W;
+}
+
 // B already in the layout gemm_packed packs it into, written so by its producer (Winograd's input transform,
 // winograd.hpp), and read in place: rows in KC blocks, each block's columns in NR-wide panels of kc x NR
 // (k-major); the block of rows from k0 starts at k0 * padded_columns, the panel of columns from j0 at j0 * kc
@@ -299,15 +314,10 @@ struct PrepackedB {
     const Scalar* data;
     long padded_columns;  // N rounded up to a multiple of NR
 
-    static long padded(long columns) {
-        return (columns + GemmBlocking::NR - 1) / GemmBlocking::NR * GemmBlocking::NR;
-    }
+    static long padded(long columns) { return padded_to<GemmBlocking::NR>(columns); }
     // Where element (k, j) of a B with `rows` rows is.
     static long offset(long k, long j, int rows, long padded_columns) {
-        const long k0 = k / GemmBlocking::KC * GemmBlocking::KC;
-        const long kc = std::min<long>(GemmBlocking::KC, rows - k0);
-        return k0 * padded_columns + (j / GemmBlocking::NR) * kc * GemmBlocking::NR + (k - k0) * GemmBlocking::NR +
-               j % GemmBlocking::NR;
+        return panel_offset<GemmBlocking::NR>(j, k, rows, padded_columns);
     }
     const Scalar* panels(int k0, int kc, int j0) const {
         return data + k0 * padded_columns + static_cast<long>(j0) * kc;
@@ -329,13 +339,10 @@ struct PrepackedA {
     long padded_rows;  // all of the matrix's rows, rounded up to a multiple of MR
     int first_row;     // a multiple of MR
 
-    static long padded(long rows) { return (rows + GemmBlocking::MR - 1) / GemmBlocking::MR * GemmBlocking::MR; }
+    static long padded(long rows) { return padded_to<GemmBlocking::MR>(rows); }
     // Where element (i, k) of an A with `columns` columns is.
     static long offset(long i, long k, int columns, long padded_rows) {
-        const long k0 = k / GemmBlocking::KC * GemmBlocking::KC;
-        const long kc = std::min<long>(GemmBlocking::KC, columns - k0);
-        return k0 * padded_rows + (i / GemmBlocking::MR) * kc * GemmBlocking::MR + (k - k0) * GemmBlocking::MR +
-               i % GemmBlocking::MR;
+        return panel_offset<GemmBlocking::MR>(i, k, columns, padded_rows);
     }
     const Scalar* panels(int i0, int k0, int kc) const {
         return data + k0 * padded_rows + static_cast<long>(first_row + i0) * kc;
