@@ -187,6 +187,7 @@ TEST_CASE("the broadcast kernels match the references", "[kernels][conv2d][broad
         {{1, 16, 4, 6, 16, 3, 3, 1, Padding::explicit_pad(2, 1)}, false},   // padding 2 rows high: 1 kernel row
         {{1, 17, 12, 12, 16, 3, 3, 1, Padding::same()}, false},             // odd C, forward 3x3
         {{3, 19, 7, 9, 32, 3, 3, 1, Padding::explicit_pad(1, 2)}, false},   // odd C, 2 blocks, 3 images
+        {{1, 16, 12, 12, 48, 5, 5, 1, Padding::same()}, false},             // 3 blocks, batch 1, 5x5 in place
     };
     for (const BroadcastCase& c : cases) {
         const Case& s = c.shape;
@@ -210,6 +211,16 @@ TEST_CASE("the broadcast kernels match the references", "[kernels][conv2d][broad
     CHECK(detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same()), 3));
     CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same()), 4));
     CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(16, 24, 24, 16, 3, 3, 1, 1, Padding::same()), 1));
+    // Rows one tile wide with a padding of KW / 2 on either side are read in place (12 pixels: AVX-512 only), as
+    // the 12x12 cases above are; not with wider padding or a partial tile.
+    const bool rows_of_12 = detail::broadcast_tile_pixels == 12;
+    CHECK(detail::broadcast_reads_only_image(make_conv_geometry(32, 12, 12, 32, 3, 3, 1, 1, Padding::same())) ==
+          rows_of_12);
+    CHECK(detail::broadcast_reads_only_image(make_conv_geometry(16, 12, 12, 16, 5, 5, 1, 1, Padding::same())) ==
+          rows_of_12);
+    CHECK_FALSE(detail::broadcast_reads_only_image(
+        make_conv_geometry(48, 12, 12, 16, 3, 3, 1, 1, Padding::explicit_pad(1, 2))));
+    CHECK_FALSE(detail::broadcast_reads_only_image(make_conv_geometry(16, 13, 13, 16, 3, 3, 1, 1, Padding::same())));
 #endif
 }
 

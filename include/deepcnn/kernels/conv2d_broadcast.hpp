@@ -2,10 +2,11 @@
 // stride-1 layers whose filters come in blocks of 16, where an implicit GEMM spends a tenth of its time packing
 // the im2col matrix. A tile of PIX neighbouring output pixels of one row times 16 filters lives in registers;
 // for every tap (c, kh, kw) it broadcasts the PIX input values the tap reads straight from the zero-padded image
-// and multiplies them by the tap's 16 weights, which are packed once per call as (K/16, C*KH*KW, 16). Nothing
-// per image is packed. Each output sums its taps in (c, kh, kw) order, so the split between threads never
-// changes a result. Backward-data uses the same kernel on the flipped weights (see conv2d_fast.hpp);
-// backward-weights broadcasts the input the same way against one pixel's dy for 16 filters.
+// (or from the image itself where a row is one tile and no tap that reads padding is computed) and multiplies them
+// by the tap's 16 weights, which are packed once per call as (K/16, C*KH*KW, 16). Nothing per image is packed.
+// Each output sums its taps in (c, kh, kw) order, so the split between threads never changes a result.
+// Backward-data uses the same kernel on the flipped weights (see conv2d_fast.hpp); backward-weights broadcasts the
+// input the same way against one pixel's dy for 16 filters.
 // Twins: conv2d_forward_ref and conv2d_backward_weights_ref (conv2d_ref.hpp).
 #pragma once
 
@@ -88,8 +89,10 @@ inline bool broadcast_conv_applies(const ConvGeometry& g) {
 
 // Filter blocks [b0, b1) of packed (K/16, C*KH*KW, 16) for backward-data (see pack_broadcast_blocks). Per input
 // channel c, a block's 16 filters are 16 x KK contiguous originals (filter, tap), stored as KK x 16 with the taps
-// reversed: 8 filters x 8 taps at a time transposed in registers, written from the last tap backwards (a negative
-// row stride), the remaining taps one by one. Channels outermost, so that the originals are read in order.
+// reversed, written from the last tap backwards (a negative row stride). With AVX-512, 16 filters x 16 taps at a
+// time are transposed in registers (the rows KK apart, so that the last group reads up to 15 floats past the
+// chunk: not on the weights' last chunk); otherwise, and on that chunk, 8 filters x 8 taps at a time, the
+// remaining taps one by one. Channels outermost, so that the originals are read in order.
 inline void pack_flipped_broadcast_blocks(const ConvGeometry& g, const float* weight, float* packed, int b0, int b1) {
     constexpr int F = broadcast_filter_block;
     const int R = g.patch_size(), KK = g.KH * g.KW;
@@ -99,6 +102,13 @@ inline void pack_flipped_broadcast_blocks(const ConvGeometry& g, const float* we
         for (int b = b0; b < b1; ++b) {
             const float* src = weight + (static_cast<std::size_t>(c) * g.K + b * F) * KK;
             float* dst = packed + static_cast<std::size_t>(b) * R * F + static_cast<std::size_t>(c) * KK * F;
+#if defined(__AVX512F__)
+            if (c + 1 < g.C || (b + 1) * F < g.K) {
+                for (int tap = 0; tap < KK; tap += 16)
+                    transpose_16x16(src + tap, KK, dst + (KK - 1 - tap) * F, -F, std::min(16, KK - tap));
+                continue;
+            }
+#endif
             for (int half = 0; half < F; half += 8, src += 8 * KK) {
                 int tap = 0;
                 for (; tap + 8 <= KK; tap += 8)
@@ -135,15 +145,18 @@ inline void pack_broadcast_blocks(const ConvGeometry& g, const float* weight, bo
     }
 }
 
-// tile (NB, PIX, 16) = bias16 [or 0] + sum over taps of in[c, kh, kw + i] x packed[(c, kh, kw)][f], for NB
-// filter blocks (block j's bias at bias16 + 16 j, its packed weights at packed + j * block_scalars), where `in`
-// is the padded image at the tile's first input pixel. Only kernel rows [kh0, kh1) are summed (the others read
-// padding rows). On a row's first tile with a left padding of KW / 2 (LEFT), and its last, whole tile with a
-// right padding of KW / 2 (RIGHT), the taps that read padding columns are left out at compile time. Reads
-// PIX + KW - 1 values of each window row.
+// tile (NB, PIX, 16) = bias16 [or 0] + sum over taps of image[at + (c, kh, kw + i)] x packed[(c, kh, kw)][f], for
+// NB filter blocks (block j's bias at bias16 + 16 j, its packed weights at packed + j * block_scalars), where
+// `at` is the index of the tile's first input pixel in `image` (planes `plane` apart, rows Wp apart). Only kernel
+// rows [kh0, kh1) are summed (the others read padding rows). On a row's first tile with a left padding of KW / 2
+// (LEFT), and its last, whole tile with a right padding of KW / 2 (RIGHT), the taps that read padding columns are
+// left out at compile time. Reads PIX + KW - 1 values of each window row, fewer on LEFT and RIGHT tiles: a tile
+// that is both reads only the image's own pixels, so `image` may then be unpadded and `at` negative (indices are
+// summed before they are added to the pointer, which only ever points into the image).
 template <int NB, int PIX, int KW, bool LEFT, bool RIGHT>
-inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int Wp, const float* in,
-                                const float* packed, std::size_t block_scalars, const float* bias16, float* tile) {
+inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int Wp, const float* image,
+                                std::ptrdiff_t at, const float* packed, std::size_t block_scalars,
+                                const float* bias16, float* tile) {
     constexpr int half = KW / 2;
     Lanes16 acc[NB][PIX];
 #pragma GCC unroll 2
@@ -153,9 +166,9 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
         for (int i = 0; i < PIX; ++i) acc[j][i] = bias;
     }
     const std::size_t channel_taps = static_cast<std::size_t>(KH) * KW * 16;
-    for (int c = 0; c < C; ++c, in += plane, packed += channel_taps) {
+    for (int c = 0; c < C; ++c, at += plane, packed += channel_taps) {
         for (int kh = kh0; kh < kh1; ++kh) {
-            const float* row = in + static_cast<std::size_t>(kh) * Wp;
+            const std::ptrdiff_t row = at + static_cast<std::ptrdiff_t>(kh) * Wp;
             const float* taps = packed + static_cast<std::size_t>(kh) * KW * 16;
 #pragma GCC unroll 5
             for (int kw = 0; kw < KW; ++kw) {
@@ -164,18 +177,18 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
                 for (int j = 0; j < NB; ++j) w[j] = Lanes16::load(taps + j * block_scalars + kw * 16);
                 // Hidden from the compiler, so that it does not keep the broadcasts one tap shares with the next
                 // in registers (it spilled accumulators for them).
-                const float* window = row + kw;
+                std::ptrdiff_t window = row + kw;
                 __asm__("" : "+r"(window));
 #pragma GCC unroll 12
                 for (int i = 0; i < PIX; ++i) {
                     if ((LEFT && i + kw < half) || (RIGHT && i + kw >= PIX + half)) continue;
                     if constexpr (NB == 1) {
-                        acc[0][i].fma(window + i, w[0]);
+                        acc[0][i].fma(image + (window + i), w[0]);
                     } else {
                         // One broadcast for the NB blocks. Only the AVX-512 Lanes16 (NB > 1) has broadcast and pin:
                         // the name depends on NB, so that the AVX2 build does not look them up.
                         using Broadcast = std::conditional_t<NB == 1, void, Lanes16>;
-                        Broadcast x = Broadcast::broadcast(window + i);
+                        Broadcast x = Broadcast::broadcast(image + (window + i));
                         x.pin();
 #pragma GCC unroll 2
                         for (int j = 0; j < NB; ++j) acc[j][i].fma(x, w[j]);
@@ -190,15 +203,31 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
         for (int i = 0; i < PIX; ++i) acc[j][i].store(tile + (j * PIX + i) * 16);
 }
 
-// Filter blocks [b0, b1) of one padded image xp: y (K, OH, OW) = conv + bias [bias may be null], row by row. A
-// row's last tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack)
-// and stores the valid ones. Kernel rows and (with a padding of KW / 2 on a side) columns that read only padding
-// are skipped.
+// One image as the broadcast kernels read it: padded row r, column q at data[origin + r * Wp + q], planes `plane`
+// apart. Either the padded copy (origin 0) or, where no tile reads padding (broadcast_reads_only_image), the image
+// itself, unpadded (origin -(pad_top * W + pad_left)).
+struct BroadcastImage {
+    const float* data = nullptr;
+    std::ptrdiff_t origin = 0;
+    int plane = 0, Wp = 0;
+};
+
+// Whether every tile of broadcast_conv_rows is both its row's first and last, with a padding of KW / 2 on either
+// side, so that the taps that read padding columns are all left out (and padding rows always are): the kernel then
+// reads the image unpadded, and no copy is made.
+inline bool broadcast_reads_only_image(const ConvGeometry& g) {
+    const int half = g.KW / 2;
+    return g.OW == broadcast_tile_pixels && g.pad_left == half && g.pad_left + g.W - g.OW == half;
+}
+
+// Filter blocks [b0, b1) of one image: y (K, OH, OW) = conv + bias [bias may be null], row by row. A row's last
+// tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
+// the valid ones. Kernel rows and (with a padding of KW / 2 on a side) columns that read only padding are skipped.
 template <int KW>
-void broadcast_conv_rows(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* packed,
+void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, const float* packed,
                          const float* bias, float* y, int b0, int b1) {
     constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block, NB = broadcast_tile_blocks;
-    const int R = g.patch_size(), P = g.out_pixels(), plane = l.Hp * l.Wp;
+    const int R = g.patch_size(), P = g.out_pixels(), plane = image.plane;
     const std::size_t block_scalars = static_cast<std::size_t>(R) * F;
     const bool left_pad = g.pad_left == KW / 2;
     const bool right_pad = g.pad_left + g.W - g.OW == KW / 2;  // with stride 1: padding past the last window
@@ -210,22 +239,23 @@ void broadcast_conv_rows(const ConvGeometry& g, const PaddedLayout& l, const flo
             const int kh0 = std::max(0, g.pad_top - oh), kh1 = std::min(g.KH, g.pad_top + g.H - oh);
             for (int ow = 0; ow < g.OW; ow += PIX) {
                 const int n = std::min(PIX, g.OW - ow);
-                const float* in = xp + static_cast<std::size_t>(oh) * l.Wp + ow;
+                const std::ptrdiff_t at = image.origin + static_cast<std::ptrdiff_t>(oh) * image.Wp + ow;
                 const float* block = packed + b * block_scalars;
                 const float* bias16 = bias ? bias + b * F : nullptr;
                 const bool left = left_pad && ow == 0, right = right_pad && n == PIX && ow + PIX == g.OW;
-                const int C = g.C, KH = g.KH, Wp = l.Wp;
+                const int C = g.C, KH = g.KH, Wp = image.Wp;
+                const float* in = image.data;
                 if (left && right) {
-                    broadcast_conv_tile<n_blocks, PIX, KW, true, true>(C, KH, kh0, kh1, plane, Wp, in, block,
+                    broadcast_conv_tile<n_blocks, PIX, KW, true, true>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                        block_scalars, bias16, tile);
                 } else if (left) {
-                    broadcast_conv_tile<n_blocks, PIX, KW, true, false>(C, KH, kh0, kh1, plane, Wp, in, block,
+                    broadcast_conv_tile<n_blocks, PIX, KW, true, false>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                         block_scalars, bias16, tile);
                 } else if (right) {
-                    broadcast_conv_tile<n_blocks, PIX, KW, false, true>(C, KH, kh0, kh1, plane, Wp, in, block,
+                    broadcast_conv_tile<n_blocks, PIX, KW, false, true>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                         block_scalars, bias16, tile);
                 } else {
-                    broadcast_conv_tile<n_blocks, PIX, KW, false, false>(C, KH, kh0, kh1, plane, Wp, in, block,
+                    broadcast_conv_tile<n_blocks, PIX, KW, false, false>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                          block_scalars, bias16, tile);
                 }
                 for (int j = 0; j < n_blocks; ++j) {
@@ -263,14 +293,25 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
             pack_broadcast_blocks(g, weight, flipped, packed, b0, b1);
         });
     }
+    const auto conv_image = [&](const BroadcastImage& image, int n, int b0, int b1) {
+        if (by_blocks && n == 0) pack_broadcast_blocks(g, weight, flipped, packed, b0, b1);
+        if (g.KW == 3) {
+            broadcast_conv_rows<3>(g, image, packed, bias, y + n * out_size, b0, b1);
+        } else {
+            broadcast_conv_rows<5>(g, image, packed, bias, y + n * out_size, b0, b1);
+        }
+    };
+    if (broadcast_reads_only_image(g)) {
+        const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+        const std::ptrdiff_t origin = -(static_cast<std::ptrdiff_t>(g.pad_top) * g.W + g.pad_left);
+        for_each_image_part(N, pool, blocks, 1, [&](int, int n, int b0, int b1) {
+            conv_image({x + n * in_size, origin, g.H * g.W, g.W}, n, b0, b1);
+        });
+        return;
+    }
     for_each_padded_image(g, N, x, workspace, thread_scalars, pool, blocks, 1,
                           [&](const float* xp, int n, int b0, int b1) {
-                              if (by_blocks && n == 0) pack_broadcast_blocks(g, weight, flipped, packed, b0, b1);
-                              if (g.KW == 3) {
-                                  broadcast_conv_rows<3>(g, l, xp, packed, bias, y + n * out_size, b0, b1);
-                              } else {
-                                  broadcast_conv_rows<5>(g, l, xp, packed, bias, y + n * out_size, b0, b1);
-                              }
+                              conv_image({xp, 0, l.Hp * l.Wp, l.Wp}, n, b0, b1);
                           });
 }
 

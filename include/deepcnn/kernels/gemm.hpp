@@ -105,6 +105,43 @@ inline void transpose_8x4(const float* src, const int* row, float* dst, int ld) 
 }
 #endif
 
+#if defined(__AVX512F__)
+// dst[p * ld + i] = src[i * rs + p] for i in [0, 16), p in [0, count), count <= 16: sixteen rows transposed in
+// registers. Each row is read 16 floats long, whatever count is.
+inline void transpose_16x16(const float* src, std::ptrdiff_t rs, float* dst, std::ptrdiff_t ld, int count) {
+    // The zero-masking forms with every lane kept: the same instructions, without GCC 12's self-initialised
+    // undefined source operand, which -Wuninitialized reports (GCC bug 105593).
+    const __mmask16 all = 0xffff;
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * rs);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_maskz_unpacklo_ps(all, r[i], r[i + 1]);
+        t[i + 1] = _mm512_maskz_unpackhi_ps(all, r[i], r[i + 1]);
+    }
+    // r[i + q]: 128-bit lane j holds rows i .. i + 3 of column 4 j + q
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_maskz_shuffle_ps(all, t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_maskz_shuffle_ps(all, t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_maskz_shuffle_ps(all, t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_maskz_shuffle_ps(all, t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    // then 128-bit lanes regrouped in two steps, so that r[p] holds column p of all 16 rows
+    for (int i = 0; i < 4; ++i) {
+        t[i] = _mm512_maskz_shuffle_f32x4(all, r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_maskz_shuffle_f32x4(all, r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_maskz_shuffle_f32x4(all, r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_maskz_shuffle_f32x4(all, r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[i] = _mm512_maskz_shuffle_f32x4(all, t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_maskz_shuffle_f32x4(all, t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_maskz_shuffle_f32x4(all, t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_maskz_shuffle_f32x4(all, t[i + 4], t[i + 12], 0xdd);
+    }
+    for (int p = 0; p < count; ++p) _mm512_storeu_ps(dst + p * ld, r[p]);
+}
+#endif
+
 // Packs rows [i0, i0 + mc) x columns [k0, k0 + kc) of A as ceil(mc / MR) panels of kc x MR (k-major); rows past
 // mc are zero. Row-major float A is transposed 8x8 in registers when MR is 8.
 template <class Scalar>

@@ -104,27 +104,34 @@ inline void pad_channels(const ConvGeometry& g, const PaddedLayout& l, const flo
     pad_image(part, lp, image + static_cast<std::size_t>(c0) * g.H * g.W, xp + c0 * plane);
 }
 
-// Runs fn(xp, n, begin, end) for every image n of a batch x (N, C, H, W), each copied first into the calling
-// thread's padded buffer xp (`thread_scalars` apart in `workspace`; the rest of the thread's part is its own
-// scratch). Threads split the images, each done whole (begin, end = 0, parts); when the batch is smaller than the
-// pool, every thread pads every image and does its share [begin, end) of `parts` units (rows, pixels, filters:
-// the caller's), in multiples of `align`.
-template <class Scalar, class F>
-void for_each_padded_image(const ConvGeometry& g, int N, const Scalar* x, Scalar* workspace,
-                           std::size_t thread_scalars, ThreadPool* pool, int parts, int align, F&& fn) {
+// Runs fn(t, n, begin, end) on thread t for every image n of a batch of N. Threads split the images, each done
+// whole (begin, end = 0, parts); when the batch is smaller than the pool, every thread does its share
+// [begin, end) of `parts` units (rows, pixels, filters: the caller's) of every image, in multiples of `align`.
+template <class F>
+void for_each_image_part(int N, ThreadPool* pool, int parts, int align, F&& fn) {
     const int threads = pool ? pool->size() : 1;
-    const PaddedLayout l = padded_layout(g);
-    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     pool_run(pool, threads, [&](int t) {
-        Scalar* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
         const bool by_images = N >= threads;
         int begin = 0, end = 0;
         split_range(by_images ? N : parts, threads, t, by_images ? 1 : align, begin, end);
         if (begin == end) return;
-        for (int n = by_images ? begin : 0; n < (by_images ? end : N); ++n) {
-            pad_image(g, l, x + n * in_size, xp);
-            fn(xp, n, by_images ? 0 : begin, by_images ? parts : end);
-        }
+        for (int n = by_images ? begin : 0; n < (by_images ? end : N); ++n)
+            fn(t, n, by_images ? 0 : begin, by_images ? parts : end);
+    });
+}
+
+// Runs fn(xp, n, begin, end) for every image n of a batch x (N, C, H, W), split as for_each_image_part does, each
+// copied first into the calling thread's padded buffer xp (`thread_scalars` apart in `workspace`; the rest of the
+// thread's part is its own scratch). When the batch is smaller than the pool, every thread pads every image.
+template <class Scalar, class F>
+void for_each_padded_image(const ConvGeometry& g, int N, const Scalar* x, Scalar* workspace,
+                           std::size_t thread_scalars, ThreadPool* pool, int parts, int align, F&& fn) {
+    const PaddedLayout l = padded_layout(g);
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    for_each_image_part(N, pool, parts, align, [&](int t, int n, int begin, int end) {
+        Scalar* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
+        pad_image(g, l, x + n * in_size, xp);
+        fn(xp, n, begin, end);
     });
 }
 
