@@ -134,9 +134,9 @@ TEST_CASE("fast convolution kernels match the references", "[kernels][conv2d]") 
 
 TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][conv2d][winograd]") {
     // 3x3 stride-1 shapes with C >= 16 and at least 144 tiles: forward and backward-weights by Winograd
-    // (backward-weights split by filters below 4 images; below one image per thread the forward splits the
-    // filters, or with fewer than a quarter of an image's tiles the tile rows); backward-data too when K >= 16
-    // (and C >= 24).
+    // (backward-weights below 4 images split by tile rows on images of 576 tiles and up with fewer than 128
+    // filters, otherwise by filters; below one image per thread the forward splits the filters, or with fewer than
+    // a quarter of an image's tiles the tile rows); backward-data too when K >= 16 (and C >= 24).
     const Case cases[] = {
         {4, 16, 12, 12, 8, 3, 3, 1, Padding::same()},        // 6 tile columns: one partial 8-tile vector per row
         {5, 17, 13, 9, 19, 3, 3, 1, Padding::same()},        // odd rows and columns: half tiles at the edges
@@ -147,16 +147,29 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
         {1, 16, 24, 24, 40, 3, 3, 1, Padding::same()},       // batch 1, 40 filters: filters split between threads
         {1, 17, 25, 23, 19, 3, 3, 1, Padding::same()},       // ... 19 filters for 156 tiles, odd sizes: tile rows
         {9, 16, 12, 12, 24, 3, 3, 1, Padding::same()},       // 4 images per chunk (on one thread: 4, 4, 1)
-        {2, 16, 48, 48, 16, 3, 3, 1, Padding::same()},       // one 576-tile image per chunk
+        {2, 16, 48, 48, 16, 3, 3, 1, Padding::same()},       // one 576-tile image per chunk; backward-weights by
+                                                             // tile rows, image by image
         {1, 16, 64, 64, 8, 3, 3, 1, Padding::same()},        // 1024 tiles: the GEMM's second block of columns
-        {3, 16, 18, 18, 21, 3, 3, 1, Padding::same()},       // fewer images than parts: backward-weights by filters,
-                                                             // chunks of 2 images then 1, 21 filters
+        {3, 16, 18, 18, 21, 3, 3, 1, Padding::same()},       // fewer images than parts: backward-weights by
+                                                             // filters; forward chunks of 2 images then 1
+        {1, 16, 48, 48, 128, 3, 3, 1, Padding::same()},      // 128 filters: backward-weights by filters
+        {2, 16, 49, 47, 24, 3, 3, 1, Padding::same()},       // backward-weights by rows: 25 tile rows, 12 + 13
     };
     for (const Case& c : cases) {
         const ConvGeometry g = make_conv_geometry(c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.stride, c.padding);
         if (DEEPCNN_HAVE_AVX2) CHECK(detail::winograd_pays(g, c.N));
         check_case(c);
     }
+#if DEEPCNN_HAVE_AVX2
+    const auto by_rows = [](int H, int W, int K, int N) {
+        return detail::winograd_weights_by_rows(make_conv_geometry(16, H, W, K, 3, 3, 1, 1, Padding::same()), N);
+    };
+    CHECK(by_rows(48, 48, 16, 2));
+    CHECK(by_rows(49, 47, 24, 2));
+    CHECK_FALSE(by_rows(48, 48, 16, 4));
+    CHECK_FALSE(by_rows(48, 48, 128, 1));
+    CHECK_FALSE(by_rows(18, 18, 21, 3));
+#endif
     // Not on a batch of too few tiles, nor on images over 64 x 64 outputs (the workspace would grow with them).
     CHECK_FALSE(detail::winograd_pays(make_conv_geometry(16, 12, 12, 8, 3, 3, 1, 1, Padding::same()), 3));
     CHECK_FALSE(detail::winograd_applies(make_conv_geometry(16, 66, 64, 8, 3, 3, 1, 1, Padding::same())));

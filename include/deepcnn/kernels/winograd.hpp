@@ -415,16 +415,16 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
     });
 }
 
-// Z (16, K, ld) rows [k0, k1), columns t0 + ty * tiles_w + tx = A dy A^T per tile of one image's padded dy
-// (w.padded_dy), A = [1 0; 1 1; 1 -1; 0 -1]: the gradient of the products M that winograd_transform_output reads.
-// Writes up to 7 columns past the last tile.
+// Z (16, K, ld) rows [k0, k1), columns t0 + (ty - ty0) * tiles_w + tx for the tile rows [ty0, ty1) = A dy A^T
+// per tile of one image's padded dy (w.padded_dy), A = [1 0; 1 1; 1 -1; 0 -1]: the gradient of the products M
+// that winograd_transform_output reads. Writes up to 7 columns past the last tile.
 inline void winograd_transform_dy(const ConvGeometry& g, const WinogradLayout& w, const float* dyp, float* Z,
-                                  long t0, int k0, int k1) {
+                                  long t0, int k0, int k1, int ty0, int ty1) {
     const std::size_t xi_stride = static_cast<std::size_t>(g.K) * w.ld;
     for (int k = k0; k < k1; ++k) {
         const float* image = dyp + static_cast<std::size_t>(k) * w.padded_dy.Hp * w.padded_dy.Wp;
-        float* z = Z + k * w.ld + t0;
-        for (int ty = 0; ty < w.tiles_h; ++ty)
+        float* z = Z + k * w.ld + t0 - static_cast<long>(ty0) * w.tiles_w;
+        for (int ty = ty0; ty < ty1; ++ty)
             for (int tx = 0; tx < w.tiles_w; tx += 8) {
                 const float* r0 = image + 2 * ty * w.padded_dy.Wp + 2 * tx;
                 const float* r1 = r0 + w.padded_dy.Wp;
@@ -512,20 +512,98 @@ inline void winograd_transform_for_weights(const ConvGeometry& g, const Winograd
         winograd_transform_input(g, w, b.xp, 0, w.tiles_h, t0,
                                  WinogradRowsV{b.V, w.ld, static_cast<long>(g.C) * w.ld});
         pad_channels(w.dy_image, w.padded_dy, dy + n * out_size, k0, k1, b.dyp);
-        winograd_transform_dy(g, w, b.dyp, b.M, t0, k0, k1);
+        winograd_transform_dy(g, w, b.dyp, b.M, t0, k0, k1, 0, w.tiles_h);
     }
 }
 
-// dU (16, K, C) rows [k0, k1) [+]= Z_xi rows [k0, k1) x V_xi^T over the first `tiles` tiles, for each xi.
+// dU (16, K, C) rows [k0, k1) [+]= Z_xi rows [k0, k1) x V_xi^T over `tiles` tiles from column `first` on, for
+// each xi.
 inline void winograd_weight_products(const ConvGeometry& g, const WinogradLayout& w, const WinogradBuffers& b,
-                                     int tiles, int k0, int k1, float* dU, bool accumulate) {
+                                     long first, int tiles, int k0, int k1, float* dU, bool accumulate) {
     const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
     for (int xi = 0; xi < 16; ++xi) {
-        const std::size_t z_rows = (xi * static_cast<std::size_t>(g.K) + k0) * w.ld;
+        const std::size_t z_rows = (xi * static_cast<std::size_t>(g.K) + k0) * w.ld + first;
         gemm_packed(k1 - k0, g.C, tiles, StridedPackA<float>{{b.M + z_rows, w.ld, 1}},
-                    StridedPackB<float>{{b.V + xi * static_cast<std::size_t>(g.C) * w.ld, 1, w.ld}},
+                    StridedPackB<float>{{b.V + xi * static_cast<std::size_t>(g.C) * w.ld + first, 1, w.ld}},
                     dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, accumulate, b.gemm_ws);
     }
+}
+
+// dweight rows [k0, k1) from `parts` (2 or 4) gradients dU_p, part_scalars apart in dU: dU = dU_0 + dU_1, or
+// (dU_0 + dU_1) + (dU_2 + dU_3), into dU_0, then G^T dU G.
+inline void winograd_sum_weight_parts(const ConvGeometry& g, float* dU, std::size_t part_scalars, int parts, int k0,
+                                      int k1, float* dweight) {
+    const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
+    for (int xi = 0; xi < 16; ++xi) {
+        const std::size_t begin = xi * u_plane + static_cast<std::size_t>(k0) * g.C;
+        const std::size_t end = xi * u_plane + static_cast<std::size_t>(k1) * g.C;
+        if (parts == 2) {
+            for (std::size_t i = begin; i < end; ++i) dU[i] = dU[i] + dU[part_scalars + i];
+        } else {
+            for (std::size_t i = begin; i < end; ++i)
+                dU[i] = (dU[i] + dU[part_scalars + i]) + (dU[2 * part_scalars + i] + dU[3 * part_scalars + i]);
+        }
+    }
+    winograd_weights_gradient(g, dU, k0, k1, dweight);
+}
+
+// Whether winograd_backward_weights splits a batch of fewer images than winograd_weight_parts by tile rows rather
+// than by filters: with fewer than 128 filters (the filter split gives each thread GEMMs of K / threads rows, and
+// every thread transforms the whole input) on images of at least 576 tiles (48 x 48 outputs: each part's GEMMs
+// still sum 288 tiles). Measured at batch 1 (docs/performance.md, session 13): fer conv2 (48 x 48, 32 filters)
+// 1.13x on 2 threads, 0.97x on one; the 24 x 24 layers with 64 filters 0.85-0.98x on either.
+inline bool winograd_weights_by_rows(const ConvGeometry& g, int N) {
+    return N < winograd_weight_parts && g.K < 128 && winograd_layout(g).image_tiles >= 576;
+}
+
+// winograd_backward_weights where winograd_weights_by_rows: two fixed parts, the top and bottom halves of every
+// image's tile rows, each summed (image by image, in order) into its own dU, then added as the image parts are. A
+// thread pads each image once and transforms the tile rows of all its parts together. The sums depend on the
+// parts only, so results are the same for any thread count.
+inline void winograd_backward_weights_by_rows(const ConvGeometry& g, int N, const float* x, const float* dy,
+                                              float* dweight, float* dU, float* workspace,
+                                              std::size_t thread_scalars, ThreadPool* pool) {
+    constexpr int parts = 2;
+    const int threads = pool ? pool->size() : 1;
+    const WinogradLayout w = winograd_layout(g);
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
+    const std::size_t part_scalars = winograd_weight_scalars(g);
+    const auto part_rows = [&](int part, int& ty0, int& ty1) { split_range(w.tiles_h, parts, part, 1, ty0, ty1); };
+    pool_run(pool, threads, [&](int t) {
+        int p0 = 0, p1 = 0;
+        split_range(parts, threads, t, 1, p0, p1);
+        if (p0 == p1) return;
+        int ty0 = 0, ty1 = 0, unused = 0;
+        part_rows(p0, ty0, unused);
+        part_rows(p1 - 1, unused, ty1);
+        const WinogradBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
+        for (int n = 0; n < N; ++n) {
+            if (ty0 < ty1) {
+                pad_image(g, w.padded, x + n * in_size, b.xp);
+                winograd_transform_input(g, w, b.xp, ty0, ty1, 0,
+                                         WinogradRowsV{b.V, w.ld, static_cast<long>(g.C) * w.ld});
+                pad_image(w.dy_image, w.padded_dy, dy + n * out_size, b.dyp);
+                winograd_transform_dy(g, w, b.dyp, b.M, 0, 0, g.K, ty0, ty1);
+            }
+            for (int part = p0; part < p1; ++part) {
+                float* dU_part = dU + static_cast<std::size_t>(part) * part_scalars;
+                int r0 = 0, r1 = 0;
+                part_rows(part, r0, r1);
+                if (r0 == r1) {  // an image one tile row high
+                    std::fill(dU_part, dU_part + 16 * static_cast<std::size_t>(g.K) * g.C, 0.0f);
+                    continue;
+                }
+                winograd_weight_products(g, w, b, static_cast<long>(r0 - ty0) * w.tiles_w, (r1 - r0) * w.tiles_w,
+                                         0, g.K, dU_part, n > 0);
+            }
+        }
+    });
+    pool_run(pool, threads, [&](int t) {
+        int k0 = 0, k1 = 0;
+        split_range(g.K, threads, t, 1, k0, k1);
+        winograd_sum_weight_parts(g, dU, part_scalars, parts, k0, k1, dweight);
+    });
 }
 
 // winograd_backward_weights for a batch of fewer images than winograd_weight_parts, where the parts would leave
@@ -545,7 +623,7 @@ inline void winograd_backward_weights_by_filters(const ConvGeometry& g, int N, c
         for (int n0 = 0; n0 < N; n0 += w.images_per_chunk) {
             const int n1 = std::min(N, n0 + w.images_per_chunk);
             winograd_transform_for_weights(g, w, x, dy, n0, n1, k0, k1, b);
-            winograd_weight_products(g, w, b, (n1 - n0) * w.image_tiles, k0, k1, dU, n0 > 0);
+            winograd_weight_products(g, w, b, 0, (n1 - n0) * w.image_tiles, k0, k1, dU, n0 > 0);
         }
         winograd_weights_gradient(g, dU, k0, k1, dweight);
     });
@@ -555,11 +633,16 @@ inline void winograd_backward_weights_by_filters(const ConvGeometry& g, int N, c
 // dU_xi (K, C) = sum over the tiles of every image of Z_xi (K, tiles) x V_xi (C, tiles)^T, then G^T dU G.
 // The images are split in winograd_weight_parts parts, each summed (in chunks, in order) into its own dU by one
 // thread; then dU = (dU_0 + dU_1) + (dU_2 + dU_3), split by filters. A batch of fewer images than parts is
-// split by filters instead (winograd_backward_weights_by_filters). `dU` holds winograd_weight_parts *
-// winograd_weight_scalars(g); `workspace` holds winograd_thread_scalars(g) per thread.
+// split by tile rows (winograd_backward_weights_by_rows) or by filters (winograd_backward_weights_by_filters).
+// `dU` holds winograd_weight_parts * winograd_weight_scalars(g); `workspace` holds winograd_thread_scalars(g) per
+// thread.
 inline void winograd_backward_weights(const ConvGeometry& g, int N, const float* x, const float* dy, float* dweight,
                                       float* dU, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
     static_assert(winograd_weight_parts == 4, "the final sum below adds four parts");
+    if (winograd_weights_by_rows(g, N)) {
+        winograd_backward_weights_by_rows(g, N, x, dy, dweight, dU, workspace, thread_scalars, pool);
+        return;
+    }
     if (N < winograd_weight_parts) {
         winograd_backward_weights_by_filters(g, N, x, dy, dweight, dU, workspace, thread_scalars, pool);
         return;
@@ -577,19 +660,13 @@ inline void winograd_backward_weights(const ConvGeometry& g, int N, const float*
         for (int n0 = first; n0 < last; n0 += w.images_per_chunk) {
             const int n1 = std::min(last, n0 + w.images_per_chunk);
             winograd_transform_for_weights(g, w, x, dy, n0, n1, 0, g.K, b);
-            winograd_weight_products(g, w, b, (n1 - n0) * w.image_tiles, 0, g.K, dU_part, n0 > first);
+            winograd_weight_products(g, w, b, 0, (n1 - n0) * w.image_tiles, 0, g.K, dU_part, n0 > first);
         }
     };
     auto add_parts = [&](int t) {
         int k0 = 0, k1 = 0;
         split_range(g.K, threads, t, 1, k0, k1);
-        for (int xi = 0; xi < 16; ++xi) {
-            const std::size_t begin = xi * u_plane + static_cast<std::size_t>(k0) * g.C;
-            const std::size_t end = xi * u_plane + static_cast<std::size_t>(k1) * g.C;
-            for (std::size_t i = begin; i < end; ++i)
-                dU[i] = (dU[i] + dU[part_scalars + i]) + (dU[2 * part_scalars + i] + dU[3 * part_scalars + i]);
-        }
-        winograd_weights_gradient(g, dU, k0, k1, dweight);
+        winograd_sum_weight_parts(g, dU, part_scalars, winograd_weight_parts, k0, k1, dweight);
     };
     pool_run(pool, threads, [&](int t) {
         for (int part = t; part < winograd_weight_parts; part += threads) sum_part(t, part);
