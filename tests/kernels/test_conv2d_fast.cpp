@@ -154,6 +154,7 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
                                                              // filters; forward chunks of 2 images then 1
         {1, 16, 48, 48, 128, 3, 3, 1, Padding::same()},      // 128 filters: backward-weights by filters
         {2, 16, 49, 47, 24, 3, 3, 1, Padding::same()},       // backward-weights by rows: 25 tile rows, 12 + 13
+        {1, 16, 2, 1200, 16, 3, 3, 1, Padding::same()},      // ... one tile row of 600 tiles: the second part empty
     };
     for (const Case& c : cases) {
         const ConvGeometry g = make_conv_geometry(c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.stride, c.padding);
@@ -166,6 +167,7 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
     };
     CHECK(by_rows(48, 48, 16, 2));
     CHECK(by_rows(49, 47, 24, 2));
+    CHECK(by_rows(2, 1200, 16, 1));
     CHECK_FALSE(by_rows(48, 48, 16, 4));
     CHECK_FALSE(by_rows(48, 48, 128, 1));
     CHECK_FALSE(by_rows(18, 18, 21, 3));
