@@ -104,8 +104,12 @@ inline void pack_flipped_broadcast_blocks(const ConvGeometry& g, const float* we
             float* dst = packed + static_cast<std::size_t>(b) * R * F + static_cast<std::size_t>(c) * KK * F;
 #if defined(__AVX512F__)
             if (c + 1 < g.C || (b + 1) * F < g.K) {
-                for (int tap = 0; tap < KK; tap += 16)
-                    transpose_16x16(src + tap, KK, dst + (KK - 1 - tap) * F, -F, std::min(16, KK - tap));
+                if (KK == 9) {  // 3x3 windows, with the sizes known to the compiler
+                    transpose_16x16(src, 9, dst + 8 * F, -F, 9);
+                } else {
+                    for (int tap = 0; tap < KK; tap += 16)
+                        transpose_16x16(src + tap, KK, dst + (KK - 1 - tap) * F, -F, std::min(16, KK - tap));
+                }
                 continue;
             }
 #endif
