@@ -47,6 +47,10 @@ struct WinogradLayout {
     int image_tiles = 0;
     int images_per_chunk = 0;
     long ld = 0;
+    // scalars between the operands of V as rows (V_xi, C rows of ld) and of M or Z (K rows of ld): one cache line
+    // past the rows, since 128 or 256 rows of the usual 152 scalars are a multiple of 4 KiB, which would put the
+    // 16 stores or loads of a tile group in one L1 set (as for winograd_panels_stride)
+    long v_xi_stride = 0, m_xi_stride = 0;
     PaddedLayout padded;
     ConvGeometry dy_image;  // backward-weights: one image's dy as K channels of OH x OW ...
     PaddedLayout padded_dy;  // ... zero-padded to (2 * tiles_h, 16 * ceil(tiles_w / 8)) for the 8-tile loads
@@ -71,8 +75,10 @@ inline WinogradLayout winograd_layout(const ConvGeometry& g) {
     w.padded_scalars = (w.padded.size + 15) / 16 * 16;
     // V as rows of ld, or as the GEMM's packed panels (WinogradPanelsV), whichever is larger
     const long chunk_tiles = static_cast<long>(w.images_per_chunk) * w.image_tiles;
-    w.v_scalars = static_cast<std::size_t>(16) * std::max(g.C * w.ld, winograd_panels_stride(g.C, chunk_tiles));
-    w.m_scalars = static_cast<std::size_t>(16) * g.K * w.ld;
+    w.v_xi_stride = g.C * w.ld + 16;
+    w.m_xi_stride = g.K * w.ld + 16;
+    w.v_scalars = static_cast<std::size_t>(16) * std::max(w.v_xi_stride, winograd_panels_stride(g.C, chunk_tiles));
+    w.m_scalars = static_cast<std::size_t>(16) * w.m_xi_stride;
     w.dy_image.C = g.K;
     w.dy_image.H = g.OH;
     w.dy_image.W = g.OW;
@@ -213,7 +219,8 @@ inline void winograd_transform_input(const ConvGeometry& g, const WinogradLayout
     }
 }
 
-// The transformed input as V (16, C, ld): tile t of channel c at V[(xi * C + c) * ld + t], for backward-weights.
+// The transformed input as V (16, C, ld): tile t of channel c at V[xi * xi_stride + c * ld + t], for
+// backward-weights.
 // Writes up to 7 columns past the last tile (a later row, or the slack, takes them).
 struct WinogradRowsV {
     float* V;
@@ -264,7 +271,7 @@ struct WinogradPanelsV {
 // (16, K, ld) at columns t0 + (ty - ty0) * tiles_w + tx, A^T = [1 1 1 0; 0 1 -1 -1]. Assigns y.
 inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayout& w, const float* M, long t0,
                                       int ty0, int ty1, const float* bias, float* y, int k0, int k1) {
-    const std::size_t xi_stride = static_cast<std::size_t>(g.K) * w.ld;
+    const long xi_stride = w.m_xi_stride;
     for (int k = k0; k < k1; ++k) {
         const __m256 b = _mm256_set1_ps(bias ? bias[k] : 0.0f);
         const float* m_k = M + k * w.ld + t0;
@@ -314,7 +321,7 @@ inline void winograd_products(const ConvGeometry& g, const WinogradLayout& w, co
     const long u_stride = winograd_weights_stride(g.K, g.C);
     for (int xi = 0; xi < 16; ++xi) {
         const PrepackedA<float> u{U + xi * u_stride, padded_rows, k0};
-        float* m = M + (xi * static_cast<std::size_t>(g.K) + k0) * w.ld;
+        float* m = M + xi * w.m_xi_stride + static_cast<long>(k0) * w.ld;
         if (copy_u) {
             gemm_packed(k1 - k0, tiles, g.C, CopyPrepackedA<float>{u}, panels.operand(xi), m, w.ld, false, gemm_ws);
         } else {
@@ -418,9 +425,9 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
 // Z (16, K, ld) rows [k0, k1), columns t0 + (ty - ty0) * tiles_w + tx for the tile rows [ty0, ty1) = A dy A^T
 // per tile of one image's padded dy (w.padded_dy), A = [1 0; 1 1; 1 -1; 0 -1]: the gradient of the products M
 // that winograd_transform_output reads. Writes up to 7 columns past the last tile.
-inline void winograd_transform_dy(const ConvGeometry& g, const WinogradLayout& w, const float* dyp, float* Z,
-                                  long t0, int k0, int k1, int ty0, int ty1) {
-    const std::size_t xi_stride = static_cast<std::size_t>(g.K) * w.ld;
+inline void winograd_transform_dy(const WinogradLayout& w, const float* dyp, float* Z, long t0, int k0, int k1,
+                                  int ty0, int ty1) {
+    const long xi_stride = w.m_xi_stride;
     for (int k = k0; k < k1; ++k) {
         const float* image = dyp + static_cast<std::size_t>(k) * w.padded_dy.Hp * w.padded_dy.Wp;
         float* z = Z + k * w.ld + t0 - static_cast<long>(ty0) * w.tiles_w;
@@ -510,9 +517,9 @@ inline void winograd_transform_for_weights(const ConvGeometry& g, const Winograd
         const long t0 = static_cast<long>(n - n0) * w.image_tiles;
         pad_image(g, w.padded, x + n * in_size, b.xp);
         winograd_transform_input(g, w, b.xp, 0, w.tiles_h, t0,
-                                 WinogradRowsV{b.V, w.ld, static_cast<long>(g.C) * w.ld});
+                                 WinogradRowsV{b.V, w.ld, w.v_xi_stride});
         pad_channels(w.dy_image, w.padded_dy, dy + n * out_size, k0, k1, b.dyp);
-        winograd_transform_dy(g, w, b.dyp, b.M, t0, k0, k1, 0, w.tiles_h);
+        winograd_transform_dy(w, b.dyp, b.M, t0, k0, k1, 0, w.tiles_h);
     }
 }
 
@@ -522,9 +529,9 @@ inline void winograd_weight_products(const ConvGeometry& g, const WinogradLayout
                                      long first, int tiles, int k0, int k1, float* dU, bool accumulate) {
     const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
     for (int xi = 0; xi < 16; ++xi) {
-        const std::size_t z_rows = (xi * static_cast<std::size_t>(g.K) + k0) * w.ld + first;
+        const long z_rows = xi * w.m_xi_stride + static_cast<long>(k0) * w.ld + first;
         gemm_packed(k1 - k0, g.C, tiles, StridedPackA<float>{{b.M + z_rows, w.ld, 1}},
-                    StridedPackB<float>{{b.V + xi * static_cast<std::size_t>(g.C) * w.ld + first, 1, w.ld}},
+                    StridedPackB<float>{{b.V + xi * w.v_xi_stride + first, 1, w.ld}},
                     dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, accumulate, b.gemm_ws);
     }
 }
@@ -582,9 +589,9 @@ inline void winograd_backward_weights_by_rows(const ConvGeometry& g, int N, cons
             if (ty0 < ty1) {
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, ty0, ty1, 0,
-                                         WinogradRowsV{b.V, w.ld, static_cast<long>(g.C) * w.ld});
+                                         WinogradRowsV{b.V, w.ld, w.v_xi_stride});
                 pad_image(w.dy_image, w.padded_dy, dy + n * out_size, b.dyp);
-                winograd_transform_dy(g, w, b.dyp, b.M, 0, 0, g.K, ty0, ty1);
+                winograd_transform_dy(w, b.dyp, b.M, 0, 0, g.K, ty0, ty1);
             }
             for (int part = p0; part < p1; ++part) {
                 float* dU_part = dU + static_cast<std::size_t>(part) * part_scalars;
