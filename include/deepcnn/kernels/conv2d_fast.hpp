@@ -413,7 +413,7 @@ void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x,
     const int threads = pool ? pool->size() : 1;
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
-        if (detail::winograd_pays(g, N)) {
+        if (detail::winograd_weights_pays(g, N)) {
             detail::winograd_backward_weights(g, N, x, dy, dweight, workspace + weights,
                                               workspace + detail::conv2d_fast_shared_scalars(g), per_thread, pool);
             if (dbias) detail::sum_bias(g, N, dy, dbias);

@@ -36,6 +36,14 @@ inline bool winograd_pays(const ConvGeometry& g, int N) {
     return winograd_applies(g) && static_cast<long>(N) * ((g.OH + 1) / 2) * ((g.OW + 1) / 2) >= 144;
 }
 
+// Where backward-weights runs by Winograd: where winograd_pays, and on fewer tiles with at least 256 filters, whose
+// 16 GEMMs (K, C, tiles) are then large enough. Measured at batch 1 on the 12x12 layers (36 tiles) against the
+// implicit GEMM (docs/performance.md, session 14): with 256 filters faster on 1 and on 2 threads; with 128 filters
+// faster on 1 thread but slower on 2, where each thread transforms the whole input for half the filters.
+inline bool winograd_weights_pays(const ConvGeometry& g, int N) {
+    return winograd_pays(g, N) || (winograd_applies(g) && g.K >= 256);
+}
+
 // Sizes of one thread's work: the padded image (wide enough for the 8-tile loads), and a chunk of whole images
 // (or of one image's tile rows) of about 144 tiles whose transformed input V (16, C, ld) and products M (16, K,
 // ld) are kept; V may instead be in the GEMM's packed layout (WinogradPanelsV). Rows of V and M hold `ld` >=
@@ -100,8 +108,12 @@ inline std::size_t winograd_thread_scalars(const ConvGeometry& g) {
 // cache line more than the padded operand, for the same reason as winograd_panels_stride.
 inline long winograd_weights_stride(int K, int C) { return PrepackedA<float>::padded(K) * C + 16; }
 
+// Scalars between the 16 planes dU_xi (K, C) of a gradient of backward-weights: one cache line past K * C, for the
+// same reason (K * C is a multiple of 4 KiB on every 3x3 layer of the nets).
+inline long winograd_gradient_stride(const ConvGeometry& g) { return static_cast<long>(g.K) * g.C + 16; }
+
 // Scalars of the transformed weights U, room for those of the backward-data's convolution too (K and C swapped);
-// also of one gradient dU (16, K, C) of backward-weights.
+// also of one gradient dU (16 planes winograd_gradient_stride apart) of backward-weights.
 inline std::size_t winograd_weight_scalars(const ConvGeometry& g) {
     const long stride = std::max(winograd_weights_stride(g.K, g.C), winograd_weights_stride(g.C, g.K));
     return (static_cast<std::size_t>(16) * stride + 15) / 16 * 16;
@@ -457,11 +469,12 @@ inline void winograd_transform_dy(const WinogradLayout& w, const float* dyp, flo
     }
 }
 
-// dweight (K, C, 3, 3) rows [k0, k1) = G^T dU G, the gradient of winograd_transform_weights, from dU (16, K, C):
-// eight channels at a time (contiguous in dU; their 9 x 8 results transposed through a scratch block into the 72
-// contiguous values of dweight), the rest one by one, with the same arithmetic.
+// dweight (K, C, 3, 3) rows [k0, k1) = G^T dU G, the gradient of winograd_transform_weights, from dU (16 planes
+// (K, C), winograd_gradient_stride apart): eight channels at a time (contiguous in dU; their 9 x 8 results go
+// through a scratch block into the 72 contiguous values of dweight, the first 8 taps of each channel by a
+// register transpose), the rest one by one, with the same arithmetic.
 inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, int k0, int k1, float* dweight) {
-    const std::size_t plane = static_cast<std::size_t>(g.K) * g.C;
+    const long plane = winograd_gradient_stride(g);
     const __m256 half = _mm256_set1_ps(0.5f);
     for (int k = k0; k < k1; ++k) {
         int c = 0;
@@ -483,8 +496,9 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
                 _mm256_store_ps(taps[3 * a + 2], _mm256_add_ps(sum, s[a][3]));
             }
             float* dw = dweight + (static_cast<std::size_t>(k) * g.C + c) * 9;
-            for (int i = 0; i < 8; ++i)
-                for (int t = 0; t < 9; ++t) dw[i * 9 + t] = taps[t][i];
+            static constexpr int tap_rows[8] = {0, 8, 16, 24, 32, 40, 48, 56};
+            transpose_8x8(taps[0], tap_rows, dw, 9);
+            for (int i = 0; i < 8; ++i) dw[i * 9 + 8] = taps[8][i];
         }
         for (; c < g.C; ++c) {
             const float* u = dU + static_cast<std::size_t>(k) * g.C + c;
@@ -523,11 +537,11 @@ inline void winograd_transform_for_weights(const ConvGeometry& g, const Winograd
     }
 }
 
-// dU (16, K, C) rows [k0, k1) [+]= Z_xi rows [k0, k1) x V_xi^T over `tiles` tiles from column `first` on, for
+// dU_xi (K, C) rows [k0, k1) [+]= Z_xi rows [k0, k1) x V_xi^T over `tiles` tiles from column `first` on, for
 // each xi.
 inline void winograd_weight_products(const ConvGeometry& g, const WinogradLayout& w, const WinogradBuffers& b,
                                      long first, int tiles, int k0, int k1, float* dU, bool accumulate) {
-    const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
+    const long u_plane = winograd_gradient_stride(g);
     for (int xi = 0; xi < 16; ++xi) {
         const long z_rows = xi * w.m_xi_stride + static_cast<long>(k0) * w.ld + first;
         gemm_packed(k1 - k0, g.C, tiles, StridedPackA<float>{{b.M + z_rows, w.ld, 1}},
@@ -540,14 +554,14 @@ inline void winograd_weight_products(const ConvGeometry& g, const WinogradLayout
 // (dU_0 + dU_1) + (dU_2 + dU_3), into dU_0, then G^T dU G.
 inline void winograd_sum_weight_parts(const ConvGeometry& g, float* dU, std::size_t part_scalars, int parts, int k0,
                                       int k1, float* dweight) {
-    const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
+    const long u_plane = winograd_gradient_stride(g);
     for (int xi = 0; xi < 16; ++xi) {
-        const std::size_t begin = xi * u_plane + static_cast<std::size_t>(k0) * g.C;
-        const std::size_t end = xi * u_plane + static_cast<std::size_t>(k1) * g.C;
+        const long begin = xi * u_plane + static_cast<long>(k0) * g.C;
+        const long end = xi * u_plane + static_cast<long>(k1) * g.C;
         if (parts == 2) {
-            for (std::size_t i = begin; i < end; ++i) dU[i] = dU[i] + dU[part_scalars + i];
+            for (long i = begin; i < end; ++i) dU[i] = dU[i] + dU[part_scalars + i];
         } else {
-            for (std::size_t i = begin; i < end; ++i)
+            for (long i = begin; i < end; ++i)
                 dU[i] = (dU[i] + dU[part_scalars + i]) + (dU[2 * part_scalars + i] + dU[3 * part_scalars + i]);
         }
     }
@@ -598,7 +612,7 @@ inline void winograd_backward_weights_by_rows(const ConvGeometry& g, int N, cons
                 int r0 = 0, r1 = 0;
                 part_rows(part, r0, r1);
                 if (r0 == r1) {  // an image one tile row high
-                    std::fill(dU_part, dU_part + 16 * static_cast<std::size_t>(g.K) * g.C, 0.0f);
+                    std::fill(dU_part, dU_part + 16 * winograd_gradient_stride(g), 0.0f);
                     continue;
                 }
                 winograd_weight_products(g, w, b, static_cast<long>(r0 - ty0) * w.tiles_w, (r1 - r0) * w.tiles_w,
@@ -656,7 +670,7 @@ inline void winograd_backward_weights(const ConvGeometry& g, int N, const float*
     }
     const int threads = pool ? pool->size() : 1;
     const WinogradLayout w = winograd_layout(g);
-    const std::size_t u_plane = static_cast<std::size_t>(g.K) * g.C;
+    const long u_plane = winograd_gradient_stride(g);
     const std::size_t part_scalars = winograd_weight_scalars(g);
     auto sum_part = [&](int t, int part) {
         const WinogradBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
