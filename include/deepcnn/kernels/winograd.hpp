@@ -55,9 +55,8 @@ struct WinogradLayout {
     int image_tiles = 0;
     int images_per_chunk = 0;
     long ld = 0;
-    // scalars between the operands of V as rows (V_xi, C rows of ld) and of M or Z (K rows of ld): one cache line
-    // past the rows, since 128 or 256 rows of the usual 152 scalars are a multiple of 4 KiB, which would put the
-    // 16 stores or loads of a tile group in one L1 set (as for winograd_panels_stride)
+    // scalars between the operands of V as rows (V_xi, C rows of ld) and of M or Z (K rows of ld), by
+    // winograd_operand_stride (128 or 256 rows of the usual 152 scalars are a multiple of 4 KiB)
     long v_xi_stride = 0, m_xi_stride = 0;
     PaddedLayout padded;
     ConvGeometry dy_image;  // backward-weights: one image's dy as K channels of OH x OW ...
@@ -65,10 +64,15 @@ struct WinogradLayout {
     std::size_t padded_scalars = 0, v_scalars = 0, m_scalars = 0, dy_scalars = 0;
 };
 
-// Scalars between the operands V_xi of `tiles` tiles in the GEMM's packed layout (WinogradPanelsV): one cache
-// line past each, as a multiple of 4 KiB (C times the padded columns often is) would put the 16 stores of a tile
-// group in one L1 set.
-inline long winograd_panels_stride(int C, long tiles) { return C * PrepackedB<float>::padded(tiles) + 16; }
+// Scalars between two of the 16 operands (one per position xi) of `scalars` each that the transforms store or
+// load together: one cache line more, as a multiple of 4 KiB (the nets' operand sizes often are) would put the 16
+// stores or loads of a tile group in one L1 set.
+inline long winograd_operand_stride(long scalars) { return scalars + 16; }
+
+// Scalars between the operands V_xi of `tiles` tiles in the GEMM's packed layout (WinogradPanelsV).
+inline long winograd_panels_stride(int C, long tiles) {
+    return winograd_operand_stride(C * PrepackedB<float>::padded(tiles));
+}
 
 inline WinogradLayout winograd_layout(const ConvGeometry& g) {
     WinogradLayout w;
@@ -83,8 +87,8 @@ inline WinogradLayout winograd_layout(const ConvGeometry& g) {
     w.padded_scalars = (w.padded.size + 15) / 16 * 16;
     // V as rows of ld, or as the GEMM's packed panels (WinogradPanelsV), whichever is larger
     const long chunk_tiles = static_cast<long>(w.images_per_chunk) * w.image_tiles;
-    w.v_xi_stride = g.C * w.ld + 16;
-    w.m_xi_stride = g.K * w.ld + 16;
+    w.v_xi_stride = winograd_operand_stride(g.C * w.ld);
+    w.m_xi_stride = winograd_operand_stride(g.K * w.ld);
     w.v_scalars = static_cast<std::size_t>(16) * std::max(w.v_xi_stride, winograd_panels_stride(g.C, chunk_tiles));
     w.m_scalars = static_cast<std::size_t>(16) * w.m_xi_stride;
     w.dy_image.C = g.K;
@@ -104,13 +108,14 @@ inline std::size_t winograd_thread_scalars(const ConvGeometry& g) {
     return w.padded_scalars + w.v_scalars + w.m_scalars + gemm_workspace_size<float>() + w.dy_scalars;
 }
 
-// Scalars between the transformed weights' 16 operands U_xi (K, C) in the GEMM's packed layout (PrepackedA): one
-// cache line more than the padded operand, for the same reason as winograd_panels_stride.
-inline long winograd_weights_stride(int K, int C) { return PrepackedA<float>::padded(K) * C + 16; }
+// Scalars between the transformed weights' 16 operands U_xi (K, C) in the GEMM's packed layout (PrepackedA).
+inline long winograd_weights_stride(int K, int C) { return winograd_operand_stride(PrepackedA<float>::padded(K) * C); }
 
-// Scalars between the 16 planes dU_xi (K, C) of a gradient of backward-weights: one cache line past K * C, for the
-// same reason (K * C is a multiple of 4 KiB on every 3x3 layer of the nets).
-inline long winograd_gradient_stride(const ConvGeometry& g) { return static_cast<long>(g.K) * g.C + 16; }
+// Scalars between the 16 planes dU_xi (K, C) of a gradient of backward-weights (K * C is a multiple of 4 KiB on
+// every 3x3 layer of the nets).
+inline long winograd_gradient_stride(const ConvGeometry& g) {
+    return winograd_operand_stride(static_cast<long>(g.K) * g.C);
+}
 
 // Scalars of the transformed weights U, room for those of the backward-data's convolution too (K and C swapped);
 // also of one gradient dU (16 planes winograd_gradient_stride apart) of backward-weights.
