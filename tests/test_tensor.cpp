@@ -113,6 +113,16 @@ TEST_CASE("Tensor::resize keeps the allocation when shrinking", "[tensor]") {
     CHECK(t.data() == before);
 }
 
+TEST_CASE("A new Tensor is zeros, and resize keeps the values it does not drop", "[tensor]") {
+    Tensor<float> t(Shape(3, 4, 50, 50));
+    CHECK(std::all_of(t.begin(), t.end(), [](float v) { return v == 0.0f; }));
+    std::iota(t.begin(), t.end(), 1.0f);
+    t.resize(Shape(1, 4, 50, 50));
+    t.resize(Shape(2, 4, 50, 50));
+    for (std::size_t i = 0; i < 4 * 50 * 50; ++i) REQUIRE(t[i] == float(i + 1));
+    CHECK(Tensor<double>(2, 3, 4, 5).vec().isZero(0.0));
+}
+
 TEST_CASE("Tensor printing shows the shape and the values", "[tensor]") {
     const Tensor<double> t(Shape(1, 1, 1, 2), {1.5, -2});
     std::ostringstream out;
