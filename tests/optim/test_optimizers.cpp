@@ -1,13 +1,18 @@
 // tests/optim/test_optimizers.cpp: Adam, AdamW and SGD (momentum, Nesterov, weight decay) on a small quadratic,
 // step by step against the published update rules written out independently here; optimizer state save/restore;
-// the learning-rate schedules (step, cosine with warm-up, reduce-on-plateau); configuration errors.
+// the same updates on any thread count; the learning-rate schedules (step, cosine with warm-up, reduce-on-plateau);
+// configuration errors.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/optim/adam.hpp>
 #include <deepcnn/optim/schedule.hpp>
 #include <deepcnn/optim/sgd.hpp>
+#include <deepcnn/parallel/thread_pool.hpp>
+#include <deepcnn/random.hpp>
 
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <vector>
 
 using namespace deepcnn;
@@ -218,6 +223,52 @@ TEST_CASE("Optimizer state is named per parameter and restores exactly", "[optim
     mismatched.set_state(bad);
     CHECK_THROWS_MATCHES(mismatched.step({{"w", &value, &grad}}), shape_error,
                          Catch::Message("Adam: state 'w/m' has shape (1, 2, 1, 1), parameter has (1, 4, 1, 1)"));
+}
+
+TEST_CASE("Optimizers split large parameters over a pool with the same result on any thread count", "[optim]") {
+    // Two parameters: 100003 elements (split, with ragged ends) and 5 (kept on the caller).
+    const auto run = [](Optimizer<float>& opt, ThreadPool* pool) {
+        Rng rng(11);
+        std::vector<Tensor<float>> values, grads;
+        for (int size : {100003, 5}) {
+            values.emplace_back(Shape(1, size, 1, 1));
+            grads.emplace_back(Shape(1, size, 1, 1));
+            for (auto& v : values.back()) v = float(rng.normal());
+        }
+        for (int s = 0; s < 3; ++s) {
+            for (auto& g : grads)
+                for (auto& v : g) v = float(rng.normal());
+            opt.step({{"big", &values[0], &grads[0]}, {"small", &values[1], &grads[1]}}, pool);
+        }
+        std::vector<float> out;
+        for (const auto& v : values) out.insert(out.end(), v.begin(), v.end());
+        for (const auto& entry : opt.state().tensors) out.insert(out.end(), entry.second.begin(), entry.second.end());
+        return out;
+    };
+    AdamOptions adamw;
+    adamw.weight_decay = 0.01;
+    adamw.decoupled_weight_decay = true;
+    AdamOptions coupled;
+    coupled.weight_decay = 0.01;
+    SgdOptions nesterov;
+    nesterov.momentum = 0.9;
+    nesterov.nesterov = true;
+    nesterov.weight_decay = 1e-3;
+    const std::vector<std::function<std::unique_ptr<Optimizer<float>>()>> makers = {
+        [] { return std::make_unique<Adam<float>>(1e-3); },
+        [&] { return std::make_unique<Adam<float>>(adamw); },
+        [&] { return std::make_unique<Adam<float>>(coupled); },
+        [&] { return std::make_unique<Sgd<float>>(nesterov); },
+        [] { return std::make_unique<Sgd<float>>(0.1); },
+    };
+    for (std::size_t k = 0; k < makers.size(); ++k) {
+        INFO("optimizer " << k);
+        const auto alone = run(*makers[k](), nullptr);
+        for (int threads : {2, 3}) {
+            ThreadPool pool(threads);
+            CHECK(run(*makers[k](), &pool) == alone);
+        }
+    }
 }
 
 TEST_CASE("Optimizer configuration errors", "[optim]") {

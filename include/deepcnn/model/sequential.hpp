@@ -173,7 +173,7 @@ public:
         result.correct = count_correct(loss.probabilities(), labels);
         loss.backward(loss_grad_);
         backward(loss_grad_);
-        optimizer.step(params());
+        optimizer.step(params(), pool_.get());
         return result;
     }
 

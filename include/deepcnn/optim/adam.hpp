@@ -37,7 +37,7 @@ public:
 
     // t += 1; g = grad (+ wd * p for coupled decay); m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
     // p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps); AdamW first applies p -= lr wd p.
-    void step(const std::vector<ParamRef<Scalar>>& params) override {
+    void step_impl(const std::vector<ParamRef<Scalar>>& params, ThreadPool* pool) override {
         double& t = this->scalar("step");
         t += 1.0;
         const double lr = this->learning_rate();
@@ -48,22 +48,25 @@ public:
         const Scalar inv_sqrt_c2 = Scalar(1.0 / std::sqrt(correction2));
         const Scalar eps = Scalar(options_.eps), wd = Scalar(options_.weight_decay);
         const Scalar decay = Scalar(1.0 - lr * options_.weight_decay);
+        const bool decoupled = options_.decoupled_weight_decay, coupled = !decoupled && options_.weight_decay > 0;
         for (const auto& p : params) {
-            Tensor<Scalar>& m = this->slot(p.name + "/m", *p.value);
-            Tensor<Scalar>& v = this->slot(p.name + "/v", *p.value);
+            Scalar* m = this->slot(p.name + "/m", *p.value).data();
+            Scalar* v = this->slot(p.name + "/v", *p.value).data();
             Scalar* value = p.value->data();
             const Scalar* grad = p.grad->data();
-            for (std::size_t i = 0; i < p.value->size(); ++i) {
-                Scalar g = grad[i];
-                if (options_.decoupled_weight_decay) {
-                    value[i] *= decay;
-                } else if (options_.weight_decay > 0) {
-                    g += wd * value[i];
+            this->for_elements(pool, p.value->size(), [&](std::size_t begin, std::size_t end) {
+                for (std::size_t i = begin; i < end; ++i) {
+                    Scalar g = grad[i];
+                    if (decoupled) {
+                        value[i] *= decay;
+                    } else if (coupled) {
+                        g += wd * value[i];
+                    }
+                    m[i] = b1 * m[i] + (Scalar(1) - b1) * g;
+                    v[i] = b2 * v[i] + (Scalar(1) - b2) * g * g;
+                    value[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
                 }
-                m[i] = b1 * m[i] + (Scalar(1) - b1) * g;
-                v[i] = b2 * v[i] + (Scalar(1) - b2) * g * g;
-                value[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
-            }
+            });
         }
     }
 

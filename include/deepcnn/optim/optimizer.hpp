@@ -8,6 +8,7 @@
 
 #include "../error.hpp"
 #include "../layers/layer.hpp"
+#include "../parallel/thread_pool.hpp"
 #include "../tensor.hpp"
 
 namespace deepcnn {
@@ -26,8 +27,10 @@ public:
     virtual ~Optimizer() = default;
 
     virtual std::string type() const = 0;
-    // Updates every parameter from its gradient. Names must be unique and stable between steps.
-    virtual void step(const std::vector<ParamRef<Scalar>>& params) = 0;
+    // Updates every parameter from its gradient. Names must be unique and stable between steps. With a pool,
+    // each parameter's elements are split over its threads; the updates are elementwise, so the result is the
+    // same on any number of threads.
+    void step(const std::vector<ParamRef<Scalar>>& params, ThreadPool* pool = nullptr) { step_impl(params, pool); }
 
     double learning_rate() const { return learning_rate_; }
     void set_learning_rate(double rate) {
@@ -40,6 +43,16 @@ public:
     void set_state(OptimizerState<Scalar> state) { state_ = std::move(state); }
 
 protected:
+    virtual void step_impl(const std::vector<ParamRef<Scalar>>& params, ThreadPool* pool) = 0;
+
+    // fn(begin, end) over contiguous ranges covering [0, count), split over `pool` for large parameters.
+    template <class F>
+    static void for_elements(ThreadPool* pool, std::size_t count, F&& fn) {
+        parallel_for(pool, static_cast<long>(count), 16384, 16, [&](long begin, long end) {
+            fn(static_cast<std::size_t>(begin), static_cast<std::size_t>(end));
+        });
+    }
+
     // The state tensor `key` shaped like `like`, created as zeros on first use; throws if a restored state
     // holds it with another shape.
     Tensor<Scalar>& slot(const std::string& key, const Tensor<Scalar>& like) {

@@ -30,25 +30,27 @@ public:
 
     // g = grad + wd p; with momentum: b = mu b + g (b = g on the first step), g = g + mu b (Nesterov) or b;
     // p -= lr g.
-    void step(const std::vector<ParamRef<Scalar>>& params) override {
+    void step_impl(const std::vector<ParamRef<Scalar>>& params, ThreadPool* pool) override {
         const Scalar lr = Scalar(this->learning_rate()), mu = Scalar(options_.momentum);
         const Scalar wd = Scalar(options_.weight_decay);
         double& steps = this->scalar("step");
-        const bool first = steps == 0.0;
+        const bool first = steps == 0.0, nesterov = options_.nesterov;
         steps += 1.0;
         for (const auto& p : params) {
             Scalar* value = p.value->data();
             const Scalar* grad = p.grad->data();
-            Tensor<Scalar>* velocity = options_.momentum > 0 ? &this->slot(p.name + "/velocity", *p.value) : nullptr;
-            for (std::size_t i = 0; i < p.value->size(); ++i) {
-                Scalar g = grad[i] + wd * value[i];
-                if (velocity) {
-                    Scalar& b = (*velocity)[i];
-                    b = first ? g : mu * b + g;
-                    g = options_.nesterov ? g + mu * b : b;
+            Scalar* velocity = options_.momentum > 0 ? this->slot(p.name + "/velocity", *p.value).data() : nullptr;
+            this->for_elements(pool, p.value->size(), [&](std::size_t begin, std::size_t end) {
+                for (std::size_t i = begin; i < end; ++i) {
+                    Scalar g = grad[i] + wd * value[i];
+                    if (velocity) {
+                        Scalar& b = velocity[i];
+                        b = first ? g : mu * b + g;
+                        g = nesterov ? g + mu * b : b;
+                    }
+                    value[i] -= lr * g;
                 }
-                value[i] -= lr * g;
-            }
+            });
         }
     }
 
