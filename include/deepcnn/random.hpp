@@ -4,10 +4,20 @@
 
 #include <array>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <utility>
 
 namespace deepcnn {
+
+// Output `index` (from 0) of the splitmix64 stream seeded with `seed`. Any output can be drawn without the ones
+// before it, so threads can fill disjoint parts of one stream and get the numbers a single thread would.
+inline std::uint64_t splitmix64_at(std::uint64_t seed, std::uint64_t index) {
+    std::uint64_t z = seed + (index + 1) * 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
 
 class Rng {
 public:
@@ -17,13 +27,7 @@ public:
 
     // Expands the seed with splitmix64, as the xoshiro authors recommend.
     void reseed(std::uint64_t seed) {
-        for (auto& word : state_) {
-            seed += 0x9e3779b97f4a7c15ULL;
-            std::uint64_t z = seed;
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-            word = z ^ (z >> 31);
-        }
+        for (std::size_t i = 0; i < state_.size(); ++i) state_[i] = splitmix64_at(seed, i);
     }
 
     std::uint64_t next_u64() {

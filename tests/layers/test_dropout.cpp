@@ -1,9 +1,10 @@
 // tests/layers/test_dropout.cpp: inverted Dropout: the zero fraction and the kept mean (statistically, fixed
-// seed), the kept scale, identity in eval, mask drawing / freezing / seeding, and the gradient check with a
-// frozen mask.
+// seed), independence of neighbours, the kept scale, identity in eval, mask drawing / freezing / seeding, the same
+// mask on any thread count, and the gradient check with a frozen mask.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/layers/dropout.hpp>
+#include <deepcnn/parallel/thread_pool.hpp>
 
 #include "gradient_check.hpp"
 
@@ -33,6 +34,35 @@ TEST_CASE("Dropout zeroes about `rate` of the elements and keeps the expected me
     // Binomial standard deviations: 0.0014 for the fraction, 0.003 for the mean; allow about 5 of them.
     CHECK(double(zeros) / y.size() == Approx(rate).margin(0.007));
     CHECK(sum / y.size() == Approx(2.0).margin(0.015));
+    // Neighbours are drawn independently: both zero in about rate^2 of the pairs (sd 0.0013).
+    std::size_t both = 0;
+    for (std::size_t i = 0; i + 1 < y.size(); i += 2) both += y[i] == 0.0 && y[i + 1] == 0.0;
+    CHECK(double(both) / double(y.size() / 2) == Approx(rate * rate).margin(0.007));
+}
+
+TEST_CASE("Dropout draws the same mask on any number of threads", "[layers][dropout]") {
+    Rng data(4);
+    const Tensor<float> x = random_tensor<float>(Shape(4, 64, 24, 24), data);  // 147,456 elements
+    std::vector<float> first_y, first_mask;
+    for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        Dropout<float> drop(0.25);
+        Rng rng(9);
+        drop.build(Shape(1, 64, 24, 24), rng);
+        drop.set_thread_pool(&pool);
+        drop.forward(x);
+        const Tensor<float> y = drop.forward(x);  // the second mask
+        std::vector<float> ys(y.begin(), y.end()), mask(drop.mask().begin(), drop.mask().end());
+        for (std::size_t i = 0; i < ys.size(); ++i) REQUIRE(ys[i] == x[i] * mask[i]);
+        if (threads == 1) {
+            first_y = ys;
+            first_mask = mask;
+        } else {
+            INFO(threads << " threads");
+            CHECK(ys == first_y);
+            CHECK(mask == first_mask);
+        }
+    }
 }
 
 TEST_CASE("Dropout backward multiplies by the same mask", "[layers][dropout]") {

@@ -1,6 +1,6 @@
 // deepcnn/kernels/elementwise.hpp: elementwise kernels of the activation layers: ReLU forward (writing a one-bit
 // gradient mask instead of a copy of its output) and backward, each beside its plain _ref twin, and the
-// multiply-by-mask of Dropout. AVX2 for float when DEEPCNN_HAVE_AVX2; plain loops otherwise (the portable path).
+// multiply-by-mask of Dropout and the drawing of its mask. AVX2 for float when DEEPCNN_HAVE_AVX2; plain loops otherwise (the portable path).
 // Stateless, no allocation, one thread: layers split the range over their pool (parallel_for).
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "../config.hpp"
+#include "../random.hpp"
 
 #if DEEPCNN_HAVE_AVX2
 #include <immintrin.h>
@@ -93,6 +94,20 @@ void relu_backward(long count, const Scalar* dy, const std::uint8_t* mask, Scala
 template <class Scalar>
 void multiply_by_mask(long count, const Scalar* in, const Scalar* mask, Scalar* out) {
     for (long i = 0; i < count; ++i) out[i] = in[i] * mask[i];
+}
+
+// Elements [first, first + count) of a Dropout mask and of out = in * mask: element i is dropped (mask 0) when
+// the top 53 bits of splitmix64_at(key, i) fall below `drop_below` (so with probability drop_below / 2^53), and
+// kept with mask `keep_scale` otherwise. Depends only on (key, i): any split of a tensor gives the same mask.
+// Assigns mask and out.
+template <class Scalar>
+void draw_dropout_mask(std::uint64_t key, std::uint64_t drop_below, Scalar keep_scale, long first, long count,
+                       const Scalar* in, Scalar* mask, Scalar* out) {
+    for (long i = 0; i < count; ++i) {
+        const std::uint64_t bits = splitmix64_at(key, static_cast<std::uint64_t>(first + i)) >> 11;
+        mask[i] = bits < drop_below ? Scalar(0) : keep_scale;
+        out[i] = in[i] * mask[i];
+    }
 }
 
 }  // namespace deepcnn

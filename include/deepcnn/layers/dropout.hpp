@@ -1,7 +1,7 @@
 // deepcnn/layers/dropout.hpp: inverted Dropout: in training each element is zeroed with probability `rate` and
-// the rest scaled by 1 / (1 - rate); identity in evaluation. Owns its seeded Rng and the mask it drew. The mask
-// is drawn on the calling thread, element by element from the one stream (the same masks for any thread count);
-// applying it is split over the model's threads.
+// the rest scaled by 1 / (1 - rate); identity in evaluation. Owns its seeded Rng and the mask it drew. Each
+// training forward takes one number from the Rng as the key of a counter-based stream (draw_dropout_mask), so the
+// mask is drawn and applied in one pass split over the model's threads, the same mask for any thread count.
 #pragma once
 
 #include <algorithm>
@@ -49,16 +49,22 @@ protected:
                          [&](long begin, long end) { std::copy(in + begin, in + end, out + begin); });
             return;
         }
+        const long count = static_cast<long>(x.size());
         if (!mask_frozen_ || mask_.shape() != x.shape()) {
             mask_.resize(x.shape());
             const Scalar keep_scale = static_cast<Scalar>(1.0 / (1.0 - rate_));
-            // rng_.uniform() < rate_, compared on the integer the draw is made of: uniform() is k * 2^-53 with
-            // k = next_u64() >> 11 (exact), and k * 2^-53 < rate  <=>  k < ceil(rate * 2^53). The same masks.
+            // An element is dropped when its 53-bit draw k satisfies k * 2^-53 < rate, i.e. k < ceil(rate * 2^53).
             const auto drop_below = static_cast<std::uint64_t>(std::ceil(rate_ * 0x1.0p53));
-            for (auto& m : mask_) m = (rng_.next_u64() >> 11) < drop_below ? Scalar(0) : keep_scale;
+            const std::uint64_t key = rng_.next_u64();
+            Scalar* mask = mask_.data();
+            parallel_for(this->thread_pool(), count, grain, 1, [&](long begin, long end) {
+                draw_dropout_mask(key, drop_below, keep_scale, begin, end - begin, in + begin, mask + begin,
+                                  out + begin);
+            });
+            return;
         }
         const Scalar* mask = mask_.data();
-        parallel_for(this->thread_pool(), static_cast<long>(x.size()), grain, 1, [&](long begin, long end) {
+        parallel_for(this->thread_pool(), count, grain, 1, [&](long begin, long end) {
             multiply_by_mask(end - begin, in + begin, mask + begin, out + begin);
         });
     }
