@@ -1,7 +1,8 @@
 // tests/model/test_sequential.cpp: the Sequential model: shape inference, the summary table, the exact shape-error
 // messages, train/eval modes, parameter and buffer names, predict/evaluate, a gradient check of the whole stack
 // (with and without the fused loss), end-to-end learning of a synthetic 3-class image task, deterministic
-// per seed, and the weight average (model/weight_average.hpp) against a plain reference and through a checkpoint.
+// per seed, per-layer timing, and the weight average (model/weight_average.hpp) against a plain reference and
+// through a checkpoint.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/deepcnn.hpp>
@@ -495,6 +496,61 @@ std::vector<double> model_values(Sequential<double>& model) {
 }
 
 }  // namespace
+
+TEST_CASE("Sequential times each layer's passes and the optimizer only while asked, without changing results",
+          "[model]") {
+    Sequential<float> timed = small_net<float>(3), plain = small_net<float>(3);
+    Rng rng(4);
+    const Tensor<float> x = random_tensor<float>(Shape(6, 1, 8, 8), rng);
+    const std::vector<int> labels = {0, 1, 2, 0, 1, 2};
+    SoftmaxCrossEntropy<float> loss;
+    Adam<float> adam_timed(1e-2), adam_plain(1e-2);
+
+    timed.train_step(x, labels, loss, adam_timed);
+    plain.train_step(x, labels, loss, adam_plain);
+    REQUIRE(timed.timings().layers.size() == timed.size());
+    for (const auto& layer : timed.timings().layers) CHECK(layer.forward_calls + layer.backward_calls == 0);
+
+    timed.set_timing(true);
+    for (int step = 0; step < 3; ++step) {
+        timed.train_step(x, labels, loss, adam_timed);
+        plain.train_step(x, labels, loss, adam_plain);
+    }
+    const ModelTimings& timings = timed.timings();
+    double total = 0.0;
+    for (std::size_t i = 0; i < timed.size(); ++i) {
+        const LayerTiming& layer = timings.layers[i];
+        INFO(layer.name);
+        CHECK(layer.name == timed.layer_name(i));
+        const std::string type = timed.layer(i).type();
+        // the ReLU after BatchNorm is fused into it; train_step stops before the Softmax (the loss replaces it)
+        const long expected = (type == "ReLU" || type == "Softmax") ? 0 : 3;
+        CHECK(layer.forward_calls == expected);
+        CHECK(layer.backward_calls == expected);
+        CHECK(layer.forward_seconds >= 0.0);
+        CHECK(layer.backward_seconds >= 0.0);
+        if (expected == 0) CHECK(layer.forward_seconds + layer.backward_seconds == 0.0);
+        total += layer.forward_seconds + layer.backward_seconds;
+    }
+    CHECK(total > 0.0);
+    CHECK(timings.optimizer_steps == 3);
+    for (std::size_t i = 0; i < timed.params().size(); ++i) {
+        const Tensor<float>& a = *timed.params()[i].value;
+        const Tensor<float>& b = *plain.params()[i].value;
+        CHECK(std::equal(a.begin(), a.end(), b.begin()));
+    }
+
+    timed.forward(x);  // forward() runs the Softmax too
+    CHECK(timings.layers.back().forward_calls == 1);
+    timed.reset_timings();
+    CHECK(timings.layers[0].name == "conv2d_1");
+    CHECK(timings.layers[0].forward_calls == 0);
+    CHECK(timings.layers[0].forward_seconds == 0.0);
+    CHECK(timings.optimizer_steps == 0);
+    timed.set_timing(false);
+    timed.train_step(x, labels, loss, adam_timed);
+    CHECK(timings.layers[0].forward_calls == 0);
+}
 
 TEST_CASE("WeightAverage averages parameters and BatchNorm statistics with the documented decay", "[model][average]") {
     Sequential<double> model = small_net<double>();

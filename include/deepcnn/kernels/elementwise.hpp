@@ -1,6 +1,7 @@
 // deepcnn/kernels/elementwise.hpp: elementwise kernels of the activation layers: ReLU forward (writing a one-bit
-// gradient mask instead of a copy of its output) and backward, each beside its plain _ref twin, and the
-// multiply-by-mask of Dropout and the drawing of its mask. AVX2 for float when DEEPCNN_HAVE_AVX2; plain loops otherwise (the portable path).
+// gradient mask instead of a copy of its output) and backward, each beside its plain _ref twin, and Dropout's
+// mask: drawing it and multiplying by it. AVX2 for float when DEEPCNN_HAVE_AVX2; plain loops otherwise (the
+// portable path).
 // Stateless, no allocation, one thread: layers split the range over their pool (parallel_for).
 #pragma once
 

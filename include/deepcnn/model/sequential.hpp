@@ -1,10 +1,12 @@
 // deepcnn/model/sequential.hpp: Sequential<Scalar>, a stack of layers composed at run time. Given only the
 // input shape it infers every layer's shape (errors name the layer), owns the activations and gradients
-// between layers, and trains, evaluates, predicts and prints a Keras-style summary.
+// between layers, and trains, evaluates, predicts and prints a Keras-style summary. On request it times every
+// layer's passes (set_timing).
 #pragma once
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <iomanip>
@@ -40,6 +42,22 @@ struct StepResult {
     double loss = 0.0;
     int correct = 0;
     int count = 0;
+};
+
+// Where the time of a model's passes went, summed since Sequential::reset_timings() while set_timing(true):
+// wall-clock seconds and calls of every layer's forward and backward, in layer order, and of the optimizer steps
+// train_step made. A ReLU that the layer before it applies (fused) keeps zero calls.
+struct LayerTiming {
+    std::string name;  // "conv2d_1", as in parameter names
+    double forward_seconds = 0.0;
+    double backward_seconds = 0.0;
+    long forward_calls = 0;
+    long backward_calls = 0;
+};
+struct ModelTimings {
+    std::vector<LayerTiming> layers;
+    double optimizer_seconds = 0.0;
+    long optimizer_steps = 0;
 };
 
 template <class Scalar>
@@ -86,6 +104,7 @@ public:
         layers_.push_back(std::move(layer));
         fused_into_previous_.push_back(fused);
         activations_.emplace_back();
+        timings_.layers.push_back({layer_name(layers_.size() - 1)});
         return *layers_.back();
     }
 
@@ -109,6 +128,17 @@ public:
         for (auto& l : layers_) l->set_thread_pool(pool_.get());
     }
     int threads() const { return pool_->size(); }
+
+    // Per-layer timing (off by default): while on, every forward and backward of a layer, and every optimizer step
+    // of train_step, adds its wall-clock time to timings(). Two clock reads per pass; results do not change.
+    void set_timing(bool on) { timing_ = on; }
+    bool timing() const { return timing_; }
+    const ModelTimings& timings() const { return timings_; }
+    void reset_timings() {
+        for (auto& layer : timings_.layers) layer = LayerTiming{layer.name};
+        timings_.optimizer_seconds = 0.0;
+        timings_.optimizer_steps = 0;
+    }
 
     void set_mode(Mode mode) {
         mode_ = mode;
@@ -152,7 +182,8 @@ public:
         for (std::size_t i = forwarded_; i-- > 0;) {
             if (fused_into_previous_[i]) continue;
             Tensor<Scalar>& out = (grad == &grad_a_) ? grad_b_ : grad_a_;
-            layers_[i]->backward(*grad, out);
+            timed(timings_.layers[i].backward_seconds, timings_.layers[i].backward_calls,
+                  [&] { layers_[i]->backward(*grad, out); });
             grad = &out;
         }
         return *grad;
@@ -173,7 +204,7 @@ public:
         result.correct = count_correct(loss.probabilities(), labels);
         loss.backward(loss_grad_);
         backward(loss_grad_);
-        optimizer.step(params(), pool_.get());
+        timed(timings_.optimizer_seconds, timings_.optimizer_steps, [&] { optimizer.step(params(), pool_.get()); });
         return result;
     }
 
@@ -289,6 +320,19 @@ private:
         }
         return correct;
     }
+    // f(), adding its wall-clock time to `seconds` and one to `calls` while timing is on.
+    template <class F>
+    void timed(double& seconds, long& calls, F&& f) {
+        if (!timing_) {
+            f();
+            return;
+        }
+        const auto start = std::chrono::steady_clock::now();
+        f();
+        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        ++calls;
+    }
+
     const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end) {
         if (x.shape().with_batch(1) != input_shape_) {
             throw shape_error("Sequential: expected input " + input_shape_.sample_str() + ", got " +
@@ -297,7 +341,8 @@ private:
         const Tensor<Scalar>* in = &x;
         for (std::size_t i = 0; i < end; ++i) {
             if (fused_into_previous_[i]) continue;
-            layers_[i]->forward(*in, activations_[i]);
+            timed(timings_.layers[i].forward_seconds, timings_.layers[i].forward_calls,
+                  [&] { layers_[i]->forward(*in, activations_[i]); });
             in = &activations_[i];
         }
         forwarded_ = end;
@@ -314,6 +359,8 @@ private:
     std::vector<Tensor<Scalar>> activations_;     // output of each layer, reused between steps
     Tensor<Scalar> grad_a_, grad_b_, loss_grad_;  // gradient ping-pong buffers
     std::size_t forwarded_ = 0;
+    bool timing_ = false;
+    ModelTimings timings_;  // an entry per layer, named when added
 };
 
 }  // namespace deepcnn
