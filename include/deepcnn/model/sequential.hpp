@@ -105,6 +105,8 @@ public:
         fused_into_previous_.push_back(fused);
         activations_.emplace_back();
         timings_.layers.push_back({layer_name(layers_.size() - 1)});
+        for (auto& p : layers_.back()->params())
+            params_.push_back({timings_.layers.back().name + "." + p.name, p.value, p.grad});
         return *layers_.back();
     }
 
@@ -148,13 +150,9 @@ public:
     void eval() { set_mode(Mode::eval); }
     Mode mode() const { return mode_; }
 
-    // Every learnable parameter, named "LAYER.PARAM" ("conv2d_1.weight"), in layer order.
-    std::vector<ParamRef<Scalar>> params() {
-        std::vector<ParamRef<Scalar>> out;
-        for (std::size_t i = 0; i < layers_.size(); ++i)
-            for (auto& p : layers_[i]->params()) out.push_back({layer_name(i) + "." + p.name, p.value, p.grad});
-        return out;
-    }
+    // Every learnable parameter, named "LAYER.PARAM" ("conv2d_1.weight"), in layer order. The list is made as
+    // layers are added (so that a training step does not build it again) and stays valid until the next add().
+    const std::vector<ParamRef<Scalar>>& params() { return params_; }
     // Every buffer (BatchNorm running statistics), named like params().
     std::vector<BufferRef<Scalar>> buffers() {
         std::vector<BufferRef<Scalar>> out;
@@ -361,6 +359,7 @@ private:
     std::size_t forwarded_ = 0;
     bool timing_ = false;
     ModelTimings timings_;  // an entry per layer, named when added
+    std::vector<ParamRef<Scalar>> params_;  // every layer's parameters, named, in order
 };
 
 }  // namespace deepcnn

@@ -50,8 +50,8 @@ public:
         const Scalar decay = Scalar(1.0 - lr * options_.weight_decay);
         const bool decoupled = options_.decoupled_weight_decay, coupled = !decoupled && options_.weight_decay > 0;
         for (const auto& p : params) {
-            Scalar* m = this->slot(p.name + "/m", *p.value).data();
-            Scalar* v = this->slot(p.name + "/v", *p.value).data();
+            Scalar* m = this->slot(p.name, "/m", *p.value).data();
+            Scalar* v = this->slot(p.name, "/v", *p.value).data();
             Scalar* value = p.value->data();
             const Scalar* grad = p.grad->data();
             this->for_elements(pool, p.value->size(), [&](std::size_t begin, std::size_t end) {

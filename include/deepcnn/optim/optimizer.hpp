@@ -53,14 +53,17 @@ protected:
         });
     }
 
-    // The state tensor `key` shaped like `like`, created as zeros on first use; throws if a restored state
-    // holds it with another shape.
-    Tensor<Scalar>& slot(const std::string& key, const Tensor<Scalar>& like) {
-        auto it = state_.tensors.find(key);
+    // The state tensor "PARAM/SUFFIX" (param + suffix) shaped like `like`, created as zeros on first use; throws if
+    // a restored state holds it with another shape. Builds the key in a reused string: no allocation once every
+    // key has been seen.
+    Tensor<Scalar>& slot(const std::string& param, const char* suffix, const Tensor<Scalar>& like) {
+        key_.assign(param);
+        key_ += suffix;
+        auto it = state_.tensors.find(key_);
         if (it == state_.tensors.end()) {
-            it = state_.tensors.emplace(key, Tensor<Scalar>(like.shape(), Scalar(0))).first;
+            it = state_.tensors.emplace(key_, Tensor<Scalar>(like.shape(), Scalar(0))).first;
         } else if (it->second.shape() != like.shape()) {
-            throw shape_error(type() + ": state '" + key + "' has shape " + it->second.shape().str() +
+            throw shape_error(type() + ": state '" + key_ + "' has shape " + it->second.shape().str() +
                               ", parameter has " + like.shape().str());
         }
         return it->second;
@@ -74,6 +77,7 @@ private:
 
     double learning_rate_;
     OptimizerState<Scalar> state_;
+    std::string key_;  // slot()'s key, kept for its capacity
 };
 
 }  // namespace deepcnn

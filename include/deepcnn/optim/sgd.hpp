@@ -39,7 +39,7 @@ public:
         for (const auto& p : params) {
             Scalar* value = p.value->data();
             const Scalar* grad = p.grad->data();
-            Scalar* velocity = options_.momentum > 0 ? this->slot(p.name + "/velocity", *p.value).data() : nullptr;
+            Scalar* velocity = options_.momentum > 0 ? this->slot(p.name, "/velocity", *p.value).data() : nullptr;
             this->for_elements(pool, p.value->size(), [&](std::size_t begin, std::size_t end) {
                 for (std::size_t i = begin; i < end; ++i) {
                     Scalar g = grad[i] + wd * value[i];
