@@ -20,6 +20,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -45,10 +46,11 @@ const char* const usage_text =
     "usage: fer_train [--data PATH] [--classes LIST|K|all] [--net fer|large|seed] [--tutorial]\n"
     "                 [--epochs N] [--batch N] [--lr X] [--optimizer adam|adamw|sgd] [--schedule cosine|plateau|none]\n"
     "                 [--augment on|off] [--tta on|off] [--average DECAY|off] [--seed N] [--threads N]\n"
-    "                 [--max-rows N] [--out DIR] [--resume FILE] [--skip-bad-rows]\n"
+    "                 [--max-rows N] [--out DIR] [--resume FILE] [--skip-bad-rows] [--profile]\n"
     "Trains on the FER2013 CSV (.csv or .csv.gz; default: the sample shipped in examples/data/) and writes\n"
     "model.dcnn, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg and predictions.svg\n"
-    "into --out (default fer_out). See README.md and docs/results.md.\n";
+    "into --out (default fer_out). --profile ends with each layer's share of the training steps' time.\n"
+    "See README.md and docs/results.md.\n";
 
 struct Options {
     std::string data;
@@ -69,8 +71,34 @@ struct Options {
     std::string out = "fer_out";
     std::string resume;
     bool skip_bad_rows = false;
+    bool profile = false;
     bool net_given = false, augment_given = false, tta_given = false;
 };
+
+// --profile: the mean milliseconds per training step of each layer's forward and backward (fused layers left
+// out) and of the optimizer, with each one's share of their sum.
+std::string format_layer_times(const ModelTimings& timings) {
+    const long steps = timings.optimizer_steps;
+    if (steps == 0) return "Training time by layer: no training step was timed in this run.\n";
+    double total = timings.optimizer_seconds;
+    for (const LayerTiming& layer : timings.layers) total += layer.forward_seconds + layer.backward_seconds;
+    std::ostringstream out;
+    out << "Training time by layer (--profile): mean ms per step over " << steps << " steps\n";
+    char line[128];
+    std::snprintf(line, sizeof line, "  %-16s %10s %10s %8s\n", "layer", "forward", "backward", "share");
+    out << line;
+    const auto row = [&](const std::string& name, double forward, double backward) {
+        std::snprintf(line, sizeof line, "  %-16s %10.2f %10.2f %7.1f%%\n", name.c_str(), 1e3 * forward / steps,
+                      1e3 * backward / steps, 100.0 * (forward + backward) / std::max(total, 1e-12));
+        out << line;
+    };
+    for (const LayerTiming& layer : timings.layers)
+        if (layer.forward_calls + layer.backward_calls > 0) row(layer.name, layer.forward_seconds, layer.backward_seconds);
+    row("optimizer", 0.0, timings.optimizer_seconds);
+    std::snprintf(line, sizeof line, "  %-16s %21.2f ms per step\n", "sum", 1e3 * total / steps);
+    out << line;
+    return out.str();
+}
 
 // --average: "off" or a decay in (0, 1).
 double parse_average(const std::string& arg, const std::string& v) {
@@ -113,6 +141,7 @@ Options parse_options(int argc, char** argv) {
         else if (arg == "--out") o.out = value();
         else if (arg == "--resume") o.resume = value();
         else if (arg == "--skip-bad-rows") o.skip_bad_rows = true;
+        else if (arg == "--profile") o.profile = true;
         else if (arg == "--help" || arg == "-h") {
             std::cout << usage_text;
             std::exit(fer::exit_ok);
@@ -514,7 +543,9 @@ int run(const Options& o, int argc, char** argv) {
             if (o.augment) augment_batch(batch_images, augmented, augment_options, data_rng);
             const Tensor<float>& inputs = o.augment ? augmented : batch_images;
             optimizer->set_learning_rate(schedule->rate(epoch + double(step) / steps));
+            model.set_timing(o.profile);  // training steps only, not the evaluations
             const StepResult result = model.train_step(inputs, batch_labels, loss, *optimizer);
+            model.set_timing(false);
             if (average) average->update(model);
             if (!std::isfinite(result.loss) || !first_non_finite(model).empty()) {
                 const std::string where = first_non_finite(model);
@@ -597,6 +628,7 @@ int run(const Options& o, int argc, char** argv) {
     std::cout << "\nBest epoch " << state.best_epoch << " (validation accuracy " << state.best_val_accuracy << ")\n";
     std::cout << "Test (" << test_name << ", " << test.size() << " images" << (o.tta ? ", flip-averaged" : "")
               << "):\n" << format_evaluation(cm, selection.names) << "\n";
+    if (o.profile) std::cout << format_layer_times(model.timings()) << "\n";
 
     RunReport report;
     report.classes = selection.names;

@@ -88,6 +88,12 @@ seed_net)
   grep -q "Test (the tutorial's 10% validation split, 12 images)" out.txt || fail "tutorial test split not reported"
   expect 0 "Test \(PrivateTest, 20 images, flip-averaged\)" "$train" --data small.csv --net seed --epochs 1 --out seed
   expect 0 "dense_[0-9]+ \(Dense\) +\(128\) +1179776" "$predict" --model seed/model.dcnn --info
+  # --profile: each layer's time per training step, the fused ReLUs left out, the optimizer, the shares.
+  expect 0 "Training time by layer \(--profile\): mean ms per step over [0-9]+ steps" \
+    "$train" --data small.csv --epochs 1 --profile --out profiled
+  grep -Eq "^  conv2d_1 +[0-9]+\.[0-9]{2} +[0-9]+\.[0-9]{2} +[0-9.]+%$" out.txt || fail "no conv2d_1 line: $(tail -30 out.txt)"
+  grep -Eq "^  optimizer +0\.00 +[0-9]+\.[0-9]{2} " out.txt || fail "no optimizer line: $(tail -30 out.txt)"
+  ! grep -q "^  relu_3 " out.txt || fail "the ReLU fused into batchnorm_2 is listed: $(tail -30 out.txt)"
   # The long recipe's net: the default recipe (AdamW, cosine) on the net twice as wide.
   expect 0 "Test \(PrivateTest, 20 images, flip-averaged\)" "$train" --data small.csv --net large --epochs 1 --out large
   grep -q "Recipe: net large, 1 epochs, batch 64, AdamW lr 0.002, schedule cosine, augmentation on, flip averaging on, weight average 0.999," out.txt ||
