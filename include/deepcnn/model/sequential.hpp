@@ -104,9 +104,9 @@ public:
         layers_.push_back(std::move(layer));
         fused_into_previous_.push_back(fused);
         activations_.emplace_back();
-        timings_.layers.push_back({layer_name(layers_.size() - 1)});
-        for (auto& p : layers_.back()->params())
-            params_.push_back({timings_.layers.back().name + "." + p.name, p.value, p.grad});
+        const std::string name = layer_name(layers_.size() - 1);
+        timings_.layers.push_back({name});
+        for (auto& p : layers_.back()->params()) params_.push_back({name + "." + p.name, p.value, p.grad});
         return *layers_.back();
     }
 
