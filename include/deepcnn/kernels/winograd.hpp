@@ -102,12 +102,6 @@ inline WinogradLayout winograd_layout(const ConvGeometry& g) {
     return w;
 }
 
-// Scalars of one thread's workspace: padded image, V, M (or transformed dy), a GEMM block and one image's dy.
-inline std::size_t winograd_thread_scalars(const ConvGeometry& g) {
-    const WinogradLayout w = winograd_layout(g);
-    return w.padded_scalars + w.v_scalars + w.m_scalars + gemm_workspace_size<float>() + w.dy_scalars;
-}
-
 // Scalars between the transformed weights' 16 operands U_xi (K, C) in the GEMM's packed layout (PrepackedA).
 inline long winograd_weights_stride(int K, int C) { return winograd_operand_stride(PrepackedA<float>::padded(K) * C); }
 
@@ -122,6 +116,20 @@ inline long winograd_gradient_stride(const ConvGeometry& g) {
 inline std::size_t winograd_weight_scalars(const ConvGeometry& g) {
     const long stride = std::max(winograd_weights_stride(g.K, g.C), winograd_weights_stride(g.C, g.K));
     return (static_cast<std::size_t>(16) * stride + 15) / 16 * 16;
+}
+
+// Whether winograd_forward splits a batch smaller than the pool by tile rows rather than by filters: where the
+// filters are fewer than a quarter of an image's tiles (every thread then reads all the weights).
+inline bool winograd_splits_tiles(const ConvGeometry& g, const WinogradLayout& w) { return 4 * g.K < w.image_tiles; }
+
+// Scalars of one thread's workspace: padded image, V, M (or transformed dy), a GEMM block, one image's dy, and
+// where winograd_forward may split by tile rows, the thread's own transformed weights.
+inline std::size_t winograd_thread_scalars(const ConvGeometry& g) {
+    const WinogradLayout w = winograd_layout(g);
+    const std::size_t own_weights =
+        winograd_splits_tiles(g, w) ? (16 * static_cast<std::size_t>(winograd_weights_stride(g.K, g.C)) + 15) / 16 * 16
+                                    : 0;
+    return w.padded_scalars + w.v_scalars + w.m_scalars + gemm_workspace_size<float>() + w.dy_scalars + own_weights;
 }
 
 // Backward-weights sums the batch in this many fixed parts, each into its own dU, added in a fixed order at the
@@ -348,12 +356,13 @@ inline void winograd_products(const ConvGeometry& g, const WinogradLayout& w, co
 }
 
 // One thread's buffers in its part of the workspace (winograd_thread_scalars): padded image, V, the products M
-// (forward) or the transformed dy Z (backward-weights, in the same place), GEMM block, padded dy.
+// (forward) or the transformed dy Z (backward-weights, in the same place), GEMM block, padded dy, and (where
+// winograd_splits_tiles) the thread's own transformed weights.
 struct WinogradBuffers {
-    float *xp, *V, *M, *gemm_ws, *dyp;
+    float *xp, *V, *M, *gemm_ws, *dyp, *U;
     WinogradBuffers(const WinogradLayout& w, float* part)
         : xp(part), V(xp + w.padded_scalars), M(V + w.v_scalars), gemm_ws(M + w.m_scalars),
-          dyp(gemm_ws + gemm_workspace_size<float>()) {}
+          dyp(gemm_ws + gemm_workspace_size<float>()), U(dyp + w.dy_scalars) {}
 };
 
 // y (N, K, OH, OW) = conv(x, weight) + bias, the weights transformed into U (winograd_weight_scalars(g)); with
@@ -361,12 +370,13 @@ struct WinogradBuffers {
 // When the batch fills the pool, threads transform the weights split by filters, then take the images in
 // chunks. Otherwise, with at least a quarter as many filters as an image has tiles, each thread takes a share of
 // the filters (in multiples of the GEMM's MR), transforms their weights and computes them on every image (every
-// thread transforms the whole input); with fewer filters, the threads transform the weights split by filters,
-// then split each image's tile rows (every thread reads all the weights). Measured on the FER nets' layers at
-// batch 1 on 2 threads: the filter split wins where the weights are many (24x24 images, 64-128 filters), the
-// tile split where the input is (48x48, 32 filters). Every output sums its channels in the GEMM's fixed order,
-// so results are bit-identical for any thread count and batch size. `workspace` holds
-// winograd_thread_scalars(g) per thread.
+// thread transforms the whole input); with fewer filters, the threads split each image's tile rows, each with
+// all the weights transformed into its own copy (b.U): a shared U, each half written by one core and read by
+// both, crossed between the cores at 2-3x the cost of transforming it all twice. Measured on the FER nets'
+// layers at batch 1 on 2 threads: the filter split wins where the weights are many (24x24 images, 64-128
+// filters), the tile split where the input is (48x48, 32 filters; the 24x24 backward-data's 32). Every output
+// sums its channels in the GEMM's fixed order, so results are bit-identical for any thread count and batch size.
+// `workspace` holds winograd_thread_scalars(g) per thread.
 inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const float* weight, bool flipped, float* U,
                              const float* bias, float* y, float* workspace, std::size_t thread_scalars,
                              ThreadPool* pool) {
@@ -377,7 +387,7 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
     const auto buffers = [&](int t) {
         return WinogradBuffers(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
     };
-    if (N < threads && 4 * g.K >= w.image_tiles) {
+    if (N < threads && !winograd_splits_tiles(g, w)) {
         pool_run(pool, threads, [&](int t) {
             int k0 = 0, k1 = 0;
             split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
@@ -394,27 +404,28 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
         });
         return;
     }
-    pool_run(pool, threads, [&](int t) {
-        int k0 = 0, k1 = 0;
-        split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
-        winograd_transform_weights(g, weight, flipped, U, k0, k1);
-    });
     if (N < threads) {
         pool_run(pool, threads, [&](int t) {
             int begin = 0, end = 0;
             split_range(w.tiles_h, threads, t, 1, begin, end);
             if (begin == end) return;
             const WinogradBuffers b = buffers(t);
+            winograd_transform_weights(g, weight, flipped, b.U, 0, g.K);
             const WinogradPanelsV panels(b.V, g.C, (end - begin) * w.tiles_w);
             for (int n = 0; n < N; ++n) {
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, begin, end, 0, panels);
-                winograd_products(g, w, U, panels, (end - begin) * w.tiles_w, b.M, b.gemm_ws, 0, g.K, false);
+                winograd_products(g, w, b.U, panels, (end - begin) * w.tiles_w, b.M, b.gemm_ws, 0, g.K, false);
                 winograd_transform_output(g, w, b.M, 0, begin, end, bias, y + n * out_size, 0, g.K);
             }
         });
         return;
     }
+    pool_run(pool, threads, [&](int t) {
+        int k0 = 0, k1 = 0;
+        split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
+        winograd_transform_weights(g, weight, flipped, U, k0, k1);
+    });
     // Every chunk reads all of U: on one thread straight from U; on more, from a copy of each GEMM block in the
     // core's own cache. Copying measured 0.84-1.04x of reading in place on one thread and 0.90-1.15x on two
     // (faster on 14 of 18 entries) for the forward and backward-data of the nets' 3x3 layers at batch 64. The
