@@ -171,12 +171,13 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
     CHECK_FALSE(by_rows(48, 48, 16, 4));
     CHECK_FALSE(by_rows(48, 48, 128, 1));
     CHECK_FALSE(by_rows(18, 18, 21, 3));
-    // Backward-weights by Winograd on fewer tiles with 256 filters or more, where the forward does not take it.
+    // Backward-weights by Winograd on fewer tiles with 128 filters or more, where the forward does not take it.
     const Case few_tiles_many_filters{1, 16, 12, 12, 256, 3, 3, 1, Padding::same()};
     const ConvGeometry few = make_conv_geometry(16, 12, 12, 256, 3, 3, 1, 1, Padding::same());
     CHECK_FALSE(detail::winograd_pays(few, 1));
     CHECK(detail::winograd_weights_pays(few, 1));
-    CHECK_FALSE(detail::winograd_weights_pays(make_conv_geometry(16, 12, 12, 128, 3, 3, 1, 1, Padding::same()), 1));
+    CHECK(detail::winograd_weights_pays(make_conv_geometry(16, 12, 12, 128, 3, 3, 1, 1, Padding::same()), 1));
+    CHECK_FALSE(detail::winograd_weights_pays(make_conv_geometry(16, 12, 12, 64, 3, 3, 1, 1, Padding::same()), 1));
     check_case(few_tiles_many_filters);
 #endif
     // Not on a batch of too few tiles, nor on images over 64 x 64 outputs (the workspace would grow with them).

@@ -36,12 +36,12 @@ inline bool winograd_pays(const ConvGeometry& g, int N) {
     return winograd_applies(g) && static_cast<long>(N) * ((g.OH + 1) / 2) * ((g.OW + 1) / 2) >= 144;
 }
 
-// Where backward-weights runs by Winograd: where winograd_pays, and on fewer tiles with at least 256 filters, whose
+// Where backward-weights runs by Winograd: where winograd_pays, and on fewer tiles with at least 128 filters, whose
 // 16 GEMMs (K, C, tiles) are then large enough. Measured at batch 1 on the 12x12 layers (36 tiles) against the
-// implicit GEMM (docs/performance.md, session 14): with 256 filters faster on 1 and on 2 threads; with 128 filters
-// faster on 1 thread but slower on 2, where each thread transforms the whole input for half the filters.
+// implicit GEMM (docs/performance.md, sessions 14 and 16): with 256 filters 1.35-1.47x on 1 thread, 1.00-1.31x on
+// 2; with 128 filters 1.10-1.33x on 1 thread and 0.99-1.15x on 2, once each thread sums into a dU of its own.
 inline bool winograd_weights_pays(const ConvGeometry& g, int N) {
-    return winograd_pays(g, N) || (winograd_applies(g) && g.K >= 256);
+    return winograd_pays(g, N) || (winograd_applies(g) && g.K >= 128);
 }
 
 // Sizes of one thread's work: the padded image (wide enough for the 8-tile loads), and a chunk of whole images
@@ -645,8 +645,10 @@ inline void winograd_backward_weights_by_rows(const ConvGeometry& g, int N, cons
 
 // winograd_backward_weights for a batch of fewer images than winograd_weight_parts, where the parts would leave
 // threads idle: each thread takes a range of filters (whole micro-tile rows), transforms every image's input (the
-// same V on every thread) and its filters' dy, and sums dU rows over all tiles in order. The sums per filter do not
-// depend on the split, so results are the same for any thread count.
+// same V on every thread) and its filters' dy, and sums its dU rows over all tiles in order, in a part of dU of its
+// own: with both threads' rows in one dU, the GEMMs that write them ran at half speed on 2 threads (fer conv6 at
+// batch 1: 112-119 us per thread against 63-65, and 117 us for all the rows on one thread). The sums per filter
+// do not depend on the split, so results are the same for any thread count.
 inline void winograd_backward_weights_by_filters(const ConvGeometry& g, int N, const float* x, const float* dy,
                                                  float* dweight, float* dU, float* workspace,
                                                  std::size_t thread_scalars, ThreadPool* pool) {
@@ -657,12 +659,13 @@ inline void winograd_backward_weights_by_filters(const ConvGeometry& g, int N, c
         split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
         if (k0 == k1) return;
         const WinogradBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
+        float* own = dU + static_cast<std::size_t>(t % winograd_weight_parts) * winograd_weight_scalars(g);
         for (int n0 = 0; n0 < N; n0 += w.images_per_chunk) {
             const int n1 = std::min(N, n0 + w.images_per_chunk);
             winograd_transform_for_weights(g, w, x, dy, n0, n1, k0, k1, b);
-            winograd_weight_products(g, w, b, 0, (n1 - n0) * w.image_tiles, k0, k1, dU, n0 > 0);
+            winograd_weight_products(g, w, b, 0, (n1 - n0) * w.image_tiles, k0, k1, own, n0 > 0);
         }
-        winograd_weights_gradient(g, dU, k0, k1, dweight);
+        winograd_weights_gradient(g, own, k0, k1, dweight);
     });
 }
 
