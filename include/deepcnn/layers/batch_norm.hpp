@@ -1,6 +1,7 @@
 // deepcnn/layers/batch_norm.hpp: BatchNorm over channels: per channel C for (N, C, H, W) input (statistics over
 // N, H, W) and per feature for flat (N, F, 1, 1) input. Learnable gamma and beta; running mean and variance are
-// buffers, not parameters. Channels are split over the model's thread pool; sums are vectorised; the backward
+// buffers, not parameters. (n, c) planes are split over the model's thread pool (each plane's sums kept, then added
+// per channel in a fixed order); sums are vectorised; the backward
 // pass recomputes x_hat from the kept input instead of caching it. It can take over the ReLU that follows it
 // (fuse_following_relu: Sequential asks), saving that layer's passes over the activations.
 #pragma once
@@ -68,23 +69,28 @@ protected:
     // as one multiply-add per element. Keeps the input (InputCache), the mean and 1 / std for the backward pass.
     void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) override {
         const int N = x.n(), C = x.c();
-        const long S = static_cast<long>(x.h()) * x.w();
+        const long S = static_cast<long>(x.h()) * x.w(), planes = static_cast<long>(N) * C;
         const double count = double(N) * S;
         input_.keep(x, this->input_retained());
         y.resize(x.shape());
         if (relu_fused_) relu_mask_.resize(relu_mask_bytes(x.size()));
         batch_was_training_ = this->training();
-        for_channels(C, [&](int c) {
+        if (this->training()) {
+            plane_sums_.resize(2 * static_cast<std::size_t>(planes));
+            for_planes(planes, S, [&](long plane) {
+                const Scalar shift = x.data()[(plane % C) * S];
+                shifted_sums(x.data() + plane * S, S, shift, plane_sums_[2 * plane], plane_sums_[2 * plane + 1]);
+            });
+        }
+        coefficients_.resize(3 * static_cast<std::size_t>(C));
+        for (int c = 0; c < C; ++c) {
             double mean = 0.0, var = 0.0;
             if (this->training()) {
                 const Scalar shift = x.data()[static_cast<long>(c) * S];
                 double sum = 0.0, sum_squares = 0.0;
                 for (int n = 0; n < N; ++n) {
-                    const Scalar* p = x.data() + (static_cast<long>(n) * C + c) * S;
-                    Scalar run_sum(0), run_squares(0);
-                    shifted_sums(p, S, shift, run_sum, run_squares);
-                    sum += run_sum;
-                    sum_squares += run_squares;
+                    sum += plane_sums_[2 * (static_cast<std::size_t>(n) * C + c)];
+                    sum_squares += plane_sums_[2 * (static_cast<std::size_t>(n) * C + c) + 1];
                 }
                 const double shifted_mean = sum / count;
                 mean = double(shift) + shifted_mean;
@@ -99,77 +105,75 @@ protected:
             const double inv_std = 1.0 / std::sqrt(var + eps_);
             mean_[c] = static_cast<Scalar>(mean);
             inv_std_[c] = static_cast<Scalar>(inv_std);
-            const Scalar scale = static_cast<Scalar>(double(gamma_[c]) * inv_std);
-            const Scalar offset = static_cast<Scalar>(double(beta_[c]) - mean * double(gamma_[c]) * inv_std);
-            for (int n = 0; n < N; ++n) {
-                const long base = (static_cast<long>(n) * C + c) * S;
-                const Scalar* in = x.data() + base;
-                Scalar* out = y.data() + base;
-                for (long i = 0; i < S; ++i) out[i] = in[i] * scale + offset;
-                if (relu_fused_) relu_forward(S, out, out, relu_mask_.data() + base / 8);
-            }
+            coefficients_[2 * c] = static_cast<Scalar>(double(gamma_[c]) * inv_std);
+            coefficients_[2 * c + 1] = static_cast<Scalar>(double(beta_[c]) - mean * double(gamma_[c]) * inv_std);
+        }
+        for_planes(planes, S, [&](long plane) {
+            const Scalar scale = coefficients_[2 * (plane % C)], offset = coefficients_[2 * (plane % C) + 1];
+            const Scalar* in = x.data() + plane * S;
+            Scalar* out = y.data() + plane * S;
+            for (long i = 0; i < S; ++i) out[i] = in[i] * scale + offset;
+            if (relu_fused_) relu_forward(S, out, out, relu_mask_.data() + plane * S / 8);
         });
     }
 
     // With x_hat = (x - mean) / std: dbeta = sum dy;  dgamma = sum dy * x_hat.
     // Training (statistics depend on x): dx = gamma / std / M * (M dy - dbeta - x_hat dgamma), M = N*H*W,
-    // computed as dx = a dy + b (x - mean) + c. Evaluation (statistics are constants): dx = gamma / std * dy.
+    // computed as dx = a dy + b (x - mean) + k. Evaluation (statistics are constants): dx = gamma / std * dy.
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
         const Tensor<Scalar>& x = input_.get();
         const int N = dy.n(), C = dy.c();
-        const long S = static_cast<long>(dy.h()) * dy.w();
+        const long S = static_cast<long>(dy.h()) * dy.w(), planes = static_cast<long>(N) * C;
         const double count = double(N) * S;
         dx.resize(dy.shape());
-        for_channels(C, [&](int c) {
-            const Scalar mean = mean_[c];
+        plane_sums_.resize(2 * static_cast<std::size_t>(planes));
+        for_planes(planes, S, [&](long plane) {
+            const long base = plane * S;
+            const Scalar* g = dy.data() + base;
+            if (relu_fused_) {  // the ReLU's backward first: dx holds the masked dy until the second pass
+                relu_backward(S, g, relu_mask_.data() + base / 8, dx.data() + base);
+                g = dx.data() + base;
+            }
+            gradient_sums(g, x.data() + base, S, mean_[plane % C], plane_sums_[2 * plane], plane_sums_[2 * plane + 1]);
+        });
+        coefficients_.resize(3 * static_cast<std::size_t>(C));
+        for (int c = 0; c < C; ++c) {
             double sum_dy = 0.0, sum_dy_centred = 0.0;
             for (int n = 0; n < N; ++n) {
-                const long base = (static_cast<long>(n) * C + c) * S;
-                Scalar run_dy(0), run_dy_centred(0);
-                const Scalar* g = dy.data() + base;
-                if (relu_fused_) {  // the ReLU's backward first: dx holds the masked dy until the second pass
-                    relu_backward(S, g, relu_mask_.data() + base / 8, dx.data() + base);
-                    g = dx.data() + base;
-                }
-                gradient_sums(g, x.data() + base, S, mean, run_dy, run_dy_centred);
-                sum_dy += run_dy;
-                sum_dy_centred += run_dy_centred;
+                sum_dy += plane_sums_[2 * (static_cast<std::size_t>(n) * C + c)];
+                sum_dy_centred += plane_sums_[2 * (static_cast<std::size_t>(n) * C + c) + 1];
             }
             const double inv_std = inv_std_[c];
             dbeta_[c] = static_cast<Scalar>(sum_dy);
             dgamma_[c] = static_cast<Scalar>(sum_dy_centred * inv_std);
             const double scale = double(gamma_[c]) * inv_std;
-            const Scalar a = static_cast<Scalar>(scale);
-            Scalar b(0), k(0);
-            if (batch_was_training_) {
-                b = static_cast<Scalar>(-scale / count * sum_dy_centred * inv_std * inv_std);
-                k = static_cast<Scalar>(-scale / count * sum_dy);
-            }
-            for (int n = 0; n < N; ++n) {
-                const long base = (static_cast<long>(n) * C + c) * S;
-                const Scalar* g = relu_fused_ ? dx.data() + base : dy.data() + base;
-                const Scalar* in = x.data() + base;
-                Scalar* out = dx.data() + base;
-                for (long i = 0; i < S; ++i) out[i] = a * g[i] + (b * (in[i] - mean) + k);
-            }
+            coefficients_[3 * c] = static_cast<Scalar>(scale);
+            coefficients_[3 * c + 1] =
+                batch_was_training_ ? static_cast<Scalar>(-scale / count * sum_dy_centred * inv_std * inv_std) : 0;
+            coefficients_[3 * c + 2] = batch_was_training_ ? static_cast<Scalar>(-scale / count * sum_dy) : 0;
+        }
+        for_planes(planes, S, [&](long plane) {
+            const int c = static_cast<int>(plane % C);
+            const Scalar a = coefficients_[3 * c], b = coefficients_[3 * c + 1], k = coefficients_[3 * c + 2];
+            const Scalar mean = mean_[c];
+            const long base = plane * S;
+            const Scalar* g = relu_fused_ ? dx.data() + base : dy.data() + base;
+            const Scalar* in = x.data() + base;
+            Scalar* out = dx.data() + base;
+            for (long i = 0; i < S; ++i) out[i] = a * g[i] + (b * (in[i] - mean) + k);
         });
     }
 
 private:
-    // f(c) for every channel, split over the model's threads (channels are independent: the same result on any
-    // number of threads).
+    // f(plane) for every (n, c) plane of S elements, in contiguous ranges of planes split over the model's threads
+    // (planes are independent: the same result on any number of threads). Contiguous ranges keep each thread on the
+    // images that the convolutions around the layer give it; a split by channels, each thread taking a share of
+    // every image, moved half of every activation from one core to the other.
     template <class F>
-    void for_channels(int C, F&& f) {
-        ThreadPool* pool = this->thread_pool();
-        const int threads = pool ? pool->size() : 1;
-        if (threads <= 1 || C < 2) {
-            for (int c = 0; c < C; ++c) f(c);
-            return;
-        }
-        pool->run(threads, [&](int t) {
-            int begin = 0, end = 0;
-            split_range(C, threads, t, 1, begin, end);
-            for (int c = begin; c < end; ++c) f(c);
+    void for_planes(long planes, long S, F&& f) {
+        const long grain = std::max(1L, 16384 / std::max(1L, S));
+        parallel_for(this->thread_pool(), planes, grain, 1, [&](long begin, long end) {
+            for (long plane = begin; plane < end; ++plane) f(plane);
         });
     }
 
@@ -224,6 +228,8 @@ private:
     std::vector<std::uint8_t> relu_mask_;            // relu_mask_bytes(N*C*H*W) when the ReLU is fused
     InputCache<Scalar> input_;                       // the last forward's input
     Tensor<Scalar> mean_, inv_std_;                  // (1, C, 1, 1) statistics the last forward used
+    std::vector<Scalar> plane_sums_;                 // two sums per (n, c) plane, added per channel in n order
+    std::vector<Scalar> coefficients_;               // per channel: forward scale, offset; backward a, b, k
 };
 
 }  // namespace deepcnn
