@@ -283,11 +283,11 @@ void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, con
 // `flipped`, see pack_broadcast_blocks) into `packed` (K * C*KH*KW scalars). Threads split the images when the
 // batch fills the pool (the weights packed first, split by filter blocks where they are many); otherwise they
 // split the filter blocks, each packing its own and computing them on every image (one pass, no output line
-// written by two threads). A single image is computed a tile's blocks at a time, each packed just before into the
-// thread's own scratch, where they stay in its L2: packing all of a thread's blocks first sent them through the
-// shared L3 (on 2 threads, 1.07-1.15x faster on 256 input channels at 12x12, 1.00-1.03x on 128). Each thread pads
-// images into its own part of `workspace` (thread_scalars each: padded_layout(g).size, then the scratch of
-// gemm_workspace_size()).
+// written by two threads). With a single image, each thread computes its blocks a tile's blocks at a time, packed
+// just before into its own scratch, where they stay in its L2 (packing all of them first, into the shared
+// `packed`, measured 1.19-1.25x slower for backward-data at batch 1 on 2 threads on the 12x12 layers; on one
+// thread packing first is faster, 0.92-0.96x the other way). Each thread pads images into its own part of
+// `workspace` (thread_scalars each: padded_layout(g).size, then the scratch of gemm_workspace_size()).
 inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const float* weight, bool flipped,
                            const float* bias, float* y, float* packed, float* workspace, std::size_t thread_scalars,
                            ThreadPool* pool) {
