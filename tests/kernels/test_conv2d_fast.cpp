@@ -155,6 +155,8 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
         {1, 16, 48, 48, 128, 3, 3, 1, Padding::same()},      // 128 filters: backward-weights by filters
         {2, 16, 49, 47, 24, 3, 3, 1, Padding::same()},       // backward-weights by rows: 25 tile rows, 12 + 13
         {1, 16, 2, 1200, 16, 3, 3, 1, Padding::same()},      // ... one tile row of 600 tiles: the second part empty
+        {5, 32, 9, 8, 16, 3, 3, 1, Padding::explicit_pad(2, 2)},  // backward-weights' operands packed by the
+        {8, 16, 10, 11, 8, 3, 3, 1, Padding::valid()},            // transforms (C % 16, K % 8): padding 2; none
     };
     for (const Case& c : cases) {
         const ConvGeometry g = make_conv_geometry(c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.stride, c.padding);
@@ -171,6 +173,15 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
     CHECK_FALSE(by_rows(48, 48, 16, 4));
     CHECK_FALSE(by_rows(48, 48, 128, 1));
     CHECK_FALSE(by_rows(18, 18, 21, 3));
+    // Backward-weights' transforms write the GEMM's operands packed with the 8-row micro-tile (AVX-512), channels
+    // in multiples of 16 and filters in multiples of 8; the cases above take both paths.
+    const auto prepacked = [](int C, int K) {
+        return detail::winograd_weights_prepacked(make_conv_geometry(C, 24, 24, K, 3, 3, 1, 1, Padding::same()));
+    };
+    CHECK(prepacked(32, 16) == (GemmBlocking::MR == 8));
+    CHECK(prepacked(16, 40) == (GemmBlocking::MR == 8));
+    CHECK_FALSE(prepacked(24, 16));
+    CHECK_FALSE(prepacked(32, 30));
     // Backward-weights by Winograd on fewer tiles with 128 filters or more, where the forward does not take it.
     const Case few_tiles_many_filters{1, 16, 12, 12, 256, 3, 3, 1, Padding::same()};
     const ConvGeometry few = make_conv_geometry(16, 12, 12, 256, 3, 3, 1, 1, Padding::same());

@@ -58,6 +58,7 @@ struct WinogradLayout {
     // scalars between the operands of V as rows (V_xi, C rows of ld) and of M or Z (K rows of ld), by
     // winograd_operand_stride (128 or 256 rows of the usual 152 scalars are a multiple of 4 KiB)
     long v_xi_stride = 0, m_xi_stride = 0;
+    long vt_xi_stride = 0;  // between the operands V_xi^T of backward-weights packed (winograd_weights_prepacked)
     PaddedLayout padded;
     ConvGeometry dy_image;  // backward-weights: one image's dy as K channels of OH x OW ...
     PaddedLayout padded_dy;  // ... zero-padded to (2 * tiles_h, 16 * ceil(tiles_w / 8)) for the 8-tile loads
@@ -85,11 +86,14 @@ inline WinogradLayout winograd_layout(const ConvGeometry& g) {
     w.padded.Wp = std::max(g.pad_left + g.W, 16 * ((w.tiles_w + 7) / 8) + 2);
     w.padded.size = static_cast<std::size_t>(g.C) * w.padded.Hp * w.padded.Wp + 16;
     w.padded_scalars = (w.padded.size + 15) / 16 * 16;
-    // V as rows of ld, or as the GEMM's packed panels (WinogradPanelsV), whichever is larger
+    // V as rows of ld, or as the GEMM's packed panels (WinogradPanelsV, or backward-weights' V^T), whichever is
+    // larger
     const long chunk_tiles = static_cast<long>(w.images_per_chunk) * w.image_tiles;
     w.v_xi_stride = winograd_operand_stride(g.C * w.ld);
     w.m_xi_stride = winograd_operand_stride(g.K * w.ld);
-    w.v_scalars = static_cast<std::size_t>(16) * std::max(w.v_xi_stride, winograd_panels_stride(g.C, chunk_tiles));
+    w.vt_xi_stride = winograd_operand_stride(chunk_tiles * PrepackedB<float>::padded(g.C));
+    w.v_scalars = static_cast<std::size_t>(16) *
+                  std::max({w.v_xi_stride, winograd_panels_stride(g.C, chunk_tiles), w.vt_xi_stride});
     w.m_scalars = static_cast<std::size_t>(16) * w.m_xi_stride;
     w.dy_image.C = g.K;
     w.dy_image.H = g.OH;
@@ -536,6 +540,151 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
     }
 }
 
+// Whether backward-weights' transforms write the GEMM's operands already packed, from channels-last copies of x
+// and dy, instead of writing V and Z with the tiles contiguous for the GEMM to transpose on every call: with the
+// 8-row micro-tile (AVX-512), input channels in multiples of 16 (whole edge vectors of B) and filters in
+// multiples of 8 (whole MR panels of A).
+inline bool winograd_weights_prepacked(const ConvGeometry& g) {
+    return GemmBlocking::MR == 8 && g.C % 16 == 0 && g.K % 8 == 0;
+}
+
+// xc (2 tiles_h + 2, 2 tiles_w + 2, C) = the windows the tiles read of one image x (C, H, W), zero outside it,
+// channels last, rows [r0, r1): 8 channels x 8 columns at a time by register transposes, the rest one by one.
+inline void winograd_channels_last_input(const ConvGeometry& g, const WinogradLayout& w, const float* x, int r0,
+                                         int r1, float* xc) {
+    const int Wc = 2 * w.tiles_w + 2, C = g.C, plane = g.H * g.W;
+    const int qa = std::max(0, std::min(Wc, g.pad_left)), qb = std::max(qa, std::min(Wc, g.pad_left + g.W));
+    int rows[8];
+    for (int i = 0; i < 8; ++i) rows[i] = i * plane;
+    for (int r = r0; r < r1; ++r) {
+        float* out = xc + static_cast<std::size_t>(r) * Wc * C;
+        const int h = r - g.pad_top;
+        if (h < 0 || h >= g.H) {
+            std::fill(out, out + static_cast<std::size_t>(Wc) * C, 0.0f);
+            continue;
+        }
+        std::fill(out, out + static_cast<std::size_t>(qa) * C, 0.0f);
+        std::fill(out + static_cast<std::size_t>(qb) * C, out + static_cast<std::size_t>(Wc) * C, 0.0f);
+        for (int q = qa; q < qb; q += 8) {
+            const int n = std::min(8, qb - q);
+            const float* src = x + static_cast<std::size_t>(h) * g.W + (q - g.pad_left);
+            for (int c = 0; c < C; c += 8) {
+                if (n == 8) {
+                    transpose_8x8(src + static_cast<std::size_t>(c) * plane, rows, out + static_cast<std::size_t>(q) * C + c, C);
+                } else {
+                    for (int p = 0; p < n; ++p)
+                        for (int i = 0; i < 8; ++i)
+                            out[static_cast<std::size_t>(q + p) * C + c + i] = src[static_cast<std::size_t>(c + i) * plane + p];
+                }
+            }
+        }
+    }
+}
+
+// dyc (2 tiles_h, 2 tiles_w, k1 - k0) = filters [k0, k1) of one image's dy (K, OH, OW), zero past its last row and
+// column, filters last, rows [r0, r1); as winograd_channels_last_input.
+inline void winograd_channels_last_dy(const ConvGeometry& g, const WinogradLayout& w, const float* dy, int k0, int k1,
+                                      int r0, int r1, float* dyc) {
+    const int Wd = 2 * w.tiles_w, Kt = k1 - k0, plane = g.OH * g.OW;
+    int rows[8];
+    for (int i = 0; i < 8; ++i) rows[i] = i * plane;
+    for (int r = r0; r < r1; ++r) {
+        float* out = dyc + static_cast<std::size_t>(r) * Wd * Kt;
+        if (r >= g.OH) {
+            std::fill(out, out + static_cast<std::size_t>(Wd) * Kt, 0.0f);
+            continue;
+        }
+        std::fill(out + static_cast<std::size_t>(g.OW) * Kt, out + static_cast<std::size_t>(Wd) * Kt, 0.0f);
+        for (int q = 0; q < g.OW; q += 8) {
+            const int n = std::min(8, g.OW - q);
+            const float* src = dy + static_cast<std::size_t>(k0) * plane + static_cast<std::size_t>(r) * g.OW + q;
+            for (int k = 0; k < Kt; k += 8) {
+                if (n == 8) {
+                    transpose_8x8(src + static_cast<std::size_t>(k) * plane, rows, out + static_cast<std::size_t>(q) * Kt + k, Kt);
+                } else {
+                    for (int p = 0; p < n; ++p)
+                        for (int i = 0; i < 8; ++i)
+                            out[static_cast<std::size_t>(q + p) * Kt + k + i] = src[static_cast<std::size_t>(k + i) * plane + p];
+                }
+            }
+        }
+    }
+}
+
+// V_xi^T (T tiles, C) in the GEMM's packed layout (PrepackedB of T rows at V + xi * stride) for the tiles of rows
+// [ty0, ty1), numbered from t0, = B^T d B per tile of xc (winograd_channels_last_input), 8 channels at a time: the
+// arithmetic of winograd_transform_input.
+inline void winograd_transform_input_packed(const ConvGeometry& g, const WinogradLayout& w, const float* xc, int ty0,
+                                            int ty1, long t0, int T, float* V, long stride) {
+    const int Wc = 2 * w.tiles_w + 2, C = g.C;
+    const long padded_c = PrepackedB<float>::padded(C);
+    for (int ty = ty0; ty < ty1; ++ty)
+        for (int tx = 0; tx < w.tiles_w; ++tx) {
+            const long t = t0 + static_cast<long>(ty - ty0) * w.tiles_w + tx;
+            const float* s = xc + (static_cast<std::size_t>(2 * ty) * Wc + 2 * tx) * C;
+            for (int c = 0; c < C; c += 8) {
+                __m256 d[4][4];
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; ++i)
+#pragma GCC unroll 4
+                    for (int j = 0; j < 4; ++j)
+                        d[i][j] = _mm256_loadu_ps(s + (static_cast<std::size_t>(i) * Wc + j) * C + c);
+                __m256 e[4][4];
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; ++j) {
+                    e[0][j] = _mm256_sub_ps(d[0][j], d[2][j]);
+                    e[1][j] = _mm256_add_ps(d[1][j], d[2][j]);
+                    e[2][j] = _mm256_sub_ps(d[2][j], d[1][j]);
+                    e[3][j] = _mm256_sub_ps(d[1][j], d[3][j]);
+                }
+                float* out = V + PrepackedB<float>::offset(t, c, T, padded_c);
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; ++i) {
+                    _mm256_storeu_ps(out + (4 * i + 0) * stride, _mm256_sub_ps(e[i][0], e[i][2]));
+                    _mm256_storeu_ps(out + (4 * i + 1) * stride, _mm256_add_ps(e[i][1], e[i][2]));
+                    _mm256_storeu_ps(out + (4 * i + 2) * stride, _mm256_sub_ps(e[i][2], e[i][1]));
+                    _mm256_storeu_ps(out + (4 * i + 3) * stride, _mm256_sub_ps(e[i][1], e[i][3]));
+                }
+            }
+        }
+}
+
+// Z_xi (Kt filters, T tiles) in the GEMM's packed layout (PrepackedA of Kt rows at Z + xi * stride) for the tiles of
+// rows [ty0, ty1), numbered from t0, = A dy A^T per tile of dyc (winograd_channels_last_dy), 8 filters at a time:
+// the arithmetic of winograd_transform_dy.
+inline void winograd_transform_dy_packed(const WinogradLayout& w, const float* dyc, int Kt, int ty0, int ty1, long t0,
+                                         int T, float* Z, long stride) {
+    const int Wd = 2 * w.tiles_w;
+    const __m256 zero = _mm256_setzero_ps();
+    for (int ty = ty0; ty < ty1; ++ty)
+        for (int tx = 0; tx < w.tiles_w; ++tx) {
+            const long t = t0 + static_cast<long>(ty - ty0) * w.tiles_w + tx;
+            const float* s = dyc + (static_cast<std::size_t>(2 * ty) * Wd + 2 * tx) * Kt;
+            for (int k = 0; k < Kt; k += 8) {
+                __m256 a[2][2];
+                a[0][0] = _mm256_loadu_ps(s + k);
+                a[0][1] = _mm256_loadu_ps(s + Kt + k);
+                a[1][0] = _mm256_loadu_ps(s + static_cast<std::size_t>(Wd) * Kt + k);
+                a[1][1] = _mm256_loadu_ps(s + static_cast<std::size_t>(Wd + 1) * Kt + k);
+                __m256 e[4][2];
+                for (int j = 0; j < 2; ++j) {
+                    e[0][j] = a[0][j];
+                    e[1][j] = _mm256_add_ps(a[0][j], a[1][j]);
+                    e[2][j] = _mm256_sub_ps(a[0][j], a[1][j]);
+                    e[3][j] = _mm256_sub_ps(zero, a[1][j]);
+                }
+                float* out = Z + PrepackedA<float>::offset(k, t, T, Kt);
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; ++i) {
+                    _mm256_storeu_ps(out + (4 * i + 0) * stride, e[i][0]);
+                    _mm256_storeu_ps(out + (4 * i + 1) * stride, _mm256_add_ps(e[i][0], e[i][1]));
+                    _mm256_storeu_ps(out + (4 * i + 2) * stride, _mm256_sub_ps(e[i][0], e[i][1]));
+                    _mm256_storeu_ps(out + (4 * i + 3) * stride, _mm256_sub_ps(zero, e[i][1]));
+                }
+            }
+        }
+}
+
 // V (every channel) and Z (filters [k0, k1), only their dy padded) of images [n0, n1), their tiles from column 0
 // on.
 inline void winograd_transform_for_weights(const ConvGeometry& g, const WinogradLayout& w, const float* x,
@@ -564,6 +713,44 @@ inline void winograd_weight_products(const ConvGeometry& g, const WinogradLayout
                     StridedPackB<float>{{b.V + xi * w.v_xi_stride + first, 1, w.ld}},
                     dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, accumulate, b.gemm_ws);
     }
+}
+
+// winograd_weight_products for operands the transforms wrote packed (winograd_transform_input_packed and
+// winograd_transform_dy_packed, `tiles` tiles from 0; Z of filters [k0, k1) only).
+inline void winograd_weight_products_packed(const ConvGeometry& g, const WinogradLayout& w, const WinogradBuffers& b,
+                                            int tiles, int k0, int k1, float* dU, bool accumulate) {
+    const long u_plane = winograd_gradient_stride(g);
+    const long padded_c = PrepackedB<float>::padded(g.C);
+    for (int xi = 0; xi < 16; ++xi)
+        gemm_packed(k1 - k0, g.C, tiles, PrepackedA<float>{b.M + xi * w.m_xi_stride, k1 - k0, 0},
+                    PrepackedB<float>{b.V + xi * w.vt_xi_stride, padded_c},
+                    dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, accumulate, b.gemm_ws);
+}
+
+// dU_xi (K, C) rows [k0, k1) [+]= Z_xi x V_xi^T over the tiles of images [n0, n1) (at most a chunk): the
+// transforms and the 16 GEMMs. Where winograd_weights_prepacked, the transforms read channels-last copies of x
+// and dy and write both operands in the GEMM's packed layout, so the GEMMs pack nothing; the products, and their
+// order in every sum, are the same either way.
+inline void winograd_weights_chunk(const ConvGeometry& g, const WinogradLayout& w, const float* x, const float* dy,
+                                   int n0, int n1, int k0, int k1, const WinogradBuffers& b, float* dU,
+                                   bool accumulate) {
+    const int tiles = (n1 - n0) * w.image_tiles;
+    if (!winograd_weights_prepacked(g)) {
+        winograd_transform_for_weights(g, w, x, dy, n0, n1, k0, k1, b);
+        winograd_weight_products(g, w, b, 0, tiles, k0, k1, dU, accumulate);
+        return;
+    }
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
+    const int Kt = k1 - k0;
+    for (int n = n0; n < n1; ++n) {
+        const long t0 = static_cast<long>(n - n0) * w.image_tiles;
+        winograd_channels_last_input(g, w, x + n * in_size, 0, 2 * w.tiles_h + 2, b.xp);
+        winograd_transform_input_packed(g, w, b.xp, 0, w.tiles_h, t0, tiles, b.V, w.vt_xi_stride);
+        winograd_channels_last_dy(g, w, dy + n * out_size, k0, k1, 0, 2 * w.tiles_h, b.dyp);
+        winograd_transform_dy_packed(w, b.dyp, Kt, 0, w.tiles_h, t0, tiles, b.M, w.m_xi_stride);
+    }
+    winograd_weight_products_packed(g, w, b, tiles, k0, k1, dU, accumulate);
 }
 
 // dweight rows [k0, k1) from `parts` (2 or 4) gradients dU_p, part_scalars apart in dU: dU = dU_0 + dU_1, or
@@ -607,6 +794,7 @@ inline void winograd_backward_weights_by_rows(const ConvGeometry& g, int N, cons
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     const std::size_t part_scalars = winograd_weight_scalars(g);
     const auto part_rows = [&](int part, int& ty0, int& ty1) { split_range(w.tiles_h, parts, part, 1, ty0, ty1); };
+    const bool prepacked = winograd_weights_prepacked(g);
     pool_run(pool, threads, [&](int t) {
         int p0 = 0, p1 = 0;
         split_range(parts, threads, t, 1, p0, p1);
@@ -616,7 +804,10 @@ inline void winograd_backward_weights_by_rows(const ConvGeometry& g, int N, cons
         part_rows(p1 - 1, unused, ty1);
         const WinogradBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
         for (int n = 0; n < N; ++n) {
-            if (ty0 < ty1) {
+            if (ty0 < ty1 && prepacked) {  // the rows of channels-last x and dy these tile rows read
+                winograd_channels_last_input(g, w, x + n * in_size, 2 * ty0, 2 * ty1 + 2, b.xp);
+                winograd_channels_last_dy(g, w, dy + n * out_size, 0, g.K, 2 * ty0, 2 * ty1, b.dyp);
+            } else if (ty0 < ty1) {
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, ty0, ty1, 0,
                                          WinogradRowsV{b.V, w.ld, w.v_xi_stride});
@@ -631,8 +822,15 @@ inline void winograd_backward_weights_by_rows(const ConvGeometry& g, int N, cons
                     std::fill(dU_part, dU_part + 16 * winograd_gradient_stride(g), 0.0f);
                     continue;
                 }
-                winograd_weight_products(g, w, b, static_cast<long>(r0 - ty0) * w.tiles_w, (r1 - r0) * w.tiles_w,
-                                         0, g.K, dU_part, n > 0);
+                const int tiles = (r1 - r0) * w.tiles_w;
+                if (prepacked) {  // each part's operands packed on their own, its tiles from 0
+                    winograd_transform_input_packed(g, w, b.xp, r0, r1, 0, tiles, b.V, w.vt_xi_stride);
+                    winograd_transform_dy_packed(w, b.dyp, g.K, r0, r1, 0, tiles, b.M, w.m_xi_stride);
+                    winograd_weight_products_packed(g, w, b, tiles, 0, g.K, dU_part, n > 0);
+                } else {
+                    winograd_weight_products(g, w, b, static_cast<long>(r0 - ty0) * w.tiles_w, tiles, 0, g.K, dU_part,
+                                             n > 0);
+                }
             }
         }
     });
@@ -662,8 +860,7 @@ inline void winograd_backward_weights_by_filters(const ConvGeometry& g, int N, c
         float* own = dU + static_cast<std::size_t>(t % winograd_weight_parts) * winograd_weight_scalars(g);
         for (int n0 = 0; n0 < N; n0 += w.images_per_chunk) {
             const int n1 = std::min(N, n0 + w.images_per_chunk);
-            winograd_transform_for_weights(g, w, x, dy, n0, n1, k0, k1, b);
-            winograd_weight_products(g, w, b, 0, (n1 - n0) * w.image_tiles, k0, k1, own, n0 > 0);
+            winograd_weights_chunk(g, w, x, dy, n0, n1, k0, k1, b, own, n0 > 0);
         }
         winograd_weights_gradient(g, own, k0, k1, dweight);
     });
@@ -699,8 +896,7 @@ inline void winograd_backward_weights(const ConvGeometry& g, int N, const float*
         if (first == last) std::fill(dU_part, dU_part + 16 * u_plane, 0.0f);
         for (int n0 = first; n0 < last; n0 += w.images_per_chunk) {
             const int n1 = std::min(last, n0 + w.images_per_chunk);
-            winograd_transform_for_weights(g, w, x, dy, n0, n1, 0, g.K, b);
-            winograd_weight_products(g, w, b, 0, (n1 - n0) * w.image_tiles, 0, g.K, dU_part, n0 > first);
+            winograd_weights_chunk(g, w, x, dy, n0, n1, 0, g.K, b, dU_part, n0 > first);
         }
     };
     auto add_parts = [&](int t) {
