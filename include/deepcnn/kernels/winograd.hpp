@@ -548,14 +548,29 @@ inline bool winograd_weights_prepacked(const ConvGeometry& g) {
     return GemmBlocking::MR == 8 && g.C % 16 == 0 && g.K % 8 == 0;
 }
 
+// out[p * ld + c] = src[c * plane + p] for the n <= 8 columns p of one run of an image row and the channels c in
+// [0, channels) (a multiple of 8): the run channels last, 8 x 8 at a time by a register transpose when n is 8.
+inline void transpose_run_channels_last(const float* src, int plane, int n, int channels, float* out, int ld) {
+    int rows[8];
+    for (int i = 0; i < 8; ++i) rows[i] = i * plane;
+    for (int c = 0; c < channels; c += 8) {
+        const float* s = src + static_cast<std::size_t>(c) * plane;
+        if (n == 8) {
+            transpose_8x8(s, rows, out + c, ld);
+            continue;
+        }
+        for (int p = 0; p < n; ++p)
+            for (int i = 0; i < 8; ++i)
+                out[static_cast<std::size_t>(p) * ld + c + i] = s[static_cast<std::size_t>(i) * plane + p];
+    }
+}
+
 // xc (2 tiles_h + 2, 2 tiles_w + 2, C) = the windows the tiles read of one image x (C, H, W), zero outside it,
 // channels last, rows [r0, r1): 8 channels x 8 columns at a time by register transposes, the rest one by one.
 inline void winograd_channels_last_input(const ConvGeometry& g, const WinogradLayout& w, const float* x, int r0,
                                          int r1, float* xc) {
     const int Wc = 2 * w.tiles_w + 2, C = g.C, plane = g.H * g.W;
     const int qa = std::max(0, std::min(Wc, g.pad_left)), qb = std::max(qa, std::min(Wc, g.pad_left + g.W));
-    int rows[8];
-    for (int i = 0; i < 8; ++i) rows[i] = i * plane;
     for (int r = r0; r < r1; ++r) {
         float* out = xc + static_cast<std::size_t>(r) * Wc * C;
         const int h = r - g.pad_top;
@@ -565,19 +580,9 @@ inline void winograd_channels_last_input(const ConvGeometry& g, const WinogradLa
         }
         std::fill(out, out + static_cast<std::size_t>(qa) * C, 0.0f);
         std::fill(out + static_cast<std::size_t>(qb) * C, out + static_cast<std::size_t>(Wc) * C, 0.0f);
-        for (int q = qa; q < qb; q += 8) {
-            const int n = std::min(8, qb - q);
-            const float* src = x + static_cast<std::size_t>(h) * g.W + (q - g.pad_left);
-            for (int c = 0; c < C; c += 8) {
-                if (n == 8) {
-                    transpose_8x8(src + static_cast<std::size_t>(c) * plane, rows, out + static_cast<std::size_t>(q) * C + c, C);
-                } else {
-                    for (int p = 0; p < n; ++p)
-                        for (int i = 0; i < 8; ++i)
-                            out[static_cast<std::size_t>(q + p) * C + c + i] = src[static_cast<std::size_t>(c + i) * plane + p];
-                }
-            }
-        }
+        for (int q = qa; q < qb; q += 8)
+            transpose_run_channels_last(x + static_cast<std::size_t>(h) * g.W + (q - g.pad_left), plane,
+                                        std::min(8, qb - q), C, out + static_cast<std::size_t>(q) * C, C);
     }
 }
 
@@ -586,8 +591,6 @@ inline void winograd_channels_last_input(const ConvGeometry& g, const WinogradLa
 inline void winograd_channels_last_dy(const ConvGeometry& g, const WinogradLayout& w, const float* dy, int k0, int k1,
                                       int r0, int r1, float* dyc) {
     const int Wd = 2 * w.tiles_w, Kt = k1 - k0, plane = g.OH * g.OW;
-    int rows[8];
-    for (int i = 0; i < 8; ++i) rows[i] = i * plane;
     for (int r = r0; r < r1; ++r) {
         float* out = dyc + static_cast<std::size_t>(r) * Wd * Kt;
         if (r >= g.OH) {
@@ -595,19 +598,10 @@ inline void winograd_channels_last_dy(const ConvGeometry& g, const WinogradLayou
             continue;
         }
         std::fill(out + static_cast<std::size_t>(g.OW) * Kt, out + static_cast<std::size_t>(Wd) * Kt, 0.0f);
-        for (int q = 0; q < g.OW; q += 8) {
-            const int n = std::min(8, g.OW - q);
-            const float* src = dy + static_cast<std::size_t>(k0) * plane + static_cast<std::size_t>(r) * g.OW + q;
-            for (int k = 0; k < Kt; k += 8) {
-                if (n == 8) {
-                    transpose_8x8(src + static_cast<std::size_t>(k) * plane, rows, out + static_cast<std::size_t>(q) * Kt + k, Kt);
-                } else {
-                    for (int p = 0; p < n; ++p)
-                        for (int i = 0; i < 8; ++i)
-                            out[static_cast<std::size_t>(q + p) * Kt + k + i] = src[static_cast<std::size_t>(k + i) * plane + p];
-                }
-            }
-        }
+        const float* row = dy + static_cast<std::size_t>(k0) * plane + static_cast<std::size_t>(r) * g.OW;
+        for (int q = 0; q < g.OW; q += 8)
+            transpose_run_channels_last(row + q, plane, std::min(8, g.OW - q), Kt,
+                                        out + static_cast<std::size_t>(q) * Kt, Kt);
     }
 }
 
