@@ -207,6 +207,46 @@ inline void deinterleave(__m256 a, __m256 b, __m256& even, __m256& odd) {
     odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
+// v = B^T d B for eight tiles side by side (lane i of every vector belongs to one tile), B^T = [1 0 -1 0;
+// 0 1 1 0; 0 -1 1 0; 0 1 0 -1], v[4 * i + j] = position (i, j): the arithmetic of every input transform.
+inline void winograd_input_tile(const __m256 (&d)[4][4], __m256 (&v)[16]) {
+    __m256 e[4][4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+        e[0][j] = _mm256_sub_ps(d[0][j], d[2][j]);
+        e[1][j] = _mm256_add_ps(d[1][j], d[2][j]);
+        e[2][j] = _mm256_sub_ps(d[2][j], d[1][j]);
+        e[3][j] = _mm256_sub_ps(d[1][j], d[3][j]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+        v[4 * i + 0] = _mm256_sub_ps(e[i][0], e[i][2]);
+        v[4 * i + 1] = _mm256_add_ps(e[i][1], e[i][2]);
+        v[4 * i + 2] = _mm256_sub_ps(e[i][2], e[i][1]);
+        v[4 * i + 3] = _mm256_sub_ps(e[i][1], e[i][3]);
+    }
+}
+
+// m = A a A^T for eight 2x2 dy tiles side by side, A = [1 0; 1 1; 1 -1; 0 -1], m[4 * i + j] = position (i, j):
+// the arithmetic of every dy transform.
+inline void winograd_dy_tile(const __m256 (&a)[2][2], __m256 (&m)[16]) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 e[4][2];
+    for (int j = 0; j < 2; ++j) {
+        e[0][j] = a[0][j];
+        e[1][j] = _mm256_add_ps(a[0][j], a[1][j]);
+        e[2][j] = _mm256_sub_ps(a[0][j], a[1][j]);
+        e[3][j] = _mm256_sub_ps(zero, a[1][j]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+        m[4 * i + 0] = e[i][0];
+        m[4 * i + 1] = _mm256_add_ps(e[i][0], e[i][1]);
+        m[4 * i + 2] = _mm256_sub_ps(e[i][0], e[i][1]);
+        m[4 * i + 3] = _mm256_sub_ps(zero, e[i][1]);
+    }
+}
+
 // B^T d B for the tiles of rows [ty0, ty1) of one padded image xp, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
 // 0 1 0 -1], tile (ty, tx) numbered t0 + (ty - ty0) * tiles_w + tx, eight tiles of a row at a time: store(c, t,
 // valid, v) takes channel c's 16 positions xi of tiles [t, t + 8) in v[xi], of which the first `valid` exist.
@@ -227,22 +267,8 @@ inline void winograd_transform_input(const ConvGeometry& g, const WinogradLayout
                     deinterleave(_mm256_loadu_ps(r), _mm256_loadu_ps(r + 8), d[i][0], d[i][1]);
                     deinterleave(_mm256_loadu_ps(r + 2), _mm256_loadu_ps(r + 10), d[i][2], d[i][3]);
                 }
-                __m256 e[4][4];
-#pragma GCC unroll 4
-                for (int j = 0; j < 4; ++j) {
-                    e[0][j] = _mm256_sub_ps(d[0][j], d[2][j]);
-                    e[1][j] = _mm256_add_ps(d[1][j], d[2][j]);
-                    e[2][j] = _mm256_sub_ps(d[2][j], d[1][j]);
-                    e[3][j] = _mm256_sub_ps(d[1][j], d[3][j]);
-                }
                 __m256 v[16];
-#pragma GCC unroll 4
-                for (int i = 0; i < 4; ++i) {
-                    v[4 * i + 0] = _mm256_sub_ps(e[i][0], e[i][2]);
-                    v[4 * i + 1] = _mm256_add_ps(e[i][1], e[i][2]);
-                    v[4 * i + 2] = _mm256_sub_ps(e[i][2], e[i][1]);
-                    v[4 * i + 3] = _mm256_sub_ps(e[i][1], e[i][3]);
-                }
+                winograd_input_tile(d, v);
                 store(c, t0 + (ty - ty0) * w.tiles_w + tx, std::min(8, w.tiles_w - tx), v);
             }
     }
@@ -470,21 +496,11 @@ inline void winograd_transform_dy(const WinogradLayout& w, const float* dyp, flo
                 __m256 a[2][2];
                 deinterleave(_mm256_loadu_ps(r0), _mm256_loadu_ps(r0 + 8), a[0][0], a[0][1]);
                 deinterleave(_mm256_loadu_ps(r1), _mm256_loadu_ps(r1 + 8), a[1][0], a[1][1]);
-                __m256 e[4][2];
-                for (int j = 0; j < 2; ++j) {
-                    e[0][j] = a[0][j];
-                    e[1][j] = _mm256_add_ps(a[0][j], a[1][j]);
-                    e[2][j] = _mm256_sub_ps(a[0][j], a[1][j]);
-                    e[3][j] = _mm256_sub_ps(_mm256_setzero_ps(), a[1][j]);
-                }
+                __m256 m[16];
+                winograd_dy_tile(a, m);
                 float* out = z + ty * w.tiles_w + tx;
-#pragma GCC unroll 4
-                for (int i = 0; i < 4; ++i) {
-                    _mm256_storeu_ps(out + (4 * i + 0) * xi_stride, e[i][0]);
-                    _mm256_storeu_ps(out + (4 * i + 1) * xi_stride, _mm256_add_ps(e[i][0], e[i][1]));
-                    _mm256_storeu_ps(out + (4 * i + 2) * xi_stride, _mm256_sub_ps(e[i][0], e[i][1]));
-                    _mm256_storeu_ps(out + (4 * i + 3) * xi_stride, _mm256_sub_ps(_mm256_setzero_ps(), e[i][1]));
-                }
+#pragma GCC unroll 16
+                for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(out + xi * xi_stride, m[xi]);
             }
     }
 }
@@ -607,7 +623,7 @@ inline void winograd_channels_last_dy(const ConvGeometry& g, const WinogradLayou
 
 // V_xi^T (T tiles, C) in the GEMM's packed layout (PrepackedB of T rows at V + xi * stride) for the tiles of rows
 // [ty0, ty1), numbered from t0, = B^T d B per tile of xc (winograd_channels_last_input), 8 channels at a time: the
-// arithmetic of winograd_transform_input.
+// arithmetic of winograd_input_tile.
 inline void winograd_transform_input_packed(const ConvGeometry& g, const WinogradLayout& w, const float* xc, int ty0,
                                             int ty1, long t0, int T, float* V, long stride) {
     const int Wc = 2 * w.tiles_w + 2, C = g.C;
@@ -623,33 +639,21 @@ inline void winograd_transform_input_packed(const ConvGeometry& g, const Winogra
 #pragma GCC unroll 4
                     for (int j = 0; j < 4; ++j)
                         d[i][j] = _mm256_loadu_ps(s + (static_cast<std::size_t>(i) * Wc + j) * C + c);
-                __m256 e[4][4];
-#pragma GCC unroll 4
-                for (int j = 0; j < 4; ++j) {
-                    e[0][j] = _mm256_sub_ps(d[0][j], d[2][j]);
-                    e[1][j] = _mm256_add_ps(d[1][j], d[2][j]);
-                    e[2][j] = _mm256_sub_ps(d[2][j], d[1][j]);
-                    e[3][j] = _mm256_sub_ps(d[1][j], d[3][j]);
-                }
+                __m256 v[16];
+                winograd_input_tile(d, v);
                 float* out = V + PrepackedB<float>::offset(t, c, T, padded_c);
-#pragma GCC unroll 4
-                for (int i = 0; i < 4; ++i) {
-                    _mm256_storeu_ps(out + (4 * i + 0) * stride, _mm256_sub_ps(e[i][0], e[i][2]));
-                    _mm256_storeu_ps(out + (4 * i + 1) * stride, _mm256_add_ps(e[i][1], e[i][2]));
-                    _mm256_storeu_ps(out + (4 * i + 2) * stride, _mm256_sub_ps(e[i][2], e[i][1]));
-                    _mm256_storeu_ps(out + (4 * i + 3) * stride, _mm256_sub_ps(e[i][1], e[i][3]));
-                }
+#pragma GCC unroll 16
+                for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(out + xi * stride, v[xi]);
             }
         }
 }
 
 // Z_xi (Kt filters, T tiles) in the GEMM's packed layout (PrepackedA of Kt rows at Z + xi * stride) for the tiles of
 // rows [ty0, ty1), numbered from t0, = A dy A^T per tile of dyc (winograd_channels_last_dy), 8 filters at a time:
-// the arithmetic of winograd_transform_dy.
+// winograd_dy_tile.
 inline void winograd_transform_dy_packed(const WinogradLayout& w, const float* dyc, int Kt, int ty0, int ty1, long t0,
                                          int T, float* Z, long stride) {
     const int Wd = 2 * w.tiles_w;
-    const __m256 zero = _mm256_setzero_ps();
     for (int ty = ty0; ty < ty1; ++ty)
         for (int tx = 0; tx < w.tiles_w; ++tx) {
             const long t = t0 + static_cast<long>(ty - ty0) * w.tiles_w + tx;
@@ -660,21 +664,11 @@ inline void winograd_transform_dy_packed(const WinogradLayout& w, const float* d
                 a[0][1] = _mm256_loadu_ps(s + Kt + k);
                 a[1][0] = _mm256_loadu_ps(s + static_cast<std::size_t>(Wd) * Kt + k);
                 a[1][1] = _mm256_loadu_ps(s + static_cast<std::size_t>(Wd + 1) * Kt + k);
-                __m256 e[4][2];
-                for (int j = 0; j < 2; ++j) {
-                    e[0][j] = a[0][j];
-                    e[1][j] = _mm256_add_ps(a[0][j], a[1][j]);
-                    e[2][j] = _mm256_sub_ps(a[0][j], a[1][j]);
-                    e[3][j] = _mm256_sub_ps(zero, a[1][j]);
-                }
+                __m256 m[16];
+                winograd_dy_tile(a, m);
                 float* out = Z + PrepackedA<float>::offset(k, t, T, Kt);
-#pragma GCC unroll 4
-                for (int i = 0; i < 4; ++i) {
-                    _mm256_storeu_ps(out + (4 * i + 0) * stride, e[i][0]);
-                    _mm256_storeu_ps(out + (4 * i + 1) * stride, _mm256_add_ps(e[i][0], e[i][1]));
-                    _mm256_storeu_ps(out + (4 * i + 2) * stride, _mm256_sub_ps(e[i][0], e[i][1]));
-                    _mm256_storeu_ps(out + (4 * i + 3) * stride, _mm256_sub_ps(zero, e[i][1]));
-                }
+#pragma GCC unroll 16
+                for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(out + xi * stride, m[xi]);
             }
         }
 }
