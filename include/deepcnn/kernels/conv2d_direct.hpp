@@ -25,14 +25,14 @@ inline bool forward_direct(const ConvGeometry& g) {
 }
 
 // Filters and pixel vectors of one forward tile: FB * V accumulators, FB broadcast weights and the input vector
-// must fit the registers. With AVX-512F: 4 filters x 3 zmm (48 pixels, the nets' whole rows); with AVX2 alone
-// 3 filters x 4 ymm of the 16 registers.
+// must fit the registers. With AVX-512F: 4 filters x 3 zmm; with AVX2 alone 2 filters x 6 ymm of the 16
+// registers. Either way a tile is 48 pixels, the nets' whole rows, and their 32 or 64 filters are whole blocks.
 #if defined(__AVX512F__)
 constexpr int direct_forward_filters = 4;
 constexpr int direct_forward_vectors = 3;
 #else
-constexpr int direct_forward_filters = 3;
-constexpr int direct_forward_vectors = 4;
+constexpr int direct_forward_filters = 2;
+constexpr int direct_forward_vectors = 6;
 #endif
 
 // out(f, 0..V lanes) for filters f < FB of a row chunk (filter f's row at out + f * plane), at `in` (the padded
