@@ -71,11 +71,17 @@ struct Lanes16 {
         _mm256_storeu_ps(p, lo);
         _mm256_storeu_ps(p + 8, hi);
     }
+    // this += x (broadcast) * w. The broadcast is kept in a register of its own: GCC otherwise made it the
+    // destination of one of the two FMAs and then shuffled and spilled accumulators.
     void fma(const float* x, const Lanes16& w) {
-        const __m256 b = _mm256_broadcast_ss(x);
+        __m256 b = _mm256_broadcast_ss(x);
+        __asm__("" : "+x"(b));
         lo = _mm256_fmadd_ps(b, w.lo, lo);
         hi = _mm256_fmadd_ps(b, w.hi, hi);
     }
+    // Keeps the values in registers: GCC would fold each use into its FMA as a memory operand (on the 3x3 forward
+    // tile: 12 loads per tap instead of 2).
+    void pin() { __asm__("" : "+x"(lo), "+x"(hi)); }
 };
 #endif
 
@@ -181,6 +187,9 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
                 Lanes16 w[NB];
 #pragma GCC unroll 2
                 for (int j = 0; j < NB; ++j) w[j] = Lanes16::load(taps + j * block_scalars + kw * 16);
+#if !defined(__AVX512F__)
+                w[0].pin();
+#endif
                 // Hidden from the compiler, so that it does not keep the broadcasts one tap shares with the next
                 // in registers (it spilled accumulators for them).
                 std::ptrdiff_t window = row + kw;
