@@ -407,9 +407,14 @@ inline void broadcast_weights_tile(int oh0, int oh1, int ow0, int ow1, const Con
     for (int t = 0; t < ROWS * KW; ++t) acc[t].store(sums + (t / KW) * row_stride + (t % KW) * 16);
 }
 
-// Channels per work item of broadcast_backward_weights, the tile's ROWS: 2, so that the tile's 10 accumulators
-// (ROWS * KW) keep both FMA pipes busy through their latency (20 ymm registers without AVX-512).
+// Channels per work item of broadcast_backward_weights, the tile's ROWS: with AVX-512 2, so that the tile's 10
+// accumulators (ROWS * KW) keep both FMA pipes busy through their latency; with plain AVX2 1, whose 10
+// accumulators take 20 of the 16 ymm registers at 2.
+#if defined(__AVX512F__)
 constexpr int broadcast_weights_channels = 2;
+#else
+constexpr int broadcast_weights_channels = 1;
+#endif
 
 // One work item: the sums of `count` channels from row[0]'s on (all their kernel rows) for one filter block,
 // at sums; a tile per kernel row, each over the output rows and columns where it reads the image.
