@@ -197,8 +197,8 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
                 if constexpr (NB == 1) {
                     acc[0][i].fma(image + (window + i), w[0]);
                 } else {
-                    // One broadcast for the NB blocks. Only the AVX-512 Lanes16 (NB > 1) has broadcast and pin:
-                    // the name depends on NB, so that the AVX2 build does not look them up.
+                    // One broadcast for the NB blocks. Only the AVX-512 Lanes16 (NB > 1) has broadcast: the name
+                    // depends on NB, so that the AVX2 build does not look it up.
                     using Broadcast = std::conditional_t<NB == 1, void, Lanes16>;
                     Broadcast x = Broadcast::broadcast(image + (window + i));
                     x.pin();

@@ -650,7 +650,7 @@ inline void winograd_transform_input_packed(const ConvGeometry& g, const Winogra
 
 // Z_xi (Kt filters, T tiles) in the GEMM's packed layout (PrepackedA of Kt rows at Z + xi * stride) for the tiles of
 // rows [ty0, ty1), numbered from t0, = A dy A^T per tile of dyc (winograd_channels_last_dy), 8 filters at a time:
-// winograd_dy_tile.
+// the arithmetic of winograd_dy_tile.
 inline void winograd_transform_dy_packed(const WinogradLayout& w, const float* dyc, int Kt, int ty0, int ty1, long t0,
                                          int T, float* Z, long stride) {
     const int Wd = 2 * w.tiles_w;
