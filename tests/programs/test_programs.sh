@@ -125,7 +125,7 @@ resume_sigint)
   grep -q "weight average 0.9," out.txt || fail "the recipe line does not show the weight average: $(grep Recipe out.txt)"
   "$train" "${args[@]}" --out cut > cut.log 2>&1 &
   pid=$!
-  for _ in $(seq 300); do grep -Eq "epoch +1/3" cut.log && break; sleep 0.1; done
+  for _ in $(seq 3000); do grep -Eq "epoch +1/3" cut.log && break; sleep 0.1; done
   sleep 0.5
   kill -INT $pid
   wait $pid
