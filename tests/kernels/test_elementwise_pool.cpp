@@ -1,20 +1,24 @@
 // tests/kernels/test_elementwise_pool.cpp: the fast kernels of the non-convolution layers against their _ref
-// twins: relu_forward / relu_backward (bit mask, odd lengths, -0, NaN), max_pool_forward / max_pool_backward on the
+// twins: relu_forward / relu_backward (bit mask, odd lengths, -0, NaN), BatchNorm's passes (odd lengths, with and
+// without the fused ReLU's mask), max_pool_forward / max_pool_backward on the
 // 2x2 stride-2 fast path (even and odd planes, widths below, at and past one 8-wide step, ties, NaN) and on the
 // generic path, on 1, 2 and 3 threads (bit-identical), and parallel_for's partition.
 #include <catch2/catch.hpp>
 
+#include <deepcnn/kernels/batch_norm.hpp>
 #include <deepcnn/kernels/elementwise.hpp>
 #include <deepcnn/kernels/max_pool.hpp>
 #include <deepcnn/parallel/thread_pool.hpp>
 #include <deepcnn/random.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 using namespace deepcnn;
@@ -138,4 +142,73 @@ TEST_CASE("parallel_for covers the range once, aligned, and stays on the caller 
         CHECK(end == 1000);
     });
     CHECK(calls == 1);
+}
+
+TEMPLATE_TEST_CASE("batch_norm kernels match their references, with and without the ReLU mask", "[kernels][batch_norm]",
+                   float, double) {
+    Rng rng(5);
+    // The vectorised float kernels fuse multiply-adds, the references may not: equal to rounding.
+    const double tolerance = std::is_same<TestType, float>::value ? 1e-5 : 1e-12;
+    const auto close = [&](const std::vector<TestType>& a, const std::vector<TestType>& b) {
+        for (std::size_t i = 0; i < a.size(); ++i)
+            if (!(std::abs(double(a[i]) - double(b[i])) <= tolerance * (1.0 + std::abs(double(b[i]))))) return false;
+        return true;
+    };
+    for (long count : {1L, 7L, 8L, 9L, 31L, 64L, 100L, 1027L}) {
+        for (bool masked : {false, true}) {
+            INFO("count " << count << (masked ? ", ReLU mask" : ""));
+            std::vector<TestType> x(static_cast<std::size_t>(count)), dy(x.size());
+            for (auto& v : x) v = TestType(rng.uniform(-2.0, 2.0));
+            for (auto& v : dy) v = TestType(rng.uniform(-1.0, 1.0));
+            // Partial sums that already hold a run's sums: the kernels add onto them.
+            std::vector<TestType> s(8, TestType(0.25)), q(8, TestType(0.5)), s_ref = s, q_ref = q;
+            batch_norm_shifted_sums(x.data(), count, TestType(0.3), s.data(), q.data());
+            batch_norm_shifted_sums_ref(x.data(), count, TestType(0.3), s_ref.data(), q_ref.data());
+            CHECK(close(s, s_ref));
+            CHECK(close(q, q_ref));
+            CHECK(s_ref[0] != TestType(0.25));
+
+            std::vector<std::uint8_t> mask(relu_mask_bytes(x.size()), 0xAA), mask_ref(mask.size(), 0x55);
+            std::vector<TestType> y(x.size()), y_ref(x.size());
+            // x * 1.5 - 0.2 crosses zero at x = 0.1333: a fused and an unfused multiply-add could round to opposite
+            // signs only within about 1e-7 of it, which these fixed draws do not come near.
+            batch_norm_normalize(x.data(), count, TestType(1.5), TestType(-0.2), y.data(), masked ? mask.data() : nullptr);
+            batch_norm_normalize_ref(x.data(), count, TestType(1.5), TestType(-0.2), y_ref.data(),
+                                     masked ? mask_ref.data() : nullptr);
+            CHECK(close(y, y_ref));
+            if (masked) {
+                CHECK(mask == mask_ref);
+                for (long i = 0; i < count; ++i) REQUIRE(((mask[i / 8] >> (i % 8)) & 1) == (y[i] > TestType(0) ? 1 : 0));
+            } else {
+                CHECK(std::count(y.begin(), y.end(), TestType(0)) == 0);
+            }
+
+            const std::uint8_t* m = masked ? mask.data() : nullptr;
+            std::fill(s.begin(), s.end(), TestType(0));
+            std::fill(q.begin(), q.end(), TestType(0));
+            s_ref = s;
+            q_ref = q;
+            batch_norm_gradient_sums(dy.data(), m, x.data(), count, TestType(0.1), s.data(), q.data());
+            batch_norm_gradient_sums_ref(dy.data(), m, x.data(), count, TestType(0.1), s_ref.data(), q_ref.data());
+            CHECK(close(s, s_ref));
+            CHECK(close(q, q_ref));
+            // The mask's effect, by the definition: dy where the ReLU passed its input, else 0.
+            TestType total = 0;
+            for (long i = 0; i < count; ++i) total += masked && y[i] <= TestType(0) ? TestType(0) : dy[i];
+            TestType kernel_total = 0;
+            for (TestType v : s) kernel_total += v;
+            CHECK(double(kernel_total) == Approx(double(total)).margin(1e-4));
+
+            std::vector<TestType> dx(x.size()), dx_ref(x.size());
+            batch_norm_input_gradient(dy.data(), m, x.data(), count, TestType(0.7), TestType(-0.3), TestType(0.1),
+                                      TestType(0.05), dx.data());
+            batch_norm_input_gradient_ref(dy.data(), m, x.data(), count, TestType(0.7), TestType(-0.3), TestType(0.1),
+                                          TestType(0.05), dx_ref.data());
+            CHECK(close(dx, dx_ref));
+            for (long i = 0; i < count; ++i) {
+                const double g = masked && y[i] <= TestType(0) ? 0.0 : double(dy[i]);
+                REQUIRE(double(dx[i]) == Approx(0.7 * g + (-0.3 * (double(x[i]) - 0.1) + 0.05)).margin(1e-5));
+            }
+        }
+    }
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../kernels/batch_norm.hpp"
 #include "../kernels/elementwise.hpp"
 #include "input_cache.hpp"
 #include "layer.hpp"
@@ -78,8 +79,10 @@ protected:
         if (this->training()) {
             plane_sums_.resize(2 * static_cast<std::size_t>(planes));
             for_planes(planes, S, [&](long plane) {
-                const Scalar shift = x.data()[(plane % C) * S];
-                shifted_sums(x.data() + plane * S, S, shift, plane_sums_[2 * plane], plane_sums_[2 * plane + 1]);
+                Scalar sums[8] = {}, squares[8] = {};
+                batch_norm_shifted_sums(x.data() + plane * S, S, x.data()[(plane % C) * S], sums, squares);
+                plane_sums_[2 * plane] = pairwise8(sums);
+                plane_sums_[2 * plane + 1] = pairwise8(squares);
             });
         }
         coefficients_.resize(3 * static_cast<std::size_t>(C));
@@ -109,11 +112,9 @@ protected:
             coefficients_[2 * c + 1] = static_cast<Scalar>(double(beta_[c]) - mean * double(gamma_[c]) * inv_std);
         }
         for_planes(planes, S, [&](long plane) {
-            const Scalar scale = coefficients_[2 * (plane % C)], offset = coefficients_[2 * (plane % C) + 1];
-            const Scalar* in = x.data() + plane * S;
-            Scalar* out = y.data() + plane * S;
-            for (long i = 0; i < S; ++i) out[i] = in[i] * scale + offset;
-            if (relu_fused_) relu_forward(S, out, out, relu_mask_.data() + plane * S / 8);
+            batch_norm_normalize(x.data() + plane * S, S, coefficients_[2 * (plane % C)],
+                                 coefficients_[2 * (plane % C) + 1], y.data() + plane * S,
+                                 relu_fused_ ? relu_mask_.data() + plane * S / 8 : nullptr);
         });
     }
 
@@ -129,12 +130,11 @@ protected:
         plane_sums_.resize(2 * static_cast<std::size_t>(planes));
         for_planes(planes, S, [&](long plane) {
             const long base = plane * S;
-            const Scalar* g = dy.data() + base;
-            if (relu_fused_) {  // the ReLU's backward first: dx holds the masked dy until the second pass
-                relu_backward(S, g, relu_mask_.data() + base / 8, dx.data() + base);
-                g = dx.data() + base;
-            }
-            gradient_sums(g, x.data() + base, S, mean_[plane % C], plane_sums_[2 * plane], plane_sums_[2 * plane + 1]);
+            Scalar sums[8] = {}, centred[8] = {};
+            batch_norm_gradient_sums(dy.data() + base, relu_mask(base), x.data() + base, S, mean_[plane % C], sums,
+                                     centred);
+            plane_sums_[2 * plane] = pairwise8(sums);
+            plane_sums_[2 * plane + 1] = pairwise8(centred);
         });
         coefficients_.resize(3 * static_cast<std::size_t>(C));
         for (int c = 0; c < C; ++c) {
@@ -154,13 +154,9 @@ protected:
         }
         for_planes(planes, S, [&](long plane) {
             const int c = static_cast<int>(plane % C);
-            const Scalar a = coefficients_[3 * c], b = coefficients_[3 * c + 1], k = coefficients_[3 * c + 2];
-            const Scalar mean = mean_[c];
             const long base = plane * S;
-            const Scalar* g = relu_fused_ ? dx.data() + base : dy.data() + base;
-            const Scalar* in = x.data() + base;
-            Scalar* out = dx.data() + base;
-            for (long i = 0; i < S; ++i) out[i] = a * g[i] + (b * (in[i] - mean) + k);
+            batch_norm_input_gradient(dy.data() + base, relu_mask(base), x.data() + base, S, coefficients_[3 * c],
+                                      coefficients_[3 * c + 1], mean_[c], coefficients_[3 * c + 2], dx.data() + base);
         });
     }
 
@@ -177,43 +173,8 @@ private:
         });
     }
 
-    // sum (p[i] - shift) and sum (p[i] - shift)^2 over one contiguous run, in 8 interleaved partial sums added
-    // pairwise: vectorisable and in a fixed order.
-    static void shifted_sums(const Scalar* p, long count, Scalar shift, Scalar& sum, Scalar& squares) {
-        Scalar s[8] = {}, q[8] = {};
-        long i = 0;
-        for (; i + 8 <= count; i += 8)
-            for (int j = 0; j < 8; ++j) {
-                const Scalar d = p[i + j] - shift;
-                s[j] += d;
-                q[j] += d * d;
-            }
-        for (int j = 0; i < count; ++i, ++j) {
-            const Scalar d = p[i] - shift;
-            s[j] += d;
-            q[j] += d * d;
-        }
-        sum = pairwise8(s);
-        squares = pairwise8(q);
-    }
-
-    // sum dy[i] and sum dy[i] * (x[i] - mean) over one contiguous run, as above.
-    static void gradient_sums(const Scalar* dy, const Scalar* x, long count, Scalar mean, Scalar& sum_dy,
-                              Scalar& sum_dy_centred) {
-        Scalar s[8] = {}, q[8] = {};
-        long i = 0;
-        for (; i + 8 <= count; i += 8)
-            for (int j = 0; j < 8; ++j) {
-                s[j] += dy[i + j];
-                q[j] += dy[i + j] * (x[i + j] - mean);
-            }
-        for (int j = 0; i < count; ++i, ++j) {
-            s[j] += dy[i];
-            q[j] += dy[i] * (x[i] - mean);
-        }
-        sum_dy = pairwise8(s);
-        sum_dy_centred = pairwise8(q);
-    }
+    // The fused ReLU's mask from element `base` of the batch (a whole mask byte), or null when it is not fused.
+    const std::uint8_t* relu_mask(long base) const { return relu_fused_ ? relu_mask_.data() + base / 8 : nullptr; }
 
     static Scalar pairwise8(const Scalar* part) {
         return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));

@@ -1,0 +1,164 @@
+// deepcnn/kernels/batch_norm.hpp: the passes of BatchNorm over one contiguous run of a channel's values (one (n, c)
+// plane): the statistics' sums, the normalisation (with the fused ReLU's mask), the gradient's sums and the input
+// gradient (with the fused ReLU's backward applied on the fly, so that the masked gradient is never stored).
+// Sums go into 8 interleaved partial sums (element i of a run onto sum i % 8), which the layer adds in a fixed
+// order. AVX2 for float when DEEPCNN_HAVE_AVX2, one ymm per 8 partial sums; plain loops otherwise (the portable
+// path, and the _ref twins the tests compare with; the vectorised ones fuse each multiply-add, so they agree with
+// the twins to rounding). Stateless, no allocation, one thread: the layer splits the planes over its pool.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "../config.hpp"
+
+#if DEEPCNN_HAVE_AVX2
+#include <immintrin.h>
+#endif
+
+namespace deepcnn {
+
+// s[i % 8] += x[i] - shift;  q[i % 8] += (x[i] - shift)^2.
+template <class Scalar>
+void batch_norm_shifted_sums_ref(const Scalar* x, long count, Scalar shift, Scalar* s, Scalar* q) {
+    for (long i = 0; i < count; ++i) {
+        const Scalar d = x[i] - shift;
+        s[i % 8] += d;
+        q[i % 8] += d * d;
+    }
+}
+
+// y[i] = x[i] * scale + offset; with a mask, then the ReLU as relu_forward_ref: y = y > 0 ? y : 0, mask bit i =
+// (y[i] > 0), bit i % 8 of byte i / 8 (the mask's bits past count are cleared).
+template <class Scalar>
+void batch_norm_normalize_ref(const Scalar* x, long count, Scalar scale, Scalar offset, Scalar* y,
+                              std::uint8_t* mask) {
+    for (long i = 0; i < count; ++i) {
+        y[i] = x[i] * scale + offset;
+        if (!mask) continue;
+        if (i % 8 == 0) mask[i / 8] = 0;
+        const bool positive = y[i] > Scalar(0);
+        y[i] = positive ? y[i] : Scalar(0);
+        mask[i / 8] = static_cast<std::uint8_t>(mask[i / 8] | unsigned(positive) << (i % 8));
+    }
+}
+
+// The gradient's value at element i: dy[i], or with a ReLU mask (bit i % 8 of byte i / 8), 0 where the bit is
+// clear.
+template <class Scalar>
+Scalar batch_norm_masked(const Scalar* dy, const std::uint8_t* mask, long i) {
+    return !mask || (mask[i / 8] >> (i % 8)) & 1u ? dy[i] : Scalar(0);
+}
+
+// s[i % 8] += g[i];  q[i % 8] += g[i] * (x[i] - mean), g the (masked) gradient.
+template <class Scalar>
+void batch_norm_gradient_sums_ref(const Scalar* dy, const std::uint8_t* mask, const Scalar* x, long count,
+                                  Scalar mean, Scalar* s, Scalar* q) {
+    for (long i = 0; i < count; ++i) {
+        const Scalar g = batch_norm_masked(dy, mask, i);
+        s[i % 8] += g;
+        q[i % 8] += g * (x[i] - mean);
+    }
+}
+
+// dx[i] = a g[i] + (b (x[i] - mean) + k), g the (masked) gradient.
+template <class Scalar>
+void batch_norm_input_gradient_ref(const Scalar* dy, const std::uint8_t* mask, const Scalar* x, long count, Scalar a,
+                                   Scalar b, Scalar mean, Scalar k, Scalar* dx) {
+    for (long i = 0; i < count; ++i) dx[i] = a * batch_norm_masked(dy, mask, i) + (b * (x[i] - mean) + k);
+}
+
+#if DEEPCNN_HAVE_AVX2
+namespace detail {
+// The 8 lanes of a ReLU mask byte as all-ones / all-zero floats.
+inline __m256 mask_byte_lanes(std::uint8_t byte) {
+    const __m256i lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(byte), lanes), lanes));
+}
+}  // namespace detail
+#endif
+
+// batch_norm_shifted_sums_ref, vectorised (here and below, the elements past the last whole 8 by the _ref).
+template <class Scalar>
+void batch_norm_shifted_sums(const Scalar* x, long count, Scalar shift, Scalar* s, Scalar* q) {
+    long i = 0;
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        __m256 sum = _mm256_loadu_ps(s), squares = _mm256_loadu_ps(q);
+        const __m256 origin = _mm256_set1_ps(shift);
+        for (; i + 8 <= count; i += 8) {
+            const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), origin);
+            sum = _mm256_add_ps(sum, d);
+            squares = _mm256_fmadd_ps(d, d, squares);
+        }
+        _mm256_storeu_ps(s, sum);
+        _mm256_storeu_ps(q, squares);
+    }
+#endif
+    batch_norm_shifted_sums_ref(x + i, count - i, shift, s, q);
+}
+
+// batch_norm_normalize_ref, vectorised.
+template <class Scalar>
+void batch_norm_normalize(const Scalar* x, long count, Scalar scale, Scalar offset, Scalar* y, std::uint8_t* mask) {
+    long i = 0;
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        const __m256 a = _mm256_set1_ps(scale), b = _mm256_set1_ps(offset), zero = _mm256_setzero_ps();
+        for (; i + 8 <= count; i += 8) {
+            const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), a, b);
+            if (mask) {
+                const __m256 positive = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);  // false for NaN, like y > 0
+                _mm256_storeu_ps(y + i, _mm256_and_ps(v, positive));
+                mask[i / 8] = static_cast<std::uint8_t>(_mm256_movemask_ps(positive));
+            } else {
+                _mm256_storeu_ps(y + i, v);
+            }
+        }
+    }
+#endif
+    batch_norm_normalize_ref(x + i, count - i, scale, offset, y + i, mask ? mask + i / 8 : nullptr);
+}
+
+// batch_norm_gradient_sums_ref, vectorised.
+template <class Scalar>
+void batch_norm_gradient_sums(const Scalar* dy, const std::uint8_t* mask, const Scalar* x, long count, Scalar mean,
+                              Scalar* s, Scalar* q) {
+    long i = 0;
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        __m256 sum = _mm256_loadu_ps(s), centred = _mm256_loadu_ps(q);
+        const __m256 m = _mm256_set1_ps(mean);
+        for (; i + 8 <= count; i += 8) {
+            __m256 g = _mm256_loadu_ps(dy + i);
+            if (mask) g = _mm256_and_ps(g, detail::mask_byte_lanes(mask[i / 8]));
+            sum = _mm256_add_ps(sum, g);
+            centred = _mm256_fmadd_ps(g, _mm256_sub_ps(_mm256_loadu_ps(x + i), m), centred);
+        }
+        _mm256_storeu_ps(s, sum);
+        _mm256_storeu_ps(q, centred);
+    }
+#endif
+    batch_norm_gradient_sums_ref(dy + i, mask ? mask + i / 8 : nullptr, x + i, count - i, mean, s, q);
+}
+
+// batch_norm_input_gradient_ref, vectorised. dx may be dy.
+template <class Scalar>
+void batch_norm_input_gradient(const Scalar* dy, const std::uint8_t* mask, const Scalar* x, long count, Scalar a,
+                               Scalar b, Scalar mean, Scalar k, Scalar* dx) {
+    long i = 0;
+#if DEEPCNN_HAVE_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b), vk = _mm256_set1_ps(k), m = _mm256_set1_ps(mean);
+        for (; i + 8 <= count; i += 8) {
+            __m256 g = _mm256_loadu_ps(dy + i);
+            if (mask) g = _mm256_and_ps(g, detail::mask_byte_lanes(mask[i / 8]));
+            const __m256 rest = _mm256_fmadd_ps(vb, _mm256_sub_ps(_mm256_loadu_ps(x + i), m), vk);
+            _mm256_storeu_ps(dx + i, _mm256_fmadd_ps(va, g, rest));
+        }
+    }
+#endif
+    batch_norm_input_gradient_ref(dy + i, mask ? mask + i / 8 : nullptr, x + i, count - i, a, b, mean, k, dx + i);
+}
+
+}  // namespace deepcnn
