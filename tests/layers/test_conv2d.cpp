@@ -111,6 +111,15 @@ TEMPLATE_TEST_CASE("Conv2D forward and backward match the plain-loop reference",
                 REQUIRE((*params[0].grad)[i] == Approx(dw_ref[i]).epsilon(tol).margin(tol));
             for (std::size_t i = 0; i < db_ref.size(); ++i)
                 REQUIRE((*params[1].grad)[i] == Approx(db_ref[i]).epsilon(tol).margin(tol));
+
+            // Without dx (the model's first layer in training): the same parameter gradients, bit for bit.
+            const std::vector<T> dw(params[0].grad->begin(), params[0].grad->end()),
+                db(params[1].grad->begin(), params[1].grad->end());
+            for (auto& p : params) p.grad->set_zero();
+            Tensor<T> scratch;
+            conv.backward_params(dy, scratch);
+            CHECK(std::vector<T>(params[0].grad->begin(), params[0].grad->end()) == dw);
+            CHECK(std::vector<T>(params[1].grad->begin(), params[1].grad->end()) == db);
         }
     }
 }

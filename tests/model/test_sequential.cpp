@@ -425,6 +425,40 @@ TEST_CASE("Sequential lets layers after the first keep a pointer to their input 
                          Catch::Message("Sequential::backward called without a forward pass"));
 }
 
+TEST_CASE("Sequential's train_step skips the images' gradient with the same parameter gradients as backward",
+          "[model][training]") {
+    auto build = [] {
+        Sequential<float> model(Shape(1, 1, 8, 8), 21);
+        model.set_threads(1);
+        model.add(Conv2D<float>(16, 3));
+        model.add(ReLU<float>());
+        model.add(Flatten<float>());
+        model.add(Dense<float>(3));
+        return model;
+    };
+    Sequential<float> stepped = build(), manual = build();
+    Rng rng(6);
+    const Tensor<float> x = deepcnn_test::random_tensor<float>(Shape(4, 1, 8, 8), rng);
+    const std::vector<int> labels = {0, 2, 1, 2};
+    SoftmaxCrossEntropy<float> loss;
+    Adam<float> adam(1e-3);  // the step moves the weights; the gradients it read stay
+    stepped.train_step(x, labels, loss, adam);
+
+    manual.train();
+    loss.forward(manual.forward_logits(x), labels);
+    Tensor<float> loss_grad;
+    loss.backward(loss_grad);
+    const Tensor<float>& dx = manual.backward(loss_grad);
+    CHECK(dx.shape() == x.shape());  // the public backward still returns dL/dx
+    auto ps = stepped.params(), pm = manual.params();
+    REQUIRE(ps.size() == pm.size());
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+        INFO(ps[i].name);
+        CHECK(std::vector<float>(ps[i].grad->begin(), ps[i].grad->end()) ==
+              std::vector<float>(pm[i].grad->begin(), pm[i].grad->end()));
+    }
+}
+
 TEST_CASE("Sequential lets BatchNorm apply the ReLU after it, with the same outputs and gradients as the two layers",
           "[model]") {
     Sequential<float> model(Shape(1, 3, 4, 6), 23);

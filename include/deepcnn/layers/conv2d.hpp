@@ -117,22 +117,32 @@ protected:
 
     // dweight = sum_n dy_n x im2col(x_n)^T;  dbias = sum of dy;  dx = col2im(weight^T x dy_n).
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
-        Scalar* dbias = use_bias_ ? dbias_.data() : nullptr;
+        backward_weights(dy);
         dx.resize(input_.get().shape());
         if constexpr (use_fast_kernels) {
-            conv2d_backward_weights_fast(geometry_, dy.n(), input_.get().data(), dy.data(), dweight_.data(), dbias,
-                                         workspace(), this->thread_pool());
             conv2d_backward_data_fast(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace(),
                                       this->thread_pool());
         } else {
-            conv2d_backward_weights(geometry_, dy.n(), input_.get().data(), dy.data(), dweight_.data(), dbias,
-                                    workspace());
             conv2d_backward_data(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace());
         }
     }
+    // Without dx: the backward-data convolution is skipped.
+    void backward_params_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& /*scratch*/) override { backward_weights(dy); }
 
 private:
     static constexpr bool use_fast_kernels = DEEPCNN_HAVE_AVX2 && std::is_same<Scalar, float>::value;
+
+    // dweight and dbias from dy and the kept input.
+    void backward_weights(const Tensor<Scalar>& dy) {
+        Scalar* dbias = use_bias_ ? dbias_.data() : nullptr;
+        if constexpr (use_fast_kernels) {
+            conv2d_backward_weights_fast(geometry_, dy.n(), input_.get().data(), dy.data(), dweight_.data(), dbias,
+                                         workspace(), this->thread_pool());
+        } else {
+            conv2d_backward_weights(geometry_, dy.n(), input_.get().data(), dy.data(), dweight_.data(), dbias,
+                                    workspace());
+        }
+    }
 
     // The kernels' scratch memory, grown to fit the current thread count and then reused: no allocation per step.
     Scalar* workspace() {

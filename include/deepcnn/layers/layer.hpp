@@ -4,6 +4,9 @@
 //   build(in, rng)        allocates and initialises parameters for that input shape (once)
 //   forward(x, y)         y = f(x); caches exactly what backward needs; y is resized as needed
 //   backward(dy, dx)      ASSIGNS dx and every parameter gradient (never accumulates); throws without a forward
+//   backward_params(dy, scratch)  every parameter gradient only, for a caller that discards dx (the model's first
+//                         layer in training): layers that can skip computing dx do (Conv2D: its backward-data);
+//                         the others compute it into `scratch`, whose contents are otherwise left unspecified
 //   params()              named {value, grad} views of the learnable parameters
 //   buffers()             named non-learnable state saved with the model (BatchNorm running statistics)
 //   random_generator()    the layer's own Rng if it draws random numbers (Dropout), for checkpoints
@@ -108,17 +111,19 @@ public:
 
     // dx = dL/dx given dy = dL/dy, for the last forward's input; assigns dx and the parameter gradients.
     void backward(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) {
-        if (!has_forward_) throw error(where() + ": backward called without a forward pass");
-        const Shape expected = output_shape(input_shape_.with_batch(forward_batch_));
-        if (dy.shape() != expected) {
-            throw shape_error(where() + ": expected output gradient " + expected.str() + ", got " + dy.shape().str());
-        }
+        check_backward(dy);
         backward_impl(dy, dx);
     }
     Tensor<Scalar> backward(const Tensor<Scalar>& dy) {
         Tensor<Scalar> dx;
         backward(dy, dx);
         return dx;
+    }
+    // As backward, for a caller that does not need dx: assigns every parameter gradient; `scratch` is room that
+    // layers which cannot skip dx write it to (its contents afterwards are unspecified).
+    void backward_params(const Tensor<Scalar>& dy, Tensor<Scalar>& scratch) {
+        check_backward(dy);
+        backward_params_impl(dy, scratch);
     }
 
     void set_mode(Mode mode) { mode_ = mode; }
@@ -147,8 +152,18 @@ protected:
     virtual void build_impl(const Shape& /*input*/, Rng& /*rng*/) {}
     virtual void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) = 0;
     virtual void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) = 0;
+    // The parameter gradients without dx (see backward_params); by default the whole backward into `scratch`.
+    virtual void backward_params_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& scratch) { backward_impl(dy, scratch); }
 
 private:
+    void check_backward(const Tensor<Scalar>& dy) const {
+        if (!has_forward_) throw error(where() + ": backward called without a forward pass");
+        const Shape expected = output_shape(input_shape_.with_batch(forward_batch_));
+        if (dy.shape() != expected) {
+            throw shape_error(where() + ": expected output gradient " + expected.str() + ", got " + dy.shape().str());
+        }
+    }
+
     Shape input_shape_;
     std::string label_;
     Mode mode_ = Mode::train;

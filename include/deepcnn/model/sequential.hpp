@@ -174,18 +174,7 @@ public:
 
     // Back-propagates dL/d(output of the last forward'ed layer); assigns every parameter gradient and returns
     // dL/dx (owned by the model).
-    const Tensor<Scalar>& backward(const Tensor<Scalar>& dy) {
-        if (forwarded_ == 0) throw error("Sequential::backward called without a forward pass");
-        const Tensor<Scalar>* grad = &dy;
-        for (std::size_t i = forwarded_; i-- > 0;) {
-            if (fused_into_previous_[i]) continue;
-            Tensor<Scalar>& out = (grad == &grad_a_) ? grad_b_ : grad_a_;
-            timed(timings_.layers[i].backward_seconds, timings_.layers[i].backward_calls,
-                  [&] { layers_[i]->backward(*grad, out); });
-            grad = &out;
-        }
-        return *grad;
-    }
+    const Tensor<Scalar>& backward(const Tensor<Scalar>& dy) { return backward_through(dy, true); }
 
     // Logits: the output of every layer but a trailing Softmax (which the fused loss replaces).
     const Tensor<Scalar>& forward_logits(const Tensor<Scalar>& x) { return forward_through(x, logits_end()); }
@@ -201,7 +190,7 @@ public:
         result.count = x.n();
         result.correct = count_correct(loss.probabilities(), labels);
         loss.backward(loss_grad_);
-        backward(loss_grad_);
+        backward_through(loss_grad_, false);  // dL/dx of the images is not needed
         timed(timings_.optimizer_seconds, timings_.optimizer_steps, [&] { optimizer.step(params(), pool_.get()); });
         return result;
     }
@@ -345,6 +334,26 @@ private:
         }
         forwarded_ = end;
         return *in;
+    }
+
+    // Back-propagates dy through the forward'ed layers; returns dL/dx, or with input_gradient false (training: the
+    // images' gradient is discarded) the first layer's scratch, and that layer skips dx where it can.
+    const Tensor<Scalar>& backward_through(const Tensor<Scalar>& dy, bool input_gradient) {
+        if (forwarded_ == 0) throw error("Sequential::backward called without a forward pass");
+        const Tensor<Scalar>* grad = &dy;
+        for (std::size_t i = forwarded_; i-- > 0;) {
+            if (fused_into_previous_[i]) continue;
+            Tensor<Scalar>& out = (grad == &grad_a_) ? grad_b_ : grad_a_;
+            timed(timings_.layers[i].backward_seconds, timings_.layers[i].backward_calls, [&] {
+                if (i == 0 && !input_gradient) {
+                    layers_[i]->backward_params(*grad, out);
+                } else {
+                    layers_[i]->backward(*grad, out);
+                }
+            });
+            grad = &out;
+        }
+        return *grad;
     }
 
     Shape input_shape_;
