@@ -43,6 +43,13 @@ TEMPLATE_TEST_CASE("Dense computes y = x W^T + b and its gradients by hand", "[l
     CHECK(values(*params[0].grad) == std::vector<TestType>{5, 2, -1, 0, 0.5, 1});
     // db = column sums of dY
     CHECK(values(*params[1].grad) == std::vector<TestType>{3, -0.5});
+
+    // Without dX (the model's first layer in training): the same parameter gradients.
+    for (auto& p : params) p.grad->set_zero();
+    Tensor<TestType> scratch;
+    dense.backward_params(dy, scratch);
+    CHECK(values(*params[0].grad) == std::vector<TestType>{5, 2, -1, 0, 0.5, 1});
+    CHECK(values(*params[1].grad) == std::vector<TestType>{3, -0.5});
 }
 
 TEST_CASE("Dense in float (the layer's float path) agrees with double on random data", "[layers][dense]") {

@@ -92,23 +92,34 @@ protected:
 
     // dW (units, F) = dY^T X;  db = column sums of dY;  dX (N, F) = dY W.
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
+        backward_weights(dy);
         dx.resize(input_.get().shape());
+        if constexpr (use_fast_kernels) {
+            const int N = dy.n(), F = in_features_, U = units_;
+            gemm_parallel(this->thread_pool(), N, F, U, StridedMatrix<Scalar>{dy.data(), U, 1},
+                          StridedMatrix<Scalar>{weight_.data(), F, 1}, dx.data(), F, false, workspace());
+        } else {
+            dx.matrix().noalias() = dy.matrix() * weight_matrix();
+        }
+    }
+    // Without dX (the model's first layer in training).
+    void backward_params_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& /*scratch*/) override { backward_weights(dy); }
+
+private:
+    static constexpr bool use_fast_kernels = DEEPCNN_HAVE_AVX2 && std::is_same<Scalar, float>::value;
+
+    // dW and db from dY and the kept input.
+    void backward_weights(const Tensor<Scalar>& dy) {
         if constexpr (use_fast_kernels) {
             const int N = dy.n(), F = in_features_, U = units_;
             gemm_parallel(this->thread_pool(), U, F, N, StridedMatrix<Scalar>{dy.data(), 1, U},
                           StridedMatrix<Scalar>{input_.get().data(), F, 1}, dweight_.data(), F, false, workspace());
-            gemm_parallel(this->thread_pool(), N, F, U, StridedMatrix<Scalar>{dy.data(), U, 1},
-                          StridedMatrix<Scalar>{weight_.data(), F, 1}, dx.data(), F, false, workspace());
         } else {
             auto dw = typename Tensor<Scalar>::MatrixMap(dweight_.data(), units_, in_features_);
             dw.noalias() = dy.matrix().transpose() * input_.get().matrix();
-            dx.matrix().noalias() = dy.matrix() * weight_matrix();
         }
         if (use_bias_) dbias_.vec() = dy.matrix().colwise().sum().transpose();
     }
-
-private:
-    static constexpr bool use_fast_kernels = DEEPCNN_HAVE_AVX2 && std::is_same<Scalar, float>::value;
 
     // GEMM scratch for every thread of the pool, grown once and then reused.
     Scalar* workspace() {

@@ -5,7 +5,7 @@
 //   forward(x, y)         y = f(x); caches exactly what backward needs; y is resized as needed
 //   backward(dy, dx)      ASSIGNS dx and every parameter gradient (never accumulates); throws without a forward
 //   backward_params(dy, scratch)  every parameter gradient only, for a caller that discards dx (the model's first
-//                         layer in training): layers that can skip computing dx do (Conv2D: its backward-data);
+//                         layer in training): layers that can skip computing dx do (Conv2D, Dense);
 //                         the others compute it into `scratch`, whose contents are otherwise left unspecified
 //   params()              named {value, grad} views of the learnable parameters
 //   buffers()             named non-learnable state saved with the model (BatchNorm running statistics)
