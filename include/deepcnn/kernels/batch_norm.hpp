@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "../config.hpp"
+#include "elementwise.hpp"
 
 #if DEEPCNN_HAVE_AVX2
 #include <immintrin.h>
@@ -28,26 +29,19 @@ void batch_norm_shifted_sums_ref(const Scalar* x, long count, Scalar shift, Scal
     }
 }
 
-// y[i] = x[i] * scale + offset; with a mask, then the ReLU as relu_forward_ref: y = y > 0 ? y : 0, mask bit i =
-// (y[i] > 0), bit i % 8 of byte i / 8 (the mask's bits past count are cleared).
+// y[i] = x[i] * scale + offset; with a mask, then the ReLU in place (relu_forward_ref: y = y > 0 ? y : 0, the
+// mask's relu_mask_bytes(count) bytes assigned).
 template <class Scalar>
 void batch_norm_normalize_ref(const Scalar* x, long count, Scalar scale, Scalar offset, Scalar* y,
                               std::uint8_t* mask) {
-    for (long i = 0; i < count; ++i) {
-        y[i] = x[i] * scale + offset;
-        if (!mask) continue;
-        if (i % 8 == 0) mask[i / 8] = 0;
-        const bool positive = y[i] > Scalar(0);
-        y[i] = positive ? y[i] : Scalar(0);
-        mask[i / 8] = static_cast<std::uint8_t>(mask[i / 8] | unsigned(positive) << (i % 8));
-    }
+    for (long i = 0; i < count; ++i) y[i] = x[i] * scale + offset;
+    if (mask) relu_forward_ref(count, y, y, mask);
 }
 
-// The gradient's value at element i: dy[i], or with a ReLU mask (bit i % 8 of byte i / 8), 0 where the bit is
-// clear.
+// The gradient's value at element i: dy[i], or with a ReLU mask, 0 where its bit is clear (relu_backward_ref).
 template <class Scalar>
 Scalar batch_norm_masked(const Scalar* dy, const std::uint8_t* mask, long i) {
-    return !mask || (mask[i / 8] >> (i % 8)) & 1u ? dy[i] : Scalar(0);
+    return !mask || relu_mask_bit(mask, i) ? dy[i] : Scalar(0);
 }
 
 // s[i % 8] += g[i];  q[i % 8] += g[i] * (x[i] - mean), g the (masked) gradient.
@@ -67,16 +61,6 @@ void batch_norm_input_gradient_ref(const Scalar* dy, const std::uint8_t* mask, c
                                    Scalar b, Scalar mean, Scalar k, Scalar* dx) {
     for (long i = 0; i < count; ++i) dx[i] = a * batch_norm_masked(dy, mask, i) + (b * (x[i] - mean) + k);
 }
-
-#if DEEPCNN_HAVE_AVX2
-namespace detail {
-// The 8 lanes of a ReLU mask byte as all-ones / all-zero floats.
-inline __m256 mask_byte_lanes(std::uint8_t byte) {
-    const __m256i lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(byte), lanes), lanes));
-}
-}  // namespace detail
-#endif
 
 // batch_norm_shifted_sums_ref, vectorised (here and below, the elements past the last whole 8 by the _ref).
 template <class Scalar>
@@ -104,16 +88,10 @@ void batch_norm_normalize(const Scalar* x, long count, Scalar scale, Scalar offs
     long i = 0;
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
-        const __m256 a = _mm256_set1_ps(scale), b = _mm256_set1_ps(offset), zero = _mm256_setzero_ps();
+        const __m256 a = _mm256_set1_ps(scale), b = _mm256_set1_ps(offset);
         for (; i + 8 <= count; i += 8) {
             const __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), a, b);
-            if (mask) {
-                const __m256 positive = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);  // false for NaN, like y > 0
-                _mm256_storeu_ps(y + i, _mm256_and_ps(v, positive));
-                mask[i / 8] = static_cast<std::uint8_t>(_mm256_movemask_ps(positive));
-            } else {
-                _mm256_storeu_ps(y + i, v);
-            }
+            _mm256_storeu_ps(y + i, mask ? detail::relu_lanes(v, mask + i / 8) : v);
         }
     }
 #endif
@@ -131,7 +109,7 @@ void batch_norm_gradient_sums(const Scalar* dy, const std::uint8_t* mask, const 
         const __m256 m = _mm256_set1_ps(mean);
         for (; i + 8 <= count; i += 8) {
             __m256 g = _mm256_loadu_ps(dy + i);
-            if (mask) g = _mm256_and_ps(g, detail::mask_byte_lanes(mask[i / 8]));
+            if (mask) g = _mm256_and_ps(g, detail::relu_mask_lanes(mask[i / 8]));
             sum = _mm256_add_ps(sum, g);
             centred = _mm256_fmadd_ps(g, _mm256_sub_ps(_mm256_loadu_ps(x + i), m), centred);
         }
@@ -152,7 +130,7 @@ void batch_norm_input_gradient(const Scalar* dy, const std::uint8_t* mask, const
         const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b), vk = _mm256_set1_ps(k), m = _mm256_set1_ps(mean);
         for (; i + 8 <= count; i += 8) {
             __m256 g = _mm256_loadu_ps(dy + i);
-            if (mask) g = _mm256_and_ps(g, detail::mask_byte_lanes(mask[i / 8]));
+            if (mask) g = _mm256_and_ps(g, detail::relu_mask_lanes(mask[i / 8]));
             const __m256 rest = _mm256_fmadd_ps(vb, _mm256_sub_ps(_mm256_loadu_ps(x + i), m), vk);
             _mm256_storeu_ps(dx + i, _mm256_fmadd_ps(va, g, rest));
         }

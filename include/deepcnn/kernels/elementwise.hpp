@@ -36,11 +36,30 @@ void relu_forward_ref(long count, const Scalar* x, Scalar* y, std::uint8_t* mask
     }
 }
 
+// Bit i of a ReLU mask: whether the ReLU passed element i.
+inline bool relu_mask_bit(const std::uint8_t* mask, long i) { return (mask[i / 8] >> (i % 8)) & 1u; }
+
 // dx (count) = mask bit set ? dy : 0. Assigns dx. The plain twin of relu_backward.
 template <class Scalar>
 void relu_backward_ref(long count, const Scalar* dy, const std::uint8_t* mask, Scalar* dx) {
-    for (long i = 0; i < count; ++i) dx[i] = (mask[i / 8] >> (i % 8)) & 1u ? dy[i] : Scalar(0);
+    for (long i = 0; i < count; ++i) dx[i] = relu_mask_bit(mask, i) ? dy[i] : Scalar(0);
 }
+
+#if DEEPCNN_HAVE_AVX2
+namespace detail {
+// The ReLU of 8 floats (v > 0 ? v : 0, 0 for NaN), their mask bits into *mask_byte.
+inline __m256 relu_lanes(__m256 v, std::uint8_t* mask_byte) {
+    const __m256 positive = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);  // false for NaN, like x > 0
+    *mask_byte = static_cast<std::uint8_t>(_mm256_movemask_ps(positive));
+    return _mm256_and_ps(v, positive);
+}
+// The 8 lanes of a ReLU mask byte as all-ones / all-zero floats (an operand for _mm256_and_ps).
+inline __m256 relu_mask_lanes(std::uint8_t byte) {
+    const __m256i lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(byte), lanes), lanes));
+}
+}  // namespace detail
+#endif
 
 // relu_forward_ref, vectorised (8 floats and one mask byte per step). y may be x (in place); otherwise they may
 // not overlap.
@@ -49,13 +68,8 @@ void relu_forward(long count, const Scalar* x, Scalar* y, std::uint8_t* mask) {
     long i = 0;
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
-        const __m256 zero = _mm256_setzero_ps();
-        for (; i + 8 <= count; i += 8) {
-            const __m256 v = _mm256_loadu_ps(x + i);
-            const __m256 positive = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);  // false for NaN, like x > 0
-            _mm256_storeu_ps(y + i, _mm256_and_ps(v, positive));
-            mask[i / 8] = static_cast<std::uint8_t>(_mm256_movemask_ps(positive));
-        }
+        for (; i + 8 <= count; i += 8)
+            _mm256_storeu_ps(y + i, detail::relu_lanes(_mm256_loadu_ps(x + i), mask + i / 8));
     }
 #endif
     for (; i + 8 <= count; i += 8) {
@@ -76,12 +90,8 @@ void relu_backward(long count, const Scalar* dy, const std::uint8_t* mask, Scala
     long i = 0;
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
-        const __m256i lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-        for (; i + 8 <= count; i += 8) {
-            const __m256i bits = _mm256_and_si256(_mm256_set1_epi32(mask[i / 8]), lanes);
-            const __m256 keep = _mm256_castsi256_ps(_mm256_cmpeq_epi32(bits, lanes));
-            _mm256_storeu_ps(dx + i, _mm256_and_ps(_mm256_loadu_ps(dy + i), keep));
-        }
+        for (; i + 8 <= count; i += 8)
+            _mm256_storeu_ps(dx + i, _mm256_and_ps(_mm256_loadu_ps(dy + i), detail::relu_mask_lanes(mask[i / 8])));
     }
 #endif
     for (; i + 8 <= count; i += 8) {
