@@ -150,6 +150,14 @@ void write_image_seeds(const Fer2013Dataset& data, const fs::path& dir) {
     bytes.insert(33, std::string("\0\0\0\0IDAT\x35\xAF\x06\x1E", 12));
     write_bytes(dir / "finding_png_empty_idat.png", bytes);
     write_bytes(dir / "finding_png_empty_idat_cut.png", bytes.substr(0, 41));  // the same, ending before its CRC
+    // The colour JPEG with two bytes of its scan data changed, cut inside the scan and closed by an EOI marker:
+    // stb_image 2.27 runs out of bits and shifts by 32 or more (tests/fuzz/stb_image_ignorelist.txt).
+    std::ifstream jpg(name("face_rgb_24.jpg"), std::ios::binary);
+    std::string jpeg((std::istreambuf_iterator<char>(jpg)), std::istreambuf_iterator<char>());
+    if (jpeg.size() < 813) throw std::runtime_error("face_rgb_24.jpg is shorter than expected");
+    jpeg[705] = '\xFE';
+    jpeg[804] = '\x7D';
+    write_bytes(dir / "finding_jpeg_scan_ends_early.jpg", jpeg.substr(0, 813) + "\xFF\xD9");
     for (const auto& entry : fs::directory_iterator(dir)) {
         std::printf("%8ju  %s\n", static_cast<std::uintmax_t>(entry.file_size()), entry.path().string().c_str());
     }
