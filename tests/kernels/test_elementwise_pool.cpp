@@ -1,10 +1,11 @@
 // tests/kernels/test_elementwise_pool.cpp: the fast kernels of the non-convolution layers against their _ref
 // twins: relu_forward / relu_backward (bit mask, odd lengths, -0, NaN), BatchNorm's passes (odd lengths, with and
-// without the fused ReLU's mask), max_pool_forward / max_pool_backward on the
-// 2x2 stride-2 fast path (even and odd planes, widths below, at and past one 8-wide step, ties, NaN) and on the
-// generic path, on 1, 2 and 3 threads (bit-identical), and parallel_for's partition.
+// without the fused ReLU's mask), Adam's update (three decay modes, odd lengths, split runs), max_pool_forward /
+// max_pool_backward on the 2x2 stride-2 fast path (even and odd planes, widths below, at and past one 8-wide
+// step, ties, NaN) and on the generic path, on 1, 2 and 3 threads (bit-identical), and parallel_for's partition.
 #include <catch2/catch.hpp>
 
+#include <deepcnn/kernels/adam.hpp>
 #include <deepcnn/kernels/batch_norm.hpp>
 #include <deepcnn/kernels/elementwise.hpp>
 #include <deepcnn/kernels/max_pool.hpp>
@@ -208,6 +209,53 @@ TEMPLATE_TEST_CASE("batch_norm kernels match their references, with and without 
             for (long i = 0; i < count; ++i) {
                 const double g = masked && y[i] <= TestType(0) ? 0.0 : double(dy[i]);
                 REQUIRE(double(dx[i]) == Approx(0.7 * g + (-0.3 * (double(x[i]) - 0.1) + 0.05)).margin(1e-5));
+            }
+        }
+    }
+}
+
+TEMPLATE_TEST_CASE("adam_update matches its reference and Adam's formula, for any split at multiples of 8",
+                   "[kernels][adam]", float, double) {
+    Rng rng(9);
+    const double tolerance = std::is_same<TestType, float>::value ? 1e-5 : 1e-12;
+    for (int mode = 0; mode < 3; ++mode) {
+        AdamStep<TestType> s{TestType(0.9), TestType(0.999), TestType(0.01), TestType(1.2), TestType(1e-7),
+                             TestType(0.999), TestType(0.05), mode == 1, mode == 2};
+        for (long count : {1L, 7L, 8L, 9L, 31L, 64L, 100L, 1027L}) {
+            INFO("count " << count << ", mode " << (mode == 0 ? "plain" : mode == 1 ? "decoupled" : "coupled"));
+            const std::size_t n = static_cast<std::size_t>(count);
+            std::vector<TestType> grad(n), value(n), m(n), v(n);
+            for (std::size_t i = 0; i < n; ++i) {
+                grad[i] = TestType(rng.uniform(-1.0, 1.0));
+                value[i] = TestType(rng.uniform(-2.0, 2.0));
+                m[i] = TestType(rng.uniform(-0.1, 0.1));
+                v[i] = TestType(rng.uniform(0.0, 0.01));
+            }
+            const std::vector<TestType> value0 = value, m0 = m, v0 = v;
+            std::vector<TestType> value_ref = value, m_ref = m, v_ref = v;
+            std::vector<TestType> value_split = value, m_split = m, v_split = v;
+            adam_update(count, s, grad.data(), value.data(), m.data(), v.data());
+            adam_update_ref(count, s, grad.data(), value_ref.data(), m_ref.data(), v_ref.data());
+            const long cut = count / 16 * 8;
+            adam_update(cut, s, grad.data(), value_split.data(), m_split.data(), v_split.data());
+            adam_update(count - cut, s, grad.data() + cut, value_split.data() + cut, m_split.data() + cut,
+                        v_split.data() + cut);
+            CHECK(value_split == value);
+            CHECK(m_split == m);
+            CHECK(v_split == v);
+            for (std::size_t i = 0; i < n; ++i) {
+                REQUIRE(double(m[i]) == Approx(double(m_ref[i])).epsilon(tolerance).margin(tolerance));
+                REQUIRE(double(v[i]) == Approx(double(v_ref[i])).epsilon(tolerance).margin(tolerance));
+                REQUIRE(double(value[i]) == Approx(double(value_ref[i])).epsilon(tolerance).margin(tolerance));
+            }
+            // Adam's formula, in double from the initial state.
+            for (std::size_t i = 0; i < n; ++i) {
+                double p = double(value0[i]), g = double(grad[i]);
+                if (s.decoupled) p *= double(s.decay);
+                if (s.coupled) g += double(s.weight_decay) * p;
+                const double mi = 0.9 * double(m0[i]) + 0.1 * g, vi = 0.999 * double(v0[i]) + 0.001 * g * g;
+                p -= 0.01 * mi / (std::sqrt(vi) * 1.2 + 1e-7);
+                REQUIRE(double(value[i]) == Approx(p).epsilon(1e-4).margin(1e-5));
             }
         }
     }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "../kernels/adam.hpp"
 #include "optimizer.hpp"
 
 namespace deepcnn {
@@ -43,29 +44,23 @@ public:
         const double lr = this->learning_rate();
         const double correction1 = 1.0 - std::pow(options_.beta1, t);
         const double correction2 = 1.0 - std::pow(options_.beta2, t);
-        const Scalar b1 = Scalar(options_.beta1), b2 = Scalar(options_.beta2);
-        const Scalar step_size = Scalar(lr / correction1);
-        const Scalar inv_sqrt_c2 = Scalar(1.0 / std::sqrt(correction2));
-        const Scalar eps = Scalar(options_.eps), wd = Scalar(options_.weight_decay);
-        const Scalar decay = Scalar(1.0 - lr * options_.weight_decay);
-        const bool decoupled = options_.decoupled_weight_decay, coupled = !decoupled && options_.weight_decay > 0;
+        AdamStep<Scalar> step;
+        step.beta1 = Scalar(options_.beta1);
+        step.beta2 = Scalar(options_.beta2);
+        step.step_size = Scalar(lr / correction1);
+        step.inv_sqrt_correction2 = Scalar(1.0 / std::sqrt(correction2));
+        step.eps = Scalar(options_.eps);
+        step.decay = Scalar(1.0 - lr * options_.weight_decay);
+        step.weight_decay = Scalar(options_.weight_decay);
+        step.decoupled = options_.decoupled_weight_decay;
+        step.coupled = !step.decoupled && options_.weight_decay > 0;
         for (const auto& p : params) {
             Scalar* m = this->slot(p.name, "/m", *p.value).data();
             Scalar* v = this->slot(p.name, "/v", *p.value).data();
             Scalar* value = p.value->data();
             const Scalar* grad = p.grad->data();
             this->for_elements(pool, p.value->size(), [&](std::size_t begin, std::size_t end) {
-                for (std::size_t i = begin; i < end; ++i) {
-                    Scalar g = grad[i];
-                    if (decoupled) {
-                        value[i] *= decay;
-                    } else if (coupled) {
-                        g += wd * value[i];
-                    }
-                    m[i] = b1 * m[i] + (Scalar(1) - b1) * g;
-                    v[i] = b2 * v[i] + (Scalar(1) - b2) * g * g;
-                    value[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
-                }
+                adam_update(static_cast<long>(end - begin), step, grad + begin, value + begin, m + begin, v + begin);
             });
         }
     }
