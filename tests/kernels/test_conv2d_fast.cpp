@@ -173,15 +173,17 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
     CHECK_FALSE(by_rows(48, 48, 16, 4));
     CHECK_FALSE(by_rows(48, 48, 128, 1));
     CHECK_FALSE(by_rows(18, 18, 21, 3));
-    // Backward-weights' transforms write the GEMM's operands packed with the 8-row micro-tile (AVX-512), channels
-    // in multiples of 16 and filters in multiples of 8; the cases above take both paths.
-    const auto prepacked = [](int C, int K) {
-        return detail::winograd_weights_prepacked(make_conv_geometry(C, 24, 24, K, 3, 3, 1, 1, Padding::same()));
-    };
-    CHECK(prepacked(32, 16) == (GemmBlocking::MR == 8));
-    CHECK(prepacked(16, 40) == (GemmBlocking::MR == 8));
-    CHECK_FALSE(prepacked(24, 16));
-    CHECK_FALSE(prepacked(32, 30));
+    // Backward-weights' transforms write the GEMM's operands packed with channels in multiples of 16 and filters
+    // in multiples of 8, with either micro-tile; the cases above take both paths, and with the 6-row tile (AVX2
+    // alone) filters that fill a last panel partly (8, 16, 40, 128), several KC blocks of tiles (1024 tiles) and
+    // the filter split in multiples of 24 (128 filters at batch 1).
+    const auto geometry = [](int C, int K) { return make_conv_geometry(C, 24, 24, K, 3, 3, 1, 1, Padding::same()); };
+    CHECK(detail::winograd_weights_prepacked(geometry(32, 16)));
+    CHECK(detail::winograd_weights_prepacked(geometry(16, 40)));
+    CHECK_FALSE(detail::winograd_weights_prepacked(geometry(24, 16)));
+    CHECK_FALSE(detail::winograd_weights_prepacked(geometry(32, 30)));
+    CHECK(detail::winograd_weights_filter_unit(geometry(32, 16)) == (GemmBlocking::MR == 6 ? 24 : GemmBlocking::MR));
+    CHECK(detail::winograd_weights_filter_unit(geometry(32, 30)) == GemmBlocking::MR);
     // Backward-weights by Winograd on fewer tiles with 128 filters or more, where the forward does not take it.
     const Case few_tiles_many_filters{1, 16, 12, 12, 256, 3, 3, 1, Padding::same()};
     const ConvGeometry few = make_conv_geometry(16, 12, 12, 256, 3, 3, 1, 1, Padding::same());

@@ -59,6 +59,7 @@ struct WinogradLayout {
     // winograd_operand_stride (128 or 256 rows of the usual 152 scalars are a multiple of 4 KiB)
     long v_xi_stride = 0, m_xi_stride = 0;
     long vt_xi_stride = 0;  // between the operands V_xi^T of backward-weights packed (winograd_weights_prepacked)
+    long zt_xi_stride = 0;  // ... and between its operands Z_xi packed (at least m_xi_stride)
     PaddedLayout padded;
     ConvGeometry dy_image;  // backward-weights: one image's dy as K channels of OH x OW ...
     PaddedLayout padded_dy;  // ... zero-padded to (2 * tiles_h, 16 * ceil(tiles_w / 8)) for the 8-tile loads
@@ -94,7 +95,9 @@ inline WinogradLayout winograd_layout(const ConvGeometry& g) {
     w.vt_xi_stride = winograd_operand_stride(chunk_tiles * PrepackedB<float>::padded(g.C));
     w.v_scalars = static_cast<std::size_t>(16) *
                   std::max({w.v_xi_stride, winograd_panels_stride(g.C, chunk_tiles), w.vt_xi_stride});
-    w.m_scalars = static_cast<std::size_t>(16) * w.m_xi_stride;
+    w.zt_xi_stride =
+        std::max(w.m_xi_stride, winograd_operand_stride(chunk_tiles * PrepackedA<float>::padded(g.K)));
+    w.m_scalars = static_cast<std::size_t>(16) * w.zt_xi_stride;
     w.dy_image.C = g.K;
     w.dy_image.H = g.OH;
     w.dy_image.W = g.OW;
@@ -557,11 +560,17 @@ inline void winograd_weights_gradient(const ConvGeometry& g, const float* dU, in
 }
 
 // Whether backward-weights' transforms write the GEMM's operands already packed, from channels-last copies of x
-// and dy, instead of writing V and Z with the tiles contiguous for the GEMM to transpose on every call: with the
-// 8-row micro-tile (AVX-512), input channels in multiples of 16 (whole edge vectors of B) and filters in
-// multiples of 8 (whole MR panels of A).
+// and dy, instead of writing V and Z with the tiles contiguous for the GEMM to transpose on every call: input
+// channels in multiples of 16 (whole edge vectors of B) and filters in multiples of 8 (whole vectors of the
+// channels-last dy), with either micro-tile (8 rows with AVX-512, 6 with AVX2 alone).
 inline bool winograd_weights_prepacked(const ConvGeometry& g) {
-    return GemmBlocking::MR == 8 && g.C % 16 == 0 && g.K % 8 == 0;
+    return (GemmBlocking::MR == 8 || GemmBlocking::MR == 6) && g.C % 16 == 0 && g.K % 8 == 0;
+}
+
+// The filters of backward-weights split by filters come in multiples of this: whole MR panels, and where the
+// transforms read a channels-last dy (winograd_weights_prepacked), whole vectors of 8 filters too.
+inline int winograd_weights_filter_unit(const ConvGeometry& g) {
+    return winograd_weights_prepacked(g) && GemmBlocking::MR % 8 != 0 ? 24 : GemmBlocking::MR;
 }
 
 // out[p * ld + c] = src[c * plane + p] for the n <= 8 columns p of one run of an image row and the channels c in
@@ -649,26 +658,41 @@ inline void winograd_transform_input_packed(const ConvGeometry& g, const Winogra
 }
 
 // Z_xi (Kt filters, T tiles) in the GEMM's packed layout (PrepackedA of Kt rows at Z + xi * stride) for the tiles of
-// rows [ty0, ty1), numbered from t0, = A dy A^T per tile of dyc (winograd_channels_last_dy), 8 filters at a time:
-// the arithmetic of winograd_dy_tile.
+// rows [ty0, ty1), numbered from t0, = A dy A^T per tile of dyc (winograd_channels_last_dy), one MR panel of
+// filters at a time, as 8 lanes: the arithmetic of winograd_dy_tile. With MR 6 (AVX2), lanes past the operand's
+// Kt filters load as 0 (the padding rows), and a tile's 8-lane stores reach 2 scalars into the next tile's slots
+// of the same panel, which that tile, written later, overwrites; the last tile of a KC block (whose next slots are
+// another panel's) and of the operand store MR lanes only. So every tile from 0 to T - 1 must be written in order.
 inline void winograd_transform_dy_packed(const WinogradLayout& w, const float* dyc, int Kt, int ty0, int ty1, long t0,
                                          int T, float* Z, long stride) {
+    constexpr int MR = GemmBlocking::MR;
+    static_assert(MR == 6 || MR == 8, "a panel of filters is one 8-lane vector, or its first 6 lanes");
     const int Wd = 2 * w.tiles_w;
+    const long padded_kt = PrepackedA<float>::padded(Kt);
+    const auto load = [Kt](const float* p, int k) {
+        return k + 8 <= Kt ? _mm256_loadu_ps(p + k) : _mm256_maskload_ps(p + k, first_lanes(Kt - k));
+    };
     for (int ty = ty0; ty < ty1; ++ty)
         for (int tx = 0; tx < w.tiles_w; ++tx) {
             const long t = t0 + static_cast<long>(ty - ty0) * w.tiles_w + tx;
             const float* s = dyc + (static_cast<std::size_t>(2 * ty) * Wd + 2 * tx) * Kt;
-            for (int k = 0; k < Kt; k += 8) {
+            const bool whole_vectors = MR == 8 || ((t + 1) % GemmBlocking::KC != 0 && t + 1 < T);
+            for (int k = 0; k < Kt; k += MR) {
                 __m256 a[2][2];
-                a[0][0] = _mm256_loadu_ps(s + k);
-                a[0][1] = _mm256_loadu_ps(s + Kt + k);
-                a[1][0] = _mm256_loadu_ps(s + static_cast<std::size_t>(Wd) * Kt + k);
-                a[1][1] = _mm256_loadu_ps(s + static_cast<std::size_t>(Wd + 1) * Kt + k);
+                a[0][0] = load(s, k);
+                a[0][1] = load(s + Kt, k);
+                a[1][0] = load(s + static_cast<std::size_t>(Wd) * Kt, k);
+                a[1][1] = load(s + static_cast<std::size_t>(Wd + 1) * Kt, k);
                 __m256 m[16];
                 winograd_dy_tile(a, m);
-                float* out = Z + PrepackedA<float>::offset(k, t, T, Kt);
+                float* out = Z + PrepackedA<float>::offset(k, t, T, padded_kt);
+                if (whole_vectors) {
 #pragma GCC unroll 16
-                for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(out + xi * stride, m[xi]);
+                    for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(out + xi * stride, m[xi]);
+                } else {
+                    const __m256i panel = first_lanes(MR);
+                    for (int xi = 0; xi < 16; ++xi) _mm256_maskstore_ps(out + xi * stride, panel, m[xi]);
+                }
             }
         }
 }
@@ -710,7 +734,8 @@ inline void winograd_weight_products_packed(const ConvGeometry& g, const Winogra
     const long u_plane = winograd_gradient_stride(g);
     const long padded_c = PrepackedB<float>::padded(g.C);
     for (int xi = 0; xi < 16; ++xi)
-        gemm_packed(k1 - k0, g.C, tiles, PrepackedA<float>{b.M + xi * w.m_xi_stride, k1 - k0, 0},
+        gemm_packed(k1 - k0, g.C, tiles,
+                    PrepackedA<float>{b.M + xi * w.zt_xi_stride, PrepackedA<float>::padded(k1 - k0), 0},
                     PrepackedB<float>{b.V + xi * w.vt_xi_stride, padded_c},
                     dU + xi * u_plane + static_cast<std::size_t>(k0) * g.C, g.C, accumulate, b.gemm_ws);
 }
@@ -736,7 +761,7 @@ inline void winograd_weights_chunk(const ConvGeometry& g, const WinogradLayout& 
         winograd_channels_last_input(g, w, x + n * in_size, 0, 2 * w.tiles_h + 2, b.xp);
         winograd_transform_input_packed(g, w, b.xp, 0, w.tiles_h, t0, tiles, b.V, w.vt_xi_stride);
         winograd_channels_last_dy(g, w, dy + n * out_size, k0, k1, 0, 2 * w.tiles_h, b.dyp);
-        winograd_transform_dy_packed(w, b.dyp, Kt, 0, w.tiles_h, t0, tiles, b.M, w.m_xi_stride);
+        winograd_transform_dy_packed(w, b.dyp, Kt, 0, w.tiles_h, t0, tiles, b.M, w.zt_xi_stride);
     }
     winograd_weight_products_packed(g, w, b, tiles, k0, k1, dU, accumulate);
 }
@@ -813,7 +838,7 @@ inline void winograd_backward_weights_by_rows(const ConvGeometry& g, int N, cons
                 const int tiles = (r1 - r0) * w.tiles_w;
                 if (prepacked) {  // each part's operands packed on their own, its tiles from 0
                     winograd_transform_input_packed(g, w, b.xp, r0, r1, 0, tiles, b.V, w.vt_xi_stride);
-                    winograd_transform_dy_packed(w, b.dyp, g.K, r0, r1, 0, tiles, b.M, w.m_xi_stride);
+                    winograd_transform_dy_packed(w, b.dyp, g.K, r0, r1, 0, tiles, b.M, w.zt_xi_stride);
                     winograd_weight_products_packed(g, w, b, tiles, 0, g.K, dU_part, n > 0);
                 } else {
                     winograd_weight_products(g, w, b, static_cast<long>(r0 - ty0) * w.tiles_w, tiles, 0, g.K, dU_part,
@@ -842,7 +867,7 @@ inline void winograd_backward_weights_by_filters(const ConvGeometry& g, int N, c
     const WinogradLayout w = winograd_layout(g);
     pool_run(pool, threads, [&](int t) {
         int k0 = 0, k1 = 0;
-        split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
+        split_range(g.K, threads, t, winograd_weights_filter_unit(g), k0, k1);
         if (k0 == k1) return;
         const WinogradBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
         float* own = dU + static_cast<std::size_t>(t % winograd_weight_parts) * winograd_weight_scalars(g);
