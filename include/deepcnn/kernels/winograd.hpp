@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <numeric>
 
 #include "../config.hpp"
 #include "../parallel/thread_pool.hpp"
@@ -570,7 +571,7 @@ inline bool winograd_weights_prepacked(const ConvGeometry& g) {
 // The filters of backward-weights split by filters come in multiples of this: whole MR panels, and where the
 // transforms read a channels-last dy (winograd_weights_prepacked), whole vectors of 8 filters too.
 inline int winograd_weights_filter_unit(const ConvGeometry& g) {
-    return winograd_weights_prepacked(g) && GemmBlocking::MR % 8 != 0 ? 24 : GemmBlocking::MR;
+    return winograd_weights_prepacked(g) ? std::lcm(GemmBlocking::MR, 8) : GemmBlocking::MR;
 }
 
 // out[p * ld + c] = src[c * plane + p] for the n <= 8 columns p of one run of an image row and the channels c in

@@ -114,7 +114,7 @@ protected:
         for_planes(planes, S, [&](long plane) {
             batch_norm_normalize(x.data() + plane * S, S, coefficients_[2 * (plane % C)],
                                  coefficients_[2 * (plane % C) + 1], y.data() + plane * S,
-                                 relu_fused_ ? relu_mask_.data() + plane * S / 8 : nullptr);
+                                 relu_mask(plane * S));
         });
     }
 
@@ -174,7 +174,7 @@ private:
     }
 
     // The fused ReLU's mask from element `base` of the batch (a whole mask byte), or null when it is not fused.
-    const std::uint8_t* relu_mask(long base) const { return relu_fused_ ? relu_mask_.data() + base / 8 : nullptr; }
+    std::uint8_t* relu_mask(long base) { return relu_fused_ ? relu_mask_.data() + base / 8 : nullptr; }
 
     static Scalar pairwise8(const Scalar* part) {
         return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
