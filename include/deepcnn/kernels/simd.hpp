@@ -18,6 +18,29 @@ inline __m256i first_lanes(int n) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes + 8 - n));
 }
 
+// Stores the first n <= 8 lanes of v at p as whole 4-, 2- and 1-lane stores: on AMD's Zen, a masked store
+// (_mm256_maskstore_ps) is microcoded and takes several times as long as the two or three plain ones.
+inline void store_first_lanes(float* p, __m256 v, int n) {
+    if (n == 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    __m128 part = _mm256_castps256_ps128(v);
+    if (n >= 4) {
+        _mm_storeu_ps(p, part);
+        part = _mm256_extractf128_ps(v, 1);
+        p += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        _mm_storel_pi(reinterpret_cast<__m64*>(p), part);
+        part = _mm_movehl_ps(part, part);
+        p += 2;
+        n -= 2;
+    }
+    if (n == 1) _mm_store_ss(p, part);
+}
+
 struct Ymm {
     using V = __m256;
     using Mask = __m256i;

@@ -159,14 +159,7 @@ inline void winograd_transform_weights(const ConvGeometry& g, const float* weigh
     const long padded_rows = PrepackedA<float>::padded(g.K);
     const long xi_stride = winograd_weights_stride(g.K, g.C);
     const __m256 half = _mm256_set1_ps(0.5f);
-    const __m256i lanes = first_lanes(MR);
-    const auto store = [&](float* u, __m256 value) {
-        if (MR == 8) {
-            _mm256_storeu_ps(u, value);
-        } else {
-            _mm256_maskstore_ps(u, lanes, value);
-        }
-    };
+    const auto store = [](float* u, __m256 value) { store_first_lanes(u, value, MR); };
     // where w(f, c, 0) is: weight[c * channel_step + row(f)]
     const long channel_step = flipped ? 9L * g.K : 9;
     for (int k = k0; k < k1; k += MR) {
@@ -294,7 +287,8 @@ struct WinogradRowsV {
 // The transformed input of `tiles` tiles as the 16 GEMMs' B operands V_xi (C, tiles), each already packed for
 // gemm_packed (PrepackedB, at V + xi * xi_stride): the forward's products read it in place. Eight tiles within
 // one panel are one store (the ones past `valid` landing on tiles a later row writes, or on the last panel's
-// padding); the tiles that exist, when they end a panel, a masked store; across a panel's edge, one by one.
+// padding); the tiles that exist, when they end a panel, a store of their lanes only; across a panel's edge, one
+// by one.
 struct WinogradPanelsV {
     float* V;
     int C;
@@ -312,9 +306,8 @@ struct WinogradPanelsV {
             return;
         }
         if (t % NR + valid <= NR) {
-            const __m256i mask = first_lanes(valid);
 #pragma GCC unroll 16
-            for (int xi = 0; xi < 16; ++xi) _mm256_maskstore_ps(out + xi * xi_stride, mask, v[xi]);
+            for (int xi = 0; xi < 16; ++xi) store_first_lanes(out + xi * xi_stride, v[xi], valid);
             return;
         }
         alignas(32) float lanes[8];
@@ -361,9 +354,9 @@ inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayou
                         _mm256_storeu_ps(dst + 8, second);
                     } else if (columns >= 8) {
                         _mm256_storeu_ps(dst, first);
-                        _mm256_maskstore_ps(dst + 8, first_lanes(columns - 8), second);
+                        store_first_lanes(dst + 8, second, columns - 8);
                     } else {
-                        _mm256_maskstore_ps(dst, first_lanes(columns), first);
+                        store_first_lanes(dst, first, columns);
                     }
                 }
             }
@@ -691,8 +684,7 @@ inline void winograd_transform_dy_packed(const WinogradLayout& w, const float* d
 #pragma GCC unroll 16
                     for (int xi = 0; xi < 16; ++xi) _mm256_storeu_ps(out + xi * stride, m[xi]);
                 } else {
-                    const __m256i panel = first_lanes(MR);
-                    for (int xi = 0; xi < 16; ++xi) _mm256_maskstore_ps(out + xi * stride, panel, m[xi]);
+                    for (int xi = 0; xi < 16; ++xi) store_first_lanes(out + xi * stride, m[xi], MR);
                 }
             }
         }
