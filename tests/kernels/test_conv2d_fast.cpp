@@ -10,6 +10,7 @@
 #include <deepcnn/layers/conv2d.hpp>
 #include <deepcnn/random.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -184,10 +185,11 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
     CHECK_FALSE(detail::winograd_weights_prepacked(geometry(32, 30)));
     CHECK(detail::winograd_weights_filter_unit(geometry(32, 16)) == (GemmBlocking::MR == 6 ? 24 : GemmBlocking::MR));
     CHECK(detail::winograd_weights_filter_unit(geometry(32, 30)) == GemmBlocking::MR);
-    // Backward-weights by Winograd on fewer tiles with 128 filters or more, where the forward does not take it.
+    // Backward-weights by Winograd on fewer tiles with 128 filters or more, where the forward takes it only with
+    // whole panels of filters (winograd_transposes).
     const Case few_tiles_many_filters{1, 16, 12, 12, 256, 3, 3, 1, Padding::same()};
     const ConvGeometry few = make_conv_geometry(16, 12, 12, 256, 3, 3, 1, 1, Padding::same());
-    CHECK_FALSE(detail::winograd_pays(few, 1));
+    CHECK(detail::winograd_pays(few, 1) == detail::winograd_transposes(few, 1));
     CHECK(detail::winograd_weights_pays(few, 1));
     CHECK(detail::winograd_weights_pays(make_conv_geometry(16, 12, 12, 128, 3, 3, 1, 1, Padding::same()), 1));
     CHECK_FALSE(detail::winograd_weights_pays(make_conv_geometry(16, 12, 12, 64, 3, 3, 1, 1, Padding::same()), 1));
@@ -195,8 +197,49 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
 #endif
     // Not on a batch of too few tiles, nor on images over 64 x 64 outputs (the workspace would grow with them).
     CHECK_FALSE(detail::winograd_pays(make_conv_geometry(16, 12, 12, 8, 3, 3, 1, 1, Padding::same()), 3));
+    CHECK_FALSE(detail::winograd_pays(make_conv_geometry(16, 10, 10, 64, 3, 3, 1, 1, Padding::same()), 1));
     CHECK_FALSE(detail::winograd_applies(make_conv_geometry(16, 66, 64, 8, 3, 3, 1, 1, Padding::same())));
     if (DEEPCNN_HAVE_AVX2) CHECK(detail::winograd_applies(make_conv_geometry(16, 64, 64, 8, 3, 3, 1, 1, Padding::same())));
+}
+
+TEST_CASE("Winograd on few tiles, the tiles as the GEMM's rows, matches the references",
+          "[kernels][conv2d][winograd]") {
+    // 36-143 tiles with filters in whole 16-wide panels, at least 64 (winograd_transposes, the AVX2 tile): the
+    // forward, and the backward-data where the input channels are such too. The threads split the filters in
+    // panels (64 filters on 3 threads: 16, 16, 32).
+    const Case cases[] = {
+        {1, 16, 12, 12, 64, 3, 3, 1, Padding::same()},      // one 12x12 image: 36 tiles, six whole panels
+        {1, 64, 12, 12, 128, 3, 3, 1, Padding::same()},     // ... backward-data too (64 input channels)
+        {2, 17, 13, 9, 80, 3, 3, 1, Padding::same()},       // 2 x 35 tiles: vectors across panels, half tiles
+        {3, 24, 10, 10, 64, 3, 3, 1, Padding::valid()},     // 3 x 16 tiles, no padding
+        {2, 32, 9, 8, 64, 3, 3, 1, Padding::explicit_pad(2, 2)},  // padding 2: 2 x 30 tiles
+        {1, 16, 4, 36, 64, 3, 3, 1, Padding::same()},       // 18 tile columns: a whole vector and a partial
+        {3, 64, 7, 7, 96, 3, 3, 1, Padding::same()},        // 3 x 16 tiles, backward-data too; 96 filters
+        {1, 208, 12, 12, 64, 3, 3, 1, Padding::same()},     // 208 channels: two KC blocks of the GEMM
+    };
+    for (const Case& c : cases) {
+        const ConvGeometry g = make_conv_geometry(c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.stride, c.padding);
+        if (DEEPCNN_HAVE_AVX2 && GemmBlocking::MR == 6) {
+            INFO(describe(c));
+            CHECK(detail::winograd_transposes(g, c.N));
+            CHECK(detail::winograd_pays(g, c.N));
+        }
+        check_case(c);
+    }
+    // Batch-size invariance: an image's outputs are the same alone (36 tiles, transposed) as in a batch of 4 (144
+    // tiles, winograd_forward), the GEMMs summing the channels in the same order either way.
+    const ConvGeometry g = make_conv_geometry(208, 12, 12, 64, 3, 3, 1, 1, Padding::same());
+    Rng rng(7);
+    const auto x = random_values(static_cast<std::size_t>(4) * g.C * g.H * g.W, rng);
+    const auto w = random_values(static_cast<std::size_t>(g.K) * g.patch_size(), rng);
+    const auto b = random_values(static_cast<std::size_t>(g.K), rng);
+    const std::size_t out_size = static_cast<std::size_t>(g.K) * g.out_pixels();
+    std::vector<float> workspace(conv2d_fast_workspace_size<float>(g, 1));
+    std::vector<float> batch(4 * out_size), alone(out_size);
+    conv2d_forward_fast(g, 4, x.data(), w.data(), b.data(), batch.data(), workspace.data(), nullptr);
+    conv2d_forward_fast(g, 1, x.data() + 3 * static_cast<std::size_t>(g.C) * g.H * g.W, w.data(), b.data(),
+                        alone.data(), workspace.data(), nullptr);
+    CHECK(std::equal(alone.begin(), alone.end(), batch.begin() + 3 * out_size));
 }
 
 TEST_CASE("the broadcast kernels match the references", "[kernels][conv2d][broadcast]") {

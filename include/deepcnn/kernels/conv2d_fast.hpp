@@ -24,6 +24,7 @@
 #include "conv2d_direct.hpp"
 #include "padded_image.hpp"
 #include "winograd.hpp"
+#include "winograd_transposed.hpp"
 
 namespace deepcnn {
 
@@ -289,6 +290,10 @@ void conv2d_forward_winograd_or_gemm(const ConvGeometry& g, int N, const Scalar*
                                      std::size_t thread_scalars, ThreadPool* pool) {
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
+        if (winograd_transposes(g, N)) {
+            winograd_forward_transposed(g, N, x, weight, false, U, bias, y, workspace, thread_scalars, pool);
+            return;
+        }
         if (winograd_pays(g, N)) {
             winograd_forward(g, N, x, weight, false, U, bias, y, workspace, thread_scalars, pool);
             return;
@@ -357,8 +362,14 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
         }
         if (detail::backward_data_as_forward(g, t) && detail::winograd_pays(t, N)) {
             // the weight transform reads the weights flipped: no flipped copy
-            detail::winograd_forward(t, N, dy, weight, true, workspace + detail::conv2d_fast_flipped_scalars(g),
-                                     nullptr, dx, workspace + weights, per_thread, pool);
+            float* U = workspace + detail::conv2d_fast_flipped_scalars(g);
+            if (detail::winograd_transposes(t, N)) {
+                detail::winograd_forward_transposed(t, N, dy, weight, true, U, nullptr, dx, workspace + weights,
+                                                    per_thread, pool);
+            } else {
+                detail::winograd_forward(t, N, dy, weight, true, U, nullptr, dx, workspace + weights, per_thread,
+                                         pool);
+            }
             return;
         }
     }

@@ -70,24 +70,36 @@ void gemm_ref(int M, int N, int K, StridedMatrix<Scalar> A, StridedMatrix<Scalar
 namespace detail {
 
 #if DEEPCNN_HAVE_AVX2
-// dst[p * ld + i] = src[row[i] + p] for i, p in [0, 8): eight 8-float rows transposed in registers.
-inline void transpose_8x8(const float* src, const int* row, float* dst, int ld) {
+// out[p] lane i = src[row[i] + p] for i, p in [0, 8): eight 8-float rows transposed in registers.
+inline void transpose_8x8_registers(const float* src, const int* row, __m256 (&out)[8]) {
     __m256 r[8], t[8];
+#pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + row[i]);
+#pragma GCC unroll 4
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
     }
+#pragma GCC unroll 2
     for (int i = 0; i < 8; i += 4) {
         r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
         r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
         r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
         r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
     }
+#pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(dst + i * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(dst + (i + 4) * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+        out[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+        out[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
     }
+}
+
+// dst[p * ld + i] = src[row[i] + p] for i, p in [0, 8): eight 8-float rows transposed in registers.
+inline void transpose_8x8(const float* src, const int* row, float* dst, int ld) {
+    __m256 out[8];
+    transpose_8x8_registers(src, row, out);
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; ++p) _mm256_storeu_ps(dst + p * ld, out[p]);
 }
 
 // dst[p * ld + i] = src[row[i] + p] for i in [0, 8), p in [0, 4): eight 4-float rows transposed in registers.
@@ -345,11 +357,13 @@ long panel_offset(long x, long k, int depth, long padded_x) {
 // B already in the layout gemm_packed packs it into, written so by its producer (Winograd's input transform,
 // winograd.hpp), and read in place: rows in KC blocks, each block's columns in NR-wide panels of kc x NR
 // (k-major); the block of rows from k0 starts at k0 * padded_columns, the panel of columns from j0 at j0 * kc
-// within it. Columns past N up to padded_columns may hold any value: their products are never stored.
+// within it. The operand is the columns from first_column on. Columns past N up to padded_columns may hold any
+// value: their products are never stored.
 template <class Scalar>
 struct PrepackedB {
     const Scalar* data;
-    long padded_columns;  // N rounded up to a multiple of NR
+    long padded_columns;   // all of the matrix's columns, rounded up to a multiple of NR
+    int first_column = 0;  // a multiple of NR
 
     static long padded(long columns) { return padded_to<GemmBlocking::NR>(columns); }
     // Where element (k, j) of a B with `rows` rows is.
@@ -357,7 +371,7 @@ struct PrepackedB {
         return panel_offset<GemmBlocking::NR>(j, k, rows, padded_columns);
     }
     const Scalar* panels(int k0, int kc, int j0) const {
-        return data + k0 * padded_columns + static_cast<long>(j0) * kc;
+        return data + k0 * padded_columns + static_cast<long>(first_column + j0) * kc;
     }
 };
 

@@ -31,18 +31,33 @@ inline bool winograd_applies(const ConvGeometry& g) {
            g.K >= 8 && static_cast<long>((g.OH + 1) / 2) * ((g.OW + 1) / 2) <= 1024;
 }
 
-// Where they also pay for a batch of N images: at least 144 tiles in all (the transforms and small GEMMs cost more
-// than they save on fewer; measured at batch 1 on the 12x12 layers). Depends on N only, never on the thread count.
-inline bool winograd_pays(const ConvGeometry& g, int N) {
-    return winograd_applies(g) && static_cast<long>(N) * ((g.OH + 1) / 2) * ((g.OW + 1) / 2) >= 144;
+// The tiles of a batch of N images.
+inline long winograd_tiles(const ConvGeometry& g, int N) {
+    return static_cast<long>(N) * ((g.OH + 1) / 2) * ((g.OW + 1) / 2);
 }
 
-// Where backward-weights runs by Winograd: where winograd_pays, and on fewer tiles with at least 128 filters, whose
+// Where the forward runs on fewer than 144 tiles with the tiles as the GEMM's rows (winograd_transposed.hpp): from
+// 36 tiles (a 12x12 image), with filters in whole panels of the 6x16 tile (AVX2), at least 64 of them. Measured at
+// batch 1 on the nets' 12x12 layers, forward and backward-data (docs/performance.md, session 20).
+inline bool winograd_transposes(const ConvGeometry& g, int N) {
+    const long tiles = winograd_tiles(g, N);
+    return winograd_applies(g) && GemmBlocking::MR == 6 && g.K % GemmBlocking::NR == 0 && g.K >= 64 &&
+           tiles >= 36 && tiles < 144;
+}
+
+// Where the forward pays for a batch of N images: at least 144 tiles in all, or where winograd_transposes (the
+// transforms and small GEMMs cost more than they save on fewer tiles in the filters-by-tiles orientation; measured
+// at batch 1 on the 12x12 layers). Depends on N only, never on the thread count.
+inline bool winograd_pays(const ConvGeometry& g, int N) {
+    return winograd_applies(g) && (winograd_tiles(g, N) >= 144 || winograd_transposes(g, N));
+}
+
+// Where backward-weights runs by Winograd: on at least 144 tiles, and on fewer with at least 128 filters, whose
 // 16 GEMMs (K, C, tiles) are then large enough. Measured at batch 1 on the 12x12 layers (36 tiles) against the
 // implicit GEMM (docs/performance.md, sessions 14 and 16): with 256 filters 1.35-1.47x on 1 thread, 1.00-1.31x on
 // 2; with 128 filters 1.10-1.33x on 1 thread and 0.99-1.15x on 2, once each thread sums into a dU of its own.
 inline bool winograd_weights_pays(const ConvGeometry& g, int N) {
-    return winograd_pays(g, N) || (winograd_applies(g) && g.K >= 128);
+    return winograd_applies(g) && (winograd_tiles(g, N) >= 144 || g.K >= 128);
 }
 
 // Sizes of one thread's work: the padded image (wide enough for the 8-tile loads), and a chunk of whole images
@@ -145,45 +160,50 @@ inline std::size_t winograd_thread_scalars(const ConvGeometry& g) {
 constexpr int winograd_weight_parts = 4;
 
 #if DEEPCNN_HAVE_AVX2
-// U_xi = G w G^T for weight w (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], written straight
-// into the GEMM's packed layout (PrepackedA of K rows and C columns, operand xi at U + xi *
-// winograd_weights_stride), filters [k0, k1) (k0 a multiple of MR): per group of MR filters and channel, the
-// group's 9 taps transposed in registers (eight by a transpose, the ninth copied) so that the MR filters' values
-// are lanes of one vector and one store. A last group of fewer filters fills the panel's other rows with copies
-// of its last filter. With `flipped`, w is read from the weight of the convolution this one is the backward-data
-// of, (C, K, 3, 3): w(k, c, i) = weight(c, k, 8 - i) for the taps i in row-major order.
-inline void winograd_transform_weights(const ConvGeometry& g, const float* weight, bool flipped, float* U, int k0,
-                                       int k1) {
-    constexpr int MR = GemmBlocking::MR;
-    static_assert(MR <= 8, "a group of MR filters is one 8-lane vector");
-    const long padded_rows = PrepackedA<float>::padded(g.K);
-    const long xi_stride = winograd_weights_stride(g.K, g.C);
+// U_xi = G w G^T for weight w (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], filters [k0, k1)
+// in groups of Group <= 8 (k0 a multiple of Group): per group and channel c, the group's 9 taps transposed in
+// registers (eight by a transpose, the ninth by scalar loads) so that the group's values are lanes of one
+// vector, whose first Group lanes for position xi go to place(k, c) + xi * xi_stride. A last group of fewer
+// filters fills the other lanes with copies of its last filter. Flipped: w is read from the weight of the
+// convolution this one is the backward-data of, (C, K, 3, 3): w(k, c, i) = weight(c, k, 8 - i) for the taps i
+// in row-major order.
+template <int Group, bool Flipped, class Place>
+inline void winograd_transform_weight_groups(const ConvGeometry& g, const float* weight, int k0, int k1,
+                                             long xi_stride, const Place& place) {
+    static_assert(Group <= 8, "a group of filters is one 8-lane vector");
     const __m256 half = _mm256_set1_ps(0.5f);
-    const auto store = [](float* u, __m256 value) { store_first_lanes(u, value, MR); };
+    const auto store = [](float* u, __m256 value) { store_first_lanes(u, value, Group); };
     // where w(f, c, 0) is: weight[c * channel_step + row(f)]
-    const long channel_step = flipped ? 9L * g.K : 9;
-    for (int k = k0; k < k1; k += MR) {
-        const int count = std::min(MR, g.K - k);
+    const long channel_step = Flipped ? 9L * g.K : 9;
+    for (int k = k0; k < k1; k += Group) {
+        const int count = std::min(Group, g.K - k);
         int rows[8];
         for (int j = 0; j < 8; ++j) {
             const int f = k + std::min(j, count - 1);
-            rows[j] = flipped ? 9 * f : 9 * f * g.C;
+            rows[j] = Flipped ? 9 * f : 9 * f * g.C;
         }
         for (int c = 0; c < g.C; ++c) {
             const float* w = weight + c * channel_step;
-            alignas(32) float taps[9][8];  // taps[i][j] = weight[c * channel_step + rows[j] + i]
-            transpose_8x8(w, rows, taps[0], 8);
-            for (int j = 0; j < 8; ++j) taps[8][j] = w[rows[j] + 8];
+            __m256 taps[8];  // lane j of taps[i]: w[rows[j] + i]
+            transpose_8x8_registers(w, rows, taps);
+            const __m256 last = _mm256_setr_ps(w[rows[0] + 8], w[rows[1] + 8], w[rows[2] + 8], w[rows[3] + 8],
+                                               w[rows[4] + 8], w[rows[5] + 8], w[rows[6] + 8], w[rows[7] + 8]);
             __m256 v[9];
-            for (int i = 0; i < 9; ++i) v[i] = _mm256_load_ps(taps[flipped ? 8 - i : i]);
+#pragma GCC unroll 9
+            for (int i = 0; i < 9; ++i) {
+                const int tap = Flipped ? 8 - i : i;
+                v[i] = tap == 8 ? last : taps[tap];
+            }
             __m256 t[4][3];
+#pragma GCC unroll 3
             for (int j = 0; j < 3; ++j) {
                 t[0][j] = v[j];
                 t[1][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(v[j], v[3 + j]), v[6 + j]));
                 t[2][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(v[j], v[3 + j]), v[6 + j]));
                 t[3][j] = v[6 + j];
             }
-            float* u = U + PrepackedA<float>::offset(k, c, g.C, padded_rows);
+            float* u = place(k, c);
+#pragma GCC unroll 4
             for (int i = 0; i < 4; ++i) {
                 store(u + (4 * i + 0) * xi_stride, t[i][0]);
                 store(u + (4 * i + 1) * xi_stride,
@@ -194,6 +214,28 @@ inline void winograd_transform_weights(const ConvGeometry& g, const float* weigh
             }
         }
     }
+}
+
+// winograd_transform_weight_groups with `flipped` a run-time choice.
+template <int Group, class Place>
+inline void winograd_transform_weight_groups(const ConvGeometry& g, const float* weight, bool flipped, int k0, int k1,
+                                             long xi_stride, const Place& place) {
+    if (flipped) {
+        winograd_transform_weight_groups<Group, true>(g, weight, k0, k1, xi_stride, place);
+    } else {
+        winograd_transform_weight_groups<Group, false>(g, weight, k0, k1, xi_stride, place);
+    }
+}
+
+// The transformed weights written straight into the GEMM's packed layout as its A operands U_xi (PrepackedA of K
+// rows and C columns, at U + xi * winograd_weights_stride), filters [k0, k1) (k0 a multiple of MR): a group of MR
+// filters per store, one column of a panel.
+inline void winograd_transform_weights(const ConvGeometry& g, const float* weight, bool flipped, float* U, int k0,
+                                       int k1) {
+    const long padded_rows = PrepackedA<float>::padded(g.K);
+    winograd_transform_weight_groups<GemmBlocking::MR>(
+        g, weight, flipped, k0, k1, winograd_weights_stride(g.K, g.C),
+        [&](int k, int c) { return U + PrepackedA<float>::offset(k, c, g.C, padded_rows); });
 }
 
 // even = (a0 a2 a4 a6 b0 b2 b4 b6), odd = (a1 a3 a5 a7 b1 b3 b5 b7).
