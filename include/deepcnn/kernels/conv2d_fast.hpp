@@ -290,7 +290,7 @@ void conv2d_forward_winograd_or_gemm(const ConvGeometry& g, int N, const Scalar*
                                      std::size_t thread_scalars, ThreadPool* pool) {
 #if DEEPCNN_HAVE_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
-        if (winograd_transposes(g, N)) {
+        if (winograd_transposes(g, N, pool ? pool->size() : 1)) {
             winograd_forward_transposed(g, N, x, weight, false, U, bias, y, workspace, thread_scalars, pool);
             return;
         }
@@ -363,7 +363,7 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
         if (detail::backward_data_as_forward(g, t) && detail::winograd_pays(t, N)) {
             // the weight transform reads the weights flipped: no flipped copy
             float* U = workspace + detail::conv2d_fast_flipped_scalars(g);
-            if (detail::winograd_transposes(t, N)) {
+            if (detail::winograd_transposes(t, N, threads)) {
                 detail::winograd_forward_transposed(t, N, dy, weight, true, U, nullptr, dx, workspace + weights,
                                                     per_thread, pool);
             } else {

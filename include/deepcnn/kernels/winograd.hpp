@@ -36,20 +36,18 @@ inline long winograd_tiles(const ConvGeometry& g, int N) {
     return static_cast<long>(N) * ((g.OH + 1) / 2) * ((g.OW + 1) / 2);
 }
 
-// Where the forward runs on fewer than 144 tiles with the tiles as the GEMM's rows (winograd_transposed.hpp): from
-// 36 tiles (a 12x12 image), with filters in whole panels of the 6x16 tile (AVX2), at least 64 of them. Measured at
-// batch 1 on the nets' 12x12 layers, forward and backward-data (docs/performance.md, session 20).
-inline bool winograd_transposes(const ConvGeometry& g, int N) {
-    const long tiles = winograd_tiles(g, N);
-    return winograd_applies(g) && GemmBlocking::MR == 6 && g.K % GemmBlocking::NR == 0 && g.K >= 64 &&
-           tiles >= 36 && tiles < 144;
+// Whether the filters fill whole 16-wide panels of the AVX2 tile, as winograd_transposed.hpp's GEMMs need.
+inline bool winograd_transposed_fits(const ConvGeometry& g) {
+    return GemmBlocking::MR == 6 && g.K % GemmBlocking::NR == 0;
 }
 
-// Where the forward pays for a batch of N images: at least 144 tiles in all, or where winograd_transposes (the
-// transforms and small GEMMs cost more than they save on fewer tiles in the filters-by-tiles orientation; measured
-// at batch 1 on the 12x12 layers). Depends on N only, never on the thread count.
+// Where the forward pays for a batch of N images: at least 144 tiles in all; or from 36 tiles (a 12x12 image)
+// with at least 64 filters that fill whole panels, computed by winograd_transposed.hpp. (On fewer tiles the
+// transforms and small GEMMs of winograd_forward's orientation cost more than they save: measured at batch 1 on
+// the 12x12 layers.) Depends on N only, never on the thread count.
 inline bool winograd_pays(const ConvGeometry& g, int N) {
-    return winograd_applies(g) && (winograd_tiles(g, N) >= 144 || winograd_transposes(g, N));
+    const long tiles = winograd_tiles(g, N);
+    return winograd_applies(g) && (tiles >= 144 || (winograd_transposed_fits(g) && g.K >= 64 && tiles >= 36));
 }
 
 // Where backward-weights runs by Winograd: on at least 144 tiles, and on fewer with at least 128 filters, whose
@@ -144,6 +142,19 @@ inline std::size_t winograd_weight_scalars(const ConvGeometry& g) {
 // Whether winograd_forward splits a batch smaller than the pool by tile rows rather than by filters: where the
 // filters are fewer than a quarter of an image's tiles (every thread then reads all the weights).
 inline bool winograd_splits_tiles(const ConvGeometry& g, const WinogradLayout& w) { return 4 * g.K < w.image_tiles; }
+
+// Where the forward of N images on `threads` threads runs with the tiles as the GEMM's rows
+// (winograd_transposed.hpp), that is where each thread's GEMMs have 36-143 tiles: on fewer than 144 in all where
+// winograd_pays; or on one image whose tile rows the threads split (winograd_splits_tiles), a thread's share.
+// Measured on the nets' layers at batch 1 against winograd_forward (docs/performance.md, session 20): forward and
+// backward-data of the 12x12 layers 1.37-1.58x on 1 thread; fer conv3's backward-data (32 filters, 144 tiles)
+// 1.16x on 2 threads. The results are the same either way, bit for bit.
+inline bool winograd_transposes(const ConvGeometry& g, int N, int threads) {
+    if (!winograd_pays(g, N) || !winograd_transposed_fits(g)) return false;
+    const long tiles = winograd_tiles(g, N);
+    if (tiles < 144) return true;
+    return N < threads && winograd_splits_tiles(g, winograd_layout(g)) && tiles / threads < 144;
+}
 
 // Scalars of one thread's workspace: padded image, V, M (or transformed dy), a GEMM block, one image's dy, and
 // where winograd_forward may split by tile rows, the thread's own transformed weights.

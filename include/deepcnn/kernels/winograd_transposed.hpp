@@ -1,9 +1,10 @@
-// deepcnn/kernels/winograd_transposed.hpp: the Winograd F(2x2, 3x3) forward (winograd.hpp) for batches of few
-// tiles (winograd_transposes: 36-143, such as one 12x12 image), with the 16 GEMMs turned around: M_xi^T (tiles, K)
-// = V_xi^T (tiles, C) x U_xi^T (C, K). The tiles are then the rows, 36 of them six whole 6-row panels of the
-// AVX2 tile, and the filters the columns, whole 16-wide panels; the other way round, 36 tiles fill three 16-wide
-// panels three quarters full. The transforms write both operands in the GEMM's packed layout and use the same
-// arithmetic as winograd.hpp's, so a result does not depend on which of the two orientations computed it.
+// deepcnn/kernels/winograd_transposed.hpp: the Winograd F(2x2, 3x3) forward (winograd.hpp) where each thread's
+// GEMMs have few tiles (winograd_transposes: 36-143, such as one 12x12 image), with the 16 GEMMs turned around:
+// M_xi^T (tiles, K) = V_xi^T (tiles, C) x U_xi^T (C, K). The tiles are then the rows, 36 of them six whole 6-row
+// panels of the AVX2 tile, and the filters the columns, whole 16-wide panels; the other way round, 36 tiles fill
+// three 16-wide panels three quarters full. The transforms write both operands in the GEMM's packed layout and
+// use the same arithmetic as winograd.hpp's, so a result does not depend on which of the two orientations
+// computed it.
 #pragma once
 
 #include <algorithm>
@@ -68,17 +69,18 @@ struct WinogradPanelsVT {
     }
 };
 
-// y (N, K, OH, OW), filters [k0, k1) (multiples of 8) = A^T m A (+ bias), m read from M^T: 16 operands (tiles,
-// K) row-major, xi_stride apart, tiles numbered image by image. Eight filters are the lanes of a vector, with the
-// arithmetic of winograd_transform_output; each lane's 2x2 outputs are stored one by one (a few thousand per
-// image at these sizes). Assigns y.
-inline void winograd_transposed_output(const ConvGeometry& g, const WinogradLayout& w, int N, const float* M,
-                                       long xi_stride, const float* bias, float* y, int k0, int k1) {
+// y (N, K, OH, OW), filters [k0, k1) (multiples of 8), tile rows [ty0, ty1) of each image = A^T m A (+ bias), m
+// read from M^T: 16 operands (tiles, K) row-major, xi_stride apart, the tiles of those rows numbered image by
+// image. Eight filters are the lanes of a vector, with the arithmetic of winograd_transform_output; each lane's
+// 2x2 outputs are stored one by one (a few thousand per image at these sizes). Assigns y.
+inline void winograd_transposed_output(const ConvGeometry& g, const WinogradLayout& w, int N, int ty0, int ty1,
+                                       const float* M, long xi_stride, const float* bias, float* y, int k0, int k1) {
     const std::size_t plane = static_cast<std::size_t>(g.OH) * g.OW;
+    const long image_tiles = static_cast<long>(ty1 - ty0) * w.tiles_w;
     for (int n = 0; n < N; ++n)
-        for (int ty = 0; ty < w.tiles_h; ++ty)
+        for (int ty = ty0; ty < ty1; ++ty)
             for (int tx = 0; tx < w.tiles_w; ++tx) {
-                const long t = static_cast<long>(n) * w.image_tiles + ty * w.tiles_w + tx;
+                const long t = n * image_tiles + (ty - ty0) * w.tiles_w + tx;
                 for (int k = k0; k < k1; k += 8) {
                     const float* mp = M + t * g.K + k;
                     const __m256 b = bias ? _mm256_loadu_ps(bias + k) : _mm256_setzero_ps();
@@ -112,37 +114,46 @@ inline void winograd_transposed_output(const ConvGeometry& g, const WinogradLayo
 
 // y (N, K, OH, OW) = conv(x, weight) + bias where winograd_transposes: as winograd_forward, the weights
 // transformed into U (room of winograd_weight_scalars(g)), `flipped` for a backward-data. The threads split the
-// filters in whole panels of NR; each transforms its filters' weights, every image into V^T in its own
-// workspace (winograd_thread_scalars(g) per thread: V^T and M^T fit where winograd_forward keeps V and M), and
-// computes its filters' 16 products and outputs. Every output sums its channels in the GEMM's fixed order, as
-// winograd_forward's does, so results are bit-identical to it and for any thread count.
+// filters in whole panels of NR: each transforms its filters' weights, every image into V^T in its own workspace
+// (winograd_thread_scalars(g) per thread: V^T and M^T fit where winograd_forward keeps V and M), and computes its
+// filters' 16 products and outputs. Or, on fewer images than threads with few filters (winograd_splits_tiles, as
+// winograd_forward), the threads split each image's tile rows, each with all the weights transformed into its own
+// copy (b.U). Every output sums its channels in the GEMM's fixed order, as winograd_forward's do, so results are
+// bit-identical to it and for any thread count.
 inline void winograd_forward_transposed(const ConvGeometry& g, int N, const float* x, const float* weight,
                                         bool flipped, float* U, const float* bias, float* y, float* workspace,
                                         std::size_t thread_scalars, ThreadPool* pool) {
     const WinogradLayout w = winograd_layout(g);
-    const long tiles = static_cast<long>(N) * w.image_tiles;
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const long u_stride = winograd_transposed_weights_stride(g);
     const long padded_columns = PrepackedB<float>::padded(g.K);
-    const long m_stride = winograd_operand_stride(tiles * g.K);
     const int threads = pool ? pool->size() : 1;
+    const bool split_tiles = N < threads && winograd_splits_tiles(g, w);
     pool_run(pool, threads, [&](int t) {
-        int k0 = 0, k1 = 0;
-        split_range(g.K, threads, t, GemmBlocking::NR, k0, k1);
-        if (k0 == k1) return;
+        int k0 = 0, k1 = g.K, ty0 = 0, ty1 = w.tiles_h;
+        if (split_tiles) {
+            split_range(w.tiles_h, threads, t, 1, ty0, ty1);
+        } else {
+            split_range(g.K, threads, t, GemmBlocking::NR, k0, k1);
+        }
+        if (k0 == k1 || ty0 == ty1) return;
         const WinogradBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
-        winograd_transform_weights_transposed(g, weight, flipped, U, k0, k1);
+        float* u_own = split_tiles ? b.U : U;
+        winograd_transform_weights_transposed(g, weight, flipped, u_own, k0, k1);
+        const long image_tiles = static_cast<long>(ty1 - ty0) * w.tiles_w;
+        const long tiles = N * image_tiles;
         const WinogradPanelsVT panels(b.V, g.C, tiles);
         for (int n = 0; n < N; ++n) {
             pad_image(g, w.padded, x + n * in_size, b.xp);
-            winograd_transform_input(g, w, b.xp, 0, w.tiles_h, static_cast<long>(n) * w.image_tiles, panels);
+            winograd_transform_input(g, w, b.xp, ty0, ty1, n * image_tiles, panels);
         }
+        const long m_stride = winograd_operand_stride(tiles * g.K);
         for (int xi = 0; xi < 16; ++xi) {
-            const PrepackedB<float> u{U + xi * u_stride, padded_columns, k0};
+            const PrepackedB<float> u{u_own + xi * u_stride, padded_columns, k0};
             gemm_packed(static_cast<int>(tiles), k1 - k0, g.C, panels.operand(xi), u, b.M + xi * m_stride + k0, g.K,
                         false, b.gemm_ws);
         }
-        winograd_transposed_output(g, w, N, b.M, m_stride, bias, y, k0, k1);
+        winograd_transposed_output(g, w, N, ty0, ty1, b.M, m_stride, bias, y, k0, k1);
     });
 }
 #endif
