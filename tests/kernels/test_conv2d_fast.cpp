@@ -216,6 +216,7 @@ TEST_CASE("Winograd on few tiles, the tiles as the GEMM's rows, matches the refe
         {3, 24, 10, 10, 64, 3, 3, 1, Padding::valid()},     // 3 x 16 tiles, no padding
         {2, 32, 9, 8, 64, 3, 3, 1, Padding::explicit_pad(2, 2)},  // padding 2: 2 x 30 tiles
         {1, 16, 4, 36, 64, 3, 3, 1, Padding::same()},       // 18 tile columns: a whole vector and a partial
+        {1, 16, 6, 34, 64, 3, 3, 1, Padding::same()},       // 17 tile columns: row 1's first vector in 3 panels
         {3, 64, 7, 7, 96, 3, 3, 1, Padding::same()},        // 3 x 16 tiles, backward-data too; 96 filters
         {1, 208, 12, 12, 64, 3, 3, 1, Padding::same()},     // 208 channels: two KC blocks of the GEMM
         {1, 24, 24, 23, 32, 3, 3, 1, Padding::same()},      // 12 x 12 tiles, 32 filters: tile rows split

@@ -144,7 +144,7 @@ inline std::size_t winograd_weight_scalars(const ConvGeometry& g) {
 inline bool winograd_splits_tiles(const ConvGeometry& g, const WinogradLayout& w) { return 4 * g.K < w.image_tiles; }
 
 // Where the forward of N images on `threads` threads runs with the tiles as the GEMM's rows
-// (winograd_transposed.hpp), that is where each thread's GEMMs have 36-143 tiles: on fewer than 144 in all where
+// (winograd_transposed.hpp), that is where each thread's GEMMs have fewer than 144 tiles: on 36-143 in all where
 // winograd_pays; or on one image whose tile rows the threads split (winograd_splits_tiles), a thread's share.
 // Measured on the nets' layers at batch 1 against winograd_forward (docs/performance.md, session 20): forward and
 // backward-data of the 12x12 layers 1.37-1.58x on 1 thread; fer conv3's backward-data (32 filters, 144 tiles)

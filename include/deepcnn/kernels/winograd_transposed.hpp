@@ -1,10 +1,10 @@
 // deepcnn/kernels/winograd_transposed.hpp: the Winograd F(2x2, 3x3) forward (winograd.hpp) where each thread's
-// GEMMs have few tiles (winograd_transposes: 36-143, such as one 12x12 image), with the 16 GEMMs turned around:
-// M_xi^T (tiles, K) = V_xi^T (tiles, C) x U_xi^T (C, K). The tiles are then the rows, 36 of them six whole 6-row
-// panels of the AVX2 tile, and the filters the columns, whole 16-wide panels; the other way round, 36 tiles fill
-// three 16-wide panels three quarters full. The transforms write both operands in the GEMM's packed layout and
-// use the same arithmetic as winograd.hpp's, so a result does not depend on which of the two orientations
-// computed it.
+// GEMMs have few tiles (winograd_transposes: under 144, such as one 12x12 image's 36), with the 16 GEMMs turned
+// around: M_xi^T (tiles, K) = V_xi^T (tiles, C) x U_xi^T (C, K). The tiles are then the rows, 36 of them six
+// whole 6-row panels of the AVX2 tile, and the filters the columns, whole 16-wide panels; the other way round,
+// 36 tiles fill three 16-wide panels three quarters full. The transforms write both operands in the GEMM's
+// packed layout and use the same arithmetic as winograd.hpp's, so a result does not depend on which of the two
+// orientations computed it.
 #pragma once
 
 #include <algorithm>
@@ -40,8 +40,8 @@ inline void winograd_transform_weights_transposed(const ConvGeometry& g, const f
 
 // The transformed input of `tiles` tiles as the 16 GEMMs' A operands V_xi^T (tiles, C), packed for gemm_packed
 // (PrepackedA, at V + xi * xi_stride): the store functor of winograd_transform_input. A vector's tiles that fall
-// in one MR-row panel are consecutive scalars there: one store of their lanes (shifted down to the first lanes
-// when they do not start the vector), and a second for the rest of the vector in the next panel.
+// in one MR-row panel are consecutive scalars there: one store of their lanes per panel the vector reaches
+// (shifted down to the first lanes where they do not start the vector; up to three panels of 6).
 struct WinogradPanelsVT {
     float* V;
     int C;
