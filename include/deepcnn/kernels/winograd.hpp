@@ -372,6 +372,26 @@ struct WinogradPanelsV {
     }
 };
 
+// The rows of A^T m for eight sets of 4x4 products m side by side (tiles, or filters), position xi at mp + xi *
+// xi_stride, A^T = [1 1 1 0; 0 1 -1 -1]: s[0][j] = m_0j + m_1j + m_2j, s[1][j] = m_1j - m_2j - m_3j.
+inline void winograd_output_rows(const float* mp, long xi_stride, __m256 (&s)[2][4]) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+        const __m256 m0 = _mm256_loadu_ps(mp + (0 + j) * xi_stride);
+        const __m256 m1 = _mm256_loadu_ps(mp + (4 + j) * xi_stride);
+        const __m256 m2 = _mm256_loadu_ps(mp + (8 + j) * xi_stride);
+        const __m256 m3 = _mm256_loadu_ps(mp + (12 + j) * xi_stride);
+        s[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+        s[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+    }
+}
+
+// The two outputs of one output row from its row of A^T m (winograd_output_rows) times A, + b.
+inline void winograd_output_columns(const __m256 (&row)[4], __m256 b, __m256& left, __m256& right) {
+    left = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(row[0], row[1]), row[2]), b);
+    right = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(row[1], row[2]), row[3]), b);
+}
+
 // y (K, OH, OW) rows of tile rows [ty0, ty1) of one image, filters [k0, k1) = A^T m A (+ bias), m read from M
 // (16, K, ld) at columns t0 + (ty - ty0) * tiles_w + tx, A^T = [1 1 1 0; 0 1 -1 -1]. Assigns y.
 inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayout& w, const float* M, long t0,
@@ -385,19 +405,11 @@ inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayou
             for (int tx = 0; tx < w.tiles_w; tx += 8) {
                 const float* mp = m_k + (ty - ty0) * w.tiles_w + tx;
                 __m256 s[2][4];
-#pragma GCC unroll 4
-                for (int j = 0; j < 4; ++j) {
-                    const __m256 m0 = _mm256_loadu_ps(mp + (0 + j) * xi_stride);
-                    const __m256 m1 = _mm256_loadu_ps(mp + (4 + j) * xi_stride);
-                    const __m256 m2 = _mm256_loadu_ps(mp + (8 + j) * xi_stride);
-                    const __m256 m3 = _mm256_loadu_ps(mp + (12 + j) * xi_stride);
-                    s[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-                    s[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-                }
+                winograd_output_rows(mp, xi_stride, s);
                 const int columns = std::min(16, g.OW - 2 * tx);
                 for (int oy = 0; oy < 2 && 2 * ty + oy < g.OH; ++oy) {
-                    const __m256 left = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[oy][0], s[oy][1]), s[oy][2]), b);
-                    const __m256 right = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s[oy][1], s[oy][2]), s[oy][3]), b);
+                    __m256 left, right;
+                    winograd_output_columns(s[oy], b, left, right);
                     const __m256 lo = _mm256_unpacklo_ps(left, right), hi = _mm256_unpackhi_ps(left, right);
                     const __m256 first = _mm256_permute2f128_ps(lo, hi, 0x20);
                     const __m256 second = _mm256_permute2f128_ps(lo, hi, 0x31);

@@ -71,8 +71,9 @@ struct WinogradPanelsVT {
 
 // y (N, K, OH, OW), filters [k0, k1) (multiples of 8), tile rows [ty0, ty1) of each image = A^T m A (+ bias), m
 // read from M^T: 16 operands (tiles, K) row-major, xi_stride apart, the tiles of those rows numbered image by
-// image. Eight filters are the lanes of a vector, with the arithmetic of winograd_transform_output; each lane's
-// 2x2 outputs are stored one by one (a few thousand per image at these sizes). Assigns y.
+// image. Eight filters are the lanes of a vector, with the arithmetic of winograd_transform_output
+// (winograd_output_rows, winograd_output_columns); each lane's 2x2 outputs are stored one by one (a few thousand
+// per image at these sizes). Assigns y.
 inline void winograd_transposed_output(const ConvGeometry& g, const WinogradLayout& w, int N, int ty0, int ty1,
                                        const float* M, long xi_stride, const float* bias, float* y, int k0, int k1) {
     const std::size_t plane = static_cast<std::size_t>(g.OH) * g.OW;
@@ -85,22 +86,14 @@ inline void winograd_transposed_output(const ConvGeometry& g, const WinogradLayo
                     const float* mp = M + t * g.K + k;
                     const __m256 b = bias ? _mm256_loadu_ps(bias + k) : _mm256_setzero_ps();
                     __m256 s[2][4];
-#pragma GCC unroll 4
-                    for (int j = 0; j < 4; ++j) {
-                        const __m256 m0 = _mm256_loadu_ps(mp + (0 + j) * xi_stride);
-                        const __m256 m1 = _mm256_loadu_ps(mp + (4 + j) * xi_stride);
-                        const __m256 m2 = _mm256_loadu_ps(mp + (8 + j) * xi_stride);
-                        const __m256 m3 = _mm256_loadu_ps(mp + (12 + j) * xi_stride);
-                        s[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-                        s[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-                    }
+                    winograd_output_rows(mp, xi_stride, s);
                     float* y_k = y + (static_cast<std::size_t>(n) * g.K + k) * plane + 2 * tx;
                     for (int oy = 0; oy < 2 && 2 * ty + oy < g.OH; ++oy) {
+                        __m256 left_lanes, right_lanes;
+                        winograd_output_columns(s[oy], b, left_lanes, right_lanes);
                         alignas(32) float left[8], right[8];
-                        _mm256_store_ps(left, _mm256_add_ps(
-                                                  _mm256_add_ps(_mm256_add_ps(s[oy][0], s[oy][1]), s[oy][2]), b));
-                        _mm256_store_ps(right, _mm256_add_ps(
-                                                   _mm256_sub_ps(_mm256_sub_ps(s[oy][1], s[oy][2]), s[oy][3]), b));
+                        _mm256_store_ps(left, left_lanes);
+                        _mm256_store_ps(right, right_lanes);
                         float* dst = y_k + static_cast<std::size_t>(2 * ty + oy) * g.OW;
                         const bool both = 2 * tx + 1 < g.OW;
                         for (int j = 0; j < 8; ++j) {
