@@ -1,6 +1,7 @@
 // tests/kernels/test_gemm.cpp: the packed GEMM (kernels/gemm.hpp) against gemm_ref on odd shapes, transposed
 // and strided operands, several KC / NC blocks, assign and accumulate, float and double, and gemm_parallel on
-// many threads against one (bit-identical).
+// many threads against one (bit-identical); the AVX2 helpers the packers and transforms share (8x8 register
+// transposes, stores of a vector's first lanes).
 #include <catch2/catch.hpp>
 
 #include <deepcnn/kernels/gemm.hpp>
@@ -106,6 +107,42 @@ TEST_CASE("gemm_parallel gives bit-identical results on any number of threads", 
         }
     }
 }
+
+#if DEEPCNN_HAVE_AVX2
+TEST_CASE("store_first_lanes writes a vector's first n lanes and nothing else", "[kernels][simd]") {
+    const __m256 v = _mm256_setr_ps(1, 2, 3, 4, 5, 6, 7, 8);
+    for (int offset : {0, 1, 3}) {
+        for (int n = 0; n <= 8; ++n) {
+            INFO("offset " << offset << ", n " << n);
+            std::vector<float> out(16, -1.0f);
+            detail::store_first_lanes(out.data() + offset, v, n);
+            for (int i = 0; i < 16; ++i) {
+                const int lane = i - offset;
+                CHECK(out[i] == (lane >= 0 && lane < n ? static_cast<float>(lane + 1) : -1.0f));
+            }
+        }
+    }
+}
+
+TEST_CASE("transpose_8x8 and transpose_8x8_registers transpose eight rows at any offsets", "[kernels][simd]") {
+    std::vector<float> src(200);
+    for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i);
+    const int rows[8] = {0, 9, 18, 27, 100, 37, 61, 150};
+    __m256 out[8];
+    detail::transpose_8x8_registers(src.data() + 3, rows, out);
+    std::vector<float> dst(8 * 10, -1.0f);
+    detail::transpose_8x8(src.data() + 3, rows, dst.data(), 10);
+    for (int p = 0; p < 8; ++p) {
+        alignas(32) float lanes[8];
+        _mm256_store_ps(lanes, out[p]);
+        for (int i = 0; i < 8; ++i) {
+            CHECK(lanes[i] == src[3 + rows[i] + p]);
+            CHECK(dst[p * 10 + i] == src[3 + rows[i] + p]);
+        }
+        CHECK(dst[p * 10 + 8] == -1.0f);
+    }
+}
+#endif
 
 TEST_CASE("ThreadPool runs every task once and rethrows a task's exception", "[kernels][threads]") {
     ThreadPool pool(3);

@@ -1,7 +1,8 @@
 // deepcnn/kernels/simd.hpp: the float vectors the hand-written kernels are templated on: Ymm (8 lanes, AVX2 + FMA)
 // and, with AVX-512F, Zmm (16 lanes), with the same static interface (load, broadcast, fma, masked first-lanes
-// loads and stores, a fold to 8 lanes), and first_lanes, the AVX2 mask of a vector's first n lanes. Widest is
-// the widest the target has: on Zen 5 a zmm FMA does twice a ymm one's arithmetic in the same time.
+// loads and stores, a fold to 8 lanes), first_lanes, the AVX2 mask of a vector's first n lanes, and
+// store_first_lanes, which stores them without a mask. Widest is the widest the target has: on Zen 5 a zmm FMA
+// does twice a ymm one's arithmetic in the same time.
 #pragma once
 
 #include "../config.hpp"
