@@ -143,9 +143,15 @@ inline std::size_t winograd_weight_scalars(const ConvGeometry& g) {
 // filters are fewer than a quarter of an image's tiles (every thread then reads all the weights).
 inline bool winograd_splits_tiles(const ConvGeometry& g, const WinogradLayout& w) { return 4 * g.K < w.image_tiles; }
 
+// Whether a forward of N images on `threads` threads splits each image's tile rows between the threads: fewer
+// images than threads, and few filters (winograd_splits_tiles).
+inline bool winograd_splits_image_rows(const ConvGeometry& g, const WinogradLayout& w, int N, int threads) {
+    return N < threads && winograd_splits_tiles(g, w);
+}
+
 // Where the forward of N images on `threads` threads runs with the tiles as the GEMM's rows
 // (winograd_transposed.hpp), that is where each thread's GEMMs have fewer than 144 tiles: on 36-143 in all where
-// winograd_pays; or on one image whose tile rows the threads split (winograd_splits_tiles), a thread's share.
+// winograd_pays; or on one image whose tile rows the threads split (winograd_splits_image_rows), a thread's share.
 // Measured on the nets' layers at batch 1 against winograd_forward (docs/performance.md, session 20): forward and
 // backward-data of the 12x12 layers 1.37-1.58x on 1 thread; fer conv3's backward-data (32 filters, 144 tiles)
 // 1.16x on 2 threads. The results are the same either way, bit for bit.
@@ -153,7 +159,7 @@ inline bool winograd_transposes(const ConvGeometry& g, int N, int threads) {
     if (!winograd_pays(g, N) || !winograd_transposed_fits(g)) return false;
     const long tiles = winograd_tiles(g, N);
     if (tiles < 144) return true;
-    return N < threads && winograd_splits_tiles(g, winograd_layout(g)) && tiles / threads < 144;
+    return winograd_splits_image_rows(g, winograd_layout(g), N, threads) && tiles / threads < 144;
 }
 
 // Scalars of one thread's workspace: padded image, V, M (or transformed dy), a GEMM block, one image's dy, and

@@ -109,7 +109,7 @@ inline void winograd_transposed_output(const ConvGeometry& g, const WinogradLayo
 // transformed into U (room of winograd_weight_scalars(g)), `flipped` for a backward-data. The threads split the
 // filters in whole panels of NR: each transforms its filters' weights, every image into V^T in its own workspace
 // (winograd_thread_scalars(g) per thread: V^T and M^T fit where winograd_forward keeps V and M), and computes its
-// filters' 16 products and outputs. Or, on fewer images than threads with few filters (winograd_splits_tiles, as
+// filters' 16 products and outputs. Or, on fewer images than threads with few filters (winograd_splits_image_rows, as
 // winograd_forward), the threads split each image's tile rows, each with all the weights transformed into its own
 // copy (b.U). Every output sums its channels in the GEMM's fixed order, as winograd_forward's do, so results are
 // bit-identical to it and for any thread count.
@@ -121,7 +121,7 @@ inline void winograd_forward_transposed(const ConvGeometry& g, int N, const floa
     const long u_stride = winograd_transposed_weights_stride(g);
     const long padded_columns = PrepackedB<float>::padded(g.K);
     const int threads = pool ? pool->size() : 1;
-    const bool split_tiles = N < threads && winograd_splits_tiles(g, w);
+    const bool split_tiles = winograd_splits_image_rows(g, w, N, threads);
     pool_run(pool, threads, [&](int t) {
         int k0 = 0, k1 = g.K, ty0 = 0, ty1 = w.tiles_h;
         if (split_tiles) {
