@@ -8,7 +8,7 @@
 #include <benchmark/benchmark.h>
 
 #include <deepcnn/kernels/conv2d.hpp>
-#include <deepcnn/kernels/conv2d_fast.hpp>
+#include <deepcnn/kernels/kernels.hpp>
 #include <deepcnn/kernels/conv2d_ref.hpp>
 
 #include "bench_common.hpp"
@@ -67,25 +67,25 @@ struct Buffers {
         dx.resize(x.size());
         dw.resize(w.size());
         db.resize(b.size());
-        workspace.resize(std::max(deepcnn::conv2d_fast_workspace_size<float>(g, threads), deepcnn::conv2d_workspace_size(g)));
+        workspace.resize(std::max(deepcnn::kernels::conv2d_fast_workspace_size<float>(g, threads), deepcnn::conv2d_workspace_size(g)));
     }
     // Runs one direction; returns its output.
     const Floats& run(Direction d, Impl impl, deepcnn::ThreadPool* pool) {
         float* ws = workspace.data();
         switch (d) {
             case Direction::forward:
-                if (impl == Impl::fast) deepcnn::conv2d_forward_fast(g, N, x.data(), w.data(), b.data(), y.data(), ws, pool);
+                if (impl == Impl::fast) deepcnn::kernels::conv2d_forward_fast(g, N, x.data(), w.data(), b.data(), y.data(), ws, pool);
                 if (impl == Impl::eigen) deepcnn::conv2d_forward(g, N, x.data(), w.data(), b.data(), y.data(), ws);
                 if (impl == Impl::ref) deepcnn::conv2d_forward_ref(g, N, x.data(), w.data(), b.data(), y.data());
                 return y;
             case Direction::backward_data:
-                if (impl == Impl::fast) deepcnn::conv2d_backward_data_fast(g, N, dy.data(), w.data(), dx.data(), ws, pool);
+                if (impl == Impl::fast) deepcnn::kernels::conv2d_backward_data_fast(g, N, dy.data(), w.data(), dx.data(), ws, pool);
                 if (impl == Impl::eigen) deepcnn::conv2d_backward_data(g, N, dy.data(), w.data(), dx.data(), ws);
                 if (impl == Impl::ref) deepcnn::conv2d_backward_data_ref(g, N, dy.data(), w.data(), dx.data());
                 return dx;
             case Direction::backward_weights:
                 if (impl == Impl::fast)
-                    deepcnn::conv2d_backward_weights_fast(g, N, x.data(), dy.data(), dw.data(), db.data(), ws, pool);
+                    deepcnn::kernels::conv2d_backward_weights_fast(g, N, x.data(), dy.data(), dw.data(), db.data(), ws, pool);
                 if (impl == Impl::eigen)
                     deepcnn::conv2d_backward_weights(g, N, x.data(), dy.data(), dw.data(), db.data(), ws);
                 if (impl == Impl::ref)

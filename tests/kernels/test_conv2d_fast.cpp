@@ -5,7 +5,7 @@
 // path against the reference.
 #include <catch2/catch.hpp>
 
-#include <deepcnn/kernels/conv2d_fast.hpp>
+#include <deepcnn/kernels/kernels.hpp>
 #include <deepcnn/kernels/conv2d_ref.hpp>
 #include <deepcnn/layers/conv2d.hpp>
 #include <deepcnn/random.hpp>
@@ -15,6 +15,8 @@
 #include <limits>
 #include <string>
 #include <vector>
+
+#include "isa_passes.hpp"
 
 using namespace deepcnn;
 
@@ -55,15 +57,15 @@ Results run_fast(const ConvGeometry& g, int N, const std::vector<float>& x, cons
                  const std::vector<float>& b, const std::vector<float>& dy, int threads) {
     ThreadPool pool(threads);
     // NaN-filled workspace and outputs: every value read must have been written first.
-    std::vector<float> workspace(conv2d_fast_workspace_size<float>(g, threads), std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> workspace(kernels::conv2d_fast_workspace_size<float>(g, threads), std::numeric_limits<float>::quiet_NaN());
     Results r;
     r.y.assign(dy.size(), std::numeric_limits<float>::quiet_NaN());
     r.dx.assign(x.size(), std::numeric_limits<float>::quiet_NaN());
     r.dweight.assign(w.size(), std::numeric_limits<float>::quiet_NaN());
     r.dbias.assign(b.size(), std::numeric_limits<float>::quiet_NaN());
-    conv2d_forward_fast(g, N, x.data(), w.data(), b.data(), r.y.data(), workspace.data(), &pool);
-    conv2d_backward_data_fast(g, N, dy.data(), w.data(), r.dx.data(), workspace.data(), &pool);
-    conv2d_backward_weights_fast(g, N, x.data(), dy.data(), r.dweight.data(), r.dbias.data(), workspace.data(), &pool);
+    kernels::conv2d_forward_fast(g, N, x.data(), w.data(), b.data(), r.y.data(), workspace.data(), &pool);
+    kernels::conv2d_backward_data_fast(g, N, dy.data(), w.data(), r.dx.data(), workspace.data(), &pool);
+    kernels::conv2d_backward_weights_fast(g, N, x.data(), dy.data(), r.dweight.data(), r.dbias.data(), workspace.data(), &pool);
     return r;
 }
 
@@ -85,21 +87,23 @@ void check_case(const Case& c) {
     conv2d_backward_data_ref(g, c.N, dy.data(), w.data(), ref.dx.data());
     conv2d_backward_weights_ref(g, c.N, x.data(), dy.data(), ref.dweight.data(), ref.dbias.data());
 
-    const Results one = run_fast(g, c.N, x, w, b, dy, 1);
-    const double tolerance = 1e-5;
-    CHECK(relative_error(one.y, ref.y) < tolerance);
-    CHECK(relative_error(one.dx, ref.dx) < tolerance);
-    CHECK(relative_error(one.dweight, ref.dweight) < tolerance);
-    CHECK(relative_error(one.dbias, ref.dbias) < tolerance);
+    for_each_isa([&](Isa) {
+        const Results one = run_fast(g, c.N, x, w, b, dy, 1);
+        const double tolerance = 1e-5;
+        CHECK(relative_error(one.y, ref.y) < tolerance);
+        CHECK(relative_error(one.dx, ref.dx) < tolerance);
+        CHECK(relative_error(one.dweight, ref.dweight) < tolerance);
+        CHECK(relative_error(one.dbias, ref.dbias) < tolerance);
 
-    for (int threads : {2, 3}) {
-        INFO("threads " << threads);
-        const Results many = run_fast(g, c.N, x, w, b, dy, threads);
-        CHECK(many.y == one.y);
-        CHECK(many.dx == one.dx);
-        CHECK(many.dweight == one.dweight);
-        CHECK(many.dbias == one.dbias);
-    }
+        for (int threads : {2, 3}) {
+            INFO("threads " << threads);
+            const Results many = run_fast(g, c.N, x, w, b, dy, threads);
+            CHECK(many.y == one.y);
+            CHECK(many.dx == one.dx);
+            CHECK(many.dweight == one.dweight);
+            CHECK(many.dbias == one.dbias);
+        }
+    });
 }
 
 }  // namespace
@@ -161,12 +165,13 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
     };
     for (const Case& c : cases) {
         const ConvGeometry g = make_conv_geometry(c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.stride, c.padding);
-        if (DEEPCNN_HAVE_AVX2) CHECK(detail::winograd_pays(g, c.N));
+        FOR_EACH_SIMD_PASS(CHECK(P::detail::winograd_pays(g, c.N)););
         check_case(c);
     }
-#if DEEPCNN_HAVE_AVX2
+    const Case few_tiles_many_filters{1, 16, 12, 12, 256, 3, 3, 1, Padding::same()};
+    FOR_EACH_SIMD_PASS(
     const auto by_rows = [](int H, int W, int K, int N) {
-        return detail::winograd_weights_by_rows(make_conv_geometry(16, H, W, K, 3, 3, 1, 1, Padding::same()), N);
+        return P::detail::winograd_weights_by_rows(make_conv_geometry(16, H, W, K, 3, 3, 1, 1, Padding::same()), N);
     };
     CHECK(by_rows(48, 48, 16, 2));
     CHECK(by_rows(49, 47, 24, 2));
@@ -179,27 +184,27 @@ TEST_CASE("Winograd F(2x2, 3x3) convolution matches the references", "[kernels][
     // alone) filters that fill a last panel partly (8, 16, 40, 128), several KC blocks of tiles (1024 tiles) and
     // the filter split in multiples of 24 (128 filters at batch 1).
     const auto geometry = [](int C, int K) { return make_conv_geometry(C, 24, 24, K, 3, 3, 1, 1, Padding::same()); };
-    CHECK(detail::winograd_weights_prepacked(geometry(32, 16)));
-    CHECK(detail::winograd_weights_prepacked(geometry(16, 40)));
-    CHECK_FALSE(detail::winograd_weights_prepacked(geometry(24, 16)));
-    CHECK_FALSE(detail::winograd_weights_prepacked(geometry(32, 30)));
-    CHECK(detail::winograd_weights_filter_unit(geometry(32, 16)) == (GemmBlocking::MR == 6 ? 24 : GemmBlocking::MR));
-    CHECK(detail::winograd_weights_filter_unit(geometry(32, 30)) == GemmBlocking::MR);
+    CHECK(P::detail::winograd_weights_prepacked(geometry(32, 16)));
+    CHECK(P::detail::winograd_weights_prepacked(geometry(16, 40)));
+    CHECK_FALSE(P::detail::winograd_weights_prepacked(geometry(24, 16)));
+    CHECK_FALSE(P::detail::winograd_weights_prepacked(geometry(32, 30)));
+    CHECK(P::detail::winograd_weights_filter_unit(geometry(32, 16)) == (P::GemmBlocking::MR == 6 ? 24 : P::GemmBlocking::MR));
+    CHECK(P::detail::winograd_weights_filter_unit(geometry(32, 30)) == P::GemmBlocking::MR);
     // Backward-weights by Winograd on fewer tiles with 128 filters or more, where the forward takes it only with
     // whole panels of filters (winograd_transposes).
-    const Case few_tiles_many_filters{1, 16, 12, 12, 256, 3, 3, 1, Padding::same()};
     const ConvGeometry few = make_conv_geometry(16, 12, 12, 256, 3, 3, 1, 1, Padding::same());
-    CHECK(detail::winograd_pays(few, 1) == detail::winograd_transposes(few, 1, 1));
-    CHECK(detail::winograd_weights_pays(few, 1));
-    CHECK(detail::winograd_weights_pays(make_conv_geometry(16, 12, 12, 128, 3, 3, 1, 1, Padding::same()), 1));
-    CHECK_FALSE(detail::winograd_weights_pays(make_conv_geometry(16, 12, 12, 64, 3, 3, 1, 1, Padding::same()), 1));
+    CHECK(P::detail::winograd_pays(few, 1) == P::detail::winograd_transposes(few, 1, 1));
+    CHECK(P::detail::winograd_weights_pays(few, 1));
+    CHECK(P::detail::winograd_weights_pays(make_conv_geometry(16, 12, 12, 128, 3, 3, 1, 1, Padding::same()), 1));
+    CHECK_FALSE(P::detail::winograd_weights_pays(make_conv_geometry(16, 12, 12, 64, 3, 3, 1, 1, Padding::same()), 1));
+    );
     check_case(few_tiles_many_filters);
-#endif
     // Not on a batch of too few tiles, nor on images over 64 x 64 outputs (the workspace would grow with them).
-    CHECK_FALSE(detail::winograd_pays(make_conv_geometry(16, 12, 12, 8, 3, 3, 1, 1, Padding::same()), 3));
-    CHECK_FALSE(detail::winograd_pays(make_conv_geometry(16, 10, 10, 64, 3, 3, 1, 1, Padding::same()), 1));
-    CHECK_FALSE(detail::winograd_applies(make_conv_geometry(16, 66, 64, 8, 3, 3, 1, 1, Padding::same())));
-    if (DEEPCNN_HAVE_AVX2) CHECK(detail::winograd_applies(make_conv_geometry(16, 64, 64, 8, 3, 3, 1, 1, Padding::same())));
+    FOR_EACH_SIMD_PASS(
+        CHECK_FALSE(P::detail::winograd_pays(make_conv_geometry(16, 12, 12, 8, 3, 3, 1, 1, Padding::same()), 3));
+        CHECK_FALSE(P::detail::winograd_pays(make_conv_geometry(16, 10, 10, 64, 3, 3, 1, 1, Padding::same()), 1));
+        CHECK_FALSE(P::detail::winograd_applies(make_conv_geometry(16, 66, 64, 8, 3, 3, 1, 1, Padding::same())));
+        CHECK(P::detail::winograd_applies(make_conv_geometry(16, 64, 64, 8, 3, 3, 1, 1, Padding::same()))););
 }
 
 TEST_CASE("Winograd on few tiles, the tiles as the GEMM's rows, matches the references",
@@ -223,28 +228,30 @@ TEST_CASE("Winograd on few tiles, the tiles as the GEMM's rows, matches the refe
     };
     for (const Case& c : cases) {
         const ConvGeometry g = make_conv_geometry(c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.stride, c.padding);
-        if (DEEPCNN_HAVE_AVX2 && GemmBlocking::MR == 6) {
+        if (best_supported_isa() >= Isa::avx2) {
             INFO(describe(c));
-            CHECK(detail::winograd_pays(g, c.N));
-            CHECK(detail::winograd_transposes(g, c.N, 2));
-            CHECK(detail::winograd_transposes(g, c.N, 1) == (c.K >= 64));
+            CHECK(isa_avx2::detail::winograd_pays(g, c.N));
+            CHECK(isa_avx2::detail::winograd_transposes(g, c.N, 2));
+            CHECK(isa_avx2::detail::winograd_transposes(g, c.N, 1) == (c.K >= 64));
         }
         check_case(c);
     }
     // Batch-size invariance: an image's outputs are the same alone (36 tiles, transposed) as in a batch of 4 (144
     // tiles, winograd_forward), the GEMMs summing the channels in the same order either way. (With the 8x48 tile
-    // of AVX-512 the image alone takes the broadcast kernel; the sanitizer build runs the 6x16 tile everywhere.)
+    // of AVX-512 the image alone takes the broadcast kernel, so this runs the AVX2 pass.)
     const ConvGeometry g = make_conv_geometry(208, 12, 12, 64, 3, 3, 1, 1, Padding::same());
-    if (!detail::winograd_transposes(g, 1, 1)) return;
+    if (best_supported_isa() < Isa::avx2) return;
+    ScopedIsa avx2(Isa::avx2);
+    REQUIRE(isa_avx2::detail::winograd_transposes(g, 1, 1));
     Rng rng(7);
     const auto x = random_values(static_cast<std::size_t>(4) * g.C * g.H * g.W, rng);
     const auto w = random_values(static_cast<std::size_t>(g.K) * g.patch_size(), rng);
     const auto b = random_values(static_cast<std::size_t>(g.K), rng);
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.out_pixels();
-    std::vector<float> workspace(conv2d_fast_workspace_size<float>(g, 1));
+    std::vector<float> workspace(kernels::conv2d_fast_workspace_size<float>(g, 1));
     std::vector<float> batch(4 * out_size), alone(out_size);
-    conv2d_forward_fast(g, 4, x.data(), w.data(), b.data(), batch.data(), workspace.data(), nullptr);
-    conv2d_forward_fast(g, 1, x.data() + 3 * static_cast<std::size_t>(g.C) * g.H * g.W, w.data(), b.data(),
+    kernels::conv2d_forward_fast(g, 4, x.data(), w.data(), b.data(), batch.data(), workspace.data(), nullptr);
+    kernels::conv2d_forward_fast(g, 1, x.data() + 3 * static_cast<std::size_t>(g.C) * g.H * g.W, w.data(), b.data(),
                         alone.data(), workspace.data(), nullptr);
     CHECK(std::equal(alone.begin(), alone.end(), batch.begin() + 3 * out_size));
 }
@@ -277,37 +284,37 @@ TEST_CASE("the broadcast kernels match the references", "[kernels][conv2d][broad
     };
     for (const BroadcastCase& c : cases) {
         const Case& s = c.shape;
-#if DEEPCNN_HAVE_AVX2
         const ConvGeometry g = make_conv_geometry(s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.stride, s.padding);
-        CHECK(detail::broadcast_conv_pays(g, s.N));
-        CHECK(detail::broadcast_weights_pays(g) == (s.KW == 5));
-        ConvGeometry t;
-        CHECK((detail::backward_data_as_forward(g, t) && detail::broadcast_conv_pays(t, s.N)) == c.backward_data);
-#endif
+        FOR_EACH_SIMD_PASS(
+            CHECK(P::detail::broadcast_conv_pays(g, s.N));
+            CHECK(P::detail::broadcast_weights_pays(g) == (s.KW == 5));
+            ConvGeometry t;
+            CHECK((P::detail::backward_data_as_forward(g, t) && P::detail::broadcast_conv_pays(t, s.N)) ==
+                  c.backward_data););
         check_case(s);
     }
-#if DEEPCNN_HAVE_AVX2
+    FOR_EACH_SIMD_PASS(
     // Not with filters outside blocks of 16, fewer than 16 channels, stride 2 or other windows; 3x3 not where
     // Winograd pays.
-    CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 24, 5, 5, 1, 1, Padding::same())));
-    CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(8, 12, 12, 16, 5, 5, 1, 1, Padding::same())));
-    CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 16, 5, 5, 2, 2, Padding::same())));
-    CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 16, 7, 7, 1, 1, Padding::same())));
-    CHECK_FALSE(detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 16, 3, 5, 1, 1, Padding::same())));
-    CHECK(detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same()), 3));
-    CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same()), 4));
-    CHECK_FALSE(detail::broadcast_conv_pays(make_conv_geometry(16, 24, 24, 16, 3, 3, 1, 1, Padding::same()), 1));
+    CHECK_FALSE(P::detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 24, 5, 5, 1, 1, Padding::same())));
+    CHECK_FALSE(P::detail::broadcast_conv_applies(make_conv_geometry(8, 12, 12, 16, 5, 5, 1, 1, Padding::same())));
+    CHECK_FALSE(P::detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 16, 5, 5, 2, 2, Padding::same())));
+    CHECK_FALSE(P::detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 16, 7, 7, 1, 1, Padding::same())));
+    CHECK_FALSE(P::detail::broadcast_conv_applies(make_conv_geometry(16, 12, 12, 16, 3, 5, 1, 1, Padding::same())));
+    CHECK(P::detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same()), 3));
+    CHECK_FALSE(P::detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same()), 4));
+    CHECK_FALSE(P::detail::broadcast_conv_pays(make_conv_geometry(16, 24, 24, 16, 3, 3, 1, 1, Padding::same()), 1));
     // Rows one tile wide with a padding of KW / 2 on either side are read in place (12 pixels: AVX-512 only), as
     // the 12x12 cases above are; not with wider padding or a partial tile.
-    const bool rows_of_12 = detail::broadcast_tile_pixels == 12;
-    CHECK(detail::broadcast_reads_only_image(make_conv_geometry(32, 12, 12, 32, 3, 3, 1, 1, Padding::same())) ==
+    const bool rows_of_12 = P::detail::broadcast_tile_pixels == 12;
+    CHECK(P::detail::broadcast_reads_only_image(make_conv_geometry(32, 12, 12, 32, 3, 3, 1, 1, Padding::same())) ==
           rows_of_12);
-    CHECK(detail::broadcast_reads_only_image(make_conv_geometry(16, 12, 12, 16, 5, 5, 1, 1, Padding::same())) ==
+    CHECK(P::detail::broadcast_reads_only_image(make_conv_geometry(16, 12, 12, 16, 5, 5, 1, 1, Padding::same())) ==
           rows_of_12);
-    CHECK_FALSE(detail::broadcast_reads_only_image(
+    CHECK_FALSE(P::detail::broadcast_reads_only_image(
         make_conv_geometry(48, 12, 12, 16, 3, 3, 1, 1, Padding::explicit_pad(1, 2))));
-    CHECK_FALSE(detail::broadcast_reads_only_image(make_conv_geometry(16, 13, 13, 16, 3, 3, 1, 1, Padding::same())));
-#endif
+    CHECK_FALSE(P::detail::broadcast_reads_only_image(make_conv_geometry(16, 13, 13, 16, 3, 3, 1, 1, Padding::same())));
+    );
 }
 
 TEST_CASE("Conv2D on its fast path matches the reference and is bit-identical on many threads",

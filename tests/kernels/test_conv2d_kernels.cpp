@@ -8,7 +8,7 @@
 #include <deepcnn/kernels/conv2d_ref.hpp>
 #include <deepcnn/kernels/conv_geometry.hpp>
 #include <deepcnn/kernels/im2col.hpp>
-#include <deepcnn/kernels/max_pool.hpp>
+#include <deepcnn/kernels/kernels.hpp>
 
 #include "gradient_check.hpp"
 
@@ -252,7 +252,7 @@ TEMPLATE_TEST_CASE("max_pool kernel matches a naive window scan, ties and paddin
             for (auto& v : x) v = TestType(-1.0 - double(rng.below(3)));
             Tensor<TestType> y(Shape(N, c.C, g.OH, g.OW)), y_ref(y.shape());
             std::vector<std::int32_t> arg(y.size()), arg_ref(y.size());
-            max_pool_forward(g, N, x.data(), y.data(), arg.data());
+            kernels::max_pool_forward(g, N, x.data(), y.data(), arg.data());
             for (int plane = 0; plane < N * c.C; ++plane)
                 naive_max_pool(g, x.data() + plane * c.H * c.W, y_ref.data() + plane * g.OH * g.OW,
                                arg_ref.data() + plane * g.OH * g.OW);
@@ -263,7 +263,7 @@ TEMPLATE_TEST_CASE("max_pool kernel matches a naive window scan, ties and paddin
             // fully assigned
             const Tensor<TestType> dy = random_tensor<TestType>(y.shape(), rng);
             Tensor<TestType> dx(x.shape(), std::numeric_limits<TestType>::quiet_NaN());
-            max_pool_backward(g, N, dy.data(), arg.data(), dx.data());
+            kernels::max_pool_backward(g, N, dy.data(), arg.data(), dx.data());
             Tensor<TestType> dx_ref(x.shape(), TestType(0));
             for (int plane = 0; plane < N * c.C; ++plane)
                 for (int o = 0; o < g.OH * g.OW; ++o)

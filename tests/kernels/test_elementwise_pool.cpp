@@ -5,10 +5,7 @@
 // step, ties, NaN) and on the generic path, on 1, 2 and 3 threads (bit-identical), and parallel_for's partition.
 #include <catch2/catch.hpp>
 
-#include <deepcnn/kernels/adam.hpp>
-#include <deepcnn/kernels/batch_norm.hpp>
-#include <deepcnn/kernels/elementwise.hpp>
-#include <deepcnn/kernels/max_pool.hpp>
+#include <deepcnn/kernels/kernels.hpp>
 #include <deepcnn/parallel/thread_pool.hpp>
 #include <deepcnn/random.hpp>
 
@@ -21,6 +18,8 @@
 #include <mutex>
 #include <type_traits>
 #include <vector>
+
+#include "isa_passes.hpp"
 
 using namespace deepcnn;
 
@@ -47,13 +46,14 @@ std::vector<Scalar> awkward_values(std::size_t count, Rng& rng) {
 }  // namespace
 
 TEMPLATE_TEST_CASE("relu kernels match their references bit for bit", "[kernels][relu]", float, double) {
+    RUN_ON_EACH_ISA();
     Rng rng(3);
     for (long count : {1L, 7L, 8L, 9L, 31L, 64L, 100L, 1027L}) {
         INFO("count " << count);
         const std::vector<TestType> x = awkward_values<TestType>(static_cast<std::size_t>(count), rng);
         std::vector<TestType> y(x.size()), y_ref(x.size());
         std::vector<std::uint8_t> mask(relu_mask_bytes(x.size()), 0xAA), mask_ref(mask.size(), 0x55);
-        relu_forward(count, x.data(), y.data(), mask.data());
+        kernels::relu_forward(count, x.data(), y.data(), mask.data());
         relu_forward_ref(count, x.data(), y_ref.data(), mask_ref.data());
         CHECK(same_bits(y, y_ref));
         CHECK(mask == mask_ref);
@@ -61,7 +61,7 @@ TEMPLATE_TEST_CASE("relu kernels match their references bit for bit", "[kernels]
 
         const std::vector<TestType> dy = awkward_values<TestType>(x.size(), rng);
         std::vector<TestType> dx(x.size(), std::numeric_limits<TestType>::quiet_NaN()), dx_ref(x.size());
-        relu_backward(count, dy.data(), mask.data(), dx.data());
+        kernels::relu_backward(count, dy.data(), mask.data(), dx.data());
         relu_backward_ref(count, dy.data(), mask_ref.data(), dx_ref.data());
         CHECK(same_bits(dx, dx_ref));
         for (long i = 0; i < count; ++i) {
@@ -73,6 +73,7 @@ TEMPLATE_TEST_CASE("relu kernels match their references bit for bit", "[kernels]
 
 TEMPLATE_TEST_CASE("max_pool fast kernels match their references on 1, 2 and 3 threads", "[kernels][max_pool][threads]",
                    float, double) {
+    RUN_ON_EACH_ISA();
     struct PoolCase {
         const char* label;
         int C, H, W, K, stride;
@@ -109,11 +110,11 @@ TEMPLATE_TEST_CASE("max_pool fast kernels match their references on 1, 2 and 3 t
                 ThreadPool pool(threads);
                 std::vector<TestType> y(out_size, TestType(7));
                 std::vector<std::int32_t> arg(out_size, -7);
-                max_pool_forward(g, N, x.data(), y.data(), arg.data(), &pool);
+                kernels::max_pool_forward(g, N, x.data(), y.data(), arg.data(), &pool);
                 CHECK(same_bits(y, y_ref));
                 CHECK(arg == arg_ref);
                 std::vector<TestType> dx(x.size(), std::numeric_limits<TestType>::quiet_NaN());
-                max_pool_backward(g, N, dy.data(), arg.data(), dx.data(), &pool);
+                kernels::max_pool_backward(g, N, dy.data(), arg.data(), dx.data(), &pool);
                 CHECK(same_bits(dx, dx_ref));
             }
         }
@@ -147,6 +148,7 @@ TEST_CASE("parallel_for covers the range once, aligned, and stays on the caller 
 
 TEMPLATE_TEST_CASE("batch_norm kernels match their references, with and without the ReLU mask", "[kernels][batch_norm]",
                    float, double) {
+    RUN_ON_EACH_ISA();
     Rng rng(5);
     // The vectorised float kernels fuse multiply-adds, the references may not: equal to rounding.
     const double tolerance = std::is_same<TestType, float>::value ? 1e-5 : 1e-12;
@@ -163,7 +165,7 @@ TEMPLATE_TEST_CASE("batch_norm kernels match their references, with and without 
             for (auto& v : dy) v = TestType(rng.uniform(-1.0, 1.0));
             // Partial sums that already hold a run's sums: the kernels add onto them.
             std::vector<TestType> s(8, TestType(0.25)), q(8, TestType(0.5)), s_ref = s, q_ref = q;
-            batch_norm_shifted_sums(x.data(), count, TestType(0.3), s.data(), q.data());
+            kernels::batch_norm_shifted_sums(x.data(), count, TestType(0.3), s.data(), q.data());
             batch_norm_shifted_sums_ref(x.data(), count, TestType(0.3), s_ref.data(), q_ref.data());
             CHECK(close(s, s_ref));
             CHECK(close(q, q_ref));
@@ -173,7 +175,7 @@ TEMPLATE_TEST_CASE("batch_norm kernels match their references, with and without 
             std::vector<TestType> y(x.size()), y_ref(x.size());
             // x * 1.5 - 0.2 crosses zero at x = 0.1333: a fused and an unfused multiply-add could round to opposite
             // signs only within about 1e-7 of it, which these fixed draws do not come near.
-            batch_norm_normalize(x.data(), count, TestType(1.5), TestType(-0.2), y.data(), masked ? mask.data() : nullptr);
+            kernels::batch_norm_normalize(x.data(), count, TestType(1.5), TestType(-0.2), y.data(), masked ? mask.data() : nullptr);
             batch_norm_normalize_ref(x.data(), count, TestType(1.5), TestType(-0.2), y_ref.data(),
                                      masked ? mask_ref.data() : nullptr);
             CHECK(close(y, y_ref));
@@ -189,7 +191,7 @@ TEMPLATE_TEST_CASE("batch_norm kernels match their references, with and without 
             std::fill(q.begin(), q.end(), TestType(0));
             s_ref = s;
             q_ref = q;
-            batch_norm_gradient_sums(dy.data(), m, x.data(), count, TestType(0.1), s.data(), q.data());
+            kernels::batch_norm_gradient_sums(dy.data(), m, x.data(), count, TestType(0.1), s.data(), q.data());
             batch_norm_gradient_sums_ref(dy.data(), m, x.data(), count, TestType(0.1), s_ref.data(), q_ref.data());
             CHECK(close(s, s_ref));
             CHECK(close(q, q_ref));
@@ -201,7 +203,7 @@ TEMPLATE_TEST_CASE("batch_norm kernels match their references, with and without 
             CHECK(double(kernel_total) == Approx(double(total)).margin(1e-4));
 
             std::vector<TestType> dx(x.size()), dx_ref(x.size());
-            batch_norm_input_gradient(dy.data(), m, x.data(), count, TestType(0.7), TestType(-0.3), TestType(0.1),
+            kernels::batch_norm_input_gradient(dy.data(), m, x.data(), count, TestType(0.7), TestType(-0.3), TestType(0.1),
                                       TestType(0.05), dx.data());
             batch_norm_input_gradient_ref(dy.data(), m, x.data(), count, TestType(0.7), TestType(-0.3), TestType(0.1),
                                           TestType(0.05), dx_ref.data());
@@ -216,6 +218,7 @@ TEMPLATE_TEST_CASE("batch_norm kernels match their references, with and without 
 
 TEMPLATE_TEST_CASE("adam_update matches its reference and Adam's formula, for any split at multiples of 8",
                    "[kernels][adam]", float, double) {
+    RUN_ON_EACH_ISA();
     Rng rng(9);
     const double tolerance = std::is_same<TestType, float>::value ? 1e-5 : 1e-12;
     for (int mode = 0; mode < 3; ++mode) {
@@ -234,11 +237,11 @@ TEMPLATE_TEST_CASE("adam_update matches its reference and Adam's formula, for an
             const std::vector<TestType> value0 = value, m0 = m, v0 = v;
             std::vector<TestType> value_ref = value, m_ref = m, v_ref = v;
             std::vector<TestType> value_split = value, m_split = m, v_split = v;
-            adam_update(count, s, grad.data(), value.data(), m.data(), v.data());
+            kernels::adam_update(count, s, grad.data(), value.data(), m.data(), v.data());
             adam_update_ref(count, s, grad.data(), value_ref.data(), m_ref.data(), v_ref.data());
             const long cut = count / 16 * 8;
-            adam_update(cut, s, grad.data(), value_split.data(), m_split.data(), v_split.data());
-            adam_update(count - cut, s, grad.data() + cut, value_split.data() + cut, m_split.data() + cut,
+            kernels::adam_update(cut, s, grad.data(), value_split.data(), m_split.data(), v_split.data());
+            kernels::adam_update(count - cut, s, grad.data() + cut, value_split.data() + cut, m_split.data() + cut,
                         v_split.data() + cut);
             CHECK(value_split == value);
             CHECK(m_split == m);

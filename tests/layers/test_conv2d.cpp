@@ -77,7 +77,7 @@ std::vector<ConvCase> reference_cases() {
 
 }  // namespace
 
-// Float goes through the layer's float path (the fast kernels where DEEPCNN_HAVE_AVX2), double through im2col + Eigen.
+// Float goes through the layer's float path (the fast kernels where the CPU runs AVX2 or AVX-512), double through im2col + Eigen.
 TEMPLATE_TEST_CASE("Conv2D forward and backward match the plain-loop reference", "[layers][conv2d]", float, double) {
     using T = TestType;
     const double tol = std::is_same<T, float>::value ? 1e-4 : 1e-12;

@@ -1,53 +1,21 @@
 // deepcnn/kernels/adam.hpp: Adam's update of one contiguous run of a parameter, with its gradient and its two
-// moment estimates. AVX2 for float when DEEPCNN_HAVE_AVX2, 8 elements at a time (GCC 12 leaves the plain loop
+// moment estimates. AVX2 for float when DEEPCNN_ISA_AVX2, 8 elements at a time (GCC 12 leaves the plain loop
 // scalar: the four arrays may alias); the plain loop otherwise (the portable path, double, and the _ref twin the
 // tests compare with; the vectorised one fuses the multiply-adds, so the two agree to rounding). Each element's
 // result depends on its index alone (the vector body covers the run's first multiple of 8 elements, the rest
 // runs the plain loop), so callers splitting a parameter at multiples of 8 get the same bits for any split.
 // Stateless, no allocation, one thread.
-#pragma once
 
-#include <cmath>
-#include <type_traits>
-
-#include "../config.hpp"
-
-#if DEEPCNN_HAVE_AVX2
-#include <immintrin.h>
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/adam.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
 #endif
 
 namespace deepcnn {
-
-// The per-step constants of Adam::step: with correction_k = 1 - beta_k^t, step_size = lr / correction1 and
-// inv_sqrt_correction2 = 1 / sqrt(correction2). `decay` (1 - lr wd) scales the parameter first for AdamW
-// (`decoupled`); `weight_decay` is added to the gradient times the parameter for coupled decay (`coupled`).
-template <class Scalar>
-struct AdamStep {
-    Scalar beta1, beta2, step_size, inv_sqrt_correction2, eps, decay, weight_decay;
-    bool decoupled, coupled;
-};
-
-// For i in [0, count): g = grad[i] (+ wd * value[i] when coupled; value[i] *= decay first when decoupled);
-// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; value -= step_size m / (sqrt(v) inv_sqrt_correction2 + eps).
-template <class Scalar>
-void adam_update_ref(long count, const AdamStep<Scalar>& s, const Scalar* grad, Scalar* value, Scalar* m,
-                     Scalar* v) {
-    for (long i = 0; i < count; ++i) {
-        Scalar g = grad[i];
-        if (s.decoupled) {
-            value[i] *= s.decay;
-        } else if (s.coupled) {
-            g += s.weight_decay * value[i];
-        }
-        m[i] = s.beta1 * m[i] + (Scalar(1) - s.beta1) * g;
-        v[i] = s.beta2 * v[i] + (Scalar(1) - s.beta2) * g * g;
-        value[i] -= s.step_size * m[i] / (std::sqrt(v[i]) * s.inv_sqrt_correction2 + s.eps);
-    }
-}
+namespace DEEPCNN_ISA_NS {
 
 template <class Scalar>
 void adam_update(long count, const AdamStep<Scalar>& s, const Scalar* grad, Scalar* value, Scalar* m, Scalar* v) {
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         const __m256 b1 = _mm256_set1_ps(s.beta1), one_minus_b1 = _mm256_set1_ps(1.0f - s.beta1);
         const __m256 b2 = _mm256_set1_ps(s.beta2), one_minus_b2 = _mm256_set1_ps(1.0f - s.beta2);
@@ -79,4 +47,5 @@ void adam_update(long count, const AdamStep<Scalar>& s, const Scalar* grad, Scal
     adam_update_ref(count, s, grad, value, m, v);
 }
 
+}  // namespace DEEPCNN_ISA_NS
 }  // namespace deepcnn

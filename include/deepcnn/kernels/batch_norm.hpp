@@ -2,71 +2,22 @@
 // plane): the statistics' sums, the normalisation (with the fused ReLU's mask), the gradient's sums and the input
 // gradient (with the fused ReLU's backward applied on the fly, so that the masked gradient is never stored).
 // Sums go into 8 interleaved partial sums (element i of a run onto sum i % 8), which the layer adds in a fixed
-// order. AVX2 for float when DEEPCNN_HAVE_AVX2, one ymm per 8 partial sums; plain loops otherwise (the portable
+// order. AVX2 for float when DEEPCNN_ISA_AVX2, one ymm per 8 partial sums; plain loops otherwise (the portable
 // path, and the _ref twins the tests compare with; the vectorised ones fuse each multiply-add, so they agree with
 // the twins to rounding). Stateless, no allocation, one thread: the layer splits the planes over its pool.
-#pragma once
 
-#include <cstdint>
-#include <type_traits>
-
-#include "../config.hpp"
-#include "elementwise.hpp"
-
-#if DEEPCNN_HAVE_AVX2
-#include <immintrin.h>
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/batch_norm.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
 #endif
 
 namespace deepcnn {
-
-// s[i % 8] += x[i] - shift;  q[i % 8] += (x[i] - shift)^2.
-template <class Scalar>
-void batch_norm_shifted_sums_ref(const Scalar* x, long count, Scalar shift, Scalar* s, Scalar* q) {
-    for (long i = 0; i < count; ++i) {
-        const Scalar d = x[i] - shift;
-        s[i % 8] += d;
-        q[i % 8] += d * d;
-    }
-}
-
-// y[i] = x[i] * scale + offset; with a mask, then the ReLU in place (relu_forward_ref: y = y > 0 ? y : 0, the
-// mask's relu_mask_bytes(count) bytes assigned).
-template <class Scalar>
-void batch_norm_normalize_ref(const Scalar* x, long count, Scalar scale, Scalar offset, Scalar* y,
-                              std::uint8_t* mask) {
-    for (long i = 0; i < count; ++i) y[i] = x[i] * scale + offset;
-    if (mask) relu_forward_ref(count, y, y, mask);
-}
-
-// The gradient's value at element i: dy[i], or with a ReLU mask, 0 where its bit is clear (relu_backward_ref).
-template <class Scalar>
-Scalar batch_norm_masked(const Scalar* dy, const std::uint8_t* mask, long i) {
-    return !mask || relu_mask_bit(mask, i) ? dy[i] : Scalar(0);
-}
-
-// s[i % 8] += g[i];  q[i % 8] += g[i] * (x[i] - mean), g the (masked) gradient.
-template <class Scalar>
-void batch_norm_gradient_sums_ref(const Scalar* dy, const std::uint8_t* mask, const Scalar* x, long count,
-                                  Scalar mean, Scalar* s, Scalar* q) {
-    for (long i = 0; i < count; ++i) {
-        const Scalar g = batch_norm_masked(dy, mask, i);
-        s[i % 8] += g;
-        q[i % 8] += g * (x[i] - mean);
-    }
-}
-
-// dx[i] = a g[i] + (b (x[i] - mean) + k), g the (masked) gradient.
-template <class Scalar>
-void batch_norm_input_gradient_ref(const Scalar* dy, const std::uint8_t* mask, const Scalar* x, long count, Scalar a,
-                                   Scalar b, Scalar mean, Scalar k, Scalar* dx) {
-    for (long i = 0; i < count; ++i) dx[i] = a * batch_norm_masked(dy, mask, i) + (b * (x[i] - mean) + k);
-}
+namespace DEEPCNN_ISA_NS {
 
 // batch_norm_shifted_sums_ref, vectorised (here and below, the elements past the last whole 8 by the _ref).
 template <class Scalar>
 void batch_norm_shifted_sums(const Scalar* x, long count, Scalar shift, Scalar* s, Scalar* q) {
     long i = 0;
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         __m256 sum = _mm256_loadu_ps(s), squares = _mm256_loadu_ps(q);
         const __m256 origin = _mm256_set1_ps(shift);
@@ -86,7 +37,7 @@ void batch_norm_shifted_sums(const Scalar* x, long count, Scalar shift, Scalar* 
 template <class Scalar>
 void batch_norm_normalize(const Scalar* x, long count, Scalar scale, Scalar offset, Scalar* y, std::uint8_t* mask) {
     long i = 0;
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         const __m256 a = _mm256_set1_ps(scale), b = _mm256_set1_ps(offset);
         for (; i + 8 <= count; i += 8) {
@@ -103,7 +54,7 @@ template <class Scalar>
 void batch_norm_gradient_sums(const Scalar* dy, const std::uint8_t* mask, const Scalar* x, long count, Scalar mean,
                               Scalar* s, Scalar* q) {
     long i = 0;
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         __m256 sum = _mm256_loadu_ps(s), centred = _mm256_loadu_ps(q);
         const __m256 m = _mm256_set1_ps(mean);
@@ -125,7 +76,7 @@ template <class Scalar>
 void batch_norm_input_gradient(const Scalar* dy, const std::uint8_t* mask, const Scalar* x, long count, Scalar a,
                                Scalar b, Scalar mean, Scalar k, Scalar* dx) {
     long i = 0;
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b), vk = _mm256_set1_ps(k), m = _mm256_set1_ps(mean);
         for (; i + 8 <= count; i += 8) {
@@ -139,4 +90,5 @@ void batch_norm_input_gradient(const Scalar* dy, const std::uint8_t* mask, const
     batch_norm_input_gradient_ref(dy + i, mask ? mask + i / 8 : nullptr, x + i, count - i, a, b, mean, k, dx + i);
 }
 
+}  // namespace DEEPCNN_ISA_NS
 }  // namespace deepcnn

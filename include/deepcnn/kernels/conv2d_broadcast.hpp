@@ -8,29 +8,19 @@
 // Backward-data uses the same kernel on the flipped weights (see conv2d_fast.hpp); backward-weights broadcasts the
 // input the same way against one pixel's dy for 16 filters.
 // Twins: conv2d_forward_ref and conv2d_backward_weights_ref (conv2d_ref.hpp).
-#pragma once
 
-#include <algorithm>
-#include <cstddef>
-#include <type_traits>
-
-#include "../config.hpp"
-#include "../parallel/thread_pool.hpp"
-#include "conv_geometry.hpp"
-#include "gemm.hpp"
-#include "padded_image.hpp"
-
-#if DEEPCNN_HAVE_AVX2
-#include <immintrin.h>
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/conv2d_broadcast.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
 #endif
 
 namespace deepcnn {
+namespace DEEPCNN_ISA_NS {
 namespace detail {
 
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
 // Output pixels per tile: with AVX-512, 12 pixels x 16 filters take 12 zmm registers; with AVX2, 6 x 16 take 12 of
 // the 16 ymm registers.
-#if defined(__AVX512F__)
+#if DEEPCNN_ISA_AVX512
 constexpr int broadcast_tile_pixels = 12;
 #else
 constexpr int broadcast_tile_pixels = 6;
@@ -39,7 +29,7 @@ constexpr int broadcast_filter_block = 16;
 // Filter blocks per forward tile: with AVX-512, two (24 zmm accumulators), so that each broadcast input value
 // feeds two FMAs (the one-block tile, a broadcast load per FMA, ran at 85-88% of Zen 5's FMA peak; two blocks
 // measured 4-15% faster).
-#if defined(__AVX512F__)
+#if DEEPCNN_ISA_AVX512
 constexpr int broadcast_tile_blocks = 2;
 #else
 constexpr int broadcast_tile_blocks = 1;
@@ -48,7 +38,7 @@ constexpr int broadcast_tile_blocks = 1;
 // 16 filters' values in registers: one zmm with AVX-512, two ymm without. An input value times 16 weights is one
 // broadcast and one FMA on zmm (which GCC folds into one instruction), where two ymm FMAs take the same
 // arithmetic and twice the instructions.
-#if defined(__AVX512F__)
+#if DEEPCNN_ISA_AVX512
 struct Lanes16 {
     __m512 v;
     static Lanes16 zero() { return {_mm512_setzero_ps()}; }
@@ -109,7 +99,7 @@ inline void pack_flipped_broadcast_blocks(const ConvGeometry& g, const float* we
         for (int b = b0; b < b1; ++b) {
             const float* src = weight + (static_cast<std::size_t>(c) * g.K + b * F) * KK;
             float* dst = packed + static_cast<std::size_t>(b - b0) * R * F + static_cast<std::size_t>(c) * KK * F;
-#if defined(__AVX512F__)
+#if DEEPCNN_ISA_AVX512
             if (c + 1 < g.C || (b + 1) * F < g.K) {
                 if (KK == 9) {  // 3x3 windows, with the sizes known to the compiler
                     transpose_16x16(src, 9, dst + 8 * F, -F, 9);
@@ -184,7 +174,7 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
             Lanes16 w[NB];
 #pragma GCC unroll 2
             for (int j = 0; j < NB; ++j) w[j] = Lanes16::load(taps + j * block_scalars + kw * 16);
-#if !defined(__AVX512F__)
+#if !DEEPCNN_ISA_AVX512
             w[0].pin();
 #endif
             // Hidden from the compiler, so that it does not keep the broadcasts one tap shares with the next
@@ -212,7 +202,7 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
     // Where a tile reads every kernel row, with plain AVX2 the rows are unrolled: a probe of the 3x3 tile alone
     // (data in L1, Zen 3) ran at 87-91 GFLOP/s against 75-80 with the loop over rows. The AVX-512 tile keeps the
     // loop it was measured with.
-#if defined(__AVX512F__)
+#if DEEPCNN_ISA_AVX512
     constexpr bool unroll_rows = false;
 #else
     constexpr bool unroll_rows = true;
@@ -410,7 +400,7 @@ inline void broadcast_weights_tile(int oh0, int oh1, int ow0, int ow1, const Con
 // Channels per work item of broadcast_backward_weights, the tile's ROWS: with AVX-512 2, so that the tile's 10
 // accumulators (ROWS * KW) keep both FMA pipes busy through their latency; with plain AVX2 1, whose 10
 // accumulators take 20 of the 16 ymm registers at 2.
-#if defined(__AVX512F__)
+#if DEEPCNN_ISA_AVX512
 constexpr int broadcast_weights_channels = 2;
 #else
 constexpr int broadcast_weights_channels = 1;
@@ -526,4 +516,5 @@ inline void broadcast_backward_weights(const ConvGeometry& g, int N, const float
 #endif
 
 }  // namespace detail
+}  // namespace DEEPCNN_ISA_NS
 }  // namespace deepcnn

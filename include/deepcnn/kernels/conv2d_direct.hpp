@@ -3,22 +3,16 @@
 // output vectors in registers and feeds each loaded input vector to the tile's filters; backward-weights keeps
 // one kernel row's sums of a block of filters in registers and feeds each loaded input vector to the block's
 // filters. float with AVX2, on zmm vectors with AVX-512F (simd.hpp); stride 1, 3x3 or 5x5. Twins: conv2d_ref.hpp.
-#pragma once
 
-#include <algorithm>
-#include <cstddef>
-#include <type_traits>
-
-#include "../config.hpp"
-#include "../parallel/thread_pool.hpp"
-#include "conv_geometry.hpp"
-#include "gemm.hpp"
-#include "padded_image.hpp"
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/conv2d_direct.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
+#endif
 
 namespace deepcnn {
+namespace DEEPCNN_ISA_NS {
 namespace detail {
 
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
 // Whether forward takes the direct path: one input channel, stride 1, 3x3 or 5x5.
 inline bool forward_direct(const ConvGeometry& g) {
     return g.C == 1 && g.stride_h == 1 && g.stride_w == 1 && g.KH == g.KW && (g.KH == 3 || g.KH == 5);
@@ -27,7 +21,7 @@ inline bool forward_direct(const ConvGeometry& g) {
 // Filters and pixel vectors of one forward tile: FB * V accumulators, FB broadcast weights and the input vector
 // must fit the registers. With AVX-512F: 4 filters x 3 zmm; with AVX2 alone 2 filters x 6 ymm of the 16
 // registers. Either way a tile is 48 pixels, the nets' whole rows, and their 32 or 64 filters are whole blocks.
-#if defined(__AVX512F__)
+#if DEEPCNN_ISA_AVX512
 constexpr int direct_forward_filters = 4;
 constexpr int direct_forward_vectors = 3;
 #else
@@ -137,7 +131,7 @@ inline void forward_direct_batch(const ConvGeometry& g, int N, const float* x, c
 // KB bias sums and an input vector must fit the registers (32 zmm with AVX-512F, else 16 ymm).
 template <int KW>
 constexpr int direct_filter_block() {
-#if defined(__AVX512F__)
+#if DEEPCNN_ISA_AVX512
     return KW <= 3 ? 6 : 4;
 #else
     return KW <= 3 ? 3 : 2;
@@ -282,4 +276,5 @@ void backward_weights_direct_image(const ConvGeometry& g, const PaddedLayout& l,
 #endif
 
 }  // namespace detail
+}  // namespace DEEPCNN_ISA_NS
 }  // namespace deepcnn

@@ -9,31 +9,20 @@
 // Work is split over a ThreadPool by images (or by pixels / filters when the batch is smaller than the pool),
 // never inside a sum, so results are bit-identical for any thread count. Twins: conv2d_*_ref in conv2d_ref.hpp.
 // The kernels allocate nothing; the caller passes conv2d_fast_workspace_size(g, threads) scalars.
-#pragma once
 
-#include <algorithm>
-#include <cstddef>
-#include <type_traits>
-
-#include "../config.hpp"
-#include "../parallel/thread_pool.hpp"
-#include "conv_geometry.hpp"
-#include "gemm.hpp"
-#include "im2col.hpp"
-#include "conv2d_broadcast.hpp"
-#include "conv2d_direct.hpp"
-#include "padded_image.hpp"
-#include "winograd.hpp"
-#include "winograd_transposed.hpp"
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/conv2d_fast.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
+#endif
 
 namespace deepcnn {
+namespace DEEPCNN_ISA_NS {
 
 namespace detail {
 
 // Copies NR contiguous scalars (the packers' unit of work).
 template <class Scalar>
 inline void copy_nr(Scalar* dst, const Scalar* src) {
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
 #pragma GCC unroll 4
         for (int j = 0; j < GemmBlocking::NR; j += 8) _mm256_storeu_ps(dst + j, _mm256_loadu_ps(src + j));
@@ -121,7 +110,7 @@ struct Im2colTransposedPackB {
                 rbase[j] = (c * l.Hp + kh) * l.Wp + kw;
             }
             int oh = k0 / g->OW, ow = k0 % g->OW;
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
             if constexpr (std::is_same<Scalar, float>::value) {
                 constexpr int NV = NR / 8;
                 __m256i base[NV];
@@ -240,7 +229,7 @@ void sum_bias(const ConvGeometry& g, int N, const Scalar* dy, Scalar* dbias, int
     }
 }
 
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
 // Whether a forward convolution of N images takes the broadcast kernel: 5x5 windows wherever it applies; 3x3 where
 // Winograd does not pay (12x12 images at batch 1), the kernel skipping the taps that read padding.
 inline bool broadcast_conv_pays(const ConvGeometry& g, int N) {
@@ -288,7 +277,7 @@ template <class Scalar>
 void conv2d_forward_winograd_or_gemm(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight,
                                      const Scalar* bias, Scalar* y, Scalar* U, Scalar* workspace,
                                      std::size_t thread_scalars, ThreadPool* pool) {
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         if (winograd_transposes(g, N, pool ? pool->size() : 1)) {
             winograd_forward_transposed(g, N, x, weight, false, U, bias, y, workspace, thread_scalars, pool);
@@ -323,7 +312,7 @@ void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Sc
                          Scalar* y, Scalar* workspace, ThreadPool* pool) {
     const std::size_t shared = detail::conv2d_fast_shared_scalars(g);
     const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         if (detail::forward_direct(g)) {
             detail::forward_direct_batch(g, N, x, weight, bias, y, workspace + shared, per_thread, pool);
@@ -353,7 +342,7 @@ void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, c
     const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
     const int threads = pool ? pool->size() : 1;
     ConvGeometry t;
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         if (detail::backward_data_as_forward(g, t) && detail::broadcast_conv_pays(t, N)) {
             detail::broadcast_conv(t, N, dy, weight, true, nullptr, dx, workspace, workspace + weights, per_thread,
@@ -422,7 +411,7 @@ void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x,
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const std::size_t out_size = static_cast<std::size_t>(g.K) * P;
     const int threads = pool ? pool->size() : 1;
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         if (detail::winograd_weights_pays(g, N)) {
             detail::winograd_backward_weights(g, N, x, dy, dweight, workspace + weights,
@@ -496,4 +485,5 @@ void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x,
     pool_run(pool, threads, task);
 }
 
+}  // namespace DEEPCNN_ISA_NS
 }  // namespace deepcnn

@@ -1,20 +1,15 @@
 // deepcnn/kernels/gemm.hpp: packed GEMM, C (M, N) = [C +] A (M, K) B (K, N), BLIS style: B is packed in
 // KC x NC blocks of NR-wide panels, A in MC x KC blocks of MR-high panels, and an MR x NR register-blocked
-// micro-kernel (AVX2 + FMA for float when DEEPCNN_HAVE_AVX2, portable C++ otherwise) runs over them.
+// micro-kernel (AVX2 + FMA for float when DEEPCNN_ISA_AVX2, portable C++ otherwise) runs over them.
 // Operands are strided views or caller-supplied packers (implicit im2col in conv2d_fast.hpp). gemm_ref is
 // the plain-loop twin. Kernels allocate nothing: the caller passes gemm_workspace_size() scalars per thread.
-#pragma once
 
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <type_traits>
-
-#include "../config.hpp"
-#include "../parallel/thread_pool.hpp"
-#include "simd.hpp"
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/gemm.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
+#endif
 
 namespace deepcnn {
+namespace DEEPCNN_ISA_NS {
 
 // Blocking: micro-tile MR x NR; A block MC x KC (L2); B block KC x NC (L2 / L3); one B micro-panel KC x NR and one
 // A micro-panel MR x KC together in L1 (4.5 + 12 KiB with 6 x 16; 6 + 36 KiB with 8 x 48, within Zen 5's 48 KiB).
@@ -23,7 +18,7 @@ namespace deepcnn {
 // units) a zmm FMA does twice a ymm one's work in the same time; on Zen 4 (zmm at half rate) an 8 x 48 zmm tile
 // measured the same as an 8 x 24 ymm one, or up to 15% slower (session 1, docs/performance.md).
 struct GemmBlocking {
-#if DEEPCNN_HAVE_AVX2 && defined(__AVX512F__) && !defined(DEEPCNN_GEMM_TILE_6X16)
+#if DEEPCNN_ISA_AVX2 && DEEPCNN_ISA_AVX512 && !defined(DEEPCNN_GEMM_TILE_6X16)
     static constexpr int MR = 8;
     static constexpr int NR = 48;
     static constexpr int edge_unit = 16;  // an edge of n columns computes n rounded up to this (one zmm)
@@ -37,15 +32,6 @@ struct GemmBlocking {
     static constexpr int NC = 1008 / NR * NR;
 };
 
-// A read-only strided matrix: element (i, j) at data[i * rs + j * cs]. Row-major (rows, cols) has rs = cols,
-// cs = 1; its transpose is the same data with rs and cs swapped.
-template <class Scalar>
-struct StridedMatrix {
-    const Scalar* data;
-    long rs;
-    long cs;
-    const Scalar& operator()(long i, long j) const { return data[i * rs + j * cs]; }
-};
 
 // Scalars of workspace one gemm() call needs: the packed A and B blocks, alignment and overrun slack.
 template <class Scalar>
@@ -55,21 +41,9 @@ constexpr std::size_t gemm_workspace_size() {
            64 / sizeof(Scalar);
 }
 
-// C (M, N), row stride ldc = [C +] A (M, K) x B (K, N), plain loops in k order. Assigns unless `accumulate`.
-template <class Scalar>
-void gemm_ref(int M, int N, int K, StridedMatrix<Scalar> A, StridedMatrix<Scalar> B, Scalar* C, long ldc,
-              bool accumulate) {
-    for (int i = 0; i < M; ++i)
-        for (int j = 0; j < N; ++j) {
-            Scalar sum(0);
-            for (int k = 0; k < K; ++k) sum += A(i, k) * B(k, j);
-            C[i * ldc + j] = accumulate ? C[i * ldc + j] + sum : sum;
-        }
-}
-
 namespace detail {
 
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
 // out[p] lane i = src[row[i] + p] for i, p in [0, 8): eight 8-float rows transposed in registers.
 inline void transpose_8x8_registers(const float* src, const int* row, __m256 (&out)[8]) {
     __m256 r[8], t[8];
@@ -117,7 +91,7 @@ inline void transpose_8x4(const float* src, const int* row, float* dst, int ld) 
 }
 #endif
 
-#if defined(__AVX512F__)
+#if DEEPCNN_ISA_AVX512
 // dst[p * ld + i] = src[i * rs + p] for i in [0, 16), p in [0, count), count <= 16: sixteen rows transposed in
 // registers. Each row is read 16 floats long, whatever count is.
 inline void transpose_16x16(const float* src, std::ptrdiff_t rs, float* dst, std::ptrdiff_t ld, int count) {
@@ -166,7 +140,7 @@ struct StridedPackA {
             const Scalar* src = a.data + (i0 + ip) * a.rs + k0 * a.cs;
             if (m == MR && a.cs == 1) {
                 int k = 0;
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
                 if constexpr (std::is_same<Scalar, float>::value && MR == 8) {
                     int row[8];
                     for (int i = 0; i < 8; ++i) row[i] = static_cast<int>(i * a.rs);
@@ -198,7 +172,7 @@ bool pack_columns_transposed(const Scalar*, long, int, int, Scalar*) {
     return false;
 }
 
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
 inline bool pack_columns_transposed(const float* src, long cs, int kc, int n, float* dst) {
     constexpr int NR = GemmBlocking::NR;
     if (kc < 8 || n < 8) return false;
@@ -268,7 +242,7 @@ inline void gemm_micro_kernel_generic(int kc, const Scalar* a, const Scalar* b, 
         for (int j = 0; j < NR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + t[i][j] : t[i][j];
 }
 
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
 using GemmVector = Widest;
 static_assert(GemmBlocking::NR != 3 * GemmVector::lanes || GemmBlocking::edge_unit == GemmVector::lanes,
               "pack_columns_transposed zeroes up to whole edge vectors (gemm_micro_kernel_edge)");
@@ -309,7 +283,7 @@ inline void gemm_micro_kernel_simd(int kc, const float* a, const float* b, float
 
 template <class Scalar>
 inline void gemm_micro_kernel(int kc, const Scalar* a, const Scalar* b, Scalar* c, long ldc, bool accumulate) {
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         gemm_micro_kernel_simd<GemmBlocking::MR, GemmBlocking::NR / GemmVector::lanes>(kc, a, b, c, ldc, accumulate);
         return;
@@ -322,7 +296,7 @@ inline void gemm_micro_kernel(int kc, const Scalar* a, const Scalar* b, Scalar* 
 // of one or two thirds skip the columns past n.
 template <class Scalar>
 inline void gemm_micro_kernel_edge(int kc, int n, const Scalar* a, const Scalar* b, Scalar* tile) {
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value && GemmBlocking::NR == 3 * GemmVector::lanes) {
         constexpr int L = GemmVector::lanes;
         if (n <= L) {
@@ -523,4 +497,5 @@ void gemm_parallel(ThreadPool* pool, int M, int N, int K, StridedMatrix<Scalar> 
     });
 }
 
+}  // namespace DEEPCNN_ISA_NS
 }  // namespace deepcnn

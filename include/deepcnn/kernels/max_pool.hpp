@@ -1,79 +1,15 @@
 // deepcnn/kernels/max_pool.hpp: 2-D max pooling over NCHW batches (forward with argmax, backward routing).
 // Padding cells never win; ties go to the first maximum in row-major window order. max_pool_forward/backward
 // split the (n, c) planes over a ThreadPool and take a branch-free path for 2x2 windows with stride 2 and no
-// padding (AVX2 for float when DEEPCNN_HAVE_AVX2); the _ref twins are the plain window scans they are tested
+// padding (AVX2 for float when DEEPCNN_ISA_AVX2); the _ref twins are the plain window scans they are tested
 // against. The result does not depend on the thread count.
-#pragma once
 
-#include <algorithm>
-#include <cstdint>
-#include <limits>
-#include <type_traits>
-
-#include "../config.hpp"
-#include "../parallel/thread_pool.hpp"
-#include "conv_geometry.hpp"
-
-#if DEEPCNN_HAVE_AVX2
-#include <immintrin.h>
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/max_pool.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
 #endif
 
 namespace deepcnn {
-
-namespace detail {
-
-// One (n, c) plane of max_pool_forward_ref: in (H, W) -> out (OH, OW), arg (OH, OW).
-template <class Scalar>
-void max_pool_plane_ref(const ConvGeometry& g, const Scalar* in, Scalar* out, std::int32_t* arg) {
-    for (int oh = 0; oh < g.OH; ++oh)
-        for (int ow = 0; ow < g.OW; ++ow) {
-            Scalar best = -std::numeric_limits<Scalar>::infinity();
-            std::int32_t best_index = -1;
-            for (int kh = 0; kh < g.KH; ++kh) {
-                const int ih = oh * g.stride_h - g.pad_top + kh;
-                if (ih < 0 || ih >= g.H) continue;
-                for (int kw = 0; kw < g.KW; ++kw) {
-                    const int iw = ow * g.stride_w - g.pad_left + kw;
-                    if (iw < 0 || iw >= g.W) continue;
-                    const Scalar v = in[ih * g.W + iw];
-                    if (best_index < 0 || v > best) {
-                        best = v;
-                        best_index = ih * g.W + iw;
-                    }
-                }
-            }
-            out[oh * g.OW + ow] = best;
-            arg[oh * g.OW + ow] = best_index;
-        }
-}
-
-// One plane of max_pool_backward_ref: out (H, W) = grad (OH, OW) routed to arg.
-template <class Scalar>
-void max_pool_backward_plane_ref(const ConvGeometry& g, const Scalar* grad, const std::int32_t* arg, Scalar* out) {
-    for (int i = 0; i < g.H * g.W; ++i) out[i] = Scalar(0);
-    for (int o = 0; o < g.OH * g.OW; ++o) out[arg[o]] += grad[o];
-}
-
-}  // namespace detail
-
-// y (N, C, OH, OW) = window maxima of x (N, C, H, W); argmax (N, C, OH, OW) = index h * W + w of each maximum
-// within its (n, c) plane. g.K must equal g.C. Assigns y and argmax. The plain twin of max_pool_forward.
-template <class Scalar>
-void max_pool_forward_ref(const ConvGeometry& g, int N, const Scalar* x, Scalar* y, std::int32_t* argmax) {
-    const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
-    for (long plane = 0; plane < static_cast<long>(N) * g.C; ++plane)
-        detail::max_pool_plane_ref(g, x + plane * in_plane, y + plane * out_plane, argmax + plane * out_plane);
-}
-
-// dx (N, C, H, W) = dy routed to the argmax of each window (summed where windows overlap). Assigns dx. The plain
-// twin of max_pool_backward.
-template <class Scalar>
-void max_pool_backward_ref(const ConvGeometry& g, int N, const Scalar* dy, const std::int32_t* argmax, Scalar* dx) {
-    const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
-    for (long plane = 0; plane < static_cast<long>(N) * g.C; ++plane)
-        detail::max_pool_backward_plane_ref(g, dy + plane * out_plane, argmax + plane * out_plane,
-                                            dx + plane * in_plane);
-}
+namespace DEEPCNN_ISA_NS {
 
 namespace detail {
 
@@ -83,7 +19,7 @@ inline bool is_pool_2x2_s2(const ConvGeometry& g) {
            g.OH == g.H / 2 && g.OW == g.W / 2;
 }
 
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
 // All-ones in lanes [0, count), zero elsewhere (count may be <= 0 or >= 8).
 inline __m256i avx2_lanes_below(int count) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -141,7 +77,7 @@ void max_pool_2x2_plane(const ConvGeometry& g, const Scalar* in, Scalar* out, st
         std::int32_t* a = arg + static_cast<long>(oh) * g.OW;
         const std::int32_t row_base = 2 * oh * W;
         int ow = 0;
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
         if constexpr (std::is_same<Scalar, float>::value) {
             // 8 outputs per step from 16 columns of both rows; the last step is masked (no read or write past the
             // row pair)
@@ -184,7 +120,7 @@ void max_pool_2x2_backward_plane(const ConvGeometry& g, const Scalar* grad, cons
         const Scalar* d = grad + static_cast<long>(oh) * g.OW;
         const std::int32_t* a = arg + static_cast<long>(oh) * g.OW;
         int ow = 0;
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
         if constexpr (std::is_same<Scalar, float>::value) {
             for (; ow < g.OW; ow += 8) {
                 const int outputs = std::min(8, g.OW - ow), lo = std::min(8, 2 * outputs), hi = 2 * outputs - 8;
@@ -261,4 +197,5 @@ void max_pool_backward(const ConvGeometry& g, int N, const Scalar* dy, const std
     });
 }
 
+}  // namespace DEEPCNN_ISA_NS
 }  // namespace deepcnn

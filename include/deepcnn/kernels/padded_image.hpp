@@ -1,22 +1,13 @@
 // deepcnn/kernels/padded_image.hpp: the zero-padded copy of one image (C, Hp, Wp) that the convolution
 // kernels read their windows from, so that no kernel tests bounds, and the loop that splits a batch of them
 // between threads.
-#pragma once
 
-#include <algorithm>
-#include <cstddef>
-#include <type_traits>
-
-#include "../config.hpp"
-#include "../parallel/thread_pool.hpp"
-#include "conv_geometry.hpp"
-#include "gemm.hpp"
-
-#if DEEPCNN_HAVE_AVX2
-#include <immintrin.h>
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/padded_image.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
 #endif
 
 namespace deepcnn {
+namespace DEEPCNN_ISA_NS {
 namespace detail {
 
 // The zero-padded copy of one image: (C, Hp, Wp), large enough for every window, plus slack that packers may
@@ -34,7 +25,7 @@ inline PaddedLayout padded_layout(const ConvGeometry& g) {
     return l;
 }
 
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
 // pad_image for float where the layout has 8 scalars of slack: each row is zero vectors over its left padding,
 // the image row in vectors (the last one a masked load, its missing lanes zero) and zero vectors over its right
 // padding. The vectors may spill up to 8 scalars past what they cover; a row is written left to right and rows in
@@ -67,7 +58,7 @@ inline void pad_image_vectors(const ConvGeometry& g, const PaddedLayout& l, cons
 // xp (C, Hp, Wp) = x (C, H, W) shifted by (pad_top, pad_left), zero elsewhere (slack included).
 template <class Scalar>
 void pad_image(const ConvGeometry& g, const PaddedLayout& l, const Scalar* x, Scalar* xp) {
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
         if (l.size >= static_cast<std::size_t>(g.C) * l.Hp * l.Wp + 8) {
             pad_image_vectors(g, l, x, xp);
@@ -136,4 +127,5 @@ void for_each_padded_image(const ConvGeometry& g, int N, const Scalar* x, Scalar
 }
 
 }  // namespace detail
+}  // namespace DEEPCNN_ISA_NS
 }  // namespace deepcnn

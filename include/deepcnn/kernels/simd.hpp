@@ -3,14 +3,15 @@
 // loads and stores, a fold to 8 lanes), first_lanes, the AVX2 mask of a vector's first n lanes, and
 // store_first_lanes, which stores them without a mask. Widest is the widest the target has: on Zen 5 a zmm FMA
 // does twice a ymm one's arithmetic in the same time.
-#pragma once
 
-#include "../config.hpp"
+#if DEEPCNN_ISA_AVX2
 
-#if DEEPCNN_HAVE_AVX2
-#include <immintrin.h>
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/simd.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
+#endif
 
 namespace deepcnn {
+namespace DEEPCNN_ISA_NS {
 namespace detail {
 
 // A mask of the first n <= 8 lanes, for _mm256_maskload_ps / _mm256_maskstore_ps.
@@ -60,7 +61,7 @@ struct Ymm {
     static __m256 fold8(V v) { return v; }
 };
 
-#if defined(__AVX512F__)
+#if DEEPCNN_ISA_AVX512
 struct Zmm {
     using V = __m512;
     using Mask = __mmask16;
@@ -86,5 +87,6 @@ using Widest = Ymm;
 #endif
 
 }  // namespace detail
+}  // namespace DEEPCNN_ISA_NS
 }  // namespace deepcnn
 #endif

@@ -7,19 +7,13 @@
 // V_xi (C, tiles), on the packed GEMM of gemm.hpp, into whose packed layout the forward's input transform writes
 // V directly (WinogradPanelsV). The transforms run on 8 tiles of a tile row at a time.
 // Rounding differs from direct convolution (a few float ulps more); tests compare with conv2d_ref.hpp.
-#pragma once
 
-#include <algorithm>
-#include <cstddef>
-#include <numeric>
-
-#include "../config.hpp"
-#include "../parallel/thread_pool.hpp"
-#include "conv_geometry.hpp"
-#include "gemm.hpp"
-#include "padded_image.hpp"
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/winograd.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
+#endif
 
 namespace deepcnn {
+namespace DEEPCNN_ISA_NS {
 namespace detail {
 
 // Where the Winograd kernels run: 3x3 windows, stride 1, float with AVX2, at least 16 channels (the reduction of
@@ -27,7 +21,7 @@ namespace detail {
 // most 1024 tiles (64 x 64 outputs), so that a chunk's transformed input and products stay a few MB per thread;
 // larger images take the implicit GEMM, which stores no more than the padded image.
 inline bool winograd_applies(const ConvGeometry& g) {
-    return DEEPCNN_HAVE_AVX2 && g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 && g.C >= 16 &&
+    return DEEPCNN_ISA_AVX2 && g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 && g.C >= 16 &&
            g.K >= 8 && static_cast<long>((g.OH + 1) / 2) * ((g.OW + 1) / 2) <= 1024;
 }
 
@@ -176,7 +170,7 @@ inline std::size_t winograd_thread_scalars(const ConvGeometry& g) {
 // end: threads take whole parts, so the sums never depend on the thread count.
 constexpr int winograd_weight_parts = 4;
 
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
 // U_xi = G w G^T for weight w (K, C, 3, 3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], filters [k0, k1)
 // in groups of Group <= 8 (k0 a multiple of Group): per group and channel c, the group's 9 taps transposed in
 // registers (eight by a transpose, the ninth by scalar loads) so that the group's values are lanes of one
@@ -989,4 +983,5 @@ inline void winograd_backward_weights(const ConvGeometry& g, int N, const float*
 #endif
 
 }  // namespace detail
+}  // namespace DEEPCNN_ISA_NS
 }  // namespace deepcnn

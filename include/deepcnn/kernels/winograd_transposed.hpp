@@ -5,23 +5,16 @@
 // 36 tiles fill three 16-wide panels three quarters full. The transforms write both operands in the GEMM's
 // packed layout and use the same arithmetic as winograd.hpp's, so a result does not depend on which of the two
 // orientations computed it.
-#pragma once
 
-#include <algorithm>
-#include <cstddef>
-
-#include "../config.hpp"
-#include "../parallel/thread_pool.hpp"
-#include "conv_geometry.hpp"
-#include "gemm.hpp"
-#include "padded_image.hpp"
-#include "simd.hpp"
-#include "winograd.hpp"
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/winograd_transposed.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
+#endif
 
 namespace deepcnn {
+namespace DEEPCNN_ISA_NS {
 namespace detail {
 
-#if DEEPCNN_HAVE_AVX2
+#if DEEPCNN_ISA_AVX2
 // Scalars between the 16 operands U_xi^T (C, K) in the GEMM's packed layout (PrepackedB); K is a multiple of NR
 // wherever winograd_transposes, so that they fit in the room of winograd_weight_scalars.
 inline long winograd_transposed_weights_stride(const ConvGeometry& g) {
@@ -152,4 +145,5 @@ inline void winograd_forward_transposed(const ConvGeometry& g, int N, const floa
 #endif
 
 }  // namespace detail
+}  // namespace DEEPCNN_ISA_NS
 }  // namespace deepcnn

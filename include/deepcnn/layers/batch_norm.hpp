@@ -12,8 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "../kernels/batch_norm.hpp"
-#include "../kernels/elementwise.hpp"
+#include "../kernels/kernels.hpp"
 #include "input_cache.hpp"
 #include "layer.hpp"
 
@@ -80,7 +79,7 @@ protected:
             plane_sums_.resize(2 * static_cast<std::size_t>(planes));
             for_planes(planes, S, [&](long plane) {
                 Scalar sums[8] = {}, squares[8] = {};
-                batch_norm_shifted_sums(x.data() + plane * S, S, x.data()[(plane % C) * S], sums, squares);
+                kernels::batch_norm_shifted_sums(x.data() + plane * S, S, x.data()[(plane % C) * S], sums, squares);
                 plane_sums_[2 * plane] = pairwise8(sums);
                 plane_sums_[2 * plane + 1] = pairwise8(squares);
             });
@@ -112,7 +111,7 @@ protected:
             coefficients_[2 * c + 1] = static_cast<Scalar>(double(beta_[c]) - mean * double(gamma_[c]) * inv_std);
         }
         for_planes(planes, S, [&](long plane) {
-            batch_norm_normalize(x.data() + plane * S, S, coefficients_[2 * (plane % C)],
+            kernels::batch_norm_normalize(x.data() + plane * S, S, coefficients_[2 * (plane % C)],
                                  coefficients_[2 * (plane % C) + 1], y.data() + plane * S,
                                  relu_mask(plane * S));
         });
@@ -131,7 +130,7 @@ protected:
         for_planes(planes, S, [&](long plane) {
             const long base = plane * S;
             Scalar sums[8] = {}, centred[8] = {};
-            batch_norm_gradient_sums(dy.data() + base, relu_mask(base), x.data() + base, S, mean_[plane % C], sums,
+            kernels::batch_norm_gradient_sums(dy.data() + base, relu_mask(base), x.data() + base, S, mean_[plane % C], sums,
                                      centred);
             plane_sums_[2 * plane] = pairwise8(sums);
             plane_sums_[2 * plane + 1] = pairwise8(centred);
@@ -155,7 +154,7 @@ protected:
         for_planes(planes, S, [&](long plane) {
             const int c = static_cast<int>(plane % C);
             const long base = plane * S;
-            batch_norm_input_gradient(dy.data() + base, relu_mask(base), x.data() + base, S, coefficients_[3 * c],
+            kernels::batch_norm_input_gradient(dy.data() + base, relu_mask(base), x.data() + base, S, coefficients_[3 * c],
                                       coefficients_[3 * c + 1], mean_[c], coefficients_[3 * c + 2], dx.data() + base);
         });
     }

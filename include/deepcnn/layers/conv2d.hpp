@@ -1,7 +1,7 @@
 // deepcnn/layers/conv2d.hpp: Conv2D, a 2-D convolution layer over NCHW batches. Owns the weights
 // (K, C, KH, KW), the optional bias (K), their gradients, the cached input and the kernels' workspace; the
-// arithmetic lives in kernels/: conv2d_fast.hpp (packed AVX2 GEMM, threaded) for float when DEEPCNN_HAVE_AVX2,
-// otherwise conv2d.hpp (im2col + Eigen, one thread), the portable path.
+// arithmetic lives in kernels/: conv2d_fast.hpp (packed GEMM, Winograd and direct kernels, threaded) for float
+// where the CPU runs AVX2 or AVX-512 (kernels::simd_active), otherwise conv2d.hpp (im2col + Eigen, one thread).
 #pragma once
 
 #include <string>
@@ -10,7 +10,7 @@
 
 #include "../config.hpp"
 #include "../kernels/conv2d.hpp"
-#include "../kernels/conv2d_fast.hpp"
+#include "../kernels/kernels.hpp"
 #include "init.hpp"
 #include "input_cache.hpp"
 #include "layer.hpp"
@@ -107,8 +107,8 @@ protected:
         input_.keep(x, this->input_retained());
         y.resize(output_shape(x.shape()));
         const Scalar* bias = use_bias_ ? bias_.data() : nullptr;
-        if constexpr (use_fast_kernels) {
-            conv2d_forward_fast(geometry_, x.n(), x.data(), weight_.data(), bias, y.data(), workspace(),
+        if (kernels::simd_active<Scalar>()) {
+            kernels::conv2d_forward_fast(geometry_, x.n(), x.data(), weight_.data(), bias, y.data(), workspace(),
                                 this->thread_pool());
         } else {
             conv2d_forward(geometry_, x.n(), x.data(), weight_.data(), bias, y.data(), workspace());
@@ -119,8 +119,8 @@ protected:
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
         backward_weights(dy);
         dx.resize(input_.get().shape());
-        if constexpr (use_fast_kernels) {
-            conv2d_backward_data_fast(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace(),
+        if (kernels::simd_active<Scalar>()) {
+            kernels::conv2d_backward_data_fast(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace(),
                                       this->thread_pool());
         } else {
             conv2d_backward_data(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace());
@@ -130,13 +130,11 @@ protected:
     void backward_params_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& /*scratch*/) override { backward_weights(dy); }
 
 private:
-    static constexpr bool use_fast_kernels = DEEPCNN_HAVE_AVX2 && std::is_same<Scalar, float>::value;
-
     // dweight and dbias from dy and the kept input.
     void backward_weights(const Tensor<Scalar>& dy) {
         Scalar* dbias = use_bias_ ? dbias_.data() : nullptr;
-        if constexpr (use_fast_kernels) {
-            conv2d_backward_weights_fast(geometry_, dy.n(), input_.get().data(), dy.data(), dweight_.data(), dbias,
+        if (kernels::simd_active<Scalar>()) {
+            kernels::conv2d_backward_weights_fast(geometry_, dy.n(), input_.get().data(), dy.data(), dweight_.data(), dbias,
                                          workspace(), this->thread_pool());
         } else {
             conv2d_backward_weights(geometry_, dy.n(), input_.get().data(), dy.data(), dweight_.data(), dbias,
@@ -147,8 +145,8 @@ private:
     // The kernels' scratch memory, grown to fit the current thread count and then reused: no allocation per step.
     Scalar* workspace() {
         const ThreadPool* pool = this->thread_pool();
-        const std::size_t needed = use_fast_kernels
-                                       ? conv2d_fast_workspace_size<Scalar>(geometry_, pool ? pool->size() : 1)
+        const std::size_t needed = kernels::simd_active<Scalar>()
+                                       ? kernels::conv2d_fast_workspace_size<Scalar>(geometry_, pool ? pool->size() : 1)
                                        : conv2d_workspace_size(geometry_);
         if (workspace_.size() < needed) workspace_.resize(needed);
         return workspace_.data();

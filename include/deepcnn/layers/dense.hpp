@@ -1,6 +1,7 @@
 // deepcnn/layers/dense.hpp: Dense, a fully connected layer y = x W^T + b over flat (N, F, 1, 1) batches.
 // Owns W (units, F), b (units), their gradients and the cached input. The products run on the packed GEMM of
-// kernels/gemm.hpp (threaded) for float when DEEPCNN_HAVE_AVX2, on Eigen otherwise (the portable path).
+// kernels/gemm.hpp (threaded) for float where the CPU runs AVX2 or AVX-512 (kernels::simd_active), on Eigen
+// otherwise (the portable path).
 #pragma once
 
 #include <string>
@@ -8,7 +9,7 @@
 #include <vector>
 
 #include "../config.hpp"
-#include "../kernels/gemm.hpp"
+#include "../kernels/kernels.hpp"
 #include "init.hpp"
 #include "input_cache.hpp"
 #include "layer.hpp"
@@ -80,9 +81,9 @@ protected:
         input_.keep(x, this->input_retained());
         y.resize(output_shape(x.shape()));
         auto out = y.matrix();
-        if constexpr (use_fast_kernels) {
+        if (kernels::simd_active<Scalar>()) {
             const int N = x.n(), F = in_features_;
-            gemm_parallel(this->thread_pool(), N, units_, F, StridedMatrix<Scalar>{x.data(), F, 1},
+            kernels::gemm_parallel(this->thread_pool(), N, units_, F, StridedMatrix<Scalar>{x.data(), F, 1},
                           StridedMatrix<Scalar>{weight_.data(), 1, F}, y.data(), units_, false, workspace());
         } else {
             out.noalias() = x.matrix() * weight_matrix().transpose();
@@ -94,9 +95,9 @@ protected:
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
         backward_weights(dy);
         dx.resize(input_.get().shape());
-        if constexpr (use_fast_kernels) {
+        if (kernels::simd_active<Scalar>()) {
             const int N = dy.n(), F = in_features_, U = units_;
-            gemm_parallel(this->thread_pool(), N, F, U, StridedMatrix<Scalar>{dy.data(), U, 1},
+            kernels::gemm_parallel(this->thread_pool(), N, F, U, StridedMatrix<Scalar>{dy.data(), U, 1},
                           StridedMatrix<Scalar>{weight_.data(), F, 1}, dx.data(), F, false, workspace());
         } else {
             dx.matrix().noalias() = dy.matrix() * weight_matrix();
@@ -106,13 +107,11 @@ protected:
     void backward_params_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& /*scratch*/) override { backward_weights(dy); }
 
 private:
-    static constexpr bool use_fast_kernels = DEEPCNN_HAVE_AVX2 && std::is_same<Scalar, float>::value;
-
     // dW and db from dY and the kept input.
     void backward_weights(const Tensor<Scalar>& dy) {
-        if constexpr (use_fast_kernels) {
+        if (kernels::simd_active<Scalar>()) {
             const int N = dy.n(), F = in_features_, U = units_;
-            gemm_parallel(this->thread_pool(), U, F, N, StridedMatrix<Scalar>{dy.data(), 1, U},
+            kernels::gemm_parallel(this->thread_pool(), U, F, N, StridedMatrix<Scalar>{dy.data(), 1, U},
                           StridedMatrix<Scalar>{input_.get().data(), F, 1}, dweight_.data(), F, false, workspace());
         } else {
             auto dw = typename Tensor<Scalar>::MatrixMap(dweight_.data(), units_, in_features_);
@@ -124,7 +123,7 @@ private:
     // GEMM scratch for every thread of the pool, grown once and then reused.
     Scalar* workspace() {
         const ThreadPool* pool = this->thread_pool();
-        const std::size_t needed = static_cast<std::size_t>(pool ? pool->size() : 1) * gemm_workspace_size<Scalar>();
+        const std::size_t needed = static_cast<std::size_t>(pool ? pool->size() : 1) * kernels::gemm_workspace_size<Scalar>();
         if (workspace_.size() < needed) workspace_.resize(needed);
         return workspace_.data();
     }

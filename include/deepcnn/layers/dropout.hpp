@@ -9,7 +9,8 @@
 #include <cstdint>
 #include <string>
 
-#include "../kernels/elementwise.hpp"
+#include "../kernels/elementwise_ref.hpp"
+#include "../kernels/kernels.hpp"
 #include "layer.hpp"
 
 namespace deepcnn {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "../kernels/max_pool.hpp"
+#include "../kernels/kernels.hpp"
 #include "layer.hpp"
 
 namespace deepcnn {
@@ -56,12 +56,12 @@ protected:
     void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) override {
         y.resize(output_shape(x.shape()));
         argmax_.resize(y.size());
-        max_pool_forward(geometry_, x.n(), x.data(), y.data(), argmax_.data(), this->thread_pool());
+        kernels::max_pool_forward(geometry_, x.n(), x.data(), y.data(), argmax_.data(), this->thread_pool());
     }
     // dx[argmax] += dy; zero elsewhere.
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
         dx.resize(this->input_shape().with_batch(dy.n()));
-        max_pool_backward(geometry_, dy.n(), dy.data(), argmax_.data(), dx.data(), this->thread_pool());
+        kernels::max_pool_backward(geometry_, dy.n(), dy.data(), argmax_.data(), dx.data(), this->thread_pool());
     }
 
 private:

@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "../kernels/elementwise.hpp"
+#include "../kernels/elementwise_ref.hpp"
+#include "../kernels/kernels.hpp"
 #include "layer.hpp"
 
 namespace deepcnn {
@@ -28,7 +29,7 @@ protected:
         std::uint8_t* mask = mask_.data();
         // ranges start at multiples of 8 elements: each thread writes whole mask bytes
         parallel_for(this->thread_pool(), static_cast<long>(x.size()), grain, 64, [&](long begin, long end) {
-            relu_forward(end - begin, in + begin, out + begin, mask + begin / 8);
+            kernels::relu_forward(end - begin, in + begin, out + begin, mask + begin / 8);
         });
     }
     // dx = dy where x > 0, else 0 (the subgradient at 0 is taken as 0).
@@ -38,7 +39,7 @@ protected:
         const std::uint8_t* mask = mask_.data();
         Scalar* out = dx.data();
         parallel_for(this->thread_pool(), static_cast<long>(dy.size()), grain, 64, [&](long begin, long end) {
-            relu_backward(end - begin, grad + begin, mask + begin / 8, out + begin);
+            kernels::relu_backward(end - begin, grad + begin, mask + begin / 8, out + begin);
         });
     }
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "../kernels/adam.hpp"
+#include "../kernels/kernels.hpp"
 #include "optimizer.hpp"
 
 namespace deepcnn {
@@ -60,7 +60,7 @@ public:
             Scalar* value = p.value->data();
             const Scalar* grad = p.grad->data();
             this->for_elements(pool, p.value->size(), [&](std::size_t begin, std::size_t end) {
-                adam_update(static_cast<long>(end - begin), step, grad + begin, value + begin, m + begin, v + begin);
+                kernels::adam_update(static_cast<long>(end - begin), step, grad + begin, value + begin, m + begin, v + begin);
             });
         }
     }

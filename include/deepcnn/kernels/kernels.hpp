@@ -1,0 +1,122 @@
+// deepcnn/kernels/kernels.hpp: the one place that decides which instruction set's kernels run. Each function in
+// deepcnn::kernels calls its namesake in the pass active_isa() picks (isa_kernels.hpp): float on the best the CPU
+// has (or DEEPCNN_ISA), double always on the portable pass (its gradient checks need no speed). Layers and
+// optimizers call these; tests may also call a pass's own functions (deepcnn::isa_avx2::...) directly.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "isa.hpp"
+#include "isa_kernels.hpp"
+
+// Returns `call` (an expression naming a kernel and its arguments) from the pass active_isa() picks for Scalar.
+#if DEEPCNN_ISA_DISPATCH
+#define DEEPCNN_ISA_CALL(Scalar, call)                                                                             \
+    do {                                                                                                          \
+        if constexpr (std::is_same<Scalar, float>::value) {                                                       \
+            switch (::deepcnn::active_isa()) {                                                                    \
+                case ::deepcnn::Isa::avx512: return ::deepcnn::isa_avx512::call;                                  \
+                case ::deepcnn::Isa::avx2: return ::deepcnn::isa_avx2::call;                                      \
+                case ::deepcnn::Isa::portable: break;                                                             \
+            }                                                                                                     \
+        }                                                                                                         \
+        return ::deepcnn::isa_portable::call;                                                                     \
+    } while (0)
+#else
+#define DEEPCNN_ISA_CALL(Scalar, call) return ::deepcnn::isa_portable::call
+#endif
+
+namespace deepcnn {
+namespace kernels {
+
+// Whether Scalar runs hand-vectorised kernels now (float on AVX2 or AVX-512); the layers take their Eigen paths
+// otherwise.
+template <class Scalar>
+bool simd_active() {
+    return std::is_same<Scalar, float>::value && active_isa() != Isa::portable;
+}
+
+// ---- GEMM (gemm.hpp): scratch per thread and the threaded product.
+template <class Scalar>
+std::size_t gemm_workspace_size() {
+    DEEPCNN_ISA_CALL(Scalar, gemm_workspace_size<Scalar>());
+}
+template <class Scalar>
+void gemm_parallel(ThreadPool* pool, int M, int N, int K, StridedMatrix<Scalar> A, StridedMatrix<Scalar> B, Scalar* C,
+                   long ldc, bool accumulate, Scalar* workspace) {
+    DEEPCNN_ISA_CALL(Scalar, gemm_parallel(pool, M, N, K, A, B, C, ldc, accumulate, workspace));
+}
+
+// ---- Convolution (conv2d_fast.hpp).
+template <class Scalar>
+std::size_t conv2d_fast_workspace_size(const ConvGeometry& g, int threads) {
+    DEEPCNN_ISA_CALL(Scalar, conv2d_fast_workspace_size<Scalar>(g, threads));
+}
+template <class Scalar>
+void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight, const Scalar* bias,
+                         Scalar* y, Scalar* workspace, ThreadPool* pool) {
+    DEEPCNN_ISA_CALL(Scalar, conv2d_forward_fast(g, N, x, weight, bias, y, workspace, pool));
+}
+template <class Scalar>
+void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, const Scalar* weight, Scalar* dx,
+                               Scalar* workspace, ThreadPool* pool) {
+    DEEPCNN_ISA_CALL(Scalar, conv2d_backward_data_fast(g, N, dy, weight, dx, workspace, pool));
+}
+template <class Scalar>
+void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x, const Scalar* dy, Scalar* dweight,
+                                  Scalar* dbias, Scalar* workspace, ThreadPool* pool) {
+    DEEPCNN_ISA_CALL(Scalar, conv2d_backward_weights_fast(g, N, x, dy, dweight, dbias, workspace, pool));
+}
+
+// ---- ReLU (elementwise.hpp).
+template <class Scalar>
+void relu_forward(long count, const Scalar* x, Scalar* y, std::uint8_t* mask) {
+    DEEPCNN_ISA_CALL(Scalar, relu_forward(count, x, y, mask));
+}
+template <class Scalar>
+void relu_backward(long count, const Scalar* dy, const std::uint8_t* mask, Scalar* dx) {
+    DEEPCNN_ISA_CALL(Scalar, relu_backward(count, dy, mask, dx));
+}
+
+// ---- BatchNorm (batch_norm.hpp).
+template <class Scalar>
+void batch_norm_shifted_sums(const Scalar* x, long count, Scalar shift, Scalar* s, Scalar* q) {
+    DEEPCNN_ISA_CALL(Scalar, batch_norm_shifted_sums(x, count, shift, s, q));
+}
+template <class Scalar>
+void batch_norm_normalize(const Scalar* x, long count, Scalar scale, Scalar offset, Scalar* y, std::uint8_t* mask) {
+    DEEPCNN_ISA_CALL(Scalar, batch_norm_normalize(x, count, scale, offset, y, mask));
+}
+template <class Scalar>
+void batch_norm_gradient_sums(const Scalar* dy, const std::uint8_t* mask, const Scalar* x, long count, Scalar mean,
+                              Scalar* s, Scalar* q) {
+    DEEPCNN_ISA_CALL(Scalar, batch_norm_gradient_sums(dy, mask, x, count, mean, s, q));
+}
+template <class Scalar>
+void batch_norm_input_gradient(const Scalar* dy, const std::uint8_t* mask, const Scalar* x, long count, Scalar a,
+                               Scalar b, Scalar mean, Scalar k, Scalar* dx) {
+    DEEPCNN_ISA_CALL(Scalar, batch_norm_input_gradient(dy, mask, x, count, a, b, mean, k, dx));
+}
+
+// ---- Max pooling (max_pool.hpp).
+template <class Scalar>
+void max_pool_forward(const ConvGeometry& g, int N, const Scalar* x, Scalar* y, std::int32_t* argmax,
+                      ThreadPool* pool = nullptr) {
+    DEEPCNN_ISA_CALL(Scalar, max_pool_forward(g, N, x, y, argmax, pool));
+}
+template <class Scalar>
+void max_pool_backward(const ConvGeometry& g, int N, const Scalar* dy, const std::int32_t* argmax, Scalar* dx,
+                       ThreadPool* pool = nullptr) {
+    DEEPCNN_ISA_CALL(Scalar, max_pool_backward(g, N, dy, argmax, dx, pool));
+}
+
+// ---- Adam (adam.hpp).
+template <class Scalar>
+void adam_update(long count, const AdamStep<Scalar>& s, const Scalar* grad, Scalar* value, Scalar* m, Scalar* v) {
+    DEEPCNN_ISA_CALL(Scalar, adam_update(count, s, grad, value, m, v));
+}
+
+}  // namespace kernels
+}  // namespace deepcnn
