@@ -1,7 +1,8 @@
 // benchmarks/layer_times.cpp: where a training step's time goes, layer by layer. Trains the seed and fer nets on
 // a fixed random batch, timing every layer's forward and backward with Sequential::set_timing, on each thread
 // count asked for; prints a Markdown table per net of the mean milliseconds per step of each pass, the ratio of the
-// first thread count's time to the others', then the optimizer and the whole step.
+// first thread count's time to the others', then the optimizer, the whole step and the kernel variant each
+// convolution ran (kernels/conv2d_plan.hpp).
 // Usage: layer_times [--nets seed,fer] [--threads 1,2] [--batch 64] [--steps 20]
 #include <deepcnn/deepcnn.hpp>
 
@@ -73,6 +74,7 @@ Options parse(int argc, char** argv) {
 struct Run {
     deepcnn::ModelTimings timings;
     double step_seconds = 0.0;
+    std::string kernel_plans;  // Sequential::kernel_plans() after the run
 };
 
 Run time_net(const std::string& net, int threads, const Options& o) {
@@ -92,6 +94,7 @@ Run time_net(const std::string& net, int threads, const Options& o) {
     Run run;
     run.step_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / o.steps;
     run.timings = model.timings();
+    run.kernel_plans = model.kernel_plans();
     return run;
 }
 
@@ -146,6 +149,9 @@ void print_table(const std::string& net, const Options& o, const std::vector<Run
     for (double v : step) std::printf(" %.1f |", o.batch / (v / 1e3));
     for (std::size_t k = 1; k < step.size(); ++k) std::printf(" |");
     std::printf("\n");
+    for (std::size_t k = 0; k < runs.size(); ++k)
+        std::printf("\nKernels on %d thread(s), instruction set %s:\n%s", o.threads[k], deepcnn::isa_name(deepcnn::active_isa()),
+                    runs[k].kernel_plans.c_str());
 }
 
 }  // namespace

@@ -628,7 +628,8 @@ int run(const Options& o, int argc, char** argv) {
     std::cout << "\nBest epoch " << state.best_epoch << " (validation accuracy " << state.best_val_accuracy << ")\n";
     std::cout << "Test (" << test_name << ", " << test.size() << " images" << (o.tta ? ", flip-averaged" : "")
               << "):\n" << format_evaluation(cm, selection.names) << "\n";
-    if (o.profile) std::cout << format_layer_times(model.timings()) << "\n";
+    if (o.profile)
+        std::cout << format_layer_times(model.timings()) << "Kernels by layer (--profile):\n" << model.kernel_plans() << "\n";
 
     RunReport report;
     report.classes = selection.names;

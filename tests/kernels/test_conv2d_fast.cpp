@@ -340,3 +340,100 @@ TEST_CASE("Conv2D on its fast path matches the reference and is bit-identical on
     conv2d_forward_ref(single.geometry(), 4, x.data(), single.weight().data(), single.bias().data(), ref.data());
     CHECK(relative_error(std::vector<float>(y1.begin(), y1.end()), ref) < 1e-5);
 }
+
+TEST_CASE("every variant of the convolution's plan, forced by name, matches the references",
+          "[kernels][conv2d][plan]") {
+    // Shapes that between them give every variant of every pass a case it applies to: the first layer (one channel,
+    // 3x3 and 5x5), 3x3 layers of few and many tiles, whole 16-wide panels of filters, 5x5 with filter blocks of 16,
+    // stride 2 and a 1x1 window (the GEMM variants only).
+    const Case cases[] = {
+        {2, 1, 12, 12, 16, 3, 3, 1, Padding::same()},   {1, 1, 10, 11, 16, 5, 5, 1, Padding::same()},
+        {2, 32, 12, 12, 32, 3, 3, 1, Padding::same()},  {1, 64, 12, 12, 64, 3, 3, 1, Padding::same()},
+        {2, 32, 13, 11, 48, 5, 5, 1, Padding::same()},  {2, 24, 9, 9, 20, 3, 3, 2, Padding::same()},
+        {3, 40, 6, 6, 24, 1, 1, 1, Padding::valid()},   {1, 48, 24, 24, 32, 3, 3, 1, Padding::same()},
+    };
+    for_each_isa([&](Isa isa) {
+        for (const ConvDirection d :
+             {ConvDirection::forward, ConvDirection::backward_data, ConvDirection::backward_weights}) {
+            for (const std::string& name : kernels::conv2d_variant_names<float>(d)) {
+                INFO(conv_direction_name(d) << " variant " << name);
+                int applied = 0;
+                for (const Case& c : cases) {
+                    INFO(describe(c));
+                    const ConvGeometry g =
+                        make_conv_geometry(c.C, c.H, c.W, c.K, c.KH, c.KW, c.stride, c.stride, c.padding);
+                    Rng rng(11);
+                    const auto x = random_values(static_cast<std::size_t>(c.N) * c.C * c.H * c.W, rng);
+                    const auto w = random_values(static_cast<std::size_t>(c.K) * g.patch_size(), rng);
+                    const auto b = random_values(static_cast<std::size_t>(c.K), rng);
+                    const auto dy = random_values(static_cast<std::size_t>(c.N) * c.K * g.out_pixels(), rng);
+                    std::vector<float> got, want;
+                    ConvArgs<float> a;
+                    a.N = c.N, a.x = x.data(), a.weight = w.data(), a.bias = b.data(), a.dy = dy.data();
+                    std::vector<float> dbias(b.size()), dbias_ref(b.size());
+                    if (d == ConvDirection::forward) {
+                        got.assign(dy.size(), std::numeric_limits<float>::quiet_NaN());
+                        want.resize(dy.size());
+                        a.y = got.data();
+                        conv2d_forward_ref(g, c.N, x.data(), w.data(), b.data(), want.data());
+                    } else if (d == ConvDirection::backward_data) {
+                        got.assign(x.size(), std::numeric_limits<float>::quiet_NaN());
+                        want.resize(x.size());
+                        a.dx = got.data();
+                        conv2d_backward_data_ref(g, c.N, dy.data(), w.data(), want.data());
+                    } else {
+                        got.assign(w.size(), std::numeric_limits<float>::quiet_NaN());
+                        want.resize(w.size());
+                        a.dweight = got.data(), a.dbias = dbias.data();
+                        conv2d_backward_weights_ref(g, c.N, x.data(), dy.data(), want.data(), dbias_ref.data());
+                    }
+                    for (int threads : {1, 2}) {
+                        ThreadPool pool(threads);
+                        std::vector<float> workspace(kernels::conv2d_fast_workspace_size<float>(g, threads),
+                                                     std::numeric_limits<float>::quiet_NaN());
+                        a.pool = &pool, a.workspace = workspace.data();
+                        try {
+                            kernels::conv2d_run(d, name.c_str(), g, a);
+                        } catch (const config_error& e) {
+                            CHECK(std::string(e.what()).find("does not apply") != std::string::npos);
+                            break;
+                        }
+                        ++applied;
+                        CHECK(relative_error(got, want) < 1e-5);
+                        if (d == ConvDirection::backward_weights) CHECK(relative_error(dbias, dbias_ref) < 1e-5);
+                    }
+                }
+                // Each variant ran somewhere (on 1 and 2 threads); the last of each list applies everywhere.
+                CHECK(applied >= 2);
+                (void)isa;
+            }
+        }
+        CHECK_THROWS_WITH(kernels::conv2d_run(ConvDirection::forward, "no_such_variant",
+                                              make_conv_geometry(1, 4, 4, 1, 3, 3, 1, 1, Padding::same()),
+                                              ConvArgs<float>{}),
+                          "no convolution forward variant named 'no_such_variant'");
+    });
+}
+
+TEST_CASE("the plan names the variants the FER layers run, on each instruction set", "[kernels][conv2d][plan]") {
+    // fer conv1 (the first layer) and a 3x3 layer on 24x24 images of 32 channels, at batch 64.
+    const ConvGeometry first = make_conv_geometry(1, 48, 48, 32, 3, 3, 1, 1, Padding::same());
+    const ConvGeometry middle = make_conv_geometry(32, 24, 24, 64, 3, 3, 1, 1, Padding::same());
+    for_each_isa([&](Isa isa) {
+        const ConvPlan a = kernels::conv2d_plan<float>(first, 64, 1), b = kernels::conv2d_plan<float>(middle, 64, 1);
+        CHECK(a.isa == isa);
+        if (isa == Isa::portable) {
+            CHECK(std::string(a.forward) == "implicit_gemm");
+            CHECK(std::string(b.backward_data) == "implicit_gemm_flipped");
+        } else {
+            CHECK(std::string(a.forward) == "direct");
+            CHECK(std::string(a.backward_weights) == "direct");
+            CHECK(std::string(b.forward) == "winograd");
+            CHECK(std::string(b.backward_data) == "winograd_flipped");
+            CHECK(std::string(b.backward_weights) == "winograd");
+        }
+        CHECK(b.str().find(isa_name(isa)) == 0);
+    });
+    // A double always runs the portable pass.
+    CHECK(kernels::conv2d_plan<double>(middle, 64, 1).isa == Isa::portable);
+}

@@ -177,8 +177,8 @@ inline bool backward_data_as_forward(const ConvGeometry& g, ConvGeometry& t) {
     return true;
 }
 
-// Per-thread workspace: one padded image (or the col matrix of the strided backward-data) and a GEMM block, or
-// the Winograd kernels' chunk, whichever is larger.
+// Per-thread workspace: one padded image (or the col matrix of backward-data's gemm_col2im, if larger) and a GEMM
+// block, or the Winograd kernels' chunk, whichever is larger.
 inline std::size_t conv2d_fast_thread_scalars(const ConvGeometry& g, std::size_t gemm_scalars) {
     std::size_t image = padded_layout(g).size;
     std::size_t winograd = winograd_applies(g) ? winograd_thread_scalars(g) : 0;
@@ -186,9 +186,9 @@ inline std::size_t conv2d_fast_thread_scalars(const ConvGeometry& g, std::size_t
     if (backward_data_as_forward(g, t)) {
         image = std::max(image, padded_layout(t).size);
         if (winograd_applies(t)) winograd = std::max(winograd, winograd_thread_scalars(t));
-    } else {
-        image = std::max(image, static_cast<std::size_t>(g.patch_size()) * g.out_pixels());
     }
+    // the col matrix of backward-data's gemm_col2im, which applies to every shape
+    image = std::max(image, static_cast<std::size_t>(g.patch_size()) * g.out_pixels());
     return std::max((image + 15) / 16 * 16 + gemm_scalars, winograd);
 }
 
@@ -272,218 +272,7 @@ void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const S
                           });
 }
 
-// Forward for a batch by Winograd where it pays (U: room for the transformed weights), else by implicit GEMM.
-template <class Scalar>
-void conv2d_forward_winograd_or_gemm(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight,
-                                     const Scalar* bias, Scalar* y, Scalar* U, Scalar* workspace,
-                                     std::size_t thread_scalars, ThreadPool* pool) {
-#if DEEPCNN_ISA_AVX2
-    if constexpr (std::is_same<Scalar, float>::value) {
-        if (winograd_transposes(g, N, pool ? pool->size() : 1)) {
-            winograd_forward_transposed(g, N, x, weight, false, U, bias, y, workspace, thread_scalars, pool);
-            return;
-        }
-        if (winograd_pays(g, N)) {
-            winograd_forward(g, N, x, weight, false, U, bias, y, workspace, thread_scalars, pool);
-            return;
-        }
-    }
-#endif
-    (void)U;
-    conv2d_forward_batch(g, N, x, weight, bias, y, workspace, thread_scalars, pool);
-}
-
 }  // namespace detail
-
-// Scalars of workspace the conv2d_*_fast kernels need with `threads` threads (one set per thread, plus the
-// flipped weights of backward-data).
-template <class Scalar>
-std::size_t conv2d_fast_workspace_size(const ConvGeometry& g, int threads) {
-    return detail::conv2d_fast_shared_scalars(g) +
-           static_cast<std::size_t>(std::max(threads, 1)) *
-               detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>()) +
-           16;
-}
-
-// y (N, K, OH, OW) = conv(x (N, C, H, W), weight (K, C, KH, KW)) + bias (K) [bias may be null]. Assigns y.
-// pool may be null (one thread); workspace: conv2d_fast_workspace_size(g, pool threads).
-template <class Scalar>
-void conv2d_forward_fast(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight, const Scalar* bias,
-                         Scalar* y, Scalar* workspace, ThreadPool* pool) {
-    const std::size_t shared = detail::conv2d_fast_shared_scalars(g);
-    const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
-#if DEEPCNN_ISA_AVX2
-    if constexpr (std::is_same<Scalar, float>::value) {
-        if (detail::forward_direct(g)) {
-            detail::forward_direct_batch(g, N, x, weight, bias, y, workspace + shared, per_thread, pool);
-            return;
-        }
-        if (detail::broadcast_conv_pays(g, N)) {
-            detail::broadcast_conv(g, N, x, weight, false, bias, y, workspace, workspace + shared, per_thread, pool);
-            return;
-        }
-    }
-#endif
-    detail::conv2d_forward_winograd_or_gemm(g, N, x, weight, bias, y,
-                                            workspace + detail::conv2d_fast_flipped_scalars(g), workspace + shared,
-                                            per_thread, pool);
-}
-
-// dx (N, C, H, W) = dL/dx for dy (N, K, OH, OW). Assigns dx. Stride 1 and C >= 4 MR (32, or 24 without
-// AVX-512VL): a forward convolution of dy with the flipped weights w'(c, k, kh, kw) = weight(k, c, KH-1-kh,
-// KW-1-kw), by the broadcast kernel (weights packed flipped) or Winograd (weights read flipped) where they pay,
-// else by implicit GEMM on a flipped copy. Otherwise: per image dcol (R, P) = weight^T (R, K) x dy_n (K, P), then
-// dx_n = col2im(dcol).
-template <class Scalar>
-void conv2d_backward_data_fast(const ConvGeometry& g, int N, const Scalar* dy, const Scalar* weight, Scalar* dx,
-                               Scalar* workspace, ThreadPool* pool) {
-    const int R = g.patch_size(), P = g.out_pixels(), KK = g.KH * g.KW;
-    const std::size_t weights = detail::conv2d_fast_shared_scalars(g);
-    const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
-    const int threads = pool ? pool->size() : 1;
-    ConvGeometry t;
-#if DEEPCNN_ISA_AVX2
-    if constexpr (std::is_same<Scalar, float>::value) {
-        if (detail::backward_data_as_forward(g, t) && detail::broadcast_conv_pays(t, N)) {
-            detail::broadcast_conv(t, N, dy, weight, true, nullptr, dx, workspace, workspace + weights, per_thread,
-                                   pool);
-            return;
-        }
-        if (detail::backward_data_as_forward(g, t) && detail::winograd_pays(t, N)) {
-            // the weight transform reads the weights flipped: no flipped copy
-            float* U = workspace + detail::conv2d_fast_flipped_scalars(g);
-            if (detail::winograd_transposes(t, N, threads)) {
-                detail::winograd_forward_transposed(t, N, dy, weight, true, U, nullptr, dx, workspace + weights,
-                                                    per_thread, pool);
-            } else {
-                detail::winograd_forward(t, N, dy, weight, true, U, nullptr, dx, workspace + weights, per_thread,
-                                         pool);
-            }
-            return;
-        }
-    }
-#endif
-    if (detail::backward_data_as_forward(g, t)) {
-        // flipped (C, K, KH, KW), written in order; threads split the input channels (at batch 1 the copy is a
-        // noticeable part of the layer).
-        Scalar* flipped = workspace;
-        pool_run(pool, threads, [&](int tid) {
-            int c0 = 0, c1 = 0;
-            split_range(g.C, threads, tid, 1, c0, c1);
-            for (int c = c0; c < c1; ++c)
-                for (int k = 0; k < g.K; ++k) {
-                    const Scalar* src = weight + (static_cast<std::size_t>(k) * g.C + c) * KK;
-                    Scalar* dst = flipped + (static_cast<std::size_t>(c) * g.K + k) * KK;
-                    for (int i = 0; i < KK; ++i) dst[KK - 1 - i] = src[i];
-                }
-        });
-        detail::conv2d_forward_batch(t, N, dy, flipped, static_cast<const Scalar*>(nullptr), dx, workspace + weights,
-                                     per_thread, pool);
-        return;
-    }
-    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
-    auto task = [&](int tid) {
-        Scalar* base = workspace + weights + static_cast<std::size_t>(tid) * per_thread;
-        Scalar* dcol = base;
-        Scalar* gemm_ws = base + per_thread - gemm_workspace_size<Scalar>();
-        int begin = 0, end = 0;
-        split_range(N, threads, tid, 1, begin, end);
-        for (int n = begin; n < end; ++n) {
-            gemm(R, P, g.K, StridedMatrix<Scalar>{weight, 1, R},
-                 StridedMatrix<Scalar>{dy + static_cast<std::size_t>(n) * g.K * P, P, 1}, dcol, P, false, gemm_ws);
-            col2im(g, dcol, dx + n * in_size);
-        }
-    };
-    pool_run(pool, threads, task);
-}
-
-// dweight (K, C, KH, KW) = sum_n dy_n (K, P) x im2col(x_n)^T (P, R); dbias (K) = sum of dy over images and
-// pixels [may be null]. Assigns both. Threads split dweight (by patch rows, or by filters when R is small) and
-// each sums every image in order, so the sum order never depends on the thread count.
-template <class Scalar>
-void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x, const Scalar* dy, Scalar* dweight,
-                                  Scalar* dbias, Scalar* workspace, ThreadPool* pool) {
-    const int R = g.patch_size(), P = g.out_pixels();
-    const std::size_t weights = detail::conv2d_fast_flipped_scalars(g);
-    const std::size_t per_thread = detail::conv2d_fast_thread_scalars(g, gemm_workspace_size<Scalar>());
-    const detail::PaddedLayout l = detail::padded_layout(g);
-    const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
-    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
-    const std::size_t out_size = static_cast<std::size_t>(g.K) * P;
-    const int threads = pool ? pool->size() : 1;
-#if DEEPCNN_ISA_AVX2
-    if constexpr (std::is_same<Scalar, float>::value) {
-        if (detail::winograd_weights_pays(g, N)) {
-            detail::winograd_backward_weights(g, N, x, dy, dweight, workspace + weights,
-                                              workspace + detail::conv2d_fast_shared_scalars(g), per_thread, pool);
-            if (dbias) detail::sum_bias(g, N, dy, dbias);
-            return;
-        }
-        if (detail::broadcast_weights_pays(g)) {
-            detail::broadcast_backward_weights(g, N, x, dy, dweight, workspace, workspace + weights, per_thread, pool);
-            if (dbias)
-                pool_run(pool, threads, [&](int t) {
-                    int k0 = 0, k1 = 0;
-                    split_range(g.K, threads, t, 1, k0, k1);
-                    detail::sum_bias(g, N, dy, dbias, k0, k1);
-                });
-            return;
-        }
-        if (detail::backward_weights_direct(g)) {
-            // Threads split the filters (in the kernel's blocks); each sums every image in order into 8-lane
-            // partial sums of the weight and bias gradients (in its GEMM block), reduced lane by lane at the end.
-            const int block = g.KW == 3 ? detail::direct_filter_block<3>() : detail::direct_filter_block<5>();
-            pool_run(pool, threads, [&](int t) {
-                Scalar* xp = workspace + weights + static_cast<std::size_t>(t) * per_thread;
-                Scalar* acc = xp + xp_scalars;
-                int begin = 0, end = 0;
-                split_range(g.K, threads, t, block, begin, end);
-                if (begin == end) return;
-                const std::size_t acc_scalars = static_cast<std::size_t>(end - begin) * (R + 1) * 8;
-                std::fill(acc, acc + acc_scalars, Scalar(0));
-                Scalar* bias_acc = acc + static_cast<std::size_t>(end - begin) * R * 8;
-                for (int n = 0; n < N; ++n) {
-                    detail::pad_image(g, l, x + n * in_size, xp);
-                    if (g.KW == 3) {
-                        detail::backward_weights_direct_image<3, detail::direct_filter_block<3>()>(
-                            g, l, xp, dy + n * out_size, begin, end, acc, bias_acc);
-                    } else {
-                        detail::backward_weights_direct_image<5, detail::direct_filter_block<5>()>(
-                            g, l, xp, dy + n * out_size, begin, end, acc, bias_acc);
-                    }
-                }
-                for (int k = begin; k < end; ++k) {
-                    for (int r = 0; r < R; ++r)
-                        dweight[static_cast<std::size_t>(k) * R + r] =
-                            detail::sum_lanes8(acc + (static_cast<std::size_t>(k - begin) * R + r) * 8);
-                    if (dbias) dbias[k] = detail::sum_lanes8(bias_acc + static_cast<std::size_t>(k - begin) * 8);
-                }
-            });
-            return;
-        }
-    }
-#endif
-    const bool by_rows = R >= 2 * GemmBlocking::NR * threads;
-    auto task = [&](int t) {
-        Scalar* xp = workspace + weights + static_cast<std::size_t>(t) * per_thread;
-        Scalar* gemm_ws = xp + xp_scalars;
-        int begin = 0, end = 0;
-        split_range(by_rows ? R : g.K, threads, t, by_rows ? GemmBlocking::NR : GemmBlocking::MR, begin, end);
-        if (begin < end) {
-            const int k0 = by_rows ? 0 : begin, k1 = by_rows ? g.K : end;
-            const int r0 = by_rows ? begin : 0, r1 = by_rows ? end : R;
-            for (int n = 0; n < N; ++n) {
-                detail::pad_image(g, l, x + n * in_size, xp);
-                gemm_packed(k1 - k0, r1 - r0, P,
-                            detail::StridedPackA<Scalar>{{dy + n * out_size + static_cast<std::size_t>(k0) * P, P, 1}},
-                            detail::Im2colTransposedPackB<Scalar>{&g, l, xp, r0},
-                            dweight + static_cast<std::size_t>(k0) * R + r0, R, n > 0, gemm_ws);
-            }
-        }
-        if (t == 0 && dbias) detail::sum_bias(g, N, dy, dbias);
-    };
-    pool_run(pool, threads, task);
-}
 
 }  // namespace DEEPCNN_ISA_NS
 }  // namespace deepcnn

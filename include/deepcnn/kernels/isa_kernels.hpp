@@ -11,15 +11,19 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <numeric>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "../config.hpp"
 #include "../parallel/thread_pool.hpp"
 #include "../random.hpp"
 #include "adam_ref.hpp"
 #include "batch_norm_ref.hpp"
+#include "conv2d_variant.hpp"
 #include "conv_geometry.hpp"
 #include "elementwise_ref.hpp"
 #include "gemm_ref.hpp"

@@ -27,6 +27,7 @@ using namespace ::deepcnn::detail;
 #include "winograd.hpp"
 #include "winograd_transposed.hpp"
 #include "conv2d_fast.hpp"
+#include "conv2d_plan.hpp"
 #include "elementwise.hpp"
 #include "batch_norm.hpp"
 #include "max_pool.hpp"

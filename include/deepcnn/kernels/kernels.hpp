@@ -6,7 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "isa.hpp"
 #include "isa_kernels.hpp"
@@ -68,6 +70,24 @@ template <class Scalar>
 void conv2d_backward_weights_fast(const ConvGeometry& g, int N, const Scalar* x, const Scalar* dy, Scalar* dweight,
                                   Scalar* dbias, Scalar* workspace, ThreadPool* pool) {
     DEEPCNN_ISA_CALL(Scalar, conv2d_backward_weights_fast(g, N, x, dy, dweight, dbias, workspace, pool));
+}
+
+// The convolution's kernel plan (conv2d_plan.hpp): the variant each direction runs for N images on `threads`
+// threads, on the active instruction set.
+template <class Scalar>
+ConvPlan conv2d_plan(const ConvGeometry& g, int N, int threads) {
+    const Isa isa = std::is_same<Scalar, float>::value ? active_isa() : Isa::portable;
+    DEEPCNN_ISA_CALL(Scalar, conv2d_plan<Scalar>(g, N, threads, isa));
+}
+// The names of direction d's variants, in the order they are tried.
+template <class Scalar>
+std::vector<std::string> conv2d_variant_names(ConvDirection d) {
+    DEEPCNN_ISA_CALL(Scalar, conv2d_variant_names<Scalar>(d));
+}
+// Runs direction d's variant `name` (tests, benchmarks); throws config_error where it does not exist or apply.
+template <class Scalar>
+void conv2d_run(ConvDirection d, const char* name, const ConvGeometry& g, const ConvArgs<Scalar>& a) {
+    DEEPCNN_ISA_CALL(Scalar, conv2d_run<Scalar>(d, name, g, a));
 }
 
 // ---- ReLU (elementwise.hpp).

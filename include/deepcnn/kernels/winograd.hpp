@@ -143,6 +143,15 @@ inline bool winograd_splits_image_rows(const ConvGeometry& g, const WinogradLayo
     return N < threads && winograd_splits_tiles(g, w);
 }
 
+// Where winograd_transposed.hpp can compute the forward of N images on `threads` threads: filters in whole
+// panels, and fewer than 144 tiles per thread's GEMMs (in all, or a thread's share of one image's tile rows).
+inline bool winograd_transposed_applies(const ConvGeometry& g, int N, int threads) {
+    if (!winograd_applies(g) || !winograd_transposed_fits(g)) return false;
+    const long tiles = winograd_tiles(g, N);
+    if (tiles < 144) return true;
+    return winograd_splits_image_rows(g, winograd_layout(g), N, threads) && tiles / threads < 144;
+}
+
 // Where the forward of N images on `threads` threads runs with the tiles as the GEMM's rows
 // (winograd_transposed.hpp), that is where each thread's GEMMs have fewer than 144 tiles: on 36-143 in all where
 // winograd_pays; or on one image whose tile rows the threads split (winograd_splits_image_rows), a thread's share.
@@ -150,10 +159,7 @@ inline bool winograd_splits_image_rows(const ConvGeometry& g, const WinogradLayo
 // backward-data of the 12x12 layers 1.37-1.58x on 1 thread; fer conv3's backward-data (32 filters, 144 tiles)
 // 1.16x on 2 threads. The results are the same either way, bit for bit.
 inline bool winograd_transposes(const ConvGeometry& g, int N, int threads) {
-    if (!winograd_pays(g, N) || !winograd_transposed_fits(g)) return false;
-    const long tiles = winograd_tiles(g, N);
-    if (tiles < 144) return true;
-    return winograd_splits_image_rows(g, winograd_layout(g), N, threads) && tiles / threads < 144;
+    return winograd_pays(g, N) && winograd_transposed_applies(g, N, threads);
 }
 
 // Scalars of one thread's workspace: padded image, V, M (or transformed dy), a GEMM block, one image's dy, and

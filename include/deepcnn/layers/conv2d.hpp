@@ -86,6 +86,12 @@ public:
     }
 
     const ConvGeometry& geometry() const { return geometry_; }
+
+    // The variant each direction ran last (kernels/conv2d_plan.hpp), or a note that the Eigen path ran.
+    std::string kernel_plan() const override {
+        if (plan_.threads == 0) return kernels::simd_active<Scalar>() ? "not run yet" : "im2col + Eigen";
+        return plan_.str();
+    }
     Tensor<Scalar>& weight() { return weight_; }
     Tensor<Scalar>& bias() { return bias_; }
 
@@ -108,8 +114,9 @@ protected:
         y.resize(output_shape(x.shape()));
         const Scalar* bias = use_bias_ ? bias_.data() : nullptr;
         if (kernels::simd_active<Scalar>()) {
-            kernels::conv2d_forward_fast(geometry_, x.n(), x.data(), weight_.data(), bias, y.data(), workspace(),
-                                this->thread_pool());
+            ConvArgs<Scalar> a = kernel_args(x.n());
+            a.x = x.data(), a.weight = weight_.data(), a.bias = bias, a.y = y.data();
+            kernels::conv2d_run(ConvDirection::forward, plan_.forward, geometry_, a);
         } else {
             conv2d_forward(geometry_, x.n(), x.data(), weight_.data(), bias, y.data(), workspace());
         }
@@ -120,8 +127,9 @@ protected:
         backward_weights(dy);
         dx.resize(input_.get().shape());
         if (kernels::simd_active<Scalar>()) {
-            kernels::conv2d_backward_data_fast(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace(),
-                                      this->thread_pool());
+            ConvArgs<Scalar> a = kernel_args(dy.n());
+            a.dy = dy.data(), a.weight = weight_.data(), a.dx = dx.data();
+            kernels::conv2d_run(ConvDirection::backward_data, plan_.backward_data, geometry_, a);
         } else {
             conv2d_backward_data(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace());
         }
@@ -134,12 +142,26 @@ private:
     void backward_weights(const Tensor<Scalar>& dy) {
         Scalar* dbias = use_bias_ ? dbias_.data() : nullptr;
         if (kernels::simd_active<Scalar>()) {
-            kernels::conv2d_backward_weights_fast(geometry_, dy.n(), input_.get().data(), dy.data(), dweight_.data(), dbias,
-                                         workspace(), this->thread_pool());
+            ConvArgs<Scalar> a = kernel_args(dy.n());
+            a.x = input_.get().data(), a.dy = dy.data(), a.dweight = dweight_.data(), a.dbias = dbias;
+            kernels::conv2d_run(ConvDirection::backward_weights, plan_.backward_weights, geometry_, a);
         } else {
             conv2d_backward_weights(geometry_, dy.n(), input_.get().data(), dy.data(), dweight_.data(), dbias,
                                     workspace());
         }
+    }
+
+    // The workspace and pool of a fast-kernel call on N images, with the plan for (N, threads, instruction set),
+    // made once for each such triple in a row.
+    ConvArgs<Scalar> kernel_args(int N) {
+        ConvArgs<Scalar> a;
+        a.N = N;
+        a.pool = this->thread_pool();
+        a.workspace = workspace();
+        const int threads = a.pool ? a.pool->size() : 1;
+        if (plan_.N != N || plan_.threads != threads || plan_.isa != active_isa())
+            plan_ = kernels::conv2d_plan<Scalar>(geometry_, N, threads);
+        return a;
     }
 
     // The kernels' scratch memory, grown to fit the current thread count and then reused: no allocation per step.
@@ -176,6 +198,7 @@ private:
     Tensor<Scalar> bias_, dbias_;      // (1, K, 1, 1)
     InputCache<Scalar> input_;         // (N, C, H, W), the last forward's input (a copy or a pointer)
     std::vector<Scalar> workspace_;    // kernel scratch: padded images and GEMM blocks, or one im2col matrix
+    ConvPlan plan_;                    // the fast kernels' variants for the last (N, threads, instruction set)
 };
 
 }  // namespace deepcnn

@@ -10,6 +10,7 @@
 //   params()              named {value, grad} views of the learnable parameters
 //   buffers()             named non-learnable state saved with the model (BatchNorm running statistics)
 //   random_generator()    the layer's own Rng if it draws random numbers (Dropout), for checkpoints
+//   kernel_plan()         the kernels the layer ran last, in words (Conv2D's variants), for profiles
 //   set_mode(train|eval)  each layer holds its own mode; the model sets it; there is no global flag
 //   type(), config()      the layer's type name and its configuration, for summaries and model files
 //   set_thread_pool(pool) the threads a layer may use (lent by the model; null: the calling thread only)
@@ -71,6 +72,9 @@ public:
     virtual std::vector<BufferRef<Scalar>> buffers() { return {}; }
     // The layer's own random generator (Dropout's mask stream), saved in checkpoints; null for most layers.
     virtual Rng* random_generator() { return nullptr; }
+    // The kernels the layer ran last, in words ("avx512: forward winograd, ..."), for profiles; empty where the
+    // layer has no choice of kernels.
+    virtual std::string kernel_plan() const { return {}; }
     // Asks the layer to apply a ReLU to its own output (forward) and to the incoming gradient (backward), so that a
     // container can skip the ReLU layer that follows it: one pass over the activations instead of two. Returns
     // whether the layer did so (most layers do not). Built layers only; the model file keeps both layers.

@@ -136,6 +136,15 @@ public:
     void set_timing(bool on) { timing_ = on; }
     bool timing() const { return timing_; }
     const ModelTimings& timings() const { return timings_; }
+    // One line per layer that chooses among kernels: "  conv2d_1  avx512: forward direct, backward-data ...".
+    std::string kernel_plans() const {
+        std::string out;
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            const std::string plan = layers_[i]->kernel_plan();
+            if (!plan.empty()) out += "  " + layer_name(i) + "  " + plan + "\n";
+        }
+        return out;
+    }
     void reset_timings() {
         for (auto& layer : timings_.layers) layer = LayerTiming{layer.name};
         timings_.optimizer_seconds = 0.0;
