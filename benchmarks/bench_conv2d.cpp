@@ -2,6 +2,9 @@
 // backward-data and backward-weights with the fast kernels (kernels/conv2d_fast.hpp, 1 and 2 threads), the
 // im2col + Eigen portable path (kernels/conv2d.hpp) and the plain-loop _ref (batch 1 only: it is slow).
 // Before timing, each variant is checked against the _ref on the first images (SkipWithError on mismatch).
+// "fast" runs the variant the plan picks (kernels/conv2d_plan.hpp; its name is the benchmark's label); with
+// --variants, every other variant that applies is timed too, forced by name ("fast:winograd", ...). The
+// instruction set is the CPU's best unless DEEPCNN_ISA says otherwise; fma_peak's label names it.
 // Counters: FLOP/s = 2 * K*OH*OW*C*KH*KW * N per iteration (the same count for all three directions), and
 // peak% = that rate over the FMA peak measured by this binary on as many threads; on 1 thread both by CPU time
 // (robust to other tenants descheduling us), on more threads by wall time (meaningful on a quiet machine only).
@@ -44,6 +47,12 @@ const char* name(Impl i) {
     return "?";
 }
 
+deepcnn::ConvDirection conv_direction(Direction d) {
+    return d == Direction::forward         ? deepcnn::ConvDirection::forward
+           : d == Direction::backward_data ? deepcnn::ConvDirection::backward_data
+                                           : deepcnn::ConvDirection::backward_weights;
+}
+
 // Inputs and outputs of one layer at one batch size, filled with fixed pseudo-random values.
 // Buffers aligned as the library's tensors are (Tensor's storage uses Eigen::aligned_allocator: 64 bytes with
 // AVX-512), so that the kernels run on the same alignment here as under the layers.
@@ -69,9 +78,16 @@ struct Buffers {
         db.resize(b.size());
         workspace.resize(std::max(deepcnn::kernels::conv2d_fast_workspace_size<float>(g, threads), deepcnn::conv2d_workspace_size(g)));
     }
-    // Runs one direction; returns its output.
-    const Floats& run(Direction d, Impl impl, deepcnn::ThreadPool* pool) {
+    // Runs one direction (the fast kernels: the plan's variant, or `variant` where given); returns its output.
+    const Floats& run(Direction d, Impl impl, deepcnn::ThreadPool* pool, const std::string& variant = "") {
         float* ws = workspace.data();
+        if (impl == Impl::fast && !variant.empty()) {
+            deepcnn::ConvArgs<float> a;
+            a.N = N, a.x = x.data(), a.weight = w.data(), a.bias = b.data(), a.y = y.data(), a.dy = dy.data();
+            a.dx = dx.data(), a.dweight = dw.data(), a.dbias = db.data(), a.workspace = ws, a.pool = pool;
+            deepcnn::kernels::conv2d_run(conv_direction(d), variant.c_str(), g, a);
+            return d == Direction::forward ? y : d == Direction::backward_data ? dx : dw;
+        }
         switch (d) {
             case Direction::forward:
                 if (impl == Impl::fast) deepcnn::kernels::conv2d_forward_fast(g, N, x.data(), w.data(), b.data(), y.data(), ws, pool);
@@ -118,14 +134,19 @@ double relative_error(const Floats& a, const Floats& b) {
     return diff / scale;
 }
 
-void bm_conv(benchmark::State& state, bench::ConvShape shape, Direction d, Impl impl, int batch, int threads) {
+void bm_conv(benchmark::State& state, bench::ConvShape shape, Direction d, Impl impl, int batch, int threads,
+             std::string variant) {
     const ConvGeometry g = shape.geometry();
     deepcnn::ThreadPool pool(threads);
     deepcnn::ThreadPool* p = threads > 1 ? &pool : nullptr;
+    if (impl == Impl::fast) {
+        const deepcnn::ConvPlan plan = deepcnn::kernels::conv2d_plan<float>(g, batch, threads);
+        state.SetLabel(variant.empty() ? plan.variant(conv_direction(d)) : variant);
+    }
     {
         const int images = std::min(batch, 2);
         Buffers check(g, images, threads);
-        const double error = relative_error(check.run(d, impl, p), reference(shape, d, images));
+        const double error = relative_error(check.run(d, impl, p, variant), reference(shape, d, images));
         if (error > 1e-4) {
             state.SkipWithError(("differs from the _ref: relative error " + std::to_string(error)).c_str());
             return;
@@ -136,7 +157,7 @@ void bm_conv(benchmark::State& state, bench::ConvShape shape, Direction d, Impl 
     for (auto _ : state) {
         const auto start = std::chrono::steady_clock::now();
         const double cpu_start = bench::thread_cpu_seconds();
-        benchmark::DoNotOptimize(buffers.run(d, impl, p).data());
+        benchmark::DoNotOptimize(buffers.run(d, impl, p, variant).data());
         benchmark::ClobberMemory();
         seconds += threads == 1 ? bench::thread_cpu_seconds() - cpu_start
                                 : std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -148,29 +169,65 @@ void bm_conv(benchmark::State& state, bench::ConvShape shape, Direction d, Impl 
     state.counters["peak%"] = 100.0 * flops * double(state.iterations()) / seconds / peak;
 }
 
+// Whether variant v of direction d applies to the shape at this batch and thread count: a forced run on a
+// small batch of zeros throws config_error where it does not.
+bool variant_applies(const ConvGeometry& g, deepcnn::ConvDirection d, const std::string& v, int batch, int threads) {
+    Buffers probe(g, batch, threads);
+    deepcnn::ThreadPool pool(threads);
+    try {
+        deepcnn::ConvArgs<float> a;
+        a.N = batch, a.x = probe.x.data(), a.weight = probe.w.data(), a.bias = probe.b.data(), a.y = probe.y.data();
+        a.dy = probe.dy.data(), a.dx = probe.dx.data(), a.dweight = probe.dw.data(), a.dbias = probe.db.data();
+        a.workspace = probe.workspace.data(), a.pool = threads > 1 ? &pool : nullptr;
+        deepcnn::kernels::conv2d_run(d, v.c_str(), g, a);
+        return true;
+    } catch (const deepcnn::config_error&) {
+        return false;
+    }
+}
+
 void bm_fma_peak(benchmark::State& state) {
     const int threads = static_cast<int>(state.range(0));
     double gflops = 0.0;
     for (auto _ : state) gflops = bench::fma_peak_gflops(threads);
     state.counters["GFLOP/s"] = gflops;
+    state.SetLabel(std::string("kernels: ") + deepcnn::isa_name(deepcnn::active_isa()));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    bool variants = false;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) != "--variants") continue;
+        variants = true;
+        for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+        --argc;
+        break;
+    }
     benchmark::RegisterBenchmark("fma_peak", bm_fma_peak)->Arg(1)->Arg(2)->Iterations(1)->UseRealTime();
     for (const auto& shape : bench::conv_shapes())
         for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights})
             for (int batch : {64, 1}) {
-                auto add = [&](Impl impl, int threads) {
+                auto add = [&](Impl impl, int threads, const std::string& variant = "") {
                     const std::string label = shape.label() + "/" + name(d) + "/" + name(impl) +
-                                              "/batch:" + std::to_string(batch) + "/threads:" + std::to_string(threads);
-                    auto* b = benchmark::RegisterBenchmark(label.c_str(), bm_conv, shape, d, impl, batch, threads);
+                                              (variant.empty() ? "" : ":" + variant) + "/batch:" +
+                                              std::to_string(batch) + "/threads:" + std::to_string(threads);
+                    auto* b =
+                        benchmark::RegisterBenchmark(label.c_str(), bm_conv, shape, d, impl, batch, threads, variant);
                     b->UseRealTime()->Unit(benchmark::kMillisecond);
                     if (impl == Impl::ref) b->Iterations(1);
                 };
                 add(Impl::fast, 1);
                 add(Impl::fast, 2);
+                if (variants)
+                    for (const std::string& v : deepcnn::kernels::conv2d_variant_names<float>(conv_direction(d)))
+                        for (int threads : {1, 2}) {
+                            const deepcnn::ConvPlan plan = deepcnn::kernels::conv2d_plan<float>(shape.geometry(), batch, threads);
+                            if (v != plan.variant(conv_direction(d)) &&
+                                variant_applies(shape.geometry(), conv_direction(d), v, batch, threads))
+                                add(Impl::fast, threads, v);
+                        }
                 add(Impl::eigen, 1);
                 if (batch == 1) add(Impl::ref, 1);
             }

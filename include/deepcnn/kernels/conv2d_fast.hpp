@@ -159,12 +159,17 @@ struct Im2colTransposedPackB {
     }
 };
 
+// Backward-data runs as a forward convolution from this many micro-tile rows of input channels (C >= 4 MR: 24 on
+// AVX2, 32 on AVX-512); below, the flipped GEMM's A panels are mostly padding. The value is the original
+// design's; no A/B of it is in the log (docs/performance.md, "Backward-data").
+constexpr int flipped_min_channel_panels = 4;
+
 // The geometry of backward-data as a forward convolution (stride 1 only): dx = conv(dy, flipped weights) with
 // K input channels, C filters and the complementary padding. False when it does not apply, or when C is too
 // small to fill the micro-tile's MR rows (the first layer), where weight^T x dy + col2im is faster.
 inline bool backward_data_as_forward(const ConvGeometry& g, ConvGeometry& t) {
     if (g.stride_h != 1 || g.stride_w != 1 || g.pad_top > g.KH - 1 || g.pad_left > g.KW - 1) return false;
-    if (g.C < 4 * GemmBlocking::MR) return false;
+    if (g.C < flipped_min_channel_panels * GemmBlocking::MR) return false;
     t = g;
     t.C = g.K;
     t.H = g.OH;
