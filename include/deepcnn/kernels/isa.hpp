@@ -39,14 +39,14 @@ inline const char* isa_name(Isa isa) {
 }
 
 // The best family this CPU (and its operating system, which must save the wide registers) can run, among
-// those this build compiled: AVX-512 needs F, VL, BW and DQ; AVX2 needs FMA, BMI1/2 and F16C beside it, which
-// every AVX2 CPU has and which the AVX2 pass's target names.
+// those this build compiled: AVX-512 needs F, VL, BW, DQ and CD; AVX2 needs FMA, BMI1/2 and POPCNT beside it,
+// which every AVX2 CPU has and which the AVX2 pass's target names.
 inline Isa best_supported_isa() {
 #if DEEPCNN_ISA_DISPATCH
     __builtin_cpu_init();
     const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                       __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
-                      __builtin_cpu_supports("f16c") && __builtin_cpu_supports("popcnt");
+                      __builtin_cpu_supports("popcnt");
     const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
                         __builtin_cpu_supports("avx512cd");

@@ -53,10 +53,10 @@
 #endif
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,bmi,bmi2,f16c,popcnt"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,fma,bmi,bmi2,popcnt"))), apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx2,fma,bmi,bmi2,f16c,popcnt")
+#pragma GCC target("avx2,fma,bmi,bmi2,popcnt")
 #endif
 #define DEEPCNN_ISA_NS isa_avx2
 #define DEEPCNN_ISA_AVX2 1
@@ -73,11 +73,11 @@
 
 #if defined(__clang__)
 #pragma clang attribute push(                                                                                      \
-    __attribute__((target("avx2,fma,bmi,bmi2,f16c,popcnt,avx512f,avx512vl,avx512bw,avx512dq,avx512cd"))),            \
+    __attribute__((target("avx2,fma,bmi,bmi2,popcnt,avx512f,avx512vl,avx512bw,avx512dq,avx512cd"))),            \
     apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx2,fma,bmi,bmi2,f16c,popcnt,avx512f,avx512vl,avx512bw,avx512dq,avx512cd")
+#pragma GCC target("avx2,fma,bmi,bmi2,popcnt,avx512f,avx512vl,avx512bw,avx512dq,avx512cd")
 #endif
 #define DEEPCNN_ISA_NS isa_avx512
 #define DEEPCNN_ISA_AVX2 1
