@@ -1,7 +1,8 @@
 // deepcnn/layers/conv2d.hpp: Conv2D, a 2-D convolution layer over NCHW batches. Owns the weights
 // (K, C, KH, KW), the optional bias (K), their gradients, the cached input and the kernels' workspace; the
 // arithmetic lives in kernels/: conv2d_fast.hpp (packed AVX2 GEMM, threaded) for float when DEEPCNN_HAVE_AVX2,
-// otherwise conv2d.hpp (im2col + Eigen, one thread), the portable path.
+// otherwise conv2d.hpp (im2col + Eigen, one thread), the portable path. With groups > 1 (with_groups) the weights are
+// (K, C / groups, KH, KW) and grouped_conv2d.hpp's row loops (threaded, any Scalar) do the arithmetic.
 #pragma once
 
 #include <string>
@@ -11,6 +12,7 @@
 #include "../config.hpp"
 #include "../kernels/conv2d.hpp"
 #include "../kernels/conv2d_fast.hpp"
+#include "../kernels/grouped_conv2d.hpp"
 #include "init.hpp"
 #include "input_cache.hpp"
 #include "layer.hpp"
@@ -48,6 +50,17 @@ public:
         init_ = init;
         return *this;
     }
+    // Splits input channels and filters into `groups` groups, filter k seeing only the input channels of its group
+    // (depthwise when groups equals the input channels). The filters must divide into the groups; build() checks the
+    // input channels.
+    Conv2D& with_groups(int groups) {
+        if (groups <= 0 || filters_ % groups != 0) {
+            throw config_error("Conv2D: groups must be positive and divide the " + std::to_string(filters_) +
+                               " filters, got " + std::to_string(groups));
+        }
+        groups_ = groups;
+        return *this;
+    }
     // Declares the expected input channels; build() then rejects any other count.
     Conv2D& with_in_channels(int channels) {
         in_channels_ = channels;
@@ -63,7 +76,7 @@ public:
 
     double forward_flops(const Shape& input) const override {
         const ConvGeometry g = geometry(input);
-        return 2.0 * g.macs() + (use_bias_ ? double(g.K) * g.OH * g.OW : 0.0);
+        return 2.0 * g.macs() / groups_ + (use_bias_ ? double(g.K) * g.OH * g.OW : 0.0);
     }
 
     LayerConfig config() const override {
@@ -76,7 +89,8 @@ public:
                 {"pad_h", padding_.pad_h},
                 {"pad_w", padding_.pad_w},
                 {"bias", use_bias_ ? 1 : 0},
-                {"init", static_cast<int>(init_)}};
+                {"init", static_cast<int>(init_)},
+                {"groups", groups_}};
     }
 
     std::vector<ParamRef<Scalar>> params() override {
@@ -86,16 +100,17 @@ public:
     }
 
     const ConvGeometry& geometry() const { return geometry_; }
+    int groups() const { return groups_; }
     Tensor<Scalar>& weight() { return weight_; }
     Tensor<Scalar>& bias() { return bias_; }
 
 protected:
     void build_impl(const Shape& input, Rng& rng) override {
         geometry_ = geometry(input);
-        weight_.resize(Shape(filters_, input.c, kernel_h_, kernel_w_));
+        weight_.resize(Shape(filters_, input.c / groups_, kernel_h_, kernel_w_));
         dweight_.resize(weight_.shape());
         const int receptive = kernel_h_ * kernel_w_;
-        initialize_weights(weight_, init_, input.c * receptive, filters_ * receptive, rng);
+        initialize_weights(weight_, init_, input.c / groups_ * receptive, filters_ / groups_ * receptive, rng);
         if (use_bias_) {
             bias_ = Tensor<Scalar>(Shape(1, filters_, 1, 1), Scalar(0));
             dbias_.resize(bias_.shape());
@@ -107,7 +122,10 @@ protected:
         input_.keep(x, this->input_retained());
         y.resize(output_shape(x.shape()));
         const Scalar* bias = use_bias_ ? bias_.data() : nullptr;
-        if constexpr (use_fast_kernels) {
+        if (groups_ > 1) {
+            grouped_conv2d_forward(geometry_, groups_, x.n(), x.data(), weight_.data(), bias, y.data(),
+                                   this->thread_pool());
+        } else if constexpr (use_fast_kernels) {
             conv2d_forward_fast(geometry_, x.n(), x.data(), weight_.data(), bias, y.data(), workspace(),
                                 this->thread_pool());
         } else {
@@ -119,7 +137,10 @@ protected:
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
         backward_weights(dy);
         dx.resize(input_.get().shape());
-        if constexpr (use_fast_kernels) {
+        if (groups_ > 1) {
+            grouped_conv2d_backward_data(geometry_, groups_, dy.n(), dy.data(), weight_.data(), dx.data(),
+                                         this->thread_pool());
+        } else if constexpr (use_fast_kernels) {
             conv2d_backward_data_fast(geometry_, dy.n(), dy.data(), weight_.data(), dx.data(), workspace(),
                                       this->thread_pool());
         } else {
@@ -135,7 +156,10 @@ private:
     // dweight and dbias from dy and the kept input.
     void backward_weights(const Tensor<Scalar>& dy) {
         Scalar* dbias = use_bias_ ? dbias_.data() : nullptr;
-        if constexpr (use_fast_kernels) {
+        if (groups_ > 1) {
+            grouped_conv2d_backward_weights(geometry_, groups_, dy.n(), input_.get().data(), dy.data(),
+                                            dweight_.data(), dbias, this->thread_pool());
+        } else if constexpr (use_fast_kernels) {
             conv2d_backward_weights_fast(geometry_, dy.n(), input_.get().data(), dy.data(), dweight_.data(), dbias,
                                          workspace(), this->thread_pool());
         } else {
@@ -159,6 +183,10 @@ private:
             throw shape_error("expected input channels " + std::to_string(in_channels_) + ", got " +
                               std::to_string(input.c));
         }
+        if (input.c % groups_ != 0) {
+            throw shape_error("input channels " + std::to_string(input.c) + " do not divide into " +
+                              std::to_string(groups_) + " groups");
+        }
         return make_conv_geometry(input.c, input.h, input.w, filters_, kernel_h_, kernel_w_, stride_h_, stride_w_,
                                   padding_);
     }
@@ -169,12 +197,13 @@ private:
     int stride_h_ = 1;
     int stride_w_ = 1;
     int in_channels_ = 0;
+    int groups_ = 1;
     Padding padding_ = Padding::same();
     bool use_bias_ = true;
     Init init_ = Init::he_normal;
 
     ConvGeometry geometry_;
-    Tensor<Scalar> weight_, dweight_;  // (K, C, KH, KW)
+    Tensor<Scalar> weight_, dweight_;  // (K, C / groups, KH, KW)
     Tensor<Scalar> bias_, dbias_;      // (1, K, 1, 1)
     InputCache<Scalar> input_;         // (N, C, H, W), the last forward's input (a copy or a pointer)
     std::vector<Scalar> workspace_;    // kernel scratch: padded images and GEMM blocks, or one im2col matrix
