@@ -52,20 +52,22 @@ const char* name(Impl i) {
 // AVX-512), so that the kernels run on the same alignment here as under the layers.
 using Floats = std::vector<float, Eigen::aligned_allocator<float>>;
 
+// Resizes v to n values uniform in [-1, 1) drawn from rng.
+void fill(Floats& v, std::size_t n, deepcnn::Rng& rng) {
+    v.resize(n);
+    for (auto& e : v) e = static_cast<float>(rng.uniform(-1.0, 1.0));
+}
+
 struct Buffers {
     ConvGeometry g;
     int N;
     Floats x, w, b, y, dy, dx, dw, db, workspace;
     Buffers(const ConvGeometry& geometry, int batch, int threads) : g(geometry), N(batch) {
         deepcnn::Rng rng(17);
-        auto fill = [&](Floats& v, std::size_t n) {
-            v.resize(n);
-            for (auto& e : v) e = static_cast<float>(rng.uniform(-1.0, 1.0));
-        };
-        fill(x, static_cast<std::size_t>(N) * g.C * g.H * g.W);
-        fill(w, static_cast<std::size_t>(g.K) * g.patch_size());
-        fill(b, static_cast<std::size_t>(g.K));
-        fill(dy, static_cast<std::size_t>(N) * g.K * g.out_pixels());
+        fill(x, static_cast<std::size_t>(N) * g.C * g.H * g.W, rng);
+        fill(w, static_cast<std::size_t>(g.K) * g.patch_size(), rng);
+        fill(b, static_cast<std::size_t>(g.K), rng);
+        fill(dy, static_cast<std::size_t>(N) * g.K * g.out_pixels(), rng);
         y.resize(dy.size());
         dx.resize(x.size());
         dw.resize(w.size());
@@ -176,14 +178,10 @@ struct DepthwiseBuffers {
     Floats x, w, b, y, dy, dx, dw, db;
     DepthwiseBuffers(const ConvGeometry& geometry, int batch) : g(geometry), N(batch) {
         deepcnn::Rng rng(19);
-        auto fill = [&](Floats& v, std::size_t n) {
-            v.resize(n);
-            for (auto& e : v) e = static_cast<float>(rng.uniform(-1.0, 1.0));
-        };
-        fill(x, static_cast<std::size_t>(N) * g.C * g.H * g.W);
-        fill(w, static_cast<std::size_t>(g.K) * g.KH * g.KW);
-        fill(b, static_cast<std::size_t>(g.K));
-        fill(dy, static_cast<std::size_t>(N) * g.K * g.out_pixels());
+        fill(x, static_cast<std::size_t>(N) * g.C * g.H * g.W, rng);
+        fill(w, static_cast<std::size_t>(g.K) * g.KH * g.KW, rng);
+        fill(b, static_cast<std::size_t>(g.K), rng);
+        fill(dy, static_cast<std::size_t>(N) * g.K * g.out_pixels(), rng);
         y.resize(dy.size());
         dx.resize(x.size());
         dw.resize(w.size());

@@ -15,7 +15,7 @@
 
 using namespace deepcnn;
 
-namespace {
+namespace new_layers_file_test {
 
 Sequential<float> mobile_model() {
     Sequential<float> model(1, 12, 12, 33);
@@ -32,25 +32,27 @@ Sequential<float> mobile_model() {
     return model;
 }
 
-Tensor<float> images(int n, std::uint64_t seed) {
+Tensor<float> noise_images(int n, std::uint64_t seed) {
     Tensor<float> x(Shape(n, 1, 12, 12));
     Rng rng(seed);
     for (auto& v : x) v = static_cast<float>(rng.normal());
     return x;
 }
 
-bool same_bits(const Tensor<float>& a, const Tensor<float>& b) {
+bool identical_bits(const Tensor<float>& a, const Tensor<float>& b) {
     return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-}  // namespace
+}  // namespace new_layers_file_test
+
+using namespace new_layers_file_test;
 
 TEST_CASE("a model with grouped convolutions and average pooling saves and loads bit for bit", "[io][model_file]") {
     deepcnn_test::TempDir dir;
     Sequential<float> model = mobile_model();
     Adam<float> adam(1e-3);
     SoftmaxCrossEntropy<float> loss;
-    for (int step = 0; step < 2; ++step) model.train_step(images(4, step), {0, 1, 2, 1}, loss, adam);
+    for (int step = 0; step < 2; ++step) model.train_step(noise_images(4, step), {0, 1, 2, 1}, loss, adam);
     const std::string path = dir.file("mobile.dcnn");
     save_model(path, model);
 
@@ -64,12 +66,12 @@ TEST_CASE("a model with grouped convolutions and average pooling saves and loads
     REQUIRE(ours.size() == theirs.size());
     for (std::size_t i = 0; i < ours.size(); ++i) {
         CHECK(theirs[i].name == ours[i].name);
-        CHECK(same_bits(*theirs[i].value, *ours[i].value));
+        CHECK(identical_bits(*theirs[i].value, *ours[i].value));
     }
     model.eval();
     loaded.eval();
-    const Tensor<float> x = images(3, 99);
-    CHECK(same_bits(loaded.predict(x), model.predict(x)));
+    const Tensor<float> x = noise_images(3, 99);
+    CHECK(identical_bits(loaded.predict(x), model.predict(x)));
 }
 
 TEST_CASE("a model file written before Conv2D had groups still loads and predicts as it did", "[io][model_file]") {

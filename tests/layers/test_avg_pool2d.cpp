@@ -59,9 +59,9 @@ TEST_CASE("AvgPool2D takes window means, with padding cells counted or not", "[l
     }
 }
 
-namespace {
+namespace avg_pool2d_test {
 
-struct PoolCase {
+struct AvgPoolCase {
     const char* label;
     Shape input;
     int pool_h, pool_w, stride;
@@ -70,7 +70,7 @@ struct PoolCase {
     Shape expected_output;
 };
 
-std::vector<PoolCase> pool_cases() {
+std::vector<AvgPoolCase> pool_cases() {
     return {
         {"2x2 stride 2, odd 7x5", Shape(2, 3, 7, 5), 2, 2, 2, Padding::valid(), true, Shape(2, 3, 3, 2)},
         {"3x3 stride 1 same, padding counted", Shape(2, 2, 6, 7), 3, 3, 1, Padding::same(), true, Shape(2, 2, 6, 7)},
@@ -83,7 +83,7 @@ std::vector<PoolCase> pool_cases() {
     };
 }
 
-AvgPool2D<double> make_pool(const PoolCase& c) {
+AvgPool2D<double> make_pool(const AvgPoolCase& c) {
     AvgPool2D<double> pool(1);
     pool.with_window(c.pool_h, c.pool_w, c.stride, c.stride)
         .with_padding(c.padding)
@@ -91,10 +91,12 @@ AvgPool2D<double> make_pool(const PoolCase& c) {
     return pool;
 }
 
-}  // namespace
+}  // namespace avg_pool2d_test
+
+using namespace avg_pool2d_test;
 
 TEST_CASE("AvgPool2D forward and backward match the _ref kernels", "[layers][avg_pool2d]") {
-    for (const PoolCase& c : pool_cases()) {
+    for (const AvgPoolCase& c : pool_cases()) {
         SECTION(c.label) {
             AvgPool2D<double> pool = make_pool(c);
             Rng rng(7);
@@ -140,7 +142,7 @@ TEST_CASE("AvgPool2D gives bit-identical results on 1, 2 and 3 threads", "[layer
 }
 
 TEST_CASE("AvgPool2D gradients match central differences", "[layers][avg_pool2d][gradient]") {
-    for (const PoolCase& c : pool_cases()) {
+    for (const AvgPoolCase& c : pool_cases()) {
         SECTION(c.label) {
             AvgPool2D<double> pool = make_pool(c);
             Rng rng(13);

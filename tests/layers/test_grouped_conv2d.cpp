@@ -21,7 +21,7 @@ using deepcnn_test::check_layer_gradients;
 using deepcnn_test::random_tensor;
 using deepcnn_test::randomize_params;
 
-namespace {
+namespace grouped_conv2d_test {
 
 struct GroupedCase {
     const char* label;
@@ -94,7 +94,9 @@ Conv2D<double> grouped_conv(const GroupedCase& c) {
     return conv;
 }
 
-}  // namespace
+}  // namespace grouped_conv2d_test
+
+using namespace grouped_conv2d_test;
 
 TEST_CASE("grouped convolution _ref kernels equal a convolution with block-diagonal weights", "[layers][conv2d][groups]") {
     for (const GroupedCase& c : grouped_cases()) {

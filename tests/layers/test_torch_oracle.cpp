@@ -25,7 +25,7 @@ using namespace deepcnn;
 using deepcnn_test::random_tensor;
 using deepcnn_test::randomize_params;
 
-namespace {
+namespace torch_oracle_test {
 
 const char* const python = "/usr/bin/python3";
 
@@ -139,7 +139,9 @@ void require_match(const std::string& what, const Tensor<double>& ours, const Te
     }
 }
 
-}  // namespace
+}  // namespace torch_oracle_test
+
+using namespace torch_oracle_test;
 
 TEST_CASE("new layers match PyTorch: output, input gradient and parameter gradients", "[layers][torch_oracle]") {
     if (!torch_available()) {

@@ -44,6 +44,15 @@ inline long pool_planes_per_task(double cells_per_plane) {
     return std::max(1L, static_cast<long>(16384.0 / std::max(1.0, cells_per_plane)));
 }
 
+// Calls fn(plane) for each of the N * C planes of a pooling, split over `pool`.
+template <class F>
+void for_each_pool_plane(const ConvGeometry& g, int N, ThreadPool* pool, F&& fn) {
+    const long grain = pool_planes_per_task(double(g.OH) * g.OW * g.KH * g.KW);
+    parallel_for(pool, static_cast<long>(N) * g.C, grain, 1, [&](long begin, long end) {
+        for (long plane = begin; plane < end; ++plane) fn(plane);
+    });
+}
+
 }  // namespace detail
 
 // y (N, C, OH, OW) = window means of x (N, C, H, W). g.K must equal g.C; windows must overlap the input
@@ -99,19 +108,16 @@ template <class Scalar>
 void avg_pool_forward(const ConvGeometry& g, int N, const Scalar* x, Scalar* y, bool count_include_pad,
                       ThreadPool* pool) {
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
-    const long grain = detail::pool_planes_per_task(double(out_plane) * g.KH * g.KW);
-    parallel_for(pool, static_cast<long>(N) * g.C, grain, 1, [&](long begin, long end) {
-        for (long plane = begin; plane < end; ++plane) {
-            const Scalar* in = x + plane * in_plane;
-            Scalar* out = y + plane * out_plane;
-            detail::for_each_pool_window(g, count_include_pad, [&](int o, const detail::PoolSpan& rows,
-                                                                   const detail::PoolSpan& cols, int divisor) {
-                Scalar sum(0);
-                for (int ih = rows.begin; ih < rows.end; ++ih)
-                    for (int iw = cols.begin; iw < cols.end; ++iw) sum += in[ih * g.W + iw];
-                out[o] = sum / Scalar(divisor);
-            });
-        }
+    detail::for_each_pool_plane(g, N, pool, [&](long plane) {
+        const Scalar* in = x + plane * in_plane;
+        Scalar* out = y + plane * out_plane;
+        detail::for_each_pool_window(g, count_include_pad, [&](int o, const detail::PoolSpan& rows,
+                                                               const detail::PoolSpan& cols, int divisor) {
+            Scalar sum(0);
+            for (int ih = rows.begin; ih < rows.end; ++ih)
+                for (int iw = cols.begin; iw < cols.end; ++iw) sum += in[ih * g.W + iw];
+            out[o] = sum / Scalar(divisor);
+        });
     });
 }
 
@@ -120,19 +126,16 @@ template <class Scalar>
 void avg_pool_backward(const ConvGeometry& g, int N, const Scalar* dy, Scalar* dx, bool count_include_pad,
                        ThreadPool* pool) {
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
-    const long grain = detail::pool_planes_per_task(double(out_plane) * g.KH * g.KW);
-    parallel_for(pool, static_cast<long>(N) * g.C, grain, 1, [&](long begin, long end) {
-        for (long plane = begin; plane < end; ++plane) {
-            const Scalar* grad = dy + plane * out_plane;
-            Scalar* in_grad = dx + plane * in_plane;
-            std::fill(in_grad, in_grad + in_plane, Scalar(0));
-            detail::for_each_pool_window(g, count_include_pad, [&](int o, const detail::PoolSpan& rows,
-                                                                   const detail::PoolSpan& cols, int divisor) {
-                const Scalar share = grad[o] / Scalar(divisor);
-                for (int ih = rows.begin; ih < rows.end; ++ih)
-                    for (int iw = cols.begin; iw < cols.end; ++iw) in_grad[ih * g.W + iw] += share;
-            });
-        }
+    detail::for_each_pool_plane(g, N, pool, [&](long plane) {
+        const Scalar* grad = dy + plane * out_plane;
+        Scalar* in_grad = dx + plane * in_plane;
+        std::fill(in_grad, in_grad + in_plane, Scalar(0));
+        detail::for_each_pool_window(g, count_include_pad, [&](int o, const detail::PoolSpan& rows,
+                                                               const detail::PoolSpan& cols, int divisor) {
+            const Scalar share = grad[o] / Scalar(divisor);
+            for (int ih = rows.begin; ih < rows.end; ++ih)
+                for (int iw = cols.begin; iw < cols.end; ++iw) in_grad[ih * g.W + iw] += share;
+        });
     });
 }
 

@@ -110,6 +110,13 @@ struct TapColumns {
     }
 };
 
+// Calls fn(i) for every i in [0, count) outside [lo, hi): the edge columns a fused loop leaves out.
+template <class F>
+void for_each_outside(int lo, int hi, int count, F&& fn) {
+    for (int i = 0; i < std::min(lo, count); ++i) fn(i);
+    for (int i = std::max(hi, 0); i < count; ++i) fn(i);
+}
+
 // out[ow] += w[0] * in[ow * stride + shift] + ... over the taps kw of one kernel row: for 3-wide windows the three
 // taps in one pass where all of them are in range (the edge columns tap by tap), otherwise tap by tap.
 template <class Scalar>
@@ -129,14 +136,12 @@ void accumulate_row(const ConvGeometry& g, const Scalar* w, const Scalar* in, Sc
                 out[ow] += w0 * p[0] + w1 * p[1] + w2 * p[2];
             }
         }
-        for (int ow = 0; ow < g.OW; ++ow) {
-            if (ow == lo) ow = hi;
-            if (ow >= g.OW) break;
+        for_each_outside(lo, hi, g.OW, [&](int ow) {
             for (int kw = 0; kw < 3; ++kw) {
                 const int iw = ow * stride + shift + kw;
                 if (iw >= 0 && iw < g.W) out[ow] += w[kw] * in[iw];
             }
-        }
+        });
         return;
     }
     for (int kw = 0; kw < g.KW; ++kw) {
@@ -164,14 +169,12 @@ void scatter_row(const ConvGeometry& g, const Scalar* w, const Scalar* out_grad,
         const Scalar w0 = w[0], w1 = w[1], w2 = w[2];
         for (int iw = lo; iw < hi; ++iw)
             in_grad[iw] += w0 * out_grad[iw + p] + w1 * out_grad[iw + p - 1] + w2 * out_grad[iw + p - 2];
-        for (int iw = 0; iw < g.W; ++iw) {
-            if (iw == lo) iw = hi;
-            if (iw >= g.W) break;
+        for_each_outside(lo, hi, g.W, [&](int iw) {
             for (int kw = 0; kw < 3; ++kw) {
                 const int ow = iw + p - kw;
                 if (ow >= 0 && ow < g.OW) in_grad[iw] += w[kw] * out_grad[ow];
             }
-        }
+        });
         return;
     }
     for (int kw = 0; kw < g.KW; ++kw) {
