@@ -117,15 +117,29 @@ void for_each_outside(int lo, int hi, int count, F&& fn) {
     for (int i = std::max(hi, 0); i < count; ++i) fn(i);
 }
 
+// The columns where a 3-wide window's three taps fuse into one pass, worked out once per kernel call: the output
+// columns [lo, hi) whose taps all fall inside the input (forward), and the input columns [in_lo, in_hi) whose taps
+// all come from inside the output (backward-data, stride 1). Empty for other widths.
+struct FusedColumns {
+    int lo = 0, hi = 0, in_lo = 0, in_hi = 0;
+    explicit FusedColumns(const ConvGeometry& g) {
+        if (g.KW != 3) return;
+        const TapColumns first(-g.pad_left, g.stride_w, g.W, g.OW), last(2 - g.pad_left, g.stride_w, g.W, g.OW);
+        lo = std::max(first.lo, last.lo);
+        hi = std::max(lo, std::min(first.hi, last.hi));
+        in_lo = std::min(g.W, std::max(0, 2 - g.pad_left));
+        in_hi = std::max(in_lo, std::min(g.W, g.OW - g.pad_left));
+    }
+};
+
 // out[ow] += w[0] * in[ow * stride + shift] + ... over the taps kw of one kernel row: for 3-wide windows the three
 // taps in one pass where all of them are in range (the edge columns tap by tap), otherwise tap by tap.
 template <class Scalar>
-void accumulate_row(const ConvGeometry& g, const Scalar* w, const Scalar* in, Scalar* out) {
+void accumulate_row(const ConvGeometry& g, const FusedColumns& fused, const Scalar* w, const Scalar* in, Scalar* out) {
     const int stride = g.stride_w;
     if (g.KW == 3) {
         const int shift = -g.pad_left;
-        const TapColumns first(shift, stride, g.W, g.OW), last(shift + 2, stride, g.W, g.OW);
-        const int lo = std::max(first.lo, last.lo), hi = std::max(lo, std::min(first.hi, last.hi));
+        const int lo = fused.lo, hi = fused.hi;
         const Scalar w0 = w[0], w1 = w[1], w2 = w[2];
         if (stride == 1) {
             for (int ow = lo; ow < hi; ++ow)
@@ -159,13 +173,14 @@ void accumulate_row(const ConvGeometry& g, const Scalar* w, const Scalar* in, Sc
 // in_grad[ow * stride + kw - pad_left] += w[kw] * out_grad[ow] over the taps of one kernel row (the transpose of
 // accumulate_row). For 3-wide windows and stride 1, each input column gathers its three taps in one pass.
 template <class Scalar>
-void scatter_row(const ConvGeometry& g, const Scalar* w, const Scalar* out_grad, Scalar* in_grad) {
+void scatter_row(const ConvGeometry& g, const FusedColumns& fused, const Scalar* w, const Scalar* out_grad,
+                 Scalar* in_grad) {
     const int stride = g.stride_w;
     if (g.KW == 3 && stride == 1) {
         // in_grad[iw] += w0 * out_grad[iw + p] + w1 * out_grad[iw + p - 1] + w2 * out_grad[iw + p - 2], p = pad_left,
         // over the taps whose output column lies in [0, OW).
         const int p = g.pad_left;
-        const int lo = std::min(g.W, std::max(0, 2 - p)), hi = std::max(lo, std::min(g.W, g.OW - p));
+        const int lo = fused.in_lo, hi = fused.in_hi;
         const Scalar w0 = w[0], w1 = w[1], w2 = w[2];
         for (int iw = lo; iw < hi; ++iw)
             in_grad[iw] += w0 * out_grad[iw + p] + w1 * out_grad[iw + p - 1] + w2 * out_grad[iw + p - 2];
@@ -185,22 +200,27 @@ void scatter_row(const ConvGeometry& g, const Scalar* w, const Scalar* out_grad,
     }
 }
 
-// sum over ow in [lo, hi) of a[ow] * b[ow * stride + shift], in eight independent lanes (vectorisable without
-// reassociation), then the lanes in order: a fixed summation order.
+// Eight running sums, kept apart so that a dot product vectorises without reassociation and added up in a fixed
+// order at the end.
 template <class Scalar>
-Scalar strided_dot(const Scalar* a, const Scalar* b, int lo, int hi, int stride, int shift) {
-    constexpr int lanes = 8;
+struct LaneSums {
+    static constexpr int lanes = 8;
     Scalar partial[lanes] = {};
-    int ow = lo;
-    if (stride == 1) {
-        for (; ow + lanes <= hi; ow += lanes)
-            for (int l = 0; l < lanes; ++l) partial[l] += a[ow + l] * b[ow + l + shift];
+    // partial += a[ow] * b[ow * stride + shift] for ow in [lo, hi).
+    void add_dot(const Scalar* a, const Scalar* b, int lo, int hi, int stride, int shift) {
+        int ow = lo;
+        if (stride == 1) {
+            for (; ow + lanes <= hi; ow += lanes)
+                for (int l = 0; l < lanes; ++l) partial[l] += a[ow + l] * b[ow + l + shift];
+        }
+        for (; ow < hi; ++ow) partial[ow % lanes] += a[ow] * b[ow * stride + shift];
     }
-    for (; ow < hi; ++ow) partial[0] += a[ow] * b[ow * stride + shift];
-    Scalar sum(0);
-    for (int l = 0; l < lanes; ++l) sum += partial[l];
-    return sum;
-}
+    Scalar total() const {
+        Scalar sum(0);
+        for (int l = 0; l < lanes; ++l) sum += partial[l];
+        return sum;
+    }
+};
 
 // Planes (or filters) per task so that a task holds at least about 32k multiply-adds.
 inline long planes_per_task(double macs_per_plane) {
@@ -217,6 +237,7 @@ void grouped_conv2d_forward(const ConvGeometry& g, int groups, int N, const Scal
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
     const long filter = static_cast<long>(gr.in_per_group) * g.KH * g.KW;
     const long planes = static_cast<long>(N) * g.K;
+    const detail::FusedColumns fused(g);
     parallel_for(pool, planes, detail::planes_per_task(double(out_plane) * filter), 1, [&](long begin, long end) {
         for (long plane = begin; plane < end; ++plane) {
             const int n = static_cast<int>(plane / g.K), k = static_cast<int>(plane % g.K);
@@ -229,8 +250,8 @@ void grouped_conv2d_forward(const ConvGeometry& g, int groups, int N, const Scal
                     for (int oh = 0; oh < g.OH; ++oh) {
                         const int ih = oh * g.stride_h - g.pad_top + kh;
                         if (ih < 0 || ih >= g.H) continue;
-                        detail::accumulate_row(g, w_k + (j * g.KH + kh) * g.KW, x_group + j * in_plane + ih * g.W,
-                                               out + oh * g.OW);
+                        detail::accumulate_row(g, fused, w_k + (j * g.KH + kh) * g.KW,
+                                               x_group + j * in_plane + ih * g.W, out + oh * g.OW);
                     }
         }
     });
@@ -245,6 +266,7 @@ void grouped_conv2d_backward_data(const ConvGeometry& g, int groups, int N, cons
     const long filter = static_cast<long>(gr.in_per_group) * g.KH * g.KW;
     const long planes = static_cast<long>(N) * g.C;
     const double macs = double(out_plane) * gr.out_per_group * g.KH * g.KW;
+    const detail::FusedColumns fused(g);
     parallel_for(pool, planes, detail::planes_per_task(macs), 1, [&](long begin, long end) {
         for (long plane = begin; plane < end; ++plane) {
             const int n = static_cast<int>(plane / g.C), c = static_cast<int>(plane % g.C);
@@ -259,7 +281,7 @@ void grouped_conv2d_backward_data(const ConvGeometry& g, int groups, int N, cons
                     for (int oh = 0; oh < g.OH; ++oh) {
                         const int ih = oh * g.stride_h - g.pad_top + kh;
                         if (ih < 0 || ih >= g.H) continue;
-                        detail::scatter_row(g, w_kj + kh * g.KW, dy_k + oh * g.OW, in_grad + ih * g.W);
+                        detail::scatter_row(g, fused, w_kj + kh * g.KW, dy_k + oh * g.OW, in_grad + ih * g.W);
                     }
             }
         }
@@ -282,18 +304,17 @@ void grouped_conv2d_backward_weights(const ConvGeometry& g, int groups, int N, c
                     for (int kw = 0; kw < g.KW; ++kw) {
                         const int shift = kw - g.pad_left;
                         const detail::TapColumns cols(shift, g.stride_w, g.W, g.OW);
-                        Scalar sum(0);
+                        detail::LaneSums<Scalar> sum;
                         for (int n = 0; n < N; ++n) {
                             const Scalar* x_c = x + (static_cast<long>(n) * g.C + gr.first_input(k) + j) * in_plane;
                             const Scalar* dy_k = dy + (static_cast<long>(n) * g.K + k) * out_plane;
                             for (int oh = 0; oh < g.OH; ++oh) {
                                 const int ih = oh * g.stride_h - g.pad_top + kh;
                                 if (ih < 0 || ih >= g.H) continue;
-                                sum += detail::strided_dot(dy_k + oh * g.OW, x_c + ih * g.W, cols.lo, cols.hi,
-                                                           g.stride_w, shift);
+                                sum.add_dot(dy_k + oh * g.OW, x_c + ih * g.W, cols.lo, cols.hi, g.stride_w, shift);
                             }
                         }
-                        dweight[k * filter + (j * g.KH + kh) * g.KW + kw] = sum;
+                        dweight[k * filter + (j * g.KH + kh) * g.KW + kw] = sum.total();
                     }
             if (dbias) {
                 Scalar sum(0);
