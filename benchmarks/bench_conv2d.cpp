@@ -1,11 +1,13 @@
 // benchmarks/bench_conv2d.cpp: every convolution layer of the seed and fer nets at batch 64 and 1: forward,
 // backward-data and backward-weights with the fast kernels (kernels/conv2d_fast.hpp, 1 and 2 threads), the
-// im2col + Eigen portable path (kernels/conv2d.hpp) and the plain-loop _ref (batch 1 only: it is slow).
+// im2col + Eigen portable path (kernels/conv2d.hpp) and the plain-loop _ref (batch 1 only: it is slow); and the
+// depthwise 3x3 convolutions of mobile nets (64 channels 24x24, 128 channels 12x12, stride 1 and 2) with
+// kernels/grouped_conv2d.hpp's row loops (1 and 2 threads) and its _ref.
 // Before timing, each variant is checked against the _ref on the first images (SkipWithError on mismatch).
 // "fast" runs the variant the plan picks (kernels/conv2d_plan.hpp; its name is the benchmark's label); with
 // --variants, every other variant that applies is timed too, forced by name ("fast:winograd", ...). The
 // instruction set is the CPU's best unless DEEPCNN_ISA says otherwise; fma_peak's label names it.
-// Counters: FLOP/s = 2 * K*OH*OW*C*KH*KW * N per iteration (the same count for all three directions), and
+// Counters: FLOP/s = 2 * K*OH*OW*(C/groups)*KH*KW * N per iteration (the same count for all three directions), and
 // peak% = that rate over the FMA peak measured by this binary on as many threads; on 1 thread both by CPU time
 // (robust to other tenants descheduling us), on more threads by wall time (meaningful on a quiet machine only).
 #include <benchmark/benchmark.h>
@@ -13,6 +15,7 @@
 #include <deepcnn/kernels/conv2d.hpp>
 #include <deepcnn/kernels/kernels.hpp>
 #include <deepcnn/kernels/conv2d_ref.hpp>
+#include <deepcnn/kernels/grouped_conv2d.hpp>
 
 #include "bench_common.hpp"
 
@@ -58,20 +61,22 @@ deepcnn::ConvDirection conv_direction(Direction d) {
 // AVX-512), so that the kernels run on the same alignment here as under the layers.
 using Floats = std::vector<float, Eigen::aligned_allocator<float>>;
 
+// Resizes v to n values uniform in [-1, 1) drawn from rng.
+void fill(Floats& v, std::size_t n, deepcnn::Rng& rng) {
+    v.resize(n);
+    for (auto& e : v) e = static_cast<float>(rng.uniform(-1.0, 1.0));
+}
+
 struct Buffers {
     ConvGeometry g;
     int N;
     Floats x, w, b, y, dy, dx, dw, db, workspace;
     Buffers(const ConvGeometry& geometry, int batch, int threads) : g(geometry), N(batch) {
         deepcnn::Rng rng(17);
-        auto fill = [&](Floats& v, std::size_t n) {
-            v.resize(n);
-            for (auto& e : v) e = static_cast<float>(rng.uniform(-1.0, 1.0));
-        };
-        fill(x, static_cast<std::size_t>(N) * g.C * g.H * g.W);
-        fill(w, static_cast<std::size_t>(g.K) * g.patch_size());
-        fill(b, static_cast<std::size_t>(g.K));
-        fill(dy, static_cast<std::size_t>(N) * g.K * g.out_pixels());
+        fill(x, static_cast<std::size_t>(N) * g.C * g.H * g.W, rng);
+        fill(w, static_cast<std::size_t>(g.K) * g.patch_size(), rng);
+        fill(b, static_cast<std::size_t>(g.K), rng);
+        fill(dy, static_cast<std::size_t>(N) * g.K * g.out_pixels(), rng);
         y.resize(dy.size());
         dx.resize(x.size());
         dw.resize(w.size());
@@ -134,6 +139,25 @@ double relative_error(const Floats& a, const Floats& b) {
     return diff / scale;
 }
 
+// Times `run` (which returns a pointer to its output) per iteration and sets the FLOP/s and peak% counters for
+// `flops` per iteration: on 1 thread by the thread's CPU time, on more by wall time.
+template <class Run>
+void time_and_count(benchmark::State& state, int threads, double flops, Run&& run) {
+    double seconds = 0.0;
+    for (auto _ : state) {
+        const auto start = std::chrono::steady_clock::now();
+        const double cpu_start = bench::thread_cpu_seconds();
+        benchmark::DoNotOptimize(run());
+        benchmark::ClobberMemory();
+        seconds += threads == 1 ? bench::thread_cpu_seconds() - cpu_start
+                                : std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
+                                                  benchmark::Counter::OneK::kIs1000);
+    const double peak = bench::fma_peak_gflops(threads) * 1e9;
+    state.counters["peak%"] = 100.0 * flops * double(state.iterations()) / seconds / peak;
+}
+
 void bm_conv(benchmark::State& state, bench::ConvShape shape, Direction d, Impl impl, int batch, int threads,
              std::string variant) {
     const ConvGeometry g = shape.geometry();
@@ -153,20 +177,77 @@ void bm_conv(benchmark::State& state, bench::ConvShape shape, Direction d, Impl 
         }
     }
     Buffers buffers(g, batch, threads);
-    double seconds = 0.0;
-    for (auto _ : state) {
-        const auto start = std::chrono::steady_clock::now();
-        const double cpu_start = bench::thread_cpu_seconds();
-        benchmark::DoNotOptimize(buffers.run(d, impl, p, variant).data());
-        benchmark::ClobberMemory();
-        seconds += threads == 1 ? bench::thread_cpu_seconds() - cpu_start
-                                : std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    time_and_count(state, threads, 2.0 * g.macs() * batch, [&] { return buffers.run(d, impl, p, variant).data(); });
+}
+
+// A depthwise 3x3 convolution ('same' padding) at one stride, and its buffers at one batch size.
+struct DepthwiseShape {
+    int C, H, W, stride;
+    ConvGeometry geometry() const {
+        return deepcnn::make_conv_geometry(C, H, W, C, 3, 3, stride, stride, deepcnn::Padding::same());
     }
-    const double flops = 2.0 * g.macs() * batch;
-    state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
-                                                  benchmark::Counter::OneK::kIs1000);
-    const double peak = bench::fma_peak_gflops(threads) * 1e9;
-    state.counters["peak%"] = 100.0 * flops * double(state.iterations()) / seconds / peak;
+    // "depthwise/64x24x24_3x3_s2"
+    std::string label() const {
+        return "depthwise/" + std::to_string(C) + "x" + std::to_string(H) + "x" + std::to_string(W) + "_3x3_s" +
+               std::to_string(stride);
+    }
+};
+
+struct DepthwiseBuffers {
+    ConvGeometry g;
+    int N;
+    Floats x, w, b, y, dy, dx, dw, db;
+    DepthwiseBuffers(const ConvGeometry& geometry, int batch) : g(geometry), N(batch) {
+        deepcnn::Rng rng(19);
+        fill(x, static_cast<std::size_t>(N) * g.C * g.H * g.W, rng);
+        fill(w, static_cast<std::size_t>(g.K) * g.KH * g.KW, rng);
+        fill(b, static_cast<std::size_t>(g.K), rng);
+        fill(dy, static_cast<std::size_t>(N) * g.K * g.out_pixels(), rng);
+        y.resize(dy.size());
+        dx.resize(x.size());
+        dw.resize(w.size());
+        db.resize(b.size());
+    }
+    // Runs one direction with the row loops (fast) or the _ref; returns its output.
+    const Floats& run(Direction d, bool fast, deepcnn::ThreadPool* pool) {
+        switch (d) {
+            case Direction::forward:
+                if (fast) deepcnn::grouped_conv2d_forward(g, g.C, N, x.data(), w.data(), b.data(), y.data(), pool);
+                else deepcnn::grouped_conv2d_forward_ref(g, g.C, N, x.data(), w.data(), b.data(), y.data());
+                return y;
+            case Direction::backward_data:
+                if (fast) deepcnn::grouped_conv2d_backward_data(g, g.C, N, dy.data(), w.data(), dx.data(), pool);
+                else deepcnn::grouped_conv2d_backward_data_ref(g, g.C, N, dy.data(), w.data(), dx.data());
+                return dx;
+            case Direction::backward_weights:
+                if (fast) {
+                    deepcnn::grouped_conv2d_backward_weights(g, g.C, N, x.data(), dy.data(), dw.data(), db.data(),
+                                                             pool);
+                } else {
+                    deepcnn::grouped_conv2d_backward_weights_ref(g, g.C, N, x.data(), dy.data(), dw.data(),
+                                                                 db.data());
+                }
+                return dw;
+        }
+        return y;
+    }
+};
+
+void bm_depthwise(benchmark::State& state, DepthwiseShape shape, Direction d, bool fast, int batch, int threads) {
+    const ConvGeometry g = shape.geometry();
+    deepcnn::ThreadPool pool(threads);
+    deepcnn::ThreadPool* p = threads > 1 ? &pool : nullptr;
+    {
+        const int images = std::min(batch, 2);
+        DepthwiseBuffers check(g, images), reference(g, images);
+        const double error = relative_error(check.run(d, fast, p), reference.run(d, false, nullptr));
+        if (error > 1e-5) {
+            state.SkipWithError(("differs from the _ref: relative error " + std::to_string(error)).c_str());
+            return;
+        }
+    }
+    DepthwiseBuffers buffers(g, batch);
+    time_and_count(state, threads, 2.0 * g.macs() / g.C * batch, [&] { return buffers.run(d, fast, p).data(); });
 }
 
 // Whether variant v of direction d applies to the shape at this batch and thread count: a forced run on a
@@ -230,6 +311,21 @@ int main(int argc, char** argv) {
                         }
                 add(Impl::eigen, 1);
                 if (batch == 1) add(Impl::ref, 1);
+            }
+    for (const DepthwiseShape& shape : {DepthwiseShape{64, 24, 24, 1}, DepthwiseShape{64, 24, 24, 2},
+                                        DepthwiseShape{128, 12, 12, 1}, DepthwiseShape{128, 12, 12, 2}})
+        for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights})
+            for (int batch : {64, 1}) {
+                auto add = [&](bool fast, int threads) {
+                    const std::string label = shape.label() + "/" + name(d) + "/" + (fast ? "rows" : "ref") +
+                                              "/batch:" + std::to_string(batch) + "/threads:" + std::to_string(threads);
+                    auto* b = benchmark::RegisterBenchmark(label.c_str(), bm_depthwise, shape, d, fast, batch, threads);
+                    b->UseRealTime()->Unit(benchmark::kMicrosecond);
+                    if (!fast) b->Iterations(3);
+                };
+                add(true, 1);
+                add(true, 2);
+                if (batch == 1) add(false, 1);
             }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -7,11 +7,13 @@
 #include "random.hpp"
 #include "tensor.hpp"
 
+#include "layers/avg_pool2d.hpp"
 #include "layers/batch_norm.hpp"
 #include "layers/conv2d.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
 #include "layers/flatten.hpp"
+#include "layers/global_avg_pool2d.hpp"
 #include "layers/init.hpp"
 #include "layers/layer.hpp"
 #include "layers/max_pool2d.hpp"

@@ -97,7 +97,9 @@ std::pair<std::string, Tensor<Scalar>> get_tensor(ByteReader& in, std::uint32_t 
 inline double stored_values(const std::string& type, const LayerConfig& config, const Shape& input) {
     const auto number = [&](const char* key) { return config_number(config, type, key); };
     if (type == "Conv2D") {
-        return number("filters") * (double(input.c) * number("kernel_h") * number("kernel_w") + number("bias"));
+        const double groups = config_int_or(config, type, "groups", 1, 1 << 24, 1);
+        const double filter = double(input.c) / groups * number("kernel_h") * number("kernel_w");
+        return number("filters") * (filter + number("bias"));
     }
     if (type == "Dense") return number("units") * (double(input.per_sample()) + number("bias"));
     if (type == "BatchNorm") return 4.0 * input.c;  // gamma, beta, running mean and variance

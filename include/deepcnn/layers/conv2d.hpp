@@ -2,6 +2,8 @@
 // (K, C, KH, KW), the optional bias (K), their gradients, the cached input and the kernels' workspace; the
 // arithmetic lives in kernels/: conv2d_fast.hpp (packed GEMM, Winograd and direct kernels, threaded) for float
 // where the CPU runs AVX2 or AVX-512 (kernels::simd_active), otherwise conv2d.hpp (im2col + Eigen, one thread).
+// With groups > 1 (with_groups) the weights are (K, C / groups, KH, KW) and grouped_conv2d.hpp's row loops
+// (threaded, any Scalar) do the arithmetic.
 #pragma once
 
 #include <string>
@@ -10,6 +12,7 @@
 
 #include "../config.hpp"
 #include "../kernels/conv2d.hpp"
+#include "../kernels/grouped_conv2d.hpp"
 #include "../kernels/kernels.hpp"
 #include "init.hpp"
 #include "input_cache.hpp"
@@ -48,6 +51,17 @@ public:
         init_ = init;
         return *this;
     }
+    // Splits input channels and filters into `groups` groups, filter k seeing only the input channels of its group
+    // (depthwise when groups equals the input channels). The filters must divide into the groups; build() checks the
+    // input channels.
+    Conv2D& with_groups(int groups) {
+        if (groups <= 0 || filters_ % groups != 0) {
+            throw config_error("Conv2D: groups must be positive and divide the " + std::to_string(filters_) +
+                               " filters, got " + std::to_string(groups));
+        }
+        groups_ = groups;
+        return *this;
+    }
     // Declares the expected input channels; build() then rejects any other count.
     Conv2D& with_in_channels(int channels) {
         in_channels_ = channels;
@@ -63,7 +77,7 @@ public:
 
     double forward_flops(const Shape& input) const override {
         const ConvGeometry g = geometry(input);
-        return 2.0 * g.macs() + (use_bias_ ? double(g.K) * g.OH * g.OW : 0.0);
+        return 2.0 * g.macs() / groups_ + (use_bias_ ? double(g.K) * g.OH * g.OW : 0.0);
     }
 
     LayerConfig config() const override {
@@ -76,7 +90,8 @@ public:
                 {"pad_h", padding_.pad_h},
                 {"pad_w", padding_.pad_w},
                 {"bias", use_bias_ ? 1 : 0},
-                {"init", static_cast<int>(init_)}};
+                {"init", static_cast<int>(init_)},
+                {"groups", groups_}};
     }
 
     std::vector<ParamRef<Scalar>> params() override {
@@ -86,9 +101,11 @@ public:
     }
 
     const ConvGeometry& geometry() const { return geometry_; }
+    int groups() const { return groups_; }
 
-    // The variant each direction ran last (kernels/conv2d_plan.hpp), or a note that the Eigen path ran.
+    // The variant each direction ran last (kernels/conv2d_plan.hpp), or a note on the path that ran.
     std::string kernel_plan() const override {
+        if (groups_ > 1) return "grouped row loops (" + std::to_string(groups_) + " groups)";
         if (plan_.threads == 0) return kernels::simd_active<Scalar>() ? "not run yet" : "im2col + Eigen";
         return plan_.str();
     }
@@ -98,10 +115,10 @@ public:
 protected:
     void build_impl(const Shape& input, Rng& rng) override {
         geometry_ = geometry(input);
-        weight_.resize(Shape(filters_, input.c, kernel_h_, kernel_w_));
+        weight_.resize(Shape(filters_, input.c / groups_, kernel_h_, kernel_w_));
         dweight_.resize(weight_.shape());
         const int receptive = kernel_h_ * kernel_w_;
-        initialize_weights(weight_, init_, input.c * receptive, filters_ * receptive, rng);
+        initialize_weights(weight_, init_, input.c / groups_ * receptive, filters_ / groups_ * receptive, rng);
         if (use_bias_) {
             bias_ = Tensor<Scalar>(Shape(1, filters_, 1, 1), Scalar(0));
             dbias_.resize(bias_.shape());
@@ -113,7 +130,10 @@ protected:
         input_.keep(x, this->input_retained());
         y.resize(output_shape(x.shape()));
         const Scalar* bias = use_bias_ ? bias_.data() : nullptr;
-        if (kernels::simd_active<Scalar>()) {
+        if (groups_ > 1) {
+            grouped_conv2d_forward(geometry_, groups_, x.n(), x.data(), weight_.data(), bias, y.data(),
+                                   this->thread_pool());
+        } else if (kernels::simd_active<Scalar>()) {
             ConvArgs<Scalar> a = kernel_args(x.n());
             a.x = x.data(), a.weight = weight_.data(), a.bias = bias, a.y = y.data();
             kernels::conv2d_run(ConvDirection::forward, plan_.forward, geometry_, a);
@@ -126,7 +146,10 @@ protected:
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
         backward_weights(dy);
         dx.resize(input_.get().shape());
-        if (kernels::simd_active<Scalar>()) {
+        if (groups_ > 1) {
+            grouped_conv2d_backward_data(geometry_, groups_, dy.n(), dy.data(), weight_.data(), dx.data(),
+                                         this->thread_pool());
+        } else if (kernels::simd_active<Scalar>()) {
             ConvArgs<Scalar> a = kernel_args(dy.n());
             a.dy = dy.data(), a.weight = weight_.data(), a.dx = dx.data();
             kernels::conv2d_run(ConvDirection::backward_data, plan_.backward_data, geometry_, a);
@@ -141,7 +164,10 @@ private:
     // dweight and dbias from dy and the kept input.
     void backward_weights(const Tensor<Scalar>& dy) {
         Scalar* dbias = use_bias_ ? dbias_.data() : nullptr;
-        if (kernels::simd_active<Scalar>()) {
+        if (groups_ > 1) {
+            grouped_conv2d_backward_weights(geometry_, groups_, dy.n(), input_.get().data(), dy.data(),
+                                            dweight_.data(), dbias, this->thread_pool());
+        } else if (kernels::simd_active<Scalar>()) {
             ConvArgs<Scalar> a = kernel_args(dy.n());
             a.x = input_.get().data(), a.dy = dy.data(), a.dweight = dweight_.data(), a.dbias = dbias;
             kernels::conv2d_run(ConvDirection::backward_weights, plan_.backward_weights, geometry_, a);
@@ -179,6 +205,10 @@ private:
             throw shape_error("expected input channels " + std::to_string(in_channels_) + ", got " +
                               std::to_string(input.c));
         }
+        if (input.c % groups_ != 0) {
+            throw shape_error("input channels " + std::to_string(input.c) + " do not divide into " +
+                              std::to_string(groups_) + " groups");
+        }
         return make_conv_geometry(input.c, input.h, input.w, filters_, kernel_h_, kernel_w_, stride_h_, stride_w_,
                                   padding_);
     }
@@ -189,12 +219,13 @@ private:
     int stride_h_ = 1;
     int stride_w_ = 1;
     int in_channels_ = 0;
+    int groups_ = 1;
     Padding padding_ = Padding::same();
     bool use_bias_ = true;
     Init init_ = Init::he_normal;
 
     ConvGeometry geometry_;
-    Tensor<Scalar> weight_, dweight_;  // (K, C, KH, KW)
+    Tensor<Scalar> weight_, dweight_;  // (K, C / groups, KH, KW)
     Tensor<Scalar> bias_, dbias_;      // (1, K, 1, 1)
     InputCache<Scalar> input_;         // (N, C, H, W), the last forward's input (a copy or a pointer)
     std::vector<Scalar> workspace_;    // kernel scratch: padded images and GEMM blocks, or one im2col matrix

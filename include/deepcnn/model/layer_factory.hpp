@@ -7,11 +7,13 @@
 #include <string>
 
 #include "../error.hpp"
+#include "../layers/avg_pool2d.hpp"
 #include "../layers/batch_norm.hpp"
 #include "../layers/conv2d.hpp"
 #include "../layers/dense.hpp"
 #include "../layers/dropout.hpp"
 #include "../layers/flatten.hpp"
+#include "../layers/global_avg_pool2d.hpp"
 #include "../layers/max_pool2d.hpp"
 #include "../layers/relu.hpp"
 #include "../layers/softmax.hpp"
@@ -33,6 +35,14 @@ inline int config_int(const LayerConfig& config, const std::string& type, const 
                                   " is not an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
     }
     return static_cast<int>(value);
+}
+
+// As config_int for a key that files written before it existed lack: `absent` when the key is missing.
+inline int config_int_or(const LayerConfig& config, const std::string& type, const std::string& key, int lo, int hi,
+                         int absent) {
+    for (const auto& entry : config)
+        if (entry.first == key) return config_int(config, type, key, lo, hi);
+    return absent;
 }
 
 inline Padding config_padding(const LayerConfig& config, const std::string& type) {
@@ -57,7 +67,8 @@ LayerPtr<Scalar> make_layer(const std::string& type, const LayerConfig& config) 
         layer->with_stride(config_int(config, type, "stride_h", 1, big), config_int(config, type, "stride_w", 1, big))
             .with_padding(detail::config_padding(config, type))
             .with_bias(config_int(config, type, "bias", 0, 1) != 0)
-            .with_init(init_from_code(config_int(config, type, "init", 0, 3)));
+            .with_init(init_from_code(config_int(config, type, "init", 0, 3)))
+            .with_groups(detail::config_int_or(config, type, "groups", 1, big, 1));
         return layer;
     }
     if (type == "Dense") {
@@ -79,6 +90,15 @@ LayerPtr<Scalar> make_layer(const std::string& type, const LayerConfig& config) 
             .with_padding(detail::config_padding(config, type));
         return layer;
     }
+    if (type == "AvgPool2D") {
+        auto layer = std::make_unique<AvgPool2D<Scalar>>(2);
+        layer->with_window(config_int(config, type, "pool_h", 1, big), config_int(config, type, "pool_w", 1, big),
+                           config_int(config, type, "stride_h", 1, big), config_int(config, type, "stride_w", 1, big))
+            .with_padding(detail::config_padding(config, type))
+            .with_count_include_pad(config_int(config, type, "count_include_pad", 0, 1) != 0);
+        return layer;
+    }
+    if (type == "GlobalAvgPool2D") return std::make_unique<GlobalAvgPool2D<Scalar>>();
     if (type == "Flatten") return std::make_unique<Flatten<Scalar>>();
     if (type == "ReLU") return std::make_unique<ReLU<Scalar>>();
     if (type == "Softmax") return std::make_unique<Softmax<Scalar>>();
