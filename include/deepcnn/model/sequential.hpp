@@ -24,41 +24,12 @@
 #include "../layers/softmax.hpp"
 #include "../loss/softmax_cross_entropy.hpp"
 #include "../optim/optimizer.hpp"
+#include "model_common.hpp"
 #include "../parallel/thread_pool.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
 
 namespace deepcnn {
-
-// Loss and accuracy over a set of samples.
-struct Evaluation {
-    double loss = 0.0;
-    double accuracy = 0.0;
-    long count = 0;
-};
-
-// What one train_step did.
-struct StepResult {
-    double loss = 0.0;
-    int correct = 0;
-    int count = 0;
-};
-
-// Where the time of a model's passes went, summed since Sequential::reset_timings() while set_timing(true):
-// wall-clock seconds and calls of every layer's forward and backward, in layer order, and of the optimizer steps
-// train_step made. A ReLU that the layer before it applies (fused) keeps zero calls.
-struct LayerTiming {
-    std::string name;  // "conv2d_1", as in parameter names
-    double forward_seconds = 0.0;
-    double backward_seconds = 0.0;
-    long forward_calls = 0;
-    long backward_calls = 0;
-};
-struct ModelTimings {
-    std::vector<LayerTiming> layers;
-    double optimizer_seconds = 0.0;
-    long optimizer_steps = 0;
-};
 
 template <class Scalar>
 class Sequential {
@@ -118,9 +89,7 @@ public:
     const Shape& output_shape() const { return shapes_.empty() ? input_shape_ : shapes_.back(); }
     // Name of layer i used in parameter names: lower-case type and 1-based position, "conv2d_1".
     std::string layer_name(std::size_t i) const {
-        std::string name = layers_.at(i)->type();
-        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
-        return name + "_" + std::to_string(i + 1);
+        return detail::lower_case(layers_.at(i)->type()) + "_" + std::to_string(i + 1);
     }
 
     // The threads forward, backward and training use (0: std::thread::hardware_concurrency()). Results are
@@ -136,11 +105,7 @@ public:
     void set_timing(bool on) { timing_ = on; }
     bool timing() const { return timing_; }
     const ModelTimings& timings() const { return timings_; }
-    void reset_timings() {
-        for (auto& layer : timings_.layers) layer = LayerTiming{layer.name};
-        timings_.optimizer_seconds = 0.0;
-        timings_.optimizer_steps = 0;
-    }
+    void reset_timings() { timings_.reset(); }
 
     void set_mode(Mode mode) {
         mode_ = mode;
@@ -188,7 +153,7 @@ public:
         StepResult result;
         result.loss = double(loss.forward(logits, labels));
         result.count = x.n();
-        result.correct = count_correct(loss.probabilities(), labels);
+        result.correct = detail::count_correct(loss.probabilities(), labels);
         loss.backward(loss_grad_);
         backward_through(loss_grad_, false);  // dL/dx of the images is not needed
         timed(timings_.optimizer_seconds, timings_.optimizer_steps, [&] { optimizer.step(params(), pool_.get()); });
@@ -196,85 +161,26 @@ public:
     }
 
     // Class probabilities (N, K, 1, 1) in eval mode, computed in batches of `batch`.
-    Tensor<Scalar> predict(const Tensor<Scalar>& x, int batch = 256) {
-        check_batch(batch);
-        eval();
-        Tensor<Scalar> out(Shape(x.n(), static_cast<int>(output_shape().per_sample()), 1, 1));
-        Tensor<Scalar> chunk;
-        for (int first = 0; first < x.n(); first += batch) {
-            const int count = std::min(batch, x.n() - first);
-            chunk = x.slice(first, count);
-            const Tensor<Scalar>& logits = forward_logits(chunk);
-            const int K = static_cast<int>(logits.shape().per_sample());
-            for (int i = 0; i < count; ++i) softmax_row(logits.sample(i), out.sample(first + i), K, 1);
-        }
-        return out;
-    }
+    Tensor<Scalar> predict(const Tensor<Scalar>& x, int batch = 256) { return detail::predict_in_batches(*this, x, batch); }
 
     // Mean loss and accuracy in eval mode (the loss's class weights apply).
     Evaluation evaluate(const Tensor<Scalar>& x, const std::vector<int>& labels, int batch = 256,
                         const SoftmaxCrossEntropy<Scalar>& loss = SoftmaxCrossEntropy<Scalar>()) {
-        check_batch(batch);
-        if (static_cast<int>(labels.size()) != x.n()) {
-            throw shape_error("Sequential::evaluate: " + std::to_string(x.n()) + " samples but " +
-                              std::to_string(labels.size()) + " labels");
-        }
-        eval();
-        SoftmaxCrossEntropy<Scalar> batch_loss(loss.class_weights());
-        Evaluation result;
-        double weighted_loss = 0.0, weight_total = 0.0;
-        long correct = 0;
-        Tensor<Scalar> chunk;
-        for (int first = 0; first < x.n(); first += batch) {
-            const int count = std::min(batch, x.n() - first);
-            chunk = x.slice(first, count);
-            const std::vector<int> chunk_labels(labels.begin() + first, labels.begin() + first + count);
-            const double l = double(batch_loss.forward(forward_logits(chunk), chunk_labels));
-            double w = 0.0;
-            for (int label : chunk_labels) w += loss.class_weights().empty() ? 1.0 : loss.class_weights()[label];
-            weighted_loss += l * w;
-            weight_total += w;
-            correct += count_correct(batch_loss.probabilities(), chunk_labels);
-        }
-        result.count = x.n();
-        result.loss = weight_total > 0 ? weighted_loss / weight_total : 0.0;
-        result.accuracy = x.n() > 0 ? double(correct) / x.n() : 0.0;
-        return result;
+        return detail::evaluate_in_batches(*this, "Sequential", x, labels, batch, loss);
     }
 
     // Keras-style table: layer, output shape, parameters, forward MFLOPs per image; then totals.
     std::string summary() {
-        std::ostringstream out;
-        const int w_layer = 26, w_shape = 18, w_params = 12, w_flops = 14;
-        const std::string rule(w_layer + w_shape + w_params + w_flops, '=');
-        const std::string thin(rule.size(), '-');
-        out << "Model: Sequential<" << (std::is_same<Scalar, float>::value ? "float" : "double") << ">\n" << rule << '\n';
-        out << std::left << std::setw(w_layer) << "Layer (type)" << std::setw(w_shape) << "Output Shape" << std::right
-            << std::setw(w_params) << "Param #" << std::setw(w_flops) << "MFLOPs" << '\n'
-            << rule << '\n';
-        out << std::left << std::setw(w_layer) << "input" << std::setw(w_shape) << input_shape_.sample_str() << std::right
-            << std::setw(w_params) << 0 << std::setw(w_flops) << "0.00" << '\n';
-        double total_flops = 0.0;
-        std::size_t total_params = 0;
+        detail::SummaryTable<Scalar> table("Sequential", false);
+        table.row("input", "", input_shape_, 0, 0.0);
         Shape in = input_shape_;
         for (std::size_t i = 0; i < layers_.size(); ++i) {
             std::size_t count = 0;
             for (auto& p : layers_[i]->params()) count += p.value->size();
-            const double flops = layers_[i]->forward_flops(in);
-            total_flops += flops;
-            total_params += count;
-            std::ostringstream mflops;
-            mflops << std::fixed << std::setprecision(2) << flops / 1e6;
-            out << std::left << std::setw(w_layer) << (layer_name(i) + " (" + layers_[i]->type() + ")")
-                << std::setw(w_shape) << shapes_[i].sample_str() << std::right << std::setw(w_params) << count
-                << std::setw(w_flops) << mflops.str() << '\n';
+            table.row(layer_name(i), layers_[i]->type(), shapes_[i], count, layers_[i]->forward_flops(in));
             in = shapes_[i];
         }
-        out << rule << '\n';
-        out << "Total params: " << total_params << '\n';
-        out << "Forward MFLOPs per image: " << std::fixed << std::setprecision(2) << total_flops / 1e6 << '\n';
-        out << thin << '\n';
-        return out.str();
+        return table.finish();
     }
     // Forward FLOPs for one image.
     double forward_flops() const {
@@ -295,29 +201,9 @@ private:
         if (!layers_.empty() && layers_.back()->type() == "Softmax") return layers_.size() - 1;
         return layers_.size();
     }
-    static void check_batch(int batch) {
-        if (batch <= 0) throw config_error("batch size must be positive, got " + std::to_string(batch));
-    }
-    static int count_correct(const Tensor<Scalar>& probabilities, const std::vector<int>& labels) {
-        int correct = 0;
-        const int K = static_cast<int>(probabilities.shape().per_sample());
-        for (int i = 0; i < probabilities.n(); ++i) {
-            const Scalar* p = probabilities.sample(i);
-            if (std::max_element(p, p + K) - p == labels[i]) ++correct;
-        }
-        return correct;
-    }
-    // f(), adding its wall-clock time to `seconds` and one to `calls` while timing is on.
     template <class F>
     void timed(double& seconds, long& calls, F&& f) {
-        if (!timing_) {
-            f();
-            return;
-        }
-        const auto start = std::chrono::steady_clock::now();
-        f();
-        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        ++calls;
+        detail::timed(timing_, seconds, calls, std::forward<F>(f));
     }
 
     const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end) {
