@@ -136,6 +136,14 @@ public:
     // Whether node i is a ReLU that the node it reads applies itself (fused): it is skipped in forward and backward.
     bool fused(std::size_t i) const { return nodes_.at(i).fused_into_input; }
     const std::string& input_name() const { return input_name_; }
+    // Whether `name` is the input's or a node's name.
+    bool has(const std::string& name) const { return find_value(name) >= 0; }
+    // The per-sample shape of the input or node named `name`; throws config_error if there is none.
+    const Shape& shape_of(const std::string& name) const {
+        const int value = find_value(name);
+        if (value < 0) throw config_error("Graph: no node \"" + name + "\"");
+        return value_shapes_[static_cast<std::size_t>(value)];
+    }
     // Per-sample shapes (N = 1).
     const Shape& input_shape() const { return input_shape_; }
     const Shape& output_shape() const { return value_shapes_.back(); }
