@@ -48,5 +48,6 @@
 #include "report/history.hpp"
 #include "report/json.hpp"
 #include "report/metrics.hpp"
+#include "report/model_svg.hpp"
 #include "report/plots.hpp"
 #include "report/run_report.hpp"

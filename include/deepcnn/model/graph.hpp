@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -102,6 +103,7 @@ public:
         node.fused_into_input = node.layer->type() == "ReLU" && source > 0 && consumers_[source] == 1 &&
                                 !node_of(source).fused_into_input && node_of(source).layer->fuse_following_relu();
 
+        node_index_[name] = static_cast<int>(nodes_.size());
         nodes_.push_back(std::move(node));
         value_shapes_.push_back(nodes_.back().shape);
         consumers_.push_back(0);
@@ -265,9 +267,8 @@ private:
     // The value named `name`: 0 for the input, k + 1 for node k; -1 if none.
     int find_value(const std::string& name) const {
         if (name == input_name_) return 0;
-        for (std::size_t k = 0; k < nodes_.size(); ++k)
-            if (nodes_[k].name == name) return static_cast<int>(k) + 1;
-        return -1;
+        const auto it = node_index_.find(name);
+        return it == node_index_.end() ? -1 : it->second + 1;
     }
     std::string value_name(int value) const { return value == 0 ? input_name_ : node_of(value).name; }
     Node& node_of(int value) { return nodes_[static_cast<std::size_t>(value) - 1]; }
@@ -405,6 +406,7 @@ private:
     std::unique_ptr<ThreadPool> pool_;  // lent to every layer
     Mode mode_ = Mode::train;
     std::vector<Node> nodes_;           // in the order added, which is a topological order
+    std::map<std::string, int> node_index_;  // node name -> index in nodes_
     // Per value (0: the model's input, k + 1: node k's output):
     std::vector<Shape> value_shapes_;               // per-sample shape
     std::vector<int> consumers_;                    // how many node inputs read it

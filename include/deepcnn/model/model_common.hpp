@@ -178,7 +178,7 @@ private:
                const std::string& connected) {
         out_ << std::left << std::setw(w_layer) << layer << std::setw(w_shape) << shape << std::right
              << std::setw(w_params) << params << std::setw(w_flops) << flops;
-        if (connected_) out_ << "  " << std::left << connected;
+        if (connected_ && !connected.empty()) out_ << "  " << std::left << connected;
         out_ << '\n';
     }
 
