@@ -16,7 +16,7 @@ using namespace deepcnn;
 
 namespace {
 
-Graph<float> residual_graph(std::uint64_t seed = 4) {
+Graph<float> graph_file_net(std::uint64_t seed = 4) {
     Graph<float> g(Shape(1, 1, 8, 8), seed, "image");
     g.add("conv", Conv2D<float>(4, 3), {"image"});
     g.add("bn", BatchNorm<float>(), {"conv"});
@@ -33,7 +33,7 @@ Graph<float> residual_graph(std::uint64_t seed = 4) {
     return g;
 }
 
-Tensor<float> batch_of(int n, std::uint64_t seed) {
+Tensor<float> graph_file_batch(int n, std::uint64_t seed) {
     Rng rng(seed);
     Tensor<float> x(Shape(n, 1, 8, 8));
     for (auto& v : x) v = static_cast<float>(rng.uniform(-1.0, 1.0));
@@ -41,7 +41,7 @@ Tensor<float> batch_of(int n, std::uint64_t seed) {
 }
 
 template <class Scalar>
-std::vector<Scalar> values(const Tensor<Scalar>& t) {
+std::vector<Scalar> tensor_values(const Tensor<Scalar>& t) {
     return std::vector<Scalar>(t.begin(), t.end());
 }
 
@@ -79,11 +79,11 @@ public:
 }  // namespace
 
 TEST_CASE("a Graph file round-trips its topology, tensors, metadata and optimizer bit for bit", "[io][model_file][graph]") {
-    Graph<float> g = residual_graph();
+    Graph<float> g = graph_file_net();
     g.set_threads(1);
     Adam<float> adam(1e-2);
     SoftmaxCrossEntropy<float> loss;
-    const Tensor<float> x = batch_of(6, 1);
+    const Tensor<float> x = graph_file_batch(6, 1);
     const std::vector<int> labels{0, 1, 2, 0, 1, 2};
     for (int step = 0; step < 2; ++step) g.train_step(x, labels, loss, adam);
     ModelMetadata meta;
@@ -108,8 +108,10 @@ TEST_CASE("a Graph file round-trips its topology, tensors, metadata and optimize
     CHECK(loaded_meta.text == meta.text);
     CHECK(loaded_meta.numbers == meta.numbers);
     REQUIRE(h.params().size() == g.params().size());
-    for (std::size_t i = 0; i < g.params().size(); ++i) CHECK(values(*h.params()[i].value) == values(*g.params()[i].value));
-    for (std::size_t i = 0; i < g.buffers().size(); ++i) CHECK(values(*h.buffers()[i].value) == values(*g.buffers()[i].value));
+    for (std::size_t i = 0; i < g.params().size(); ++i)
+        CHECK(tensor_values(*h.params()[i].value) == tensor_values(*g.params()[i].value));
+    for (std::size_t i = 0; i < g.buffers().size(); ++i)
+        CHECK(tensor_values(*h.buffers()[i].value) == tensor_values(*g.buffers()[i].value));
 
     // training resumed from the file continues exactly as the original
     Adam<float> resumed(1e-2);
@@ -120,7 +122,7 @@ TEST_CASE("a Graph file round-trips its topology, tensors, metadata and optimize
         const StepResult b = h.train_step(x, labels, loss, resumed);
         CHECK(a.loss == b.loss);
     }
-    CHECK(values(g.predict(x)) == values(h.predict(x)));
+    CHECK(tensor_values(g.predict(x)) == tensor_values(h.predict(x)));
     CHECK_THROWS_WITH(decode_model<float>(encode_model(g), "g.dcnn"),
                       "g.dcnn: holds a Graph model (format version 2): load it with load_graph");
 }
@@ -142,7 +144,7 @@ TEST_CASE("a model file of format version 1, written before graphs, still loads"
     CHECK(g.node_inputs(0) == std::vector<std::string>{"input"});
     CHECK(g.node_inputs(6) == std::vector<std::string>{"dropout_6"});
     CHECK(g.params().front().name == seq.params().front().name);
-    CHECK(values(g.predict(probe)) == values(p));
+    CHECK(tensor_values(g.predict(probe)) == tensor_values(p));
     // a Sequential saved today is still version 1, byte for byte
     Adam<float> adam;
     adam.set_state(saved.state);
@@ -169,7 +171,7 @@ TEST_CASE("user layers save and load once registered; save_model refuses them be
     CHECK(h.layer(0).config() == LayerConfig{{"factor", 0.5}});
     Tensor<float> x2(Shape(2, 2, 4, 4));
     for (std::size_t i = 0; i < x2.size(); ++i) x2[i] = float(i) / 32.0f;
-    CHECK(values(h.forward(x2)) == values(g.forward(x2)));
+    CHECK(tensor_values(h.forward(x2)) == tensor_values(g.forward(x2)));
     // a double model needs the double registration
     CHECK_THROWS_WITH(load_graph<double>(dir.file("user.dcnn")),
                       Catch::Matchers::Contains("node \"scale\" (Scale): unknown layer type 'Scale'"));

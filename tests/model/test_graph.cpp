@@ -22,7 +22,7 @@ namespace {
 // conv-bn-relu stem, then a residual block (conv-bn-relu-conv-bn + skip, add, relu), a branch joined by Concat,
 // then pooling and a classifier, on 1 x 8 x 8 images.
 template <class Scalar>
-Graph<Scalar> residual_net(std::uint64_t seed = 1, int threads = 1) {
+Graph<Scalar> residual_test_graph(std::uint64_t seed = 1, int threads = 1) {
     Graph<Scalar> g(Shape(1, 1, 8, 8), seed);
     g.set_threads(threads);
     g.add("stem", Conv2D<Scalar>(4, 3), {"input"});
@@ -45,7 +45,7 @@ Graph<Scalar> residual_net(std::uint64_t seed = 1, int threads = 1) {
 }
 
 template <class Scalar>
-std::vector<Scalar> all_params(const std::vector<ParamRef<Scalar>>& params) {
+std::vector<Scalar> graph_param_values(const std::vector<ParamRef<Scalar>>& params) {
     std::vector<Scalar> values;
     for (auto& p : params) values.insert(values.end(), p.value->begin(), p.value->end());
     return values;
@@ -54,7 +54,7 @@ std::vector<Scalar> all_params(const std::vector<ParamRef<Scalar>>& params) {
 }  // namespace
 
 TEST_CASE("Graph infers every node's shape and shows each node's inputs", "[model][graph]") {
-    Graph<float> g = residual_net<float>();
+    Graph<float> g = residual_test_graph<float>();
     CHECK(g.size() == 16);
     CHECK(g.node_shape(8) == Shape(1, 4, 8, 8));
     CHECK(g.node_shape(11) == Shape(1, 6, 8, 8));
@@ -128,7 +128,7 @@ TEST_CASE("A Graph chain trains bit-identically to the same Sequential", "[model
         CHECK(a.loss == b.loss);
         CHECK(a.correct == b.correct);
     }
-    CHECK(all_params(seq.params()) == all_params(g.params()));
+    CHECK(graph_param_values(seq.params()) == graph_param_values(g.params()));
     const Tensor<float> p = seq.predict(x), q = g.predict(x);
     CHECK(std::vector<float>(p.begin(), p.end()) == std::vector<float>(q.begin(), q.end()));
     const Evaluation e = seq.evaluate(x, labels), f = g.evaluate(x, labels);
@@ -138,7 +138,7 @@ TEST_CASE("A Graph chain trains bit-identically to the same Sequential", "[model
 
 TEST_CASE("Graph gradients, summed over every reader of a tensor, match central differences",
           "[model][graph][gradient]") {
-    Graph<double> g = residual_net<double>(5);
+    Graph<double> g = residual_test_graph<double>(5);
     Rng rng(11);
     for (auto& p : g.params())
         for (auto& v : *p.value) v = rng.uniform(-1.0, 1.0);
@@ -179,12 +179,12 @@ TEST_CASE("Graph trains bit-identically on 1, 2 and 3 threads", "[model][graph][
     const std::vector<int> labels{0, 1, 2, 1, 0};
     std::vector<std::vector<float>> finals;
     for (int threads : {1, 2, 3}) {
-        Graph<float> g = residual_net<float>(42, threads);
+        Graph<float> g = residual_test_graph<float>(42, threads);
         CHECK(g.threads() == threads);
         SoftmaxCrossEntropy<float> loss;
         Adam<float> optimizer(1e-3);
         for (int step = 0; step < 3; ++step) g.train_step(x, labels, loss, optimizer);
-        finals.push_back(all_params(g.params()));
+        finals.push_back(graph_param_values(g.params()));
     }
     CHECK(finals[1] == finals[0]);
     CHECK(finals[2] == finals[0]);

@@ -22,7 +22,8 @@ using namespace deepcnn;
 
 namespace {
 
-void write_tensor(std::ostream& out, const std::string& name, const Tensor<double>& t, const std::vector<int>& dims) {
+void write_oracle_tensor(std::ostream& out, const std::string& name, const Tensor<double>& t,
+                         const std::vector<int>& dims) {
     out << name;
     for (int d : dims) out << ' ' << d;
     out << " :";
@@ -34,7 +35,7 @@ void write_tensor(std::ostream& out, const std::string& name, const Tensor<doubl
     out << '\n';
 }
 
-std::map<std::string, std::vector<double>> read_tensors(const std::string& path) {
+std::map<std::string, std::vector<double>> read_oracle_tensors(const std::string& path) {
     std::map<std::string, std::vector<double>> tensors;
     std::ifstream in(path);
     for (std::string line; std::getline(in, line);) {
@@ -47,7 +48,7 @@ std::map<std::string, std::vector<double>> read_tensors(const std::string& path)
     return tensors;
 }
 
-void check_close(const std::string& name, const Tensor<double>& ours, const std::vector<double>& theirs) {
+void check_oracle_close(const std::string& name, const Tensor<double>& ours, const std::vector<double>& theirs) {
     INFO(name);
     REQUIRE(ours.size() == theirs.size());
     double worst = 0.0;
@@ -87,21 +88,21 @@ TEST_CASE("a residual block as a Graph matches PyTorch: output, every gradient, 
     deepcnn_test::TempDir dir;
     {
         std::ofstream in(dir.file("in.txt"));
-        write_tensor(in, "x", x, {N, C, H, W});
-        write_tensor(in, "dy", dy, {N, C, H, W});
-        write_tensor(in, "eps", Tensor<double>(Shape(1, 1, 1, 1), 1e-3), {1});
-        write_tensor(in, "momentum", Tensor<double>(Shape(1, 1, 1, 1), 0.9), {1});
+        write_oracle_tensor(in, "x", x, {N, C, H, W});
+        write_oracle_tensor(in, "dy", dy, {N, C, H, W});
+        write_oracle_tensor(in, "eps", Tensor<double>(Shape(1, 1, 1, 1), 1e-3), {1});
+        write_oracle_tensor(in, "momentum", Tensor<double>(Shape(1, 1, 1, 1), 0.9), {1});
         for (auto& p : g.params()) {
             const Shape& s = p.value->shape();
-            write_tensor(in, p.name, *p.value, {s.n, s.c, s.h, s.w});
+            write_oracle_tensor(in, p.name, *p.value, {s.n, s.c, s.h, s.w});
         }
     }
     const std::string command = "/usr/bin/python3 " + std::string(DEEPCNN_TEST_DIR) +
                                 "/model/residual_block_oracle.py " + dir.file("in.txt") + " " + dir.file("out.txt");
     REQUIRE(std::system(command.c_str()) == 0);
-    auto torch = read_tensors(dir.file("out.txt"));
-    check_close("y", y, torch["y"]);
-    check_close("dx", dx, torch["dx"]);
-    for (auto& p : g.params()) check_close(p.name + " gradient", *p.grad, torch[p.name]);
-    for (auto& b : g.buffers()) check_close(b.name, *b.value, torch[b.name]);
+    auto torch = read_oracle_tensors(dir.file("out.txt"));
+    check_oracle_close("y", y, torch["y"]);
+    check_oracle_close("dx", dx, torch["dx"]);
+    for (auto& p : g.params()) check_oracle_close(p.name + " gradient", *p.grad, torch[p.name]);
+    for (auto& b : g.buffers()) check_oracle_close(b.name, *b.value, torch[b.name]);
 }

@@ -15,7 +15,7 @@ using namespace deepcnn;
 
 namespace {
 
-std::size_t occurrences(const std::string& text, const std::string& what) {
+std::size_t svg_occurrences(const std::string& text, const std::string& what) {
     std::size_t count = 0;
     for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
     return count;
@@ -38,11 +38,11 @@ TEST_CASE("model_svg draws a Graph's nodes, shapes and edges, the skip connectio
     for (const char* label : {"input: Input", "conv1: Conv2D", "res_add: Add", "join: Concat", "side: Conv2D"})
         CHECK_THAT(svg, Catch::Matchers::Contains(label));
     CHECK_THAT(svg, Catch::Matchers::Contains(">(6, 8, 8)</text>"));
-    CHECK(occurrences(svg, "<rect") == 1 + 8);  // background + input + 7 nodes
+    CHECK(svg_occurrences(svg, "<rect") == 1 + 8);  // background + input + 7 nodes
     // 9 edges, each with an arrow head of two lines; the ones skipping rows (relu1 -> res_add, input -> side is
     // one row, side -> join skips two) are polylines
-    CHECK(occurrences(svg, "<polyline") == 2);
-    CHECK(occurrences(svg, "<line") == 9 * 2 + 9 - 2);
+    CHECK(svg_occurrences(svg, "<polyline") == 2);
+    CHECK(svg_occurrences(svg, "<line") == 9 * 2 + 9 - 2);
 }
 
 TEST_CASE("model_svg draws a Sequential as a chain and write_model_svg writes it", "[report][model_svg]") {
@@ -59,6 +59,6 @@ TEST_CASE("model_svg draws a Sequential as a chain and write_model_svg writes it
     CHECK(text.str() == model_svg(model));
     CHECK_THAT(text.str(), Catch::Matchers::Contains("dense_4: Dense"));
     CHECK_THAT(text.str(), Catch::Matchers::Contains(">(256)</text>"));
-    CHECK(occurrences(text.str(), "<polyline") == 0);
-    CHECK(occurrences(text.str(), "<line") == 4 * 3);
+    CHECK(svg_occurrences(text.str(), "<polyline") == 0);
+    CHECK(svg_occurrences(text.str(), "<line") == 4 * 3);
 }

@@ -25,7 +25,8 @@ public:
         return inputs.front();
     }
     double forward_flops(const Shape& input) const override {
-        return static_cast<double>(input.per_sample()) * double(std::max<std::size_t>(1, this->input_shapes().size()) - 1);
+        const std::size_t inputs = std::max<std::size_t>(1, this->input_shapes().size());
+        return static_cast<double>(input.per_sample()) * double(inputs - 1);
     }
 
 protected:

@@ -22,19 +22,24 @@
 #include "../parallel/thread_pool.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
+#include "model_base.hpp"
 #include "model_common.hpp"
 
 namespace deepcnn {
 
 template <class Scalar>
-class Graph {
+class Graph : public ModelBase<Graph<Scalar>, Scalar> {
+    using Base = ModelBase<Graph<Scalar>, Scalar>;
+    friend Base;
+
 public:
+    static constexpr const char* kind = "Graph";
+
     // input: the shape of one sample (N is ignored); seed: initialises every layer's parameters and RNGs;
     // input_name: how nodes refer to the model's input. Runs on std::thread::hardware_concurrency() threads until
     // set_threads() says otherwise.
     explicit Graph(const Shape& input, std::uint64_t seed = 0, std::string input_name = "input")
-        : input_shape_(input.with_batch(1)), input_name_(std::move(input_name)), rng_(seed),
-          pool_(std::make_unique<ThreadPool>()) {
+        : Base(seed), input_shape_(input.with_batch(1)), input_name_(std::move(input_name)) {
         if (input.c <= 0 || input.h <= 0 || input.w <= 0) {
             throw shape_error("Graph: input shape must be positive, got " + input.sample_str());
         }
@@ -82,12 +87,10 @@ public:
         }
         layer->set_label(where);
         if (node.merge) {
-            node.merge->build(shapes, rng_);
+            node.merge->build(shapes, this->rng_);
         } else {
-            layer->build(shapes.front(), rng_);
+            layer->build(shapes.front(), this->rng_);
         }
-        layer->set_mode(mode_);
-        layer->set_thread_pool(pool_.get());
         // Node outputs stay untouched until the next forward; the model's input is the caller's.
         bool reads_model_input = false;
         for (int value : node.inputs) reads_model_input = reads_model_input || value == 0;
@@ -113,8 +116,7 @@ public:
         read_grad_.assign(value_shapes_.size(), nullptr);
         grad_written_.assign(value_shapes_.size(), 0);
         forwarded_any_ = false;  // adding may move activations_: the last forward is void
-        timings_.layers.push_back({name});
-        for (auto& p : nodes_.back().layer->params()) params_.push_back({name + "." + p.name, p.value, p.grad});
+        this->adopt(*nodes_.back().layer, name);
         return *nodes_.back().layer;
     }
 
@@ -151,76 +153,12 @@ public:
     const Shape& output_shape() const { return value_shapes_.back(); }
     const Shape& node_shape(std::size_t i) const { return nodes_.at(i).shape; }
 
-    // The threads forward, backward and training use (0: std::thread::hardware_concurrency()). Results are
-    // bit-identical for a given seed whatever the count.
-    void set_threads(int threads) {
-        pool_ = std::make_unique<ThreadPool>(threads);
-        for (auto& node : nodes_) node.layer->set_thread_pool(pool_.get());
-    }
-    int threads() const { return pool_->size(); }
-
-    // Per-node timing, as Sequential::set_timing.
-    void set_timing(bool on) { timing_ = on; }
-    bool timing() const { return timing_; }
-    const ModelTimings& timings() const { return timings_; }
-    void reset_timings() { timings_.reset(); }
-
-    void set_mode(Mode mode) {
-        mode_ = mode;
-        for (auto& node : nodes_) node.layer->set_mode(mode);
-    }
-    void train() { set_mode(Mode::train); }
-    void eval() { set_mode(Mode::eval); }
-    Mode mode() const { return mode_; }
-
-    // Every learnable parameter, named "NODE.PARAM", in node order; made as nodes are added, valid until the next add.
-    const std::vector<ParamRef<Scalar>>& params() { return params_; }
-    // Every buffer (BatchNorm running statistics), named like params().
-    std::vector<BufferRef<Scalar>> buffers() {
-        std::vector<BufferRef<Scalar>> out;
-        for (auto& node : nodes_)
-            for (auto& b : node.layer->buffers()) out.push_back({node.name + "." + b.name, b.value});
-        return out;
-    }
-    std::size_t parameter_count() {
-        std::size_t total = 0;
-        for (auto& p : params()) total += p.value->size();
-        return total;
-    }
-    void zero_grad() {
-        for (auto& node : nodes_) node.layer->zero_grad();
-    }
-
     // Runs every node; returns the output node's output (owned by the model, valid until the next forward).
     const Tensor<Scalar>& forward(const Tensor<Scalar>& x) { return forward_through(x, nodes_.size()); }
     // Back-propagates dL/d(output of the last forward); assigns every parameter gradient and returns dL/dx.
     const Tensor<Scalar>& backward(const Tensor<Scalar>& dy) { return backward_through(dy, true); }
     // Logits: the output of the last node, or of its input when it is a Softmax (which the fused loss replaces).
     const Tensor<Scalar>& forward_logits(const Tensor<Scalar>& x) { return forward_through(x, logits_end()); }
-
-    // One optimisation step on a batch, as Sequential::train_step.
-    StepResult train_step(const Tensor<Scalar>& x, const std::vector<int>& labels, SoftmaxCrossEntropy<Scalar>& loss,
-                          Optimizer<Scalar>& optimizer) {
-        train();
-        const Tensor<Scalar>& logits = forward_logits(x);
-        StepResult result;
-        result.loss = double(loss.forward(logits, labels));
-        result.count = x.n();
-        result.correct = detail::count_correct(loss.probabilities(), labels);
-        loss.backward(loss_grad_);
-        backward_through(loss_grad_, false);  // dL/dx of the images is not needed
-        detail::timed(timing_, timings_.optimizer_seconds, timings_.optimizer_steps,
-                      [&] { optimizer.step(params(), pool_.get()); });
-        return result;
-    }
-
-    // Class probabilities (N, K, 1, 1) in eval mode, computed in batches of `batch`.
-    Tensor<Scalar> predict(const Tensor<Scalar>& x, int batch = 256) { return detail::predict_in_batches(*this, x, batch); }
-    // Mean loss and accuracy in eval mode (the loss's class weights apply).
-    Evaluation evaluate(const Tensor<Scalar>& x, const std::vector<int>& labels, int batch = 256,
-                        const SoftmaxCrossEntropy<Scalar>& loss = SoftmaxCrossEntropy<Scalar>()) {
-        return detail::evaluate_in_batches(*this, "Graph", x, labels, batch, loss);
-    }
 
     // Keras-style table as Sequential's, with each node's inputs ("Connected to").
     std::string summary() {
@@ -242,9 +180,6 @@ public:
         for (const auto& node : nodes_) total += node.layer->forward_flops(value_shapes_[node.inputs.front()]);
         return total;
     }
-
-    // The generator add() draws initial weights from; exposed so that checkpoints can save it.
-    Rng& rng() { return rng_; }
 
 private:
     struct Node {
@@ -318,7 +253,7 @@ private:
                 continue;
             }
             Tensor<Scalar>& y = activations_[k];
-            detail::timed(timing_, timings_.layers[k].forward_seconds, timings_.layers[k].forward_calls, [&] {
+            this->timed(this->timings_.layers[k].forward_seconds, this->timings_.layers[k].forward_calls, [&] {
                 if (node.merge) {
                     for (std::size_t i = 0; i < node.inputs.size(); ++i) node.in_ptrs[i] = value_ptr_[node.inputs[i]];
                     node.merge->forward(node.in_ptrs, y);
@@ -349,7 +284,7 @@ private:
         Tensor<Scalar>& sum = grads_[static_cast<std::size_t>(value)];
         Scalar* out = sum.data();
         const Scalar* in = part.data();
-        parallel_for(pool_.get(), static_cast<long>(sum.size()), 65536, 16, [&](long begin, long end) {
+        parallel_for(this->pool_.get(), static_cast<long>(sum.size()), 65536, 16, [&](long begin, long end) {
             for (long i = begin; i < end; ++i) out[i] += in[i];
         });
     }
@@ -381,7 +316,7 @@ private:
                 grad_written_[source] = 1;
                 continue;
             }
-            detail::timed(timing_, timings_.layers[k].backward_seconds, timings_.layers[k].backward_calls, [&] {
+            this->timed(this->timings_.layers[k].backward_seconds, this->timings_.layers[k].backward_calls, [&] {
                 for (std::size_t i = 0; i < node.inputs.size(); ++i) {
                     node.dx_ptrs[i] = gradient_target(node.inputs[i], node.dx_scratch[i], input_gradient);
                 }
@@ -402,9 +337,6 @@ private:
 
     Shape input_shape_;
     std::string input_name_;
-    Rng rng_;
-    std::unique_ptr<ThreadPool> pool_;  // lent to every layer
-    Mode mode_ = Mode::train;
     std::vector<Node> nodes_;           // in the order added, which is a topological order
     std::map<std::string, int> node_index_;  // node name -> index in nodes_
     // Per value (0: the model's input, k + 1: node k's output):
@@ -415,12 +347,8 @@ private:
     std::vector<char> grad_written_;                // whether its gradient has its first term
     std::vector<Tensor<Scalar>> activations_;       // node k's output, reused between steps
     std::vector<Tensor<Scalar>> grads_;             // per value: its gradient (0: dL/dx; k + 1: node k's output)
-    Tensor<Scalar> loss_grad_;
     std::size_t forwarded_ = 0;
     bool forwarded_any_ = false;
-    bool timing_ = false;
-    ModelTimings timings_;
-    std::vector<ParamRef<Scalar>> params_;
 };
 
 }  // namespace deepcnn

@@ -79,7 +79,8 @@ public:
     // Registers (or replaces) the maker of `type`; a built-in type name or an empty one is a config_error.
     void add(const std::string& type, LayerMaker<Scalar> maker) {
         if (type.empty() || detail::is_builtin_layer(type)) {
-            throw config_error("register_layer: '" + type + "' is " + (type.empty() ? "empty" : "a built-in layer type"));
+            throw config_error("register_layer: '" + type + "' is " +
+                               (type.empty() ? "empty" : "a built-in layer type"));
         }
         if (!maker) throw config_error("register_layer: no factory for '" + type + "'");
         std::lock_guard<std::mutex> lock(mutex_);

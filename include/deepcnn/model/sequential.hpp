@@ -24,6 +24,7 @@
 #include "../layers/softmax.hpp"
 #include "../loss/softmax_cross_entropy.hpp"
 #include "../optim/optimizer.hpp"
+#include "model_base.hpp"
 #include "model_common.hpp"
 #include "../parallel/thread_pool.hpp"
 #include "../random.hpp"
@@ -32,12 +33,17 @@
 namespace deepcnn {
 
 template <class Scalar>
-class Sequential {
+class Sequential : public ModelBase<Sequential<Scalar>, Scalar> {
+    using Base = ModelBase<Sequential<Scalar>, Scalar>;
+    friend Base;
+
 public:
+    static constexpr const char* kind = "Sequential";
+
     // input: the shape of one sample (N is ignored); seed: initialises every layer's parameters and RNGs.
     // Runs on std::thread::hardware_concurrency() threads until set_threads() says otherwise.
     explicit Sequential(const Shape& input, std::uint64_t seed = 0)
-        : input_shape_(input.with_batch(1)), rng_(seed), pool_(std::make_unique<ThreadPool>()) {
+        : Base(seed), input_shape_(input.with_batch(1)) {
         if (input.c <= 0 || input.h <= 0 || input.w <= 0) {
             throw shape_error("Sequential: input shape must be positive, got " + input.sample_str());
         }
@@ -61,9 +67,7 @@ public:
         if (!layer) throw error("Sequential::add: null layer");
         const int index = static_cast<int>(layers_.size()) + 1;
         layer->set_label("layer " + std::to_string(index) + " (" + layer->type() + ")");
-        layer->build(output_shape(), rng_);
-        layer->set_mode(mode_);
-        layer->set_thread_pool(pool_.get());
+        layer->build(output_shape(), this->rng_);
         // the inputs of layers 2.. are activations_, which stay untouched until the next forward: those layers may
         // keep a pointer instead of a copy. Adding a layer may move activations_, so the last forward is void.
         layer->set_input_retained(index > 1);
@@ -75,9 +79,7 @@ public:
         layers_.push_back(std::move(layer));
         fused_into_previous_.push_back(fused);
         activations_.emplace_back();
-        const std::string name = layer_name(layers_.size() - 1);
-        timings_.layers.push_back({name});
-        for (auto& p : layers_.back()->params()) params_.push_back({name + "." + p.name, p.value, p.grad});
+        this->adopt(*layers_.back(), layer_name(layers_.size() - 1));
         return *layers_.back();
     }
 
@@ -92,48 +94,6 @@ public:
         return detail::lower_case(layers_.at(i)->type()) + "_" + std::to_string(i + 1);
     }
 
-    // The threads forward, backward and training use (0: std::thread::hardware_concurrency()). Results are
-    // bit-identical for a given seed whatever the count.
-    void set_threads(int threads) {
-        pool_ = std::make_unique<ThreadPool>(threads);
-        for (auto& l : layers_) l->set_thread_pool(pool_.get());
-    }
-    int threads() const { return pool_->size(); }
-
-    // Per-layer timing (off by default): while on, every forward and backward of a layer, and every optimizer step
-    // of train_step, adds its wall-clock time to timings(). Two clock reads per pass; results do not change.
-    void set_timing(bool on) { timing_ = on; }
-    bool timing() const { return timing_; }
-    const ModelTimings& timings() const { return timings_; }
-    void reset_timings() { timings_.reset(); }
-
-    void set_mode(Mode mode) {
-        mode_ = mode;
-        for (auto& l : layers_) l->set_mode(mode);
-    }
-    void train() { set_mode(Mode::train); }
-    void eval() { set_mode(Mode::eval); }
-    Mode mode() const { return mode_; }
-
-    // Every learnable parameter, named "LAYER.PARAM" ("conv2d_1.weight"), in layer order. The list is made as
-    // layers are added (so that a training step does not build it again) and stays valid until the next add().
-    const std::vector<ParamRef<Scalar>>& params() { return params_; }
-    // Every buffer (BatchNorm running statistics), named like params().
-    std::vector<BufferRef<Scalar>> buffers() {
-        std::vector<BufferRef<Scalar>> out;
-        for (std::size_t i = 0; i < layers_.size(); ++i)
-            for (auto& b : layers_[i]->buffers()) out.push_back({layer_name(i) + "." + b.name, b.value});
-        return out;
-    }
-    std::size_t parameter_count() {
-        std::size_t total = 0;
-        for (auto& p : params()) total += p.value->size();
-        return total;
-    }
-    void zero_grad() {
-        for (auto& l : layers_) l->zero_grad();
-    }
-
     // Runs every layer; returns the last output (owned by the model, valid until the next forward).
     const Tensor<Scalar>& forward(const Tensor<Scalar>& x) { return forward_through(x, layers_.size()); }
 
@@ -143,31 +103,6 @@ public:
 
     // Logits: the output of every layer but a trailing Softmax (which the fused loss replaces).
     const Tensor<Scalar>& forward_logits(const Tensor<Scalar>& x) { return forward_through(x, logits_end()); }
-
-    // One optimisation step on a batch: train mode, forward to logits, fused softmax cross-entropy, backward,
-    // optimizer update. Returns the batch loss and the number of correct predictions.
-    StepResult train_step(const Tensor<Scalar>& x, const std::vector<int>& labels, SoftmaxCrossEntropy<Scalar>& loss,
-                          Optimizer<Scalar>& optimizer) {
-        train();
-        const Tensor<Scalar>& logits = forward_logits(x);
-        StepResult result;
-        result.loss = double(loss.forward(logits, labels));
-        result.count = x.n();
-        result.correct = detail::count_correct(loss.probabilities(), labels);
-        loss.backward(loss_grad_);
-        backward_through(loss_grad_, false);  // dL/dx of the images is not needed
-        timed(timings_.optimizer_seconds, timings_.optimizer_steps, [&] { optimizer.step(params(), pool_.get()); });
-        return result;
-    }
-
-    // Class probabilities (N, K, 1, 1) in eval mode, computed in batches of `batch`.
-    Tensor<Scalar> predict(const Tensor<Scalar>& x, int batch = 256) { return detail::predict_in_batches(*this, x, batch); }
-
-    // Mean loss and accuracy in eval mode (the loss's class weights apply).
-    Evaluation evaluate(const Tensor<Scalar>& x, const std::vector<int>& labels, int batch = 256,
-                        const SoftmaxCrossEntropy<Scalar>& loss = SoftmaxCrossEntropy<Scalar>()) {
-        return detail::evaluate_in_batches(*this, "Sequential", x, labels, batch, loss);
-    }
 
     // Keras-style table: layer, output shape, parameters, forward MFLOPs per image; then totals.
     std::string summary() {
@@ -193,19 +128,11 @@ public:
         return total;
     }
 
-    // The generator add() draws initial weights from; exposed so that checkpoints can save it.
-    Rng& rng() { return rng_; }
-
 private:
     std::size_t logits_end() const {
         if (!layers_.empty() && layers_.back()->type() == "Softmax") return layers_.size() - 1;
         return layers_.size();
     }
-    template <class F>
-    void timed(double& seconds, long& calls, F&& f) {
-        detail::timed(timing_, seconds, calls, std::forward<F>(f));
-    }
-
     const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end) {
         if (x.shape().with_batch(1) != input_shape_) {
             throw shape_error("Sequential: expected input " + input_shape_.sample_str() + ", got " +
@@ -214,7 +141,7 @@ private:
         const Tensor<Scalar>* in = &x;
         for (std::size_t i = 0; i < end; ++i) {
             if (fused_into_previous_[i]) continue;
-            timed(timings_.layers[i].forward_seconds, timings_.layers[i].forward_calls,
+            this->timed(this->timings_.layers[i].forward_seconds, this->timings_.layers[i].forward_calls,
                   [&] { layers_[i]->forward(*in, activations_[i]); });
             in = &activations_[i];
         }
@@ -230,7 +157,7 @@ private:
         for (std::size_t i = forwarded_; i-- > 0;) {
             if (fused_into_previous_[i]) continue;
             Tensor<Scalar>& out = (grad == &grad_a_) ? grad_b_ : grad_a_;
-            timed(timings_.layers[i].backward_seconds, timings_.layers[i].backward_calls, [&] {
+            this->timed(this->timings_.layers[i].backward_seconds, this->timings_.layers[i].backward_calls, [&] {
                 if (i == 0 && !input_gradient) {
                     layers_[i]->backward_params(*grad, out);
                 } else {
@@ -243,18 +170,12 @@ private:
     }
 
     Shape input_shape_;
-    Rng rng_;
-    std::unique_ptr<ThreadPool> pool_;            // lent to every layer
-    Mode mode_ = Mode::train;
     std::vector<LayerPtr<Scalar>> layers_;
     std::vector<Shape> shapes_;                   // per-sample output shape of each layer
     std::vector<bool> fused_into_previous_;       // a ReLU the previous layer applies (fuse_following_relu)
     std::vector<Tensor<Scalar>> activations_;     // output of each layer, reused between steps
-    Tensor<Scalar> grad_a_, grad_b_, loss_grad_;  // gradient ping-pong buffers
+    Tensor<Scalar> grad_a_, grad_b_;              // gradient ping-pong buffers
     std::size_t forwarded_ = 0;
-    bool timing_ = false;
-    ModelTimings timings_;  // an entry per layer, named when added
-    std::vector<ParamRef<Scalar>> params_;  // every layer's parameters, named, in order
 };
 
 }  // namespace deepcnn
