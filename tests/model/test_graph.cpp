@@ -189,3 +189,22 @@ TEST_CASE("Graph trains bit-identically on 1, 2 and 3 threads", "[model][graph][
     CHECK(finals[1] == finals[0]);
     CHECK(finals[2] == finals[0]);
 }
+
+TEST_CASE("WeightAverage averages a Graph's parameters and swaps them in and out", "[model][graph]") {
+    Graph<float> g = residual_test_graph<float>(6);
+    Rng rng(4);
+    const Tensor<float> x = random_tensor<float>(Shape(4, 1, 8, 8), rng);
+    const std::vector<int> labels{0, 1, 2, 1};
+    SoftmaxCrossEntropy<float> loss;
+    Adam<float> adam(1e-2);
+    WeightAverage<float> average(0.9);
+    average.update(g);  // the first update copies the model
+    const std::vector<float> first = graph_param_values(g.params());
+    g.train_step(x, labels, loss, adam);
+    const std::vector<float> trained = graph_param_values(g.params());
+    REQUIRE(trained != first);
+    average.swap_with(g);
+    CHECK(graph_param_values(g.params()) == first);
+    average.swap_with(g);
+    CHECK(graph_param_values(g.params()) == trained);
+}
