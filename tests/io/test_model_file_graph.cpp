@@ -151,7 +151,7 @@ TEST_CASE("a model file of format version 1, written before graphs, still loads"
     CHECK(encode_model(seq, meta, &adam) == detail::read_whole_file(path));
 }
 
-TEST_CASE("user layers save and load once registered; save_model refuses them before", "[io][model_file][registry]") {
+TEST_CASE("user layers save and load once registered, and save_model refuses them before", "[io][model_file][registry]") {
     Graph<float> g(Shape(1, 2, 4, 4), 3);
     g.add("scale", Scale<float>(0.5), {"input"});
     g.add("flat", Flatten<float>(), {"scale"});
