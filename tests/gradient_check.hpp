@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <deepcnn/layers/layer.hpp>
+#include <deepcnn/layers/merge.hpp>
 #include <deepcnn/random.hpp>
 #include <deepcnn/tensor.hpp>
 
@@ -147,6 +148,42 @@ inline void check_layer_gradients(Layer<double>& layer, Tensor<double> x, std::u
     check_gradients(
         [&] {
             layer.forward(x, out);
+            return dot(out, dy);
+        },
+        probes, options);
+}
+
+// As check_layer_gradients for a merge layer (Add, Concat) over several inputs: every input's gradient, each
+// pre-filled with NaN, and every parameter's.
+inline void check_merge_gradients(deepcnn::MergeLayer<double>& layer, std::vector<Tensor<double>> xs,
+                                  std::uint64_t seed = 1, const GradientCheckOptions& options = {}) {
+    Rng rng(seed);
+    std::vector<Shape> shapes;
+    std::vector<const Tensor<double>*> inputs;
+    for (auto& x : xs) {
+        shapes.push_back(x.shape());
+        inputs.push_back(&x);
+    }
+    if (!layer.built()) layer.build(shapes, rng);
+    Tensor<double> y;
+    layer.forward(inputs, y);
+    REQUIRE(y.shape() == layer.merged_shape(shapes));
+    const Tensor<double> dy = random_tensor(y.shape(), rng);
+
+    std::vector<Tensor<double>> dxs;
+    for (auto& x : xs) dxs.emplace_back(x.shape(), std::numeric_limits<double>::quiet_NaN());
+    std::vector<Tensor<double>*> grads;
+    for (auto& dx : dxs) grads.push_back(&dx);
+    for (auto& p : layer.params()) p.grad->fill(std::numeric_limits<double>::quiet_NaN());
+    layer.backward(dy, grads);
+
+    std::vector<GradientProbe> probes;
+    for (std::size_t i = 0; i < xs.size(); ++i) probes.push_back({"input " + std::to_string(i + 1), &xs[i], dxs[i]});
+    for (auto& p : layer.params()) probes.push_back({p.name, p.value, *p.grad});
+    Tensor<double> out;
+    check_gradients(
+        [&] {
+            layer.forward(inputs, out);
             return dot(out, dy);
         },
         probes, options);

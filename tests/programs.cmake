@@ -12,6 +12,9 @@ foreach(case usage_errors data_errors predict seed_net resume_sigint kill_resume
 endforeach()
 add_test(NAME program_quickstart COMMAND quickstart WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
 set_tests_properties(program_quickstart PROPERTIES LABELS programs PASS_REGULAR_EXPRESSION "loss [0-9.e-]+, accuracy 1")
+add_test(NAME program_graph_quickstart COMMAND graph_quickstart WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
+set_tests_properties(program_graph_quickstart PROPERTIES LABELS programs
+  PASS_REGULAR_EXPRESSION "res_add \\(Add\\)[^\n]*stem_relu, res_bn2.*loss [0-9.e-]+, accuracy 1")
 set_tests_properties(program_train_e2e PROPERTIES LABELS "programs;e2e")
 # Slow under AddressSanitizer (minutes each); the sanitizer configuration of tools/run-tests.sh skips them, the
 # release configuration runs them.

@@ -1,5 +1,5 @@
 // deepcnn/deepcnn.hpp: the one include. Brings in tensors, every layer, the loss, the optimizers and
-// schedules, the Sequential model, model files, the FER2013 and image readers, data preparation and reports.
+// schedules, the Sequential and Graph models, model files, the FER2013 and image readers, data preparation and reports.
 #pragma once
 
 #include "config.hpp"
@@ -8,7 +8,9 @@
 #include "tensor.hpp"
 
 #include "layers/avg_pool2d.hpp"
+#include "layers/add.hpp"
 #include "layers/batch_norm.hpp"
+#include "layers/concat.hpp"
 #include "layers/conv2d.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
@@ -17,6 +19,7 @@
 #include "layers/init.hpp"
 #include "layers/layer.hpp"
 #include "layers/max_pool2d.hpp"
+#include "layers/merge.hpp"
 #include "layers/relu.hpp"
 #include "layers/softmax.hpp"
 
@@ -27,7 +30,9 @@
 #include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
 
+#include "model/graph.hpp"
 #include "model/layer_factory.hpp"
+#include "model/model_common.hpp"
 #include "model/sequential.hpp"
 #include "model/weight_average.hpp"
 
@@ -45,5 +50,6 @@
 #include "report/history.hpp"
 #include "report/json.hpp"
 #include "report/metrics.hpp"
+#include "report/model_svg.hpp"
 #include "report/plots.hpp"
 #include "report/run_report.hpp"

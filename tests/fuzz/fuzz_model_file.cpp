@@ -1,5 +1,5 @@
-// tests/fuzz/fuzz_model_file.cpp: libFuzzer target for the .dcnn model-file decoder (decode_model<float>).
-// Each input is decoded twice: as given, and with the header's payload size and the trailing CRC-32 rewritten
+// tests/fuzz/fuzz_model_file.cpp: libFuzzer target for the .dcnn model-file decoders (decode_model<float> for
+// Sequential files, decode_graph<float> for both versions). Each input is decoded twice: as given, and with the header's payload size and the trailing CRC-32 rewritten
 // to match, so that mutations reach the payload parser instead of stopping at the checksum. A decoded model that
 // is small enough (every activation at most 2^16 values, at most 2 MFLOPs) runs one forward pass in evaluation
 // mode on a zero image, so odd but accepted layer configurations are exercised too. The only allowed
@@ -14,23 +14,41 @@
 
 namespace {
 
+// Whether every activation holds at most 2^16 values and a forward pass at most 2 MFLOPs.
+bool small_enough(deepcnn::Sequential<float>& model) {
+    deepcnn::Shape shape = model.input_shape();
+    bool small = model.forward_flops() <= 2e6;
+    for (std::size_t i = 0; small && i < model.size(); ++i) {
+        small = shape.per_sample() <= (1U << 16);
+        shape = model.layer(i).output_shape(shape);
+    }
+    return small && shape.per_sample() <= (1U << 16);
+}
+bool small_enough(deepcnn::Graph<float>& model) {
+    bool small = model.forward_flops() <= 2e6 && model.input_shape().per_sample() <= (1U << 16);
+    for (std::size_t i = 0; small && i < model.size(); ++i) small = model.node_shape(i).per_sample() <= (1U << 16);
+    return small;
+}
+
+template <class Model>
+void run(Model&& model) {
+    (void)model.summary();
+    model.eval();
+    if (small_enough(model)) {
+        const deepcnn::Tensor<float> x(model.input_shape(), 0.0F);
+        (void)model.forward(x);
+    }
+}
+
 void decode(const std::string& bytes) {
+    deepcnn::ModelMetadata metadata;
+    deepcnn::SavedOptimizer<float> optimizer;
     try {
-        deepcnn::ModelMetadata metadata;
-        deepcnn::SavedOptimizer<float> optimizer;
-        deepcnn::Sequential<float> model = deepcnn::decode_model<float>(bytes, "fuzz.dcnn", &metadata, &optimizer);
-        (void)model.summary();
-        model.eval();
-        deepcnn::Shape shape = model.input_shape();
-        bool small = model.forward_flops() <= 2e6;
-        for (std::size_t i = 0; small && i < model.size(); ++i) {
-            small = shape.per_sample() <= (1U << 16);
-            shape = model.layer(i).output_shape(shape);
-        }
-        if (small && shape.per_sample() <= (1U << 16)) {
-            const deepcnn::Tensor<float> x(model.input_shape(), 0.0F);
-            (void)model.forward(x);
-        }
+        run(deepcnn::decode_model<float>(bytes, "fuzz.dcnn", &metadata, &optimizer));
+    } catch (const deepcnn::error&) {
+    }
+    try {
+        run(deepcnn::decode_graph<float>(bytes, "fuzz.dcnn", &metadata, &optimizer));
     } catch (const deepcnn::error&) {
     }
 }

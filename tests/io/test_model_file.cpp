@@ -129,10 +129,11 @@ TEST_CASE("model file errors name the file", "[io][model_file][errors]") {
     CHECK_THROWS_WITH(load_model<float>(dir.file("missing.dcnn")),
                       Catch::Matchers::Contains("missing.dcnn") && Catch::Matchers::Contains("cannot open"));
     std::string other_version = bytes;
-    other_version[8] = 2;
+    other_version[8] = 3;
     CHECK_THROWS_AS(decode_model<float>(other_version, "m.dcnn"), serialization_error);
     CHECK_THROWS_WITH(decode_model<float>(other_version, "m.dcnn"),
-                      Catch::Matchers::Equals("m.dcnn: format version 2 is not supported (this build reads version 1)"));
+                      Catch::Matchers::Equals("m.dcnn: format version 3 is not supported (this build reads versions 1 "
+                                              "and 2)"));
     CHECK_THROWS_AS(decode_model<float>("hello, world, this is not a model", "text.dcnn"), serialization_error);
     CHECK_THROWS_WITH(decode_model<float>("hello, world, this is not a model", "text.dcnn"),
                       Catch::Matchers::Equals("text.dcnn: not a deepcnn model file (bad magic number)"));

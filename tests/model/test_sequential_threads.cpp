@@ -1,6 +1,6 @@
 // tests/model/test_sequential_threads.cpp: Sequential::set_threads: training steps on several threads give
-// bit-identical parameters to one thread for the same seed; and a steady-state training step allocates nothing
-// through operator new.
+// bit-identical parameters to one thread for the same seed; and a steady-state training step of a Sequential or a
+// Graph allocates nothing through operator new.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/deepcnn.hpp>
@@ -28,6 +28,25 @@ Sequential<float> small_net(int threads) {
     model.add(Dense<float>(3));
     model.add(Softmax<float>());
     return model;
+}
+
+// A residual block with a concatenated branch, every node kind Graph handles (fused and unfused ReLUs, Add, Concat).
+Graph<float> small_graph(int threads) {
+    Graph<float> g(Shape(1, 1, 12, 12), 42);
+    g.set_threads(threads);
+    g.add("conv1", Conv2D<float>(8, 3), {"input"});
+    g.add("bn1", BatchNorm<float>(), {"conv1"});
+    g.add("relu1", ReLU<float>(), {"bn1"});
+    g.add("conv2", Conv2D<float>(8, 3), {"relu1"});
+    g.add("add", Add<float>(), {"relu1", "conv2"});
+    g.add("relu2", ReLU<float>(), {"add"});
+    g.add("side", Conv2D<float>(4, 1), {"input"});
+    g.add("join", Concat<float>(), {"relu2", "side"});
+    g.add("pool", MaxPool2D<float>(2), {"join"});
+    g.add("flatten", Flatten<float>(), {"pool"});
+    g.add("dense", Dense<float>(3), {"flatten"});
+    g.add("softmax", Softmax<float>(), {"dense"});
+    return g;
 }
 
 }  // namespace
@@ -95,6 +114,12 @@ TEST_CASE("A training step with Adam and SGD allocates no strings or vectors onc
         const long before = operator_new_calls.load();
         for (int step = 0; step < 3; ++step) model.train_step(x, labels, loss, *optimizer);
         CHECK(operator_new_calls.load() - before == 0);
+        Graph<float> graph = small_graph(2);
+        graph.set_timing(true);
+        for (int step = 0; step < 2; ++step) graph.train_step(x, labels, loss, *optimizer);
+        const long graph_before = operator_new_calls.load();
+        for (int step = 0; step < 3; ++step) graph.train_step(x, labels, loss, *optimizer);
+        CHECK(operator_new_calls.load() - graph_before == 0);
     }
 #endif
 }

@@ -1,14 +1,23 @@
-// deepcnn/model/layer_factory.hpp: rebuilds a built-in layer from its type name and LayerConfig, the inverse
-// of Layer::config(); used when loading model files.
+// deepcnn/model/layer_factory.hpp: rebuilds a layer from its type name and LayerConfig, the inverse of
+// Layer::config(); used when loading model files. Built-in types are made here; a user's own layer types are made
+// by the factories registered with register_layer (a registry per scalar type), so that models holding them save
+// and load. layer_loadable() is what save_model asks before it writes a type.
 #pragma once
 
 #include <cmath>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "../error.hpp"
 #include "../layers/avg_pool2d.hpp"
+#include "../layers/add.hpp"
 #include "../layers/batch_norm.hpp"
+#include "../layers/concat.hpp"
 #include "../layers/conv2d.hpp"
 #include "../layers/dense.hpp"
 #include "../layers/dropout.hpp"
@@ -51,10 +60,95 @@ inline Padding config_padding(const LayerConfig& config, const std::string& type
                    config_int(config, type, "pad_w", 0, 1 << 16)};
 }
 
+// The built-in layer types, which make_layer knows without a registration.
+inline bool is_builtin_layer(const std::string& type) {
+    static const char* const types[] = {"Conv2D",  "Dense", "BatchNorm", "Dropout", "MaxPool2D", "AvgPool2D",
+                                        "GlobalAvgPool2D", "Flatten", "ReLU", "Softmax", "Add", "Concat"};
+    for (const char* t : types)
+        if (type == t) return true;
+    return false;
+}
+
+template <class Scalar>
+Scalar scalar_of_layer(const Layer<Scalar>*);
+
 }  // namespace detail
 
-// A new, unbuilt layer of `type` configured by `config`; throws serialization_error for an unknown type or a
-// missing / out-of-range entry, and config_error for values a layer rejects.
+// Makes a new, unbuilt layer from the configuration its config() returned.
+template <class Scalar>
+using LayerMaker = std::function<LayerPtr<Scalar>(const LayerConfig&)>;
+
+// The user-registered layer types of one scalar type, process-wide and guarded by a mutex.
+template <class Scalar>
+class LayerRegistry {
+public:
+    static LayerRegistry& instance() {
+        static LayerRegistry registry;
+        return registry;
+    }
+    // Registers (or replaces) the maker of `type`; a built-in type name or an empty one is a config_error.
+    void add(const std::string& type, LayerMaker<Scalar> maker) {
+        if (type.empty() || detail::is_builtin_layer(type)) {
+            throw config_error("register_layer: '" + type + "' is " +
+                               (type.empty() ? "empty" : "a built-in layer type"));
+        }
+        if (!maker) throw config_error("register_layer: no factory for '" + type + "'");
+        std::lock_guard<std::mutex> lock(mutex_);
+        makers_[type] = std::move(maker);
+    }
+    bool contains(const std::string& type) const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return makers_.count(type) != 0;
+    }
+    // The registered layer, or null if `type` is not registered.
+    LayerPtr<Scalar> make(const std::string& type, const LayerConfig& config) const {
+        LayerMaker<Scalar> maker;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            const auto it = makers_.find(type);
+            if (it == makers_.end()) return nullptr;
+            maker = it->second;
+        }
+        return maker(config);
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::map<std::string, LayerMaker<Scalar>> makers_;
+};
+
+// Registers a layer type so that make_layer (and so load_model / load_graph) can make it: `maker` rebuilds the layer
+// from its config().
+template <class Scalar>
+void register_layer(const std::string& type, LayerMaker<Scalar> maker) {
+    LayerRegistry<Scalar>::instance().add(type, std::move(maker));
+}
+
+// Registers layer class L (derived from Layer<float> or Layer<double>) under `type`, the name its type() returns:
+// L is made as L(config) if it has that constructor, else as L() (a layer without configuration).
+// Register L<float> and L<double> separately to load a file into either scalar type.
+template <class L>
+void register_layer(const std::string& type) {
+    using Scalar = decltype(detail::scalar_of_layer(static_cast<const L*>(nullptr)));
+    register_layer<Scalar>(type, LayerMaker<Scalar>([](const LayerConfig& config) -> LayerPtr<Scalar> {
+        if constexpr (std::is_constructible<L, const LayerConfig&>::value) {
+            return std::make_unique<L>(config);
+        } else {
+            static_cast<void>(config);
+            return std::make_unique<L>();
+        }
+    }));
+}
+
+// Whether make_layer<Scalar> can make `type`: a built-in type or a registered one.
+template <class Scalar>
+bool layer_loadable(const std::string& type) {
+    return detail::is_builtin_layer(type) || LayerRegistry<Scalar>::instance().contains(type);
+}
+
+// A new, unbuilt layer of `type` configured by `config`: a built-in type, else a registered one; throws
+// serialization_error for an unknown type or a missing / out-of-range entry, and config_error for values a layer
+// rejects.
 template <class Scalar>
 LayerPtr<Scalar> make_layer(const std::string& type, const LayerConfig& config) {
     using detail::config_int;
@@ -102,7 +196,11 @@ LayerPtr<Scalar> make_layer(const std::string& type, const LayerConfig& config) 
     if (type == "Flatten") return std::make_unique<Flatten<Scalar>>();
     if (type == "ReLU") return std::make_unique<ReLU<Scalar>>();
     if (type == "Softmax") return std::make_unique<Softmax<Scalar>>();
-    throw serialization_error("unknown layer type '" + type + "'");
+    if (type == "Add") return std::make_unique<Add<Scalar>>();
+    if (type == "Concat") return std::make_unique<Concat<Scalar>>();
+    if (auto layer = LayerRegistry<Scalar>::instance().make(type, config)) return layer;
+    throw serialization_error("unknown layer type '" + type + "' (a layer of your own must be registered: "
+                              "register_layer<" + type + ">(\"" + type + "\"))");
 }
 
 }  // namespace deepcnn

@@ -24,49 +24,26 @@
 #include "../layers/softmax.hpp"
 #include "../loss/softmax_cross_entropy.hpp"
 #include "../optim/optimizer.hpp"
+#include "model_base.hpp"
+#include "model_common.hpp"
 #include "../parallel/thread_pool.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
 
 namespace deepcnn {
 
-// Loss and accuracy over a set of samples.
-struct Evaluation {
-    double loss = 0.0;
-    double accuracy = 0.0;
-    long count = 0;
-};
-
-// What one train_step did.
-struct StepResult {
-    double loss = 0.0;
-    int correct = 0;
-    int count = 0;
-};
-
-// Where the time of a model's passes went, summed since Sequential::reset_timings() while set_timing(true):
-// wall-clock seconds and calls of every layer's forward and backward, in layer order, and of the optimizer steps
-// train_step made. A ReLU that the layer before it applies (fused) keeps zero calls.
-struct LayerTiming {
-    std::string name;  // "conv2d_1", as in parameter names
-    double forward_seconds = 0.0;
-    double backward_seconds = 0.0;
-    long forward_calls = 0;
-    long backward_calls = 0;
-};
-struct ModelTimings {
-    std::vector<LayerTiming> layers;
-    double optimizer_seconds = 0.0;
-    long optimizer_steps = 0;
-};
-
 template <class Scalar>
-class Sequential {
+class Sequential : public ModelBase<Sequential<Scalar>, Scalar> {
+    using Base = ModelBase<Sequential<Scalar>, Scalar>;
+    friend Base;
+
 public:
+    static constexpr const char* kind = "Sequential";
+
     // input: the shape of one sample (N is ignored); seed: initialises every layer's parameters and RNGs.
     // Runs on std::thread::hardware_concurrency() threads until set_threads() says otherwise.
     explicit Sequential(const Shape& input, std::uint64_t seed = 0)
-        : input_shape_(input.with_batch(1)), rng_(seed), pool_(std::make_unique<ThreadPool>()) {
+        : Base(seed), input_shape_(input.with_batch(1)) {
         if (input.c <= 0 || input.h <= 0 || input.w <= 0) {
             throw shape_error("Sequential: input shape must be positive, got " + input.sample_str());
         }
@@ -90,9 +67,7 @@ public:
         if (!layer) throw error("Sequential::add: null layer");
         const int index = static_cast<int>(layers_.size()) + 1;
         layer->set_label("layer " + std::to_string(index) + " (" + layer->type() + ")");
-        layer->build(output_shape(), rng_);
-        layer->set_mode(mode_);
-        layer->set_thread_pool(pool_.get());
+        layer->build(output_shape(), this->rng_);
         // the inputs of layers 2.. are activations_, which stay untouched until the next forward: those layers may
         // keep a pointer instead of a copy. Adding a layer may move activations_, so the last forward is void.
         layer->set_input_retained(index > 1);
@@ -104,9 +79,7 @@ public:
         layers_.push_back(std::move(layer));
         fused_into_previous_.push_back(fused);
         activations_.emplace_back();
-        const std::string name = layer_name(layers_.size() - 1);
-        timings_.layers.push_back({name});
-        for (auto& p : layers_.back()->params()) params_.push_back({name + "." + p.name, p.value, p.grad});
+        this->adopt(*layers_.back(), layer_name(layers_.size() - 1));
         return *layers_.back();
     }
 
@@ -118,64 +91,7 @@ public:
     const Shape& output_shape() const { return shapes_.empty() ? input_shape_ : shapes_.back(); }
     // Name of layer i used in parameter names: lower-case type and 1-based position, "conv2d_1".
     std::string layer_name(std::size_t i) const {
-        std::string name = layers_.at(i)->type();
-        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
-        return name + "_" + std::to_string(i + 1);
-    }
-
-    // The threads forward, backward and training use (0: std::thread::hardware_concurrency()). Results are
-    // bit-identical for a given seed whatever the count.
-    void set_threads(int threads) {
-        pool_ = std::make_unique<ThreadPool>(threads);
-        for (auto& l : layers_) l->set_thread_pool(pool_.get());
-    }
-    int threads() const { return pool_->size(); }
-
-    // Per-layer timing (off by default): while on, every forward and backward of a layer, and every optimizer step
-    // of train_step, adds its wall-clock time to timings(). Two clock reads per pass; results do not change.
-    void set_timing(bool on) { timing_ = on; }
-    bool timing() const { return timing_; }
-    const ModelTimings& timings() const { return timings_; }
-    // One line per layer that chooses among kernels: "  conv2d_1  avx512: forward direct, backward-data ...".
-    std::string kernel_plans() const {
-        std::string out;
-        for (std::size_t i = 0; i < layers_.size(); ++i) {
-            const std::string plan = layers_[i]->kernel_plan();
-            if (!plan.empty()) out += "  " + layer_name(i) + "  " + plan + "\n";
-        }
-        return out;
-    }
-    void reset_timings() {
-        for (auto& layer : timings_.layers) layer = LayerTiming{layer.name};
-        timings_.optimizer_seconds = 0.0;
-        timings_.optimizer_steps = 0;
-    }
-
-    void set_mode(Mode mode) {
-        mode_ = mode;
-        for (auto& l : layers_) l->set_mode(mode);
-    }
-    void train() { set_mode(Mode::train); }
-    void eval() { set_mode(Mode::eval); }
-    Mode mode() const { return mode_; }
-
-    // Every learnable parameter, named "LAYER.PARAM" ("conv2d_1.weight"), in layer order. The list is made as
-    // layers are added (so that a training step does not build it again) and stays valid until the next add().
-    const std::vector<ParamRef<Scalar>>& params() { return params_; }
-    // Every buffer (BatchNorm running statistics), named like params().
-    std::vector<BufferRef<Scalar>> buffers() {
-        std::vector<BufferRef<Scalar>> out;
-        for (std::size_t i = 0; i < layers_.size(); ++i)
-            for (auto& b : layers_[i]->buffers()) out.push_back({layer_name(i) + "." + b.name, b.value});
-        return out;
-    }
-    std::size_t parameter_count() {
-        std::size_t total = 0;
-        for (auto& p : params()) total += p.value->size();
-        return total;
-    }
-    void zero_grad() {
-        for (auto& l : layers_) l->zero_grad();
+        return detail::lower_case(layers_.at(i)->type()) + "_" + std::to_string(i + 1);
     }
 
     // Runs every layer; returns the last output (owned by the model, valid until the next forward).
@@ -188,102 +104,18 @@ public:
     // Logits: the output of every layer but a trailing Softmax (which the fused loss replaces).
     const Tensor<Scalar>& forward_logits(const Tensor<Scalar>& x) { return forward_through(x, logits_end()); }
 
-    // One optimisation step on a batch: train mode, forward to logits, fused softmax cross-entropy, backward,
-    // optimizer update. Returns the batch loss and the number of correct predictions.
-    StepResult train_step(const Tensor<Scalar>& x, const std::vector<int>& labels, SoftmaxCrossEntropy<Scalar>& loss,
-                          Optimizer<Scalar>& optimizer) {
-        train();
-        const Tensor<Scalar>& logits = forward_logits(x);
-        StepResult result;
-        result.loss = double(loss.forward(logits, labels));
-        result.count = x.n();
-        result.correct = count_correct(loss.probabilities(), labels);
-        loss.backward(loss_grad_);
-        backward_through(loss_grad_, false);  // dL/dx of the images is not needed
-        timed(timings_.optimizer_seconds, timings_.optimizer_steps, [&] { optimizer.step(params(), pool_.get()); });
-        return result;
-    }
-
-    // Class probabilities (N, K, 1, 1) in eval mode, computed in batches of `batch`.
-    Tensor<Scalar> predict(const Tensor<Scalar>& x, int batch = 256) {
-        check_batch(batch);
-        eval();
-        Tensor<Scalar> out(Shape(x.n(), static_cast<int>(output_shape().per_sample()), 1, 1));
-        Tensor<Scalar> chunk;
-        for (int first = 0; first < x.n(); first += batch) {
-            const int count = std::min(batch, x.n() - first);
-            chunk = x.slice(first, count);
-            const Tensor<Scalar>& logits = forward_logits(chunk);
-            const int K = static_cast<int>(logits.shape().per_sample());
-            for (int i = 0; i < count; ++i) softmax_row(logits.sample(i), out.sample(first + i), K, 1);
-        }
-        return out;
-    }
-
-    // Mean loss and accuracy in eval mode (the loss's class weights apply).
-    Evaluation evaluate(const Tensor<Scalar>& x, const std::vector<int>& labels, int batch = 256,
-                        const SoftmaxCrossEntropy<Scalar>& loss = SoftmaxCrossEntropy<Scalar>()) {
-        check_batch(batch);
-        if (static_cast<int>(labels.size()) != x.n()) {
-            throw shape_error("Sequential::evaluate: " + std::to_string(x.n()) + " samples but " +
-                              std::to_string(labels.size()) + " labels");
-        }
-        eval();
-        SoftmaxCrossEntropy<Scalar> batch_loss(loss.class_weights());
-        Evaluation result;
-        double weighted_loss = 0.0, weight_total = 0.0;
-        long correct = 0;
-        Tensor<Scalar> chunk;
-        for (int first = 0; first < x.n(); first += batch) {
-            const int count = std::min(batch, x.n() - first);
-            chunk = x.slice(first, count);
-            const std::vector<int> chunk_labels(labels.begin() + first, labels.begin() + first + count);
-            const double l = double(batch_loss.forward(forward_logits(chunk), chunk_labels));
-            double w = 0.0;
-            for (int label : chunk_labels) w += loss.class_weights().empty() ? 1.0 : loss.class_weights()[label];
-            weighted_loss += l * w;
-            weight_total += w;
-            correct += count_correct(batch_loss.probabilities(), chunk_labels);
-        }
-        result.count = x.n();
-        result.loss = weight_total > 0 ? weighted_loss / weight_total : 0.0;
-        result.accuracy = x.n() > 0 ? double(correct) / x.n() : 0.0;
-        return result;
-    }
-
     // Keras-style table: layer, output shape, parameters, forward MFLOPs per image; then totals.
     std::string summary() {
-        std::ostringstream out;
-        const int w_layer = 26, w_shape = 18, w_params = 12, w_flops = 14;
-        const std::string rule(w_layer + w_shape + w_params + w_flops, '=');
-        const std::string thin(rule.size(), '-');
-        out << "Model: Sequential<" << (std::is_same<Scalar, float>::value ? "float" : "double") << ">\n" << rule << '\n';
-        out << std::left << std::setw(w_layer) << "Layer (type)" << std::setw(w_shape) << "Output Shape" << std::right
-            << std::setw(w_params) << "Param #" << std::setw(w_flops) << "MFLOPs" << '\n'
-            << rule << '\n';
-        out << std::left << std::setw(w_layer) << "input" << std::setw(w_shape) << input_shape_.sample_str() << std::right
-            << std::setw(w_params) << 0 << std::setw(w_flops) << "0.00" << '\n';
-        double total_flops = 0.0;
-        std::size_t total_params = 0;
+        detail::SummaryTable<Scalar> table("Sequential", false);
+        table.row("input", "", input_shape_, 0, 0.0);
         Shape in = input_shape_;
         for (std::size_t i = 0; i < layers_.size(); ++i) {
             std::size_t count = 0;
             for (auto& p : layers_[i]->params()) count += p.value->size();
-            const double flops = layers_[i]->forward_flops(in);
-            total_flops += flops;
-            total_params += count;
-            std::ostringstream mflops;
-            mflops << std::fixed << std::setprecision(2) << flops / 1e6;
-            out << std::left << std::setw(w_layer) << (layer_name(i) + " (" + layers_[i]->type() + ")")
-                << std::setw(w_shape) << shapes_[i].sample_str() << std::right << std::setw(w_params) << count
-                << std::setw(w_flops) << mflops.str() << '\n';
+            table.row(layer_name(i), layers_[i]->type(), shapes_[i], count, layers_[i]->forward_flops(in));
             in = shapes_[i];
         }
-        out << rule << '\n';
-        out << "Total params: " << total_params << '\n';
-        out << "Forward MFLOPs per image: " << std::fixed << std::setprecision(2) << total_flops / 1e6 << '\n';
-        out << thin << '\n';
-        return out.str();
+        return table.finish();
     }
     // Forward FLOPs for one image.
     double forward_flops() const {
@@ -296,39 +128,11 @@ public:
         return total;
     }
 
-    // The generator add() draws initial weights from; exposed so that checkpoints can save it.
-    Rng& rng() { return rng_; }
-
 private:
     std::size_t logits_end() const {
         if (!layers_.empty() && layers_.back()->type() == "Softmax") return layers_.size() - 1;
         return layers_.size();
     }
-    static void check_batch(int batch) {
-        if (batch <= 0) throw config_error("batch size must be positive, got " + std::to_string(batch));
-    }
-    static int count_correct(const Tensor<Scalar>& probabilities, const std::vector<int>& labels) {
-        int correct = 0;
-        const int K = static_cast<int>(probabilities.shape().per_sample());
-        for (int i = 0; i < probabilities.n(); ++i) {
-            const Scalar* p = probabilities.sample(i);
-            if (std::max_element(p, p + K) - p == labels[i]) ++correct;
-        }
-        return correct;
-    }
-    // f(), adding its wall-clock time to `seconds` and one to `calls` while timing is on.
-    template <class F>
-    void timed(double& seconds, long& calls, F&& f) {
-        if (!timing_) {
-            f();
-            return;
-        }
-        const auto start = std::chrono::steady_clock::now();
-        f();
-        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        ++calls;
-    }
-
     const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end) {
         if (x.shape().with_batch(1) != input_shape_) {
             throw shape_error("Sequential: expected input " + input_shape_.sample_str() + ", got " +
@@ -337,7 +141,7 @@ private:
         const Tensor<Scalar>* in = &x;
         for (std::size_t i = 0; i < end; ++i) {
             if (fused_into_previous_[i]) continue;
-            timed(timings_.layers[i].forward_seconds, timings_.layers[i].forward_calls,
+            this->timed(this->timings_.layers[i].forward_seconds, this->timings_.layers[i].forward_calls,
                   [&] { layers_[i]->forward(*in, activations_[i]); });
             in = &activations_[i];
         }
@@ -353,7 +157,7 @@ private:
         for (std::size_t i = forwarded_; i-- > 0;) {
             if (fused_into_previous_[i]) continue;
             Tensor<Scalar>& out = (grad == &grad_a_) ? grad_b_ : grad_a_;
-            timed(timings_.layers[i].backward_seconds, timings_.layers[i].backward_calls, [&] {
+            this->timed(this->timings_.layers[i].backward_seconds, this->timings_.layers[i].backward_calls, [&] {
                 if (i == 0 && !input_gradient) {
                     layers_[i]->backward_params(*grad, out);
                 } else {
@@ -366,18 +170,12 @@ private:
     }
 
     Shape input_shape_;
-    Rng rng_;
-    std::unique_ptr<ThreadPool> pool_;            // lent to every layer
-    Mode mode_ = Mode::train;
     std::vector<LayerPtr<Scalar>> layers_;
     std::vector<Shape> shapes_;                   // per-sample output shape of each layer
     std::vector<bool> fused_into_previous_;       // a ReLU the previous layer applies (fuse_following_relu)
     std::vector<Tensor<Scalar>> activations_;     // output of each layer, reused between steps
-    Tensor<Scalar> grad_a_, grad_b_, loss_grad_;  // gradient ping-pong buffers
+    Tensor<Scalar> grad_a_, grad_b_;              // gradient ping-pong buffers
     std::size_t forwarded_ = 0;
-    bool timing_ = false;
-    ModelTimings timings_;  // an entry per layer, named when added
-    std::vector<ParamRef<Scalar>> params_;  // every layer's parameters, named, in order
 };
 
 }  // namespace deepcnn
