@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <iomanip>
@@ -19,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "../cancellation.hpp"
 #include "../error.hpp"
 #include "../layers/layer.hpp"
 #include "../layers/softmax.hpp"
@@ -134,6 +136,10 @@ public:
     // Per-layer timing (off by default): while on, every forward and backward of a layer, and every optimizer step
     // of train_step, adds its wall-clock time to timings(). Two clock reads per pass; results do not change.
     void set_timing(bool on) { timing_ = on; }
+
+    // The caller's cancellation flag (null: none): predict and evaluate poll it before each batch and throw cancelled
+    // once it is set. train_step does not: its caller stops between steps, where it can save a checkpoint.
+    void set_cancel_flag(const CancelFlag* flag) { cancel_ = flag; }
     bool timing() const { return timing_; }
     const ModelTimings& timings() const { return timings_; }
     void reset_timings() {
@@ -183,6 +189,7 @@ public:
     // optimizer update. Returns the batch loss and the number of correct predictions.
     StepResult train_step(const Tensor<Scalar>& x, const std::vector<int>& labels, SoftmaxCrossEntropy<Scalar>& loss,
                           Optimizer<Scalar>& optimizer) {
+        check_finite(x, "train_step");
         train();
         const Tensor<Scalar>& logits = forward_logits(x);
         StepResult result;
@@ -198,10 +205,12 @@ public:
     // Class probabilities (N, K, 1, 1) in eval mode, computed in batches of `batch`.
     Tensor<Scalar> predict(const Tensor<Scalar>& x, int batch = 256) {
         check_batch(batch);
+        check_finite(x, "predict");
         eval();
         Tensor<Scalar> out(Shape(x.n(), static_cast<int>(output_shape().per_sample()), 1, 1));
         Tensor<Scalar> chunk;
         for (int first = 0; first < x.n(); first += batch) {
+            throw_if_cancelled(cancel_, "predicting");
             const int count = std::min(batch, x.n() - first);
             chunk = x.slice(first, count);
             const Tensor<Scalar>& logits = forward_logits(chunk);
@@ -219,6 +228,7 @@ public:
             throw shape_error("Sequential::evaluate: " + std::to_string(x.n()) + " samples but " +
                               std::to_string(labels.size()) + " labels");
         }
+        check_finite(x, "evaluate");
         eval();
         SoftmaxCrossEntropy<Scalar> batch_loss(loss.class_weights());
         Evaluation result;
@@ -226,6 +236,7 @@ public:
         long correct = 0;
         Tensor<Scalar> chunk;
         for (int first = 0; first < x.n(); first += batch) {
+            throw_if_cancelled(cancel_, "evaluating");
             const int count = std::min(batch, x.n() - first);
             chunk = x.slice(first, count);
             const std::vector<int> chunk_labels(labels.begin() + first, labels.begin() + first + count);
@@ -294,6 +305,19 @@ private:
     std::size_t logits_end() const {
         if (!layers_.empty() && layers_.back()->type() == "Softmax") return layers_.size() - 1;
         return layers_.size();
+    }
+    // Inputs are data: a NaN or an infinity is rejected here rather than let through (ReLU maps NaN to 0, so a
+    // poisoned sample can train without the loss ever showing it).
+    static void check_finite(const Tensor<Scalar>& x, const char* where) {
+        const std::size_t per_sample = x.shape().per_sample();
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            if (!std::isfinite(x[i])) {
+                throw data_error(std::string("Sequential::") + where + ": input sample " +
+                                 std::to_string(i / per_sample) + " holds a non-finite value (" +
+                                 (std::isnan(x[i]) ? "nan" : "inf") + ") at element " +
+                                 std::to_string(i % per_sample));
+            }
+        }
     }
     static void check_batch(int batch) {
         if (batch <= 0) throw config_error("batch size must be positive, got " + std::to_string(batch));
@@ -367,6 +391,7 @@ private:
     Tensor<Scalar> grad_a_, grad_b_, loss_grad_;  // gradient ping-pong buffers
     std::size_t forwarded_ = 0;
     bool timing_ = false;
+    const CancelFlag* cancel_ = nullptr;  // the caller's, polled per batch (set_cancel_flag)
     ModelTimings timings_;  // an entry per layer, named when added
     std::vector<ParamRef<Scalar>> params_;  // every layer's parameters, named, in order
 };
