@@ -53,16 +53,15 @@ public:
 };
 
 // `text` with every control character (bytes 0x00-0x1F and 0x7F: newlines, ESC sequences that retitle or
-// redraw a terminal, BEL) written as \n, \r, \t or \xHH, and backslashes doubled, so that a file name or a
-// field of a data file cannot inject terminal escapes or fake lines into a message. Other bytes (UTF-8) pass.
+// redraw a terminal, BEL) written as \n, \r, \t or \xHH, so that a file name or a field of a data file cannot
+// inject terminal escapes or fake lines into a message. Other bytes (UTF-8) pass, and so do backslashes: the text
+// is for reading, not for parsing back, and a message escaped twice (the library's, then a program's) stays as is.
 inline std::string printable(const std::string& text) {
     std::string out;
     out.reserve(text.size());
     for (const char c : text) {
         const auto byte = static_cast<unsigned char>(c);
-        if (c == '\\') {
-            out += "\\\\";
-        } else if (c == '\n') {
+        if (c == '\n') {
             out += "\\n";
         } else if (c == '\r') {
             out += "\\r";

@@ -4,17 +4,50 @@
 // is small enough (every activation at most 2^16 values, at most 2 MFLOPs) runs one forward pass in evaluation
 // mode on a zero image, so odd but accepted layer configurations are exercised too. The only allowed
 // outcomes are a model or a deepcnn::error; anything else escaping (std::bad_alloc, std::length_error, ...) or a
-// sanitizer report is a finding.
+// sanitizer report is a finding. The input as given is also written to a file and loaded with load_model, which
+// checks the header before reading the body: it must fail exactly when decode_model fails. Third, the header's
+// payload size is set near the limits (the true size plus or minus a few bytes, 2^63, 2^64 - 1 and just below,
+// chosen by the input's last byte), which must be refused with a serialization_error.
 #include <deepcnn/io/model_file.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <unistd.h>
 
 namespace {
 
-void decode(const std::string& bytes) {
+// A scratch file of this process, in $TMPDIR (or /tmp), removed at exit.
+const std::string& scratch_path() {
+    static const std::string path = [] {
+        const char* dir = std::getenv("TMPDIR");
+        std::string p = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/deepcnn_fuzz_model_" +
+                        std::to_string(::getpid()) + ".dcnn";
+        std::atexit([] { std::remove(scratch_path().c_str()); });
+        return p;
+    }();
+    return path;
+}
+
+// Whether load_model accepts the file `bytes` (written to the scratch file).
+bool loads(const std::string& bytes) {
+    std::FILE* file = std::fopen(scratch_path().c_str(), "wb");
+    if (file == nullptr) std::abort();
+    const bool written = bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+    if (std::fclose(file) != 0 || !written) std::abort();
+    try {
+        (void)deepcnn::load_model<float>(scratch_path());
+        return true;
+    } catch (const deepcnn::error&) {
+        return false;
+    }
+}
+
+// Whether decode_model accepts `bytes`; an accepted small model also runs a forward pass.
+bool decode(const std::string& bytes) {
     try {
         deepcnn::ModelMetadata metadata;
         deepcnn::SavedOptimizer<float> optimizer;
@@ -31,7 +64,9 @@ void decode(const std::string& bytes) {
             const deepcnn::Tensor<float> x(model.input_shape(), 0.0F);
             (void)model.forward(x);
         }
+        return true;
     } catch (const deepcnn::error&) {
+        return false;
     }
 }
 
@@ -39,9 +74,19 @@ void decode(const std::string& bytes) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string bytes(reinterpret_cast<const char*>(data), size);
-    decode(bytes);
+    if (decode(bytes) != loads(bytes)) std::abort();
     constexpr std::size_t header = deepcnn::model_file_header_bytes;
     if (bytes.size() >= header + 4) {
+        const std::uint64_t actual = bytes.size() - header - 4;
+        const std::uint8_t pick = data[size - 1];
+        const std::uint64_t near_limit[4] = {std::uint64_t(1) << 63, ~std::uint64_t(0), ~std::uint64_t(0) - (pick >> 2),
+                                             actual + (pick >> 2) - 32};
+        const std::uint64_t declared = near_limit[pick & 3U];
+        if (declared != actual) {
+            std::string wrong = bytes;
+            std::memcpy(&wrong[header - 8], &declared, 8);
+            if (decode(wrong) || loads(wrong)) std::abort();
+        }
         const std::uint64_t payload = bytes.size() - header - 4;
         std::memcpy(&bytes[header - 8], &payload, 8);
         const std::uint32_t crc = deepcnn::detail::crc32_of(bytes.data() + header, payload);
