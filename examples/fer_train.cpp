@@ -491,12 +491,15 @@ long saved_epoch(const std::string& path) {
     }
 }
 
-// A resumed run ends by testing the best model so far, model.dcnn in --out; resuming into another --out than the
-// checkpoint's, that file is brought over from beside the checkpoint (it must be the checkpoint's best epoch).
+// A resumed run ends by testing the best model so far, model.dcnn in --out. Resuming into another --out than the
+// checkpoint's, that file is brought over from beside the checkpoint. Its epoch may be later than the checkpoint's
+// best (a kill between writing model.dcnn and the checkpoint): the resumed run repeats that epoch bit for bit and
+// writes the same model again.
 void bring_best_model(const Options& o, int best_epoch, const std::string& model_path) {
-    if (saved_epoch(model_path) == best_epoch) return;
+    struct stat info {};
+    if (::stat(model_path.c_str(), &info) == 0) return;
     const std::string beside = detail::parent_directory(o.resume) + "/model.dcnn";
-    if (saved_epoch(beside) != best_epoch) {
+    if (saved_epoch(beside) < best_epoch) {
         throw data_error(o.resume + ": the best model so far (epoch " + std::to_string(best_epoch) + ") is neither " +
                          model_path + " nor " + beside + "; resume into the checkpoint's own directory");
     }

@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "scratch_file.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -41,17 +43,7 @@ std::string gzip(const std::uint8_t* data, std::size_t size) {
     return out;
 }
 
-// A scratch file of this process, in $TMPDIR (or /tmp), removed at exit.
-const std::string& scratch_path() {
-    static const std::string path = [] {
-        const char* dir = std::getenv("TMPDIR");
-        std::string p = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/deepcnn_fuzz_fer2013_" +
-                        std::to_string(::getpid()) + ".csv";
-        std::atexit([] { std::remove(scratch_path().c_str()); });
-        return p;
-    }();
-    return path;
-}
+const std::string& scratch_path() { return deepcnn_fuzz::scratch_path("fer2013", "csv"); }
 
 void write_file(const std::string& path, const char* data, std::size_t size) {
     std::FILE* file = std::fopen(path.c_str(), "wb");

@@ -10,6 +10,8 @@
 // chosen by the input's last byte), which must be refused with a serialization_error.
 #include <deepcnn/io/model_file.hpp>
 
+#include "scratch_file.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -20,17 +22,7 @@
 
 namespace {
 
-// A scratch file of this process, in $TMPDIR (or /tmp), removed at exit.
-const std::string& scratch_path() {
-    static const std::string path = [] {
-        const char* dir = std::getenv("TMPDIR");
-        std::string p = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/deepcnn_fuzz_model_" +
-                        std::to_string(::getpid()) + ".dcnn";
-        std::atexit([] { std::remove(scratch_path().c_str()); });
-        return p;
-    }();
-    return path;
-}
+const std::string& scratch_path() { return deepcnn_fuzz::scratch_path("model", "dcnn"); }
 
 // Whether load_model accepts the file `bytes` (written to the scratch file).
 bool loads(const std::string& bytes) {

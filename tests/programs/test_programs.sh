@@ -266,10 +266,10 @@ messages)
   expect 1 "no_test.csv: no test \(PrivateTest\) rows for the selected classes" "$train" --data no_test.csv --out h
   expect 1 "good.csv: no validation \(PublicTest\) rows for the selected classes among the first 20 rows \(--max-rows keeps rows in file order\)" \
     "$train" --data good.csv --max-rows 20 --out h
-  expect 2 "--classes: expected a number of classes from 2 to 7" "$train" --classes 0 ---out never
-  expect 2 "--classes: expected a number of classes from 2 to 7" "$train" --classes 1 ---out never
-  expect 2 "--classes: a classifier needs at least 2 classes, got 'happiness'" "$train" --classes happiness ---out never
-  expect 2 "--data: empty path" "$train" --data "" ---out never
+  expect 2 "--classes: expected a number of classes from 2 to 7" "$train" --classes 0 --out never
+  expect 2 "--classes: expected a number of classes from 2 to 7" "$train" --classes 1 --out never
+  expect 2 "--classes: a classifier needs at least 2 classes, got 'happiness'" "$train" --classes happiness --out never
+  expect 2 "--data: empty path" "$train" --data "" --out never
   [[ -e never ]] && fail "a bad command line created the output directory"
   { head -1 good.csv; sed -n 2p good.csv | sed 's/Training$/\x1b]2;owned\x07/'; } > escape.csv
   expect 1 'escape.csv:2: Usage: .*got "\\x1B\]2;owned\\x07"' "$train" --data escape.csv --out h
