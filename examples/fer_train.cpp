@@ -195,7 +195,8 @@ Options parse_options(int argc, char** argv) {
     // Class names are checked now, before any work; counts come later, from the data.
     std::vector<ClassCount> every_emotion(fer_emotion_count);
     for (int e = 0; e < fer_emotion_count; ++e) every_emotion[static_cast<std::size_t>(e)] = {e, fer_emotion_names()[static_cast<std::size_t>(e)], 1, 1.0 / fer_emotion_count};
-    const std::string classes = o.classes.substr(std::min(o.classes.size(), o.classes.find_first_not_of(" \t")));
+    std::string classes = o.classes.substr(std::min(o.classes.size(), o.classes.find_first_not_of(" \t")));
+    classes.erase(classes.find_last_not_of(" \t") + 1);
     if (!classes.empty() && classes.find_first_not_of(" \t0123456789") == std::string::npos) {
         const long k = classes.size() > 2 ? 99 : std::stol(classes);
         if (k < 2 || k > fer_emotion_count) {

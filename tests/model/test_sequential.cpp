@@ -682,6 +682,11 @@ TEST_CASE("Sequential's predict and evaluate stop with cancelled once the caller
     flag = 15;
     CHECK_THROWS_WITH(model.predict(x, 2), "interrupted while predicting");
     CHECK_THROWS_AS(model.evaluate(x, {0, 1, 2}, 2), cancelled);
+    model.eval();
+    CHECK_THROWS_WITH(model.forward(x), "interrupted while evaluating the model");  // polled per layer in eval mode
+    CHECK_THROWS_WITH(model.backward(x), Catch::Contains("without a forward pass"));  // nothing half-done to use
+    model.train();
+    CHECK(model.forward(x).n() == 3);  // a training pass is never cut
     model.set_cancel_flag(nullptr);
     CHECK(model.predict(x, 2).n() == 3);
 }
