@@ -682,6 +682,8 @@ int run(const Options& o, int argc, char** argv) {
         if (state.step_in_epoch > 0) data_rng.set_state(resume_rng);
 
         auto epoch_clock = Clock::now();
+        // Resumed after the epoch's last step (interrupted during validation): the rate that step used, for history.
+        if (state.step_in_epoch >= steps) optimizer->set_learning_rate(schedule->rate(epoch + double(steps - 1) / steps));
         for (int step = state.step_in_epoch; step < steps; ++step) {
             const std::size_t first = static_cast<std::size_t>(step) * static_cast<std::size_t>(o.batch);
             const std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(o.batch), order.size() - first);
