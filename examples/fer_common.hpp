@@ -6,7 +6,11 @@
 #include <deepcnn/data/normalize.hpp>
 #include <deepcnn/deepcnn.hpp>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <iostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -117,6 +121,18 @@ inline std::vector<int> argmax_rows(const deepcnn::Tensor<float>& probabilities)
         out[static_cast<std::size_t>(i)] = static_cast<int>(std::max_element(p, p + K) - p);
     }
     return out;
+}
+
+// Flushes standard output and reports whether everything written to it arrived: empty if so, otherwise why not
+// ("No space left on device" for `> /dev/full` or a full disk). A program that printed its results must exit 1 then,
+// not 0: a redirected output cut short is a lost result.
+inline std::string standard_output_error() {
+    errno = 0;
+    std::cout.flush();
+    const bool flushed = std::fflush(stdout) == 0;
+    const int code = errno;
+    if (flushed && !std::ferror(stdout) && std::cout.good()) return std::string();
+    return code != 0 ? std::strerror(code) : "write error";
 }
 
 // Strict number parsing for options: the whole text must be a number in [lo, hi].

@@ -26,7 +26,8 @@ const char* const usage_text =
     "Prints each image's predicted emotion and every class probability (--json: the same as JSON), or a CSV\n"
     "split's accuracy and confusion matrix. Images may be any size and colour; they are converted to grey and\n"
     "resampled to 48x48. --info prints the model's summary, classes, normalisation and a CRC-32 of its\n"
-    "weights. Exit codes: 0 success, 1 data or file error, 2 bad command line.\n";
+    "weights. An image that cannot be read is reported and the others are still classified.\n"
+    "Exit codes: 0 success, 1 data or file error (any image, or standard output), 2 bad command line.\n";
 
 struct Options {
     std::string model;
@@ -79,12 +80,26 @@ Options parse_options(int argc, char** argv) {
     return o;
 }
 
-int classify_images(Sequential<float>& model, const fer::ModelInfo& info, const Options& o) {
-    Tensor<float> images(Shape(static_cast<int>(o.images.size()), 1, 48, 48));
-    for (std::size_t i = 0; i < o.images.size(); ++i) {
-        const std::vector<float> face = load_face_image(o.images[i]);
-        std::copy(face.begin(), face.end(), images.sample(static_cast<int>(i)));
+// Classifies every image that loads; one that does not is reported on stderr (and makes the exit code 1) without
+// costing the others their results.
+int classify_images(Sequential<float>& model, const fer::ModelInfo& info, Options o) {
+    std::vector<std::vector<float>> faces;
+    std::vector<std::string> loaded;
+    int failed = 0;
+    for (const std::string& path : o.images) {
+        try {
+            faces.push_back(load_face_image(path));
+            loaded.push_back(path);
+        } catch (const deepcnn::error& e) {
+            std::cerr << "fer_predict: error: " << printable(e.what()) << "\n";
+            ++failed;
+        }
     }
+    o.images = loaded;
+    const int status = failed > 0 ? fer::exit_data_error : fer::exit_ok;
+    if (o.images.empty()) return status;
+    Tensor<float> images(Shape(static_cast<int>(o.images.size()), 1, 48, 48));
+    for (std::size_t i = 0; i < faces.size(); ++i) std::copy(faces[i].begin(), faces[i].end(), images.sample(static_cast<int>(i)));
     normalize(images, info.normalization);
     const bool flip = o.tta < 0 ? info.flip_averaging : o.tta == 1;
     const Tensor<float> probabilities = fer::predict_probabilities(model, images, flip);
@@ -103,16 +118,16 @@ int classify_images(Sequential<float>& model, const fer::ModelInfo& info, const 
             out += "}}";
         }
         std::cout << out << "]\n";
-        return fer::exit_ok;
+        return status;
     }
     for (std::size_t i = 0; i < o.images.size(); ++i) {
-        std::printf("%s: %s", o.images[i].c_str(), info.classes[static_cast<std::size_t>(predicted[i])].c_str());
+        std::printf("%s: %s", printable(o.images[i]).c_str(), info.classes[static_cast<std::size_t>(predicted[i])].c_str());
         for (std::size_t k = 0; k < K; ++k) {
             std::printf("  %s %.3f", info.classes[k].c_str(), double(probabilities.sample(static_cast<int>(i))[k]));
         }
         std::printf("\n");
     }
-    return fer::exit_ok;
+    return status;
 }
 
 // The model's summary and what fer_train stored, plus a CRC-32 over every parameter and buffer (in file order),
@@ -160,7 +175,7 @@ int evaluate_csv(Sequential<float>& model, const fer::ModelInfo& info, const Opt
     const bool flip = o.tta < 0 ? info.flip_averaging : o.tta == 1;
     const std::vector<int> predicted = fer::argmax_rows(fer::predict_probabilities(model, split.images, flip));
     const ConfusionMatrix cm = confusion_matrix(split.labels, predicted, static_cast<int>(info.classes.size()));
-    std::cout << o.csv << " (" << o.usage << ", " << rows.size() << " rows" << (flip ? ", flip-averaged" : "") << ")";
+    std::cout << printable(o.csv) << " (" << o.usage << ", " << rows.size() << " rows" << (flip ? ", flip-averaged" : "") << ")";
     if (data.skipped_rows) std::cout << ", " << data.skipped_rows << " malformed rows skipped";
     std::cout << "\n" << format_evaluation(cm, info.classes);
     return fer::exit_ok;
@@ -173,9 +188,10 @@ int main(int argc, char** argv) {
     try {
         options = parse_options(argc, argv);
     } catch (const fer::usage_error& e) {
-        std::cerr << "fer_predict: " << e.what() << "\n" << usage_text;
+        std::cerr << "fer_predict: " << printable(e.what()) << "\n" << usage_text;
         return fer::exit_usage;
     }
+    int code = fer::exit_data_error;
     try {
         ModelMetadata meta;
         Sequential<float> model = load_model<float>(options.model, &meta);
@@ -184,10 +200,16 @@ int main(int argc, char** argv) {
         if (model.input_shape() != Shape(1, 1, 48, 48)) {
             throw data_error(options.model + ": model input is " + model.input_shape().sample_str() + ", expected (1, 48, 48)");
         }
-        if (options.info) return print_info(model, info, meta);
-        return options.csv.empty() ? classify_images(model, info, options) : evaluate_csv(model, info, options);
+        if (options.info) code = print_info(model, info, meta);
+        else code = options.csv.empty() ? classify_images(model, info, options) : evaluate_csv(model, info, options);
     } catch (const std::exception& e) {
-        std::cerr << "fer_predict: error: " << e.what() << "\n";
-        return fer::exit_data_error;
+        std::cerr << "fer_predict: error: " << printable(e.what()) << "\n";
+        code = fer::exit_data_error;
     }
+    const std::string lost = fer::standard_output_error();
+    if (!lost.empty()) {
+        std::cerr << "fer_predict: error: cannot write standard output: " << lost << "\n";
+        code = fer::exit_data_error;
+    }
+    return code;
 }

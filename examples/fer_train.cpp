@@ -11,11 +11,13 @@
 #include <deepcnn/data/split.hpp>
 #include <deepcnn/deepcnn.hpp>
 #include <deepcnn/io/fer2013.hpp>
+#include <deepcnn/io/output_directory.hpp>
 #include <deepcnn/report/history.hpp>
 #include <deepcnn/report/metrics.hpp>
 #include <deepcnn/report/plots.hpp>
 #include <deepcnn/report/run_report.hpp>
 
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -31,6 +33,7 @@
 #include <numeric>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #ifndef FER_DEFAULT_DATA
@@ -46,11 +49,14 @@ const char* const usage_text =
     "usage: fer_train [--data PATH] [--classes LIST|K|all] [--net fer|large|seed] [--tutorial]\n"
     "                 [--epochs N] [--batch N] [--lr X] [--optimizer adam|adamw|sgd] [--schedule cosine|plateau|none]\n"
     "                 [--augment on|off] [--tta on|off] [--average DECAY|off] [--seed N] [--threads N]\n"
-    "                 [--max-rows N] [--out DIR] [--resume FILE] [--skip-bad-rows] [--profile]\n"
+    "                 [--max-rows N] [--out DIR] [--resume FILE | --overwrite] [--skip-bad-rows] [--profile]\n"
     "Trains on the FER2013 CSV (.csv or .csv.gz; default: the sample shipped in examples/data/) and writes\n"
     "model.dcnn, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg and predictions.svg\n"
-    "into --out (default fer_out). --profile ends with each layer's share of the training steps' time.\n"
-    "See README.md and docs/results.md.\n";
+    "into --out (default fer_out), which one run at a time may use (a lock). An --out holding an earlier run is\n"
+    "refused unless --resume continues it or --overwrite replaces it (its result files are removed first).\n"
+    "--threads: at most 4x the CPUs this process may use. --profile ends with each layer's share of the\n"
+    "training steps' time. Exit codes: 0 success, 1 data or file error, 2 bad command line, 130 SIGINT,\n"
+    "143 SIGTERM or SIGHUP (a checkpoint is written when training had started). See README.md.\n";
 
 struct Options {
     std::string data;
@@ -72,8 +78,17 @@ struct Options {
     std::string resume;
     bool skip_bad_rows = false;
     bool profile = false;
-    bool net_given = false, augment_given = false, tta_given = false;
+    bool overwrite = false;
+    bool net_given = false, augment_given = false, tta_given = false, data_given = false;
 };
+
+// The CPUs this process may run on (its affinity mask), at least 1.
+int usable_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 // --profile: the mean milliseconds per training step of each layer's forward and backward (fused layers left
 // out) and of the optimizer, with each one's share of their sum.
@@ -123,7 +138,7 @@ Options parse_options(int argc, char** argv) {
             if (v != "on" && v != "off") throw fer::usage_error(arg + ": expected on or off, got '" + v + "'");
             return v == "on";
         };
-        if (arg == "--data") o.data = value();
+        if (arg == "--data") { o.data = value(); o.data_given = true; }
         else if (arg == "--classes") o.classes = value();
         else if (arg == "--net") { o.net = value(); o.net_given = true; }
         else if (arg == "--tutorial") o.tutorial = true;
@@ -141,6 +156,7 @@ Options parse_options(int argc, char** argv) {
         else if (arg == "--out") o.out = value();
         else if (arg == "--resume") o.resume = value();
         else if (arg == "--skip-bad-rows") o.skip_bad_rows = true;
+        else if (arg == "--overwrite") o.overwrite = true;
         else if (arg == "--profile") o.profile = true;
         else if (arg == "--help" || arg == "-h") {
             std::cout << usage_text;
@@ -164,10 +180,33 @@ Options parse_options(int argc, char** argv) {
         throw fer::usage_error("--schedule: expected cosine, plateau or none, got '" + o.schedule + "'");
     }
     if (o.out.empty()) throw fer::usage_error("--out: empty directory name");
+    if (o.data_given && o.data.empty()) throw fer::usage_error("--data: empty path (leave --data out for the sample)");
+    if (o.overwrite && !o.resume.empty()) throw fer::usage_error("--overwrite and --resume exclude each other");
+    // Each thread costs tens of MB (its share of the activations and scratch): 1000 of them exhausted memory.
+    const int cpus = usable_cpus();
+    if (o.threads > 4 * cpus) {
+        throw fer::usage_error("--threads " + std::to_string(o.threads) + ": more than 4x the " + std::to_string(cpus) +
+                               " CPUs this process may use (at most " + std::to_string(4 * cpus) + ")");
+    }
+    if (o.threads > cpus) {
+        std::cerr << "fer_train: warning: --threads " << o.threads << " is more than the " << cpus
+                  << " CPUs this process may use; the results are the same, the run only slower\n";
+    }
     // Class names are checked now, before any work; counts come later, from the data.
     std::vector<ClassCount> every_emotion(fer_emotion_count);
     for (int e = 0; e < fer_emotion_count; ++e) every_emotion[static_cast<std::size_t>(e)] = {e, fer_emotion_names()[static_cast<std::size_t>(e)], 1, 1.0 / fer_emotion_count};
-    select_classes(o.classes, every_emotion);
+    std::string classes = o.classes.substr(std::min(o.classes.size(), o.classes.find_first_not_of(" \t")));
+    classes.erase(classes.find_last_not_of(" \t") + 1);
+    if (!classes.empty() && classes.find_first_not_of(" \t0123456789") == std::string::npos) {
+        const long k = classes.size() > 2 ? 99 : std::stol(classes);
+        if (k < 2 || k > fer_emotion_count) {
+            throw fer::usage_error("--classes: expected a number of classes from 2 to " +
+                                   std::to_string(fer_emotion_count) + " (a classifier needs at least 2), class names "
+                                   "or all, got '" + o.classes + "'");
+        }
+    } else if (select_classes(o.classes, every_emotion).size() < 2) {
+        throw fer::usage_error("--classes: a classifier needs at least 2 classes, got '" + o.classes + "'");
+    }
     const bool embedded_sample = o.data.empty();
     if (embedded_sample) o.data = FER_DEFAULT_DATA;
     if (o.epochs == 0) o.epochs = !staged_recipe ? 10 : embedded_sample ? 12 : o.net == "large" ? 40 : 18;
@@ -178,8 +217,9 @@ Options parse_options(int argc, char** argv) {
     return o;
 }
 
-// Set by SIGINT / SIGTERM: training finishes the current step, writes a checkpoint and exits.
-std::atomic<int> stop_signal{0};
+// Set by SIGINT, SIGTERM and SIGHUP: training finishes the current step, writes a checkpoint and exits; reading
+// and evaluation (which poll it through the library's cancellation hook) stop within a batch or a MiB of text.
+CancelFlag stop_signal{0};
 extern "C" void on_stop_signal(int signal) { stop_signal.store(signal); }
 
 void install_signal_handlers() {
@@ -188,22 +228,40 @@ void install_signal_handlers() {
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGHUP, &action, nullptr);  // a closed terminal: stop as for SIGTERM, with a checkpoint
 }
 
-// Creates `dir` (and parents) if needed and checks that a file can be written there.
-void prepare_output_directory(const std::string& dir) {
-    std::string partial;
-    for (std::size_t i = 0; i <= dir.size(); ++i) {
-        if (i == dir.size() || (dir[i] == '/' && i > 0)) {
-            partial = dir.substr(0, i);
-            if (::mkdir(partial.c_str(), 0777) != 0 && errno != EEXIST) {
-                throw io_error(dir + ": cannot create output directory (" + std::strerror(errno) + ")");
+// The exit code after a stop signal: 128 + the signal's number, SIGHUP counted as SIGTERM (130 or 143).
+int stop_exit_code() { return stop_signal.load() == SIGINT ? 128 + SIGINT : 128 + SIGTERM; }
+
+// The files a run writes into --out: an --out holding any of them holds an earlier run.
+const std::vector<std::string>& result_files() {
+    static const std::vector<std::string> names = {"model.dcnn",    "checkpoint.dcnn", "history.csv",
+                                                   "report.json",   "curves.svg",      "confusion.svg",
+                                                   "predictions.svg", "predictions.png"};
+    return names;
+}
+
+// Refuses an --out that holds an earlier run unless --resume continues it or --overwrite replaces it; with
+// --overwrite, the earlier run's files are removed first, so that none of them is left beside the new run's.
+void claim_output_directory(const Options& o) {
+    std::string found;
+    for (const std::string& name : result_files()) {
+        struct stat info {};
+        if (::lstat((o.out + "/" + name).c_str(), &info) == 0) {
+            if (o.overwrite) {
+                if (::unlink((o.out + "/" + name).c_str()) != 0) {
+                    throw io_error(printable(o.out + "/" + name) + ": cannot remove (" + std::strerror(errno) + ")");
+                }
+            } else if (found.empty()) {
+                found = name;
             }
         }
     }
-    struct stat info {};
-    if (::stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) throw io_error(dir + ": not a directory");
-    if (::access(dir.c_str(), W_OK) != 0) throw io_error(dir + ": output directory is not writable");
+    if (!found.empty() && o.resume.empty()) {
+        throw io_error(printable(o.out) + " holds an earlier run (" + found + "); continue it with --resume " +
+                       printable(o.out) + "/checkpoint.dcnn, replace it with --overwrite, or choose another --out");
+    }
 }
 
 void check_free_space(const std::string& dir, double needed_bytes) {
@@ -212,7 +270,7 @@ void check_free_space(const std::string& dir, double needed_bytes) {
     const double available = double(fs.f_bavail) * double(fs.f_frsize);
     if (available < needed_bytes) {
         std::ostringstream msg;
-        msg << dir << ": only " << available / 1e6 << " MB free, a checkpoint and model need about "
+        msg << printable(dir) << ": only " << available / 1e6 << " MB free, a checkpoint and model need about "
             << needed_bytes / 1e6 << " MB";
         throw io_error(msg.str());
     }
@@ -403,28 +461,97 @@ std::string format_seconds(double seconds) {
     return text;
 }
 
+// A resumed run must train as the original did: a checkpoint states its learning rate, batch and seed (those
+// written before these keys existed are taken as they are), and a resume asking for others is refused.
+void check_resumed_settings(const ModelMetadata& meta, const Options& o) {
+    const auto refuse = [&](const std::string& option, const std::string& saved, const std::string& asked) {
+        throw data_error(o.resume + ": checkpoint trained with " + option + " " + saved + ", this run asks for " +
+                         asked + "; resume with the arguments of the original run");
+    };
+    const auto lr = meta.numbers.find("train.lr");
+    if (lr != meta.numbers.end() && lr->second != o.lr) refuse("--lr", std::to_string(lr->second), std::to_string(o.lr));
+    const auto batch = meta.integers.find("train.batch");
+    if (batch != meta.integers.end() && batch->second != static_cast<std::uint64_t>(o.batch)) {
+        refuse("--batch", std::to_string(batch->second), std::to_string(o.batch));
+    }
+    const auto seed = meta.integers.find("train.seed");
+    if (seed != meta.integers.end() && seed->second != o.seed) {
+        refuse("--seed", std::to_string(seed->second), std::to_string(o.seed));
+    }
+}
+
+// The epoch a model file was saved after, or -1 if it cannot be read.
+long saved_epoch(const std::string& path) {
+    try {
+        ModelMetadata meta;
+        load_model<float>(path, &meta);
+        const auto epoch = meta.integers.find("epoch");
+        return epoch == meta.integers.end() ? -1 : static_cast<long>(epoch->second);
+    } catch (const deepcnn::error&) {
+        return -1;
+    }
+}
+
+// A resumed run ends by testing the best model so far, model.dcnn in --out. Resuming into another --out than the
+// checkpoint's, that file is brought over from beside the checkpoint. Its epoch may be later than the checkpoint's
+// best (a kill between writing model.dcnn and the checkpoint): the resumed run repeats that epoch bit for bit and
+// writes the same model again.
+void bring_best_model(const Options& o, int best_epoch, const std::string& model_path) {
+    struct stat info {};
+    if (::stat(model_path.c_str(), &info) == 0) return;
+    const std::string beside = detail::parent_directory(o.resume) + "/model.dcnn";
+    if (saved_epoch(beside) < best_epoch) {
+        throw data_error(o.resume + ": the best model so far (epoch " + std::to_string(best_epoch) + ") is neither " +
+                         model_path + " nor " + beside + "; resume into the checkpoint's own directory");
+    }
+    write_file_atomically(model_path, read_file_bounded(beside, std::uint64_t(1) << 40, "model file"));
+}
+
 int run(const Options& o, int argc, char** argv) {
     const auto run_start = Clock::now();
     install_signal_handlers();
-    prepare_output_directory(o.out);
+    create_output_directory(o.out);
+    const DirectoryLock lock(o.out);  // one run at a time in --out, until this run ends
+    claim_output_directory(o);
     const std::string model_path = o.out + "/model.dcnn", checkpoint_path = o.out + "/checkpoint.dcnn";
 
     // Data: read, count, select, split, normalise.
     Fer2013Options read_options;
     read_options.skip_bad_rows = o.skip_bad_rows;
     read_options.max_rows = static_cast<std::size_t>(o.max_rows);
-    std::cout << "Reading " << o.data << " ..." << std::flush;
+    read_options.cancel = &stop_signal;
+    std::cout << "Reading " << printable(o.data) << " ..." << std::flush;
     const auto read_start = Clock::now();
     const Fer2013Dataset data = read_fer2013(o.data, read_options);
     std::cout << " " << data.size() << " rows in "
               << format_seconds(std::chrono::duration<double>(Clock::now() - read_start).count()) << "\n";
     if (data.skipped_rows > 0) {
         std::cout << "Skipped " << data.skipped_rows << " malformed rows (--skip-bad-rows), for example:\n";
-        for (const auto& message : data.skip_messages) std::cout << "  " << message << "\n";
+        for (const auto& message : data.skip_messages) std::cout << "  " << printable(message) << "\n";
+    }
+    // Where rows are missing, say why when --max-rows is the cause (it keeps the first rows, in file order).
+    const std::string row_limit = o.max_rows > 0 && data.size() == static_cast<std::size_t>(o.max_rows)
+                                      ? " among the first " + std::to_string(o.max_rows) +
+                                            " rows (--max-rows keeps rows in file order)"
+                                      : "";
+    if (data.empty()) {
+        throw data_error(o.data + ": no data rows" +
+                         (data.skipped_rows > 0 ? " (all " + std::to_string(data.skipped_rows) +
+                                                      " were malformed and skipped)"
+                                                : " after the header"));
     }
     const std::vector<ClassCount> counts = count_emotions(data);
     std::cout << "\n" << format_class_table(counts) << "\n";
-    const ClassSelection selection = select_classes(o.classes, counts);
+    ClassSelection selection;
+    try {
+        selection = select_classes(o.classes, counts);
+    } catch (const config_error& e) {  // the data lacks what --classes asks for: a data error, naming the file
+        throw data_error(o.data + ": " + e.what() + row_limit);
+    }
+    if (selection.size() < 2) {
+        throw data_error(o.data + ": only one class (" + selection.names.front() + ") has rows" + row_limit +
+                         "; a classifier needs at least 2");
+    }
     std::cout << "Classes:";
     for (int k = 0; k < selection.size(); ++k) std::cout << " " << k << "=" << selection.names[static_cast<std::size_t>(k)];
     std::cout << "\n";
@@ -433,8 +560,17 @@ int run(const Options& o, int argc, char** argv) {
                                            : split_by_usage<float>(data, selection);
     LabeledImages<float>& test = o.tutorial ? splits.validation : splits.test;
     const std::string test_name = o.tutorial ? "the tutorial's 10% validation split" : "PrivateTest";
-    if (splits.train.size() == 0) throw data_error(o.data + ": no training rows for the selected classes");
-    if (splits.validation.size() == 0) throw data_error(o.data + ": no validation (PublicTest) rows for the selected classes");
+    if (splits.train.size() == 0) throw data_error(o.data + ": no training rows for the selected classes" + row_limit);
+    if (splits.validation.size() == 0) {
+        throw data_error(o.data + ": no validation (PublicTest) rows for the selected classes" + row_limit);
+    }
+    if (test.size() == 0) throw data_error(o.data + ": no test (PrivateTest) rows for the selected classes" + row_limit);
+    for (int k = 0; k < selection.size(); ++k) {
+        if (std::count(splits.train.labels.begin(), splits.train.labels.end(), k) == 0) {
+            std::cerr << "fer_train: warning: class " << selection.names[static_cast<std::size_t>(k)]
+                      << " has no training rows" << row_limit << "; the model cannot learn it\n";
+        }
+    }
     std::cout << "Split: train " << splits.train.size() << ", validation " << splits.validation.size() << ", test "
               << test.size() << (o.tutorial ? " (tutorial: random stratified 90/10, test = validation)" : "") << "\n";
 
@@ -450,6 +586,7 @@ int run(const Options& o, int argc, char** argv) {
 
     // Model, optimizer, schedule; or all of them from a checkpoint.
     Sequential<float> model = fer::make_net(o.net, selection.size(), o.seed);
+    model.set_cancel_flag(&stop_signal);
     std::unique_ptr<Optimizer<float>> optimizer = make_optimizer(o);
     std::unique_ptr<LrSchedule> schedule = make_schedule(o);
     Rng data_rng(o.seed * 0x9E3779B97F4A7C15ULL + 12345);
@@ -461,6 +598,7 @@ int run(const Options& o, int argc, char** argv) {
         ModelMetadata meta;
         SavedOptimizer<float> saved;
         model = load_model<float>(o.resume, &meta, &saved);
+        model.set_cancel_flag(&stop_signal);
         const fer::ModelInfo saved_info = fer::read_model_info(meta, static_cast<int>(model.output_shape().per_sample()), o.resume);
         if (saved_info.classes != info.classes || saved_info.net != info.net) {
             throw data_error(o.resume + ": checkpoint of net '" + saved_info.net + "' with other classes; resume with the "
@@ -477,8 +615,10 @@ int run(const Options& o, int argc, char** argv) {
                              " one; resume with the arguments of the original run");
         }
         if (average) average->restore(saved.state, model, o.resume);
+        check_resumed_settings(meta, o);
         state = load_training_state(meta, data_rng, *schedule, o.resume);
-        std::cout << "Resuming from " << o.resume << " after " << state.epochs_done << " epochs"
+        if (state.best_epoch > 0) bring_best_model(o, state.best_epoch, model_path);
+        std::cout << "Resuming from " << printable(o.resume) << " after " << state.epochs_done << " epochs"
                   << (state.step_in_epoch ? " and " + std::to_string(state.step_in_epoch) + " steps" : "") << "\n";
     }
     if (o.threads > 0) model.set_threads(o.threads);
@@ -490,7 +630,10 @@ int run(const Options& o, int argc, char** argv) {
     else std::cout << "off";
     std::cout << ", seed " << o.seed << ", threads "
               << model.threads() << "\n" << std::endl;
-    check_free_space(o.out, 8.0 * double(model.parameter_count()) * 4.0 + 1e6);
+    // A checkpoint (weights and two Adam moments) being written beside the last one, and the model; the files this
+    // run replaces give their space back.
+    check_free_space(o.out, 8.0 * double(model.parameter_count()) * 4.0 + 1e6 -
+                                double(existing_bytes(o.out, {"model.dcnn", "checkpoint.dcnn"})));
 
     SoftmaxCrossEntropy<float> loss;
     const AugmentOptions augment_options = o.tutorial ? tutorial_augmentation() : default_augmentation();
@@ -519,6 +662,9 @@ int run(const Options& o, int argc, char** argv) {
             average->store(with_average);
             optimizer->set_state(std::move(with_average));
         }
+        meta.numbers["train.lr"] = o.lr;
+        meta.integers["train.batch"] = static_cast<std::uint64_t>(o.batch);
+        meta.integers["train.seed"] = o.seed;
         save_model(checkpoint_path, model, meta, optimizer.get());
     };
 
@@ -536,6 +682,8 @@ int run(const Options& o, int argc, char** argv) {
         if (state.step_in_epoch > 0) data_rng.set_state(resume_rng);
 
         auto epoch_clock = Clock::now();
+        // Resumed after the epoch's last step (interrupted during validation): the rate that step used, for history.
+        if (state.step_in_epoch >= steps) optimizer->set_learning_rate(schedule->rate(epoch + double(steps - 1) / steps));
         for (int step = state.step_in_epoch; step < steps; ++step) {
             const std::size_t first = static_cast<std::size_t>(step) * static_cast<std::size_t>(o.batch);
             const std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(o.batch), order.size() - first);
@@ -566,8 +714,8 @@ int run(const Options& o, int argc, char** argv) {
                 save_checkpoint();
                 progress.clear();
                 std::cerr << "\nInterrupted at epoch " << epoch + 1 << ", step " << step + 1 << "; checkpoint written.\n"
-                          << "Resume with the same arguments plus: --resume " << checkpoint_path << "\n";
-                return 130;
+                          << "Resume with the same arguments plus: --resume " << printable(checkpoint_path) << "\n";
+                return stop_exit_code();
             }
         }
         const double train_time = state.epoch_seconds + std::chrono::duration<double>(Clock::now() - epoch_clock).count();
@@ -576,7 +724,17 @@ int run(const Options& o, int argc, char** argv) {
 
         const auto val_clock = Clock::now();
         if (average) average->swap_with(model);
-        const SplitResult val = evaluate_split(model, splits.validation, o.tta);
+        SplitResult val;
+        try {
+            val = evaluate_split(model, splits.validation, o.tta);
+        } catch (const cancelled&) {  // the epoch's steps are done: the checkpoint resumes at its validation
+            if (average) average->swap_with(model);
+            state.epoch_seconds = train_time;
+            save_checkpoint();
+            std::cerr << "\nInterrupted at epoch " << epoch + 1 << ", during validation; checkpoint written.\n"
+                      << "Resume with the same arguments plus: --resume " << printable(checkpoint_path) << "\n";
+            return stop_exit_code();
+        }
         if (!std::isfinite(val.loss)) throw diverged(epoch + 1, ": validation loss " + std::to_string(val.loss));
         EpochRecord record;
         record.epoch = epoch + 1;
@@ -614,14 +772,15 @@ int run(const Options& o, int argc, char** argv) {
         write_file_atomically(o.out + "/curves.svg", curves_svg(state.history, "fer_train: " + o.net + " net"));
         if (stop_signal.load() != 0) {
             std::cerr << "Interrupted after epoch " << epoch + 1 << "; checkpoint written.\n"
-                      << "Resume with the same arguments plus: --resume " << checkpoint_path << "\n";
-            return 130;
+                      << "Resume with the same arguments plus: --resume " << printable(checkpoint_path) << "\n";
+            return stop_exit_code();
         }
     }
 
     // The model selected on validation, evaluated once on the test split.
     ModelMetadata best_meta;
     Sequential<float> best = load_model<float>(model_path, &best_meta);
+    best.set_cancel_flag(&stop_signal);
     if (o.threads > 0) best.set_threads(o.threads);
     const SplitResult result = evaluate_split(best, test, o.tta);
     const ConfusionMatrix cm = confusion_matrix(test.labels, result.predicted, selection.size());
@@ -662,7 +821,7 @@ int run(const Options& o, int argc, char** argv) {
     write_file_atomically(o.out + "/predictions.svg", predictions_svg(shown, selection.names, 6, grid_title));
     write_file_atomically(o.out + "/predictions.png", predictions_png(shown, selection.names, 6, grid_title));
     std::cout << "Wrote model.dcnn, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg, "
-              << "predictions.svg and predictions.png in " << o.out << "/ (run took "
+              << "predictions.svg and predictions.png in " << printable(o.out) << "/ (run took "
               << format_seconds(report.wall_seconds) << ")\n";
     return fer::exit_ok;
 }
@@ -674,19 +833,30 @@ int main(int argc, char** argv) {
     try {
         options = parse_options(argc, argv);
     } catch (const fer::usage_error& e) {
-        std::cerr << "fer_train: " << e.what() << "\n" << usage_text;
+        std::cerr << "fer_train: " << printable(e.what()) << "\n" << usage_text;
         return fer::exit_usage;
     } catch (const deepcnn::config_error& e) {
-        std::cerr << "fer_train: " << e.what() << "\n" << usage_text;
+        std::cerr << "fer_train: " << printable(e.what()) << "\n" << usage_text;
         return fer::exit_usage;
     }
+    int code = fer::exit_data_error;
     try {
-        return run(options, argc, argv);
+        code = run(options, argc, argv);
+    } catch (const deepcnn::cancelled& e) {  // a stop signal before training started, or during the final test
+        std::cerr << "\nfer_train: " << printable(e.what()) << "; stopped by signal " << stop_signal.load()
+                  << " (the files written so far are whole; no training step was lost)\n";
+        code = stop_exit_code();
     } catch (const deepcnn::config_error& e) {
-        std::cerr << "fer_train: " << e.what() << "\n";
-        return fer::exit_usage;
+        std::cerr << "fer_train: " << printable(e.what()) << "\n";
+        code = fer::exit_usage;
     } catch (const std::exception& e) {
-        std::cerr << "fer_train: error: " << e.what() << "\n";
-        return fer::exit_data_error;
+        std::cerr << "fer_train: error: " << printable(e.what()) << "\n";
+        code = fer::exit_data_error;
     }
+    const std::string lost = fer::standard_output_error();
+    if (!lost.empty()) {
+        std::cerr << "fer_train: error: cannot write standard output: " << lost << "\n";
+        if (code == fer::exit_ok) code = fer::exit_data_error;
+    }
+    return code;
 }

@@ -2,6 +2,7 @@
 # tools/run-demo.sh: the README's main command. Installs the Debian packages, builds deepcnn's programs
 # (Release, -march=native), trains the default net on the FER2013 sample shipped in examples/data/, then
 # classifies the sample faces in examples/data/faces/ with the trained model. Extra arguments go to fer_train.
+# Each run replaces the previous demo's fer_out/ (--overwrite), unless the arguments hold --resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +10,9 @@ bash tools/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target fer_train fer_predict
 
-./build/examples/fer_train --out fer_out "$@"
+replace=(--overwrite)
+for arg in "$@"; do [[ $arg == --resume ]] && replace=(); done
+./build/examples/fer_train --out fer_out "${replace[@]}" "$@"
 echo
 echo "== fer_predict on the sample faces =="
 ./build/examples/fer_predict --model fer_out/model.dcnn examples/data/faces/*.png examples/data/faces/*.jpg

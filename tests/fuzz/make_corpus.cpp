@@ -69,6 +69,10 @@ void write_csv_seeds(const Fer2013Dataset& data, const fs::path& dir) {
                       "3,300 1,PublicTest\n" + "1,1 2,Unknown\n" + "1,2,3,4\n" + csv_row(data, 2) + "\n";
     write_bytes(dir / "skip_bad_rows.csv", std::string(1, '\2') + bad);
     write_bytes(dir / "max_rows_1.csv", std::string(1, '\4') + two);
+    // CR-only line ends (issue 25), a CR-LF pair split by a blank CR line, and mode bits 4-5 = 2: LineReader's
+    // check runs with a 40-byte line limit.
+    const std::string cr_only = "emotion,pixels,Usage\r" + csv_row(data, 0) + "\r\r\n" + csv_row(data, 1) + "\r";
+    write_bytes(dir / "cr_only.csv", std::string(1, '\x20') + cr_only);
 }
 
 // Every layer type the factory knows, on an 8x8 grey input, after two training steps so that the optimizer

@@ -238,3 +238,56 @@ TEST_CASE("read_fer2013 reads the shared 700-row sample", "[io][fer2013]") {
     CHECK(public_test == 105);
     CHECK(private_test == 105);
 }
+
+TEST_CASE("read_fer2013 reads CR-only line ends", "[io][fer2013]") {
+    TempDir dir;
+    const std::string path = dir.file("cr.csv");
+    write_text(path, good_file("\r"));  // used to be one 20 KB line: "line longer than ..." once the file was large
+    check_good(read_fer2013(path));
+    write_gzip(path + ".gz", good_file("\r"));
+    check_good(read_fer2013(path + ".gz"));
+}
+
+TEST_CASE("LineReader ends lines at LF, CRLF and a lone CR, also where a read ends between CR and LF",
+          "[io][line_reader]") {
+    TempDir dir;
+    const std::string path = dir.file("mixed.txt");
+    write_text(path, "a\rb\r\nc\n\rd\r\re");
+    LineReader reader(path);
+    std::string_view line;
+    std::vector<std::string> lines;
+    while (reader.next(line)) lines.emplace_back(line);
+    CHECK(lines == std::vector<std::string>{"a", "b", "c", "", "d", "", "e"});
+
+    // The first read fills the 1 MiB buffer and ends right after a CR: only the next read shows the LF that
+    // makes it one CRLF line end rather than a CR followed by an empty LF line.
+    const std::string boundary = dir.file("boundary.txt");
+    write_text(boundary, std::string((std::size_t(1) << 20) - 1, 'x') + "\r\nnext\r");
+    LineReader split(boundary);
+    lines.clear();
+    while (split.next(line)) lines.emplace_back(line);
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0].size() == (std::size_t(1) << 20) - 1);
+    CHECK(lines[1] == "next");
+}
+
+TEST_CASE("read_fer2013 stops with cancelled when its cancellation flag is set", "[io][fer2013]") {
+    TempDir dir;
+    const std::string path = dir.file("good.csv");
+    write_text(path, good_file());
+    CancelFlag flag{0};
+    Fer2013Options options;
+    options.cancel = &flag;
+    check_good(read_fer2013(path, options));
+    flag = 2;
+    CHECK_THROWS_AS(read_fer2013(path, options), cancelled);
+    CHECK_THROWS_WITH(read_fer2013(path, options), "interrupted while reading " + path);
+}
+
+TEST_CASE("read_fer2013 escapes control characters of the data in its messages", "[io][fer2013]") {
+    TempDir dir;
+    const std::string path = dir.file("escape.csv");
+    write_text(path, header + row(3, 1, "\x1b]2;owned\x07"));
+    CHECK_THROWS_WITH(read_fer2013(path),
+                      path + ":2: Usage: expected Training, PublicTest or PrivateTest, got \"\\x1B]2;owned\\x07\"");
+}

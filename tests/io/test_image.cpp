@@ -245,3 +245,20 @@ TEST_CASE("decode_grey_image takes a lower pixel limit", "[io][image]") {
     CHECK_THROWS_WITH(decode_grey_image(bytes.data(), bytes.size(), "grey.png", 1199),
                       "grey.png: cannot decode image: 40x30 is too large (at most 1199 pixels)");
 }
+
+TEST_CASE("a cut PNG, a directory and an endless device each get a message naming them", "[io][image]") {
+    TempDir dir;
+    const std::string png = dir.file("face.png");
+    std::vector<unsigned char> grey(48 * 48, 128);
+    REQUIRE(stbi_write_png(png.c_str(), 48, 48, 1, grey.data(), 48) != 0);
+    std::ifstream in(png, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string cut = dir.file("cut.png");
+    write_text(cut, bytes.substr(0, 33));  // signature and IHDR, nothing after: stb_image gives an empty reason
+    CHECK_THROWS_WITH(load_grey_image(cut), cut + ": cannot decode image: unknown format or corrupt data");
+
+    CHECK_THROWS_AS(load_grey_image(dir.file("")), io_error);  // was basic_filebuf::underflow, without the name
+    CHECK_THROWS_WITH(load_grey_image(dir.file("")), "cannot open " + dir.file("") + ": Is a directory");
+    CHECK_THROWS_WITH(load_grey_image("/dev/zero"),  // was std::bad_alloc
+                      "/dev/zero: image file larger than " + std::to_string(max_image_file_bytes) + " bytes");
+}

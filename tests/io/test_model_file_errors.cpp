@@ -6,7 +6,10 @@
 
 #include <deepcnn/deepcnn.hpp>
 
+#include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -128,5 +131,38 @@ TEST_CASE("every truncation and every bit flip of a real model file ends in a se
         std::string flipped = bytes;
         flipped[i] = static_cast<char>(flipped[i] ^ (1 << (i % 8)));
         CHECK_THROWS_AS(decode_model<float>(flipped, "flipped.dcnn"), serialization_error);
+    }
+}
+
+TEST_CASE("a payload size near 2^64 is reported as declared, not wrapped around", "[io][model_file]") {
+    ByteWriter payload;
+    put_input(payload, 1, 4, 4);
+    std::string bytes = model_file(payload);
+    const std::uint64_t huge = ~std::uint64_t(0);
+    std::memcpy(&bytes[16], &huge, 8);
+    CHECK_THROWS_WITH(decode_model<float>(bytes, "m.dcnn"),
+                      "m.dcnn: file is " + std::to_string(bytes.size()) +
+                          " bytes, its header declares a 18446744073709551615-byte payload, more than the file holds "
+                          "(truncated)");
+    const std::uint64_t near_limit = huge - 27;  // + 28 header and CRC bytes used to wrap to 0
+    std::memcpy(&bytes[16], &near_limit, 8);
+    CHECK_THROWS_WITH(decode_model<float>(bytes, "m.dcnn"), Catch::Contains("18446744073709551588-byte payload"));
+}
+
+TEST_CASE("load_model checks the header before reading the body", "[io][model_file]") {
+    // /dev/zero never ends: read whole, it exhausted memory (std::bad_alloc) before the magic number was checked.
+    CHECK_THROWS_WITH(load_model<float>("/dev/zero"), "/dev/zero: not a deepcnn model file (bad magic number)");
+    CHECK_THROWS_WITH(load_model<float>("/tmp"), "cannot open /tmp: Is a directory");
+    CHECK_THROWS_AS(load_model<float>("/tmp"), io_error);
+}
+
+TEST_CASE("a model whose weights hold an infinity or a NaN is refused, naming the tensor", "[io][model_file]") {
+    for (const float bad : {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
+        Sequential<float> model = small_model();
+        (*model.params()[0].value)[3] = bad;  // conv2d_1.weight; the checksum is computed over it, so it is valid
+        const std::string bytes = encode_model(model);
+        CHECK_THROWS_WITH(decode_model<float>(bytes, "inf.dcnn"),
+                          Catch::StartsWith("inf.dcnn: tensor 'conv2d_1.weight' holds a non-finite value (" +
+                                            std::string(std::isnan(bad) ? "nan" : "inf") + ") at element 3"));
     }
 }

@@ -8,6 +8,10 @@
 #include "gradient_check.hpp"
 
 #include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace deepcnn;
@@ -246,4 +250,69 @@ TEST_CASE("BatchNorm with the following ReLU fused matches central differences",
     BatchNorm<double> flat;
     flat.build(Shape(1, 6, 1, 1), rng);
     CHECK_FALSE(flat.fuse_following_relu());  // one value per channel and image: not a whole mask byte
+}
+
+namespace {
+
+// PyTorch's relative error (max |y - y_double| / max |y_double|) for float batch_norm in training mode on `x`, or a
+// negative number when /usr/bin/python3 with torch is not available.
+double torch_batch_norm_relative_error(const Tensor<float>& x, double eps) {
+    char path[] = "/tmp/deepcnn_bn_XXXXXX";
+    const int fd = ::mkstemp(path);
+    if (fd < 0) return -1.0;
+    ::close(fd);
+    {
+        std::ofstream out(path);
+        out.precision(9);
+        for (float v : x) out << v << "\n";
+    }
+    const Shape s = x.shape();
+    const std::string command = "/usr/bin/python3 -c \"import sys, torch\n"
+                                "x = torch.tensor([float(l) for l in open(sys.argv[1])], dtype=torch.float64)"
+                                ".reshape(" + std::to_string(s.n) + "," + std::to_string(s.c) + "," +
+                                std::to_string(s.h) + "," + std::to_string(s.w) + ")\n"
+                                "f = torch.nn.functional.batch_norm\n"
+                                "ref = f(x, None, None, training=True, eps=" + std::to_string(eps) + ")\n"
+                                "y = f(x.float(), None, None, training=True, eps=" + std::to_string(eps) + ").double()\n"
+                                "print(((y - ref).abs().max() / ref.abs().max()).item())\" " + path + " 2>/dev/null";
+    double error = -1.0;
+    if (FILE* pipe = ::popen(command.c_str(), "r")) {
+        if (std::fscanf(pipe, "%lf", &error) != 1) error = -1.0;
+        if (::pclose(pipe) != 0) error = -1.0;
+    }
+    ::unlink(path);
+    return error;
+}
+
+}  // namespace
+
+TEST_CASE("BatchNorm's float variance keeps its digits on 1000 + N(0, 1) with a zero first element, as PyTorch does",
+          "[layers][batch_norm][torch]") {
+    // Issue 25: the sums were shifted by each channel's first element; with that element 0 and the rest near 1000
+    // the shifted sums cancelled, and the output's relative error was 3.5e-4 (PyTorch: about 8e-8).
+    Rng rng(25);
+    const Shape shape(8, 4, 8, 8);
+    Tensor<float> x(shape), dy(shape);
+    for (auto& v : x) v = static_cast<float>(1000.0 + rng.normal());
+    for (int c = 0; c < shape.c; ++c) x[static_cast<std::size_t>(c) * 64] = 0.0f;  // sample 0's first element
+    for (auto& v : dy) v = 0.0f;
+    BatchNorm<float> bn(0.9, 1e-3);
+    bn.build(Shape(1, 4, 8, 8), rng);
+    const Tensor<float> y = bn.forward(x);
+    std::vector<double> y_ref, dx_ref;
+    batch_norm_reference(x, dy, {1.0, 1.0, 1.0, 1.0}, {0.0, 0.0, 0.0, 0.0}, 1e-3, y_ref, dx_ref);
+    double max_error = 0.0, max_value = 0.0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        max_error = std::max(max_error, std::abs(double(y[i]) - y_ref[i]));
+        max_value = std::max(max_value, std::abs(y_ref[i]));
+    }
+    const double ours = max_error / max_value;
+    CHECK(ours < 1e-6);
+    const double torch = torch_batch_norm_relative_error(x, 1e-3);
+    if (torch < 0) {
+        WARN("/usr/bin/python3 with torch not found: the PyTorch comparison is skipped (ours: " << ours << ")");
+    } else {
+        INFO("relative error: deepcnn " << ours << ", PyTorch " << torch);
+        CHECK(ours <= 4.0 * torch);
+    }
 }

@@ -654,3 +654,39 @@ TEST_CASE("WeightAverage travels in a checkpoint's optimizer state and resumes e
     CHECK_THROWS_WITH(fresh.restore(saved.state, other, "c.dcnn"),
                       Catch::StartsWith("c.dcnn: weight average of dense_7.weight has shape"));
 }
+
+TEST_CASE("Sequential refuses non-finite inputs, naming the sample and element", "[model][errors]") {
+    // Issue 25: one NaN pixel trained silently (ReLU maps NaN to 0, so the loss stayed finite).
+    Sequential<float> model = small_net<float>();
+    Adam<float> adam(1e-3);
+    SoftmaxCrossEntropy<float> loss;
+    Rng rng(3);
+    Tensor<float> x(Shape(4, 1, 8, 8));
+    for (auto& v : x) v = static_cast<float>(rng.uniform(-1.0, 1.0));
+    const std::vector<float> before = values(*model.params()[0].value);
+    x.sample(2)[17] = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_WITH(model.train_step(x, {0, 1, 2, 0}, loss, adam),
+                      "Sequential::train_step: input sample 2 holds a non-finite value (nan) at element 17");
+    CHECK(values(*model.params()[0].value) == before);  // refused before anything moved
+    x.sample(2)[17] = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_AS(model.predict(x), data_error);
+    CHECK_THROWS_WITH(model.evaluate(x, {0, 1, 2, 0}), Catch::Contains("(inf) at element 17"));
+}
+
+TEST_CASE("Sequential's predict and evaluate stop with cancelled once the caller's flag is set", "[model]") {
+    Sequential<float> model = small_net<float>();
+    Tensor<float> x(Shape(3, 1, 8, 8), 0.5f);
+    CancelFlag flag{0};
+    model.set_cancel_flag(&flag);
+    CHECK(model.predict(x, 2).n() == 3);
+    flag = 15;
+    CHECK_THROWS_WITH(model.predict(x, 2), "interrupted while predicting");
+    CHECK_THROWS_AS(model.evaluate(x, {0, 1, 2}, 2), cancelled);
+    model.eval();
+    CHECK_THROWS_WITH(model.forward(x), "interrupted while evaluating the model");  // polled per layer in eval mode
+    CHECK_THROWS_WITH(model.backward(x), Catch::Contains("without a forward pass"));  // nothing half-done to use
+    model.train();
+    CHECK(model.forward(x).n() == 3);  // a training pass is never cut
+    model.set_cancel_flag(nullptr);
+    CHECK(model.predict(x, 2).n() == 3);
+}

@@ -350,3 +350,24 @@ TEST_CASE("ReduceOnPlateau cuts the rate after `patience` epochs without improve
     CHECK(a.state() == b.state());
     CHECK_THROWS_AS(ReduceOnPlateau(1.0, 1.0), config_error);
 }
+
+TEST_CASE("Adam's first float step is lr to float rounding: the bias corrections use the rounded betas",
+          "[optim][adam]") {
+    // Issue 25: 1 - beta2 was taken in float in the update but in double in the bias correction, and the first step
+    // came out 1.0000067 lr. With the corrections computed from the betas as rounded to float, m / c1 = g and
+    // v / c2 = g^2 up to float rounding, so the step is lr (eps tiny here, so that it does not move the step).
+    for (const long count : {5L, 37L}) {  // the vectorised body and the plain tail
+        AdamOptions options;
+        options.learning_rate = 1e-3;
+        options.eps = 1e-20;
+        Adam<float> adam(options);
+        Tensor<float> value(Shape(1, static_cast<int>(count), 1, 1), 0.0f), grad(value.shape());
+        for (long i = 0; i < count; ++i) grad[static_cast<std::size_t>(i)] = float(i % 2 ? 0.5 : -3.25);
+        adam.step({{"w", &value, &grad}});
+        for (long i = 0; i < count; ++i) {
+            const double step = -double(value[static_cast<std::size_t>(i)]) / 1e-3 * (i % 2 ? 1.0 : -1.0);
+            INFO("element " << i << " of " << count);
+            CHECK(std::abs(step - 1.0) < 5e-7);
+        }
+    }
+}

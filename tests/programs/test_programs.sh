@@ -161,6 +161,8 @@ kill_resume)
   for attempt in $(seq 12); do
     resume=()
     if [[ -f killed/checkpoint.dcnn ]]; then resume=(--resume killed/checkpoint.dcnn); resumes=$((resumes + 1)); fi
+    # Killed after its first model.dcnn but before its first checkpoint: no run to resume, an earlier one to replace.
+    [[ ! -f killed/checkpoint.dcnn && -e killed/model.dcnn ]] && resume=(--overwrite)
     # What a kill in the middle of a checkpoint write leaves: a partial temporary file beside the last good one.
     [[ $attempt -eq 3 && -f killed/checkpoint.dcnn ]] && head -c 3000 killed/checkpoint.dcnn > killed/checkpoint.dcnn.tmp
     log=run$attempt.log
@@ -191,6 +193,103 @@ kill_resume)
   ((resumes >= 2)) || fail "expected at least 2 resumed runs, got $resumes"
   [[ "$(crc_of killed/checkpoint.dcnn)" == "$(crc_of straight/checkpoint.dcnn)" ]] ||
     fail "weights after kills and resumes differ from the uninterrupted run"
+  ;;
+output_dir)
+  # Issue 25: one run at a time per --out (the lock names its holder), no silent overwrite of an earlier run,
+  # temporaries that never follow a planted symlink, resume into another --out, settings changed on resume,
+  # signals while the data loads, a full standard output, a path too long to create, too many threads.
+  small_csv good.csv 20 6 6
+  quick=(--data good.csv --epochs 1 --batch 16 --threads 1)
+  # wait_for FILE PATTERN: until FILE holds PATTERN (at most 60 s).
+  wait_for() { for _ in $(seq 1200); do grep -q -- "$2" "$1" 2> /dev/null && return 0; sleep 0.05; done; return 1; }
+  mkfifo never_written.csv
+  "$train" --data never_written.csv --out busy > busy.log 2>&1 &
+  pid=$!
+  wait_for busy.log "Reading" || fail "the run on a FIFO did not start: $(cat busy.log)"
+  expect 1 "busy is in use by another run \(pid $pid on host [^)]+\); wait for it to finish" "$train" "${quick[@]}" --out busy
+  kill -TERM $pid
+  wait $pid
+  code=$?
+  [[ $code -eq 143 ]] || fail "SIGTERM while opening the data: exit $code (expected 143): $(tail -2 busy.log)"
+  grep -q "interrupted while opening never_written.csv" busy.log || fail "no interruption message: $(tail -2 busy.log)"
+  for sig in INT TERM HUP; do
+    { echo emotion,pixels,Usage; yes ''; } | "$train" --data /dev/stdin --out "blank_$sig" > blank.log 2>&1 &
+    pid=$!
+    wait_for blank.log "Reading" || fail "the run on endless blank lines did not start"
+    sleep 0.3
+    sent=$(date +%s%N)
+    kill -"$sig" $pid
+    wait $pid
+    code=$?
+    ms=$((($(date +%s%N) - sent) / 1000000))
+    expected=143
+    [[ $sig == INT ]] && expected=130
+    [[ $code -eq $expected ]] || fail "SIG$sig while reading: exit $code (expected $expected): $(tail -2 blank.log)"
+    ((ms < 1000)) || fail "SIG$sig while reading took $ms ms to answer"
+  done
+  expect 0 "epoch +1/1" "$train" "${quick[@]}" --out prev
+  expect 1 "prev holds an earlier run \(model.dcnn\); continue it with --resume prev/checkpoint.dcnn, replace it with --overwrite" \
+    "$train" "${quick[@]}" --out prev
+  echo precious > victim.txt
+  ln -s ../victim.txt prev/model.dcnn.tmp
+  ln -sf ../victim.txt prev/history.csv
+  expect 0 "epoch +1/1" "$train" "${quick[@]}" --overwrite --out prev
+  [[ $(cat victim.txt) == precious ]] || fail "a symlinked temporary redirected a write: victim.txt holds $(head -c 40 victim.txt)"
+  [[ -f prev/model.dcnn && ! -L prev/model.dcnn && ! -L prev/history.csv ]] || fail "prev/ holds symlinks after the run"
+  # Resuming a finished checkpoint into a new --out: no epoch left to improve, the best model comes from beside it.
+  expect 0 "Best epoch 1" "$train" "${quick[@]}" --out resumed --resume prev/checkpoint.dcnn
+  [[ -s resumed/report.json && -s resumed/model.dcnn ]] || fail "the resumed run wrote no report or model"
+  expect 1 "prev/checkpoint.dcnn: checkpoint trained with --lr 0.002000, this run asks for 0.010000" \
+    "$train" "${quick[@]}" --lr 0.01 --out other --resume prev/checkpoint.dcnn
+  expect 1 "checkpoint trained with --batch 16, this run asks for 8" \
+    "$train" "${quick[@]}" --batch 8 --out other --resume prev/checkpoint.dcnn
+  expect 1 "checkpoint trained with --seed 1, this run asks for 9" \
+    "$train" "${quick[@]}" --seed 9 --out other --resume prev/checkpoint.dcnn
+  "$predict" --model prev/model.dcnn --csv good.csv > /dev/full 2> full.log
+  code=$?
+  [[ $code -eq 1 ]] || fail "fer_predict > /dev/full: exit $code (expected 1)"
+  grep -q "cannot write standard output: No space left on device" full.log || fail "no message for /dev/full: $(cat full.log)"
+  long=$(printf 'd/%.0s' $(seq 2500))
+  expect 1 "cannot create output directory \(File name too long\)" "$train" "${quick[@]}" --out "deep/$long"
+  [[ -e deep ]] && fail "a path too long to create left directories behind"
+  expect 2 "--threads 1000: more than 4x the [0-9]+ CPUs this process may use" "$train" --threads 1000 --out never
+  ;;
+messages)
+  # Issue 25: data-dependent failures exit 1 naming the file; bad choices exit 2; control characters escaped;
+  # one bad image does not cost the others their results; CR-only line ends read.
+  small_csv good.csv 20 6 6
+  head -1 good.csv > header.csv
+  expect 1 "header.csv: no data rows after the header" "$train" --data header.csv --out h
+  { head -1 good.csv; sed -n '2,5p' good.csv | sed 's/^[0-9],/9,/'; } > all_bad.csv
+  expect 1 "all_bad.csv: no data rows \(all 4 were malformed and skipped\)" "$train" --data all_bad.csv --skip-bad-rows --out h
+  grep -v PrivateTest good.csv > no_test.csv
+  expect 1 "no_test.csv: no test \(PrivateTest\) rows for the selected classes" "$train" --data no_test.csv --out h
+  expect 1 "good.csv: no validation \(PublicTest\) rows for the selected classes among the first 20 rows \(--max-rows keeps rows in file order\)" \
+    "$train" --data good.csv --max-rows 20 --out h
+  expect 2 "--classes: expected a number of classes from 2 to 7" "$train" --classes 0 --out never
+  expect 2 "--classes: expected a number of classes from 2 to 7" "$train" --classes 1 --out never
+  expect 2 "--classes: a classifier needs at least 2 classes, got 'happiness'" "$train" --classes happiness --out never
+  expect 2 "--data: empty path" "$train" --data "" --out never
+  [[ -e never ]] && fail "a bad command line created the output directory"
+  { head -1 good.csv; sed -n 2p good.csv | sed 's/Training$/\x1b]2;owned\x07/'; } > escape.csv
+  expect 1 'escape.csv:2: Usage: .*got "\\x1B\]2;owned\\x07"' "$train" --data escape.csv --out h
+  grep -q $'\x1b' out.txt && fail "a raw ESC reached the terminal"
+  expect 1 'cannot open bad\\nname\\x1B\[31m.csv' "$train" --data $'bad\nname\x1b[31m.csv' --out h
+  grep -q $'\x1b' out.txt && fail "a raw ESC from a file name reached the terminal"
+  # CR-only line ends, and a selected class (sadness, 4) without training rows: trained, with a warning.
+  awk -F, '!($1 == 4 && $3 == "Training")' good.csv | tr '\n' '\r' > cr_only.csv
+  expect 0 "warning: class sadness has no training rows" "$train" --data cr_only.csv --classes happiness,sadness,neutral \
+    --epochs 1 --batch 16 --threads 1 --out cr
+  mkdir a_directory
+  head -c 33 "$src/examples/data/faces/face_1_happiness.png" > cut.png
+  expect 1 "cannot open a_directory: Is a directory" \
+    "$predict" --model cr/model.dcnn a_directory "$src/examples/data/faces/face_1_happiness.png" cut.png
+  grep -Eq "face_1_happiness.png: (happiness|sadness|neutral)  " out.txt || fail "the good image was not classified: $(cat out.txt)"
+  grep -q "cut.png: cannot decode image: unknown format or corrupt data" out.txt || fail "no reason for cut.png: $(cat out.txt)"
+  expect 1 "/dev/zero: image file larger than [0-9]+ bytes" "$predict" --model cr/model.dcnn /dev/zero
+  truncate -s 20G sparse.dcnn
+  expect 1 "sparse.dcnn: not a deepcnn model file \(bad magic number\)" "$predict" --model sparse.dcnn --info
+  rm -f sparse.dcnn
   ;;
 *)
   echo "unknown case $case_name"; exit 2 ;;

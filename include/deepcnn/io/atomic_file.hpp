@@ -1,5 +1,6 @@
 // deepcnn/io/atomic_file.hpp: write_file_atomically, so that a crash or a full disk never leaves a half-written
-// model, report or picture. POSIX only: writes PATH.tmp, fsyncs it, renames it over PATH, fsyncs the directory.
+// model, report or picture. POSIX only: creates PATH.tmp exclusively (never through a symlink), fsyncs it, renames
+// it over PATH, fsyncs the directory.
 #pragma once
 
 #include <fcntl.h>
@@ -52,8 +53,11 @@ inline std::string parent_directory(const std::string& path) {
 
 // Replaces the file at `path` with exactly `size` bytes from `data`, atomically: readers see the old file or the new
 // one, never a mixture, and after return the new contents survive a power cut.
-// Steps: create PATH.tmp (mode 0666 & ~umask, truncating a stale one), write all bytes (retrying short writes and
-// EINTR), fsync, close, rename(PATH.tmp, PATH), then fsync the containing directory so the rename is durable.
+// Steps: remove a stale PATH.tmp (unlink removes a symlink itself, never its target), create PATH.tmp with
+// O_CREAT | O_EXCL | O_NOFOLLOW (mode 0666 & ~umask), so that in a directory others can write to, a symlink or a
+// file planted under that name makes the write fail instead of redirecting it; write all bytes (retrying short
+// writes and EINTR), fsync, close, rename(PATH.tmp, PATH) (which replaces a symlink at PATH by the new regular
+// file), then fsync the containing directory so the rename is durable.
 // On any failure PATH.tmp is removed, PATH is left as it was, and io_error names the path and the system error:
 // "cannot write 'out/model.dcnn.tmp': No space left on device". Concurrent writers of one PATH must be serialised by
 // the caller (they share PATH.tmp).
@@ -65,7 +69,10 @@ inline void write_file_atomically(const std::string& path, const void* data, std
         throw io_error(what + ": " + detail::errno_text(code));
     };
 
-    detail::FileDescriptor file(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+    if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+        throw io_error("cannot remove the stale '" + tmp + "': " + detail::errno_text(errno));
+    }
+    detail::FileDescriptor file(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
     if (file.get() < 0) throw io_error("cannot create '" + tmp + "': " + detail::errno_text(errno));
 
     const char* bytes = static_cast<const char*>(data);

@@ -47,6 +47,8 @@ struct Fer2013Options {
     bool skip_bad_rows = false;
     // Stop after this many accepted rows; 0 reads the whole file.
     std::size_t max_rows = 0;
+    // If given, reading throws cancelled soon after the flag is set (LineReader polls it per 1 MiB read).
+    const CancelFlag* cancel = nullptr;
 };
 
 // The rows of a FER2013 file, in file order.
@@ -77,11 +79,11 @@ inline std::string_view trim(std::string_view s) {
     return s;
 }
 
-// `s` quoted for an error message, cut to its first 40 characters.
+// `s` quoted for an error message, cut to its first 40 bytes, control characters escaped (printable()).
 inline std::string quoted(std::string_view s) {
     constexpr std::size_t limit = 40;
-    if (s.size() > limit) return "\"" + std::string(s.substr(0, limit)) + "...\"";
-    return "\"" + std::string(s) + "\"";
+    if (s.size() > limit) return "\"" + printable(std::string(s.substr(0, limit))) + "...\"";
+    return "\"" + printable(std::string(s)) + "\"";
 }
 
 // Parses one data row into the given slots; returns an empty string on success, otherwise what was wrong.
@@ -144,12 +146,13 @@ inline std::string parse_fer_row(std::string_view line, int& emotion, std::uint8
 // Reads a FER2013 CSV (`.csv` or `.csv.gz`) with the header `emotion,pixels,Usage`.
 // Each data row must have exactly three fields: emotion 0..6, exactly 2304 integers 0..255 separated by
 // spaces, and Usage Training, PublicTest or PrivateTest. CRLF line ends, blanks around fields and trailing
-// blanks are accepted; empty lines are ignored (as pandas does).
+// blanks are accepted; empty lines are ignored (as pandas does). Lines may end in LF, CRLF or a lone CR.
 // Throws io_error if the file cannot be opened or read, and data_error "PATH:LINE: what was wrong" (LINE
-// 1-based, the header is line 1) for a malformed header, or for a malformed row unless skip_bad_rows is set.
+// 1-based, the header is line 1) for a malformed header, or for a malformed row unless skip_bad_rows is set;
+// cancelled when options.cancel is set while reading.
 inline Fer2013Dataset read_fer2013(const std::string& path, const Fer2013Options& options = {}) {
     static const std::string expected_header = "emotion,pixels,Usage";
-    LineReader reader(path);
+    LineReader reader(path, LineReader::default_max_line, options.cancel);
     Fer2013Dataset data;
     data.path = path;
 

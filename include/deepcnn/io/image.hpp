@@ -10,8 +10,6 @@
 #include <climits>
 #include <cstddef>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -19,12 +17,16 @@
 
 #include "../data/resample.hpp"
 #include "../error.hpp"
+#include "read_file.hpp"
 
 namespace deepcnn {
 
 // The largest image decode_grey_image accepts, in pixels (about 8K UHD, 7680 x 4320): a header declaring more
 // is rejected before stb_image allocates anything for it.
 constexpr std::size_t max_image_pixels = std::size_t(1) << 25;
+// The largest image file load_grey_image reads: an uncompressed RGBA image of max_image_pixels, plus 1 MiB of
+// headers and metadata. A larger file (or /dev/zero) is refused before (or while) reading, not decoded.
+constexpr std::size_t max_image_file_bytes = 4 * max_image_pixels + (std::size_t(1) << 20);
 
 // A grey image, row-major (height, width), values 0..255 (as floats: resampling makes fractions).
 struct GreyImage {
@@ -137,10 +139,14 @@ inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size,
         bytes = cleaned.data();
         size = cleaned.size();
     }
+    // stb_image's reason, or a generic one where it gives none (a PNG cut inside its header gives "").
+    const auto reason = [] {
+        const char* text = stbi_failure_reason();
+        return text != nullptr && *text != '\0' ? std::string(text) : std::string("unknown format or corrupt data");
+    };
     int width = 0, height = 0, channels = 0;
     if (!stbi_info_from_memory(bytes, static_cast<int>(size), &width, &height, &channels)) {
-        const char* reason = stbi_failure_reason();
-        throw data_error(failed + (reason != nullptr ? reason : "unknown format"));
+        throw data_error(failed + reason());
     }
     if (width > 0 && height > 0 &&
         static_cast<std::size_t>(width) * static_cast<std::size_t>(height) > max_pixels) {
@@ -149,10 +155,7 @@ inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size,
     }
     std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
         stbi_load_from_memory(bytes, static_cast<int>(size), &width, &height, &channels, 0), stbi_image_free);
-    if (!decoded) {
-        const char* reason = stbi_failure_reason();
-        throw data_error(failed + (reason != nullptr ? reason : "unknown format"));
-    }
+    if (!decoded) throw data_error(failed + reason());
     if (width <= 0 || height <= 0 || static_cast<std::size_t>(width) * static_cast<std::size_t>(height) > max_pixels) {
         throw data_error(failed + "decoded an unexpected size " + std::to_string(width) + "x" + std::to_string(height));
     }
@@ -170,16 +173,11 @@ inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size,
 }
 
 // Reads and decodes an image file at its own size. Throws io_error "cannot open PATH: REASON" if the file
-// cannot be read, and data_error "PATH: cannot decode image: REASON" if stb_image cannot decode it.
+// cannot be opened or read (a directory: "Is a directory"), data_error if it is larger than max_image_file_bytes,
+// and data_error "PATH: cannot decode image: REASON" if stb_image cannot decode it.
 inline GreyImage load_grey_image(const std::string& path) {
-    errno = 0;
-    std::ifstream file(path, std::ios::binary);
-    if (!file) {
-        throw io_error("cannot open " + path + ": " + (errno != 0 ? std::strerror(errno) : "unknown error"));
-    }
-    const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    if (file.bad()) throw io_error("cannot read " + path);
-    return decode_grey_image(bytes.data(), bytes.size(), path);
+    const std::string bytes = read_file_bounded(path, max_image_file_bytes, "image file");
+    return decode_grey_image(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), path);
 }
 
 // The image resampled to height x width (area averaging where it shrinks, bilinear where it grows).

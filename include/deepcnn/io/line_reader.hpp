@@ -1,6 +1,7 @@
 // deepcnn/io/line_reader.hpp: LineReader, a streaming reader of text lines from a plain or gzip-compressed
 // file. Decompression and plain reads are delegated to zlib (gzopen / gzread read uncompressed files too);
-// this header owns buffering, line splitting and line numbering.
+// this header owns buffering, line splitting (LF, CRLF and CR-only line ends) and line numbering, and polls the
+// caller's cancellation flag once per buffer refill.
 #pragma once
 
 #include <zlib.h>
@@ -14,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../cancellation.hpp"
 #include "../error.hpp"
 
 namespace deepcnn {
@@ -24,12 +26,16 @@ public:
     static constexpr std::size_t default_max_line = std::size_t(1) << 20;
 
     // Opens `path` (plain or .gz, detected from the content); throws io_error naming the path if it cannot.
-    explicit LineReader(const std::string& path, std::size_t max_line = default_max_line)
-        : path_(path), max_line_(max_line), buffer_(initial_capacity) {
+    // With `cancel`, every refill (at most 1 MiB of text, or more only for a line that long) first throws
+    // cancelled if the flag is set, so that a huge file of blank lines still stops promptly.
+    explicit LineReader(const std::string& path, std::size_t max_line = default_max_line,
+                        const CancelFlag* cancel = nullptr)
+        : path_(path), max_line_(max_line), cancel_(cancel), buffer_(initial_capacity) {
         errno = 0;
         file_ = gzopen(path.c_str(), "rb");
         if (file_ == nullptr) {
             const int err = errno;
+            throw_if_cancelled(cancel_, ("opening " + path).c_str());  // a FIFO without writer, interrupted
             throw io_error("cannot open " + path + ": " + (err != 0 ? std::strerror(err) : "out of memory"));
         }
         gzbuffer(file_, 1U << 18);
@@ -40,19 +46,26 @@ public:
     LineReader(const LineReader&) = delete;
     LineReader& operator=(const LineReader&) = delete;
 
-    // Stores the next line, without its "\n" or "\r\n", in `line` and returns true; returns false at the end
-    // of the input. A last line without a terminator is still returned. The view stays valid until the next
-    // call. Throws io_error on a read error (a truncated or corrupt .gz) and data_error on an over-long line.
+    // Stores the next line, without its terminator ("\n", "\r\n" or a lone "\r"), in `line` and returns true;
+    // returns false at the end of the input. A last line without a terminator is still returned. The view stays
+    // valid until the next call. Throws io_error on a read error (a truncated or corrupt .gz), data_error on an
+    // over-long line and cancelled when the flag is set.
     bool next(std::string_view& line) {
         std::size_t scan_from = begin_;
         for (;;) {
-            const void* found =
-                end_ > scan_from ? std::memchr(buffer_.data() + scan_from, '\n', end_ - scan_from) : nullptr;
-            if (found != nullptr) {
-                const std::size_t newline = static_cast<std::size_t>(static_cast<const char*>(found) - buffer_.data());
-                if (newline - begin_ > max_line_) throw_too_long();
-                emit(line, newline);
-                begin_ = newline + 1;
+            const std::size_t stop = find_terminator(scan_from);
+            if (stop != end_) {
+                const char terminator = buffer_[stop];
+                if (terminator == '\r' && stop + 1 == end_ && !eof_) {  // "\r" or "\r\n": the next byte decides
+                    scan_from = stop - begin_;
+                    refill();
+                    scan_from += begin_;
+                    continue;
+                }
+                if (stop - begin_ > max_line_) throw_too_long();
+                emit(line, stop);
+                begin_ = stop + 1;
+                if (terminator == '\r' && begin_ < end_ && buffer_[begin_] == '\n') ++begin_;
                 return true;
             }
             if (eof_) {
@@ -64,6 +77,7 @@ public:
             if (end_ - begin_ > max_line_) throw_too_long();
             scan_from = end_ - begin_;
             refill();
+            scan_from += begin_;
         }
     }
 
@@ -74,15 +88,25 @@ public:
 private:
     static constexpr std::size_t initial_capacity = std::size_t(1) << 20;
 
+    // The first "\n" or "\r" in [from, end_), or end_.
+    std::size_t find_terminator(std::size_t from) const {
+        const char* const first = buffer_.data() + from;
+        const std::size_t size = end_ - from;
+        const void* newline = std::memchr(first, '\n', size);
+        const std::size_t until = newline ? static_cast<std::size_t>(static_cast<const char*>(newline) - first) : size;
+        const void* carriage_return = std::memchr(first, '\r', until);
+        if (carriage_return) return from + static_cast<std::size_t>(static_cast<const char*>(carriage_return) - first);
+        return from + until;
+    }
+
     void emit(std::string_view& line, std::size_t stop) {
-        std::size_t length = stop - begin_;
-        if (length > 0 && buffer_[begin_ + length - 1] == '\r') --length;
-        line = std::string_view(buffer_.data() + begin_, length);
+        line = std::string_view(buffer_.data() + begin_, stop - begin_);
         ++line_number_;
     }
 
     // Moves the unread bytes to the front, grows the buffer if it is full, and reads more.
     void refill() {
+        throw_if_cancelled(cancel_, ("reading " + path_).c_str());
         if (begin_ > 0) {
             std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
             end_ -= begin_;
@@ -91,7 +115,10 @@ private:
         if (end_ == buffer_.size()) buffer_.resize(buffer_.size() * 2);
         const std::size_t want = std::min<std::size_t>(buffer_.size() - end_, INT_MAX);
         const int got = gzread(file_, buffer_.data() + end_, static_cast<unsigned>(want));
-        if (got < 0) throw_read_error();
+        if (got < 0) {
+            throw_if_cancelled(cancel_, ("reading " + path_).c_str());  // the signal interrupted the read (EINTR)
+            throw_read_error();
+        }
         if (got == 0) {
             int code = Z_OK;
             gzerror(file_, &code);
@@ -116,6 +143,7 @@ private:
 
     std::string path_;
     std::size_t max_line_;
+    const CancelFlag* cancel_;
     gzFile file_ = nullptr;
     std::vector<char> buffer_;
     std::size_t begin_ = 0;  // first unread byte

@@ -7,8 +7,8 @@
 
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdint>
-#include <fstream>
 #include <iomanip>
 #include <limits>
 #include <map>
@@ -25,6 +25,7 @@
 #include "../optim/optimizer.hpp"
 #include "atomic_file.hpp"
 #include "binary.hpp"
+#include "read_file.hpp"
 
 namespace deepcnn {
 
@@ -94,6 +95,14 @@ std::pair<std::string, Tensor<Scalar>> get_tensor(ByteReader& in, std::uint32_t 
         in.get_array(values.data(), values.size(), "tensor values");
         for (std::size_t i = 0; i < values.size(); ++i) t[i] = static_cast<Scalar>(values[i]);
     }
+    // A weight or a moment holding NaN or an infinity (with a valid checksum: saved after a divergence, or
+    // crafted) would make every prediction NaN; it is refused here, naming the tensor and the element.
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        if (!std::isfinite(t[i])) {
+            in.fail("tensor '" + name + "' holds a non-finite value (" + (std::isnan(t[i]) ? "nan" : "inf") +
+                    ") at element " + std::to_string(i));
+        }
+    }
     return {std::move(name), std::move(t)};
 }
 
@@ -111,13 +120,63 @@ inline double stored_values(const std::string& type, const LayerConfig& config, 
     return 0.0;
 }
 
-inline std::string read_whole_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw io_error(path + ": cannot open for reading");
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    if (in.bad()) throw io_error(path + ": read error");
-    return bytes.str();
+// Checks the header (the first model_file_header_bytes of a file of `file_bytes` bytes, or fewer when the file is
+// that short): magic number, version, scalar size, and a payload size that matches the file's. Returns the format
+// version (1 or 2) and stores the scalar size (4 or 8) in *stored_bytes when given. Throws serialization_error
+// naming `source`. Called before the body is read, so that a file that is not a model, or not whole, is refused
+// without reading it.
+inline std::uint32_t check_model_header(const std::string& header, std::uint64_t file_bytes, const std::string& source,
+                                        std::uint32_t* stored_bytes_out = nullptr) {
+    const bool magic = header.size() >= sizeof(model_file_magic) &&
+                       header.compare(0, sizeof(model_file_magic), model_file_magic, sizeof(model_file_magic)) == 0;
+    if (!magic) throw serialization_error(source + ": not a deepcnn model file (bad magic number)");
+    if (header.size() < model_file_header_bytes || file_bytes < model_file_header_bytes + 4) {
+        throw serialization_error(source + ": truncated (" + std::to_string(file_bytes) + " bytes)");
+    }
+    ByteReader in(header.data() + sizeof(model_file_magic), model_file_header_bytes - sizeof(model_file_magic),
+                  source, sizeof(model_file_magic));
+    const auto version = in.get<std::uint32_t>("format version");
+    if (version != model_file_version && version != graph_model_file_version) {
+        throw serialization_error(source + ": format version " + std::to_string(version) +
+                                  " is not supported (this build reads versions " + std::to_string(model_file_version) +
+                                  " and " + std::to_string(graph_model_file_version) + ")");
+    }
+    const auto stored_bytes = in.get<std::uint32_t>("scalar size");
+    if (stored_bytes != 4 && stored_bytes != 8) {
+        throw serialization_error(source + ": scalar size " + std::to_string(stored_bytes) + " is neither 4 nor 8");
+    }
+    const auto payload_bytes = in.get<std::uint64_t>("payload size");
+    const std::uint64_t actual_payload = file_bytes - model_file_header_bytes - 4;
+    if (payload_bytes != actual_payload) {
+        throw serialization_error(source + ": file is " + std::to_string(file_bytes) + " bytes, its header declares a " +
+                                  std::to_string(payload_bytes) + "-byte payload, " +
+                                  (payload_bytes > actual_payload ? "more than the file holds (truncated)"
+                                                                  : "less than the file holds (trailing bytes)"));
+    }
+    if (stored_bytes_out) *stored_bytes_out = stored_bytes;
+    return version;
+}
+
+// The bytes of a .dcnn file, its header read and checked against the file's size first (check_model_header) and
+// only a body of the declared size read after it: a large file that is not a model costs 24 bytes of reading, and
+// a pipe or device is read no further than its header declares.
+inline std::string read_model_file(const std::string& path) {
+    FileReader file(path);
+    std::string bytes;
+    file.read_up_to(bytes, model_file_header_bytes);
+    if (file.regular_size() >= 0) {
+        detail::check_model_header(bytes, static_cast<std::uint64_t>(file.regular_size()), path);
+        file.read_up_to(bytes, static_cast<std::uint64_t>(file.regular_size()) - bytes.size());
+    } else if (bytes.size() == model_file_header_bytes) {
+        std::uint64_t declared = 0;  // the payload size the header declares: read that much, and its checksum
+        std::memcpy(&declared, bytes.data() + model_file_header_bytes - 8, 8);
+        detail::check_model_header(bytes, std::max<std::uint64_t>(declared, declared + 4 + model_file_header_bytes), path);
+        file.read_up_to(bytes, declared + 4);
+        std::string extra;
+        file.read_up_to(extra, 1);
+        bytes += extra;  // a trailing byte, if any, for decode_model to report
+    }
+    return bytes;
 }
 
 }  // namespace detail
@@ -257,34 +316,10 @@ struct ModelFileHeader {
 };
 
 inline ModelFileHeader read_model_header(const std::string& bytes, const std::string& source) {
-    if (bytes.size() < model_file_header_bytes + 4 ||
-        bytes.compare(0, sizeof(model_file_magic), model_file_magic, sizeof(model_file_magic)) != 0) {
-        if (bytes.size() >= sizeof(model_file_magic) &&
-            bytes.compare(0, sizeof(model_file_magic), model_file_magic, sizeof(model_file_magic)) == 0) {
-            throw serialization_error(source + ": truncated (" + std::to_string(bytes.size()) + " bytes)");
-        }
-        throw serialization_error(source + ": not a deepcnn model file (bad magic number)");
-    }
-    ByteReader header(bytes.data() + sizeof(model_file_magic), model_file_header_bytes - sizeof(model_file_magic),
-                      source, sizeof(model_file_magic));
     ModelFileHeader result;
-    result.version = header.get<std::uint32_t>("format version");
-    if (result.version != model_file_version && result.version != graph_model_file_version) {
-        throw serialization_error(source + ": format version " + std::to_string(result.version) +
-                                  " is not supported (this build reads versions " + std::to_string(model_file_version) +
-                                  " and " + std::to_string(graph_model_file_version) + ")");
-    }
-    result.stored_bytes = header.get<std::uint32_t>("scalar size");
-    if (result.stored_bytes != 4 && result.stored_bytes != 8) {
-        throw serialization_error(source + ": scalar size " + std::to_string(result.stored_bytes) + " is neither 4 nor 8");
-    }
-    const auto payload_bytes = header.get<std::uint64_t>("payload size");
+    result.version = check_model_header(bytes.substr(0, model_file_header_bytes), bytes.size(), source,
+                                        &result.stored_bytes);
     const std::size_t actual_payload = bytes.size() - model_file_header_bytes - 4;
-    if (payload_bytes != actual_payload) {
-        throw serialization_error(source + ": file is " + std::to_string(bytes.size()) + " bytes, header says " +
-                                  std::to_string(payload_bytes + model_file_header_bytes + 4) +
-                                  (payload_bytes > actual_payload ? " (truncated)" : " (trailing bytes)"));
-    }
     result.payload = bytes.data() + model_file_header_bytes;
     result.payload_bytes = actual_payload;
     std::uint32_t stored_crc;
@@ -510,18 +545,20 @@ Graph<Scalar> decode_graph(const std::string& bytes, const std::string& source, 
     return model;
 }
 
-// Loads a Sequential's .dcnn file; see decode_model. Throws io_error if the file cannot be read.
+// Loads a Sequential's .dcnn file; see decode_model. Throws io_error if the file cannot be read; reads the header
+// before the body (detail::read_model_file).
 template <class Scalar>
 Sequential<Scalar> load_model(const std::string& path, ModelMetadata* metadata = nullptr,
                               SavedOptimizer<Scalar>* optimizer = nullptr) {
-    return decode_model<Scalar>(detail::read_whole_file(path), path, metadata, optimizer);
+    const std::string bytes = detail::read_model_file(path);
+    return decode_model<Scalar>(bytes, path, metadata, optimizer);
 }
 
 // Loads any .dcnn file as a Graph; see decode_graph. Throws io_error if the file cannot be read.
 template <class Scalar>
 Graph<Scalar> load_graph(const std::string& path, ModelMetadata* metadata = nullptr,
                          SavedOptimizer<Scalar>* optimizer = nullptr) {
-    return decode_graph<Scalar>(detail::read_whole_file(path), path, metadata, optimizer);
+    return decode_graph<Scalar>(detail::read_model_file(path), path, metadata, optimizer);
 }
 
 }  // namespace deepcnn

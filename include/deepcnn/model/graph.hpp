@@ -245,6 +245,7 @@ private:
             throw shape_error("Graph: expected input " + input_shape_.sample_str() + ", got " + x.shape().sample_str());
         }
         value_ptr_[0] = &x;
+        forwarded_any_ = false;  // until this pass completes: a cancelled one leaves nothing to back-propagate
         for (std::size_t k = 0; k < end; ++k) {
             Node& node = nodes_[k];
             const int value = static_cast<int>(k) + 1;
@@ -252,6 +253,7 @@ private:
                 value_ptr_[value] = value_ptr_[node.inputs.front()];
                 continue;
             }
+            if (this->mode_ == Mode::eval) throw_if_cancelled(this->cancel_, "evaluating the model");
             Tensor<Scalar>& y = activations_[k];
             this->timed(this->timings_.layers[k].forward_seconds, this->timings_.layers[k].forward_calls, [&] {
                 if (node.merge) {

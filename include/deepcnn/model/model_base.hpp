@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "../cancellation.hpp"
 #include "../layers/layer.hpp"
 #include "../loss/softmax_cross_entropy.hpp"
 #include "../optim/optimizer.hpp"
@@ -38,6 +39,12 @@ public:
     bool timing() const { return timing_; }
     const ModelTimings& timings() const { return timings_; }
     void reset_timings() { timings_.reset(); }
+
+    // The caller's cancellation flag (null: none): predict and evaluate poll it before each batch, and a forward pass
+    // in eval mode before each layer (a batch of 256 images through the FER net takes about a second on 2 busy
+    // cores; one layer a tenth of that), throwing cancelled once it is set. Training never polls: a step is not cut
+    // (BatchNorm would have moved its running statistics); its caller stops between steps and saves a checkpoint.
+    void set_cancel_flag(const CancelFlag* flag) { cancel_ = flag; }
     // One line per layer that chooses among kernels: "  conv2d_1  avx512: forward direct, backward-data ...".
     std::string kernel_plans() const {
         std::string out;
@@ -79,6 +86,7 @@ public:
     // optimizer update. Returns the batch loss and the number of correct predictions.
     StepResult train_step(const Tensor<Scalar>& x, const std::vector<int>& labels, SoftmaxCrossEntropy<Scalar>& loss,
                           Optimizer<Scalar>& optimizer) {
+        detail::check_finite(x, Derived::kind, "train_step");
         train();
         const Tensor<Scalar>& logits = model().forward_logits(x);
         StepResult result;
@@ -93,13 +101,13 @@ public:
 
     // Class probabilities (N, K, 1, 1) in eval mode, computed in batches of `batch`.
     Tensor<Scalar> predict(const Tensor<Scalar>& x, int batch = 256) {
-        return detail::predict_in_batches(model(), x, batch);
+        return detail::predict_in_batches(model(), Derived::kind, x, batch, cancel_);
     }
 
     // Mean loss and accuracy in eval mode (the loss's class weights apply).
     Evaluation evaluate(const Tensor<Scalar>& x, const std::vector<int>& labels, int batch = 256,
                         const SoftmaxCrossEntropy<Scalar>& loss = SoftmaxCrossEntropy<Scalar>()) {
-        return detail::evaluate_in_batches(model(), Derived::kind, x, labels, batch, loss);
+        return detail::evaluate_in_batches(model(), Derived::kind, x, labels, batch, loss, cancel_);
     }
 
     // The generator layers draw initial weights from; exposed so that checkpoints can save it.
@@ -128,6 +136,7 @@ protected:
     std::unique_ptr<ThreadPool> pool_;  // lent to every layer
     Mode mode_ = Mode::train;
     bool timing_ = false;
+    const CancelFlag* cancel_ = nullptr;    // the caller's, polled per batch (set_cancel_flag)
     ModelTimings timings_;                  // an entry per layer, named when added
     std::vector<ParamRef<Scalar>> params_;  // every layer's parameters, named, in order
     Tensor<Scalar> loss_grad_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cctype>
 #include <chrono>
 #include <iomanip>
@@ -12,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../cancellation.hpp"
 #include "../error.hpp"
 #include "../layers/softmax.hpp"
 #include "../loss/softmax_cross_entropy.hpp"
@@ -86,14 +88,32 @@ int count_correct(const Tensor<Scalar>& probabilities, const std::vector<int>& l
     return correct;
 }
 
-// Class probabilities (N, K, 1, 1) of `model` in eval mode, computed in batches of `batch`.
+// Inputs are data: a NaN or an infinity is rejected here rather than let through (ReLU maps NaN to 0, so a
+// poisoned sample can train without the loss ever showing it). `who` and `where` name the call in the message.
+template <class Scalar>
+void check_finite(const Tensor<Scalar>& x, const char* who, const char* where) {
+    const std::size_t per_sample = x.shape().per_sample();
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        if (!std::isfinite(x[i])) {
+            throw data_error(std::string(who) + "::" + where + ": input sample " + std::to_string(i / per_sample) +
+                             " holds a non-finite value (" + (std::isnan(x[i]) ? "nan" : "inf") + ") at element " +
+                             std::to_string(i % per_sample));
+        }
+    }
+}
+
+// Class probabilities (N, K, 1, 1) of `model` in eval mode, computed in batches of `batch`; `cancel` (may be null)
+// is polled before each batch.
 template <class Model, class Scalar>
-Tensor<Scalar> predict_in_batches(Model& model, const Tensor<Scalar>& x, int batch) {
+Tensor<Scalar> predict_in_batches(Model& model, const char* who, const Tensor<Scalar>& x, int batch,
+                                  const CancelFlag* cancel) {
     check_batch(batch);
+    check_finite(x, who, "predict");
     model.eval();
     Tensor<Scalar> out(Shape(x.n(), static_cast<int>(model.output_shape().per_sample()), 1, 1));
     Tensor<Scalar> chunk;
     for (int first = 0; first < x.n(); first += batch) {
+        throw_if_cancelled(cancel, "predicting");
         const int count = std::min(batch, x.n() - first);
         chunk = x.slice(first, count);
         const Tensor<Scalar>& logits = model.forward_logits(chunk);
@@ -103,15 +123,17 @@ Tensor<Scalar> predict_in_batches(Model& model, const Tensor<Scalar>& x, int bat
     return out;
 }
 
-// Mean loss and accuracy of `model` in eval mode (the loss's class weights apply); `who` names the model in errors.
+// Mean loss and accuracy of `model` in eval mode (the loss's class weights apply); `who` names the model in errors;
+// `cancel` (may be null) is polled before each batch.
 template <class Model, class Scalar>
 Evaluation evaluate_in_batches(Model& model, const char* who, const Tensor<Scalar>& x, const std::vector<int>& labels,
-                               int batch, const SoftmaxCrossEntropy<Scalar>& loss) {
+                               int batch, const SoftmaxCrossEntropy<Scalar>& loss, const CancelFlag* cancel) {
     check_batch(batch);
     if (static_cast<int>(labels.size()) != x.n()) {
         throw shape_error(std::string(who) + "::evaluate: " + std::to_string(x.n()) + " samples but " +
                           std::to_string(labels.size()) + " labels");
     }
+    check_finite(x, who, "evaluate");
     model.eval();
     SoftmaxCrossEntropy<Scalar> batch_loss(loss.class_weights());
     Evaluation result;
@@ -119,6 +141,7 @@ Evaluation evaluate_in_batches(Model& model, const char* who, const Tensor<Scala
     long correct = 0;
     Tensor<Scalar> chunk;
     for (int first = 0; first < x.n(); first += batch) {
+        throw_if_cancelled(cancel, "evaluating");
         const int count = std::min(batch, x.n() - first);
         chunk = x.slice(first, count);
         const std::vector<int> chunk_labels(labels.begin() + first, labels.begin() + first + count);

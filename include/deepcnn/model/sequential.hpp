@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <iomanip>
@@ -19,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "../cancellation.hpp"
 #include "../error.hpp"
 #include "../layers/layer.hpp"
 #include "../layers/softmax.hpp"
@@ -139,8 +141,10 @@ private:
                               x.shape().sample_str());
         }
         const Tensor<Scalar>* in = &x;
+        forwarded_ = 0;  // until this pass completes: a cancelled one leaves nothing to back-propagate
         for (std::size_t i = 0; i < end; ++i) {
             if (fused_into_previous_[i]) continue;
+            if (this->mode_ == Mode::eval) throw_if_cancelled(this->cancel_, "evaluating the model");
             this->timed(this->timings_.layers[i].forward_seconds, this->timings_.layers[i].forward_calls,
                   [&] { layers_[i]->forward(*in, activations_[i]); });
             in = &activations_[i];

@@ -42,11 +42,14 @@ public:
         double& t = this->scalar("step");
         t += 1.0;
         const double lr = this->learning_rate();
-        const double correction1 = 1.0 - std::pow(options_.beta1, t);
-        const double correction2 = 1.0 - std::pow(options_.beta2, t);
+        // The bias corrections use the betas the update uses (rounded to Scalar), so that they cancel the moments'
+        // bias exactly: with 0.999 in double but 0.999f in the moments, the first float step was 1.0000067x lr.
+        const Scalar beta1 = Scalar(options_.beta1), beta2 = Scalar(options_.beta2);
+        const double correction1 = 1.0 - std::pow(double(beta1), t);
+        const double correction2 = 1.0 - std::pow(double(beta2), t);
         AdamStep<Scalar> step;
-        step.beta1 = Scalar(options_.beta1);
-        step.beta2 = Scalar(options_.beta2);
+        step.beta1 = beta1;
+        step.beta2 = beta2;
         step.step_size = Scalar(lr / correction1);
         step.inv_sqrt_correction2 = Scalar(1.0 / std::sqrt(correction2));
         step.eps = Scalar(options_.eps);
