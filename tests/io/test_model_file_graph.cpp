@@ -148,7 +148,7 @@ TEST_CASE("a model file of format version 1, written before graphs, still loads"
     // a Sequential saved today is still version 1, byte for byte
     Adam<float> adam;
     adam.set_state(saved.state);
-    CHECK(encode_model(seq, meta, &adam) == detail::read_whole_file(path));
+    CHECK(encode_model(seq, meta, &adam) == detail::read_model_file(path));
 }
 
 TEST_CASE("user layers save and load once registered, and save_model refuses them before", "[io][model_file][registry]") {

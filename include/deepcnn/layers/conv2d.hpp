@@ -80,8 +80,9 @@ public:
         return 2.0 * g.macs() / groups_ + (use_bias_ ? double(g.K) * g.OH * g.OW : 0.0);
     }
 
+    // `groups` only where it is not 1: files of ungrouped models stay byte for byte what earlier versions wrote.
     LayerConfig config() const override {
-        return {{"filters", filters_},
+        LayerConfig config{{"filters", filters_},
                 {"kernel_h", kernel_h_},
                 {"kernel_w", kernel_w_},
                 {"stride_h", stride_h_},
@@ -90,8 +91,9 @@ public:
                 {"pad_h", padding_.pad_h},
                 {"pad_w", padding_.pad_w},
                 {"bias", use_bias_ ? 1 : 0},
-                {"init", static_cast<int>(init_)},
-                {"groups", groups_}};
+                {"init", static_cast<int>(init_)}};
+        if (groups_ != 1) config.push_back({"groups", groups_});
+        return config;
     }
 
     std::vector<ParamRef<Scalar>> params() override {
