@@ -45,6 +45,7 @@ public:
         relu_fused_ = true;
         return true;
     }
+    void unfuse_following_relu() override { relu_fused_ = false; }
     bool relu_fused() const { return relu_fused_; }
     Tensor<Scalar>& gamma() { return gamma_; }
     Tensor<Scalar>& beta() { return beta_; }

@@ -1,7 +1,8 @@
 // deepcnn/model/sequential.hpp: Sequential<Scalar>, a stack of layers composed at run time. Given only the
 // input shape it infers every layer's shape (errors name the layer), owns the activations and gradients
 // between layers, and trains, evaluates, predicts and prints a Keras-style summary. On request it times every
-// layer's passes (set_timing).
+// layer's passes (set_timing). For fine-tuning: clone() (a deep copy), freezing layers, pop() (drop the head)
+// and activations() (each layer's own output).
 #pragma once
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include "../layers/layer.hpp"
 #include "../layers/softmax.hpp"
 #include "../loss/softmax_cross_entropy.hpp"
+#include "../model/layer_factory.hpp"
 #include "../optim/optimizer.hpp"
 #include "../parallel/thread_pool.hpp"
 #include "../random.hpp"
@@ -63,6 +65,8 @@ struct ModelTimings {
 template <class Scalar>
 class Sequential {
 public:
+    using scalar_type = Scalar;
+
     // input: the shape of one sample (N is ignored); seed: initialises every layer's parameters and RNGs.
     // Runs on std::thread::hardware_concurrency() threads until set_threads() says otherwise.
     explicit Sequential(const Shape& input, std::uint64_t seed = 0)
@@ -106,19 +110,60 @@ public:
         activations_.emplace_back();
         const std::string name = layer_name(layers_.size() - 1);
         timings_.layers.push_back({name});
-        for (auto& p : layers_.back()->params()) params_.push_back({name + "." + p.name, p.value, p.grad});
+        trainable_.push_back(true);
+        param_counts_.push_back(0);
+        for (auto& p : layers_.back()->params()) {
+            params_.push_back({name + "." + p.name, p.value, p.grad});
+            param_shapes_.push_back(p.value->shape());
+            ++param_counts_.back();
+        }
+        for (auto& b : layers_.back()->buffers()) {
+            buffers_.push_back({name + "." + b.name, b.value});
+            buffer_shapes_.push_back(b.value->shape());
+        }
+        update_trainable_params();
         return *layers_.back();
     }
 
+    // Removes the last layer (to drop or replace a model's head): its parameters leave params(), and a layer that
+    // applied the removed ReLU itself (fusion) applies it no more. Throws error on an empty model.
+    void pop() {
+        if (layers_.empty()) throw error("Sequential::pop: the model has no layers");
+        if (fused_into_previous_.back()) layers_[layers_.size() - 2]->unfuse_following_relu();
+        const std::size_t params = param_counts_.back();
+        const std::size_t buffers = layers_.back()->buffers().size();
+        params_.resize(params_.size() - params);
+        param_shapes_.resize(param_shapes_.size() - params);
+        buffers_.resize(buffers_.size() - buffers);
+        buffer_shapes_.resize(buffer_shapes_.size() - buffers);
+        layers_.pop_back();
+        shapes_.pop_back();
+        fused_into_previous_.pop_back();
+        activations_.pop_back();
+        timings_.layers.pop_back();
+        trainable_.pop_back();
+        param_counts_.pop_back();
+        forwarded_ = 0;
+        update_trainable_params();
+    }
+
     std::size_t size() const { return layers_.size(); }
-    Layer<Scalar>& layer(std::size_t i) { return *layers_.at(i); }
-    const Layer<Scalar>& layer(std::size_t i) const { return *layers_.at(i); }
+    // Layer i (0-based); throws error naming the index and the model's size when there is no such layer.
+    Layer<Scalar>& layer(std::size_t i) {
+        check_layer_index(i, "layer");
+        return *layers_[i];
+    }
+    const Layer<Scalar>& layer(std::size_t i) const {
+        check_layer_index(i, "layer");
+        return *layers_[i];
+    }
     // Per-sample shapes (N = 1).
     const Shape& input_shape() const { return input_shape_; }
     const Shape& output_shape() const { return shapes_.empty() ? input_shape_ : shapes_.back(); }
     // Name of layer i used in parameter names: lower-case type and 1-based position, "conv2d_1".
     std::string layer_name(std::size_t i) const {
-        std::string name = layers_.at(i)->type();
+        check_layer_index(i, "layer_name");
+        std::string name = layers_[i]->type();
         std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
         return name + "_" + std::to_string(i + 1);
     }
@@ -142,9 +187,11 @@ public:
         timings_.optimizer_steps = 0;
     }
 
+    // Train or eval mode for every layer; a frozen layer stays in eval mode (BatchNorm uses its running statistics,
+    // Dropout passes its input through).
     void set_mode(Mode mode) {
         mode_ = mode;
-        for (auto& l : layers_) l->set_mode(mode);
+        for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_mode(trainable_[i] ? mode : Mode::eval);
     }
     void train() { set_mode(Mode::train); }
     void eval() { set_mode(Mode::eval); }
@@ -152,13 +199,83 @@ public:
 
     // Every learnable parameter, named "LAYER.PARAM" ("conv2d_1.weight"), in layer order. The list is made as
     // layers are added (so that a training step does not build it again) and stays valid until the next add().
+    // A parameter keeps the shape its layer built it with: forward and train_step throw shape_error naming it if a
+    // caller assigned it a tensor of another shape.
     const std::vector<ParamRef<Scalar>>& params() { return params_; }
+    // The parameters of the layers that are not frozen: what train_step gives the optimizer.
+    const std::vector<ParamRef<Scalar>>& trainable_params() { return trainable_params_; }
     // Every buffer (BatchNorm running statistics), named like params().
-    std::vector<BufferRef<Scalar>> buffers() {
-        std::vector<BufferRef<Scalar>> out;
-        for (std::size_t i = 0; i < layers_.size(); ++i)
-            for (auto& b : layers_[i]->buffers()) out.push_back({layer_name(i) + "." + b.name, b.value});
-        return out;
+    std::vector<BufferRef<Scalar>> buffers() { return buffers_; }
+
+    // Freezing, for fine-tuning: a frozen layer's parameters are left out of the optimizer's steps and the layer
+    // runs in eval mode (a frozen BatchNorm normalises with its running statistics and does not update them).
+    // Training back-propagates only down to the lowest layer that still learns.
+    void set_trainable(std::size_t i, bool trainable) {
+        check_layer_index(i, "set_trainable");
+        trainable_[i] = trainable;
+        layers_[i]->set_mode(trainable ? mode_ : Mode::eval);
+        update_trainable_params();
+    }
+    bool trainable(std::size_t i) const {
+        check_layer_index(i, "trainable");
+        return trainable_[i];
+    }
+    void freeze(std::size_t i) { set_trainable(i, false); }
+    void unfreeze(std::size_t i) { set_trainable(i, true); }
+    // Freezes layers [0, end): the usual fine-tuning set-up, a pretrained body under a new head.
+    void freeze_up_to(std::size_t end) {
+        if (end > layers_.size()) check_layer_index(end, "freeze_up_to");
+        for (std::size_t i = 0; i < end; ++i) set_trainable(i, false);
+    }
+
+    // A deep copy: the same layers (rebuilt from their type and configuration by make_layer), parameter and buffer
+    // values, layer random states, frozen layers, mode and thread count; the copy and the original share nothing.
+    // Throws error naming the layer for a layer type make_layer does not know.
+    Sequential clone() {
+        Sequential copy(input_shape_);
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            LayerPtr<Scalar> layer;
+            try {
+                layer = make_layer<Scalar>(layers_[i]->type(), layers_[i]->config());
+            } catch (const error& e) {
+                throw error("Sequential::clone: " + layers_[i]->where() + ": " + e.what());
+            }
+            copy.add(std::move(layer));
+            copy.trainable_[i] = trainable_[i];
+            if (Rng* rng = layers_[i]->random_generator()) copy.layers_[i]->random_generator()->set_state(rng->state());
+        }
+        for (std::size_t k = 0; k < params_.size(); ++k) *copy.params_[k].value = *params_[k].value;
+        for (std::size_t k = 0; k < buffers_.size(); ++k) *copy.buffers_[k].value = *buffers_[k].value;
+        copy.rng_ = rng_;
+        copy.set_threads(threads());
+        copy.set_mode(mode_);
+        copy.update_trainable_params();
+        return copy;
+    }
+
+    // Each layer's own output for input x, in eval mode: element i is what layer i returns, also where layer i is a
+    // ReLU that the layer before it applies in normal passes (the pair is run apart here; the results are the same).
+    std::vector<Tensor<Scalar>> activations(const Tensor<Scalar>& x) {
+        check_input(x);
+        check_parameter_shapes();
+        eval();
+        forwarded_ = 0;  // the layers' caches now refer to these outputs, not to activations_
+        struct Refuse {
+            Sequential& model;
+            ~Refuse() {
+                for (std::size_t i = 1; i < model.layers_.size(); ++i)
+                    if (model.fused_into_previous_[i]) model.layers_[i - 1]->fuse_following_relu();
+            }
+        } refuse{*this};
+        for (std::size_t i = 1; i < layers_.size(); ++i)
+            if (fused_into_previous_[i]) layers_[i - 1]->unfuse_following_relu();
+        std::vector<Tensor<Scalar>> outputs(layers_.size());
+        const Tensor<Scalar>* in = &x;
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            layers_[i]->forward(*in, outputs[i]);
+            in = &outputs[i];
+        }
+        return outputs;
     }
     std::size_t parameter_count() {
         std::size_t total = 0;
@@ -174,7 +291,7 @@ public:
 
     // Back-propagates dL/d(output of the last forward'ed layer); assigns every parameter gradient and returns
     // dL/dx (owned by the model).
-    const Tensor<Scalar>& backward(const Tensor<Scalar>& dy) { return backward_through(dy, true); }
+    const Tensor<Scalar>& backward(const Tensor<Scalar>& dy) { return backward_through(dy, true, 0); }
 
     // Logits: the output of every layer but a trailing Softmax (which the fused loss replaces).
     const Tensor<Scalar>& forward_logits(const Tensor<Scalar>& x) { return forward_through(x, logits_end()); }
@@ -190,8 +307,10 @@ public:
         result.count = x.n();
         result.correct = count_correct(loss.probabilities(), labels);
         loss.backward(loss_grad_);
-        backward_through(loss_grad_, false);  // dL/dx of the images is not needed
-        timed(timings_.optimizer_seconds, timings_.optimizer_steps, [&] { optimizer.step(params(), pool_.get()); });
+        // dL/dx of the images is not needed, nor the gradients below the lowest layer that learns
+        if (lowest_trainable_ < layers_.size()) backward_through(loss_grad_, false, lowest_trainable_);
+        timed(timings_.optimizer_seconds, timings_.optimizer_steps,
+              [&] { optimizer.step(trainable_params_, pool_.get()); });
         return result;
     }
 
@@ -291,6 +410,45 @@ public:
     Rng& rng() { return rng_; }
 
 private:
+    void check_layer_index(std::size_t i, const char* function) const {
+        if (i >= layers_.size()) {
+            throw error("Sequential::" + std::string(function) + ": no layer " + std::to_string(i) + " (the model has " +
+                        std::to_string(layers_.size()) + " layers, 0 to " +
+                        (layers_.empty() ? std::string("none") : std::to_string(layers_.size() - 1)) + ")");
+        }
+    }
+    void check_input(const Tensor<Scalar>& x) const {
+        if (x.shape().with_batch(1) != input_shape_) {
+            throw shape_error("Sequential: expected input " + input_shape_.sample_str() + ", got " +
+                              x.shape().sample_str());
+        }
+    }
+    // Throws shape_error naming the first parameter or buffer whose tensor no longer has the shape its layer built.
+    void check_parameter_shapes() const {
+        const auto check = [](const std::string& name, const Tensor<Scalar>& t, const Shape& built, const char* what) {
+            if (t.shape() != built) {
+                throw shape_error(name + ": " + what + " has shape " + t.shape().str() + ", its layer was built for " +
+                                  built.str());
+            }
+        };
+        for (std::size_t k = 0; k < params_.size(); ++k) {
+            check(params_[k].name, *params_[k].value, param_shapes_[k], "the value");
+            check(params_[k].name, *params_[k].grad, param_shapes_[k], "the gradient");
+        }
+        for (std::size_t k = 0; k < buffers_.size(); ++k) check(buffers_[k].name, *buffers_[k].value, buffer_shapes_[k], "the buffer");
+    }
+    void update_trainable_params() {
+        trainable_params_.clear();
+        lowest_trainable_ = layers_.size();
+        std::size_t k = 0;
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            for (std::size_t j = 0; j < param_counts_[i]; ++j, ++k) {
+                if (!trainable_[i]) continue;
+                trainable_params_.push_back(params_[k]);
+                lowest_trainable_ = std::min(lowest_trainable_, i);
+            }
+        }
+    }
     std::size_t logits_end() const {
         if (!layers_.empty() && layers_.back()->type() == "Softmax") return layers_.size() - 1;
         return layers_.size();
@@ -321,10 +479,8 @@ private:
     }
 
     const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end) {
-        if (x.shape().with_batch(1) != input_shape_) {
-            throw shape_error("Sequential: expected input " + input_shape_.sample_str() + ", got " +
-                              x.shape().sample_str());
-        }
+        check_input(x);
+        check_parameter_shapes();
         const Tensor<Scalar>* in = &x;
         for (std::size_t i = 0; i < end; ++i) {
             if (fused_into_previous_[i]) continue;
@@ -336,16 +492,17 @@ private:
         return *in;
     }
 
-    // Back-propagates dy through the forward'ed layers; returns dL/dx, or with input_gradient false (training: the
-    // images' gradient is discarded) the first layer's scratch, and that layer skips dx where it can.
-    const Tensor<Scalar>& backward_through(const Tensor<Scalar>& dy, bool input_gradient) {
+    // Back-propagates dy through the forward'ed layers down to layer `lowest`; returns dL/dx, or with
+    // input_gradient false (training: the gradient below `lowest` is discarded) that layer's scratch, and that layer
+    // skips dx where it can.
+    const Tensor<Scalar>& backward_through(const Tensor<Scalar>& dy, bool input_gradient, std::size_t lowest) {
         if (forwarded_ == 0) throw error("Sequential::backward called without a forward pass");
         const Tensor<Scalar>* grad = &dy;
-        for (std::size_t i = forwarded_; i-- > 0;) {
+        for (std::size_t i = forwarded_; i-- > lowest;) {
             if (fused_into_previous_[i]) continue;
             Tensor<Scalar>& out = (grad == &grad_a_) ? grad_b_ : grad_a_;
             timed(timings_.layers[i].backward_seconds, timings_.layers[i].backward_calls, [&] {
-                if (i == 0 && !input_gradient) {
+                if (i == lowest && !input_gradient) {
                     layers_[i]->backward_params(*grad, out);
                 } else {
                     layers_[i]->backward(*grad, out);
@@ -369,6 +526,13 @@ private:
     bool timing_ = false;
     ModelTimings timings_;  // an entry per layer, named when added
     std::vector<ParamRef<Scalar>> params_;  // every layer's parameters, named, in order
+    std::vector<Shape> param_shapes_;       // the shape each parameter was built with
+    std::vector<BufferRef<Scalar>> buffers_;
+    std::vector<Shape> buffer_shapes_;
+    std::vector<std::size_t> param_counts_;  // parameters of each layer
+    std::vector<bool> trainable_;            // false: frozen
+    std::vector<ParamRef<Scalar>> trainable_params_;
+    std::size_t lowest_trainable_ = 0;       // the lowest layer with parameters that learn (size(): none)
 };
 
 }  // namespace deepcnn
