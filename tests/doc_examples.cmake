@@ -8,14 +8,15 @@ foreach(markdown IN LISTS deepcnn_doc_markdown)
   list(APPEND deepcnn_doc_inputs "${PROJECT_SOURCE_DIR}/${markdown}")
 endforeach()
 string(REPLACE ";" "|" deepcnn_doc_list "${deepcnn_doc_markdown}")
-set(deepcnn_doc_dir "${CMAKE_BINARY_DIR}/doc_examples")
+set(deepcnn_doc_dir "${CMAKE_BINARY_DIR}/doc_examples.d")
 add_custom_command(
   OUTPUT "${deepcnn_doc_dir}/doc_examples.cpp"
   COMMAND ${CMAKE_COMMAND} -E make_directory "${deepcnn_doc_dir}/run"
   COMMAND ${CMAKE_COMMAND} "-DMARKDOWN=${deepcnn_doc_list}" "-DSOURCE_DIR=${PROJECT_SOURCE_DIR}"
           "-DOUTPUT=${deepcnn_doc_dir}/doc_examples.cpp" -P "${PROJECT_SOURCE_DIR}/tests/extract_doc_examples.cmake"
   DEPENDS ${deepcnn_doc_inputs} "${PROJECT_SOURCE_DIR}/tests/extract_doc_examples.cmake"
-  COMMENT "Extracting the C++ examples of README.md and docs/guide.md")
+  COMMENT "Extracting the C++ examples of README.md and docs/guide.md"
+  VERBATIM)
 add_executable(doc_examples "${deepcnn_doc_dir}/doc_examples.cpp")
 target_link_libraries(doc_examples PRIVATE deepcnn::deepcnn deepcnn_project_options)
 file(MAKE_DIRECTORY "${deepcnn_doc_dir}/run")

@@ -1,7 +1,9 @@
 # tests/extract_doc_examples.cmake: cmake -DMARKDOWN="a.md|b.md" -DSOURCE_DIR=dir -DOUTPUT=file.cpp -P this-file.
+cmake_minimum_required(VERSION 3.16)
 # Writes every ```cpp block of the Markdown files into one C++ file: each block's #include lines at the top, the
-# rest of the block inside its own namespace with `int main()` renamed, and a main() that runs every block in order
-# and names the file and line of any block that fails. Each block must be a complete program with `int main()`.
+# rest of the block inside its own namespace with `int main()` renamed run() (and given main's implicit
+# `return 0;`), and a main() that runs every block in order and names the file and line of any block that fails.
+# Each block must be a complete program that ends with `int main() { ... }`.
 string(REPLACE "|" ";" markdown_files "${MARKDOWN}")
 set(includes "")
 set(bodies "")
@@ -10,7 +12,7 @@ set(index 0)
 foreach(markdown IN LISTS markdown_files)
   file(READ "${SOURCE_DIR}/${markdown}" text)
   set(offset 0)
-  while(TRUE)
+  while(1)
     string(SUBSTRING "${text}" ${offset} -1 rest)
     string(FIND "${rest}" "```cpp\n" open)
     if(open EQUAL -1)
@@ -43,9 +45,17 @@ foreach(markdown IN LISTS markdown_files)
         string(APPEND includes "${include_line}")
       endif()
     endforeach()
+    list(LENGTH block_includes include_count)
+    math(EXPR body_line "${line} + ${include_count}")  # the includes open the block
     string(REGEX REPLACE "#include[^\n]*\n" "" body "${block}")
+    # main() must close the block; run() gets the `return 0;` that main() has implicitly
+    string(REGEX MATCH "}[ \t]*\n$" closing "${body}")
+    if(NOT closing)
+      message(FATAL_ERROR "${markdown}:${line}: a ```cpp block must end with the closing brace of main()")
+    endif()
+    string(REGEX REPLACE "}[ \t]*\n$" "    return 0;  // main()'s implicit return\n}\n" body "${body}")
     string(REPLACE "int main() {" "int run() {" body "${body}")
-    string(APPEND bodies "// ${markdown}:${line}\nnamespace doc_example_${index} {\n#line ${line} \"${markdown}\"\n${body}}  // namespace doc_example_${index}\n\n")
+    string(APPEND bodies "// ${markdown}:${line}\nnamespace doc_example_${index} {\n#line ${body_line} \"${markdown}\"\n${body}}  // namespace doc_example_${index}\n\n")
     string(APPEND runs "    {\"${markdown}:${line}\", doc_example_${index}::run},\n")
   endwhile()
 endforeach()
