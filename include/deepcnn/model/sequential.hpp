@@ -210,9 +210,12 @@ public:
     // Freezing, for fine-tuning: a frozen layer's parameters are left out of the optimizer's steps and the layer
     // runs in eval mode (a frozen BatchNorm normalises with its running statistics and does not update them).
     // Training back-propagates only down to the lowest layer that still learns.
+    // A frozen layer's gradients are set to zero: training may no longer write them (below the lowest layer that
+    // learns, backward does not run).
     void set_trainable(std::size_t i, bool trainable) {
         check_layer_index(i, "set_trainable");
         trainable_[i] = trainable;
+        if (!trainable) layers_[i]->zero_grad();
         layers_[i]->set_mode(trainable ? mode_ : Mode::eval);
         update_trainable_params();
     }
@@ -241,7 +244,7 @@ public:
                 throw error("Sequential::clone: " + layers_[i]->where() + ": " + e.what());
             }
             copy.add(std::move(layer));
-            copy.trainable_[i] = trainable_[i];
+            copy.set_trainable(i, trainable_[i]);
             if (Rng* rng = layers_[i]->random_generator()) copy.layers_[i]->random_generator()->set_state(rng->state());
         }
         for (std::size_t k = 0; k < params_.size(); ++k) *copy.params_[k].value = *params_[k].value;

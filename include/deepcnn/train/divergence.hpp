@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <utility>
 
 #include "../error.hpp"
 #include "../tensor.hpp"
@@ -15,11 +16,15 @@ namespace deepcnn {
 // ("training diverged at epoch 3, step 17: loss nan, first non-finite value in conv2d_1.weight (gradient)").
 class divergence_error : public error {
 public:
-    divergence_error(const std::string& what, int epoch) : error(what), epoch_(epoch) {}
+    divergence_error(const std::string& what, int epoch, std::string detail)
+        : error(what), epoch_(epoch), detail_(std::move(detail)) {}
+    // The 1-based epoch, and what went wrong after "training diverged at epoch N" (", step 17: loss nan, ...").
     int epoch() const { return epoch_; }
+    const std::string& detail() const { return detail_; }
 
 private:
     int epoch_;
+    std::string detail_;
 };
 
 // The index of the first NaN or infinite element of `t`, or t.size() if there is none.

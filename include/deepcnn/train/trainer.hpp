@@ -77,10 +77,12 @@ public:
         if (options_.weight_average > 0.0) average_ = std::make_unique<WeightAverage<Scalar>>(options_.weight_average);
     }
 
-    // Callbacks, called in the order added. on_batch_end: after every step. on_improvement: after an epoch whose
+    // Callbacks, called in the order added. on_batch_begin (1-based epoch and step): before every training step,
+    // after the batch is fetched and augmented (to time the steps alone, say). on_batch_end: after every step. on_improvement: after an epoch whose
     // monitored accuracy is the best so far, with the model holding the evaluated weights (the average's, with a
     // weight average), before the checkpoint (save the best model here). on_epoch_end: after each epoch's
     // checkpoint, with whether it improved. A callback may call request_stop().
+    void on_batch_begin(std::function<void(int epoch, int step)> f) { batch_begin_.push_back(std::move(f)); }
     void on_batch_end(std::function<void(const BatchEnd&)> f) { batch_end_.push_back(std::move(f)); }
     void on_improvement(std::function<void(Model&, const EpochRecord&)> f) { improvement_.push_back(std::move(f)); }
     void on_epoch_end(std::function<void(const EpochRecord&, bool)> f) { epoch_end_.push_back(std::move(f)); }
@@ -160,6 +162,7 @@ public:
                                                      ? options_.schedule->rate(epoch + double(step) / steps)
                                                      : options_.schedule->rate_for_epoch(epoch));
                 }
+                for (auto& f : batch_begin_) f(epoch + 1, step + 1);
                 const StepResult result = model_.train_step(inputs, batch_labels, loss, optimizer_);
                 if (average_) average_->update(model_);
                 if (options_.divergence_guard) check_step(result, epoch, step);
@@ -284,11 +287,11 @@ private:
         result.history = state_.history;
         return result;
     }
-    divergence_error diverged(int epoch, const std::string& what) const {
-        return divergence_error("training diverged at epoch " + std::to_string(epoch) + what +
+    divergence_error diverged(int epoch, const std::string& detail) const {
+        return divergence_error("training diverged at epoch " + std::to_string(epoch) + detail +
                                     (state_.best_epoch > 0 ? "; the best epoch so far was " + std::to_string(state_.best_epoch)
                                                            : std::string()),
-                                epoch);
+                                epoch, detail);
     }
     // A non-finite input would poison every weight it reaches: refused before the step.
     void check_inputs(const Tensor<Scalar>& images, const std::size_t* indices, int epoch, int step) const {
@@ -315,6 +318,7 @@ private:
     TrainingState state_;
     Weights best_;
     std::atomic<bool> stop_requested_{false};
+    std::vector<std::function<void(int, int)>> batch_begin_;
     std::vector<std::function<void(const BatchEnd&)>> batch_end_;
     std::vector<std::function<void(Model&, const EpochRecord&)>> improvement_;
     std::vector<std::function<void(const EpochRecord&, bool)>> epoch_end_;
