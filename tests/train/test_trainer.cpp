@@ -198,6 +198,30 @@ TEST_CASE("early stopping restores the best epoch's weights", "[train][trainer]"
     CHECK_FALSE(same_weights(at_last, snapshot_weights(model)));
 }
 
+TEST_CASE("reduce on plateau lowers the rate after epochs without a better validation accuracy", "[train][trainer]") {
+    Tensor<float> images, val_images;
+    std::vector<int> labels, val_labels;
+    make_data(48, 4, images, labels);
+    make_data(30, 5, val_images, val_labels);
+    for (int& label : val_labels) label = (label + 1) % 3;
+    Sequential<float> model = trainer_net(3);
+    Adam<float> adam(0.02);
+    TrainerOptions options;
+    options.epochs = 6;
+    options.batch = 8;
+    options.schedule = std::make_shared<ReduceOnPlateau>(0.02, 0.5, 1, true, 1e-6);
+    options.verbosity = Verbosity::silent;
+    const TrainingResult result = fit(model, adam, images, labels, options, val_images, val_labels);
+    REQUIRE(result.history.size() == 6);
+    double expected = 0.02, best = -1.0;
+    for (const EpochRecord& record : result.history) {
+        CHECK(record.learning_rate == Approx(expected));  // the rate the epoch trained at
+        if (record.val_accuracy > best) best = record.val_accuracy;
+        else expected *= 0.5;  // patience 1: halved after each epoch that did not improve
+    }
+    CHECK(result.history.back().learning_rate < 0.02);
+}
+
 TEST_CASE("the divergence guard stops on a NaN pixel before training on it", "[train][trainer]") {
     Tensor<float> images;
     std::vector<int> labels;
