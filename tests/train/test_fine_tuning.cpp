@@ -106,7 +106,7 @@ TEST_CASE("load_weights loads by name and says which shapes differ", "[train][fi
     CHECK_THROWS_WITH(load_weights(shorter, path), Catch::Contains("batchnorm_2.gamma: in the file, not in the model"));
 }
 
-TEST_CASE("frozen layers keep their weights and BatchNorm statistics; training reaches the head", "[train][fine_tune]") {
+TEST_CASE("frozen layers keep their weights and BatchNorm statistics, and training reaches the head", "[train][fine_tune]") {
     Sequential<float> model = body_and_head(3, 16, 1);
     model.freeze_up_to(6);  // conv, batchnorm, relu, pool, flatten, dense: the head (dense_8) learns
     CHECK_FALSE(model.trainable(1));
@@ -146,7 +146,7 @@ TEST_CASE("frozen layers keep their weights and BatchNorm statistics; training r
     CHECK(model.layer(1).mode() == Mode::train);
 }
 
-TEST_CASE("pop drops the head; a new head trains; fusion is undone when its ReLU goes", "[train][fine_tune]") {
+TEST_CASE("pop drops the head so that a new one trains, and undoes fusion when its ReLU goes", "[train][fine_tune]") {
     Sequential<float> model = body_and_head(3, 16, 1);
     model.pop();  // Softmax
     model.pop();  // Dense(3)

@@ -142,7 +142,7 @@ TEST_CASE("a run stopped mid-epoch and resumed gives the bits of a straight run"
     }
 }
 
-TEST_CASE("a stop flag set by the caller ends fit with a checkpoint; resume rejects another optimizer", "[train][trainer]") {
+TEST_CASE("a stop flag set by the caller ends fit with a checkpoint, and resume rejects another optimizer", "[train][trainer]") {
     deepcnn_test::TempDir dir;
     Tensor<float> images;
     std::vector<int> labels;
@@ -258,7 +258,7 @@ TEST_CASE("the divergence guard stops a diverging run with the step and the firs
     CHECK_THROWS_WITH(fit(again, sgd_again, images, labels, options), Catch::StartsWith("training diverged at epoch 1, step "));
 }
 
-TEST_CASE("a per-epoch schedule sets one rate per epoch; CosineLr's warm-up starts above zero", "[train][trainer]") {
+TEST_CASE("a per-epoch schedule sets one rate per epoch, and CosineLr's warm-up starts above zero", "[train][trainer]") {
     CosineLr cosine(1e-3, 10, 2);
     CHECK(cosine.rate(0.0) == Approx(1e-12));  // per batch: the ramp starts at zero, as before
     CHECK(cosine.rate_for_epoch(0) == Approx(5e-4));
