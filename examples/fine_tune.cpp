@@ -8,7 +8,8 @@
 
 #include <deepcnn/deepcnn.hpp>
 
-#include <sys/stat.h>
+#include <filesystem>
+#include <system_error>
 
 #include <iostream>
 #include <memory>
@@ -181,7 +182,9 @@ int run(const Options& o) {
     tuned.flip_averaging = true;
     ModelMetadata meta;
     fer::store_model_info(tuned, meta);
-    ::mkdir(o.out.c_str(), 0777);
+    std::error_code failed;
+    std::filesystem::create_directories(o.out, failed);
+    if (failed) throw io_error(o.out + ": cannot create output directory (" + failed.message() + ")");
     save_model(o.out + "/model.dcnn", model, meta);
     std::cout << "Wrote " << o.out << "/model.dcnn\n";
     return fer::exit_ok;
