@@ -1,5 +1,6 @@
 // deepcnn/deepcnn.hpp: the one include. Brings in tensors, every layer, the loss, the optimizers and
-// schedules, the Sequential and Graph models, model files, the FER2013 and image readers, data preparation and reports.
+// schedules, the Sequential and Graph models, model files and weight loading, the FER2013 and image readers, data
+// preparation, the Trainer and reports.
 #pragma once
 
 #include "config.hpp"
@@ -39,6 +40,8 @@
 #include "io/atomic_file.hpp"
 #include "io/fer2013.hpp"
 #include "io/image.hpp"
+#include "io/image_batch.hpp"
+#include "io/load_weights.hpp"
 #include "io/model_file.hpp"
 
 #include "data/augment.hpp"
@@ -46,6 +49,15 @@
 #include "data/normalize.hpp"
 #include "data/resample.hpp"
 #include "data/split.hpp"
+
+#include "train/checkpoint.hpp"
+#include "train/data_source.hpp"
+#include "train/divergence.hpp"
+#include "train/evaluation.hpp"
+#include "train/progress.hpp"
+#include "train/trainer.hpp"
+#include "train/trainer_options.hpp"
+#include "train/training_state.hpp"
 
 #include "report/history.hpp"
 #include "report/json.hpp"

@@ -1,5 +1,6 @@
 // deepcnn/io/image.hpp: loading PNG / JPEG / BMP (anything stb_image decodes) as a grey image, colour
-// converted with ITU-R BT.601 luma, and as a 48x48 face image in [0, 1] like the FER2013 rows.
+// converted with ITU-R BT.601 luma, or as RGB planes, and as a 48x48 face image in [0, 1] like the FER2013 rows.
+// Many files into one batch tensor: io/image_batch.hpp.
 // Decoding is delegated to stb_image (linked as libstb, see the top-level CMakeLists.txt); resampling to
 // data/resample.hpp.
 #pragma once
@@ -119,13 +120,26 @@ inline std::vector<unsigned char> png_without_empty_idat(const unsigned char* by
 
 }  // namespace detail
 
-// Decodes an encoded image held in memory. `name` (a path, usually) only goes into error messages.
-// Grey and grey+alpha keep their grey channel, RGB and RGBA become 0.299 R + 0.587 G + 0.114 B; alpha is
+// An image as planes, row-major (channels, height, width), values 0..255 (as floats: resampling makes fractions).
+struct Image {
+    int channels = 0;
+    int height = 0;
+    int width = 0;
+    std::vector<float> pixels;
+};
+
+// Decodes an encoded image held in memory into `channels` planes (1: grey, 3: RGB). `name` (a path, usually) only
+// goes into error messages. Grey: grey and grey+alpha keep their grey channel, RGB and RGBA become
+// 0.299 R + 0.587 G + 0.114 B. RGB: colour images keep R, G, B; grey ones repeat their grey in all three. Alpha is
 // ignored. Throws data_error "NAME: cannot decode image: REASON" with stb_image's reason, or naming a declared
 // size over `max_pixels` (default max_image_pixels), or a corrupt JPEG Huffman table (which stb_image itself
 // would overflow on). Empty PNG IDAT chunks are dropped before stb_image sees them (see png_without_empty_idat).
-inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size, const std::string& name,
-                                   std::size_t max_pixels = max_image_pixels) {
+// Throws config_error for a channel count other than 1 or 3.
+inline Image decode_image(const unsigned char* bytes, std::size_t size, const std::string& name, int channels,
+                          std::size_t max_pixels = max_image_pixels) {
+    if (channels != 1 && channels != 3) {
+        throw config_error(name + ": images are decoded to 1 (grey) or 3 (RGB) channels, not " + std::to_string(channels));
+    }
     const std::string failed = name + ": cannot decode image: ";
     if (size > static_cast<std::size_t>(INT_MAX)) {
         throw data_error(failed + "file too large (" + std::to_string(size) + " bytes)");
@@ -144,8 +158,8 @@ inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size,
         const char* text = stbi_failure_reason();
         return text != nullptr && *text != '\0' ? std::string(text) : std::string("unknown format or corrupt data");
     };
-    int width = 0, height = 0, channels = 0;
-    if (!stbi_info_from_memory(bytes, static_cast<int>(size), &width, &height, &channels)) {
+    int width = 0, height = 0, stored = 0;
+    if (!stbi_info_from_memory(bytes, static_cast<int>(size), &width, &height, &stored)) {
         throw data_error(failed + reason());
     }
     if (width > 0 && height > 0 &&
@@ -154,27 +168,49 @@ inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size,
                          std::to_string(max_pixels) + " pixels)");
     }
     std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
-        stbi_load_from_memory(bytes, static_cast<int>(size), &width, &height, &channels, 0), stbi_image_free);
+        stbi_load_from_memory(bytes, static_cast<int>(size), &width, &height, &stored, 0), stbi_image_free);
     if (!decoded) throw data_error(failed + reason());
     if (width <= 0 || height <= 0 || static_cast<std::size_t>(width) * static_cast<std::size_t>(height) > max_pixels) {
         throw data_error(failed + "decoded an unexpected size " + std::to_string(width) + "x" + std::to_string(height));
     }
-    GreyImage image;
+    Image image;
+    image.channels = channels;
     image.height = height;
     image.width = width;
     const std::size_t count = static_cast<std::size_t>(width) * static_cast<std::size_t>(height);
-    image.pixels.resize(count);
+    image.pixels.resize(count * static_cast<std::size_t>(channels));
     const stbi_uc* p = decoded.get();
-    const auto stride = static_cast<std::size_t>(channels);
+    const auto stride = static_cast<std::size_t>(stored);
     for (std::size_t i = 0; i < count; ++i, p += stride) {
-        image.pixels[i] = channels >= 3 ? 0.299F * p[0] + 0.587F * p[1] + 0.114F * p[2] : static_cast<float>(p[0]);
+        if (channels == 1) {
+            image.pixels[i] = stored >= 3 ? 0.299F * p[0] + 0.587F * p[1] + 0.114F * p[2] : static_cast<float>(p[0]);
+        } else {
+            for (std::size_t c = 0; c < 3; ++c) image.pixels[c * count + i] = static_cast<float>(p[stored >= 3 ? c : 0]);
+        }
     }
     return image;
 }
 
-// Reads and decodes an image file at its own size. Throws io_error "cannot open PATH: REASON" if the file
-// cannot be opened or read (a directory: "Is a directory"), data_error if it is larger than max_image_file_bytes,
-// and data_error "PATH: cannot decode image: REASON" if stb_image cannot decode it.
+// Decodes an encoded image held in memory as a grey image: decode_image with one channel (which see).
+inline GreyImage decode_grey_image(const unsigned char* bytes, std::size_t size, const std::string& name,
+                                   std::size_t max_pixels = max_image_pixels) {
+    Image decoded = decode_image(bytes, size, name, 1, max_pixels);
+    GreyImage image;
+    image.height = decoded.height;
+    image.width = decoded.width;
+    image.pixels = std::move(decoded.pixels);
+    return image;
+}
+
+// Reads and decodes an image file at its own size into `channels` planes. Throws io_error "cannot open PATH:
+// REASON" if the file cannot be opened or read (a directory: "Is a directory"), data_error if it is larger than
+// max_image_file_bytes, and as decode_image.
+inline Image load_image(const std::string& path, int channels) {
+    const std::string bytes = read_file_bounded(path, max_image_file_bytes, "image file");
+    return decode_image(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), path, channels);
+}
+
+// Reads and decodes an image file at its own size as a grey image; throws as load_image.
 inline GreyImage load_grey_image(const std::string& path) {
     const std::string bytes = read_file_bounded(path, max_image_file_bytes, "image file");
     return decode_grey_image(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), path);

@@ -79,8 +79,8 @@ public:
     // container can skip the ReLU layer that follows it: one pass over the activations instead of two. Returns
     // whether the layer did so (most layers do not). Built layers only; the model file keeps both layers.
     virtual bool fuse_following_relu() { return false; }
-    // Undoes fuse_following_relu (a graph whose fused layer gains a second consumer asks): the layer's output is
-    // its own again and the ReLU layer runs by itself.
+    // Undoes fuse_following_relu: the layer's output is its own again and the ReLU layer runs by itself (a graph
+    // whose fused layer gains a second consumer asks, and Sequential::pop and activations).
     virtual void unfuse_following_relu() {}
 
     // Fixes the input shape (N ignored), checks it, allocates and initialises parameters from `rng`.

@@ -241,6 +241,7 @@ private:
     // Runs nodes [0, end); returns the output of node end - 1 (the input if end is 0).
     const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end) {
         check_complete();
+        this->check_parameter_shapes();
         if (x.shape().with_batch(1) != input_shape_) {
             throw shape_error("Graph: expected input " + input_shape_.sample_str() + ", got " + x.shape().sample_str());
         }

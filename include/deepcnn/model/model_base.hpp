@@ -5,6 +5,7 @@
 // it adds.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,6 +26,8 @@ namespace deepcnn {
 template <class Derived, class Scalar>
 class ModelBase {
 public:
+    using scalar_type = Scalar;
+
     // The threads forward, backward and training use (0: std::thread::hardware_concurrency()). Results are
     // bit-identical for a given seed whatever the count.
     void set_threads(int threads) {
@@ -55,9 +58,11 @@ public:
         return out;
     }
 
+    // Train or eval mode for every layer; a frozen layer stays in eval mode (BatchNorm uses its running statistics,
+    // Dropout passes its input through).
     void set_mode(Mode mode) {
         mode_ = mode;
-        for (std::size_t i = 0; i < model().size(); ++i) model().layer(i).set_mode(mode);
+        for (std::size_t i = 0; i < model().size(); ++i) model().layer(i).set_mode(trainable_[i] ? mode : Mode::eval);
     }
     void train() { set_mode(Mode::train); }
     void eval() { set_mode(Mode::eval); }
@@ -65,13 +70,35 @@ public:
 
     // Every learnable parameter, named "LAYER.PARAM" ("conv2d_1.weight"), in layer order. The list is made as
     // layers are added (so that a training step does not build it again) and stays valid until the next add().
+    // A parameter keeps the shape its layer built it with: forward and train_step throw shape_error naming it if a
+    // caller assigned it a tensor of another shape.
     const std::vector<ParamRef<Scalar>>& params() { return params_; }
+    // The parameters of the layers that are not frozen: what train_step gives the optimizer.
+    const std::vector<ParamRef<Scalar>>& trainable_params() { return trainable_params_; }
     // Every buffer (BatchNorm running statistics), named like params().
-    std::vector<BufferRef<Scalar>> buffers() {
-        std::vector<BufferRef<Scalar>> out;
-        for (std::size_t i = 0; i < model().size(); ++i)
-            for (auto& b : model().layer(i).buffers()) out.push_back({model().layer_name(i) + "." + b.name, b.value});
-        return out;
+    std::vector<BufferRef<Scalar>> buffers() { return buffers_; }
+
+    // Freezing, for fine-tuning: a frozen layer's parameters are left out of the optimizer's steps and the layer
+    // runs in eval mode (a frozen BatchNorm normalises with its running statistics and does not update them).
+    // A frozen layer's gradients are set to zero: training may no longer write them (Sequential back-propagates
+    // only down to the lowest layer that still learns).
+    void set_trainable(std::size_t i, bool trainable) {
+        check_layer_index(i, "set_trainable");
+        trainable_[i] = trainable;
+        if (!trainable) model().layer(i).zero_grad();
+        model().layer(i).set_mode(trainable ? mode_ : Mode::eval);
+        update_trainable_params();
+    }
+    bool trainable(std::size_t i) const {
+        check_layer_index(i, "trainable");
+        return trainable_[i];
+    }
+    void freeze(std::size_t i) { set_trainable(i, false); }
+    void unfreeze(std::size_t i) { set_trainable(i, true); }
+    // Freezes layers [0, end): the usual fine-tuning set-up, a pretrained body under a new head.
+    void freeze_up_to(std::size_t end) {
+        if (end > model().size()) check_layer_index(end, "freeze_up_to");
+        for (std::size_t i = 0; i < end; ++i) set_trainable(i, false);
     }
     std::size_t parameter_count() {
         std::size_t total = 0;
@@ -86,6 +113,7 @@ public:
     // optimizer update. Returns the batch loss and the number of correct predictions.
     StepResult train_step(const Tensor<Scalar>& x, const std::vector<int>& labels, SoftmaxCrossEntropy<Scalar>& loss,
                           Optimizer<Scalar>& optimizer) {
+        check_parameter_shapes();
         detail::check_finite(x, Derived::kind, "train_step");
         train();
         const Tensor<Scalar>& logits = model().forward_logits(x);
@@ -94,8 +122,9 @@ public:
         result.count = x.n();
         result.correct = detail::count_correct(loss.probabilities(), labels);
         loss.backward(loss_grad_);
-        model().backward_through(loss_grad_, false);  // dL/dx of the images is not needed
-        timed(timings_.optimizer_seconds, timings_.optimizer_steps, [&] { optimizer.step(params(), pool_.get()); });
+        if (lowest_trainable_ < model().size()) model().backward_through(loss_grad_, false);  // no dL/dx of the images
+        timed(timings_.optimizer_seconds, timings_.optimizer_steps,
+              [&] { optimizer.step(trainable_params_, pool_.get()); });
         return result;
     }
 
@@ -119,12 +148,74 @@ protected:
     ModelBase& operator=(ModelBase&&) noexcept = default;
     ~ModelBase() = default;
 
-    // Takes a just-built layer named `name` into the model's mode, threads, timings and parameter list.
+    // Takes a just-built layer named `name` into the model's mode, threads, timings, parameter and buffer lists
+    // (with the shapes they were built with), as a layer that learns.
     void adopt(Layer<Scalar>& layer, const std::string& name) {
         layer.set_mode(mode_);
         layer.set_thread_pool(pool_.get());
         timings_.layers.push_back({name});
-        for (auto& p : layer.params()) params_.push_back({name + "." + p.name, p.value, p.grad});
+        trainable_.push_back(true);
+        param_counts_.push_back(0);
+        buffer_counts_.push_back(0);
+        for (auto& p : layer.params()) {
+            params_.push_back({name + "." + p.name, p.value, p.grad});
+            param_shapes_.push_back(p.value->shape());
+            ++param_counts_.back();
+        }
+        for (auto& b : layer.buffers()) {
+            buffers_.push_back({name + "." + b.name, b.value});
+            buffer_shapes_.push_back(b.value->shape());
+            ++buffer_counts_.back();
+        }
+        update_trainable_params();
+    }
+    // Undoes adopt() for the last layer (Sequential::pop).
+    void unadopt_last() {
+        params_.resize(params_.size() - param_counts_.back());
+        param_shapes_.resize(param_shapes_.size() - param_counts_.back());
+        buffers_.resize(buffers_.size() - buffer_counts_.back());
+        buffer_shapes_.resize(buffer_shapes_.size() - buffer_counts_.back());
+        timings_.layers.pop_back();
+        trainable_.pop_back();
+        param_counts_.pop_back();
+        buffer_counts_.pop_back();
+        update_trainable_params();
+    }
+    void check_layer_index(std::size_t i, const char* function) const {
+        const std::size_t n = model().size();
+        if (i >= n) {
+            throw error(std::string(Derived::kind) + "::" + function + ": no layer " + std::to_string(i) +
+                        " (the model has " + std::to_string(n) + " layers, 0 to " +
+                        (n == 0 ? std::string("none") : std::to_string(n - 1)) + ")");
+        }
+    }
+    // Each parameter, gradient and buffer still has the shape its layer was built with (a caller may have assigned
+    // one a tensor of another shape: the layer would read past it).
+    void check_parameter_shapes() const {
+        const auto check = [](const std::string& name, const Tensor<Scalar>& t, const Shape& built, const char* what) {
+            if (t.shape() != built) {
+                throw shape_error(name + ": " + what + " has shape " + t.shape().str() + ", its layer was built for " +
+                                  built.str());
+            }
+        };
+        for (std::size_t k = 0; k < params_.size(); ++k) {
+            check(params_[k].name, *params_[k].value, param_shapes_[k], "the value");
+            check(params_[k].name, *params_[k].grad, param_shapes_[k], "the gradient");
+        }
+        for (std::size_t k = 0; k < buffers_.size(); ++k)
+            check(buffers_[k].name, *buffers_[k].value, buffer_shapes_[k], "the buffer");
+    }
+    void update_trainable_params() {
+        trainable_params_.clear();
+        lowest_trainable_ = trainable_.size();
+        std::size_t k = 0;
+        for (std::size_t i = 0; i < trainable_.size(); ++i) {
+            for (std::size_t j = 0; j < param_counts_[i]; ++j, ++k) {
+                if (!trainable_[i]) continue;
+                trainable_params_.push_back(params_[k]);
+                lowest_trainable_ = std::min(lowest_trainable_, i);
+            }
+        }
     }
     // f(), adding its wall-clock time to `seconds` and one to `calls` while timing is on.
     template <class F>
@@ -139,6 +230,13 @@ protected:
     const CancelFlag* cancel_ = nullptr;    // the caller's, polled per batch (set_cancel_flag)
     ModelTimings timings_;                  // an entry per layer, named when added
     std::vector<ParamRef<Scalar>> params_;  // every layer's parameters, named, in order
+    std::vector<Shape> param_shapes_;       // the shape each parameter was built with
+    std::vector<BufferRef<Scalar>> buffers_;
+    std::vector<Shape> buffer_shapes_;
+    std::vector<std::size_t> param_counts_, buffer_counts_;  // of each layer
+    std::vector<bool> trainable_;                            // false: frozen
+    std::vector<ParamRef<Scalar>> trainable_params_;
+    std::size_t lowest_trainable_ = 0;  // the lowest layer with parameters that learn (size(): none)
     Tensor<Scalar> loss_grad_;
 
 private:

@@ -1,7 +1,8 @@
 // deepcnn/model/sequential.hpp: Sequential<Scalar>, a stack of layers composed at run time. Given only the
 // input shape it infers every layer's shape (errors name the layer), owns the activations and gradients
 // between layers, and trains, evaluates, predicts and prints a Keras-style summary. On request it times every
-// layer's passes (set_timing).
+// layer's passes (set_timing). For fine-tuning: clone() (a deep copy), freezing layers (ModelBase), pop() (drop the
+// head) and activations() (each layer's own output).
 #pragma once
 
 #include <algorithm>
@@ -26,6 +27,7 @@
 #include "../layers/softmax.hpp"
 #include "../loss/softmax_cross_entropy.hpp"
 #include "../optim/optimizer.hpp"
+#include "layer_factory.hpp"
 #include "model_base.hpp"
 #include "model_common.hpp"
 #include "../parallel/thread_pool.hpp"
@@ -85,16 +87,87 @@ public:
         return *layers_.back();
     }
 
+    // Removes the last layer (to drop or replace a model's head): its parameters leave params(), and a layer that
+    // applied the removed ReLU itself (fusion) applies it no more. Throws error on an empty model.
+    void pop() {
+        if (layers_.empty()) throw error("Sequential::pop: the model has no layers");
+        if (fused_into_previous_.back()) layers_[layers_.size() - 2]->unfuse_following_relu();
+        layers_.pop_back();
+        shapes_.pop_back();
+        fused_into_previous_.pop_back();
+        activations_.pop_back();
+        forwarded_ = 0;
+        this->unadopt_last();
+    }
+
+
     std::size_t size() const { return layers_.size(); }
-    Layer<Scalar>& layer(std::size_t i) { return *layers_.at(i); }
-    const Layer<Scalar>& layer(std::size_t i) const { return *layers_.at(i); }
+    Layer<Scalar>& layer(std::size_t i) {
+        this->check_layer_index(i, "layer");
+        return *layers_[i];
+    }
+    const Layer<Scalar>& layer(std::size_t i) const {
+        this->check_layer_index(i, "layer");
+        return *layers_[i];
+    }
     // Per-sample shapes (N = 1).
     const Shape& input_shape() const { return input_shape_; }
     const Shape& output_shape() const { return shapes_.empty() ? input_shape_ : shapes_.back(); }
     // Name of layer i used in parameter names: lower-case type and 1-based position, "conv2d_1".
     std::string layer_name(std::size_t i) const {
-        return detail::lower_case(layers_.at(i)->type()) + "_" + std::to_string(i + 1);
+        this->check_layer_index(i, "layer_name");
+        return detail::lower_case(layers_[i]->type()) + "_" + std::to_string(i + 1);
     }
+
+    // A deep copy: the same layers (rebuilt from their type and configuration by make_layer), parameter and buffer
+    // values, layer random states, frozen layers, mode and thread count; the copy and the original share nothing.
+    // Throws error naming the layer for a layer type make_layer does not know.
+    Sequential clone() {
+        Sequential copy(input_shape_);
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            LayerPtr<Scalar> layer;
+            try {
+                layer = make_layer<Scalar>(layers_[i]->type(), layers_[i]->config());
+            } catch (const error& e) {
+                throw error("Sequential::clone: " + layers_[i]->where() + ": " + e.what());
+            }
+            copy.add(std::move(layer));
+            copy.set_trainable(i, this->trainable_[i]);
+            if (Rng* rng = layers_[i]->random_generator()) copy.layers_[i]->random_generator()->set_state(rng->state());
+        }
+        for (std::size_t k = 0; k < this->params_.size(); ++k) *copy.params_[k].value = *this->params_[k].value;
+        for (std::size_t k = 0; k < this->buffers_.size(); ++k) *copy.buffers_[k].value = *this->buffers_[k].value;
+        copy.rng_ = this->rng_;
+        copy.set_threads(this->threads());
+        copy.set_mode(this->mode_);
+        return copy;
+    }
+
+    // Each layer's own output for input x, in eval mode: element i is what layer i returns, also where layer i is a
+    // ReLU that the layer before it applies in normal passes (the pair is run apart here; the results are the same).
+    std::vector<Tensor<Scalar>> activations(const Tensor<Scalar>& x) {
+        check_input(x);
+        this->check_parameter_shapes();
+        this->eval();
+        forwarded_ = 0;  // the layers' caches now refer to these outputs, not to activations_
+        struct Refuse {
+            Sequential& model;
+            ~Refuse() {
+                for (std::size_t i = 1; i < model.layers_.size(); ++i)
+                    if (model.fused_into_previous_[i]) model.layers_[i - 1]->fuse_following_relu();
+            }
+        } refuse{*this};
+        for (std::size_t i = 1; i < layers_.size(); ++i)
+            if (fused_into_previous_[i]) layers_[i - 1]->unfuse_following_relu();
+        std::vector<Tensor<Scalar>> outputs(layers_.size());
+        const Tensor<Scalar>* in = &x;
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            layers_[i]->forward(*in, outputs[i]);
+            in = &outputs[i];
+        }
+        return outputs;
+    }
+
 
     // Runs every layer; returns the last output (owned by the model, valid until the next forward).
     const Tensor<Scalar>& forward(const Tensor<Scalar>& x) { return forward_through(x, layers_.size()); }
@@ -135,11 +208,15 @@ private:
         if (!layers_.empty() && layers_.back()->type() == "Softmax") return layers_.size() - 1;
         return layers_.size();
     }
-    const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end) {
+    void check_input(const Tensor<Scalar>& x) const {
         if (x.shape().with_batch(1) != input_shape_) {
             throw shape_error("Sequential: expected input " + input_shape_.sample_str() + ", got " +
                               x.shape().sample_str());
         }
+    }
+    const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end) {
+        check_input(x);
+        this->check_parameter_shapes();
         const Tensor<Scalar>* in = &x;
         forwarded_ = 0;  // until this pass completes: a cancelled one leaves nothing to back-propagate
         for (std::size_t i = 0; i < end; ++i) {
@@ -154,15 +231,17 @@ private:
     }
 
     // Back-propagates dy through the forward'ed layers; returns dL/dx, or with input_gradient false (training: the
-    // images' gradient is discarded) the first layer's scratch, and that layer skips dx where it can.
+    // images' gradient is discarded) the scratch of the lowest layer that learns, where backward stops (the frozen
+    // layers below it need no gradient), and that layer skips dx where it can.
     const Tensor<Scalar>& backward_through(const Tensor<Scalar>& dy, bool input_gradient) {
         if (forwarded_ == 0) throw error("Sequential::backward called without a forward pass");
+        const std::size_t lowest = input_gradient ? 0 : this->lowest_trainable_;
         const Tensor<Scalar>* grad = &dy;
-        for (std::size_t i = forwarded_; i-- > 0;) {
+        for (std::size_t i = forwarded_; i-- > lowest;) {
             if (fused_into_previous_[i]) continue;
             Tensor<Scalar>& out = (grad == &grad_a_) ? grad_b_ : grad_a_;
             this->timed(this->timings_.layers[i].backward_seconds, this->timings_.layers[i].backward_calls, [&] {
-                if (i == 0 && !input_gradient) {
+                if (i == lowest && !input_gradient) {
                     layers_[i]->backward_params(*grad, out);
                 } else {
                     layers_[i]->backward(*grad, out);

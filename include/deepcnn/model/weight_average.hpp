@@ -1,5 +1,6 @@
 // deepcnn/model/weight_average.hpp: an exponential moving average of a model's parameters and buffers (Polyak
 // averaging). Evaluating the average instead of the last weights smooths the epoch-to-epoch noise of training.
+// Works on any model with named params() and buffers() (Sequential, and models with the same interface).
 #pragma once
 
 #include <algorithm>
@@ -33,7 +34,7 @@ public:
 
     // average = d * average + (1 - d) * current, for every parameter and buffer (BatchNorm running statistics).
     template <class Model>
-    void update(ModelBase<Model, Scalar>& model) {
+    void update(Model& model) {
         const Scalar keep = Scalar(next_decay());
         for_each_tensor(model, [&](const std::string& name, Tensor<Scalar>& current) {
             Tensor<Scalar>& average = entry(name, current);
@@ -51,7 +52,7 @@ public:
     // Exchanges the model's parameters and buffers with the average, in place: once to evaluate or save the
     // average, once more to go back to the trained weights.
     template <class Model>
-    void swap_with(ModelBase<Model, Scalar>& model) {
+    void swap_with(Model& model) {
         if (updates_ == 0) throw error("WeightAverage: swap_with before the first update");
         for_each_tensor(model, [&](const std::string& name, Tensor<Scalar>& current) {
             Tensor<Scalar>& average = entry(name, current);
@@ -68,7 +69,7 @@ public:
 
     // Restores what store() wrote, checking it against the model; `source` names the file in errors.
     template <class Model>
-    void restore(const OptimizerState<Scalar>& state, ModelBase<Model, Scalar>& model, const std::string& source) {
+    void restore(const OptimizerState<Scalar>& state, Model& model, const std::string& source) {
         auto count = state.scalars.find(key("updates"));
         if (count == state.scalars.end()) throw serialization_error(source + ": holds no weight average");
         std::map<std::string, Tensor<Scalar>> restored;
@@ -93,7 +94,7 @@ private:
     static std::string key(const std::string& name) { return "average/" + name; }
 
     template <class Model, class Visit>
-    static void for_each_tensor(ModelBase<Model, Scalar>& model, Visit&& visit) {
+    static void for_each_tensor(Model& model, Visit&& visit) {
         for (const auto& p : model.params()) visit(p.name, *p.value);
         for (const auto& b : model.buffers()) visit(b.name, *b.value);
     }

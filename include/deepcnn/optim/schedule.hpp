@@ -17,8 +17,12 @@ public:
     }
     virtual ~LrSchedule() = default;
     virtual std::string type() const = 0;
-    // The rate at `epoch` (0 at the start of training, 1.5 half way through the second epoch).
+    // The rate at `epoch` (0 at the start of training, 1.5 half way through the second epoch): for a rate changed
+    // at every batch.
     virtual double rate(double epoch) const = 0;
+    // The rate for all of epoch `epoch` (0-based), for a rate changed once per epoch: rate(epoch) unless the
+    // schedule says otherwise (CosineLr's warm-up).
+    virtual double rate_for_epoch(int epoch) const { return rate(double(epoch)); }
     // Called once at the end of each epoch with the validation metric; most schedules ignore it.
     virtual void end_epoch(double /*metric*/) {}
     // State that changes during training, for checkpoints (empty for stateless schedules).
@@ -71,6 +75,12 @@ public:
         const double progress = std::min((epoch - warmup_) / (total_ - warmup_), 1.0);
         const double r = min_rate_ + 0.5 * (base_rate() - min_rate_) * (1.0 + std::cos(3.14159265358979323846 * progress));
         return std::max(r, floor_rate);
+    }
+    // Stepped per epoch, the warm-up ramp is read at each epoch's end, so the first epoch trains at
+    // base * min(1, warm-up) / warm-up rather than at rate(0), which is ~0; after the warm-up, rate(epoch).
+    double rate_for_epoch(int epoch) const override {
+        if (epoch < warmup_) return base_rate() * std::min(double(epoch + 1), warmup_) / warmup_;
+        return rate(double(epoch));
     }
 
 private:

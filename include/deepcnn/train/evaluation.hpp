@@ -1,0 +1,95 @@
+// deepcnn/train/evaluation.hpp: a classifier's probabilities, optionally averaged with those of the mirrored
+// images (test-time flip averaging), and its loss and accuracy on a labelled DataSource. Works on any model with
+// predict(images, batch) returning (N, K, 1, 1) probabilities.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "../data/augment.hpp"
+#include "../tensor.hpp"
+#include "data_source.hpp"
+
+namespace deepcnn {
+
+// Class probabilities (N, K, 1, 1) of `images`, averaged with those of their mirror images if `flip`, predicted in
+// batches of `batch`.
+template <class Model, class Scalar>
+Tensor<Scalar> predict_probabilities(Model& model, const Tensor<Scalar>& images, bool flip, int batch = 256) {
+    Tensor<Scalar> probabilities = model.predict(images, batch);
+    if (flip && images.n() > 0) {
+        Tensor<Scalar> mirrored;
+        flip_horizontal(images, mirrored);
+        const Tensor<Scalar> mirrored_probabilities = model.predict(mirrored, batch);
+        for (std::size_t i = 0; i < probabilities.size(); ++i) {
+            probabilities[i] = Scalar(0.5) * (probabilities[i] + mirrored_probabilities[i]);
+        }
+    }
+    return probabilities;
+}
+
+// The index of the largest probability of each row (the first one on ties).
+template <class Scalar>
+std::vector<int> argmax_rows(const Tensor<Scalar>& probabilities) {
+    std::vector<int> out(static_cast<std::size_t>(probabilities.n()));
+    const int K = static_cast<int>(probabilities.shape().per_sample());
+    for (int i = 0; i < probabilities.n(); ++i) {
+        const Scalar* p = probabilities.sample(i);
+        out[static_cast<std::size_t>(i)] = static_cast<int>(std::max_element(p, p + K) - p);
+    }
+    return out;
+}
+
+// A classifier on a labelled set: the mean of -log p(true class) (p floored at 1e-12), the accuracy, every
+// prediction and probability row, in the source's order. NaN loss and accuracy for an empty set.
+template <class Scalar>
+struct ClassifierEvaluation {
+    double loss = NAN;
+    double accuracy = NAN;
+    std::vector<int> labels;
+    std::vector<int> predicted;
+    Tensor<Scalar> probabilities;  // (N, K, 1, 1)
+};
+
+// Evaluates `model` on every sample of `source`, fetched in order in chunks of `batch` (predicted in eval mode,
+// flip-averaged if `flip`).
+template <class Model, class Scalar>
+ClassifierEvaluation<Scalar> evaluate_classifier(Model& model, DataSource<Scalar>& source, bool flip, int batch = 256) {
+    ClassifierEvaluation<Scalar> result;
+    const int N = source.size();
+    if (N == 0) return result;
+    std::vector<std::size_t> indices(static_cast<std::size_t>(std::min(batch, N)));
+    Tensor<Scalar> chunk;
+    std::vector<int> chunk_labels;
+    double loss = 0.0;
+    long correct = 0;
+    for (int first = 0; first < N; first += batch) {
+        const int count = std::min(batch, N - first);
+        indices.resize(static_cast<std::size_t>(count));
+        std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(first));
+        source.fetch(indices.data(), indices.size(), chunk, chunk_labels);
+        const Tensor<Scalar> probabilities = predict_probabilities(model, chunk, flip, batch);
+        if (first == 0) result.probabilities.resize(probabilities.shape().with_batch(N));
+        const std::size_t K = probabilities.shape().per_sample();
+        std::copy(probabilities.begin(), probabilities.end(), result.probabilities.sample(first));
+        const std::vector<int> predicted = argmax_rows(probabilities);
+        for (int i = 0; i < count; ++i) {
+            const int label = chunk_labels[static_cast<std::size_t>(i)];
+            if (label < 0 || static_cast<std::size_t>(label) >= K) {
+                throw data_error("evaluate_classifier: sample " + std::to_string(first + i) + " has label " +
+                                 std::to_string(label) + ", the model has " + std::to_string(K) + " classes");
+            }
+            loss -= std::log(std::max(double(probabilities.sample(i)[label]), 1e-12));
+            correct += predicted[static_cast<std::size_t>(i)] == label;
+            result.labels.push_back(label);
+            result.predicted.push_back(predicted[static_cast<std::size_t>(i)]);
+        }
+    }
+    result.loss = loss / N;
+    result.accuracy = double(correct) / N;
+    return result;
+}
+
+}  // namespace deepcnn
