@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tools/run-demo.sh: the README's main command. Installs the Debian packages, builds deepcnn's programs
-# (Release, -march=native), trains the default net on the FER2013 sample shipped in examples/data/, then
+# (Release, default flags: the kernels pick AVX-512, AVX2 or portable code at run time), trains the default net on the FER2013 sample shipped in examples/data/, then
 # classifies the sample faces in examples/data/faces/ with the trained model. Extra arguments go to fer_train.
 # Each run replaces the previous demo's fer_out/ (--overwrite), unless the arguments hold --resume.
 set -euo pipefail
