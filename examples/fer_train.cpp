@@ -51,7 +51,8 @@ const char* const usage_text =
     "                 [--augment on|off] [--tta on|off] [--average DECAY|off] [--seed N] [--threads N]\n"
     "                 [--max-rows N] [--out DIR] [--resume FILE | --overwrite] [--skip-bad-rows] [--profile]\n"
     "Trains on the FER2013 CSV (.csv or .csv.gz; default: the sample shipped in examples/data/) and writes\n"
-    "model.dcnn, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg and predictions.svg\n"
+    "model.dcnn, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg, predictions.svg and\n"
+    "model.svg (the net's layers)\n"
     "into --out (default fer_out), which one run at a time may use (a lock). An --out holding an earlier run is\n"
     "refused unless --resume continues it or --overwrite replaces it (its result files are removed first).\n"
     "--threads: at most 4x the CPUs this process may use. --profile ends with each layer's share of the\n"
@@ -238,7 +239,7 @@ int stop_exit_code() { return stop_signal.load() == SIGINT ? 128 + SIGINT : 128 
 const std::vector<std::string>& result_files() {
     static const std::vector<std::string> names = {"model.dcnn",    "checkpoint.dcnn", "history.csv",
                                                    "report.json",   "curves.svg",      "confusion.svg",
-                                                   "predictions.svg", "predictions.png"};
+                                                   "predictions.svg", "predictions.png", "model.svg"};
     return names;
 }
 
@@ -820,8 +821,9 @@ int run(const Options& o, int argc, char** argv) {
     const std::string grid_title = "Test predictions (" + test_name + ")";
     write_file_atomically(o.out + "/predictions.svg", predictions_svg(shown, selection.names, 6, grid_title));
     write_file_atomically(o.out + "/predictions.png", predictions_png(shown, selection.names, 6, grid_title));
+    write_model_svg(o.out + "/model.svg", model, "fer_train: " + o.net + " net");
     std::cout << "Wrote model.dcnn, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg, "
-              << "predictions.svg and predictions.png in " << printable(o.out) << "/ (run took "
+              << "predictions.svg, predictions.png and model.svg in " << printable(o.out) << "/ (run took "
               << format_seconds(report.wall_seconds) << ")\n";
     return fer::exit_ok;
 }
