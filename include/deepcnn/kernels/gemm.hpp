@@ -16,7 +16,7 @@ namespace DEEPCNN_ISA_NS {
 // KC and NC were picked by measurement on the conv shapes (Zen 4, with an 8 x 24 tile).
 // The tile is 8 x 48 (24 zmm accumulators) with AVX-512F, 6 x 16 (12 ymm) with AVX2 alone. On Zen 5 (512-bit FMA
 // units) a zmm FMA does twice a ymm one's work in the same time; on Zen 4 (zmm at half rate) an 8 x 48 zmm tile
-// measured the same as an 8 x 24 ymm one, or up to 15% slower (session 1, docs/performance-history.md).
+// measured the same as an 8 x 24 ymm one, or up to 15% slower (Zen 4, 6766cec).
 struct GemmBlocking {
 #if DEEPCNN_ISA_AVX2 && DEEPCNN_ISA_AVX512 && !defined(DEEPCNN_GEMM_TILE_6X16)
     static constexpr int MR = 8;

@@ -16,7 +16,7 @@ namespace deepcnn {
 namespace DEEPCNN_ISA_NS {
 namespace detail {
 
-// The thresholds of the Winograd variants (each with the measurement behind it, docs/performance-history.md):
+// The thresholds of the Winograd variants (each with the measurement behind it: CPU, and the commit that made it):
 // - at least 16 channels (the reduction of each GEMM; the FER nets' 3x3 layers, 32-256 channels, were measured)
 //   and 8 filters (one 8-lane group of the weight transform);
 constexpr int winograd_min_channels = 16;
@@ -25,16 +25,16 @@ constexpr int winograd_min_filters = 8;
 //   MB per thread; larger images take the implicit GEMM, which stores no more than the padded image;
 constexpr long winograd_max_image_tiles = 1024;
 // - at least 144 tiles in the batch for the forward (below it, winograd_forward's transforms and small GEMMs
-//   cost more than they save: the 12x12 layers at batch 1, session 7), and the chunk a thread works on;
+//   cost more than they save: the 12x12 layers at batch 1, Zen 4, ff68f2d), and the chunk a thread works on;
 constexpr long winograd_min_tiles = 144;
 // - from 36 tiles (one 12x12 image) with 64 filters or more in whole panels, turned around
-//   (winograd_transposed.hpp: forward 1.49-1.57x, backward-data 1.37-1.58x on the Zen 3, session 20);
+//   (winograd_transposed.hpp: forward 1.49-1.57x, backward-data 1.37-1.58x on the Zen 3, f042a2c);
 constexpr long winograd_transposed_min_tiles = 36;
 constexpr int winograd_transposed_min_filters = 64;
-// - backward-weights on fewer than 144 tiles with 128 filters or more (sessions 14 and 16, below);
+// - backward-weights on fewer than 144 tiles with 128 filters or more (Zen 5, 2a0ab24 and 13bfc9d, below);
 constexpr int winograd_weights_min_filters = 128;
 // - backward-weights below winograd_weight_parts images split by tile rows on images of 576 tiles or more
-//   (48 x 48 outputs) with fewer than 128 filters (session 13, at winograd_weights_by_rows).
+//   (48 x 48 outputs) with fewer than 128 filters (Zen 5, e8ead5b, at winograd_weights_by_rows).
 constexpr long winograd_rows_min_image_tiles = 576;
 
 // Where the Winograd kernels run: 3x3 windows, stride 1, float with AVX2, enough channels and filters, images of
@@ -68,7 +68,7 @@ inline bool winograd_pays(const ConvGeometry& g, int N) {
 
 // Where backward-weights runs by Winograd: on at least 144 tiles, and on fewer with at least 128 filters, whose
 // 16 GEMMs (K, C, tiles) are then large enough. Measured at batch 1 on the 12x12 layers (36 tiles) against the
-// implicit GEMM (docs/performance-history.md, sessions 14 and 16): with 256 filters 1.35-1.47x on 1 thread, 1.00-1.31x on
+// implicit GEMM (Zen 5, 2a0ab24 and 13bfc9d): with 256 filters 1.35-1.47x on 1 thread, 1.00-1.31x on
 // 2; with 128 filters 1.10-1.33x on 1 thread and 0.99-1.15x on 2, once each thread sums into a dU of its own.
 inline bool winograd_weights_pays(const ConvGeometry& g, int N) {
     return winograd_applies(g) && (winograd_tiles(g, N) >= winograd_min_tiles || g.K >= winograd_weights_min_filters);
@@ -79,7 +79,7 @@ inline bool winograd_weights_pays(const ConvGeometry& g, int N) {
 // ld) are kept; V may instead be in the GEMM's packed layout (WinogradPanelsV). Rows of V and M hold `ld` >=
 // chunk_tiles + 8 values: the transforms read and write 8 tiles at a time, up to 7 past the last. (With V
 // packed, chunks of 144 tiles measured 1.02-1.48x chunks of 288 on the forward and backward-data of the nets'
-// 3x3 layers at batch 64, one thread, and the same on backward-weights: docs/performance-history.md, session 12.)
+// 3x3 layers at batch 64, one thread, and the same on backward-weights: Zen 5, 752c33a.)
 struct WinogradLayout {
     int tiles_h = 0, tiles_w = 0;  // tile rows and columns per image
     int image_tiles = 0;
@@ -177,7 +177,7 @@ inline bool winograd_transposed_applies(const ConvGeometry& g, int N, int thread
 // Where the forward of N images on `threads` threads runs with the tiles as the GEMM's rows
 // (winograd_transposed.hpp), that is where each thread's GEMMs have fewer than 144 tiles: on 36-143 in all where
 // winograd_pays; or on one image whose tile rows the threads split (winograd_splits_image_rows), a thread's share.
-// Measured on the nets' layers at batch 1 against winograd_forward (docs/performance-history.md, session 20): forward and
+// Measured on the nets' layers at batch 1 against winograd_forward (Zen 3, f042a2c and 45ceab9): forward and
 // backward-data of the 12x12 layers 1.37-1.58x on 1 thread; fer conv3's backward-data (32 filters, 144 tiles)
 // 1.16x on 2 threads. The results are the same either way, bit for bit.
 inline bool winograd_transposes(const ConvGeometry& g, int N, int threads) {
@@ -873,7 +873,7 @@ inline void winograd_sum_weight_parts(const ConvGeometry& g, float* dU, std::siz
 // Whether winograd_backward_weights splits a batch of fewer images than winograd_weight_parts by tile rows rather
 // than by filters: with fewer than 128 filters (the filter split gives each thread GEMMs of K / threads rows, and
 // every thread transforms the whole input) on images of at least 576 tiles (48 x 48 outputs: each part's GEMMs
-// still sum 288 tiles). Measured at batch 1 (docs/performance-history.md, session 13): fer conv2 (48 x 48, 32 filters)
+// still sum 288 tiles). Measured at batch 1 (Zen 5, e8ead5b): fer conv2 (48 x 48, 32 filters)
 // 1.13x on 2 threads, 0.97x on one; the 24 x 24 layers with 64 filters 0.85-0.98x on either.
 inline bool winograd_weights_by_rows(const ConvGeometry& g, int N) {
     return N < winograd_weight_parts && g.K < winograd_weights_min_filters &&
