@@ -6,9 +6,11 @@
 // BatchNorm statistics) computed from the step's starting weights, scaled by its share of the batch and summed in
 // shard order. Fault injection: --die-rank R --die-step S (rank R kills itself with SIGKILL after global step S),
 // --hang-rank R --hang-step S (rank R sleeps instead), --timeout T (seconds the communicator waits).
+// --save FILE writes the final model (rank 0); --diff A B prints the largest difference between two such files.
 #include <deepcnn/deepcnn.hpp>
 #include <deepcnn/distributed/mpi_communicator.hpp>
 
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -28,7 +30,7 @@ struct Options {
     std::string net = "bn";  // plain | bn | dropout
     int threads = 1, epochs = 2, batch = 16, samples = 96, shards = 0;
     bool single = false, shuffle = true, augment = false, overlap = true, bench = false;
-    std::string checkpoint;
+    std::string checkpoint, save;
     bool resume = false;
     int stop_after = 0;  // global steps; 0: never
     int die_rank = -1, die_step = 0, hang_rank = -1, hang_step = 0;
@@ -59,6 +61,7 @@ Options parse(int argc, char** argv) {
         else if (a == "--bench") o.bench = true;
         else if (a == "--bucket-bytes") o.bucket_bytes = std::stoul(next());
         else if (a == "--checkpoint") o.checkpoint = next();
+        else if (a == "--save") o.save = next();
         else if (a == "--resume") o.resume = true;
         else if (a == "--stop-after") o.stop_after = std::stoi(next());
         else if (a == "--die-rank") o.die_rank = std::stoi(next());
@@ -258,6 +261,7 @@ int run(int argc, char** argv) {
                 std::cout << "images/s " << (step * double(o.batch)) / train_seconds << "\n";
             }
             std::cout << "weights " << hex(weights_hash(model)) << "\n";
+            if (!o.save.empty()) save_model(o.save, model);
         }
     } catch (const communicator_error& e) {
         std::cerr << "distributed_check: " << e.what() << "\n";
@@ -269,7 +273,24 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
+// --diff A B: the largest difference between the two model files' parameters, relative to the largest value.
+int diff(const std::string& a, const std::string& b) {
+    Sequential<float> x = load_model<float>(a), y = load_model<float>(b);
+    double largest = 0.0, difference = 0.0;
+    for (std::size_t k = 0; k < x.params().size(); ++k) {
+        const Tensor<float>& u = *x.params()[k].value;
+        const Tensor<float>& v = *y.params()[k].value;
+        for (std::size_t i = 0; i < u.size(); ++i) {
+            largest = std::max(largest, std::abs(double(u[i])));
+            difference = std::max(difference, std::abs(double(u[i]) - double(v[i])));
+        }
+    }
+    std::cout << "largest parameter difference " << difference << ", relative " << difference / largest << "\n";
+    return 0;
+}
+
 int main(int argc, char** argv) {
+    if (argc == 4 && std::string(argv[1]) == "--diff") return diff(argv[2], argv[3]);
     try {
         return run(argc, argv);
     } catch (const std::exception& e) {
