@@ -1,6 +1,7 @@
 // benchmarks/distributed_bench.cpp: the figures of docs/distributed.md. Run under mpirun (or with --single: one
 // process, no communicator, for the baseline).
-//   distributed_bench sum [--max-bytes B]   time of MpiCommunicator::sum against the message size
+//   distributed_bench sum [--max-bytes B]   time of MpiCommunicator::sum against the message size, and of
+//       MPI_Allreduce (not bit-reproducible; for comparison)
 //   distributed_bench train [--net fer|seed] [--batch 64] [--steps 8] [--threads 1] [--no-overlap] [--single]
 //       Trainer steps on synthetic 48x48 images: training images/s over the global batch, and the time per step
 //       that backward_done waits for gradient sums (what overlapping with backward did not hide)
@@ -25,17 +26,24 @@ namespace {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 void time_sums(MpiCommunicator& comm, std::size_t max_bytes) {
-    if (comm.rank() == 0) std::printf("%12s %10s %12s %12s\n", "bytes", "ms", "algbw GB/s", "busbw GB/s");
+    if (comm.rank() == 0) {
+        std::printf("%12s %10s %12s %12s %18s\n", "bytes", "ms", "algbw GB/s", "busbw GB/s", "MPI_Allreduce ms");
+    }
     for (std::size_t bytes = 4096; bytes <= max_bytes; bytes *= 4) {
         std::vector<float> data(bytes / sizeof(float), 1.0f);
         const int reps = static_cast<int>(std::max<std::size_t>(5, std::min<std::size_t>(200, (std::size_t(64) << 20) / bytes)));
-        std::vector<double> times;
+        std::vector<double> times, mpi_times;
         for (int r = 0; r < reps + 2; ++r) {
             comm.barrier();
-            const auto t = Clock::now();
+            auto t = Clock::now();
             comm.sum(data.data(), data.size());
             if (r >= 2) times.push_back(seconds_since(t));
+            comm.barrier();
+            t = Clock::now();
+            MPI_Allreduce(MPI_IN_PLACE, data.data(), static_cast<int>(data.size()), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+            if (r >= 2) mpi_times.push_back(seconds_since(t));
         }
+        std::sort(mpi_times.begin(), mpi_times.end());
         // The slowest rank's time counts: take each repetition's maximum over the ranks.
         std::vector<double> all(times.size() * static_cast<std::size_t>(comm.size()), 0.0);
         std::copy(times.begin(), times.end(), all.begin() + static_cast<long>(times.size()) * comm.rank());
@@ -46,8 +54,8 @@ void time_sums(MpiCommunicator& comm, std::size_t max_bytes) {
         const double median = times[times.size() / 2];
         const double n = comm.size();
         if (comm.rank() == 0) {
-            std::printf("%12zu %10.3f %12.3f %12.3f\n", bytes, 1e3 * median, bytes / median / 1e9,
-                        2.0 * (n - 1) / n * bytes / median / 1e9);
+            std::printf("%12zu %10.3f %12.3f %12.3f %18.3f\n", bytes, 1e3 * median, bytes / median / 1e9,
+                        2.0 * (n - 1) / n * bytes / median / 1e9, 1e3 * mpi_times[mpi_times.size() / 2]);
         }
     }
 }
