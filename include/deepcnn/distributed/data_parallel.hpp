@@ -44,7 +44,8 @@ public:
                  bool overlap = true)
         : model_(model), comm_(communicator), overlap_(overlap) {
         make_buckets(bucket_bytes);
-        for (auto& b : model_.buffers()) buffer_count_ += b.value->size();
+        buffers_ = model_.buffers();
+        for (auto& b : buffers_) buffer_count_ += b.value->size();
         buffer_sum_.resize(buffer_count_);
         model_.set_backward_observer(this);
     }
@@ -71,9 +72,12 @@ public:
 
     // This rank's part [first, first + count) of a global batch of `global` samples: contiguous, in rank order,
     // sizes differing by at most one.
-    int shard_first(int global) const { return static_cast<int>(static_cast<long long>(global) * comm_.rank() / comm_.size()); }
+    int shard_first(int global) const {
+        return static_cast<int>(static_cast<long long>(global) * comm_.rank() / comm_.size());
+    }
     int shard_count(int global) const {
-        return static_cast<int>(static_cast<long long>(global) * (comm_.rank() + 1) / comm_.size()) - shard_first(global);
+        const long long end = static_cast<long long>(global) * (comm_.rank() + 1) / comm_.size();
+        return static_cast<int>(end) - shard_first(global);
     }
     // Copies this rank's shard of (images, labels) into (local_images, local_labels).
     void take_shard(const Tensor<Scalar>& images, const std::vector<int>& labels, Tensor<Scalar>& local_images,
@@ -95,7 +99,8 @@ public:
             if (Rng* rng = model_.layer(i).random_generator()) {
                 const Rng::State shared = rng->state();
                 shared_states_.push_back({rng, shared});
-                Rng own(splitmix64_at(shared[0] ^ shared[1] ^ shared[2] ^ shared[3], static_cast<std::uint64_t>(comm_.rank())));
+                const std::uint64_t key = shared[0] ^ shared[1] ^ shared[2] ^ shared[3];
+                Rng own(splitmix64_at(key, static_cast<std::uint64_t>(comm_.rank())));
                 rng->set_state(own.state());
             }
         }
@@ -107,7 +112,8 @@ public:
             saved.rng->set_state(saved.state);
             saved.rng->next_u64();
         }
-        double totals[3] = {local.loss * local.count, static_cast<double>(local.correct), static_cast<double>(local.count)};
+        double totals[3] = {local.loss * local.count, static_cast<double>(local.correct),
+                            static_cast<double>(local.count)};
         comm_.sum(totals, 3);
         StepResult global;
         global.count = static_cast<decltype(global.count)>(totals[2]);
@@ -136,7 +142,7 @@ public:
         Communicator::Request buffer_request = -1;
         if (buffer_count_ > 0) {
             Scalar* out = buffer_sum_.data();
-            for (auto& b : model_.buffers()) out = std::copy(b.value->begin(), b.value->end(), out);
+            for (auto& b : buffers_) out = std::copy(b.value->begin(), b.value->end(), out);
             buffer_request = comm_.start_sum(buffer_sum_.data(), buffer_count_);
         }
         const auto clock = std::chrono::steady_clock::now();
@@ -153,7 +159,7 @@ public:
             comm_.wait(buffer_request);
             const Scalar inverse = Scalar(1) / static_cast<Scalar>(comm_.size());
             const Scalar* in = buffer_sum_.data();
-            for (auto& b : model_.buffers()) {
+            for (auto& b : buffers_) {
                 for (std::size_t k = 0; k < b.value->size(); ++k) b.value->data()[k] = in[k] * inverse;
                 in += b.value->size();
             }
@@ -220,6 +226,7 @@ private:
     Communicator& comm_;
     bool overlap_;
     std::vector<Bucket> buckets_;  // from the last layer back
+    std::vector<BufferRef<Scalar>> buffers_;  // BatchNorm running statistics, averaged after every step
     std::size_t buffer_count_ = 0;
     std::vector<Scalar> buffer_sum_;
     Scalar scale_ = Scalar(1);

@@ -12,7 +12,9 @@
 // Collectives progress when progress() or wait() test them (MPI's non-blocking collectives move in MPI calls);
 // wait, broadcast and barrier give up with communicator_error after timeout_seconds(), so that a dead or hung
 // peer stops the others with a message instead of a hang. MPI errors are returned, not fatal, and become
-// communicator_error too. Only the thread that made the MpiCommunicator may call it (MPI_THREAD_FUNNELED).
+// communicator_error too. After a communicator_error call abort(): the other ranks may be waiting in a collective
+// (MPI_Finalize would wait for them too). Only the thread that made the MpiCommunicator may call it
+// (MPI_THREAD_FUNNELED).
 #pragma once
 
 #include <mpi.h>
@@ -75,8 +77,9 @@ public:
             if (find(request) == nullptr) return;
             if (Clock::now() > deadline) {
                 const Op& op = *find(request);
-                throw communicator_error(where() + ": a sum of " + std::to_string(op.count) + " values did not finish within " +
-                                         seconds_text() + " s: another rank died, hangs or cannot be reached");
+                throw communicator_error(where() + ": a sum of " + std::to_string(op.count) +
+                                         " values did not finish within " + seconds_text() +
+                                         " s: another rank died, hangs or cannot be reached");
             }
             std::this_thread::yield();
         }
@@ -91,8 +94,8 @@ public:
             }
             // All-gathers start in request order on every rank (collectives on one communicator must).
             if (op->stage == Stage::summed && !earlier_still_scattering) {
-                check(MPI_Iallgatherv(MPI_IN_PLACE, 0, op->type, op->data, op->counts.data(), op->displs.data(), op->type,
-                                      gather_comm_, &op->request),
+                check(MPI_Iallgatherv(MPI_IN_PLACE, 0, op->type, op->data, op->counts.data(), op->displs.data(),
+                                      op->type, gather_comm_, &op->request),
                       "MPI_Iallgatherv");
                 op->stage = Stage::gathering;
             }
@@ -103,11 +106,14 @@ public:
     }
 
     void broadcast(void* data, std::size_t bytes, int root) override {
-        if (root < 0 || root >= size_) throw communicator_error(where() + ": broadcast from rank " + std::to_string(root));
+        if (root < 0 || root >= size_) {
+            throw communicator_error(where() + ": broadcast from rank " + std::to_string(root));
+        }
         for (std::size_t offset = 0; offset < bytes; offset += max_message) {
             const int part = static_cast<int>(std::min(max_message, bytes - offset));
             MPI_Request request;
-            check(MPI_Ibcast(static_cast<char*>(data) + offset, part, MPI_BYTE, root, blocking_comm_, &request), "MPI_Ibcast");
+            check(MPI_Ibcast(static_cast<char*>(data) + offset, part, MPI_BYTE, root, blocking_comm_, &request),
+                  "MPI_Ibcast");
             finish(request, "a broadcast");
         }
     }
@@ -167,17 +173,18 @@ private:
     }
 
     // This rank's chunk = its size() received copies added in rank order.
-    static void add_received(Op& op, int rank) {
+    void add_received(Op& op) const {
+        const void* received = op.received.data();
         if (op.type == MPI_FLOAT) {
-            add_in_rank_order(static_cast<float*>(op.data), reinterpret_cast<const float*>(op.received.data()), op, rank);
+            add_in_rank_order(static_cast<float*>(op.data), static_cast<const float*>(received), op, rank_);
         } else {
-            add_in_rank_order(static_cast<double*>(op.data), reinterpret_cast<const double*>(op.received.data()), op, rank);
+            add_in_rank_order(static_cast<double*>(op.data), static_cast<const double*>(received), op, rank_);
         }
     }
-    void add_received(Op& op) const { add_received(op, rank_); }
     template <class T>
     static void add_in_rank_order(T* data, const T* received, const Op& op, int rank) {
         const std::size_t n = static_cast<std::size_t>(op.counts[static_cast<std::size_t>(rank)]);
+        if (n == 0) return;  // fewer values than ranks: this rank's chunk is empty
         T* out = data + op.displs[static_cast<std::size_t>(rank)];
         std::memcpy(out, received, n * sizeof(T));
         for (std::size_t r = 1; r < op.counts.size(); ++r) {
@@ -221,7 +228,8 @@ private:
         char text[MPI_MAX_ERROR_STRING];
         int length = 0;
         MPI_Error_string(code, text, &length);
-        throw communicator_error(where() + ": " + what + " failed: " + std::string(text, static_cast<std::size_t>(length)));
+        throw communicator_error(where() + ": " + what +
+                                 " failed: " + std::string(text, static_cast<std::size_t>(length)));
     }
 
     int rank_ = 0, size_ = 1;

@@ -3,7 +3,7 @@
 // (optionally flip-averaged, optionally on a moving average of the weights), the best epoch and early stopping,
 // checkpoints after every epoch and on a stop request that resume bit-exactly (mid-epoch too), the divergence
 // guard, a progress bar, a history and user callbacks. fit() is the one-call form.
-// Works for any model with train_step, predict, params and buffers, and a scalar_type (Sequential).
+// Works for Sequential and Graph (ModelBase: train_step, predict, params, buffers, layers, a backward observer).
 // With options.communicator, data-parallel over its ranks (distributed/data_parallel.hpp, docs/distributed.md).
 // The options and result are trainer_options.hpp's; the checkpoint's training state is training_state.hpp's.
 #pragma once
