@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(cmake ninja-build g++ make pkg-config
           libeigen3-dev libstb-dev zlib1g-dev catch2 libbenchmark-dev
-          clang-14 libclang-rt-14-dev)  # clang++-14 with libFuzzer, ASan and UBSan for tools/run-fuzz.sh
+          clang-14 libclang-rt-14-dev   # clang++-14 with libFuzzer, ASan and UBSan for tools/run-fuzz.sh
+          libopenmpi-dev openmpi-bin)   # deepcnn::mpi and the distributed tests (mpirun on loopback)
 if [[ "${1:-}" == "--peers" ]]; then
   packages+=(python3-torch libdnnl-dev python3-numpy)
 fi

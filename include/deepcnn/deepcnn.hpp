@@ -44,6 +44,8 @@
 #include "io/load_weights.hpp"
 #include "io/model_file.hpp"
 
+#include "distributed/communicator.hpp"
+#include "distributed/data_parallel.hpp"
 #include "data/augment.hpp"
 #include "data/classes.hpp"
 #include "data/normalize.hpp"

@@ -334,6 +334,7 @@ private:
                     accumulate(node.inputs[i], node.dx_ptrs[i], *node.dx_ptrs[i], input_gradient);
                 }
             });
+            this->layer_backward_done(k);
         }
         return input_gradient ? *read_grad_[0] : grads_.front();
     }

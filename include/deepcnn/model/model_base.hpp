@@ -23,6 +23,17 @@
 
 namespace deepcnn {
 
+// Watches train_step's backward pass (data-parallel training, distributed/data_parallel.hpp, starts summing a
+// layer's gradients over the ranks while the layers below it are still back-propagating).
+class BackwardObserver {
+public:
+    virtual ~BackwardObserver() = default;
+    // Layer `layer`'s parameter gradients are final for this step (called after each layer's backward).
+    virtual void layer_done(std::size_t layer) = 0;
+    // Backward has finished; the optimizer step follows.
+    virtual void backward_done() = 0;
+};
+
 template <class Derived, class Scalar>
 class ModelBase {
 public:
@@ -109,6 +120,9 @@ public:
         for (std::size_t i = 0; i < model().size(); ++i) model().layer(i).zero_grad();
     }
 
+    // The observer train_step tells about its backward pass (null: none); the caller keeps it alive.
+    void set_backward_observer(BackwardObserver* observer) { observer_ = observer; }
+
     // One optimisation step on a batch: train mode, forward to logits, fused softmax cross-entropy, backward,
     // optimizer update. Returns the batch loss and the number of correct predictions.
     StepResult train_step(const Tensor<Scalar>& x, const std::vector<int>& labels, SoftmaxCrossEntropy<Scalar>& loss,
@@ -123,6 +137,7 @@ public:
         result.correct = detail::count_correct(loss.probabilities(), labels);
         loss.backward(loss_grad_);
         if (lowest_trainable_ < model().size()) model().backward_through(loss_grad_, false);  // no dL/dx of the images
+        if (observer_) observer_->backward_done();
         timed(timings_.optimizer_seconds, timings_.optimizer_steps,
               [&] { optimizer.step(trainable_params_, pool_.get()); });
         return result;
@@ -217,6 +232,10 @@ protected:
             }
         }
     }
+    // Called by the model after layer i's backward.
+    void layer_backward_done(std::size_t i) {
+        if (observer_) observer_->layer_done(i);
+    }
     // f(), adding its wall-clock time to `seconds` and one to `calls` while timing is on.
     template <class F>
     void timed(double& seconds, long& calls, F&& f) {
@@ -228,6 +247,7 @@ protected:
     Mode mode_ = Mode::train;
     bool timing_ = false;
     const CancelFlag* cancel_ = nullptr;    // the caller's, polled per batch (set_cancel_flag)
+    BackwardObserver* observer_ = nullptr;  // the caller's (set_backward_observer)
     ModelTimings timings_;                  // an entry per layer, named when added
     std::vector<ParamRef<Scalar>> params_;  // every layer's parameters, named, in order
     std::vector<Shape> param_shapes_;       // the shape each parameter was built with

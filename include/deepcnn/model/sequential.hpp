@@ -247,6 +247,7 @@ private:
                     layers_[i]->backward(*grad, out);
                 }
             });
+            this->layer_backward_done(i);
             grad = &out;
         }
         return *grad;

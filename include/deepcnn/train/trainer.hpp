@@ -3,7 +3,8 @@
 // (optionally flip-averaged, optionally on a moving average of the weights), the best epoch and early stopping,
 // checkpoints after every epoch and on a stop request that resume bit-exactly (mid-epoch too), the divergence
 // guard, a progress bar, a history and user callbacks. fit() is the one-call form.
-// Works for any model with train_step, predict, params and buffers, and a scalar_type (Sequential).
+// Works for Sequential and Graph (ModelBase: train_step, predict, params, buffers, layers, a backward observer).
+// With options.communicator, data-parallel over its ranks (distributed/data_parallel.hpp, docs/distributed.md).
 // The options and result are trainer_options.hpp's; the checkpoint's training state is training_state.hpp's.
 #pragma once
 
@@ -24,6 +25,7 @@
 #endif
 
 #include "../data/augment.hpp"
+#include "../distributed/data_parallel.hpp"
 #include "../error.hpp"
 #include "../io/load_weights.hpp"
 #include "../io/model_file.hpp"
@@ -76,6 +78,14 @@ public:
         if (options_.early_stopping_patience < 0) throw config_error("Trainer: early stopping patience must be >= 0");
         if (options_.augment) options_.augmentation.validate();
         if (options_.weight_average > 0.0) average_ = std::make_unique<WeightAverage<Scalar>>(options_.weight_average);
+        if (options_.communicator) {
+            if (options_.batch < options_.communicator->size()) {
+                throw config_error("Trainer: the batch (" + std::to_string(options_.batch) + ") must be at least the " +
+                                   "number of ranks (" + std::to_string(options_.communicator->size()) + ")");
+            }
+            parallel_ = std::make_unique<DataParallel<Model>>(model_, *options_.communicator,
+                                                              options_.gradient_bucket_bytes, options_.overlap_gradient_sums);
+        }
     }
 
     // Callbacks, called in the order added. on_batch_begin (1-based epoch and step): before every training step,
@@ -127,12 +137,13 @@ public:
         const int N = train.size();
         if (N <= 0) throw data_error("Trainer: the training set is empty");
         if (validation && validation->size() <= 0) throw data_error("Trainer: the validation set is empty");
-        const int steps = (N + options_.batch - 1) / options_.batch;
+        const int steps = step_count(N);
         std::vector<std::size_t> order(static_cast<std::size_t>(N));
         Tensor<Scalar> batch_images, augmented;
         std::vector<int> batch_labels;
         SoftmaxCrossEntropy<Scalar> loss;
-        ProgressBar progress(options_.verbosity == Verbosity::automatic && detail::stderr_is_terminal());
+        ProgressBar progress(options_.verbosity == Verbosity::automatic && detail::stderr_is_terminal() && is_rank0());
+        if (parallel_) parallel_->broadcast_model();
         const int patience = options_.early_stopping_patience;
         StopReason reason = StopReason::completed;
 
@@ -164,7 +175,8 @@ public:
                                                      : options_.schedule->rate_for_epoch(epoch));
                 }
                 for (auto& f : batch_begin_) f(epoch + 1, step + 1);
-                const StepResult result = model_.train_step(inputs, batch_labels, loss, optimizer_);
+                const StepResult result = parallel_ ? parallel_step(inputs, batch_labels, loss)
+                                                    : model_.train_step(inputs, batch_labels, loss, optimizer_);
                 if (average_) average_->update(model_);
                 if (options_.divergence_guard) check_step(result, epoch, step);
                 state_.epoch_loss_sum += result.loss * result.count;
@@ -176,7 +188,7 @@ public:
                 progress.update(epoch + 1, options_.epochs, step + 1, steps, state_.epoch_loss_sum / state_.epoch_seen,
                                 double(state_.epoch_correct) / state_.epoch_seen, rate, (N - state_.epoch_seen) / rate);
                 for (auto& f : batch_end_) f(BatchEnd{epoch + 1, step + 1, steps, result, optimizer_.learning_rate()});
-                if (stop_requested() && step + 1 < steps) {
+                if (stop_agreed() && step + 1 < steps) {
                     state_.epoch_seconds = elapsed;
                     state_.train_seconds += seconds_since(epoch_clock);
                     write_checkpoint();
@@ -225,7 +237,7 @@ public:
             if (average_) average_->swap_with(model_);
             write_checkpoint();
             for (auto& f : epoch_end_) f(record, improved);
-            if (stop_requested()) return finish(StopReason::stop_requested);
+            if (stop_agreed()) return finish(StopReason::stop_requested);
         }
         if (options_.restore_best_weights && !best_.empty()) assign_weights(model_, best_, "best weights", true);
         return finish(reason);
@@ -248,10 +260,12 @@ public:
     // The best epoch's evaluated weights, by name (empty unless restore_best_weights and an epoch finished).
     const Weights& best_weights() const { return best_; }
     Rng& data_generator() { return data_rng_; }
+    // The data-parallel machinery (null without options.communicator): its timings, its communicator.
+    DataParallel<Model>* data_parallel() { return parallel_.get(); }
 
     // Writes a checkpoint to options.checkpoint_path now (fit does after every epoch and on a stop request).
     void write_checkpoint() {
-        if (options_.checkpoint_path.empty()) return;
+        if (options_.checkpoint_path.empty() || !is_rank0()) return;
         ModelMetadata meta = options_.checkpoint_metadata;
         store_training_state(state_, data_rng_, options_.schedule.get(), meta);
         if (average_ || !best_.empty()) {
@@ -275,9 +289,25 @@ private:
         return stop_requested_.load() || (options_.stop != nullptr && options_.stop->load());
     }
     void log(const std::string& text) {
-        if (options_.verbosity == Verbosity::silent || options_.log == nullptr) return;
+        if (options_.verbosity == Verbosity::silent || options_.log == nullptr || !is_rank0()) return;
         *options_.log << text << std::flush;
     }
+    // Data-parallel helpers (options.communicator).
+    bool is_rank0() const { return options_.communicator == nullptr || options_.communicator->rank() == 0; }
+    // Steps per epoch; data-parallel, a last batch smaller than the number of ranks is left out.
+    int step_count(int samples) const {
+        const int ranks = options_.communicator ? options_.communicator->size() : 1;
+        const int steps = samples / options_.batch + (samples % options_.batch >= ranks ? 1 : 0);
+        if (steps == 0) throw data_error("Trainer: " + std::to_string(samples) + " training samples for " + std::to_string(ranks) + " ranks");
+        return steps;
+    }
+    StepResult parallel_step(const Tensor<Scalar>& inputs, const std::vector<int>& labels, SoftmaxCrossEntropy<Scalar>& loss) {
+        parallel_->take_shard(inputs, labels, shard_images_, shard_labels_);
+        parallel_->begin_step(shard_images_.n(), inputs.n());
+        return parallel_->end_step(model_.train_step(shard_images_, shard_labels_, loss, optimizer_));
+    }
+    bool stop_agreed() { return parallel_ ? parallel_->any(stop_requested()) : stop_requested(); }
+
     TrainingResult finish(StopReason reason) const {
         TrainingResult result;
         result.reason = reason;
@@ -316,6 +346,9 @@ private:
     TrainerOptions options_;
     Rng data_rng_;
     std::unique_ptr<WeightAverage<Scalar>> average_;
+    std::unique_ptr<DataParallel<Model>> parallel_;  // with options.communicator
+    Tensor<Scalar> shard_images_;
+    std::vector<int> shard_labels_;
     TrainingState state_;
     Weights best_;
     std::atomic<bool> stop_requested_{false};

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../data/augment.hpp"
+#include "../distributed/communicator.hpp"
 #include "../io/model_file.hpp"
 #include "../optim/schedule.hpp"
 #include "../report/history.hpp"
@@ -46,6 +47,13 @@ struct TrainerOptions {
     bool divergence_guard = true;     // stop with divergence_error / data_error on a non-finite input, loss or weight
     Verbosity verbosity = Verbosity::automatic;
     std::ostream* log = &std::cout;   // where the epoch lines go
+    // Data-parallel training (docs/distributed.md): every rank of the communicator runs the same fit, each on its
+    // shard of every global batch of `batch` samples; gradients are summed over the ranks in buckets of at least
+    // gradient_bucket_bytes, started while backward runs (overlap_gradient_sums). Only rank 0 logs and writes
+    // checkpoints. Null: this process alone.
+    Communicator* communicator = nullptr;
+    std::size_t gradient_bucket_bytes = std::size_t(1) << 20;
+    bool overlap_gradient_sums = true;
 };
 
 // Why fit returned.

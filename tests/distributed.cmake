@@ -1,0 +1,21 @@
+# tests/distributed.cmake: the distributed program tests (tests/programs/distributed_check.sh): 2 ranks under
+# mpirun on loopback train tests/programs/distributed_check.cpp's net with deepcnn::Trainer and MpiCommunicator.
+# Without MPI (no deepcnn::mpi) or mpirun, one test says that they were skipped.
+find_program(DEEPCNN_MPIRUN NAMES mpirun mpiexec)
+if(NOT TARGET deepcnn::mpi OR NOT DEEPCNN_MPIRUN)
+  add_test(NAME distributed_skipped COMMAND ${CMAKE_COMMAND} -E echo "SKIPPED: no MPI or mpirun; the distributed tests did not run")
+  set_tests_properties(distributed_skipped PROPERTIES LABELS distributed)
+  return()
+endif()
+add_executable(distributed_check ${PROJECT_SOURCE_DIR}/tests/programs/distributed_check.cpp)
+target_link_libraries(distributed_check PRIVATE deepcnn::mpi deepcnn_project_options)
+foreach(case determinism single_process resume dead_rank hung_rank)
+  add_test(NAME distributed_${case}
+    COMMAND bash ${PROJECT_SOURCE_DIR}/tests/programs/distributed_check.sh $<TARGET_FILE:distributed_check>
+            ${DEEPCNN_MPIRUN} ${CMAKE_BINARY_DIR}/program_tests/distributed_${case} ${case})
+  # Each starts mpirun with 2 ranks on a 2-core machine: one at a time.
+  # LeakSanitizer (the sanitizer build) reports Open MPI's own allocations, made in components it unloads at
+  # MPI_Finalize, as leaks: off for these programs; the unit tests keep leak checking of deepcnn's code.
+  set_tests_properties(distributed_${case} PROPERTIES LABELS "programs;distributed" TIMEOUT 300 RUN_SERIAL TRUE
+    ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1")
+endforeach()
