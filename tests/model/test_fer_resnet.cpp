@@ -17,7 +17,7 @@ using namespace deepcnn;
 
 namespace {
 
-Tensor<float> face_batch(int n, std::uint64_t seed) {
+Tensor<float> resnet_face_batch(int n, std::uint64_t seed) {
     Tensor<float> x(Shape(n, 1, 48, 48));
     Rng rng(seed);
     for (auto& v : x) v = static_cast<float>(rng.normal());
@@ -25,7 +25,7 @@ Tensor<float> face_batch(int n, std::uint64_t seed) {
 }
 
 // Parameters of a bias-free k x k convolution from `in` to `out` channels and its BatchNorm (scale and shift).
-std::size_t conv_bn_params(std::size_t in, std::size_t out, std::size_t k) { return in * out * k * k + 2 * out; }
+std::size_t resnet_conv_bn_params(std::size_t in, std::size_t out, std::size_t k) { return in * out * k * k + 2 * out; }
 
 }  // namespace
 
@@ -43,11 +43,11 @@ TEST_CASE("the resnet FER net has the designed stages, shapes and parameter coun
     CHECK(types["Conv2D"] == 12);          // stem, 8 in the blocks, 3 projections
 
     // stem 1 -> 32; per stage a block that widens (two 3x3 convs and a 1x1 projection) and 64 -> 128 a second one.
-    const std::size_t expected = conv_bn_params(1, 32, 3) +
-                                 conv_bn_params(32, 64, 3) + conv_bn_params(64, 64, 3) + conv_bn_params(32, 64, 1) +
-                                 conv_bn_params(64, 128, 3) + conv_bn_params(128, 128, 3) + conv_bn_params(64, 128, 1) +
-                                 2 * conv_bn_params(128, 128, 3) +
-                                 conv_bn_params(128, 256, 3) + conv_bn_params(256, 256, 3) + conv_bn_params(128, 256, 1) +
+    const std::size_t expected = resnet_conv_bn_params(1, 32, 3) +
+                                 resnet_conv_bn_params(32, 64, 3) + resnet_conv_bn_params(64, 64, 3) + resnet_conv_bn_params(32, 64, 1) +
+                                 resnet_conv_bn_params(64, 128, 3) + resnet_conv_bn_params(128, 128, 3) + resnet_conv_bn_params(64, 128, 1) +
+                                 2 * resnet_conv_bn_params(128, 128, 3) +
+                                 resnet_conv_bn_params(128, 256, 3) + resnet_conv_bn_params(256, 256, 3) + resnet_conv_bn_params(128, 256, 1) +
                                  256 * 3 + 3;
     CHECK(net.parameter_count() == expected);
 
@@ -69,7 +69,7 @@ TEST_CASE("the resnet FER net has the designed stages, shapes and parameter coun
 TEST_CASE("the resnet FER net trains a step, and saves and loads to the same predictions", "[model][graph][fer_resnet]") {
     Graph<float> net = fer::make_resnet(3, 7);
     net.set_threads(2);
-    const Tensor<float> x = face_batch(8, 3);
+    const Tensor<float> x = resnet_face_batch(8, 3);
     const std::vector<int> labels{0, 1, 2, 0, 1, 2, 0, 1};
     Adam<float> adam(1e-3);
     SoftmaxCrossEntropy<float> loss;
