@@ -51,11 +51,11 @@ double relative_difference(const std::vector<float>& a, const std::vector<float>
 }
 
 // One case's operands and its _ref results for all three directions.
-struct Operands {
+struct MobileOperands {
     ConvGeometry g;
     std::vector<float> x, w, b, dy;
     std::vector<float> y_ref, dx_ref, dw_ref, db_ref;
-    explicit Operands(const MobileCase& c) {
+    explicit MobileOperands(const MobileCase& c) {
         g = make_conv_geometry(c.C, c.H, c.W, c.K, c.window, c.window, c.stride, c.stride, c.padding);
         Rng rng(static_cast<std::uint64_t>(c.N * 7919 + c.C * 131 + c.H * 17 + c.W + c.stride));
         x = random_floats(static_cast<std::size_t>(c.N) * c.C * c.H * c.W, rng);
@@ -75,16 +75,16 @@ struct Operands {
     }
 };
 
-struct Outputs {
+struct MobileOutputs {
     std::vector<float> out, dbias;
 };
 
 // Runs variant `name` of direction d on `threads` threads, outputs and workspace NaN-filled first (every value
 // read must have been written).
-Outputs run_variant(const MobileCase& c, const Operands& o, ConvDirection d, const std::string& name, int threads) {
+MobileOutputs run_mobile_variant(const MobileCase& c, const MobileOperands& o, ConvDirection d, const std::string& name, int threads) {
     ThreadPool pool(threads);
     const float nan = std::numeric_limits<float>::quiet_NaN();
-    Outputs r;
+    MobileOutputs r;
     r.out.assign(d == ConvDirection::forward ? o.dy.size() : d == ConvDirection::backward_data ? o.x.size()
                                                                                                : o.w.size(),
                  nan);
@@ -103,19 +103,19 @@ Outputs run_variant(const MobileCase& c, const Operands& o, ConvDirection d, con
 }
 
 // Every direction of variant `name`: against the _ref, and the same bits on 1, 2 and 3 threads.
-void check_variant(const MobileCase& c, const std::string& name) {
+void check_mobile_variant(const MobileCase& c, const std::string& name) {
     INFO(describe(c) << ", variant " << name);
-    const Operands o(c);
+    const MobileOperands o(c);
     for (const ConvDirection d : {ConvDirection::forward, ConvDirection::backward_data, ConvDirection::backward_weights}) {
         INFO(conv_direction_name(d));
-        const Outputs one = run_variant(c, o, d, name, 1);
+        const MobileOutputs one = run_mobile_variant(c, o, d, name, 1);
         const std::vector<float>& want =
             d == ConvDirection::forward ? o.y_ref : d == ConvDirection::backward_data ? o.dx_ref : o.dw_ref;
         CHECK(relative_difference(one.out, want) < 1e-5);
         if (d == ConvDirection::backward_weights) CHECK(relative_difference(one.dbias, o.db_ref) < 1e-5);
         for (int threads : {2, 3}) {
             INFO("threads " << threads);
-            const Outputs many = run_variant(c, o, d, name, threads);
+            const MobileOutputs many = run_mobile_variant(c, o, d, name, threads);
             CHECK(many.out == one.out);
             if (d == ConvDirection::backward_weights) CHECK(many.dbias == one.dbias);
         }
@@ -133,8 +133,8 @@ TEST_CASE("the pointwise (1x1) convolution variants match the references on ever
     };
     for_each_isa([&](Isa) {
         for (const MobileCase& c : cases) {
-            check_variant(c, "pointwise");
-            const ConvGeometry g = Operands(c).g;
+            check_mobile_variant(c, "pointwise");
+            const ConvGeometry g = MobileOperands(c).g;
             for (int threads : {1, 2}) {
                 const ConvPlan plan = kernels::conv2d_plan<float>(g, c.N, threads);
                 CHECK(std::string(plan.forward) == "pointwise");
@@ -164,8 +164,8 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
     };
     for_each_isa([&](Isa isa) {
         for (const MobileCase& c : depthwise) {
-            check_variant(c, "rows");
-            const ConvGeometry g = Operands(c).g;
+            check_mobile_variant(c, "rows");
+            const ConvGeometry g = MobileOperands(c).g;
             const ConvPlan plan = kernels::grouped_conv2d_plan<float>(g, c.groups, c.N, 2);
             if (isa == Isa::portable) {
                 CHECK(std::string(plan.forward) == "rows");
@@ -173,7 +173,7 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
                                                               ConvArgs<float>{}),
                                   "no grouped convolution forward variant named 'depthwise3x3'");
             } else {
-                check_variant(c, "depthwise3x3");
+                check_mobile_variant(c, "depthwise3x3");
                 CHECK(std::string(plan.forward) == "depthwise3x3");
                 CHECK(std::string(plan.backward_data) == "depthwise3x3");
                 CHECK(std::string(plan.backward_weights) == "depthwise3x3");
@@ -181,13 +181,13 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
         }
         // Two groups of two channels, and a depthwise 5x5: the row loops.
         const MobileCase grouped{2, 4, 7, 7, 4, 3, 1, Padding::same(), 2}, wide{1, 3, 9, 9, 3, 5, 1, Padding::same(), 3};
-        check_variant(grouped, "rows");
-        check_variant(wide, "rows");
-        CHECK(std::string(kernels::grouped_conv2d_plan<float>(Operands(grouped).g, 2, 2, 1).forward) == "rows");
-        CHECK(std::string(kernels::grouped_conv2d_plan<float>(Operands(wide).g, 3, 1, 1).forward) == "rows");
+        check_mobile_variant(grouped, "rows");
+        check_mobile_variant(wide, "rows");
+        CHECK(std::string(kernels::grouped_conv2d_plan<float>(MobileOperands(grouped).g, 2, 2, 1).forward) == "rows");
+        CHECK(std::string(kernels::grouped_conv2d_plan<float>(MobileOperands(wide).g, 3, 1, 1).forward) == "rows");
         if (isa != Isa::portable) {
             CHECK_THROWS_WITH(kernels::grouped_conv2d_run(ConvDirection::backward_data, "depthwise3x3",
-                                                          Operands(grouped).g, 2, ConvArgs<float>{}),
+                                                          MobileOperands(grouped).g, 2, ConvArgs<float>{}),
                               Catch::Contains("variant 'depthwise3x3' does not apply"));
         }
         CHECK(kernels::grouped_conv2d_variant_names<float>(ConvDirection::forward).back() == "rows");
