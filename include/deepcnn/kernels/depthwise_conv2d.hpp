@@ -186,6 +186,9 @@ void depthwise_weight_sums(const float* buf, int buf_cols, const float* dy, int 
     constexpr int L = V::lanes;
     const int tail = out_cols % L, whole = out_cols - tail;
     const typename V::Mask tail_mask = V::first(tail == 0 ? L : tail);
+    // the sums in locals, so that they stay in registers (through the reference, each update went to memory)
+    typename V::V sum[10];
+    for (int i = 0; i < 10; ++i) sum[i] = acc[i];
     for (int oh = 0; oh < out_rows; ++oh) {
         const float* r0 = buf + static_cast<std::size_t>(oh * Stride) * buf_cols;
         const float* r1 = r0 + buf_cols;
@@ -193,18 +196,19 @@ void depthwise_weight_sums(const float* buf, int buf_cols, const float* dy, int 
         const float* d = dy + static_cast<std::size_t>(oh) * out_cols;
         for (int ow0 = 0; ow0 < out_cols; ow0 += L) {
             const typename V::V dv = ow0 < whole ? V::load(d + ow0) : V::load_first(d + ow0, tail_mask);
-            acc[0] = V::fma(dv, depthwise_tap<Stride>(r0, ow0, 0), acc[0]);
-            acc[1] = V::fma(dv, depthwise_tap<Stride>(r0, ow0, 1), acc[1]);
-            acc[2] = V::fma(dv, depthwise_tap<Stride>(r0, ow0, 2), acc[2]);
-            acc[3] = V::fma(dv, depthwise_tap<Stride>(r1, ow0, 0), acc[3]);
-            acc[4] = V::fma(dv, depthwise_tap<Stride>(r1, ow0, 1), acc[4]);
-            acc[5] = V::fma(dv, depthwise_tap<Stride>(r1, ow0, 2), acc[5]);
-            acc[6] = V::fma(dv, depthwise_tap<Stride>(r2, ow0, 0), acc[6]);
-            acc[7] = V::fma(dv, depthwise_tap<Stride>(r2, ow0, 1), acc[7]);
-            acc[8] = V::fma(dv, depthwise_tap<Stride>(r2, ow0, 2), acc[8]);
-            acc[9] = V::add(dv, acc[9]);
+            sum[0] = V::fma(dv, depthwise_tap<Stride>(r0, ow0, 0), sum[0]);
+            sum[1] = V::fma(dv, depthwise_tap<Stride>(r0, ow0, 1), sum[1]);
+            sum[2] = V::fma(dv, depthwise_tap<Stride>(r0, ow0, 2), sum[2]);
+            sum[3] = V::fma(dv, depthwise_tap<Stride>(r1, ow0, 0), sum[3]);
+            sum[4] = V::fma(dv, depthwise_tap<Stride>(r1, ow0, 1), sum[4]);
+            sum[5] = V::fma(dv, depthwise_tap<Stride>(r1, ow0, 2), sum[5]);
+            sum[6] = V::fma(dv, depthwise_tap<Stride>(r2, ow0, 0), sum[6]);
+            sum[7] = V::fma(dv, depthwise_tap<Stride>(r2, ow0, 1), sum[7]);
+            sum[8] = V::fma(dv, depthwise_tap<Stride>(r2, ow0, 2), sum[8]);
+            sum[9] = V::add(dv, sum[9]);
         }
     }
+    for (int i = 0; i < 10; ++i) acc[i] = sum[i];
 }
 
 // The sum of a vector's lanes, folded to 8 and added pairwise (a fixed order).

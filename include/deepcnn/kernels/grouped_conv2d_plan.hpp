@@ -41,8 +41,8 @@ void grouped_backward_weights_rows(const ConvGeometry& g, int groups, const Conv
 
 #if DEEPCNN_ISA_AVX2
 // Depthwise 3x3 (depthwise_conv2d.hpp): against the row loops on bench_conv2d's depthwise layers (64 channels 24x24
-// and 128 channels 12x12, stride 1 and 2, batch 64 and 1, 1 and 2 threads) it is the faster in every entry
-// (docs/performance.md, "Depthwise 3x3"), so it runs wherever it applies.
+// and 128 channels 12x12, stride 1 and 2, batch 64 and 1, 1 thread, CPU time) it is 2.4-7x as fast in every entry
+// (docs/performance.md, "Grouped and depthwise"), so it runs wherever it applies.
 inline void grouped_forward_depthwise(const ConvGeometry& g, int, const ConvArgs<float>& a) {
     depthwise3x3_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.pool);
 }
