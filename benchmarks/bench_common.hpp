@@ -108,18 +108,20 @@ inline double fma_peak_gflops(int threads) {
     return best;
 }
 
-// One convolution layer of a net: input C x H x W, K filters of KS x KS, stride 1, 'same' padding.
+// One convolution layer of a net: input C x H x W, K filters of KS x KS, 'same' padding, stride 1 unless given.
 struct ConvShape {
     std::string net;
     std::string name;
     int C, H, W, K, KS;
+    int stride = 1;
     deepcnn::ConvGeometry geometry() const {
-        return deepcnn::make_conv_geometry(C, H, W, K, KS, KS, 1, 1, deepcnn::Padding::same());
+        return deepcnn::make_conv_geometry(C, H, W, K, KS, KS, stride, stride, deepcnn::Padding::same());
     }
-    // "seed/conv2_64x48x48_k64_5x5"
+    // "seed/conv2_64x48x48_k64_5x5", "resnet/down_64x24x24_k128_3x3_s2"
     std::string label() const {
         return net + "/" + name + "_" + std::to_string(C) + "x" + std::to_string(H) + "x" + std::to_string(W) + "_k" +
-               std::to_string(K) + "_" + std::to_string(KS) + "x" + std::to_string(KS);
+               std::to_string(K) + "_" + std::to_string(KS) + "x" + std::to_string(KS) +
+               (stride == 1 ? "" : "_s" + std::to_string(stride));
     }
 };
 
@@ -131,6 +133,16 @@ inline std::vector<ConvShape> conv_shapes() {
         {"fer", "conv1", 1, 48, 48, 32, 3},      {"fer", "conv2", 32, 48, 48, 32, 3},
         {"fer", "conv3", 32, 24, 24, 64, 3},     {"fer", "conv4", 64, 24, 24, 64, 3},
         {"fer", "conv5", 64, 12, 12, 128, 3},    {"fer", "conv6", 128, 12, 12, 128, 3},
+    };
+}
+
+// The 1x1 and stride-2 convolutions of a small ResNet / MobileNet on 48x48 inputs: a stage's strided 3x3 and its
+// 1x1 projection shortcut, and 1x1 (pointwise) layers at stride 1.
+inline std::vector<ConvShape> residual_shapes() {
+    return {
+        {"resnet", "down2", 32, 48, 48, 64, 3, 2},  {"resnet", "proj2", 32, 48, 48, 64, 1, 2},
+        {"resnet", "down3", 64, 24, 24, 128, 3, 2}, {"resnet", "proj3", 64, 24, 24, 128, 1, 2},
+        {"mobile", "pw24", 64, 24, 24, 128, 1},     {"mobile", "pw12", 128, 12, 12, 128, 1},
     };
 }
 

@@ -1,8 +1,9 @@
 // benchmarks/bench_conv2d.cpp: every convolution layer of the seed and fer nets at batch 64 and 1: forward,
 // backward-data and backward-weights with the fast kernels (kernels/conv2d_fast.hpp, 1 and 2 threads), the
 // im2col + Eigen portable path (kernels/conv2d.hpp) and the plain-loop _ref (batch 1 only: it is slow); and the
-// depthwise 3x3 convolutions of mobile nets (64 channels 24x24, 128 channels 12x12, stride 1 and 2) with
-// kernels/grouped_conv2d.hpp's row loops (1 and 2 threads) and its _ref.
+// depthwise 3x3 convolutions of mobile nets (64 channels 24x24, 128 channels 12x12, stride 1 and 2) with the
+// grouped convolution's plan (kernels/grouped_conv2d_plan.hpp; 1 and 2 threads) and its _ref; and the 1x1 and
+// stride-2 layers of a small ResNet / MobileNet (bench_common.hpp's residual_shapes).
 // Before timing, each variant is checked against the _ref on the first images (SkipWithError on mismatch).
 // "fast" runs the variant the plan picks (kernels/conv2d_plan.hpp; its name is the benchmark's label); with
 // --variants, every other variant that applies is timed too, forced by name ("fast:winograd", ...). The
@@ -186,10 +187,10 @@ struct DepthwiseShape {
     ConvGeometry geometry() const {
         return deepcnn::make_conv_geometry(C, H, W, C, 3, 3, stride, stride, deepcnn::Padding::same());
     }
-    // "depthwise/64x24x24_3x3_s2"
+    // "depthwise/64x24x24s2_3x3"
     std::string label() const {
-        return "depthwise/" + std::to_string(C) + "x" + std::to_string(H) + "x" + std::to_string(W) + "_3x3_s" +
-               std::to_string(stride);
+        return "depthwise/" + std::to_string(C) + "x" + std::to_string(H) + "x" + std::to_string(W) + "s" +
+               std::to_string(stride) + "_3x3";
     }
 };
 
@@ -208,46 +209,51 @@ struct DepthwiseBuffers {
         dw.resize(w.size());
         db.resize(b.size());
     }
-    // Runs one direction with the row loops (fast) or the _ref; returns its output.
-    const Floats& run(Direction d, bool fast, deepcnn::ThreadPool* pool) {
-        switch (d) {
-            case Direction::forward:
-                if (fast) deepcnn::grouped_conv2d_forward(g, g.C, N, x.data(), w.data(), b.data(), y.data(), pool);
-                else deepcnn::grouped_conv2d_forward_ref(g, g.C, N, x.data(), w.data(), b.data(), y.data());
-                return y;
-            case Direction::backward_data:
-                if (fast) deepcnn::grouped_conv2d_backward_data(g, g.C, N, dy.data(), w.data(), dx.data(), pool);
-                else deepcnn::grouped_conv2d_backward_data_ref(g, g.C, N, dy.data(), w.data(), dx.data());
-                return dx;
-            case Direction::backward_weights:
-                if (fast) {
-                    deepcnn::grouped_conv2d_backward_weights(g, g.C, N, x.data(), dy.data(), dw.data(), db.data(),
-                                                             pool);
-                } else {
-                    deepcnn::grouped_conv2d_backward_weights_ref(g, g.C, N, x.data(), dy.data(), dw.data(),
-                                                                 db.data());
-                }
-                return dw;
+    // Runs one direction with the grouped plan's choice (fast, no variant), its variant `variant` (fast), or the
+    // _ref; returns its output.
+    const Floats& run(Direction d, Impl impl, deepcnn::ThreadPool* pool, const std::string& variant = "") {
+        const deepcnn::ConvDirection cd = conv_direction(d);
+        if (impl == Impl::fast) {
+            deepcnn::ConvArgs<float> a;
+            a.N = N, a.x = x.data(), a.weight = w.data(), a.bias = b.data(), a.y = y.data(), a.dy = dy.data();
+            a.dx = dx.data(), a.dweight = dw.data(), a.dbias = db.data(), a.pool = pool;
+            if (variant.empty()) {
+                deepcnn::kernels::grouped_conv2d_fast(cd, g, g.C, a);
+            } else {
+                deepcnn::kernels::grouped_conv2d_run(cd, variant.c_str(), g, g.C, a);
+            }
+        } else if (d == Direction::forward) {
+            deepcnn::grouped_conv2d_forward_ref(g, g.C, N, x.data(), w.data(), b.data(), y.data());
+        } else if (d == Direction::backward_data) {
+            deepcnn::grouped_conv2d_backward_data_ref(g, g.C, N, dy.data(), w.data(), dx.data());
+        } else {
+            deepcnn::grouped_conv2d_backward_weights_ref(g, g.C, N, x.data(), dy.data(), dw.data(), db.data());
         }
-        return y;
+        return d == Direction::forward ? y : d == Direction::backward_data ? dx : dw;
     }
 };
 
-void bm_depthwise(benchmark::State& state, DepthwiseShape shape, Direction d, bool fast, int batch, int threads) {
+void bm_depthwise(benchmark::State& state, DepthwiseShape shape, Direction d, Impl impl, int batch, int threads,
+                  std::string variant) {
     const ConvGeometry g = shape.geometry();
     deepcnn::ThreadPool pool(threads);
     deepcnn::ThreadPool* p = threads > 1 ? &pool : nullptr;
+    if (impl == Impl::fast) {
+        const deepcnn::ConvPlan plan = deepcnn::kernels::grouped_conv2d_plan<float>(g, g.C, batch, threads);
+        state.SetLabel(variant.empty() ? plan.variant(conv_direction(d)) : variant);
+    }
     {
         const int images = std::min(batch, 2);
         DepthwiseBuffers check(g, images), reference(g, images);
-        const double error = relative_error(check.run(d, fast, p), reference.run(d, false, nullptr));
+        const double error = relative_error(check.run(d, impl, p, variant), reference.run(d, Impl::ref, nullptr));
         if (error > 1e-5) {
             state.SkipWithError(("differs from the _ref: relative error " + std::to_string(error)).c_str());
             return;
         }
     }
     DepthwiseBuffers buffers(g, batch);
-    time_and_count(state, threads, 2.0 * g.macs() / g.C * batch, [&] { return buffers.run(d, fast, p).data(); });
+    time_and_count(state, threads, 2.0 * g.macs() / g.C * batch,
+                   [&] { return buffers.run(d, impl, p, variant).data(); });
 }
 
 // Whether variant v of direction d applies to the shape at this batch and thread count: a forced run on a
@@ -287,7 +293,9 @@ int main(int argc, char** argv) {
         break;
     }
     benchmark::RegisterBenchmark("fma_peak", bm_fma_peak)->Arg(1)->Arg(2)->Iterations(1)->UseRealTime();
-    for (const auto& shape : bench::conv_shapes())
+    std::vector<bench::ConvShape> shapes = bench::conv_shapes();
+    for (const bench::ConvShape& shape : bench::residual_shapes()) shapes.push_back(shape);
+    for (const auto& shape : shapes)
         for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights})
             for (int batch : {64, 1}) {
                 auto add = [&](Impl impl, int threads, const std::string& variant = "") {
@@ -316,16 +324,27 @@ int main(int argc, char** argv) {
                                         DepthwiseShape{128, 12, 12, 1}, DepthwiseShape{128, 12, 12, 2}})
         for (Direction d : {Direction::forward, Direction::backward_data, Direction::backward_weights})
             for (int batch : {64, 1}) {
-                auto add = [&](bool fast, int threads) {
-                    const std::string label = shape.label() + "/" + name(d) + "/" + (fast ? "rows" : "ref") +
-                                              "/batch:" + std::to_string(batch) + "/threads:" + std::to_string(threads);
-                    auto* b = benchmark::RegisterBenchmark(label.c_str(), bm_depthwise, shape, d, fast, batch, threads);
+                auto add = [&](Impl impl, int threads, const std::string& variant = "") {
+                    const std::string label = shape.label() + "/" + name(d) + "/" + name(impl) +
+                                              (variant.empty() ? "" : ":" + variant) + "/batch:" +
+                                              std::to_string(batch) + "/threads:" + std::to_string(threads);
+                    auto* b = benchmark::RegisterBenchmark(label.c_str(), bm_depthwise, shape, d, impl, batch,
+                                                           threads, variant);
                     b->UseRealTime()->Unit(benchmark::kMicrosecond);
-                    if (!fast) b->Iterations(3);
+                    if (impl == Impl::ref) b->Iterations(3);
                 };
-                add(true, 1);
-                add(true, 2);
-                if (batch == 1) add(false, 1);
+                add(Impl::fast, 1);
+                add(Impl::fast, 2);
+                if (variants) {
+                    const ConvGeometry g = shape.geometry();
+                    const std::string chosen =
+                        deepcnn::kernels::grouped_conv2d_plan<float>(g, g.C, batch, 1).variant(conv_direction(d));
+                    for (const std::string& v :
+                         deepcnn::kernels::grouped_conv2d_variant_names<float>(conv_direction(d)))
+                        if (v != chosen)
+                            for (int threads : {1, 2}) add(Impl::fast, threads, v);
+                }
+                if (batch == 1) add(Impl::ref, 1);
             }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -1,7 +1,8 @@
 // tools/peers/onednn_conv.cpp: times oneDNN's convolution primitives (forward_training, backward-data,
 // backward-weights with bias) on the layer shapes given on the command line, for tools/compare-peers. Layouts are
 // oneDNN's choice (format tag any); reorders are not timed. Threads: OMP_NUM_THREADS (Debian's build uses OpenMP).
-// Usage: onednn_conv BATCH NAME:C:H:W:K:KS [...]
+// Usage: onednn_conv BATCH NAME:C:H:W:K:KS[:STRIDE[:GROUPS]] [...]  ('same' padding split as TensorFlow does, the
+// extra row and column at the end, as deepcnn's Padding::same(); GROUPS == C is a depthwise convolution).
 // Prints CSV: layer,direction,batch,ms,gflops,cpu_ms,cpu_gflops: median wall time and median process CPU time
 // (the fair single-thread figure on a shared machine, where wall time includes time spent descheduled).
 #include <oneapi/dnnl/dnnl.hpp>
@@ -79,11 +80,15 @@ int main(int argc, char** argv) {
         std::replace(spec.begin(), spec.end(), ':', ' ');
         std::istringstream in(spec);
         std::string name;
-        int C = 0, H = 0, W = 0, K = 0, KS = 0;
+        int C = 0, H = 0, W = 0, K = 0, KS = 0, S = 1, G = 1;
         in >> name >> C >> H >> W >> K >> KS;
-        const int pad_lo = (KS - 1) / 2, pad_hi = KS - 1 - pad_lo;  // 'same', stride 1
-        const memory::dims src{N, C, H, W}, wei{K, C, KS, KS}, bia{K}, dst{N, K, H, W};
-        const memory::dims strides{1, 1}, pl{pad_lo, pad_lo}, pr{pad_hi, pad_hi};
+        if (!(in >> S)) S = 1;
+        if (!(in >> G)) G = 1;
+        const int OH = (H + S - 1) / S, OW = (W + S - 1) / S;
+        const int pad_h = std::max(0, (OH - 1) * S + KS - H), pad_w = std::max(0, (OW - 1) * S + KS - W);
+        const memory::dims src{N, C, H, W}, bia{K}, dst{N, K, OH, OW};
+        const memory::dims wei = G == 1 ? memory::dims{K, C, KS, KS} : memory::dims{G, K / G, C / G, KS, KS};
+        const memory::dims strides{S, S}, pl{pad_h / 2, pad_w / 2}, pr{pad_h - pad_h / 2, pad_w - pad_w / 2};
         const memory::desc src_md(src, dt::f32, tag::any), wei_md(wei, dt::f32, tag::any),
             bia_md(bia, dt::f32, tag::any), dst_md(dst, dt::f32, tag::any);
 
@@ -109,7 +114,7 @@ int main(int argc, char** argv) {
         convolution_forward fwd(fwd_pd);
         convolution_backward_data bwd_data(bwd_data_pd);
         convolution_backward_weights bwd_weights(bwd_weights_pd);
-        const double flops = 2.0 * N * K * H * W * double(C) * KS * KS;
+        const double flops = 2.0 * N * K * OH * OW * double(C / G) * KS * KS;
         const std::unordered_map<int, memory> fwd_args{
             {DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, y}};
         const std::unordered_map<int, memory> bd_args{

@@ -37,25 +37,37 @@ def median_ms(run, min_runs=5, min_seconds=0.5):
 
 
 def conv(batch, specs):
+    """Each spec NAME:C:H:W:K:KS[:STRIDE[:GROUPS]]; padding KS // 2 on both sides (the same output size and work as
+    'same'; at stride 2 on even sizes TensorFlow's 'same' puts its one padding row at the end instead)."""
     print("layer,direction,batch,ms,gflops,cpu_ms,cpu_gflops")
     g = torch.Generator().manual_seed(1)
     for spec in specs:
-        name, C, H, W, K, KS = spec.split(":")
-        C, H, W, K, KS = int(C), int(H), int(W), int(K), int(KS)
+        fields = spec.split(":")
+        name = fields[0]
+        C, H, W, K, KS = (int(v) for v in fields[1:6])
+        S = int(fields[6]) if len(fields) > 6 else 1
+        G = int(fields[7]) if len(fields) > 7 else 1
+        OH, OW = (H + S - 1) // S, (W + S - 1) // S
         x = torch.rand(batch, C, H, W, generator=g) * 2 - 1
-        w = torch.rand(K, C, KS, KS, generator=g) * 2 - 1
+        w = torch.rand(K, C // G, KS, KS, generator=g) * 2 - 1
         b = torch.rand(K, generator=g) * 2 - 1
-        dy = torch.rand(batch, K, H, W, generator=g) * 2 - 1
+        dy = torch.rand(batch, K, OH, OW, generator=g) * 2 - 1
         pad = [KS // 2, KS // 2]
-        flops = 2.0 * batch * K * H * W * C * KS * KS
+        flops = 2.0 * batch * K * OH * OW * (C // G) * KS * KS
+
+        def forward():
+            return torch.nn.functional.conv2d(x, w, b, stride=S, padding=KS // 2, groups=G)
+
+        def backward(mask, bias_sizes):
+            # What autograd calls for Conv2d's backward: aten::convolution_backward with an output mask.
+            return lambda: torch.ops.aten.convolution_backward(dy, x, w, bias_sizes, [S, S], pad, [1, 1], False,
+                                                               [0, 0], G, mask)
+
         with torch.no_grad():
             runs = {
-                "forward": lambda: torch.nn.functional.conv2d(x, w, b, padding=KS // 2),
-                # What autograd calls for Conv2d's backward: aten::convolution_backward with an output mask.
-                "backward_data": lambda: torch.ops.aten.convolution_backward(
-                    dy, x, w, None, [1, 1], pad, [1, 1], False, [0, 0], 1, [True, False, False]),
-                "backward_weights": lambda: torch.ops.aten.convolution_backward(
-                    dy, x, w, [K], [1, 1], pad, [1, 1], False, [0, 0], 1, [False, True, True]),
+                "forward": forward,
+                "backward_data": backward([True, False, False], None),
+                "backward_weights": backward([False, True, True], [K]),
             }
             for direction, run in runs.items():
                 ms, cpu = median_ms(run)

@@ -6,10 +6,10 @@
 // portable pass and double hold the GEMM variants only.
 // conv2d_run forces a variant by name (tests, benchmarks); conv2d_plan names the ones a shape runs.
 //
-//   forward           direct, broadcast, winograd_transposed, winograd, implicit_gemm
-//   backward-data     broadcast_flipped, winograd_transposed_flipped, winograd_flipped, implicit_gemm_flipped,
-//                     gemm_col2im
-//   backward-weights  winograd, broadcast, direct, implicit_gemm
+//   forward           direct, broadcast, winograd_transposed, winograd, pointwise, implicit_gemm
+//   backward-data     broadcast_flipped, winograd_transposed_flipped, winograd_flipped, pointwise,
+//                     implicit_gemm_flipped, gemm_col2im
+//   backward-weights  winograd, broadcast, direct, pointwise, implicit_gemm
 //
 // Every variant assigns its outputs, splits its work over the pool without splitting a sum, and uses the
 // workspace laid out by conv2d_fast_workspace_size (one size for all the variants of a shape).
@@ -96,6 +96,27 @@ inline void forward_winograd_run(const ConvGeometry& g, const ConvArgs<float>& a
                      a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool);
 }
 #endif
+
+// Pointwise (conv2d_pointwise.hpp): 1x1 windows without padding, any stride, as plain GEMMs on the planes. Against
+// the implicit GEMM (its padded copy and im2col packer) on the 1x1 layers of bench_conv2d (resnet/proj*,
+// mobile/pw*; batch 64 and 1, 1 thread, CPU time, Intel Xeon family 6 model 207): see docs/performance.md, "1x1 and
+// stride 2"; faster in 23 of 24 entries (the other 0.97x, within noise), so it pays wherever it applies.
+inline bool pointwise_variant_applies(const ConvGeometry& g, int, int) { return pointwise_applies(g); }
+template <class Scalar>
+void forward_pointwise_run(const ConvGeometry& g, const ConvArgs<Scalar>& a) {
+    pointwise_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.workspace + conv2d_fast_shared_scalars(g),
+                      conv_thread_scalars<Scalar>(g), a.pool);
+}
+template <class Scalar>
+void backward_data_pointwise_run(const ConvGeometry& g, const ConvArgs<Scalar>& a) {
+    pointwise_backward_data(g, a.N, a.dy, a.weight, a.dx, a.workspace + conv2d_fast_shared_scalars(g),
+                            conv_thread_scalars<Scalar>(g), a.pool);
+}
+template <class Scalar>
+void backward_weights_pointwise_run(const ConvGeometry& g, const ConvArgs<Scalar>& a) {
+    pointwise_backward_weights(g, a.N, a.x, a.dy, a.dweight, a.dbias, a.workspace + conv2d_fast_shared_scalars(g),
+                               conv_thread_scalars<Scalar>(g), a.pool);
+}
 
 // ---- backward-data
 
@@ -326,6 +347,8 @@ std::vector<ConvVariant<Scalar>> conv2d_variants(ConvDirection d) {
                 list.push_back({"winograd", forward_winograd_applies, forward_winograd_pays, forward_winograd_run});
             }
 #endif
+            list.push_back({"pointwise", pointwise_variant_applies, pointwise_variant_applies,
+                            forward_pointwise_run<Scalar>});
             list.push_back({"implicit_gemm", always, always, forward_implicit_gemm<Scalar>});
             break;
         case ConvDirection::backward_data:
@@ -340,6 +363,8 @@ std::vector<ConvVariant<Scalar>> conv2d_variants(ConvDirection d) {
                                 backward_data_winograd_run});
             }
 #endif
+            list.push_back({"pointwise", pointwise_variant_applies, pointwise_variant_applies,
+                            backward_data_pointwise_run<Scalar>});
             list.push_back({"implicit_gemm_flipped", backward_data_implicit_gemm_applies,
                             backward_data_implicit_gemm_applies, backward_data_implicit_gemm_run<Scalar>});
             list.push_back({"gemm_col2im", always, always, backward_data_gemm_col2im_run<Scalar>});
@@ -355,6 +380,8 @@ std::vector<ConvVariant<Scalar>> conv2d_variants(ConvDirection d) {
                                 backward_weights_direct_run});
             }
 #endif
+            list.push_back({"pointwise", pointwise_variant_applies, pointwise_variant_applies,
+                            backward_weights_pointwise_run<Scalar>});
             list.push_back({"implicit_gemm", always, always, backward_weights_implicit_gemm_run<Scalar>});
             break;
     }

@@ -90,6 +90,27 @@ void conv2d_run(ConvDirection d, const char* name, const ConvGeometry& g, const 
     DEEPCNN_ISA_CALL(Scalar, conv2d_run<Scalar>(d, name, g, a));
 }
 
+// ---- Grouped convolution (grouped_conv2d_plan.hpp): the variant each direction runs (the same for any batch and
+// thread count), their names, a forced run and the chosen run of direction d. No workspace.
+template <class Scalar>
+ConvPlan grouped_conv2d_plan(const ConvGeometry& g, int groups, int N, int threads) {
+    const Isa isa = std::is_same<Scalar, float>::value ? active_isa() : Isa::portable;
+    DEEPCNN_ISA_CALL(Scalar, grouped_conv2d_plan<Scalar>(g, groups, N, threads, isa));
+}
+template <class Scalar>
+std::vector<std::string> grouped_conv2d_variant_names(ConvDirection d) {
+    DEEPCNN_ISA_CALL(Scalar, grouped_conv2d_variant_names<Scalar>(d));
+}
+template <class Scalar>
+void grouped_conv2d_run(ConvDirection d, const char* name, const ConvGeometry& g, int groups,
+                        const ConvArgs<Scalar>& a) {
+    DEEPCNN_ISA_CALL(Scalar, grouped_conv2d_run<Scalar>(d, name, g, groups, a));
+}
+template <class Scalar>
+void grouped_conv2d_fast(ConvDirection d, const ConvGeometry& g, int groups, const ConvArgs<Scalar>& a) {
+    DEEPCNN_ISA_CALL(Scalar, grouped_conv2d_fast<Scalar>(d, g, groups, a));
+}
+
 // ---- ReLU (elementwise.hpp).
 template <class Scalar>
 void relu_forward(long count, const Scalar* x, Scalar* y, std::uint8_t* mask) {

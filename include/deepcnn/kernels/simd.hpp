@@ -1,6 +1,6 @@
 // deepcnn/kernels/simd.hpp: the float vectors the hand-written kernels are templated on: Ymm (8 lanes, AVX2 + FMA)
 // and, with AVX-512F, Zmm (16 lanes), with the same static interface (load, broadcast, fma, masked first-lanes
-// loads and stores, a fold to 8 lanes), first_lanes, the AVX2 mask of a vector's first n lanes, and
+// loads and stores, a fold to 8 lanes, the even elements of two vectors' worth), first_lanes, the AVX2 mask of a vector's first n lanes, and
 // store_first_lanes, which stores them without a mask. Widest is the widest the target has: on Zen 5 a zmm FMA
 // does twice a ymm one's arithmetic in the same time.
 
@@ -53,6 +53,11 @@ struct Ymm {
     static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
     static V add(V a, V b) { return _mm256_add_ps(a, b); }
     static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+    // Lane i = p[2 i] (stride-2 windows): the even elements of 16 loaded.
+    static V load_even(const float* p) {
+        const __m256 pairs = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _MM_SHUFFLE(2, 0, 2, 0));
+        return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), _MM_SHUFFLE(3, 1, 2, 0)));
+    }
     // The first n <= 8 lanes.
     static Mask first(int n) { return first_lanes(n); }
     static V load_first(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
@@ -72,6 +77,10 @@ struct Zmm {
     static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     static V add(V a, V b) { return _mm512_add_ps(a, b); }
     static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+    static V load_even(const float* p) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        return _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
+    }
     static Mask first(int n) { return static_cast<Mask>((1u << n) - 1u); }
     static V load_first(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
     static void store_first(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }

@@ -2,8 +2,9 @@
 // (K, C, KH, KW), the optional bias (K), their gradients, the cached input and the kernels' workspace; the
 // arithmetic lives in kernels/: conv2d_fast.hpp (packed GEMM, Winograd and direct kernels, threaded) for float
 // where the CPU runs AVX2 or AVX-512 (kernels::simd_active), otherwise conv2d.hpp (im2col + Eigen, one thread).
-// With groups > 1 (with_groups) the weights are (K, C / groups, KH, KW) and grouped_conv2d.hpp's row loops
-// (threaded, any Scalar) do the arithmetic.
+// With groups > 1 (with_groups) the weights are (K, C / groups, KH, KW) and the grouped convolution's plan
+// (grouped_conv2d_plan.hpp: the depthwise 3x3 SIMD kernels where they apply, else grouped_conv2d.hpp's row loops;
+// threaded, any Scalar) does the arithmetic.
 #pragma once
 
 #include <string>
@@ -107,7 +108,8 @@ public:
 
     // The variant each direction ran last (kernels/conv2d_plan.hpp), or a note on the path that ran.
     std::string kernel_plan() const override {
-        if (groups_ > 1) return "grouped row loops (" + std::to_string(groups_) + " groups)";
+        if (groups_ > 1 && plan_.threads == 0) return "not run yet (" + std::to_string(groups_) + " groups)";
+        if (groups_ > 1) return plan_.str() + " (" + std::to_string(groups_) + " groups)";
         if (plan_.threads == 0) return kernels::simd_active<Scalar>() ? "not run yet" : "im2col + Eigen";
         return plan_.str();
     }
@@ -133,8 +135,9 @@ protected:
         y.resize(output_shape(x.shape()));
         const Scalar* bias = use_bias_ ? bias_.data() : nullptr;
         if (groups_ > 1) {
-            grouped_conv2d_forward(geometry_, groups_, x.n(), x.data(), weight_.data(), bias, y.data(),
-                                   this->thread_pool());
+            ConvArgs<Scalar> a = grouped_args(x.n());
+            a.x = x.data(), a.weight = weight_.data(), a.bias = bias, a.y = y.data();
+            kernels::grouped_conv2d_run(ConvDirection::forward, plan_.forward, geometry_, groups_, a);
         } else if (kernels::simd_active<Scalar>()) {
             ConvArgs<Scalar> a = kernel_args(x.n());
             a.x = x.data(), a.weight = weight_.data(), a.bias = bias, a.y = y.data();
@@ -149,8 +152,9 @@ protected:
         backward_weights(dy);
         dx.resize(input_.get().shape());
         if (groups_ > 1) {
-            grouped_conv2d_backward_data(geometry_, groups_, dy.n(), dy.data(), weight_.data(), dx.data(),
-                                         this->thread_pool());
+            ConvArgs<Scalar> a = grouped_args(dy.n());
+            a.dy = dy.data(), a.weight = weight_.data(), a.dx = dx.data();
+            kernels::grouped_conv2d_run(ConvDirection::backward_data, plan_.backward_data, geometry_, groups_, a);
         } else if (kernels::simd_active<Scalar>()) {
             ConvArgs<Scalar> a = kernel_args(dy.n());
             a.dy = dy.data(), a.weight = weight_.data(), a.dx = dx.data();
@@ -167,8 +171,10 @@ private:
     void backward_weights(const Tensor<Scalar>& dy) {
         Scalar* dbias = use_bias_ ? dbias_.data() : nullptr;
         if (groups_ > 1) {
-            grouped_conv2d_backward_weights(geometry_, groups_, dy.n(), input_.get().data(), dy.data(),
-                                            dweight_.data(), dbias, this->thread_pool());
+            ConvArgs<Scalar> a = grouped_args(dy.n());
+            a.x = input_.get().data(), a.dy = dy.data(), a.dweight = dweight_.data(), a.dbias = dbias;
+            kernels::grouped_conv2d_run(ConvDirection::backward_weights, plan_.backward_weights, geometry_, groups_,
+                                        a);
         } else if (kernels::simd_active<Scalar>()) {
             ConvArgs<Scalar> a = kernel_args(dy.n());
             a.x = input_.get().data(), a.dy = dy.data(), a.dweight = dweight_.data(), a.dbias = dbias;
@@ -189,6 +195,19 @@ private:
         const int threads = a.pool ? a.pool->size() : 1;
         if (plan_.N != N || plan_.threads != threads || plan_.isa != active_isa())
             plan_ = kernels::conv2d_plan<Scalar>(geometry_, N, threads);
+        return a;
+    }
+
+    // The pool of a grouped convolution's call on N images, with its plan (kernels/grouped_conv2d_plan.hpp) for
+    // (N, threads, instruction set), made once for each such triple in a row. No workspace.
+    ConvArgs<Scalar> grouped_args(int N) {
+        ConvArgs<Scalar> a;
+        a.N = N;
+        a.pool = this->thread_pool();
+        const int threads = a.pool ? a.pool->size() : 1;
+        const Isa isa = std::is_same<Scalar, float>::value ? active_isa() : Isa::portable;
+        if (plan_.N != N || plan_.threads != threads || plan_.isa != isa)
+            plan_ = kernels::grouped_conv2d_plan<Scalar>(geometry_, groups_, N, threads);
         return a;
     }
 

@@ -1,0 +1,217 @@
+// tests/kernels/test_conv2d_mobile.cpp: the fast paths of residual and mobile nets, each variant forced by name on
+// every instruction set against the plain _ref kernels, on odd shapes (batch 1 and more, channels that are not
+// multiples of 8 or 16, odd sizes, padding 0, 1 and 2, stride 1 and 2), and bit-identical on 1, 2 and 3 threads:
+// the convolution plan's "pointwise" variants (1x1 windows, kernels/conv2d_pointwise.hpp) and the grouped plan's
+// "depthwise3x3" and "rows" (kernels/grouped_conv2d_plan.hpp); and which variant each plan picks for them.
+#include <catch2/catch.hpp>
+
+#include <deepcnn/kernels/kernels.hpp>
+#include <deepcnn/kernels/conv2d_ref.hpp>
+#include <deepcnn/kernels/grouped_conv2d.hpp>
+#include <deepcnn/layers/conv2d.hpp>
+#include <deepcnn/random.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "isa_passes.hpp"
+
+using namespace deepcnn;
+
+namespace {
+
+struct MobileCase {
+    int N, C, H, W, K, window, stride;
+    Padding padding;
+    int groups;  // 1: a plain convolution; C: depthwise
+};
+
+std::string describe(const MobileCase& c) {
+    return "N " + std::to_string(c.N) + " C " + std::to_string(c.C) + " " + std::to_string(c.H) + "x" +
+           std::to_string(c.W) + " K " + std::to_string(c.K) + " window " + std::to_string(c.window) + " stride " +
+           std::to_string(c.stride) + " padding " + c.padding.str() + " groups " + std::to_string(c.groups);
+}
+
+std::vector<float> random_floats(std::size_t count, Rng& rng) {
+    std::vector<float> v(count);
+    for (auto& e : v) e = static_cast<float>(rng.uniform(-1.0, 1.0));
+    return v;
+}
+
+double relative_difference(const std::vector<float>& a, const std::vector<float>& b) {
+    double diff = 0, scale = 1e-30;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        diff = std::max(diff, std::abs(double(a[i]) - double(b[i])));
+        scale = std::max(scale, std::abs(double(b[i])));
+    }
+    return diff / scale;
+}
+
+// One case's operands and its _ref results for all three directions.
+struct MobileOperands {
+    ConvGeometry g;
+    std::vector<float> x, w, b, dy;
+    std::vector<float> y_ref, dx_ref, dw_ref, db_ref;
+    explicit MobileOperands(const MobileCase& c) {
+        g = make_conv_geometry(c.C, c.H, c.W, c.K, c.window, c.window, c.stride, c.stride, c.padding);
+        Rng rng(static_cast<std::uint64_t>(c.N * 7919 + c.C * 131 + c.H * 17 + c.W + c.stride));
+        x = random_floats(static_cast<std::size_t>(c.N) * c.C * c.H * c.W, rng);
+        w = random_floats(static_cast<std::size_t>(c.K) * (c.C / c.groups) * c.window * c.window, rng);
+        b = random_floats(static_cast<std::size_t>(c.K), rng);
+        dy = random_floats(static_cast<std::size_t>(c.N) * c.K * g.out_pixels(), rng);
+        y_ref.resize(dy.size()), dx_ref.resize(x.size()), dw_ref.resize(w.size()), db_ref.resize(b.size());
+        if (c.groups == 1) {
+            conv2d_forward_ref(g, c.N, x.data(), w.data(), b.data(), y_ref.data());
+            conv2d_backward_data_ref(g, c.N, dy.data(), w.data(), dx_ref.data());
+            conv2d_backward_weights_ref(g, c.N, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+        } else {
+            grouped_conv2d_forward_ref(g, c.groups, c.N, x.data(), w.data(), b.data(), y_ref.data());
+            grouped_conv2d_backward_data_ref(g, c.groups, c.N, dy.data(), w.data(), dx_ref.data());
+            grouped_conv2d_backward_weights_ref(g, c.groups, c.N, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+        }
+    }
+};
+
+struct MobileOutputs {
+    std::vector<float> out, dbias;
+};
+
+// Runs variant `name` of direction d on `threads` threads, outputs and workspace NaN-filled first (every value
+// read must have been written).
+MobileOutputs run_mobile_variant(const MobileCase& c, const MobileOperands& o, ConvDirection d, const std::string& name, int threads) {
+    ThreadPool pool(threads);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    MobileOutputs r;
+    r.out.assign(d == ConvDirection::forward ? o.dy.size() : d == ConvDirection::backward_data ? o.x.size()
+                                                                                               : o.w.size(),
+                 nan);
+    r.dbias.assign(o.b.size(), nan);
+    std::vector<float> workspace(c.groups == 1 ? kernels::conv2d_fast_workspace_size<float>(o.g, threads) : 0, nan);
+    ConvArgs<float> a;
+    a.N = c.N, a.x = o.x.data(), a.weight = o.w.data(), a.bias = o.b.data(), a.dy = o.dy.data();
+    a.y = r.out.data(), a.dx = r.out.data(), a.dweight = r.out.data(), a.dbias = r.dbias.data();
+    a.workspace = workspace.data(), a.pool = &pool;
+    if (c.groups == 1) {
+        kernels::conv2d_run(d, name.c_str(), o.g, a);
+    } else {
+        kernels::grouped_conv2d_run(d, name.c_str(), o.g, c.groups, a);
+    }
+    return r;
+}
+
+// Every direction of variant `name`: against the _ref, and the same bits on 1, 2 and 3 threads.
+void check_mobile_variant(const MobileCase& c, const std::string& name) {
+    INFO(describe(c) << ", variant " << name);
+    const MobileOperands o(c);
+    for (const ConvDirection d : {ConvDirection::forward, ConvDirection::backward_data, ConvDirection::backward_weights}) {
+        INFO(conv_direction_name(d));
+        const MobileOutputs one = run_mobile_variant(c, o, d, name, 1);
+        const std::vector<float>& want =
+            d == ConvDirection::forward ? o.y_ref : d == ConvDirection::backward_data ? o.dx_ref : o.dw_ref;
+        CHECK(relative_difference(one.out, want) < 1e-5);
+        if (d == ConvDirection::backward_weights) CHECK(relative_difference(one.dbias, o.db_ref) < 1e-5);
+        for (int threads : {2, 3}) {
+            INFO("threads " << threads);
+            const MobileOutputs many = run_mobile_variant(c, o, d, name, threads);
+            CHECK(many.out == one.out);
+            if (d == ConvDirection::backward_weights) CHECK(many.dbias == one.dbias);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("the pointwise (1x1) convolution variants match the references on every instruction set",
+          "[kernels][conv2d][plan][pointwise]") {
+    const MobileCase cases[] = {
+        {1, 5, 7, 9, 11, 1, 1, Padding::valid(), 1},   {3, 19, 9, 7, 13, 1, 1, Padding::same(), 1},
+        {3, 19, 9, 7, 13, 1, 2, Padding::same(), 1},   {2, 40, 13, 11, 24, 1, 2, Padding::valid(), 1},
+        {1, 33, 6, 5, 17, 1, 2, Padding::same(), 1},   {1, 70, 12, 12, 130, 1, 1, Padding::same(), 1},
+    };
+    for_each_isa([&](Isa) {
+        for (const MobileCase& c : cases) {
+            check_mobile_variant(c, "pointwise");
+            const ConvGeometry g = MobileOperands(c).g;
+            for (int threads : {1, 2}) {
+                const ConvPlan plan = kernels::conv2d_plan<float>(g, c.N, threads);
+                CHECK(std::string(plan.forward) == "pointwise");
+                CHECK(std::string(plan.backward_data) == "pointwise");
+                CHECK(std::string(plan.backward_weights) == "pointwise");
+            }
+        }
+        // Padding around a 1x1 window: the pointwise variant does not apply.
+        const ConvGeometry padded = make_conv_geometry(4, 5, 5, 3, 1, 1, 1, 1, Padding::explicit_pad(1, 1));
+        CHECK_THROWS_WITH(kernels::conv2d_run(ConvDirection::forward, "pointwise", padded, ConvArgs<float>{}),
+                          Catch::Contains("variant 'pointwise' does not apply"));
+        CHECK(std::string(kernels::conv2d_plan<float>(padded, 2, 1).forward) != "pointwise");
+    });
+    // Double runs the portable pass, which has the pointwise variants too.
+    CHECK(std::string(kernels::conv2d_plan<double>(make_conv_geometry(8, 6, 6, 8, 1, 1, 2, 2, Padding::same()), 4, 1)
+                          .forward) == "pointwise");
+}
+
+TEST_CASE("the depthwise 3x3 variants match the grouped references on every instruction set",
+          "[kernels][conv2d][plan][groups]") {
+    const MobileCase depthwise[] = {
+        {1, 5, 7, 9, 5, 3, 1, Padding::same(), 5},       {3, 19, 9, 7, 19, 3, 2, Padding::same(), 19},
+        {2, 17, 13, 11, 17, 3, 2, Padding::same(), 17}, {1, 3, 24, 24, 3, 3, 1, Padding::valid(), 3},
+        {2, 6, 11, 13, 6, 3, 1, Padding::explicit_pad(2, 2), 6},
+        {2, 7, 10, 35, 7, 3, 2, Padding::explicit_pad(1, 2), 7},
+        {1, 4, 1, 1, 4, 3, 1, Padding::same(), 4},
+    };
+    for_each_isa([&](Isa isa) {
+        for (const MobileCase& c : depthwise) {
+            check_mobile_variant(c, "rows");
+            const ConvGeometry g = MobileOperands(c).g;
+            const ConvPlan plan = kernels::grouped_conv2d_plan<float>(g, c.groups, c.N, 2);
+            if (isa == Isa::portable) {
+                CHECK(std::string(plan.forward) == "rows");
+                CHECK_THROWS_WITH(kernels::grouped_conv2d_run(ConvDirection::forward, "depthwise3x3", g, c.groups,
+                                                              ConvArgs<float>{}),
+                                  "no grouped convolution forward variant named 'depthwise3x3'");
+            } else {
+                check_mobile_variant(c, "depthwise3x3");
+                CHECK(std::string(plan.forward) == "depthwise3x3");
+                CHECK(std::string(plan.backward_data) == "depthwise3x3");
+                CHECK(std::string(plan.backward_weights) == "depthwise3x3");
+            }
+        }
+        // Two groups of two channels, and a depthwise 5x5: the row loops.
+        const MobileCase grouped{2, 4, 7, 7, 4, 3, 1, Padding::same(), 2}, wide{1, 3, 9, 9, 3, 5, 1, Padding::same(), 3};
+        check_mobile_variant(grouped, "rows");
+        check_mobile_variant(wide, "rows");
+        CHECK(std::string(kernels::grouped_conv2d_plan<float>(MobileOperands(grouped).g, 2, 2, 1).forward) == "rows");
+        CHECK(std::string(kernels::grouped_conv2d_plan<float>(MobileOperands(wide).g, 3, 1, 1).forward) == "rows");
+        if (isa != Isa::portable) {
+            CHECK_THROWS_WITH(kernels::grouped_conv2d_run(ConvDirection::backward_data, "depthwise3x3",
+                                                          MobileOperands(grouped).g, 2, ConvArgs<float>{}),
+                              Catch::Contains("variant 'depthwise3x3' does not apply"));
+        }
+        CHECK(kernels::grouped_conv2d_variant_names<float>(ConvDirection::forward).back() == "rows");
+    });
+    // Double: the row loops only.
+    CHECK(kernels::grouped_conv2d_variant_names<double>(ConvDirection::backward_weights) ==
+          std::vector<std::string>{"rows"});
+}
+
+TEST_CASE("a depthwise Conv2D names its kernel and matches the reference", "[layers][conv2d][groups][plan]") {
+    RUN_ON_EACH_ISA();
+    Conv2D<float> layer(12, 3);
+    layer.with_groups(12).with_stride(2);
+    Rng rng(5);
+    layer.build(Shape(2, 12, 9, 9), rng);
+    CHECK(layer.kernel_plan().find("not run yet") == 0);
+    Tensor<float> x(Shape(2, 12, 9, 9));
+    for (float& e : x) e = static_cast<float>(rng.uniform(-1.0, 1.0));
+    const Tensor<float> y = layer.forward(x);
+    std::vector<float> want(static_cast<std::size_t>(y.end() - y.begin()));
+    grouped_conv2d_forward_ref(layer.geometry(), 12, 2, x.data(), layer.weight().data(), layer.bias().data(),
+                               want.data());
+    CHECK(relative_difference(std::vector<float>(y.begin(), y.end()), want) < 1e-5);
+    const std::string expected = each_isa == Isa::portable ? "forward rows" : "forward depthwise3x3";
+    CHECK(layer.kernel_plan().find(expected) != std::string::npos);
+    CHECK(layer.kernel_plan().find("(12 groups)") != std::string::npos);
+}
