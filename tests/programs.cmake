@@ -4,7 +4,8 @@ add_executable(make_face_images ${PROJECT_SOURCE_DIR}/tests/programs/make_face_i
 target_link_libraries(make_face_images PRIVATE deepcnn::deepcnn deepcnn_project_options)
 set_target_properties(make_face_images PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
 
-foreach(case usage_errors data_errors predict seed_net resume_sigint kill_resume train_e2e output_dir messages)
+foreach(case usage_errors data_errors predict seed_net resume_sigint kill_resume train_e2e output_dir messages
+             memory_bound)
   add_test(NAME program_${case}
     COMMAND bash ${PROJECT_SOURCE_DIR}/tests/programs/test_programs.sh $<TARGET_FILE_DIR:fer_train>
             ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}/program_tests/${case} ${case})

@@ -254,6 +254,23 @@ output_dir)
   [[ -e deep ]] && fail "a path too long to create left directories behind"
   expect 2 "--threads 1000: more than 4x the [0-9]+ CPUs this process may use" "$train" --threads 1000 --out never
   ;;
+memory_bound)
+  # Issue 25: a run that cannot fit in memory is refused before it allocates, naming its estimate and the limit
+  # (without the check, a huge --batch ended in std::bad_alloc, or in the kernel's OOM killer with no message).
+  # ulimit -v caps this process's address space at 3 GB; the large net on the sample's 1400 training images in one
+  # batch needs far more. AddressSanitizer reserves terabytes of address space, so its build skips this case.
+  if grep -qa "AddressSanitizer" "$train"; then
+    echo "SKIP: memory_bound needs ulimit -v, which AddressSanitizer's build cannot run under"
+    exit 0
+  fi
+  expect 2 "training needs about [0-9.]+ GB \(parameters and optimizer state .*a batch of 1400: .* is available \((RLIMIT_AS|MemAvailable|the cgroup)" \
+    bash -c 'ulimit -v 3000000 && exec "$0" "$@"' "$train" --net large --batch 65536 --epochs 1 --threads 2 --out big
+  [[ -e big/checkpoint.dcnn ]] && fail "a refused run wrote a checkpoint"
+  # The same limit leaves room for a run that fits.
+  small_csv fits.csv 200 40 40
+  expect 0 "epoch +1/1" bash -c 'ulimit -v 3000000 && exec "$0" "$@"' "$train" --data fits.csv --epochs 1 --batch 16 \
+    --threads 2 --out fits
+  ;;
 messages)
   # Issue 25: data-dependent failures exit 1 naming the file; bad choices exit 2; control characters escaped;
   # one bad image does not cost the others their results; CR-only line ends read.

@@ -147,7 +147,7 @@ TEST_CASE("a stop flag set by the caller ends fit with a checkpoint, and resume 
     Tensor<float> images;
     std::vector<int> labels;
     make_data(40, 3, images, labels);
-    std::atomic<bool> stop{false};
+    CancelFlag stop{0};
     Sequential<float> model = trainer_net(1);
     Adam<float> adam(0.01);
     TrainerOptions options;
@@ -316,4 +316,47 @@ TEST_CASE("the Trainer rejects bad options and mismatched data", "[train][traine
     Tensor<float> images(Shape(4, 1, 8, 8));
     std::vector<int> labels(3, 0);
     CHECK_THROWS_WITH(TensorSource<float>(images, labels), "TensorSource: 4 images but 3 labels");
+}
+
+TEST_CASE("the memory estimate counts parameters, a batch's activations, evaluation and scratch; too much is refused",
+          "[train][trainer][memory]") {
+    Sequential<float> model(Shape(1, 1, 8, 8), 1);
+    model.add(Flatten<float>());
+    model.add(Dense<float>(2));
+    model.add(Softmax<float>());
+    // Parameters 64 * 2 + 2 = 130 floats, with 6 copies beside the values. Per sample in training: each layer's output
+    // twice and its input once ((2 * 64 + 64) + (2 * 2 + 64) + (2 * 2 + 2) = 266), plus the batch and its augmented
+    // copy (2 * 64): 394 floats. Evaluation: the outputs (64 + 2 + 2) and the batch and its mirror (128): 196 floats.
+    const MemoryEstimate e = estimate_training_memory(model, 10, 256, 6);
+    CHECK(e.parameters == 130.0 * 4 * 7);
+    CHECK(e.activations == 394.0 * 4 * 10);
+    CHECK(e.evaluation == 196.0 * 4 * 256);
+    CHECK(e.workspace == 0.0);  // no convolution
+    CHECK(estimate_training_memory(model, 20, 256, 6).activations == 2 * e.activations);
+
+    AvailableMemory little;
+    little.bytes = e.total() - 1;
+    little.limit = "a test's limit";
+    CHECK_THROWS_WITH(check_memory_fits(e, 10, 256, 1, little),
+                      Catch::Contains("training needs about") && Catch::Contains("a batch of 10") &&
+                          Catch::Contains("is available (a test's limit); use a smaller batch or fewer threads"));
+    AvailableMemory enough = little;
+    enough.bytes = e.total();
+    CHECK_NOTHROW(check_memory_fits(e, 10, 256, 1, enough));
+    CHECK(available_memory().bytes > 0);
+}
+
+TEST_CASE("a convolution's kernel scratch grows with the thread count in the memory estimate", "[train][trainer][memory]") {
+    Sequential<float> model(Shape(1, 3, 16, 16), 1);
+    model.add(Conv2D<float>(8, 3));
+    model.add(Flatten<float>());
+    model.add(Dense<float>(2));
+    model.add(Softmax<float>());
+    model.set_threads(1);
+    const double one = estimate_training_memory(model, 4, 0, 6).workspace;
+    model.set_threads(4);
+    const double four = estimate_training_memory(model, 4, 0, 6).workspace;
+    CHECK(one > 0.0);
+    CHECK(four >= one);
+    CHECK(estimate_training_memory(model, 4, 0, 6).evaluation == 0.0);
 }
