@@ -77,6 +77,15 @@ predict)
     "$predict" --model model/model.dcnn --json faces/face_0_*.png
   expect 0 "test accuracy: .*\(.* / 20\)" "$predict" --model model/model.dcnn --csv good.csv
   expect 0 "confusion matrix" "$predict" --model model/model.dcnn --csv good.csv --usage PublicTest
+  # A Graph's model file (the same layers as named nodes): fer_predict reads it and predicts what the Sequential did.
+  "$bin/graph_model_of" model/model.dcnn graph.dcnn || fail "graph_model_of failed"
+  expect 0 "Model: Graph<float>" "$predict" --model graph.dcnn --info
+  grep -Eq "conv2d_4 \\(Conv2D\\) .* relu_3" out.txt || fail "no node with its input in the Graph's summary: $(head -8 out.txt)"
+  [[ $(grep '^weights crc32' out.txt) == "weights crc32: $(crc_of model/model.dcnn)" ]] || fail "the Graph's weights differ"
+  "$predict" --model model/model.dcnn faces/*.png > sequential.txt 2>&1 || fail "fer_predict failed on the Sequential"
+  expect 0 "face_0_[a-z]+\\.png: (happiness|sadness|neutral)  happiness 0\\.[0-9]{3}" "$predict" --model graph.dcnn faces/*.png
+  cmp -s out.txt sequential.txt || fail "the Graph predicts otherwise than the Sequential: $(diff out.txt sequential.txt)"
+  expect 0 "test accuracy: .*\\(.* / 20\\)" "$predict" --model graph.dcnn --csv good.csv
   ;;
 seed_net)
   # The tutorial's net and recipe, and the long recipe's net, run end to end (one short epoch each on a small CSV).

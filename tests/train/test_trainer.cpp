@@ -65,7 +65,25 @@ TrainerOptions resumable_options(const std::string& checkpoint) {
     return options;
 }
 
-void require_same_weights(Sequential<float>& a, Sequential<float>& b) {
+// A residual net on 8x8 images: a skip connection around a convolution and BatchNorm, and Dropout's generator.
+Graph<float> trainer_graph(std::uint64_t seed) {
+    Graph<float> model(Shape(1, 1, 8, 8), seed);
+    model.add("stem", Conv2D<float>(4, 3), {"input"});
+    model.add("stem_relu", ReLU<float>(), {"stem"});
+    model.add("res_conv", Conv2D<float>(4, 3), {"stem_relu"});
+    model.add("res_bn", BatchNorm<float>(), {"res_conv"});
+    model.add("res_add", Add<float>(), {"stem_relu", "res_bn"});
+    model.add("pool", MaxPool2D<float>(2), {"res_add"});
+    model.add("flatten", Flatten<float>(), {"pool"});
+    model.add("dropout", Dropout<float>(0.25), {"flatten"});
+    model.add("logits", Dense<float>(3), {"dropout"});
+    model.add("softmax", Softmax<float>(), {"logits"});
+    model.set_threads(2);
+    return model;
+}
+
+template <class Model>
+void require_same_weights(Model& a, Model& b) {
     const auto wa = snapshot_weights(a), wb = snapshot_weights(b);
     REQUIRE(wa.size() == wb.size());
     for (const auto& entry : wa) {
@@ -359,4 +377,49 @@ TEST_CASE("a convolution's kernel scratch grows with the thread count in the mem
     CHECK(one > 0.0);
     CHECK(four >= one);
     CHECK(estimate_training_memory(model, 4, 0, 6).evaluation == 0.0);
+}
+
+TEST_CASE("a Graph stopped mid-epoch, or by the stop flag during validation, resumes to the bits of a straight run",
+          "[train][trainer][graph]") {
+    deepcnn_test::TempDir dir;
+    Tensor<float> images, val_images;
+    std::vector<int> labels, val_labels;
+    make_data(50, 1, images, labels);
+    make_data(20, 2, val_images, val_labels);
+    Graph<float> straight = trainer_graph(5);
+    Adam<float> straight_adam(0.01);
+    Trainer<Graph<float>> straight_trainer(straight, straight_adam, resumable_options(dir.file("straight.dcnn")));
+    REQUIRE(straight_trainer.fit(images, labels, val_images, val_labels).epochs_done == 3);
+
+    for (const bool during_validation : {false, true}) {
+        DYNAMIC_SECTION((during_validation ? "stopped during epoch 2's validation" : "stopped at epoch 2, step 3")) {
+            const std::string checkpoint = dir.file("interrupted.dcnn");
+            {
+                CancelFlag stop{0};
+                TrainerOptions options = resumable_options(checkpoint);
+                options.stop = &stop;
+                Graph<float> model = trainer_graph(5);
+                Adam<float> adam(0.01);
+                Trainer<Graph<float>> trainer(model, adam, options);
+                // The last step of epoch 2 sets the flag: the Trainer does not stop between steps then, and the
+                // validation that follows polls it (the model's cancel flag) and stops.
+                trainer.on_batch_end([&](const BatchEnd& b) {
+                    if (b.epoch == 2 && b.step == (during_validation ? b.steps : 3)) stop.store(1);
+                });
+                const TrainingResult stopped = trainer.fit(images, labels, val_images, val_labels);
+                REQUIRE(stopped.reason == StopReason::stop_requested);
+                REQUIRE(stopped.epochs_done == 1);
+                REQUIRE(stopped.step_in_epoch == (during_validation ? stopped.steps_per_epoch : 3));
+            }
+            Graph<float> resumed = trainer_graph(99);  // other initial weights: all must come from the checkpoint
+            Adam<float> adam(0.01);
+            Trainer<Graph<float>> trainer(resumed, adam, resumable_options(checkpoint));
+            trainer.resume(checkpoint);
+            const TrainingResult result = trainer.fit(images, labels, val_images, val_labels);
+            REQUIRE(result.reason == StopReason::completed);
+            REQUIRE(result.history.size() == 3);
+            CHECK(result.history[1].learning_rate == straight_trainer.history()[1].learning_rate);
+            require_same_weights(straight, resumed);
+        }
+    }
 }
