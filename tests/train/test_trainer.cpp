@@ -51,6 +51,16 @@ void make_data(int n, std::uint64_t seed, Tensor<float>& images, std::vector<int
     }
 }
 
+// The resume tests' data: 50 training images (7 steps per epoch of 8, the last one of 2) and 20 to validate.
+struct ResumeData {
+    Tensor<float> images, val_images;
+    std::vector<int> labels, val_labels;
+    ResumeData() {
+        make_data(50, 1, images, labels);
+        make_data(20, 2, val_images, val_labels);
+    }
+};
+
 TrainerOptions resumable_options(const std::string& checkpoint) {
     TrainerOptions options;
     options.epochs = 3;
@@ -111,10 +121,9 @@ using namespace trainer_test;
 
 TEST_CASE("a run stopped mid-epoch and resumed gives the bits of a straight run", "[train][trainer]") {
     deepcnn_test::TempDir dir;
-    Tensor<float> images, val_images;
-    std::vector<int> labels, val_labels;
-    make_data(50, 1, images, labels);  // 7 steps per epoch, the last one of 2 images
-    make_data(20, 2, val_images, val_labels);
+    const ResumeData data;
+    const Tensor<float>&images = data.images, &val_images = data.val_images;
+    const std::vector<int>&labels = data.labels, &val_labels = data.val_labels;
 
     Sequential<float> straight = trainer_net(5);
     Adam<float> straight_adam(0.01);
@@ -382,14 +391,11 @@ TEST_CASE("a convolution's kernel scratch grows with the thread count in the mem
 TEST_CASE("a Graph stopped mid-epoch, or by the stop flag during validation, resumes to the bits of a straight run",
           "[train][trainer][graph]") {
     deepcnn_test::TempDir dir;
-    Tensor<float> images, val_images;
-    std::vector<int> labels, val_labels;
-    make_data(50, 1, images, labels);
-    make_data(20, 2, val_images, val_labels);
+    const ResumeData d;
     Graph<float> straight = trainer_graph(5);
     Adam<float> straight_adam(0.01);
     Trainer<Graph<float>> straight_trainer(straight, straight_adam, resumable_options(dir.file("straight.dcnn")));
-    REQUIRE(straight_trainer.fit(images, labels, val_images, val_labels).epochs_done == 3);
+    REQUIRE(straight_trainer.fit(d.images, d.labels, d.val_images, d.val_labels).epochs_done == 3);
 
     for (const bool during_validation : {false, true}) {
         DYNAMIC_SECTION((during_validation ? "stopped during epoch 2's validation" : "stopped at epoch 2, step 3")) {
@@ -406,7 +412,7 @@ TEST_CASE("a Graph stopped mid-epoch, or by the stop flag during validation, res
                 trainer.on_batch_end([&](const BatchEnd& b) {
                     if (b.epoch == 2 && b.step == (during_validation ? b.steps : 3)) stop.store(1);
                 });
-                const TrainingResult stopped = trainer.fit(images, labels, val_images, val_labels);
+                const TrainingResult stopped = trainer.fit(d.images, d.labels, d.val_images, d.val_labels);
                 REQUIRE(stopped.reason == StopReason::stop_requested);
                 REQUIRE(stopped.epochs_done == 1);
                 REQUIRE(stopped.step_in_epoch == (during_validation ? stopped.steps_per_epoch : 3));
@@ -415,7 +421,7 @@ TEST_CASE("a Graph stopped mid-epoch, or by the stop flag during validation, res
             Adam<float> adam(0.01);
             Trainer<Graph<float>> trainer(resumed, adam, resumable_options(checkpoint));
             trainer.resume(checkpoint);
-            const TrainingResult result = trainer.fit(images, labels, val_images, val_labels);
+            const TrainingResult result = trainer.fit(d.images, d.labels, d.val_images, d.val_labels);
             REQUIRE(result.reason == StopReason::completed);
             REQUIRE(result.history.size() == 3);
             CHECK(result.history[1].learning_rate == straight_trainer.history()[1].learning_rate);
