@@ -345,7 +345,7 @@ TEST_CASE("the Trainer rejects bad options and mismatched data", "[train][traine
     CHECK_THROWS_WITH(TensorSource<float>(images, labels), "TensorSource: 4 images but 3 labels");
 }
 
-TEST_CASE("the memory estimate counts parameters, a batch's activations, evaluation and scratch; too much is refused",
+TEST_CASE("the memory estimate counts parameters, a batch's activations, evaluation and scratch, and refuses too much",
           "[train][trainer][memory]") {
     Sequential<float> model(Shape(1, 1, 8, 8), 1);
     model.add(Flatten<float>());
