@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include <time.h>
@@ -148,7 +149,7 @@ inline std::vector<ConvShape> residual_shapes() {
 
 using Model = fer::Model;
 
-// The two nets fer_train builds (examples/fer_nets.hpp), for 3 classes.
-inline Model make_net(const std::string& name, std::uint64_t seed) { return fer::make_net(name, 3, seed); }
+// The chains fer_train builds (examples/fer_nets.hpp: "fer", "large", "seed"), for 3 classes.
+inline Model make_net(const std::string& name, std::uint64_t seed) { return std::get<Model>(fer::make_net(name, 3, seed)); }
 
 }  // namespace bench

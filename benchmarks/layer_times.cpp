@@ -14,6 +14,7 @@
 #include <exception>
 #include <sstream>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -74,11 +75,12 @@ Options parse(int argc, char** argv) {
 struct Run {
     deepcnn::ModelTimings timings;
     double step_seconds = 0.0;
-    std::string kernel_plans;  // Sequential::kernel_plans() after the run
+    std::string kernel_plans;  // the model's kernel_plans() after the run
 };
 
-Run time_net(const std::string& net, int threads, const Options& o) {
-    deepcnn::Sequential<float> model = fer::make_net(net, 3, 1);
+// Either kind of net (fer::make_net may build a Sequential or a Graph).
+template <class Model>
+Run time_model(Model& model, int threads, const Options& o) {
     model.set_threads(threads);
     deepcnn::Tensor<float> x(deepcnn::Shape(o.batch, 1, 48, 48));
     std::vector<int> labels(static_cast<std::size_t>(o.batch));
@@ -96,6 +98,11 @@ Run time_net(const std::string& net, int threads, const Options& o) {
     run.timings = model.timings();
     run.kernel_plans = model.kernel_plans();
     return run;
+}
+
+Run time_net(const std::string& net, int threads, const Options& o) {
+    fer::AnyNet model = fer::make_net(net, 3, 1);
+    return std::visit([&](auto& m) { return time_model(m, threads, o); }, model);
 }
 
 void print_table(const std::string& net, const Options& o, const std::vector<Run>& runs) {

@@ -1,5 +1,5 @@
-// examples/fer_common.hpp: what fer_train and fer_predict share: the metadata a FER model file carries
-// (classes, normalisation, flip averaging), prediction with test-time flip averaging, and command-line helpers.
+// examples/fer_common.hpp: what fer_train, fer_predict and fine_tune share: the metadata a FER model file carries
+// (classes, normalisation, flip averaging), command-line helpers and main()'s exit codes and messages.
 #pragma once
 
 #include <deepcnn/data/augment.hpp>
@@ -13,6 +13,7 @@
 #include <iostream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fer {
@@ -62,7 +63,7 @@ inline void store_model_info(const ModelInfo& info, deepcnn::ModelMetadata& meta
 }
 
 // Reads the FER fields of a model file's metadata; throws serialization_error naming `source` if one is
-// missing or does not match the model's output size.
+// missing or does not match the model's output size (unless `outputs` < 0).
 inline ModelInfo read_model_info(const deepcnn::ModelMetadata& meta, int outputs, const std::string& source) {
     auto text = [&](const char* key) {
         auto it = meta.text.find(key);
@@ -88,7 +89,7 @@ inline ModelInfo read_model_info(const deepcnn::ModelMetadata& meta, int outputs
     info.normalization.mean = number("norm.mean");
     info.normalization.stddev = number("norm.std");
     info.flip_averaging = number("tta.flip") != 0.0;
-    if (static_cast<int>(info.classes.size()) != outputs || info.emotions.size() != info.classes.size()) {
+    if ((outputs >= 0 && static_cast<int>(info.classes.size()) != outputs) || info.emotions.size() != info.classes.size()) {
         throw deepcnn::serialization_error(source + ": " + std::to_string(info.classes.size()) +
                                            " class names for a model with " + std::to_string(outputs) + " outputs");
     }
@@ -96,31 +97,6 @@ inline ModelInfo read_model_info(const deepcnn::ModelMetadata& meta, int outputs
         throw deepcnn::serialization_error(source + ": normalisation std must be > 0");
     }
     return info;
-}
-
-// Class probabilities (N, K) of normalised images, averaged with those of their mirror images if `flip`.
-inline deepcnn::Tensor<float> predict_probabilities(deepcnn::Sequential<float>& model,
-                                                    const deepcnn::Tensor<float>& images, bool flip, int batch = 256) {
-    deepcnn::Tensor<float> probabilities = model.predict(images, batch);
-    if (flip && images.n() > 0) {
-        deepcnn::Tensor<float> mirrored;
-        deepcnn::flip_horizontal(images, mirrored);
-        const deepcnn::Tensor<float> mirrored_probabilities = model.predict(mirrored, batch);
-        for (std::size_t i = 0; i < probabilities.size(); ++i) {
-            probabilities[i] = 0.5f * (probabilities[i] + mirrored_probabilities[i]);
-        }
-    }
-    return probabilities;
-}
-
-inline std::vector<int> argmax_rows(const deepcnn::Tensor<float>& probabilities) {
-    std::vector<int> out(static_cast<std::size_t>(probabilities.n()));
-    const int K = static_cast<int>(probabilities.shape().per_sample());
-    for (int i = 0; i < probabilities.n(); ++i) {
-        const float* p = probabilities.sample(i);
-        out[static_cast<std::size_t>(i)] = static_cast<int>(std::max_element(p, p + K) - p);
-    }
-    return out;
 }
 
 // Flushes standard output and reports whether everything written to it arrived: empty if so, otherwise why not
@@ -145,6 +121,82 @@ inline long parse_integer(const std::string& option, const std::string& text, lo
                           "], got '" + text + "'");
     }
     return value;
+}
+
+// The command line, one option at a time: `while (args.next()) if (args.is("--data")) o.data = args.value(); ...`.
+class Arguments {
+public:
+    Arguments(int argc, char** argv) : argc_(argc), argv_(argv) {}
+    bool next() { return ++i_ < argc_ && (arg_ = argv_[i_], true); }
+    const std::string& arg() const { return arg_; }
+    bool is(const char* name) const { return arg_ == name; }
+    // The option's value, the next argument; usage_error if there is none.
+    std::string value() {
+        if (i_ + 1 >= argc_) throw usage_error(arg_ + ": missing value");
+        return argv_[++i_];
+    }
+    // A value that must be on or off.
+    bool on_off() {
+        const std::string v = value();
+        if (v != "on" && v != "off") throw usage_error(arg_ + ": expected on or off, got '" + v + "'");
+        return v == "on";
+    }
+
+private:
+    int argc_;
+    char** argv_;
+    int i_ = 0;
+    std::string arg_;
+};
+
+// main() of the FER programs: `parse` reads the command line (a usage_error or config_error prints it with the usage
+// and exits 2), `run` does the work and returns the exit code; during it a config_error exits 2, `on_cancel` handles
+// a deepcnn::cancelled (if given) and any other exception exits 1; every message is escaped (printable). A standard
+// output that lost data (a full disk) turns success into exit 1.
+template <class Parse, class Run, class OnCancel>
+int run_program(const char* name, const char* usage, Parse&& parse, Run&& run, OnCancel&& on_cancel) {
+    const auto report = [&](const char* kind, const std::exception& e) {
+        std::cerr << name << ": " << kind << deepcnn::printable(e.what()) << "\n";
+    };
+    decltype(parse()) options;
+    try {
+        options = parse();
+    } catch (const usage_error& e) {
+        report("", e);
+        std::cerr << usage;
+        return exit_usage;
+    } catch (const deepcnn::config_error& e) {
+        report("", e);
+        std::cerr << usage;
+        return exit_usage;
+    }
+    int code = exit_data_error;
+    try {
+        code = run(options);
+    } catch (const deepcnn::cancelled& e) {
+        code = on_cancel(e);
+    } catch (const deepcnn::config_error& e) {
+        report("", e);
+        code = exit_usage;
+    } catch (const std::exception& e) {
+        report("error: ", e);
+        code = exit_data_error;
+    }
+    const std::string lost = standard_output_error();
+    if (!lost.empty()) {
+        std::cerr << name << ": error: cannot write standard output: " << lost << "\n";
+        if (code == exit_ok) code = exit_data_error;
+    }
+    return code;
+}
+
+// As above, a cancelled run being an error (exit 1) like any other.
+template <class Parse, class Run>
+int run_program(const char* name, const char* usage, Parse&& parse, Run&& run) {
+    return run_program(name, usage, std::forward<Parse>(parse), std::forward<Run>(run), [&](const deepcnn::cancelled& e) {
+        std::cerr << name << ": error: " << deepcnn::printable(e.what()) << "\n";
+        return exit_data_error;
+    });
 }
 
 inline double parse_positive(const std::string& option, const std::string& text) {

@@ -1,12 +1,15 @@
-// examples/fer_nets.hpp: the FER networks fer_train can build: "seed", the tutorial's D-CNN; "fer", our default,
-// chosen for accuracy per CPU-minute; "large", the same shape twice as wide, for the long recipe; and "resnet", a
-// residual Graph with global average pooling, which make_net does not return yet (it returns Sequential models)
-// (docs/results.md has the measurements).
+// examples/fer_nets.hpp: the FER networks fer_train can build, and its recipes' optimizers and schedules: "seed",
+// the tutorial's D-CNN; "fer", our default, chosen for accuracy per CPU-minute; "large", the same shape twice as
+// wide, for the long recipe; and "resnet", a residual Graph with global average pooling (docs/results.md has the
+// measurements). make_net builds any of them by name, as either kind of model (AnyNet): a new net is one more
+// line in nets().
 #pragma once
 
 #include <deepcnn/deepcnn.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -133,11 +136,63 @@ inline deepcnn::Graph<float> make_resnet(int classes, std::uint64_t seed) {
     return make_residual_net(classes, seed, {32, 64, 128, 256}, {1, 2, 1}, 1, 0.3);
 }
 
-inline Model make_net(const std::string& name, int classes, std::uint64_t seed) {
-    if (name == "seed") return make_seed_net(classes, seed);
-    if (name == "fer") return make_fer_net(classes, seed);
-    if (name == "large") return make_large_net(classes, seed);
-    throw deepcnn::config_error("unknown net '" + name + "' (expected fer, large or seed)");
+// A net of either kind: the chains above are Sequential, a net with skip connections is a Graph.
+using AnyNet = deepcnn::AnyModel<float>;
+
+// The nets fer_train --net can name, each with the function that builds it for a number of classes and a seed.
+struct NetEntry {
+    const char* name;
+    AnyNet (*make)(int classes, std::uint64_t seed);
+};
+inline const std::vector<NetEntry>& nets() {
+    static const std::vector<NetEntry> table = {
+        {"fer", [](int classes, std::uint64_t seed) { return AnyNet(make_fer_net(classes, seed)); }},
+        {"large", [](int classes, std::uint64_t seed) { return AnyNet(make_large_net(classes, seed)); }},
+        {"seed", [](int classes, std::uint64_t seed) { return AnyNet(make_seed_net(classes, seed)); }},
+        {"resnet", [](int classes, std::uint64_t seed) { return AnyNet(make_resnet(classes, seed)); }},
+    };
+    return table;
+}
+
+// "fer, large, seed or resnet": the names nets() knows, for messages.
+inline std::string net_names() {
+    std::string names;
+    for (std::size_t i = 0; i < nets().size(); ++i)
+        names += (i == 0 ? "" : i + 1 == nets().size() ? " or " : ", ") + std::string(nets()[i].name);
+    return names;
+}
+
+inline bool is_net(const std::string& name) {
+    for (const NetEntry& net : nets())
+        if (name == net.name) return true;
+    return false;
+}
+
+// The net called `name`, Sequential or Graph; config_error for a name nets() does not know.
+inline AnyNet make_net(const std::string& name, int classes, std::uint64_t seed) {
+    for (const NetEntry& net : nets())
+        if (name == net.name) return net.make(classes, seed);
+    throw deepcnn::config_error("unknown net '" + name + "' (expected " + net_names() + ")");
+}
+
+// The recipes' optimizers: "sgd" (Nesterov momentum 0.9, weight decay 5e-4), "adamw" (decoupled weight decay 0.05)
+// or "adam"; and their schedules: "cosine" (a quarter of the epochs' warm-up, at most one, down to 1% of the rate),
+// "plateau" (halved after 7 epochs without a better validation accuracy) or "none".
+inline std::unique_ptr<deepcnn::Optimizer<float>> make_optimizer(const std::string& name, double lr) {
+    using namespace deepcnn;
+    if (name == "sgd") return std::make_unique<Sgd<float>>(SgdOptions{lr, 0.9, true, 5e-4});
+    AdamOptions a;
+    a.learning_rate = lr;
+    a.decoupled_weight_decay = name == "adamw";
+    a.weight_decay = name == "adamw" ? 0.05 : 0.0;
+    return std::make_unique<Adam<float>>(a);
+}
+
+inline std::shared_ptr<deepcnn::LrSchedule> make_schedule(const std::string& name, double lr, int epochs) {
+    using namespace deepcnn;
+    if (name == "cosine") return std::make_shared<CosineLr>(lr, epochs, std::min(1.0, epochs / 4.0), lr * 0.01);
+    if (name == "plateau") return std::make_shared<ReduceOnPlateau>(lr, 0.5, 7, true, 1e-6);
+    return std::make_shared<ConstantLr>(lr);
 }
 
 }  // namespace fer

@@ -1,5 +1,6 @@
-// examples/fer_predict.cpp: classifies face images (PNG / JPEG / BMP) with a model saved by fer_train, or
-// evaluates a FER2013 CSV's rows, printing labels, class probabilities, accuracy and the confusion matrix.
+// examples/fer_predict.cpp: classifies face images (PNG / JPEG / BMP) with a model saved by fer_train (a Sequential
+// or a Graph), or evaluates a FER2013 CSV's rows, printing labels, class probabilities, accuracy and the confusion
+// matrix.
 #include "fer_common.hpp"
 
 #include <deepcnn/data/classes.hpp>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -42,30 +44,17 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) throw fer::usage_error(arg + ": missing value");
-            return argv[++i];
-        };
-        if (arg == "--model") o.model = value();
-        else if (arg == "--csv") o.csv = value();
-        else if (arg == "--usage") o.usage = value();
-        else if (arg == "--json") o.json = true;
-        else if (arg == "--skip-bad-rows") o.skip_bad_rows = true;
-        else if (arg == "--info") o.info = true;
-        else if (arg == "--tta") {
-            const std::string v = value();
-            if (v != "on" && v != "off") throw fer::usage_error("--tta: expected on or off, got '" + v + "'");
-            o.tta = v == "on";
-        } else if (arg == "--help" || arg == "-h") {
-            std::cout << usage_text;
-            std::exit(fer::exit_ok);
-        } else if (!arg.empty() && arg[0] == '-') {
-            throw fer::usage_error("unknown option '" + arg + "'");
-        } else {
-            o.images.push_back(arg);
-        }
+    for (fer::Arguments a(argc, argv); a.next();) {
+        if (a.is("--model")) o.model = a.value();
+        else if (a.is("--csv")) o.csv = a.value();
+        else if (a.is("--usage")) o.usage = a.value();
+        else if (a.is("--json")) o.json = true;
+        else if (a.is("--skip-bad-rows")) o.skip_bad_rows = true;
+        else if (a.is("--info")) o.info = true;
+        else if (a.is("--tta")) o.tta = a.on_off() ? 1 : 0;
+        else if (a.is("--help") || a.is("-h")) { std::cout << usage_text; std::exit(fer::exit_ok); }
+        else if (!a.arg().empty() && a.arg()[0] == '-') throw fer::usage_error("unknown option '" + a.arg() + "'");
+        else o.images.push_back(a.arg());
     }
     if (o.model.empty()) throw fer::usage_error("--model FILE is required");
     if (o.info) {
@@ -82,7 +71,8 @@ Options parse_options(int argc, char** argv) {
 
 // Classifies every image that loads; one that does not is reported on stderr (and makes the exit code 1) without
 // costing the others their results.
-int classify_images(Sequential<float>& model, const fer::ModelInfo& info, Options o) {
+template <class Model>
+int classify_images(Model& model, const fer::ModelInfo& info, Options o) {
     std::vector<std::vector<float>> faces;
     std::vector<std::string> loaded;
     int failed = 0;
@@ -102,8 +92,8 @@ int classify_images(Sequential<float>& model, const fer::ModelInfo& info, Option
     for (std::size_t i = 0; i < faces.size(); ++i) std::copy(faces[i].begin(), faces[i].end(), images.sample(static_cast<int>(i)));
     normalize(images, info.normalization);
     const bool flip = o.tta < 0 ? info.flip_averaging : o.tta == 1;
-    const Tensor<float> probabilities = fer::predict_probabilities(model, images, flip);
-    const std::vector<int> predicted = fer::argmax_rows(probabilities);
+    const Tensor<float> probabilities = predict_probabilities(model, images, flip);
+    const std::vector<int> predicted = argmax_rows(probabilities);
     const std::size_t K = info.classes.size();
     if (o.json) {
         std::string out = "[";
@@ -132,7 +122,8 @@ int classify_images(Sequential<float>& model, const fer::ModelInfo& info, Option
 
 // The model's summary and what fer_train stored, plus a CRC-32 over every parameter and buffer (in file order),
 // which tells two models' weights apart or shows them bit-identical.
-int print_info(Sequential<float>& model, const fer::ModelInfo& info, const ModelMetadata& meta) {
+template <class Model>
+int print_info(Model& model, const fer::ModelInfo& info, const ModelMetadata& meta) {
     std::cout << model.summary();
     std::cout << "net: " << info.net << "\nclasses:";
     for (const auto& name : info.classes) std::cout << " " << name;
@@ -154,7 +145,8 @@ int print_info(Sequential<float>& model, const fer::ModelInfo& info, const Model
     return fer::exit_ok;
 }
 
-int evaluate_csv(Sequential<float>& model, const fer::ModelInfo& info, const Options& o) {
+template <class Model>
+int evaluate_csv(Model& model, const fer::ModelInfo& info, const Options& o) {
     Fer2013Options read_options;
     read_options.skip_bad_rows = o.skip_bad_rows;
     const Fer2013Dataset data = read_fer2013(o.csv, read_options);
@@ -173,7 +165,7 @@ int evaluate_csv(Sequential<float>& model, const fer::ModelInfo& info, const Opt
     LabeledImages<float> split = make_labeled_images<float>(data, selection, rows);
     normalize(split.images, info.normalization);
     const bool flip = o.tta < 0 ? info.flip_averaging : o.tta == 1;
-    const std::vector<int> predicted = fer::argmax_rows(fer::predict_probabilities(model, split.images, flip));
+    const std::vector<int> predicted = argmax_rows(predict_probabilities(model, split.images, flip));
     const ConfusionMatrix cm = confusion_matrix(split.labels, predicted, static_cast<int>(info.classes.size()));
     std::cout << printable(o.csv) << " (" << o.usage << ", " << rows.size() << " rows" << (flip ? ", flip-averaged" : "") << ")";
     if (data.skipped_rows) std::cout << ", " << data.skipped_rows << " malformed rows skipped";
@@ -184,32 +176,18 @@ int evaluate_csv(Sequential<float>& model, const fer::ModelInfo& info, const Opt
 }  // namespace
 
 int main(int argc, char** argv) {
-    Options options;
-    try {
-        options = parse_options(argc, argv);
-    } catch (const fer::usage_error& e) {
-        std::cerr << "fer_predict: " << printable(e.what()) << "\n" << usage_text;
-        return fer::exit_usage;
-    }
-    int code = fer::exit_data_error;
-    try {
+    return fer::run_program("fer_predict", usage_text, [&] { return parse_options(argc, argv); }, [](const Options& o) {
         ModelMetadata meta;
-        Sequential<float> model = load_model<float>(options.model, &meta);
-        const fer::ModelInfo info =
-            fer::read_model_info(meta, static_cast<int>(model.output_shape().per_sample()), options.model);
-        if (model.input_shape() != Shape(1, 1, 48, 48)) {
-            throw data_error(options.model + ": model input is " + model.input_shape().sample_str() + ", expected (1, 48, 48)");
-        }
-        if (options.info) code = print_info(model, info, meta);
-        else code = options.csv.empty() ? classify_images(model, info, options) : evaluate_csv(model, info, options);
-    } catch (const std::exception& e) {
-        std::cerr << "fer_predict: error: " << printable(e.what()) << "\n";
-        code = fer::exit_data_error;
-    }
-    const std::string lost = fer::standard_output_error();
-    if (!lost.empty()) {
-        std::cerr << "fer_predict: error: cannot write standard output: " << lost << "\n";
-        code = fer::exit_data_error;
-    }
-    return code;
+        AnyModel<float> loaded = load_any_model<float>(o.model, &meta);  // a Sequential's file or a Graph's
+        return std::visit(
+            [&](auto& model) {
+                const fer::ModelInfo info = fer::read_model_info(meta, static_cast<int>(model.output_shape().per_sample()), o.model);
+                if (model.input_shape() != Shape(1, 1, 48, 48)) {
+                    throw data_error(o.model + ": model input is " + model.input_shape().sample_str() + ", expected (1, 48, 48)");
+                }
+                if (o.info) return print_info(model, info, meta);
+                return o.csv.empty() ? classify_images(model, info, o) : evaluate_csv(model, info, o);
+            },
+            loaded);
+    });
 }

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <system_error>
+#include <variant>
 
 #include <iostream>
 #include <memory>
@@ -47,29 +48,21 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) throw fer::usage_error(arg + ": missing value");
-            return argv[++i];
-        };
-        if (arg == "--data") o.data = value();
-        else if (arg == "--model") o.model = value();
-        else if (arg == "--pretrain-epochs") o.pretrain_epochs = static_cast<int>(fer::parse_integer(arg, value(), 1, 1000));
-        else if (arg == "--head-epochs") o.head_epochs = static_cast<int>(fer::parse_integer(arg, value(), 1, 1000));
-        else if (arg == "--epochs") o.epochs = static_cast<int>(fer::parse_integer(arg, value(), 1, 1000));
-        else if (arg == "--batch") o.batch = static_cast<int>(fer::parse_integer(arg, value(), 1, 65536));
-        else if (arg == "--lr") o.lr = fer::parse_positive(arg, value());
-        else if (arg == "--seed") o.seed = static_cast<std::uint64_t>(fer::parse_integer(arg, value(), 0, 2147483647L));
-        else if (arg == "--threads") o.threads = static_cast<int>(fer::parse_integer(arg, value(), 1, 1024));
-        else if (arg == "--max-rows") o.max_rows = fer::parse_integer(arg, value(), 1, 100000000L);
-        else if (arg == "--out") o.out = value();
-        else if (arg == "--help" || arg == "-h") {
-            std::cout << usage_text;
-            std::exit(fer::exit_ok);
-        } else {
-            throw fer::usage_error("unknown option '" + arg + "'");
-        }
+    for (fer::Arguments a(argc, argv); a.next();) {
+        const std::string& arg = a.arg();
+        if (a.is("--data")) o.data = a.value();
+        else if (a.is("--model")) o.model = a.value();
+        else if (a.is("--pretrain-epochs")) o.pretrain_epochs = static_cast<int>(fer::parse_integer(arg, a.value(), 1, 1000));
+        else if (a.is("--head-epochs")) o.head_epochs = static_cast<int>(fer::parse_integer(arg, a.value(), 1, 1000));
+        else if (a.is("--epochs")) o.epochs = static_cast<int>(fer::parse_integer(arg, a.value(), 1, 1000));
+        else if (a.is("--batch")) o.batch = static_cast<int>(fer::parse_integer(arg, a.value(), 1, 65536));
+        else if (a.is("--lr")) o.lr = fer::parse_positive(arg, a.value());
+        else if (a.is("--seed")) o.seed = static_cast<std::uint64_t>(fer::parse_integer(arg, a.value(), 0, 2147483647L));
+        else if (a.is("--threads")) o.threads = static_cast<int>(fer::parse_integer(arg, a.value(), 1, 1024));
+        else if (a.is("--max-rows")) o.max_rows = fer::parse_integer(arg, a.value(), 1, 100000000L);
+        else if (a.is("--out")) o.out = a.value();
+        else if (a.is("--help") || a.is("-h")) { std::cout << usage_text; std::exit(fer::exit_ok); }
+        else throw fer::usage_error("unknown option '" + arg + "'");
     }
     return o;
 }
@@ -120,7 +113,7 @@ int run(const Options& o) {
         info.normalization = fit_normalization(splits.train.images);
         normalize(splits.train.images, info.normalization);
         normalize(splits.validation.images, info.normalization);
-        pretrained = fer::make_net("fer", three.size(), o.seed);
+        pretrained = std::get<fer::Model>(fer::make_net("fer", three.size(), o.seed));  // a chain: its head is replaced below
         if (o.threads > 0) pretrained.set_threads(o.threads);
         std::cout << "Pretraining a 3-class fer net for " << o.pretrain_epochs << " epochs\n";
         AdamOptions adam_options;
@@ -193,20 +186,6 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    Options options;
-    try {
-        options = parse_options(argc, argv);
-    } catch (const fer::usage_error& e) {
-        std::cerr << "fine_tune: " << e.what() << "\n" << usage_text;
-        return fer::exit_usage;
-    }
-    try {
-        return run(options);
-    } catch (const deepcnn::config_error& e) {
-        std::cerr << "fine_tune: " << e.what() << "\n";
-        return fer::exit_usage;
-    } catch (const std::exception& e) {
-        std::cerr << "fine_tune: error: " << e.what() << "\n";
-        return fer::exit_data_error;
-    }
+    return fer::run_program("fine_tune", usage_text, [&] { return parse_options(argc, argv); },
+                            [](const Options& o) { return run(o); });
 }

@@ -56,6 +56,7 @@
 #include "train/data_source.hpp"
 #include "train/divergence.hpp"
 #include "train/evaluation.hpp"
+#include "train/memory_estimate.hpp"
 #include "train/progress.hpp"
 #include "train/trainer.hpp"
 #include "train/trainer_options.hpp"
@@ -63,6 +64,7 @@
 
 #include "report/history.hpp"
 #include "report/json.hpp"
+#include "report/layer_times.hpp"
 #include "report/metrics.hpp"
 #include "report/model_svg.hpp"
 #include "report/plots.hpp"

@@ -1,6 +1,10 @@
-# tests/programs/trainer_matches_fer_train.cmake: the test program_trainer_matches_fer_train. Runs fer_train and
-# trainer_matches_fer_train for one epoch on DATA (2 threads) into DIR/fer_train and DIR/trainer and fails unless
-# both wrote the same model.dcnn bytes.
+# tests/programs/trainer_matches_fer_train.cmake: the test program_trainer_matches_fer_train.
+# 1. Runs fer_train and trainer_matches_fer_train (the same recipe written with deepcnn::Trainer by hand) for one
+#    epoch on DATA (2 threads) into DIR/fer_train and DIR/trainer and fails unless both wrote the same model.dcnn bytes.
+# 2. Runs fer_train on the portable kernels (DEEPCNN_ISA=portable: the same arithmetic on every x86-64 CPU) on a small
+#    CSV cut from DATA, for two recipes, and fails unless model.dcnn has the SHA-256 that fer_train wrote before it
+#    became a program over the Trainer (commit 0278745, recorded with the same commands): the rewrite kept its bits.
+#    A deliberate change to training's arithmetic changes these digests; record the new ones then, saying why.
 # Usage: cmake -DFER_TRAIN=... -DTRAINER_PROGRAM=... -DDATA=... -DDIR=... -P trainer_matches_fer_train.cmake
 file(REMOVE_RECURSE "${DIR}")
 file(MAKE_DIRECTORY "${DIR}/fer_train" "${DIR}/trainer")
@@ -21,3 +25,30 @@ if(NOT differ EQUAL 0)
                       "Trainer:\n${trainer_output}")
 endif()
 message(STATUS "fer_train and the Trainer wrote the same model.dcnn")
+
+# The sample's first 200 Training, 40 PublicTest and 40 PrivateTest rows.
+execute_process(COMMAND zcat "${DATA}"
+                COMMAND awk -F, -v n=200 -v m=40 "NR == 1 {print; next} $3 == \"Training\" && t < n {t++; print} $3 == \"PublicTest\" && v < m {v++; print} $3 == \"PrivateTest\" && p < m {p++; print}"
+                OUTPUT_FILE "${DIR}/small.csv" RESULT_VARIABLE cut_result)
+if(NOT cut_result EQUAL 0)
+  message(FATAL_ERROR "cannot cut ${DIR}/small.csv from ${DATA} (zcat, awk): ${cut_result}")
+endif()
+set(recipes default sgd_average)
+set(default_args --epochs 2 --batch 32 --threads 2)
+set(default_sha256 8f95090e0caca6608f7d8b674af46a4ba39fb50dc5fbd8178176330c06750c97)
+set(sgd_average_args --epochs 2 --batch 32 --threads 1 --average 0.5 --optimizer sgd --schedule plateau)
+set(sgd_average_sha256 4c64f4d2f7b4354d88b83aac4237d20cf76e159f91743f1b6c24499790bc327b)
+foreach(recipe IN LISTS recipes)
+  execute_process(COMMAND "${CMAKE_COMMAND}" -E env DEEPCNN_ISA=portable
+                          "${FER_TRAIN}" --data "${DIR}/small.csv" ${${recipe}_args} --out "${DIR}/${recipe}"
+                  RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE output)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "fer_train (${recipe}) failed (${result}):\n${output}")
+  endif()
+  file(SHA256 "${DIR}/${recipe}/model.dcnn" digest)
+  if(NOT digest STREQUAL "${${recipe}_sha256}")
+    message(FATAL_ERROR "fer_train ${${recipe}_args}: model.dcnn has SHA-256 ${digest}, fer_train before the Trainer "
+                        "wrote ${${recipe}_sha256}\n${output}")
+  endif()
+endforeach()
+message(STATUS "fer_train wrote the model bits it wrote before the Trainer")

@@ -6,6 +6,7 @@
 #include "fer_nets.hpp"
 #include <deepcnn/deepcnn.hpp>
 #include <iostream>
+#include <variant>
 using namespace deepcnn;
 int main(int argc, char** argv) {
     if (argc != 5) {
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
     info.normalization = fit_normalization(splits.train.images);
     normalize(splits.train.images, info.normalization);
     normalize(splits.validation.images, info.normalization);
-    Sequential<float> model = fer::make_net("fer", selection.size(), seed);
+    Sequential<float> model = std::get<Sequential<float>>(fer::make_net("fer", selection.size(), seed));
     model.set_threads(std::atoi(argv[4]));
     const double lr = 2e-3;
     AdamOptions a; a.learning_rate = lr; a.decoupled_weight_decay = true; a.weight_decay = 0.05;

@@ -51,6 +51,16 @@ void make_data(int n, std::uint64_t seed, Tensor<float>& images, std::vector<int
     }
 }
 
+// The resume tests' data: 50 training images (7 steps per epoch of 8, the last one of 2) and 20 to validate.
+struct ResumeData {
+    Tensor<float> images, val_images;
+    std::vector<int> labels, val_labels;
+    ResumeData() {
+        make_data(50, 1, images, labels);
+        make_data(20, 2, val_images, val_labels);
+    }
+};
+
 TrainerOptions resumable_options(const std::string& checkpoint) {
     TrainerOptions options;
     options.epochs = 3;
@@ -65,7 +75,25 @@ TrainerOptions resumable_options(const std::string& checkpoint) {
     return options;
 }
 
-void require_same_weights(Sequential<float>& a, Sequential<float>& b) {
+// A residual net on 8x8 images: a skip connection around a convolution and BatchNorm, and Dropout's generator.
+Graph<float> trainer_graph(std::uint64_t seed) {
+    Graph<float> model(Shape(1, 1, 8, 8), seed);
+    model.add("stem", Conv2D<float>(4, 3), {"input"});
+    model.add("stem_relu", ReLU<float>(), {"stem"});
+    model.add("res_conv", Conv2D<float>(4, 3), {"stem_relu"});
+    model.add("res_bn", BatchNorm<float>(), {"res_conv"});
+    model.add("res_add", Add<float>(), {"stem_relu", "res_bn"});
+    model.add("pool", MaxPool2D<float>(2), {"res_add"});
+    model.add("flatten", Flatten<float>(), {"pool"});
+    model.add("dropout", Dropout<float>(0.25), {"flatten"});
+    model.add("logits", Dense<float>(3), {"dropout"});
+    model.add("softmax", Softmax<float>(), {"logits"});
+    model.set_threads(2);
+    return model;
+}
+
+template <class Model>
+void require_same_weights(Model& a, Model& b) {
     const auto wa = snapshot_weights(a), wb = snapshot_weights(b);
     REQUIRE(wa.size() == wb.size());
     for (const auto& entry : wa) {
@@ -93,10 +121,9 @@ using namespace trainer_test;
 
 TEST_CASE("a run stopped mid-epoch and resumed gives the bits of a straight run", "[train][trainer]") {
     deepcnn_test::TempDir dir;
-    Tensor<float> images, val_images;
-    std::vector<int> labels, val_labels;
-    make_data(50, 1, images, labels);  // 7 steps per epoch, the last one of 2 images
-    make_data(20, 2, val_images, val_labels);
+    const ResumeData data;
+    const Tensor<float>&images = data.images, &val_images = data.val_images;
+    const std::vector<int>&labels = data.labels, &val_labels = data.val_labels;
 
     Sequential<float> straight = trainer_net(5);
     Adam<float> straight_adam(0.01);
@@ -147,7 +174,7 @@ TEST_CASE("a stop flag set by the caller ends fit with a checkpoint, and resume 
     Tensor<float> images;
     std::vector<int> labels;
     make_data(40, 3, images, labels);
-    std::atomic<bool> stop{false};
+    CancelFlag stop{0};
     Sequential<float> model = trainer_net(1);
     Adam<float> adam(0.01);
     TrainerOptions options;
@@ -316,4 +343,89 @@ TEST_CASE("the Trainer rejects bad options and mismatched data", "[train][traine
     Tensor<float> images(Shape(4, 1, 8, 8));
     std::vector<int> labels(3, 0);
     CHECK_THROWS_WITH(TensorSource<float>(images, labels), "TensorSource: 4 images but 3 labels");
+}
+
+TEST_CASE("the memory estimate counts parameters, a batch's activations, evaluation and scratch, and refuses too much",
+          "[train][trainer][memory]") {
+    Sequential<float> model(Shape(1, 1, 8, 8), 1);
+    model.add(Flatten<float>());
+    model.add(Dense<float>(2));
+    model.add(Softmax<float>());
+    // Parameters 64 * 2 + 2 = 130 floats, with 6 copies beside the values. Per sample in training: each layer's output
+    // twice and its input once ((2 * 64 + 64) + (2 * 2 + 64) + (2 * 2 + 2) = 266), plus the batch and its augmented
+    // copy (2 * 64): 394 floats. Evaluation: the outputs (64 + 2 + 2) and the batch and its mirror (128): 196 floats.
+    const MemoryEstimate e = estimate_training_memory(model, 10, 256, 6);
+    CHECK(e.parameters == 130.0 * 4 * 7);
+    CHECK(e.activations == 394.0 * 4 * 10);
+    CHECK(e.evaluation == 196.0 * 4 * 256);
+    CHECK(e.workspace == 0.0);  // no convolution
+    CHECK(estimate_training_memory(model, 20, 256, 6).activations == 2 * e.activations);
+
+    AvailableMemory little;
+    little.bytes = e.total() - 1;
+    little.limit = "a test's limit";
+    CHECK_THROWS_WITH(check_memory_fits(e, 10, 256, 1, little),
+                      Catch::Contains("training needs about") && Catch::Contains("a batch of 10") &&
+                          Catch::Contains("is available (a test's limit); use a smaller batch or fewer threads"));
+    AvailableMemory enough = little;
+    enough.bytes = e.total();
+    CHECK_NOTHROW(check_memory_fits(e, 10, 256, 1, enough));
+    CHECK(available_memory().bytes > 0);
+}
+
+TEST_CASE("a convolution's kernel scratch grows with the thread count in the memory estimate", "[train][trainer][memory]") {
+    Sequential<float> model(Shape(1, 3, 16, 16), 1);
+    model.add(Conv2D<float>(8, 3));
+    model.add(Flatten<float>());
+    model.add(Dense<float>(2));
+    model.add(Softmax<float>());
+    model.set_threads(1);
+    const double one = estimate_training_memory(model, 4, 0, 6).workspace;
+    model.set_threads(4);
+    const double four = estimate_training_memory(model, 4, 0, 6).workspace;
+    CHECK(one > 0.0);
+    CHECK(four >= one);
+    CHECK(estimate_training_memory(model, 4, 0, 6).evaluation == 0.0);
+}
+
+TEST_CASE("a Graph stopped mid-epoch, or by the stop flag during validation, resumes to the bits of a straight run",
+          "[train][trainer][graph]") {
+    deepcnn_test::TempDir dir;
+    const ResumeData d;
+    Graph<float> straight = trainer_graph(5);
+    Adam<float> straight_adam(0.01);
+    Trainer<Graph<float>> straight_trainer(straight, straight_adam, resumable_options(dir.file("straight.dcnn")));
+    REQUIRE(straight_trainer.fit(d.images, d.labels, d.val_images, d.val_labels).epochs_done == 3);
+
+    for (const bool during_validation : {false, true}) {
+        DYNAMIC_SECTION((during_validation ? "stopped during epoch 2's validation" : "stopped at epoch 2, step 3")) {
+            const std::string checkpoint = dir.file("interrupted.dcnn");
+            {
+                CancelFlag stop{0};
+                TrainerOptions options = resumable_options(checkpoint);
+                options.stop = &stop;
+                Graph<float> model = trainer_graph(5);
+                Adam<float> adam(0.01);
+                Trainer<Graph<float>> trainer(model, adam, options);
+                // The last step of epoch 2 sets the flag: the Trainer does not stop between steps then, and the
+                // validation that follows polls it (the model's cancel flag) and stops.
+                trainer.on_batch_end([&](const BatchEnd& b) {
+                    if (b.epoch == 2 && b.step == (during_validation ? b.steps : 3)) stop.store(1);
+                });
+                const TrainingResult stopped = trainer.fit(d.images, d.labels, d.val_images, d.val_labels);
+                REQUIRE(stopped.reason == StopReason::stop_requested);
+                REQUIRE(stopped.epochs_done == 1);
+                REQUIRE(stopped.step_in_epoch == (during_validation ? stopped.steps_per_epoch : 3));
+            }
+            Graph<float> resumed = trainer_graph(99);  // other initial weights: all must come from the checkpoint
+            Adam<float> adam(0.01);
+            Trainer<Graph<float>> trainer(resumed, adam, resumable_options(checkpoint));
+            trainer.resume(checkpoint);
+            const TrainingResult result = trainer.fit(d.images, d.labels, d.val_images, d.val_labels);
+            REQUIRE(result.reason == StopReason::completed);
+            REQUIRE(result.history.size() == 3);
+            CHECK(result.history[1].learning_rate == straight_trainer.history()[1].learning_rate);
+            require_same_weights(straight, resumed);
+        }
+    }
 }

@@ -2,7 +2,7 @@
 // chain of layers; version 2: a Graph's named nodes and their inputs), every parameter and buffer, layer RNG states,
 // user metadata (class names, normalisation, epoch, ...) and optionally the optimizer state, little-endian, with a
 // CRC-32. Files are written atomically; saving refuses a layer type that could not be loaded back (neither built in
-// nor registered: model/layer_factory.hpp); loading checks everything.
+// nor registered: model/layer_factory.hpp); loading checks everything; load_any_model returns the kind the file holds.
 #pragma once
 
 #include <zlib.h>
@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "../error.hpp"
@@ -559,6 +560,31 @@ template <class Scalar>
 Graph<Scalar> load_graph(const std::string& path, ModelMetadata* metadata = nullptr,
                          SavedOptimizer<Scalar>* optimizer = nullptr) {
     return decode_graph<Scalar>(detail::read_model_file(path), path, metadata, optimizer);
+}
+
+// A model of either kind, as a file holds it.
+template <class Scalar>
+using AnyModel = std::variant<Sequential<Scalar>, Graph<Scalar>>;
+
+// Loads a .dcnn file as the kind it holds: a Sequential (format version 1) or a Graph (version 2); otherwise as
+// load_model. Use std::visit to work on either.
+template <class Scalar>
+AnyModel<Scalar> load_any_model(const std::string& path, ModelMetadata* metadata = nullptr,
+                                SavedOptimizer<Scalar>* optimizer = nullptr) {
+    const std::string bytes = detail::read_model_file(path);
+    if (detail::read_model_header(bytes, path).version == graph_model_file_version) {
+        return decode_graph<Scalar>(bytes, path, metadata, optimizer);
+    }
+    return decode_model<Scalar>(bytes, path, metadata, optimizer);
+}
+
+// Loads a .dcnn file as a `Model` (Sequential<Scalar> through load_model, Graph<Scalar> through load_graph), for code
+// written over either kind.
+template <class Model>
+Model load_model_as(const std::string& path, ModelMetadata* metadata = nullptr) {
+    using Scalar = typename Model::scalar_type;
+    if constexpr (std::is_same_v<Model, Graph<Scalar>>) return load_graph<Scalar>(path, metadata);
+    else return load_model<Scalar>(path, metadata);
 }
 
 }  // namespace deepcnn

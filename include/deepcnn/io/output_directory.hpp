@@ -1,17 +1,20 @@
 // deepcnn/io/output_directory.hpp: what a program needs before it writes results into a directory:
 // create_output_directory (parents included, and nothing left behind when that fails), DirectoryLock (one writer at
 // a time, and a message naming the holder otherwise) and existing_bytes (what replacing files gives back, for a
-// free-space check). POSIX only (mkdir, flock, gethostname).
+// free-space check), claim_output_directory (an earlier run's files are refused or removed) and check_free_space.
+// POSIX only (mkdir, flock, gethostname).
 #pragma once
 
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -106,6 +109,44 @@ inline std::uint64_t existing_bytes(const std::string& dir, const std::vector<st
         }
     }
     return total;
+}
+
+// Makes `dir` ready for a new run that writes `result_files` there: refuses (io_error) a directory holding any of
+// them, an earlier run's, unless `resuming` continues it or `overwrite` replaces it; with `overwrite` they are
+// removed first, so that none of the earlier run's files is left beside the new run's. Call it holding the
+// directory's DirectoryLock.
+inline void claim_output_directory(const std::string& dir, const std::vector<std::string>& result_files,
+                                   bool overwrite, bool resuming) {
+    std::string found;
+    for (const std::string& name : result_files) {
+        const std::string path = dir + "/" + name;
+        struct stat info {};
+        if (::lstat(path.c_str(), &info) != 0) continue;
+        if (overwrite) {
+            if (::unlink(path.c_str()) != 0) {
+                throw io_error(printable(path) + ": cannot remove (" + detail::errno_text(errno) + ")");
+            }
+        } else if (found.empty()) {
+            found = name;
+        }
+    }
+    if (!found.empty() && !resuming) {
+        throw io_error(printable(dir) + " holds an earlier run (" + found + "); continue it with --resume " +
+                       printable(dir) + "/checkpoint.dcnn, replace it with --overwrite, or choose another --out");
+    }
+}
+
+// Throws io_error if the file system holding `dir` has less than `needed_bytes` free for this user ("DIR: only 1.2 MB
+// free, a checkpoint and model need about 9.8 MB"); says nothing where statvfs cannot tell.
+inline void check_free_space(const std::string& dir, double needed_bytes) {
+    struct statvfs fs {};
+    if (::statvfs(dir.c_str(), &fs) != 0) return;
+    const double available = double(fs.f_bavail) * double(fs.f_frsize);
+    if (available >= needed_bytes) return;
+    char text[160];
+    std::snprintf(text, sizeof text, ": only %g MB free, a checkpoint and model need about %g MB", available / 1e6,
+                  needed_bytes / 1e6);
+    throw io_error(printable(dir) + text);
 }
 
 }  // namespace deepcnn

@@ -113,6 +113,9 @@ public:
         if (plan_.threads == 0) return kernels::simd_active<Scalar>() ? "not run yet" : "im2col + Eigen";
         return plan_.str();
     }
+    std::size_t workspace_bytes(int threads) const override {
+        return this->built() ? sizeof(Scalar) * workspace_scalars(threads) : 0;
+    }
     Tensor<Scalar>& weight() { return weight_; }
     Tensor<Scalar>& bias() { return bias_; }
 
@@ -214,11 +217,13 @@ private:
     // The kernels' scratch memory, grown to fit the current thread count and then reused: no allocation per step.
     Scalar* workspace() {
         const ThreadPool* pool = this->thread_pool();
-        const std::size_t needed = kernels::simd_active<Scalar>()
-                                       ? kernels::conv2d_fast_workspace_size<Scalar>(geometry_, pool ? pool->size() : 1)
-                                       : conv2d_workspace_size(geometry_);
+        const std::size_t needed = workspace_scalars(pool ? pool->size() : 1);
         if (workspace_.size() < needed) workspace_.resize(needed);
         return workspace_.data();
+    }
+    std::size_t workspace_scalars(int threads) const {
+        return kernels::simd_active<Scalar>() ? kernels::conv2d_fast_workspace_size<Scalar>(geometry_, threads)
+                                              : conv2d_workspace_size(geometry_);
     }
 
     ConvGeometry geometry(const Shape& input) const {

@@ -75,6 +75,9 @@ public:
     // The kernels the layer ran last, in words ("avx512: forward winograd, ..."), for profiles; empty where the
     // layer has no choice of kernels.
     virtual std::string kernel_plan() const { return {}; }
+    // The bytes of scratch memory the built layer's forward and backward use with `threads` threads (for memory
+    // estimates, train/memory_estimate.hpp); 0 for layers without scratch.
+    virtual std::size_t workspace_bytes(int /*threads*/) const { return 0; }
     // Asks the layer to apply a ReLU to its own output (forward) and to the incoming gradient (backward), so that a
     // container can skip the ReLU layer that follows it: one pass over the activations instead of two. Returns
     // whether the layer did so (most layers do not). Built layers only; the model file keeps both layers.

@@ -19,6 +19,7 @@
 #include "png.hpp"
 #include "raster.hpp"
 #include "svg.hpp"
+#include "../tensor.hpp"
 
 namespace deepcnn {
 
@@ -406,6 +407,28 @@ inline std::vector<std::size_t> spread_indices(std::size_t total, std::size_t co
     }
     for (std::size_t i = 0; i < count; ++i) out.push_back(i * total / count);
     return out;
+}
+
+// Up to `count` grey images (N, 1, H, W) spread evenly over a set (spread_indices), each with its label, the class a
+// classifier predicted and that class's probability (`probabilities` (N, K, 1, 1)), for predictions_svg / _png;
+// [lo, hi] maps to black and white as in grey_pixels.
+template <class Scalar>
+std::vector<Prediction> sample_predictions(const Tensor<Scalar>& images, const std::vector<int>& labels,
+                                           const std::vector<int>& predicted, const Tensor<Scalar>& probabilities,
+                                           std::size_t count, double lo = 0, double hi = 1) {
+    std::vector<Prediction> items;
+    for (const std::size_t i : spread_indices(static_cast<std::size_t>(images.n()), count)) {
+        const int n = static_cast<int>(i);
+        Prediction p;
+        p.pixels = grey_pixels(images.sample(n), images.shape().per_sample(), lo, hi);
+        p.width = images.w();
+        p.height = images.h();
+        p.true_label = labels[i];
+        p.predicted_label = predicted[i];
+        p.probability = probabilities.sample(n)[p.predicted_label];
+        items.push_back(std::move(p));
+    }
+    return items;
 }
 
 namespace detail {

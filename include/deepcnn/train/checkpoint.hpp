@@ -9,14 +9,15 @@
 #include <vector>
 
 #include "../io/model_file.hpp"
+#include "../model/graph.hpp"
 #include "../model/sequential.hpp"
 #include "../random.hpp"
 
 namespace deepcnn {
 
-// The layers of `model` that draw random numbers (Dropout), by layer name, with their generators.
-template <class Scalar>
-std::vector<std::pair<std::string, Rng*>> layer_random_generators(Sequential<Scalar>& model) {
+// The layers of `model` (Sequential or Graph) that draw random numbers (Dropout), by layer name, with their generators.
+template <class Model>
+std::vector<std::pair<std::string, Rng*>> layer_random_generators(Model& model) {
     std::vector<std::pair<std::string, Rng*>> out;
     for (std::size_t i = 0; i < model.size(); ++i)
         if (Rng* rng = model.layer(i).random_generator()) out.emplace_back(model.layer_name(i), rng);
@@ -32,11 +33,12 @@ struct CheckpointContents {
     SavedOptimizer<Scalar> optimizer;                // type empty if the file holds no optimizer state
 };
 
-// Reads a checkpoint written by save_model with an optimizer. Throws as load_model.
+// Reads a checkpoint written by save_model with an optimizer, of a Sequential or a Graph (read as a Graph, whose
+// parameter and layer names are a Sequential's). Throws as load_graph.
 template <class Scalar>
 CheckpointContents<Scalar> read_checkpoint(const std::string& path) {
     CheckpointContents<Scalar> contents;
-    Sequential<Scalar> stored = load_model<Scalar>(path, &contents.metadata, &contents.optimizer);
+    Graph<Scalar> stored = load_graph<Scalar>(path, &contents.metadata, &contents.optimizer);
     for (const auto& p : stored.params()) contents.weights[p.name] = std::move(*p.value);
     for (const auto& b : stored.buffers()) contents.weights[b.name] = std::move(*b.value);
     for (const auto& g : layer_random_generators(stored)) contents.generators[g.first] = g.second->state();

@@ -36,6 +36,7 @@
 #include "data_source.hpp"
 #include "divergence.hpp"
 #include "evaluation.hpp"
+#include "memory_estimate.hpp"
 #include "progress.hpp"
 #include "trainer_options.hpp"
 #include "training_state.hpp"
@@ -105,8 +106,9 @@ public:
     // training state from a checkpoint this Trainer's options wrote; the next fit continues where it stopped and
     // gives the same bits as a run that was never interrupted. Throws serialization_error / data_error /
     // shape_error naming the file for a checkpoint that does not match.
-    void resume(const std::string& path) {
-        CheckpointContents<Scalar> saved = read_checkpoint<Scalar>(path);
+    void resume(const std::string& path) { resume(read_checkpoint<Scalar>(path), path); }
+    // As resume(path), from a checkpoint the caller has read already (to check its metadata first, say).
+    void resume(CheckpointContents<Scalar> saved, const std::string& path) {
         if (saved.optimizer.type != optimizer_.type()) {
             throw data_error(path + ": checkpoint holds " + (saved.optimizer.type.empty() ? "no" : saved.optimizer.type) +
                              " optimizer state, this run uses " + optimizer_.type());
@@ -130,14 +132,20 @@ public:
     }
 
     // Trains from where the Trainer stands (epoch 0, or a resumed checkpoint) to options.epochs, validating on
-    // `validation` after every epoch if given. Returns why it stopped and the history; throws divergence_error when
-    // the loss or a weight becomes non-finite, data_error for a non-finite input (divergence_guard).
+    // `validation` after every epoch if given. With options.stop, the model's cancel flag is set to it (a stop during
+    // validation then writes a checkpoint that resumes at that validation). Throws config_error before training if
+    // the estimated memory exceeds what is available (options.check_memory). Returns why it stopped and the history;
+    // throws divergence_error when the loss or a weight becomes non-finite, data_error for a non-finite input
+    // (divergence_guard).
     TrainingResult fit(DataSource<Scalar>& train, DataSource<Scalar>* validation = nullptr) {
         stop_requested_.store(false);
         const int N = train.size();
         if (N <= 0) throw data_error("Trainer: the training set is empty");
         if (validation && validation->size() <= 0) throw data_error("Trainer: the validation set is empty");
+        if (options_.check_memory) check_memory(std::min(options_.batch, N), validation != nullptr);
+        if (options_.stop) model_.set_cancel_flag(options_.stop);  // validation stops within a batch, too
         const int steps = step_count(N);
+        steps_ = steps;
         std::vector<std::size_t> order(static_cast<std::size_t>(N));
         Tensor<Scalar> batch_images, augmented;
         std::vector<int> batch_labels;
@@ -162,6 +170,8 @@ public:
             if (state_.step_in_epoch > 0) data_rng_.set_state(resume_rng);
 
             const auto epoch_clock = Clock::now();
+            // Resumed after the epoch's last step (stopped during validation): the rate that step used, for history.
+            if (state_.step_in_epoch >= steps && options_.schedule) set_learning_rate(epoch, steps - 1, steps);
             for (int step = state_.step_in_epoch; step < steps; ++step) {
                 const std::size_t first = static_cast<std::size_t>(step) * static_cast<std::size_t>(options_.batch);
                 const std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(options_.batch), order.size() - first);
@@ -169,11 +179,7 @@ public:
                 if (options_.divergence_guard) check_inputs(batch_images, order.data() + first, epoch, step);
                 if (options_.augment) augment_batch(batch_images, augmented, options_.augmentation, data_rng_);
                 const Tensor<Scalar>& inputs = options_.augment ? augmented : batch_images;
-                if (options_.schedule) {
-                    optimizer_.set_learning_rate(options_.schedule_step == ScheduleStep::per_batch
-                                                     ? options_.schedule->rate(epoch + double(step) / steps)
-                                                     : options_.schedule->rate_for_epoch(epoch));
-                }
+                if (options_.schedule) set_learning_rate(epoch, step, steps);
                 for (auto& f : batch_begin_) f(epoch + 1, step + 1);
                 const StepResult result = parallel_ ? parallel_step(inputs, batch_labels, loss)
                                                     : model_.train_step(inputs, batch_labels, loss, optimizer_);
@@ -207,8 +213,16 @@ public:
             record.train_loss = state_.epoch_loss_sum / state_.epoch_seen;
             record.train_accuracy = double(state_.epoch_correct) / state_.epoch_seen;
             if (validation) {
-                const ClassifierEvaluation<Scalar> val = evaluate_classifier(
-                    model_, *validation, options_.flip_averaged_evaluation, options_.evaluation_batch);
+                ClassifierEvaluation<Scalar> val;
+                try {
+                    val = evaluate_classifier(model_, *validation, options_.flip_averaged_evaluation,
+                                              options_.evaluation_batch);
+                } catch (const cancelled&) {  // the epoch's steps are done: the checkpoint resumes at its validation
+                    if (average_) average_->swap_with(model_);
+                    state_.epoch_seconds = train_time;
+                    write_checkpoint();
+                    return finish(StopReason::stop_requested);
+                }
                 if (options_.divergence_guard && !std::isfinite(val.loss)) {
                     throw diverged(epoch + 1, ": validation loss " + std::to_string(val.loss));
                 }
@@ -286,7 +300,22 @@ private:
         return std::chrono::duration<double>(Clock::now() - start).count();
     }
     bool stop_requested() const {
-        return stop_requested_.load() || (options_.stop != nullptr && options_.stop->load());
+        return stop_requested_.load() || (options_.stop != nullptr && options_.stop->load() != 0);
+    }
+    void set_learning_rate(int epoch, int step, int steps) {
+        optimizer_.set_learning_rate(options_.schedule_step == ScheduleStep::per_batch
+                                         ? options_.schedule->rate(epoch + double(step) / steps)
+                                         : options_.schedule->rate_for_epoch(epoch));
+    }
+    // Refuses a run that cannot fit in memory before it allocates its buffers (config_error, naming the parts).
+    // Copies of the parameters: gradient, two optimizer moments, the average, the best weights, and a checkpoint's
+    // image (weights and moments) while it is written.
+    void check_memory(int batch, bool validates) {
+        const int copies = 1 + 2 + (average_ ? 1 : 0) + (options_.restore_best_weights ? 1 : 0) +
+                           (options_.checkpoint_path.empty() ? 0 : 3);
+        const int evaluation_batch = validates ? options_.evaluation_batch : 0;
+        check_memory_fits(estimate_training_memory(model_, batch, evaluation_batch, copies), batch, evaluation_batch,
+                          model_.threads(), available_memory());
     }
     void log(const std::string& text) {
         if (options_.verbosity == Verbosity::silent || options_.log == nullptr || !is_rank0()) return;
@@ -313,6 +342,7 @@ private:
         result.reason = reason;
         result.epochs_done = state_.epochs_done;
         result.step_in_epoch = state_.step_in_epoch;
+        result.steps_per_epoch = steps_;
         result.best_epoch = state_.best_epoch;
         result.best_accuracy = state_.best_metric;
         result.history = state_.history;
@@ -350,6 +380,7 @@ private:
     Tensor<Scalar> shard_images_;
     std::vector<int> shard_labels_;
     TrainingState state_;
+    int steps_ = 0;  // per epoch, in the last fit
     Weights best_;
     std::atomic<bool> stop_requested_{false};
     std::vector<std::function<void(int, int)>> batch_begin_;

@@ -1,6 +1,6 @@
 // deepcnn/train/trainer_options.hpp: what a Trainer is asked to do (TrainerOptions: epochs, batching, data order,
-// augmentation, schedule, early stopping, weight average, checkpoints, stop requests, output) and what it reports
-// back (TrainingResult).
+// augmentation, schedule, early stopping, weight average, checkpoints, stop requests, memory check, output) and what
+// it reports back (TrainingResult).
 #pragma once
 
 #include <atomic>
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../cancellation.hpp"
 #include "../data/augment.hpp"
 #include "../distributed/communicator.hpp"
 #include "../io/model_file.hpp"
@@ -43,8 +44,10 @@ struct TrainerOptions {
     bool restore_best_weights = true; // at the end of fit, the model takes the best epoch's (evaluated) weights
     std::string checkpoint_path;      // written after every epoch and on a stop request; empty: no checkpoints
     ModelMetadata checkpoint_metadata;  // the caller's own entries, written into every checkpoint
-    const std::atomic<bool>* stop = nullptr;  // set (by a signal handler, say): finish the step, checkpoint, return
+    const CancelFlag* stop = nullptr;  // non-zero (a signal handler sets it, say): finish the step, checkpoint, return
     bool divergence_guard = true;     // stop with divergence_error / data_error on a non-finite input, loss or weight
+    bool check_memory = true;         // refuse (config_error) a run whose estimated memory exceeds what is available
+                                      // (train/memory_estimate.hpp), before it allocates its buffers
     Verbosity verbosity = Verbosity::automatic;
     std::ostream* log = &std::cout;   // where the epoch lines go
     // Data-parallel training (docs/distributed.md): every rank of the communicator runs the same fit, each on its
@@ -62,7 +65,8 @@ enum class StopReason { completed, early_stopping, stop_requested };
 struct TrainingResult {
     StopReason reason = StopReason::completed;
     int epochs_done = 0;
-    int step_in_epoch = 0;           // non-zero: stopped in the middle of an epoch
+    int step_in_epoch = 0;           // non-zero: stopped in the middle of an epoch (steps_per_epoch: in its validation)
+    int steps_per_epoch = 0;
     int best_epoch = 0;              // 1-based; 0: no epoch finished
     double best_accuracy = -1.0;     // the monitored accuracy (validation; training without a validation set)
     std::vector<EpochRecord> history;
