@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <streambuf>
 #include <string>
 
 #include <deepcnn/distributed/communicator.hpp>
@@ -25,6 +26,13 @@ inline int launcher_ranks() {
     }
     return 1;
 }
+
+// A stream buffer that drops what it is given: the standard output of the ranks other than 0.
+class NullOutput : public std::streambuf {
+protected:
+    int_type overflow(int_type c) override { return traits_type::not_eof(c); }
+    std::streamsize xsputn(const char*, std::streamsize n) override { return n; }
+};
 
 class Distributed {
 public:

@@ -5,6 +5,7 @@
 // report.json and pictures into --out.
 #include "fer_common.hpp"
 #include "fer_data.hpp"
+#include "fer_distributed.hpp"
 #include "fer_nets.hpp"
 #include "fer_report.hpp"
 #include "fer_resume.hpp"
@@ -24,6 +25,7 @@
 #include <csignal>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -153,7 +155,8 @@ int stop_exit_code() { return stop_signal.load() == SIGINT ? 128 + SIGINT : 128 
 
 template <class Model>
 int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, const Options& o, int argc, char** argv,
-          Clock::time_point run_start) {
+          Clock::time_point run_start, fer::Distributed& distributed) {
+    const bool writes = distributed.writes_files();  // rank 0, or the only process
     const std::string model_path = o.out + "/model.dcnn", checkpoint_path = o.out + "/checkpoint.dcnn";
     model.set_cancel_flag(&stop_signal);
     if (o.threads > 0) model.set_threads(o.threads);
@@ -175,12 +178,13 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     t.checkpoint_metadata.integers["train.batch"] = static_cast<std::uint64_t>(o.batch);
     t.checkpoint_metadata.integers["train.seed"] = o.data.seed;
     t.stop = &stop_signal;
+    t.communicator = distributed.communicator();  // under mpirun: data-parallel over the ranks
     Trainer<Model> trainer(model, *optimizer, t);
     if (!o.resume.empty()) {
         CheckpointContents<float> saved = read_checkpoint<float>(o.resume);
         fer::check_resumed_run(saved.metadata, info, o.resume, o.lr, o.batch, o.data.seed);
         trainer.resume(std::move(saved), o.resume);
-        if (trainer.state().best_epoch > 0) fer::bring_best_model(o.resume, trainer.state().best_epoch, model_path);
+        if (writes && trainer.state().best_epoch > 0) fer::bring_best_model(o.resume, trainer.state().best_epoch, model_path);
         std::cout << "Resuming from " << printable(o.resume) << " after " << trainer.state().epochs_done << " epochs"
                   << (trainer.state().step_in_epoch ? " and " + std::to_string(trainer.state().step_in_epoch) + " steps" : "") << "\n";
     }
@@ -189,21 +193,25 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
               << (o.augment ? "on" : "off") << ", flip averaging " << (o.tta ? "on" : "off") << ", weight average ";
     if (o.average > 0.0) std::cout << o.average;
     else std::cout << "off";
-    std::cout << ", seed " << o.data.seed << ", threads " << model.threads() << "\n" << std::endl;
+    std::cout << ", seed " << o.data.seed << ", threads " << model.threads();
+    if (distributed.size() > 1) std::cout << " per rank, " << distributed.size() << " ranks";
+    std::cout << "\n" << std::endl;
     // A checkpoint (weights and two Adam moments) being written beside the last one, and the model; the files this
     // run replaces give their space back.
-    check_free_space(o.out, 8.0 * double(model.parameter_count()) * 4.0 + 1e6 -
+    if (writes) check_free_space(o.out, 8.0 * double(model.parameter_count()) * 4.0 + 1e6 -
                                 double(existing_bytes(o.out, {"model.dcnn", "checkpoint.dcnn"})));
 
     trainer.on_batch_begin([&](int, int) { model.set_timing(o.profile); });  // training steps only
     trainer.on_batch_end([&](const BatchEnd&) { model.set_timing(false); });
     trainer.on_improvement([&](Model& evaluated, const EpochRecord& record) {
+        if (!writes) return;
         ModelMetadata meta;
         fer::store_model_info(info, meta);
         meta.integers["epoch"] = static_cast<std::uint64_t>(record.epoch);
         save_model(model_path, evaluated, meta);
     });
     trainer.on_epoch_end([&](const EpochRecord&, bool) {
+        if (!writes) return;
         write_history_csv(o.out + "/history.csv", trainer.history());
         write_file_atomically(o.out + "/curves.svg", curves_svg(trainer.history(), "fer_train: " + o.net + " net"));
     });
@@ -219,6 +227,7 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
                               : "; no model was saved") + " (try a lower --lr)");
     }
     if (result.reason == StopReason::stop_requested) {
+        if (!writes) return stop_exit_code();
         const bool between_epochs = result.step_in_epoch == 0;
         std::cerr << (between_epochs ? "" : "\n") << "Interrupted " << (between_epochs ? "after" : "at") << " epoch "
                   << result.epochs_done + (between_epochs ? 0 : 1)
@@ -228,7 +237,8 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
         return stop_exit_code();
     }
 
-    // The model selected on validation, evaluated once on the test split.
+    // The model selected on validation, evaluated once on the test split (by rank 0: the ranks hold the same model).
+    if (!writes) return fer::exit_ok;
     Model best = load_model_as<Model>(model_path);
     best.set_cancel_flag(&stop_signal);
     if (o.threads > 0) best.set_threads(o.threads);
@@ -250,13 +260,16 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     return fer::exit_ok;
 }
 
-int run(const Options& o, int argc, char** argv) {
+int run(const Options& o, int argc, char** argv, fer::Distributed& distributed) {
     const auto run_start = Clock::now();
     install_signal_handlers();
-    create_output_directory(o.out);
-    const DirectoryLock lock(o.out);  // one run at a time in --out, until this run ends
-    claim_output_directory(o.out, {"model.dcnn", "checkpoint.dcnn", "history.csv", "report.json", "curves.svg", "confusion.svg",
-                                   "predictions.svg", "predictions.png", "model.svg"}, o.overwrite, !o.resume.empty());
+    std::optional<DirectoryLock> lock;  // rank 0's: one run at a time in --out, until this run ends
+    if (distributed.writes_files()) {
+        create_output_directory(o.out);
+        lock.emplace(o.out);
+        claim_output_directory(o.out, {"model.dcnn", "checkpoint.dcnn", "history.csv", "report.json", "curves.svg", "confusion.svg",
+                                       "predictions.svg", "predictions.png", "model.svg"}, o.overwrite, !o.resume.empty());
+    }
     fer::TrainingData data = fer::load_training_data(o.data, &stop_signal);
     fer::ModelInfo info;
     info.classes = data.selection.names;
@@ -265,18 +278,31 @@ int run(const Options& o, int argc, char** argv) {
     info.flip_averaging = o.tta;
     info.normalization = data.normalization;
     fer::AnyNet net = fer::make_net(o.net, data.selection.size(), o.data.seed);
-    return std::visit([&](auto& model) { return train(model, data, info, o, argc, argv, run_start); }, net);
+    return std::visit([&](auto& model) { return train(model, data, info, o, argc, argv, run_start, distributed); }, net);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    return fer::run_program(
+    // Under mpirun with several ranks (a build with MPI): MPI starts here, rank 0 alone prints and writes files, and
+    // an error on any rank ends every rank (docs/distributed.md).
+    std::unique_ptr<fer::Distributed> distributed;
+    try {
+        distributed = std::make_unique<fer::Distributed>(&argc, &argv);
+    } catch (const std::exception& e) {
+        std::cerr << "fer_train: error: " << deepcnn::printable(e.what()) << "\n";
+        return fer::exit_usage;
+    }
+    fer::NullOutput silenced;
+    if (!distributed->writes_files()) std::cout.rdbuf(&silenced);
+    const int code = fer::run_program(
         "fer_train", usage_text, [&] { return parse_options(argc, argv); },
-        [&](const Options& o) { return run(o, argc, argv); },
+        [&](const Options& o) { return run(o, argc, argv, *distributed); },
         [](const deepcnn::cancelled& e) {  // a stop signal before training started, or during the final test
             std::cerr << "\nfer_train: " << printable(e.what()) << "; stopped by signal " << stop_signal.load()
                       << " (the files written so far are whole; no training step was lost)\n";
             return stop_exit_code();
         });
+    if (code != fer::exit_ok) distributed->abort_job(code);  // the other ranks stop instead of waiting for this one
+    return code;
 }
