@@ -350,7 +350,7 @@ std::string encode_onnx(Model<Scalar>& model, const OnnxExportOptions& options =
     m.producer_name = "deepcnn";
     m.producer_version = std::to_string(DEEPCNN_VERSION_MAJOR) + "." + std::to_string(DEEPCNN_VERSION_MINOR) + "." +
                          std::to_string(DEEPCNN_VERSION_PATCH);
-    m.graph.name = Model<Scalar>::kind;
+    m.graph.name = "deepcnn";
     detail::OnnxGraphWriter<Scalar> writer(m.graph);
     const std::string input = detail::model_input_name(model);
     writer.input(input, model.input_shape(), options.input_name);

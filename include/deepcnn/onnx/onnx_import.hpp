@@ -84,7 +84,7 @@ public:
         const std::string input_name = unique_name(input.name, "input");
         OnnxImport<Scalar> result{Graph<Scalar>(shape, 0, input_name)};
         graph_ = &result.model;
-        values_[input.name] = {input_name, rank};
+        values_[input.name] = {input_name, rank, {}};
         head_ = input.name;
         for (std::size_t i = 0; i < m_.graph.nodes.size(); ++i) node(m_.graph.nodes[i], i);
         finish_output(result);
@@ -104,6 +104,7 @@ private:
     struct Value {
         std::string name;  // the deepcnn value: the input's or a node's name
         int rank = 4;
+        std::vector<std::int64_t> pads;  // a zero Pad [top, left, bottom, right] the next Conv / AveragePool applies
     };
 
     [[noreturn]] void fail(const std::string& what) const { throw serialization_error(source_ + ": " + what); }
@@ -225,12 +226,25 @@ private:
     }
 
     // ---- padding
-    Padding padding(const onnx::NodeProto& n, const Shape& in, int kh, int kw, int sh, int sw) const {
+    // The window's padding: its own (pads, auto_pad), or that of a Pad node before it (`pending`, then its own must
+    // be zero).
+    Padding padding(const onnx::NodeProto& n, const Shape& in, int kh, int kw, int sh, int sw,
+                    const std::vector<std::int64_t>& pending = {}) const {
         const std::string auto_pad = attr_string(n, "auto_pad");
-        if (auto_pad == "SAME_UPPER") return Padding::same();
-        if (auto_pad == "VALID") return Padding::valid();
-        if (!auto_pad.empty() && auto_pad != "NOTSET") fail(n, "auto_pad " + auto_pad + " (deepcnn's 'same' is SAME_UPPER)");
-        const auto pads = attr_ints(n, "pads", {0, 0, 0, 0});
+        auto pads = attr_ints(n, "pads", {0, 0, 0, 0});
+        if (!pending.empty()) {
+            const bool own = (!auto_pad.empty() && auto_pad != "NOTSET" && auto_pad != "VALID") ||
+                             pads != std::vector<std::int64_t>{0, 0, 0, 0};
+            if (own) fail(n, "pads of its own after a Pad node");
+            pads = pending;
+        } else if (auto_pad == "SAME_UPPER") {
+            return Padding::same();
+        } else if (auto_pad == "VALID") {
+            return Padding::valid();
+        }
+        if (pending.empty() && !auto_pad.empty() && auto_pad != "NOTSET") {
+            fail(n, "auto_pad " + auto_pad + " (deepcnn's 'same' is SAME_UPPER)");
+        }
         if (pads.size() != 4) fail(n, "pads has " + std::to_string(pads.size()) + " values, expected 4");
         for (auto p : pads) small_int(n, "pad", p, 0);
         if (pads[0] == pads[2] && pads[1] == pads[3]) {
@@ -268,13 +282,16 @@ private:
                        const std::vector<Value>& inputs, int rank) {
         one_output(n);
         std::vector<std::string> names;
-        for (const auto& v : inputs) names.push_back(v.name);
+        for (const auto& v : inputs) {
+            if (!v.pads.empty()) fail(n, "reads the output of a Pad node; deepcnn folds Pad only into a Conv or AveragePool");
+            names.push_back(v.name);
+        }
         std::string lower = n.op_type;
         for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         const std::string name = unique_name(n.name, lower + "_" + std::to_string(index));
         try {
             Layer<Scalar>& added = graph_->add(name, std::move(layer), names);
-            values_[n.outputs[0]] = {name, rank};
+            values_[n.outputs[0]] = {name, rank, {}};
             last_ = name;
             return added;
         } catch (const serialization_error&) {
@@ -321,8 +338,8 @@ private:
                         std::to_string(groups) + " groups");
         }
         auto layer = std::make_unique<Conv2D<Scalar>>(K, kh, kw);
-        layer->with_stride(sh, sw).with_padding(padding(n, in, kh, kw, sh, sw)).with_bias(bias).with_groups(groups);
-        Layer<Scalar>& added = add(n, index, std::move(layer), {x}, 4);
+        layer->with_stride(sh, sw).with_padding(padding(n, in, kh, kw, sh, sw, x.pads)).with_bias(bias).with_groups(groups);
+        Layer<Scalar>& added = add(n, index, std::move(layer), {unpadded(x)}, 4);
         assign(n, added, "weight", w);
         if (bias) assign(n, added, "bias", float_constant(n, 2, "B", 1));
     }
@@ -378,15 +395,18 @@ private:
         if (attr_int(n, "storage_order", 0) != 0) fail(n, "storage_order = 1");
         const int kh = small_int(n, "window", kernel[0], 1), kw = small_int(n, "window", kernel[1], 1);
         const int sh = small_int(n, "stride", strides[0], 1), sw = small_int(n, "stride", strides[1], 1);
-        const Padding pad = padding(n, graph_->shape_of(x.name), kh, kw, sh, sw);
+        if (max && !x.pads.empty()) fail(n, "reads a Pad node's zeros (ONNX's MaxPool pads with -infinity)");
+        const Padding pad = padding(n, graph_->shape_of(x.name), kh, kw, sh, sw, x.pads);
         if (max) {
             auto layer = std::make_unique<MaxPool2D<Scalar>>(2);
             layer->with_window(kh, kw, sh, sw).with_padding(pad);
             add(n, index, std::move(layer), {x}, 4);
         } else {
             auto layer = std::make_unique<AvgPool2D<Scalar>>(2);
-            layer->with_window(kh, kw, sh, sw).with_padding(pad).with_count_include_pad(attr_int(n, "count_include_pad", 0) != 0);
-            add(n, index, std::move(layer), {x}, 4);
+            // zeros from a Pad node are cells of the input to ONNX: they count in the divisor
+            const bool include = !x.pads.empty() || attr_int(n, "count_include_pad", 0) != 0;
+            layer->with_window(kh, kw, sh, sw).with_padding(pad).with_count_include_pad(include);
+            add(n, index, std::move(layer), {unpadded(x)}, 4);
         }
     }
 
@@ -441,6 +461,32 @@ private:
     void alias(const onnx::NodeProto& n, const Value& x) {
         one_output(n);
         values_[n.outputs[0]] = x;
+    }
+
+    static Value unpadded(Value v) {
+        v.pads.clear();
+        return v;
+    }
+    // A zero Pad of the rows and columns (PyTorch writes one before an AveragePool with padding): recorded on its
+    // output, for the Conv or AveragePool that reads it to apply.
+    void pad(const onnx::NodeProto& n) {
+        const Value x = value(n, 0);
+        if (x.rank != 4 || !x.pads.empty()) fail(n, "deepcnn folds a Pad of an image only, once");
+        const std::string mode = attr_string(n, "mode");
+        if (!mode.empty() && mode != "constant") fail(n, "mode " + mode + " (deepcnn pads with zeros)");
+        const auto& pads = constant(n, 1, "pads");
+        if (pads.ints.size() != 8 || pads.ints[0] != 0 || pads.ints[1] != 0 || pads.ints[4] != 0 || pads.ints[5] != 0) {
+            fail(n, "deepcnn folds a Pad of the rows and columns only");
+        }
+        if (has_input(n, 2)) {
+            const auto& value = constant(n, 2, "constant_value");
+            for (float v : value.floats) if (v != 0.0f) fail(n, "constant_value other than 0");
+            for (auto v : value.ints) if (v != 0) fail(n, "constant_value other than 0");
+        }
+        one_output(n);
+        Value padded = x;
+        padded.pads = {pads.ints[2], pads.ints[3], pads.ints[6], pads.ints[7]};
+        values_[n.outputs[0]] = padded;
     }
 
     // A Constant node's tensor joins the initializers.
@@ -521,6 +567,7 @@ private:
             return flatten(n, index, x);
         }
         if (op == "Reshape") return reshape(n, index);
+        if (op == "Pad") return pad(n);
         if (op == "Add" || op == "Sum" || op == "Concat") {
             if (op == "Add" && n.inputs.size() != 2) fail(n, "expected 2 inputs");
             return merge(n, index, op == "Concat");
@@ -529,7 +576,8 @@ private:
         if (op == "Dropout" || op == "Identity") return alias(n, value(n, 0));
         fail(n, "operator not supported by deepcnn's importer (it reads Conv, BatchNormalization, Relu, MaxPool, "
                 "AveragePool, GlobalAveragePool, Flatten, Reshape to (N, F), Gemm, Add, Sum, Concat, Softmax, "
-                "Dropout, Identity, Constant, and Sub / Add / Mul / Div by a scalar on the input)");
+                "Dropout, Identity, Constant, a zero Pad before Conv / AveragePool, and Sub / Add / Mul / Div by a "
+                "scalar on the input)");
     }
 
     void finish_output(OnnxImport<Scalar>& result) const {
@@ -540,6 +588,7 @@ private:
         const auto it = values_.find(name);
         if (it == values_.end()) fail("the graph output \"" + printable(name) + "\" is produced by no node");
         if (last_.empty()) fail("the graph has no layer between its input and output");
+        if (!it->second.pads.empty()) fail("the graph output \"" + printable(name) + "\" is a Pad node's");
         if (it->second.name != last_) {
             fail("the graph output \"" + printable(name) + "\" is not the last node's output (deepcnn's output is the "
                  "last node)");
