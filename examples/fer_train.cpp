@@ -3,6 +3,7 @@
 // and resume, selects the model on PublicTest, reports PrivateTest accuracy, per-class figures and the confusion
 // matrix, and writes model.dcnn, checkpoint.dcnn, history.csv, report.json and pictures into --out.
 #include "fer_common.hpp"
+#include "fer_onnx.hpp"
 #include "fer_nets.hpp"
 
 #include <deepcnn/data/augment.hpp>
@@ -239,7 +240,8 @@ int stop_exit_code() { return stop_signal.load() == SIGINT ? 128 + SIGINT : 128 
 const std::vector<std::string>& result_files() {
     static const std::vector<std::string> names = {"model.dcnn",    "checkpoint.dcnn", "history.csv",
                                                    "report.json",   "curves.svg",      "confusion.svg",
-                                                   "predictions.svg", "predictions.png", "model.svg"};
+                                                   "predictions.svg", "predictions.png", "model.svg",
+                                                   "model.onnx"};
     return names;
 }
 
@@ -781,6 +783,7 @@ int run(const Options& o, int argc, char** argv) {
     // The model selected on validation, evaluated once on the test split.
     ModelMetadata best_meta;
     Sequential<float> best = load_model<float>(model_path, &best_meta);
+    fer::save_fer_onnx(o.out + "/model.onnx", best, best_meta);  // docs/onnx.md
     best.set_cancel_flag(&stop_signal);
     if (o.threads > 0) best.set_threads(o.threads);
     const SplitResult result = evaluate_split(best, test, o.tta);

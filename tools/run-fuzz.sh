@@ -17,12 +17,12 @@ command -v "$cxx" >/dev/null || { echo "run-fuzz: $cxx not found (tools/install-
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPCNN_FUZZ=ON \
   -DDEEPCNN_BUILD_TESTS=OFF -DDEEPCNN_BUILD_EXAMPLES=OFF -DDEEPCNN_BUILD_BENCHMARKS=OFF -DDEEPCNN_INSTALL=OFF > /dev/null
-cmake --build "$build" -j "$jobs" --target fuzz_fer2013_csv fuzz_model_file fuzz_image
+cmake --build "$build" -j "$jobs" --target fuzz_fer2013_csv fuzz_model_file fuzz_image fuzz_onnx
 
-# target and its -max_len: CSV files hold ~8 KB per row, model seeds a few KB, image seeds ~1-2 KB.
-declare -A max_len=([fer2013_csv]=65536 [model_file]=262144 [image]=65536)
+# target and its -max_len: CSV files hold ~8 KB per row, model seeds a few KB, image seeds ~1-2 KB, ONNX seeds ~1-2 KB.
+declare -A max_len=([fer2013_csv]=65536 [model_file]=262144 [image]=65536 [onnx]=65536)
 failed=()
-for target in fer2013_csv model_file image; do
+for target in fer2013_csv model_file image onnx; do
   work=$build/fuzz-runs/$target
   rm -rf "$work" && mkdir -p "$work/corpus"
   cp tests/fuzz/corpus/$target/* "$work/corpus/"

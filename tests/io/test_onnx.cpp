@@ -65,7 +65,7 @@ Graph<float> residual_net() {
     g.add("res_add", Add<float>(), {"stem_relu", "res_bn"});
     g.add("res_relu", ReLU<float>(), {"res_add"});
     g.add("side", Conv2D<float>(4, 1).with_stride(2), {"image"});
-    g.add("pool", AvgPool2D<float>(2), {"res_relu"});
+    g.add("pool", AvgPool2D<float>(3, 2).with_padding(Padding::same()), {"res_relu"});  // a Pad node in ONNX
     g.add("join", Concat<float>(), {"pool", "side"});
     g.add("gap", GlobalAvgPool2D<float>(), {"join"});
     g.add("head", Dense<float>(5), {"gap"});

@@ -200,13 +200,29 @@ public:
         } else if (type == "MaxPool2D" || type == "AvgPool2D") {
             need_rank(ins.front(), 4, where);
             const bool max = type == "MaxPool2D";
-            auto& pool = node(max ? "MaxPool" : "AveragePool", n.name, {ins.front().name}, n.name);
+            std::vector<std::int64_t> pads = onnx_pads(config, "pool_h", "pool_w", in);
+            const bool include_pad = !max && config_int(config, type, "count_include_pad", 0, 1) == 1;
+            std::string x = ins.front().name;
+            if (include_pad && pads != std::vector<std::int64_t>{0, 0, 0, 0}) {
+                // Padding cells that count in the average are zeros of the input: a Pad node, then the pooling
+                // without pads. The same numbers as AveragePool's count_include_pad, which OpenCV 4.6 ignores.
+                onnx::TensorProto amounts;
+                amounts.name = n.name + ".pads";
+                amounts.data_type = onnx::int64;
+                amounts.dims = {8};
+                amounts.ints = {0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]};
+                graph_.initializers.push_back(amounts);
+                node("Pad", n.name + ".pad", {x, amounts.name}, n.name + ".pad");
+                x = n.name + ".pad";
+                pads = {0, 0, 0, 0};
+            }
+            auto& pool = node(max ? "MaxPool" : "AveragePool", n.name, {x}, n.name);
             pool.attributes = {attr_ints("kernel_shape", {config_int(config, type, "pool_h", 1, 1 << 24),
                                                           config_int(config, type, "pool_w", 1, 1 << 24)}),
-                               attr_ints("pads", onnx_pads(config, "pool_h", "pool_w", in)),
+                               attr_ints("pads", pads),
                                attr_ints("strides", {config_int(config, type, "stride_h", 1, 1 << 24),
                                                      config_int(config, type, "stride_w", 1, 1 << 24)})};
-            if (!max) pool.attributes.push_back(attr_int("count_include_pad", config_int(config, type, "count_include_pad", 0, 1)));
+            if (!max) pool.attributes.push_back(attr_int("count_include_pad", include_pad ? 1 : 0));
             values_[n.name] = {n.name, 4};
         } else if (type == "GlobalAvgPool2D") {
             need_rank(ins.front(), 4, where);
