@@ -26,7 +26,7 @@ void randomise_buffers(Model& model, std::uint64_t seed) {
     }
 }
 
-Tensor<float> pixels(int n, int c, int h, int w, std::uint64_t seed) {
+Tensor<float> random_pixels(int n, int c, int h, int w, std::uint64_t seed) {
     Rng rng(seed);
     Tensor<float> x(Shape(n, c, h, w));
     for (auto& v : x) v = static_cast<float>(std::floor(rng.uniform(0.0, 256.0)));
@@ -183,7 +183,7 @@ TEST_CASE("protobuf wire format: nesting deeper than the limit is refused", "[on
 
 TEST_CASE("ONNX: a Sequential of every layer type round-trips with bit-identical predictions", "[onnx][io]") {
     Sequential<float> model = chain_net();
-    const Tensor<float> x = pixels(5, 1, 20, 20, 3);
+    const Tensor<float> x = random_pixels(5, 1, 20, 20, 3);
     const Tensor<float> expected = model.predict(x);
 
     OnnxExportOptions options;
@@ -214,7 +214,7 @@ TEST_CASE("ONNX: a Sequential of every layer type round-trips with bit-identical
 
 TEST_CASE("ONNX: a residual Graph with Add and Concat round-trips with bit-identical predictions", "[onnx][io]") {
     Graph<float> model = residual_net();
-    const Tensor<float> x = pixels(3, 1, 16, 16, 4);
+    const Tensor<float> x = random_pixels(3, 1, 16, 16, 4);
     const Tensor<float> expected = model.predict(x);
     OnnxImport<float> imported = decode_onnx<float>(encode_onnx(model), "residual.onnx");
     // one more node: the Flatten that ONNX's Gemm needs before "head"
@@ -227,7 +227,7 @@ TEST_CASE("ONNX: a residual Graph with Add and Concat round-trips with bit-ident
 
 TEST_CASE("ONNX: preprocessing goes into the graph and comes back", "[onnx][io]") {
     Sequential<float> model = chain_net();
-    Tensor<float> x = pixels(2, 1, 20, 20, 5);
+    Tensor<float> x = random_pixels(2, 1, 20, 20, 5);
     OnnxExportOptions options;
     options.preprocessing = Normalization{129.5, 65.25};
     OnnxImport<float> imported = decode_onnx<float>(encode_onnx(model, options), "pre.onnx");
@@ -243,7 +243,7 @@ TEST_CASE("ONNX: save_onnx writes the file atomically and load_onnx reads it", "
     Sequential<float> model = chain_net();
     save_onnx(dir.file("m.onnx"), model);
     OnnxImport<float> imported = load_onnx<float>(dir.file("m.onnx"));
-    const Tensor<float> x = pixels(2, 1, 20, 20, 6);
+    const Tensor<float> x = random_pixels(2, 1, 20, 20, 6);
     require_identical(imported.model.predict(x), model.predict(x));
     CHECK_THROWS_AS(load_onnx<float>(dir.file("missing.onnx")), io_error);
 }
