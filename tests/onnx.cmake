@@ -1,4 +1,4 @@
-# tests/onnx.cmake: exported ONNX files checked by real consumers (docs/onnx.md). onnx_models trains the fer and
+# tests/onnx.cmake: exported ONNX files checked by real consumers (docs/onnx.md). onnx_models trains the fer, large and
 # seed nets one short epoch (fer_train writes model.onnx), builds a residual Graph (make_onnx_test_models), converts
 # it and round-trips the nets with dcnn_convert (tests/onnx/make_models.sh); onnx_checker, onnx_onnxruntime and
 # onnx_opencv then run every file through the ONNX checker, ONNX Runtime and OpenCV's dnn module

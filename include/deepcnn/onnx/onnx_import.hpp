@@ -81,6 +81,9 @@ public:
         } else {
             fail("input \"" + input.name + "\": expected a float tensor (N, C, H, W) or (N, F) with known C, H, W / F");
         }
+        if (shape.per_sample() > max_sample_values) {
+            fail("input shape " + shape.sample_str() + " has more than " + std::to_string(max_sample_values) + " values");
+        }
         const std::string input_name = unique_name(input.name, "input");
         OnnxImport<Scalar> result{Graph<Scalar>(shape, 0, input_name)};
         graph_ = &result.model;
@@ -112,7 +115,7 @@ private:
         fail("node \"" + printable(n.name) + "\" (" + printable(n.op_type) + "): " + what);
     }
     int int_dim(std::int64_t d) const {
-        if (d <= 0 || d > (1 << 24)) fail("input dimension " + std::to_string(d) + " out of range");
+        if (d <= 0 || d > (1 << 20)) fail("input dimension " + std::to_string(d) + " out of range");
         return static_cast<int>(d);
     }
 
@@ -291,6 +294,10 @@ private:
         const std::string name = unique_name(n.name, lower + "_" + std::to_string(index));
         try {
             Layer<Scalar>& added = graph_->add(name, std::move(layer), names);
+            if (graph_->output_shape().per_sample() > max_sample_values) {
+                fail(n, "output shape " + graph_->output_shape().sample_str() + " has more than " +
+                            std::to_string(max_sample_values) + " values");
+            }
             values_[n.outputs[0]] = {name, rank, {}};
             last_ = name;
             return added;
