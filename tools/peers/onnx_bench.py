@@ -25,6 +25,9 @@ def export(name, path):
     torch.manual_seed(1)
     model = torch_bench.seed_net() if name == "seed" else torch_bench.fer_net()
     model.eval()
+    for m in model.modules():  # PyTorch 1.13 cannot export padding='same': the same pads, written out (odd kernels)
+        if isinstance(m, torch.nn.Conv2d) and m.padding == "same":
+            m.padding = (m.kernel_size[0] // 2, m.kernel_size[1] // 2)
     torch.onnx.export(model, torch.rand(1, 1, 48, 48), path, opset_version=13, input_names=["image"],
                       output_names=["logits"], dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}})
     # PyTorch 1.13 writes an Identity of an initializer here and there, which OpenCV 4.6 cannot read: such an
