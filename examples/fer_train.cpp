@@ -7,6 +7,7 @@
 #include "fer_data.hpp"
 #include "fer_distributed.hpp"
 #include "fer_nets.hpp"
+#include "fer_onnx.hpp"
 #include "fer_report.hpp"
 #include "fer_resume.hpp"
 
@@ -45,8 +46,8 @@ const char* const usage_text =
     "                 [--augment on|off] [--tta on|off] [--average DECAY|off] [--seed N] [--threads N]\n"
     "                 [--max-rows N] [--out DIR] [--resume FILE | --overwrite] [--skip-bad-rows] [--profile]\n"
     "Trains on the FER2013 CSV (.csv or .csv.gz; default: the sample shipped in examples/data/) and writes\n"
-    "model.dcnn, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg, predictions.svg and\n"
-    "model.svg (the net's layers)\n"
+    "model.dcnn, model.onnx, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg,\n"
+    "predictions.svg and model.svg (the net's layers)\n"
     "into --out (default fer_out), which one run at a time may use (a lock). An --out holding an earlier run is\n"
     "refused unless --resume continues it or --overwrite replaces it (its result files are removed first).\n"
     "--threads: at most 4x the CPUs this process may use; a run whose estimated memory exceeds what is available\n"
@@ -239,7 +240,9 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
 
     // The model selected on validation, evaluated once on the test split (by rank 0: the ranks hold the same model).
     if (!writes) return fer::exit_ok;
-    Model best = load_model_as<Model>(model_path);
+    ModelMetadata best_meta;
+    Model best = load_model_as<Model>(model_path, &best_meta);
+    fer::save_fer_onnx(o.out + "/model.onnx", best, best_meta);  // docs/onnx.md
     best.set_cancel_flag(&stop_signal);
     if (o.threads > 0) best.set_threads(o.threads);
     RunReport report;
@@ -254,7 +257,7 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     fer::test_and_report(best, data, info, trainer.state(), o.out, report, run_start);
     if (o.profile) std::cout << format_layer_times(model.timings()) << "Kernels by layer (--profile):\n" << model.kernel_plans() << "\n";
     write_model_svg(o.out + "/model.svg", model, "fer_train: " + o.net + " net");
-    std::cout << "Wrote model.dcnn, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg, "
+    std::cout << "Wrote model.dcnn, model.onnx, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg, "
               << "predictions.svg, predictions.png and model.svg in " << printable(o.out) << "/ (run took "
               << format_duration(std::chrono::duration<double>(Clock::now() - run_start).count()) << ")\n";
     return fer::exit_ok;
@@ -268,7 +271,7 @@ int run(const Options& o, int argc, char** argv, fer::Distributed& distributed) 
         create_output_directory(o.out);
         lock.emplace(o.out);
         claim_output_directory(o.out, {"model.dcnn", "checkpoint.dcnn", "history.csv", "report.json", "curves.svg", "confusion.svg",
-                                       "predictions.svg", "predictions.png", "model.svg"}, o.overwrite, !o.resume.empty());
+                                       "predictions.svg", "predictions.png", "model.svg", "model.onnx"}, o.overwrite, !o.resume.empty());
     }
     fer::TrainingData data = fer::load_training_data(o.data, &stop_signal);
     fer::ModelInfo info;

@@ -1,8 +1,8 @@
-# tests/doc_examples.cmake: the documentation's examples as a test. Every ```cpp block of README.md and
-# docs/guide.md is extracted (tests/extract_doc_examples.cmake) into one program, doc_examples, built with the
+# tests/doc_examples.cmake: the documentation's examples as a test. Every ```cpp block of README.md, docs/guide.md
+# and docs/onnx.md is extracted (tests/extract_doc_examples.cmake) into one program, doc_examples, built with the
 # project's warnings; the test doc_examples runs every block in order in a scratch directory. One compilation for
 # all blocks keeps it fast; blocks share that translation unit, so each block's own includes are not checked apart.
-set(deepcnn_doc_markdown README.md docs/guide.md)
+set(deepcnn_doc_markdown README.md docs/guide.md docs/onnx.md)
 set(deepcnn_doc_inputs "")
 foreach(markdown IN LISTS deepcnn_doc_markdown)
   list(APPEND deepcnn_doc_inputs "${PROJECT_SOURCE_DIR}/${markdown}")
@@ -15,7 +15,7 @@ add_custom_command(
   COMMAND ${CMAKE_COMMAND} "-DMARKDOWN=${deepcnn_doc_list}" "-DSOURCE_DIR=${PROJECT_SOURCE_DIR}"
           "-DOUTPUT=${deepcnn_doc_dir}/doc_examples.cpp" -P "${PROJECT_SOURCE_DIR}/tests/extract_doc_examples.cmake"
   DEPENDS ${deepcnn_doc_inputs} "${PROJECT_SOURCE_DIR}/tests/extract_doc_examples.cmake"
-  COMMENT "Extracting the C++ examples of README.md and docs/guide.md"
+  COMMENT "Extracting the C++ examples of README.md, docs/guide.md and docs/onnx.md"
   VERBATIM)
 add_executable(doc_examples "${deepcnn_doc_dir}/doc_examples.cpp")
 target_link_libraries(doc_examples PRIVATE deepcnn::deepcnn deepcnn_project_options)

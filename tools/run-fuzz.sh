@@ -18,11 +18,11 @@ command -v "$cxx" >/dev/null || { echo "run-fuzz: $cxx not found (tools/install-
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPCNN_FUZZ=ON \
   -DDEEPCNN_BUILD_TESTS=OFF -DDEEPCNN_BUILD_EXAMPLES=OFF -DDEEPCNN_BUILD_BENCHMARKS=OFF -DDEEPCNN_INSTALL=OFF > /dev/null
-targets=(fer2013_csv model_file image)
+targets=(fer2013_csv model_file image onnx)
 cmake --build "$build" -j "$jobs" --target "${targets[@]/#/fuzz_}"
 
-# target and its -max_len: CSV files hold ~8 KB per row, model seeds a few KB, image seeds ~1-2 KB.
-declare -A max_len=([fer2013_csv]=65536 [model_file]=262144 [image]=65536)
+# target and its -max_len: CSV files hold ~8 KB per row, model seeds a few KB, image seeds ~1-2 KB, ONNX seeds ~1-2 KB.
+declare -A max_len=([fer2013_csv]=65536 [model_file]=262144 [image]=65536 [onnx]=65536)
 
 # One target's run: its own copy of the seed corpus, log and reproducers in BUILD/fuzz-runs/TARGET/.
 fuzz_one() {

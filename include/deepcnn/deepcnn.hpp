@@ -1,6 +1,6 @@
 // deepcnn/deepcnn.hpp: the one include. Brings in tensors, every layer, the loss, the optimizers and
 // schedules, the Sequential and Graph models, model files and weight loading, the FER2013 and image readers, data
-// preparation, the Trainer and reports.
+// preparation, the Trainer and reports, ONNX export and import.
 #pragma once
 
 #include "config.hpp"
@@ -43,6 +43,7 @@
 #include "io/image_batch.hpp"
 #include "io/load_weights.hpp"
 #include "io/model_file.hpp"
+#include "onnx.hpp"
 
 #include "distributed/communicator.hpp"
 #include "distributed/data_parallel.hpp"

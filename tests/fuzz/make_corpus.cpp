@@ -1,10 +1,11 @@
 // tests/fuzz/make_corpus.cpp: writes the seed corpora of the fuzz targets from real files:
-//   make_corpus SAMPLE_CSV_GZ OUTDIR  ->  OUTDIR/fer2013_csv/, OUTDIR/model_file/, OUTDIR/image/
+//   make_corpus SAMPLE_CSV_GZ OUTDIR  ->  OUTDIR/fer2013_csv/, OUTDIR/model_file/, OUTDIR/image/, OUTDIR/onnx/
 // CSV seeds are a few rows of the FER2013 sample (the first byte is the fuzz target's mode byte: plain, gzip,
 // skip_bad_rows, max_rows), model seeds are small Sequential models saved by encode_model after a few Adam or SGD
 // steps (every layer type, optimizer state, metadata, float and double), image seeds are FER faces written by
-// libstb's stb_image_write as PNG (grey, RGB, RGBA), JPEG, BMP and TGA, plus past findings. Deterministic: same
-// inputs, same bytes.
+// libstb's stb_image_write as PNG (grey, RGB, RGBA), JPEG, BMP and TGA, plus past findings; ONNX seeds are files
+// save_onnx writes (OUTDIR/onnx/; torch_net_opset13.onnx there is a PyTorch export of tests/onnx/torch_net.py,
+// kept as it is). Deterministic: same inputs, same bytes.
 #include <deepcnn/deepcnn.hpp>
 
 #include <stb_image_write.h>
@@ -122,6 +123,37 @@ void write_model_seeds(const fs::path& dir) {
     write_bytes(dir / "dense_sgd_double.dcnn", small_model<double>(3, &sgd, true));
 }
 
+// ONNX seeds: the files save_onnx writes for a chain of every layer type (with preprocessing and metadata) and for a
+// small residual Graph.
+void write_onnx_seeds(const fs::path& dir) {
+    Sequential<float> chain(Shape(1, 1, 8, 8), 4);
+    chain.add(Conv2D<float>(3, 3).with_stride(2).with_padding(Padding::same()));
+    chain.add(BatchNorm<float>());
+    chain.add(ReLU<float>());
+    chain.add(Conv2D<float>(3, 3).with_groups(3).with_padding(Padding::explicit_pad(1, 1)).with_bias(false));
+    chain.add(MaxPool2D<float>(2));
+    chain.add(AvgPool2D<float>(3, 1).with_padding(Padding::same()));
+    chain.add(Dropout<float>(0.5));
+    chain.add(Flatten<float>());
+    chain.add(Dense<float>(3));
+    chain.add(Softmax<float>());
+    OnnxExportOptions options;
+    options.input_name = "image";
+    options.output_name = "probabilities";
+    options.preprocessing = Normalization{128.0, 64.0};
+    options.class_names = {"happiness", "sadness", "neutral"};
+    options.metadata.numbers["norm.mean"] = 128.0;
+    options.metadata.integers["epoch"] = 2;
+    write_bytes(dir / "chain_all_layers.onnx", encode_onnx(chain, options));
+    Graph<float> graph(Shape(1, 2, 6, 6), 5);
+    graph.add("conv", Conv2D<float>(2, 3), {"input"});
+    graph.add("add", Add<float>(), {"input", "conv"});
+    graph.add("join", Concat<float>(), {"add", "input"});
+    graph.add("gap", GlobalAvgPool2D<float>(), {"join"});
+    graph.add("dense", Dense<float>(2), {"gap"});
+    write_bytes(dir / "residual_graph.onnx", encode_onnx(graph));
+}
+
 void write_image_seeds(const Fer2013Dataset& data, const fs::path& dir) {
     const std::uint8_t* face = data.image(0);
     const auto name = [&](const char* file) { return (dir / file).string(); };
@@ -180,10 +212,11 @@ int main(int argc, char** argv) {
         const Fer2013Dataset data = read_fer2013(argv[1], options);
         if (data.size() < 3) throw std::runtime_error(std::string(argv[1]) + ": fewer than 3 rows");
         const fs::path out = argv[2];
-        for (const char* target : {"fer2013_csv", "model_file", "image"}) fs::create_directories(out / target);
+        for (const char* target : {"fer2013_csv", "model_file", "image", "onnx"}) fs::create_directories(out / target);
         write_csv_seeds(data, out / "fer2013_csv");
         write_model_seeds(out / "model_file");
         write_image_seeds(data, out / "image");
+        write_onnx_seeds(out / "onnx");
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "make_corpus: %s\n", e.what());

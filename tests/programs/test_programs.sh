@@ -115,7 +115,7 @@ seed_net)
 train_e2e)
   # The whole sample, a few epochs: the trained model must beat always answering the majority class.
   expect 0 "Wrote model.dcnn" "$train" --epochs 6 --seed 7 --threads 2 --out run
-  for f in model.dcnn checkpoint.dcnn history.csv report.json curves.svg confusion.svg predictions.svg predictions.png model.svg; do
+  for f in model.dcnn checkpoint.dcnn history.csv report.json curves.svg confusion.svg predictions.svg predictions.png model.svg model.onnx; do
     [[ -s run/$f ]] || fail "fer_train did not write $f"
   done
   [[ $(wc -l < run/history.csv) -eq 7 ]] || fail "history.csv should hold a header and 6 epochs"
