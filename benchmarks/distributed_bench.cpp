@@ -16,6 +16,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 using namespace deepcnn;
@@ -60,9 +61,10 @@ void time_sums(MpiCommunicator& comm, std::size_t max_bytes) {
     }
 }
 
-int train(const std::string& net, int batch, int steps, int threads, bool overlap, Communicator* comm) {
+template <class Model>
+int train_model(Model& model, const std::string& net, int batch, int steps, int threads, bool overlap,
+                Communicator* comm) {
     const int warmup = 2, samples = batch * (steps + warmup);
-    Sequential<float> model = fer::make_net(net, 7, 1);
     model.set_threads(threads);
     Tensor<float> images(Shape(samples, 1, 48, 48));
     std::vector<int> labels(static_cast<std::size_t>(samples));
@@ -76,7 +78,7 @@ int train(const std::string& net, int batch, int steps, int threads, bool overla
     options.verbosity = Verbosity::silent;
     options.communicator = comm;
     options.overlap_gradient_sums = overlap;
-    Trainer<Sequential<float>> trainer(model, adam, options);
+    Trainer<Model> trainer(model, adam, options);
     std::vector<double> step_seconds;
     double wait_at_warmup = 0.0;
     Clock::time_point start;
@@ -106,6 +108,12 @@ int train(const std::string& net, int batch, int steps, int threads, bool overla
         std::printf("\n");
     }
     return 0;
+}
+
+// Either kind of net (fer::make_net builds a Sequential or a Graph).
+int train(const std::string& net, int batch, int steps, int threads, bool overlap, Communicator* comm) {
+    fer::AnyNet model = fer::make_net(net, 7, 1);
+    return std::visit([&](auto& m) { return train_model(m, net, batch, steps, threads, overlap, comm); }, model);
 }
 
 int run(int argc, char** argv) {

@@ -199,6 +199,16 @@ int run_program(const char* name, const char* usage, Parse&& parse, Run&& run) {
     });
 }
 
+// --average: "off" or a decay in (0, 1).
+inline double parse_average(const std::string& arg, const std::string& v) {
+    char* end = nullptr;
+    const double decay = v == "off" ? 0.0 : std::strtod(v.c_str(), &end);
+    if (v != "off" && (v.empty() || *end != '\0' || !(decay > 0.0 && decay < 1.0))) {
+        throw usage_error(arg + ": expected off or a decay between 0 and 1 (such as 0.999), got '" + v + "'");
+    }
+    return decay;
+}
+
 inline double parse_positive(const std::string& option, const std::string& text) {
     char* end = nullptr;
     const double value = std::strtod(text.c_str(), &end);

@@ -7,12 +7,15 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iostream>
 #include <memory>
 #include <streambuf>
 #include <string>
 
 #include <deepcnn/distributed/communicator.hpp>
 #include <deepcnn/error.hpp>
+
+#include "fer_common.hpp"
 #ifdef DEEPCNN_HAS_MPI
 #include <deepcnn/distributed/mpi_communicator.hpp>
 #endif
@@ -66,5 +69,25 @@ public:
 private:
     std::unique_ptr<deepcnn::Communicator> comm_;
 };
+
+// Runs `program(distributed)`, which returns an exit code, alone or as one rank of an mpirun job: MPI starts first
+// (an error there is a usage error), the standard output of every rank but 0 is dropped, and an exit code other
+// than 0 on any rank ends every rank instead of leaving them waiting for this one.
+template <class Program>
+int run_distributed(const char* name, int* argc, char*** argv, Program&& program) {
+    std::unique_ptr<Distributed> distributed;
+    try {
+        distributed = std::make_unique<Distributed>(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << name << ": error: " << deepcnn::printable(e.what()) << "\n";
+        return exit_usage;
+    }
+    NullOutput silenced;
+    std::streambuf* const kept = distributed->writes_files() ? nullptr : std::cout.rdbuf(&silenced);
+    const int code = program(*distributed);
+    if (kept != nullptr) std::cout.rdbuf(kept);
+    if (code != 0) distributed->abort_job(code);
+    return code;
+}
 
 }  // namespace fer

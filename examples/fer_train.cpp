@@ -63,16 +63,6 @@ struct Options {
     double lr = 0.0, average = -1.0;         // average: the weight average's decay; 0: off; -1: the recipe's
 };
 
-// --average: "off" or a decay in (0, 1).
-double parse_average(const std::string& arg, const std::string& v) {
-    char* end = nullptr;
-    const double decay = v == "off" ? 0.0 : std::strtod(v.c_str(), &end);
-    if (v != "off" && (v.empty() || *end != '\0' || !(decay > 0.0 && decay < 1.0))) {
-        throw fer::usage_error(arg + ": expected off or a decay between 0 and 1 (such as 0.999), got '" + v + "'");
-    }
-    return decay;
-}
-
 Options parse_options(int argc, char** argv) {
     Options o;
     bool net_given = false, tta_given = false, data_given = false;
@@ -89,7 +79,7 @@ Options parse_options(int argc, char** argv) {
         else if (a.is("--schedule")) o.schedule = a.value();
         else if (a.is("--augment")) o.augment = a.on_off();
         else if (a.is("--tta")) { o.tta = a.on_off(); tta_given = true; }
-        else if (a.is("--average")) o.average = parse_average(arg, a.value());
+        else if (a.is("--average")) o.average = fer::parse_average(arg, a.value());
         else if (a.is("--seed")) o.data.seed = static_cast<std::uint64_t>(fer::parse_integer(arg, a.value(), 0, 2147483647L));
         else if (a.is("--threads")) o.threads = static_cast<int>(fer::parse_integer(arg, a.value(), 1, 1024));
         else if (a.is("--max-rows")) o.data.max_rows = fer::parse_integer(arg, a.value(), 1, 100000000L);
@@ -287,25 +277,15 @@ int run(const Options& o, int argc, char** argv, fer::Distributed& distributed) 
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Under mpirun with several ranks (a build with MPI): MPI starts here, rank 0 alone prints and writes files, and
-    // an error on any rank ends every rank (docs/distributed.md).
-    std::unique_ptr<fer::Distributed> distributed;
-    try {
-        distributed = std::make_unique<fer::Distributed>(&argc, &argv);
-    } catch (const std::exception& e) {
-        std::cerr << "fer_train: error: " << deepcnn::printable(e.what()) << "\n";
-        return fer::exit_usage;
-    }
-    fer::NullOutput silenced;
-    if (!distributed->writes_files()) std::cout.rdbuf(&silenced);
-    const int code = fer::run_program(
-        "fer_train", usage_text, [&] { return parse_options(argc, argv); },
-        [&](const Options& o) { return run(o, argc, argv, *distributed); },
-        [](const deepcnn::cancelled& e) {  // a stop signal before training started, or during the final test
-            std::cerr << "\nfer_train: " << printable(e.what()) << "; stopped by signal " << stop_signal.load()
-                      << " (the files written so far are whole; no training step was lost)\n";
-            return stop_exit_code();
-        });
-    if (code != fer::exit_ok) distributed->abort_job(code);  // the other ranks stop instead of waiting for this one
-    return code;
+    // Alone, or one rank of an mpirun job (docs/distributed.md): rank 0 alone prints and writes files.
+    return fer::run_distributed("fer_train", &argc, &argv, [&](fer::Distributed& distributed) {
+        return fer::run_program(
+            "fer_train", usage_text, [&] { return parse_options(argc, argv); },
+            [&](const Options& o) { return run(o, argc, argv, distributed); },
+            [](const deepcnn::cancelled& e) {  // a stop signal before training started, or during the final test
+                std::cerr << "\nfer_train: " << printable(e.what()) << "; stopped by signal " << stop_signal.load()
+                          << " (the files written so far are whole; no training step was lost)\n";
+                return stop_exit_code();
+            });
+    });
 }
