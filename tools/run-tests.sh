@@ -39,7 +39,7 @@ DEEPCNN_ISA=portable build/tests/deepcnn_tests
 # The sanitizer build skips the consumer projects (they do not depend on the configuration), the doc examples (the
 # library code they call is tested there by the unit and program tests), the long end-to-end training run and the
 # program tests labelled long (the SIGKILL / resume loop, the seed net, fine_tune, the Trainer-vs-fer_train bytes,
-# the ONNX consumers: minutes each under ASan); the release build above runs them all, and the shorter program
+# the ONNX consumers, fer_train under mpirun: minutes each under ASan); the release build above runs them all, and the shorter program
 # tests, SIGINT resume and the mpirun tests included, run under the sanitizers. It builds only the programs those tests run (a program test that needs
 # another fails here with "Could not find executable": add it to the list). It compiles at -O1 with line tables
 # only (-g1): the sanitizers still report file and line, and the build takes 5 minutes on 2 Zen 3 cores where
