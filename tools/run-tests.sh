@@ -39,11 +39,12 @@ DEEPCNN_ISA=portable build/tests/deepcnn_tests
 # The sanitizer build skips the consumer projects (they do not depend on the configuration), the doc examples (the
 # library code they call is tested there by the unit and program tests), the long end-to-end training run and the
 # program tests labelled long (the SIGKILL / resume loop, the seed net, fine_tune, the Trainer-vs-fer_train bytes,
-# the ONNX consumers, fer_train under mpirun: minutes each under ASan); the release build above runs them all, and the shorter program
-# tests, SIGINT resume and the mpirun tests included, run under the sanitizers. It builds only the programs those tests run (a program test that needs
-# another fails here with "Could not find executable": add it to the list). It compiles at -O1 with line tables
-# only (-g1): the sanitizers still report file and line, and the build takes 5 minutes on 2 Zen 3 cores where
-# -O2 -g took 17 (its tests run about 1.5x longer).
+# the ONNX consumers, fer_train under mpirun: minutes each under ASan); the release build above runs them all, and
+# the shorter program tests, SIGINT resume and the other mpirun tests included, run under the sanitizers. It builds
+# only the programs those tests run (a program test that needs another fails here with "Could not find
+# executable": add it to the list). It compiles at -O1 with line tables only (-g1): the sanitizers still report
+# file and line, and the build takes 5 minutes on 2 Zen 3 cores where -O2 -g took 17 (its tests run about 1.5x
+# longer).
 ctest_args=(-LE "consumer|e2e|long|docs")
 build_targets=(deepcnn_tests fer_train fer_predict quickstart graph_quickstart make_face_images graph_model_of
                distributed_check)
