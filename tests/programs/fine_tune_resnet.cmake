@@ -2,7 +2,8 @@
 # Cuts a small CSV from DATA (the sample's first 300 Training, 60 PublicTest and 60 PrivateTest rows), trains a
 # 3-class resnet on it for one epoch with fer_train, then fine-tunes that model file to seven classes with fine_tune
 # (one epoch per stage, the stem and first block kept frozen in the second), and fails unless fine_tune read it as a
-# resnet Graph, printed the per-class test accuracy and wrote model.dcnn and report.json (with per-class figures).
+# resnet Graph, printed the per-class test accuracy and wrote model.dcnn and report.json (with per-class figures);
+# then that a layer name the model lacks, and --net with --model, are usage errors.
 # Usage: cmake -DFER_TRAIN=... -DFINE_TUNE=... -DDATA=... -DDIR=... -P fine_tune_resnet.cmake
 file(REMOVE_RECURSE "${DIR}")
 file(MAKE_DIRECTORY "${DIR}")
@@ -34,5 +35,18 @@ endforeach()
 file(READ "${DIR}/tuned/report.json" report)
 if(NOT report MATCHES "\"per_class\"" OR NOT report MATCHES "\"class\": *\"anger\"")
   message(FATAL_ERROR "report.json lacks the seven classes' figures:\n${report}")
+endif()
+# A layer the model lacks is a usage error (exit 2) that names it, found before any training; so are --net with --model.
+execute_process(COMMAND "${FINE_TUNE}" --data "${DIR}/small.csv" --model "${DIR}/resnet3/model.dcnn" --freeze stem1,nope
+                        --out "${DIR}/bad"
+                RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE output)
+if(NOT result EQUAL 2 OR NOT output MATCHES "Graph: no layer named \"nope\" \(its layers are stem1 \.\.\. softmax\)"
+   OR output MATCHES "Stage 1")
+  message(FATAL_ERROR "fine_tune --freeze nope: expected exit 2 naming the layer before training, got ${result}:\n${output}")
+endif()
+execute_process(COMMAND "${FINE_TUNE}" --net resnet --model "${DIR}/resnet3/model.dcnn"
+                RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE output)
+if(NOT result EQUAL 2 OR NOT output MATCHES "--net and --model exclude each other")
+  message(FATAL_ERROR "fine_tune --net --model: expected exit 2, got ${result}:\n${output}")
 endif()
 message(STATUS "fine_tune fine-tuned a resnet Graph file to seven classes")
