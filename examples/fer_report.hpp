@@ -24,9 +24,9 @@ namespace fer {
 
 // Tests `best` on the data's test split and writes the report; `report` comes with the caller's command line, seed
 // and settings, and gains the rest (classes, split sizes, the test's figures, the training state's, the wall time
-// since `run_start`).
+// since `run_start`). Returns the test's confusion matrix.
 template <class Model>
-void test_and_report(Model& best, TrainingData& data, const ModelInfo& info, const deepcnn::TrainingState& state,
+deepcnn::ConfusionMatrix test_and_report(Model& best, TrainingData& data, const ModelInfo& info, const deepcnn::TrainingState& state,
                      const std::string& out, deepcnn::RunReport report,
                      std::chrono::steady_clock::time_point run_start) {
     using namespace deepcnn;
@@ -61,6 +61,7 @@ void test_and_report(Model& best, TrainingData& data, const ModelInfo& info, con
     const std::string title = "Test predictions (" + data.test_name + ")";
     write_file_atomically(out + "/predictions.svg", predictions_svg(shown, data.selection.names, 6, title));
     write_file_atomically(out + "/predictions.png", predictions_png(shown, data.selection.names, 6, title));
+    return cm;
 }
 
 }  // namespace fer

@@ -31,6 +31,7 @@
 #include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
 
+#include "model/fine_tuning.hpp"
 #include "model/graph.hpp"
 #include "model/layer_factory.hpp"
 #include "model/model_common.hpp"

@@ -11,21 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "../test_nets.hpp"
+
 using namespace deepcnn;
 
 namespace data_parallel_test {
 
-Sequential<float> small_net() {
-    Sequential<float> model(Shape(1, 1, 8, 8), 3);
-    model.add(Conv2D<float>(4, 3));
-    model.add(BatchNorm<float>());
-    model.add(ReLU<float>());
-    model.add(MaxPool2D<float>(2));
-    model.add(Flatten<float>());
-    model.add(Dropout<float>(0.25));
-    model.add(Dense<float>(3));
-    return model;
-}
+Sequential<float> small_net() { return deepcnn_test::small_chain(3, 3, /*softmax=*/false); }
 
 Graph<float> small_graph() {
     Graph<float> g(Shape(1, 1, 8, 8), 3);

@@ -8,6 +8,7 @@
 #include <deepcnn/deepcnn.hpp>
 
 #include "gradient_check.hpp"
+#include "test_nets.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -29,16 +30,7 @@ namespace {
 // Softmax on 1 x 8 x 8 images.
 template <class Scalar>
 Sequential<Scalar> small_net(std::uint64_t seed = 1, int classes = 3) {
-    Sequential<Scalar> model(1, 8, 8, seed);
-    model.add(Conv2D<Scalar>(4, 3));
-    model.add(BatchNorm<Scalar>());
-    model.add(ReLU<Scalar>());
-    model.add(MaxPool2D<Scalar>(2));
-    model.add(Flatten<Scalar>());
-    model.add(Dropout<Scalar>(0.25));
-    model.add(Dense<Scalar>(classes));
-    model.add(Softmax<Scalar>());
-    return model;
+    return deepcnn_test::small_chain<Scalar>(seed, classes);
 }
 
 template <class Scalar>
@@ -331,15 +323,7 @@ TrainedNet train_blob_net(std::uint64_t seed) {
     make_blobs(300, data, train_x, train_y);
     make_blobs(150, data, test_x, test_y);
 
-    Sequential<float> model(1, 12, 12, seed);
-    model.add(Conv2D<float>(4, 3));
-    model.add(BatchNorm<float>());
-    model.add(ReLU<float>());
-    model.add(MaxPool2D<float>(2));
-    model.add(Flatten<float>());
-    model.add(Dropout<float>(0.2));
-    model.add(Dense<float>(3));
-    model.add(Softmax<float>());
+    Sequential<float> model = deepcnn_test::small_chain(seed, 3, true, 12, 0.2);
 
     Adam<float> adam(0.01);
     SoftmaxCrossEntropy<float> loss;

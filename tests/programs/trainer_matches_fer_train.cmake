@@ -27,12 +27,8 @@ endif()
 message(STATUS "fer_train and the Trainer wrote the same model.dcnn")
 
 # The sample's first 200 Training, 40 PublicTest and 40 PrivateTest rows.
-execute_process(COMMAND zcat "${DATA}"
-                COMMAND awk -F, -v n=200 -v m=40 "NR == 1 {print; next} $3 == \"Training\" && t < n {t++; print} $3 == \"PublicTest\" && v < m {v++; print} $3 == \"PrivateTest\" && p < m {p++; print}"
-                OUTPUT_FILE "${DIR}/small.csv" RESULT_VARIABLE cut_result)
-if(NOT cut_result EQUAL 0)
-  message(FATAL_ERROR "cannot cut ${DIR}/small.csv from ${DATA} (zcat, awk): ${cut_result}")
-endif()
+include("${CMAKE_CURRENT_LIST_DIR}/small_csv.cmake")
+small_fer_csv("${DATA}" "${DIR}/small.csv" 200 40 40)
 set(recipes default sgd_average)
 set(default_args --epochs 2 --batch 32 --threads 2)
 set(default_sha256 8f95090e0caca6608f7d8b674af46a4ba39fb50dc5fbd8178176330c06750c97)

@@ -12,44 +12,13 @@
 #include <vector>
 
 #include "../io/temp_files.hpp"
+#include "../test_nets.hpp"
 
 using namespace deepcnn;
 
-
-namespace fine_tune_test {
-
-Sequential<float> body_and_head(int classes, int hidden, std::uint64_t seed) {
-    Sequential<float> model(Shape(1, 1, 8, 8), seed);
-    model.add(Conv2D<float>(4, 3));
-    model.add(BatchNorm<float>());
-    model.add(ReLU<float>());
-    model.add(MaxPool2D<float>(2));
-    model.add(Flatten<float>());
-    model.add(Dense<float>(hidden));
-    model.add(ReLU<float>());
-    model.add(Dense<float>(classes));
-    model.add(Softmax<float>());
-    model.set_threads(1);
-    return model;
-}
-
-Tensor<float> random_images(int n, std::uint64_t seed) {
-    Rng rng(seed);
-    Tensor<float> images(Shape(n, 1, 8, 8));
-    for (float& v : images) v = static_cast<float>(rng.normal());
-    return images;
-}
-
-bool same_tensor(const Tensor<float>& a, const Tensor<float>& b) {
-    if (a.shape() != b.shape()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (a[i] != b[i]) return false;
-    return true;
-}
-
-}  // namespace fine_tune_test
-
-using namespace fine_tune_test;
+using deepcnn_test::body_and_head;
+using deepcnn_test::random_images;
+using deepcnn_test::same_tensor;
 
 TEST_CASE("clone is a deep copy that predicts the same bits and trains apart", "[train][fine_tune]") {
     Sequential<float> original = body_and_head(3, 16, 1);

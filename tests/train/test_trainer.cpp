@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../io/temp_files.hpp"
+#include "../test_nets.hpp"
 
 using namespace deepcnn;
 
@@ -22,15 +23,7 @@ namespace trainer_test {
 
 // A small net on 8x8 images with every stateful piece: a fused BatchNorm + ReLU, Dropout's generator.
 Sequential<float> trainer_net(std::uint64_t seed) {
-    Sequential<float> model(Shape(1, 1, 8, 8), seed);
-    model.add(Conv2D<float>(4, 3));
-    model.add(BatchNorm<float>());
-    model.add(ReLU<float>());
-    model.add(MaxPool2D<float>(2));
-    model.add(Flatten<float>());
-    model.add(Dropout<float>(0.25));
-    model.add(Dense<float>(3));
-    model.add(Softmax<float>());
+    Sequential<float> model = deepcnn_test::small_chain(seed);
     model.set_threads(2);
     return model;
 }

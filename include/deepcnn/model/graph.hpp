@@ -120,6 +120,28 @@ public:
         return *nodes_.back().layer;
     }
 
+    // Removes the output node (the last added: no node reads it), to drop or replace a model's head; its name is free
+    // again, its parameters leave params(), and a BatchNorm that applied it (a fused ReLU) applies it no more. A ReLU
+    // that was unfused because the removed node also read its input stays a layer of its own (the same results).
+    // Throws error on a model without nodes.
+    void pop() {
+        if (nodes_.empty()) throw error("Graph::pop: the model has no nodes");
+        Node& last = nodes_.back();
+        if (last.fused_into_input) node_of(last.inputs.front()).layer->unfuse_following_relu();
+        for (int value : last.inputs) --consumers_[value];
+        node_index_.erase(last.name);
+        nodes_.pop_back();
+        value_shapes_.pop_back();
+        consumers_.pop_back();
+        value_ptr_.pop_back();
+        activations_.pop_back();
+        grads_.pop_back();
+        read_grad_.assign(value_shapes_.size(), nullptr);
+        grad_written_.assign(value_shapes_.size(), 0);
+        forwarded_any_ = false;
+        this->unadopt_last();
+    }
+
     std::size_t size() const { return nodes_.size(); }
     Layer<Scalar>& layer(std::size_t i) { return *nodes_.at(i).layer; }
     const Layer<Scalar>& layer(std::size_t i) const { return *nodes_.at(i).layer; }
@@ -292,9 +314,21 @@ private:
         });
     }
 
+    // learns_below_[k]: node k or a node it depends on has parameters that learn, so training needs its backward.
+    // Nodes are in topological order: one pass. No allocation after the first step.
+    void mark_nodes_that_learn() {
+        learns_below_.resize(nodes_.size());
+        for (std::size_t k = 0; k < nodes_.size(); ++k) {
+            bool learns = this->trainable_[k] && this->param_counts_[k] > 0;
+            for (int value : nodes_[k].inputs) learns = learns || (value > 0 && learns_below_[value - 1]);
+            learns_below_[k] = learns;
+        }
+    }
+
     // Back-propagates dy (the gradient of the last forward's output) through the forward'ed nodes in reverse order,
     // summing the gradients of values read by several nodes in that fixed order. Returns dL/dx, or with
-    // input_gradient false (training) a scratch tensor, and nodes reading the input skip dx where they can.
+    // input_gradient false (training) a scratch tensor: nodes reading the input skip dx where they can, and nodes
+    // that neither learn nor read one that does (a frozen body) are skipped.
     const Tensor<Scalar>& backward_through(const Tensor<Scalar>& dy, bool input_gradient) {
         if (!forwarded_any_) throw error("Graph::backward called without a forward pass");
         std::fill(grad_written_.begin(), grad_written_.end(), char(0));
@@ -306,9 +340,11 @@ private:
         }
         read_grad_[top] = &dy;
         grad_written_[top] = 1;
+        mark_nodes_that_learn();
         for (std::size_t k = forwarded_; k-- > 0;) {
             Node& node = nodes_[k];
             const int value = static_cast<int>(k) + 1;
+            if (!input_gradient && !learns_below_[k]) continue;  // frozen, and so is everything it reads
             if (!grad_written_[value]) {
                 throw error("Graph::backward: node \"" + node.name + "\" received no gradient");
             }
@@ -351,6 +387,7 @@ private:
     std::vector<char> grad_written_;                // whether its gradient has its first term
     std::vector<Tensor<Scalar>> activations_;       // node k's output, reused between steps
     std::vector<Tensor<Scalar>> grads_;             // per value: its gradient (0: dL/dx; k + 1: node k's output)
+    std::vector<char> learns_below_;                // per node, see mark_nodes_that_learn
     std::size_t forwarded_ = 0;
     bool forwarded_any_ = false;
 };
