@@ -9,7 +9,7 @@ if(NOT TARGET deepcnn::mpi OR NOT DEEPCNN_MPIRUN)
 endif()
 add_executable(distributed_check ${PROJECT_SOURCE_DIR}/tests/programs/distributed_check.cpp)
 target_link_libraries(distributed_check PRIVATE deepcnn::mpi deepcnn_project_options)
-foreach(case determinism single_process resume dead_rank hung_rank)
+foreach(case determinism single_process sync_batch_norm resume dead_rank hung_rank)
   add_test(NAME distributed_${case}
     COMMAND bash ${PROJECT_SOURCE_DIR}/tests/programs/distributed_check.sh $<TARGET_FILE:distributed_check>
             ${DEEPCNN_MPIRUN} ${CMAKE_BINARY_DIR}/program_tests/distributed_${case} ${case})

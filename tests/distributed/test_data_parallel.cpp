@@ -149,7 +149,7 @@ TEST_CASE("DataParallel: gradient sums start while backward runs, or after it wi
         REQUIRE(parallel.bucket_count() == 2);
         Sgd<float> sgd(0.1);
         SoftmaxCrossEntropy<float> loss;
-        parallel.begin_step(16, 16);
+        parallel.begin_step(16);
         parallel.end_step(model.train_step(images.slice(0, 16), {labels.begin(), labels.begin() + 16}, loss, sgd));
         const auto& e = comm.events;
         const auto at = [&](const std::string& event) { return std::find(e.begin(), e.end(), event) - e.begin(); };
