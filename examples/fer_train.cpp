@@ -189,7 +189,9 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     if (o.average > 0.0) std::cout << o.average;
     else std::cout << "off";
     std::cout << ", seed " << o.data.seed << ", threads " << model.threads();
-    if (distributed.size() > 1) std::cout << " per rank, " << distributed.size() << " ranks";
+    if (distributed.size() > 1) {
+        std::cout << " per rank, " << distributed.size() << " ranks, BatchNorm " << (o.sync_bn ? "synchronised" : "per rank");
+    }
     std::cout << "\n" << std::endl;
     // A checkpoint (weights and two Adam moments) being written beside the last one, and the model; the files this
     // run replaces give their space back.
