@@ -39,9 +39,10 @@ add_test(NAME doc_examples_mpi
 # Labelled docs as doc_examples is: the sanitizer configuration skips it.
 set_tests_properties(doc_examples_mpi PROPERTIES LABELS "docs;distributed" RUN_SERIAL TRUE TIMEOUT 120
   PASS_REGULAR_EXPRESSION "1 examples ran")
-# fer_train itself under mpirun (it links deepcnn::mpi where MPI is found): rank 0 alone prints and writes, and
-# the same command gives the same model bits. Labelled long: 14 s in the release build, 7 minutes under the
-# sanitizers (two one-epoch runs of 2 ranks), which skip it; the distributed_* tests above run there.
+# fer_train itself under mpirun (it links deepcnn::mpi where MPI is found): rank 0 alone prints and writes, the
+# same command gives the same model bits, and --sync-bn trains. Labelled long (three one-epoch runs of 2 ranks:
+# 107 s in the release build at load average 10; two runs took 7 minutes under the sanitizers), so the sanitizer
+# configuration skips it; the distributed_* tests above run there.
 if(DEEPCNN_BUILD_EXAMPLES)
   add_test(NAME distributed_fer_train
     COMMAND bash ${PROJECT_SOURCE_DIR}/tests/programs/distributed_fer_train.sh $<TARGET_FILE:fer_train>
