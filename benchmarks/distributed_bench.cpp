@@ -2,9 +2,11 @@
 // process, no communicator, for the baseline).
 //   distributed_bench sum [--max-bytes B]   time of MpiCommunicator::sum against the message size, and of
 //       MPI_Allreduce (not bit-reproducible; for comparison)
-//   distributed_bench train [--net fer|seed] [--batch 64] [--steps 8] [--threads 1] [--no-overlap] [--single]
+//   distributed_bench train [--net fer|seed] [--batch 64] [--steps 8] [--threads 1] [--no-overlap] [--sync-bn]
+//       [--single]
 //       Trainer steps on synthetic 48x48 images: training images/s over the global batch, and the time per step
-//       that backward_done waits for gradient sums (what overlapping with backward did not hide)
+//       that backward_done waits for gradient sums (what overlapping with backward did not hide); --sync-bn
+//       synchronises BatchNorm
 #include <deepcnn/deepcnn.hpp>
 #include <deepcnn/distributed/mpi_communicator.hpp>
 
@@ -62,7 +64,7 @@ void time_sums(MpiCommunicator& comm, std::size_t max_bytes) {
 }
 
 template <class Model>
-int train_model(Model& model, const std::string& net, int batch, int steps, int threads, bool overlap,
+int train_model(Model& model, const std::string& net, int batch, int steps, int threads, bool overlap, bool sync_bn,
                 Communicator* comm) {
     const int warmup = 2, samples = batch * (steps + warmup);
     model.set_threads(threads);
@@ -78,6 +80,7 @@ int train_model(Model& model, const std::string& net, int batch, int steps, int 
     options.verbosity = Verbosity::silent;
     options.communicator = comm;
     options.overlap_gradient_sums = overlap;
+    options.sync_batch_norm = sync_bn;
     Trainer<Model> trainer(model, adam, options);
     std::vector<double> step_seconds;
     double wait_at_warmup = 0.0;
@@ -94,10 +97,11 @@ int train_model(Model& model, const std::string& net, int batch, int steps, int 
     for (double s : step_seconds) total += s;
     const int rank = comm ? comm->rank() : 0;
     if (rank == 0) {
-        std::printf("net %s, %zu parameters (%.2f MB of gradients), batch %d, ranks %d, threads %d, overlap %s: "
-                    "%.1f images/s",
+        std::printf("net %s, %zu parameters (%.2f MB of gradients), batch %d, ranks %d, threads %d, overlap %s, "
+                    "BatchNorm %s: %.1f images/s",
                     net.c_str(), model.parameter_count(), model.parameter_count() * 4.0 / 1e6, batch,
-                    comm ? comm->size() : 1, threads, overlap ? "on" : "off", batch * step_seconds.size() / total);
+                    comm ? comm->size() : 1, threads, overlap ? "on" : "off", sync_bn ? "synchronised" : "per rank",
+                    batch * step_seconds.size() / total);
         if (trainer.data_parallel()) {
             const double wait = trainer.data_parallel()->timings().wait_seconds - wait_at_warmup;
             std::printf(", step %.1f ms, waiting for sums %.2f ms per step", 1e3 * total / step_seconds.size(),
@@ -111,9 +115,10 @@ int train_model(Model& model, const std::string& net, int batch, int steps, int 
 }
 
 // Either kind of net (fer::make_net builds a Sequential or a Graph).
-int train(const std::string& net, int batch, int steps, int threads, bool overlap, Communicator* comm) {
+int train(const std::string& net, int batch, int steps, int threads, bool overlap, bool sync_bn, Communicator* comm) {
     fer::AnyNet model = fer::make_net(net, 7, 1);
-    return std::visit([&](auto& m) { return train_model(m, net, batch, steps, threads, overlap, comm); }, model);
+    return std::visit([&](auto& m) { return train_model(m, net, batch, steps, threads, overlap, sync_bn, comm); },
+                      model);
 }
 
 int run(int argc, char** argv) {
@@ -121,7 +126,7 @@ int run(int argc, char** argv) {
     const std::string mode = argv[1];
     std::string net = "fer";
     int batch = 64, steps = 8, threads = 1;
-    bool overlap = true, single = false;
+    bool overlap = true, single = false, sync_bn = false;
     std::size_t max_bytes = std::size_t(64) << 20;
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
@@ -135,16 +140,17 @@ int run(int argc, char** argv) {
         else if (a == "--threads") threads = std::stoi(value());
         else if (a == "--max-bytes") max_bytes = std::stoul(value());
         else if (a == "--no-overlap") overlap = false;
+        else if (a == "--sync-bn") sync_bn = true;
         else if (a == "--single") single = true;
         else throw config_error("unknown option " + a);
     }
-    if (mode == "train" && single) return train(net, batch, steps, threads, overlap, nullptr);
+    if (mode == "train" && single) return train(net, batch, steps, threads, overlap, sync_bn, nullptr);
     MpiCommunicator comm(&argc, &argv);
     if (mode == "sum") {
         time_sums(comm, max_bytes);
         return 0;
     }
-    if (mode == "train") return train(net, batch, steps, threads, overlap, &comm);
+    if (mode == "train") return train(net, batch, steps, threads, overlap, sync_bn, &comm);
     throw config_error("unknown mode " + mode);
 }
 

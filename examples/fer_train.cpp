@@ -45,20 +45,22 @@ const char* const usage_text =
     "                 [--epochs N] [--batch N] [--lr X] [--optimizer adam|adamw|sgd] [--schedule cosine|plateau|none]\n"
     "                 [--augment on|off] [--tta on|off] [--average DECAY|off] [--seed N] [--threads N]\n"
     "                 [--max-rows N] [--out DIR] [--resume FILE | --overwrite] [--skip-bad-rows] [--profile]\n"
+    "                 [--sync-bn]\n"
     "Trains on the FER2013 CSV (.csv or .csv.gz; default: the sample shipped in examples/data/) and writes\n"
     "model.dcnn, model.onnx, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg,\n"
     "predictions.svg and model.svg (the net's layers)\n"
     "into --out (default fer_out), which one run at a time may use (a lock). An --out holding an earlier run is\n"
     "refused unless --resume continues it or --overwrite replaces it (its result files are removed first).\n"
     "--threads: at most 4x the CPUs this process may use; a run whose estimated memory exceeds what is available\n"
-    "is refused. --profile ends with each layer's share of the training steps' time. Exit codes: 0 success, 1 data\n"
-    "or file error, 2 bad command line, 130 SIGINT, 143 SIGTERM or SIGHUP (a checkpoint is written when training\n"
-    "had started). See README.md.\n";
+    "is refused. --profile ends with each layer's share of the training steps' time. Under mpirun, --batch is the\n"
+    "global batch and --sync-bn normalises BatchNorm with its statistics (docs/distributed.md). Exit codes:\n"
+    "0 success, 1 data or file error, 2 bad command line, 130 SIGINT, 143 SIGTERM or SIGHUP (a checkpoint is\n"
+    "written when training had started). See README.md.\n";
 
 struct Options {
     fer::DataRequest data;
     std::string net = "fer", optimizer, schedule, out = "fer_out", resume;
-    bool tutorial = false, augment = true, tta = true, profile = false, overwrite = false;
+    bool tutorial = false, augment = true, tta = true, profile = false, overwrite = false, sync_bn = false;
     int epochs = 0, batch = 0, threads = 0;  // 0: the recipe's default
     double lr = 0.0, average = -1.0;         // average: the weight average's decay; 0: off; -1: the recipe's
 };
@@ -88,6 +90,7 @@ Options parse_options(int argc, char** argv) {
         else if (a.is("--skip-bad-rows")) o.data.skip_bad_rows = true;
         else if (a.is("--overwrite")) o.overwrite = true;
         else if (a.is("--profile")) o.profile = true;
+        else if (a.is("--sync-bn")) o.sync_bn = true;
         else if (a.is("--help") || a.is("-h")) { std::cout << usage_text; std::exit(fer::exit_ok); }
         else throw fer::usage_error("unknown option '" + arg + "'");
     }
@@ -170,6 +173,7 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     t.checkpoint_metadata.integers["train.seed"] = o.data.seed;
     t.stop = &stop_signal;
     t.communicator = distributed.communicator();  // under mpirun: data-parallel over the ranks
+    t.sync_batch_norm = o.sync_bn;
     Trainer<Model> trainer(model, *optimizer, t);
     if (!o.resume.empty()) {
         CheckpointContents<float> saved = read_checkpoint<float>(o.resume);
@@ -185,7 +189,9 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     if (o.average > 0.0) std::cout << o.average;
     else std::cout << "off";
     std::cout << ", seed " << o.data.seed << ", threads " << model.threads();
-    if (distributed.size() > 1) std::cout << " per rank, " << distributed.size() << " ranks";
+    if (distributed.size() > 1) {
+        std::cout << " per rank, " << distributed.size() << " ranks, BatchNorm " << (o.sync_bn ? "synchronised" : "per rank");
+    }
     std::cout << "\n" << std::endl;
     // A checkpoint (weights and two Adam moments) being written beside the last one, and the model; the files this
     // run replaces give their space back.

@@ -1,7 +1,8 @@
 // tests/distributed/test_data_parallel.cpp: the communicator interface and data-parallel training within one
 // process: SingleProcessCommunicator's contract; a Trainer with a one-rank communicator gives the bits of one
-// without (Sequential and Graph, BatchNorm, Dropout, augmentation); gradient sums start while backward runs
-// (overlap) or after it; the batch must hold a sample per rank. Several ranks: tests/distributed.cmake (mpirun).
+// without (Sequential and Graph, BatchNorm per rank or synchronised, Dropout, augmentation); its split validation
+// gives evaluate_classifier's figures; gradient sums start while backward runs (overlap) or after it; the batch must
+// hold a sample per rank. Several ranks: tests/distributed.cmake (mpirun).
 #include <catch2/catch.hpp>
 
 #include <deepcnn/deepcnn.hpp>
@@ -51,13 +52,14 @@ TrainerOptions options() {
 }
 
 template <class Model>
-std::map<std::string, Tensor<float>> trained(Model model, Communicator* comm) {
+std::map<std::string, Tensor<float>> trained(Model model, Communicator* comm, bool sync_batch_norm = false) {
     Tensor<float> images;
     std::vector<int> labels;
     make_data(images, labels);
     Adam<float> adam(1e-2);
     TrainerOptions o = options();
     o.communicator = comm;
+    o.sync_batch_norm = sync_batch_norm;
     Trainer<Model> trainer(model, adam, o);
     trainer.fit(images, labels);
     return snapshot_weights(model);
@@ -125,6 +127,31 @@ TEST_CASE("Trainer: a one-rank communicator trains to the bits of no communicato
         require_same(trained(small_net(), &comm), trained(small_net(), nullptr));
     }
     SECTION("Graph") { require_same(trained(small_graph(), &comm), trained(small_graph(), nullptr)); }
+    SECTION("Synchronised BatchNorm") {
+        require_same(trained(small_net(), &comm, true), trained(small_net(), nullptr));
+        require_same(trained(small_graph(), &comm, true), trained(small_graph(), nullptr));
+    }
+}
+
+TEST_CASE("DataParallel: validation split over one rank gives evaluate_classifier's figures", "[distributed]") {
+    Tensor<float> images;
+    std::vector<int> labels;
+    make_data(images, labels);
+    Sequential<float> model = small_net();
+    model.eval();
+    SingleProcessCommunicator comm;
+    DataParallel<Sequential<float>> parallel(model, comm);
+    TensorSource<float> source(images, labels);
+    for (const bool flip : {false, true}) {
+        const ClassifierEvaluation<float> own = evaluate_classifier(model, source, flip, 16);
+        const ClassifierEvaluation<float> split = parallel.evaluate_classifier(source, flip, 16);
+        REQUIRE(split.loss == own.loss);
+        REQUIRE(split.accuracy == own.accuracy);
+        REQUIRE(split.labels == own.labels);
+        REQUIRE(split.predicted == own.predicted);
+        REQUIRE(std::equal(split.probabilities.begin(), split.probabilities.end(), own.probabilities.begin(),
+                           own.probabilities.end()));
+    }
 }
 
 TEST_CASE("DataParallel: gradient sums start while backward runs, or after it without overlap", "[distributed]") {
@@ -141,7 +168,7 @@ TEST_CASE("DataParallel: gradient sums start while backward runs, or after it wi
         REQUIRE(parallel.bucket_count() == 2);
         Sgd<float> sgd(0.1);
         SoftmaxCrossEntropy<float> loss;
-        parallel.begin_step(16, 16);
+        parallel.begin_step(16);
         parallel.end_step(model.train_step(images.slice(0, 16), {labels.begin(), labels.begin() + 16}, loss, sgd));
         const auto& e = comm.events;
         const auto at = [&](const std::string& event) { return std::find(e.begin(), e.end(), event) - e.begin(); };

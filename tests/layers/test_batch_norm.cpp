@@ -1,6 +1,7 @@
 // tests/layers/test_batch_norm.cpp: BatchNorm: batch statistics in training (per channel for images, per feature
 // for flat input), the running-statistics update, eval mode on running statistics computed by hand, buffers vs
-// parameters, and the gradient check through the batch statistics (training) and through the affine map (eval).
+// parameters, the gradient check through the batch statistics (training) and through the affine map (eval), and
+// synchronised BatchNorm (two shards in two threads equal the whole batch).
 #include <catch2/catch.hpp>
 
 #include <deepcnn/layers/batch_norm.hpp>
@@ -8,9 +9,12 @@
 #include "gradient_check.hpp"
 
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -314,5 +318,118 @@ TEST_CASE("BatchNorm's float variance keeps its digits on 1000 + N(0, 1) with a 
     } else {
         INFO("relative error: deepcnn " << ours << ", PyTorch " << torch);
         CHECK(ours <= 4.0 * torch);
+    }
+}
+
+namespace batch_norm_test {
+
+// Ranks that are threads of this process: sum() adds every rank's data in rank order and gives each the result,
+// as a Communicator's sums do.
+class ThreadRanks {
+public:
+    explicit ThreadRanks(int ranks) : slots_(static_cast<std::size_t>(ranks)) {
+        for (int r = 0; r < ranks; ++r) syncs_.emplace_back(*this, r);
+    }
+    BatchNormSync& sync(int rank) { return syncs_[static_cast<std::size_t>(rank)]; }
+    int calls() const { return calls_; }
+
+private:
+    struct RankSync final : BatchNormSync {
+        RankSync(ThreadRanks& group, int rank) : group_(group), rank_(rank) {}
+        void sum(double* data, std::size_t count) override { group_.sum(rank_, data, count); }
+        ThreadRanks& group_;
+        int rank_;
+    };
+    void wait_for_all() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        const long generation = generation_;
+        if (++arrived_ == static_cast<int>(slots_.size())) {
+            arrived_ = 0;
+            ++generation_;
+            all_arrived_.notify_all();
+        } else {
+            all_arrived_.wait(lock, [&] { return generation_ != generation; });
+        }
+    }
+    void sum(int rank, double* data, std::size_t count) {
+        slots_[static_cast<std::size_t>(rank)] = data;
+        wait_for_all();
+        if (rank == 0) {
+            ++calls_;
+            result_.assign(data, data + count);
+            for (std::size_t r = 1; r < slots_.size(); ++r)
+                for (std::size_t i = 0; i < count; ++i) result_[i] += slots_[r][i];
+        }
+        wait_for_all();
+        std::copy(result_.begin(), result_.end(), data);
+        wait_for_all();
+    }
+
+    std::vector<double*> slots_;
+    std::vector<RankSync> syncs_;
+    std::vector<double> result_;
+    std::mutex mutex_;
+    std::condition_variable all_arrived_;
+    int arrived_ = 0, calls_ = 0;
+    long generation_ = 0;
+};
+
+}  // namespace batch_norm_test
+
+TEST_CASE("Synchronised BatchNorm on shards of a batch equals BatchNorm on the whole batch", "[layers][batch_norm]") {
+    // Shards of 2 and 4 samples (shares 1/3 and 2/3); each rank's dy is 1 / share times the whole batch's, as
+    // data-parallel training's per-rank mean loss gives.
+    const int N = 6, C = 3;
+    const int first[] = {0, 2}, count[] = {2, 4};
+    Rng rng(31);
+    const Tensor<double> x = random_tensor<double>(Shape(N, C, 2, 4), rng, -2.0, 3.0);
+    const Tensor<double> dy = random_tensor<double>(x.shape(), rng);
+    Rng build_rng(1);
+    BatchNorm<double> whole(0.9);
+    whole.build(Shape(1, C, 2, 4), build_rng);
+    randomize_params(whole, rng);
+    const Tensor<double> y = whole.forward(x);
+    const Tensor<double> dx = whole.backward(dy);
+
+    batch_norm_test::ThreadRanks ranks(2);
+    BatchNorm<double> shard0(0.9), shard1(0.9);
+    BatchNorm<double>* shards[] = {&shard0, &shard1};
+    Tensor<double> ys[2], dxs[2];
+    const auto run_rank = [&](int r) {
+        BatchNorm<double>& bn = *shards[r];
+        Rng unused(1);
+        bn.build(Shape(1, C, 2, 4), unused);
+        bn.gamma() = whole.gamma();
+        bn.beta() = whole.beta();
+        bn.set_sync(&ranks.sync(r));
+        const double share = double(count[r]) / N;
+        Tensor<double> dy_shard = dy.slice(first[r], count[r]);
+        for (auto& v : dy_shard) v /= share;
+        ys[r] = bn.forward(x.slice(first[r], count[r]));
+        dxs[r] = bn.backward(dy_shard);
+    };
+    std::thread other(run_rank, 1);
+    run_rank(0);
+    other.join();
+    REQUIRE(ranks.calls() == 3);  // forward: count and sums, then the shifted sums; backward: the gradient sums
+
+    for (int r = 0; r < 2; ++r) {
+        const double share = double(count[r]) / N;
+        const std::size_t offset = static_cast<std::size_t>(first[r]) * x.shape().per_sample();
+        for (std::size_t i = 0; i < ys[r].size(); ++i) {
+            REQUIRE(ys[r][i] == Approx(y[offset + i]).margin(1e-12));
+            REQUIRE(dxs[r][i] * share == Approx(dx[offset + i]).margin(1e-12));
+        }
+        for (int c = 0; c < C; ++c) {
+            REQUIRE(shards[r]->running_mean()[c] == Approx(whole.running_mean()[c]).margin(1e-12));
+            REQUIRE(shards[r]->running_var()[c] == Approx(whole.running_var()[c]).margin(1e-12));
+        }
+    }
+    // dgamma and dbeta stay each rank's own: weighted by the shares (as the gradient sums do) they add up.
+    for (std::size_t p = 0; p < 2; ++p) {
+        const Tensor<double>& expected = *whole.params()[p].grad;
+        const Tensor<double>& a = *shard0.params()[p].grad;
+        const Tensor<double>& b = *shard1.params()[p].grad;
+        for (int c = 0; c < C; ++c) REQUIRE(a[c] / 3 + b[c] * 2 / 3 == Approx(expected[c]).margin(1e-12));
     }
 }

@@ -1,6 +1,7 @@
 // tests/layers/test_dropout.cpp: inverted Dropout: the zero fraction and the kept mean (statistically, fixed
 // seed), independence of neighbours, the kept scale, identity in eval, mask drawing / freezing / seeding, the same
-// mask on any thread count, and the gradient check with a frozen mask.
+// mask on any thread count, a shard's mask keyed by its samples' global index, and the gradient check with a frozen
+// mask.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/layers/dropout.hpp>
@@ -136,4 +137,25 @@ TEST_CASE("Dropout gradients match central differences with a frozen mask", "[la
     for (double m : drop.mask()) zeros += m == 0.0;
     CHECK(zeros > 0);
     CHECK(zeros < drop.mask().size());
+}
+
+TEST_CASE("Dropout on a shard of a batch draws the whole batch's mask for those samples (set_first_sample)",
+          "[layers][dropout]") {
+    Rng data(6);
+    const Tensor<float> x = random_tensor<float>(Shape(10, 3, 4, 4), data);
+    Dropout<float> whole(0.4), shard(0.4);
+    Rng a(12), b(12);
+    whole.build(Shape(1, 3, 4, 4), a);
+    shard.build(Shape(1, 3, 4, 4), b);
+    const Tensor<float> y = whole.forward(x);
+    shard.set_first_sample(6);  // samples 6..9 of the batch
+    const Tensor<float> y_shard = shard.forward(x.slice(6, 4));
+    REQUIRE(y_shard.size() == 4 * 48);
+    for (std::size_t i = 0; i < y_shard.size(); ++i) REQUIRE(y_shard[i] == y[6 * 48 + i]);
+    REQUIRE(shard.rng().state() == whole.rng().state());  // one draw per forward, whatever the batch
+    shard.set_first_sample(0);
+    const Tensor<float> y_first = shard.forward(x.slice(0, 4));  // the next forward: another mask
+    bool differs = false;
+    for (std::size_t i = 0; i < y_first.size(); ++i) differs = differs || y_first[i] != y[i];
+    REQUIRE(differs);
 }

@@ -1,10 +1,11 @@
 // tests/programs/distributed_check.cpp: the program the distributed tests (tests/distributed.cmake) run under
 // mpirun. It trains a small net on synthetic 12x12 images with deepcnn::Trainer and an MpiCommunicator and prints,
-// on rank 0, a hash of the final weights and whether every rank held the same weights after every step. Without
-// MPI (--single), it trains in one process: with no communicator, or (--shards K) by the recipe that K ranks are
-// documented to equal (docs/distributed.md): each global batch cut into K shards, each shard's gradient (and
-// BatchNorm statistics) computed from the step's starting weights, scaled by its share of the batch and summed in
-// shard order. Fault injection: --die-rank R --die-step S (rank R kills itself with SIGKILL after global step S),
+// on rank 0, a hash of the final weights, whether every rank held the same weights after every step and the last
+// validation's figures (--validate: on 20 more samples). --sync-bn synchronises BatchNorm. Without MPI (--single),
+// it trains in one process: with no communicator, or (--shards K) by the recipe that K ranks are documented to
+// equal (docs/distributed.md): each global batch cut into K shards, each shard's gradient (and BatchNorm
+// statistics, Dropout masks from the step's generator state keyed by the samples' global indices) computed from
+// the step's starting weights, scaled by its share of the batch and summed in shard order. Fault injection: --die-rank R --die-step S (rank R kills itself with SIGKILL after global step S),
 // --hang-rank R --hang-step S (rank R sleeps instead), --timeout T (seconds the communicator waits).
 // --save FILE writes the final model (rank 0); --diff A B prints the largest difference between two such files.
 #include <deepcnn/deepcnn.hpp>
@@ -29,7 +30,8 @@ namespace {
 struct Options {
     std::string net = "bn";  // plain | bn | dropout
     int threads = 1, epochs = 2, batch = 16, samples = 96, shards = 0;
-    bool single = false, shuffle = true, augment = false, overlap = true, bench = false;
+    bool single = false, shuffle = true, augment = false, overlap = true, bench = false, sync_bn = false,
+         validate = false;
     std::string checkpoint, save;
     bool resume = false;
     int stop_after = 0;  // global steps; 0: never
@@ -58,6 +60,8 @@ Options parse(int argc, char** argv) {
         else if (a == "--no-shuffle") o.shuffle = false;
         else if (a == "--augment") o.augment = true;
         else if (a == "--no-overlap") o.overlap = false;
+        else if (a == "--sync-bn") o.sync_bn = true;
+        else if (a == "--validate") o.validate = true;
         else if (a == "--bench") o.bench = true;
         else if (a == "--bucket-bytes") o.bucket_bytes = std::stoul(next());
         else if (a == "--checkpoint") o.checkpoint = next();
@@ -92,12 +96,12 @@ Sequential<float> make_net(const Options& o) {
 }
 
 // Four classes: a bright quadrant each, under noise.
-void make_data(const Options& o, Tensor<float>& images, std::vector<int>& labels) {
-    Rng rng(11);
+void make_data(const Options& o, int samples, std::uint64_t seed, Tensor<float>& images, std::vector<int>& labels) {
+    Rng rng(seed);
     const int S = o.image, half = S / 2;
-    images.resize(Shape(o.samples, 1, S, S));
-    labels.resize(static_cast<std::size_t>(o.samples));
-    for (int n = 0; n < o.samples; ++n) {
+    images.resize(Shape(samples, 1, S, S));
+    labels.resize(static_cast<std::size_t>(samples));
+    for (int n = 0; n < samples; ++n) {
         const int label = n % 4;
         labels[static_cast<std::size_t>(n)] = label;
         for (int y = 0; y < S; ++y)
@@ -143,10 +147,13 @@ TrainerOptions trainer_options(const Options& o) {
     t.checkpoint_path = o.checkpoint;
     t.gradient_bucket_bytes = o.bucket_bytes;
     t.overlap_gradient_sums = o.overlap;
+    t.sync_batch_norm = o.sync_bn;
+    t.evaluation_batch = 8;  // 20 validation samples: batches of 8, 8 and 4
     return t;
 }
 
-// The documented single-process equivalent of `shards` ranks (the Trainer's order and augmentation, no Dropout).
+// The documented single-process equivalent of `shards` ranks without synchronised BatchNorm (the Trainer's order
+// and augmentation; each shard's Dropout draws from the step's generator state, keyed by global sample index).
 std::uint64_t train_in_shards(const Options& o, Sequential<float>& model, const Tensor<float>& images,
                               const std::vector<int>& labels) {
     Sgd<float> sgd(0.05);
@@ -157,6 +164,7 @@ std::uint64_t train_in_shards(const Options& o, Sequential<float>& model, const 
     std::vector<int> batch_labels, shard_labels;
     std::vector<Tensor<float>> sums;  // per trainable parameter
     std::vector<Tensor<float>> buffers_at_start, buffer_sums;
+    std::vector<Rng::State> generators_at_start;
     const int steps = o.samples / o.batch + (o.samples % o.batch >= o.shards ? 1 : 0);
     TensorSource<float> source(images, labels);
     model.train();
@@ -172,6 +180,9 @@ std::uint64_t train_in_shards(const Options& o, Sequential<float>& model, const 
             const int global = inputs.n();
             buffers_at_start.clear();
             for (auto& b : model.buffers()) buffers_at_start.push_back(*b.value);
+            generators_at_start.clear();
+            for (std::size_t i = 0; i < model.size(); ++i)
+                if (Rng* rng = model.layer(i).random_generator()) generators_at_start.push_back(rng->state());
             for (int k = 0; k < o.shards; ++k) {
                 const int lo = static_cast<int>(static_cast<long long>(global) * k / o.shards);
                 const int hi = static_cast<int>(static_cast<long long>(global) * (k + 1) / o.shards);
@@ -179,6 +190,10 @@ std::uint64_t train_in_shards(const Options& o, Sequential<float>& model, const 
                 shard_labels.assign(batch_labels.begin() + lo, batch_labels.begin() + hi);
                 auto buffers = model.buffers();
                 for (std::size_t j = 0; j < buffers.size(); ++j) *buffers[j].value = buffers_at_start[j];
+                for (std::size_t i = 0, j = 0; i < model.size(); ++i) {
+                    model.layer(i).set_first_sample(lo);
+                    if (Rng* rng = model.layer(i).random_generator()) rng->set_state(generators_at_start[j++]);
+                }
                 loss.forward(model.forward_logits(shard), shard_labels);
                 loss.backward(logits_grad);
                 model.backward(logits_grad);
@@ -213,7 +228,7 @@ int run(int argc, char** argv) {
     const Options o = parse(argc, argv);
     Tensor<float> images;
     std::vector<int> labels;
-    make_data(o, images, labels);
+    make_data(o, o.samples, 11, images, labels);
     Sequential<float> model = make_net(o);
     if (o.single && o.shards > 0) {
         std::cout << "weights " << hex(train_in_shards(o, model, images, labels)) << "\n";
@@ -249,7 +264,19 @@ int run(int argc, char** argv) {
             }
             if (o.stop_after > 0 && step == o.stop_after) trainer.request_stop();
         });
-        const TrainingResult result = trainer.fit(images, labels);
+        Tensor<float> validation_images;
+        std::vector<int> validation_labels;
+        if (o.validate) make_data(o, 20, 12, validation_images, validation_labels);
+        const TrainingResult result = o.validate ? trainer.fit(images, labels, validation_images, validation_labels)
+                                                 : trainer.fit(images, labels);
+        if (rank == 0 && o.validate) {  // the last validation (split over the ranks), then this process's own
+            TensorSource<float> validation(validation_images, validation_labels);
+            const ClassifierEvaluation<float> own = evaluate_classifier(model, validation, false, 8);
+            std::printf("validation loss %.17g accuracy %.17g\n", result.history.back().val_loss,
+                        result.history.back().val_accuracy);
+            std::printf("one-process validation loss %.17g accuracy %.17g\n", own.loss, own.accuracy);
+            std::fflush(stdout);
+        }
         if (rank == 0) {
             std::cout << "steps " << step << ", epochs done " << result.epochs_done << ", steps with ranks that differ "
                       << inconsistent << "\n";

@@ -6,6 +6,10 @@
 // sum starts as soon as the lowest layer in it has back-propagated (BackwardObserver::layer_done) and all are
 // waited for before the optimizer step. Each rank scales its gradients by its share of the global batch
 // (local / global count) before the sum, so the result is the gradient of the mean loss over the global batch.
+// On request, BatchNorm is synchronised (its statistics those of the global batch: a BatchNormSync over the
+// Communicator set on every BatchNorm). Each layer that keys its draws by sample index (Dropout) is told where the
+// rank's shard starts in the global batch, so its masks do not depend on the number of ranks. Validation is split
+// over the ranks by evaluation batches and gathered, so that every rank gets the single-process figures.
 // Sums are the Communicator's: the same bits on every rank, a left fold in rank order.
 #pragma once
 
@@ -18,11 +22,15 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../layers/batch_norm.hpp"
+#include "../layers/batch_norm_sync.hpp"
 #include "../layers/layer.hpp"
 #include "../model/model_base.hpp"
 #include "../model/model_common.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
+#include "../train/data_source.hpp"
+#include "../train/evaluation.hpp"
 #include "communicator.hpp"
 
 namespace deepcnn {
@@ -39,19 +47,33 @@ public:
     using Scalar = typename Model::scalar_type;
 
     // Observes `model`'s backward passes until destroyed. `overlap` false starts every sum after backward instead
-    // (to measure what overlapping saves). Model and communicator must outlive this.
+    // (to measure what overlapping saves). `sync_batch_norm`: every BatchNorm normalises with the global batch's
+    // statistics (its running statistics are then the same on every rank and not averaged). Model and communicator
+    // must outlive this.
     DataParallel(Model& model, Communicator& communicator, std::size_t bucket_bytes = std::size_t(1) << 20,
-                 bool overlap = true)
-        : model_(model), comm_(communicator), overlap_(overlap) {
+                 bool overlap = true, bool sync_batch_norm = false)
+        : model_(model), comm_(communicator), overlap_(overlap), batch_norm_sync_(communicator) {
         make_buckets(bucket_bytes);
-        buffers_ = model_.buffers();
+        for (std::size_t i = 0; i < model_.size(); ++i) {
+            auto* batch_norm = dynamic_cast<BatchNorm<Scalar>*>(&model_.layer(i));
+            if (sync_batch_norm && batch_norm) {
+                batch_norm->set_sync(&batch_norm_sync_);
+                synced_.push_back(batch_norm);
+                continue;
+            }
+            for (auto& b : model_.layer(i).buffers()) buffers_.push_back(b);
+        }
         for (auto& b : buffers_) buffer_count_ += b.value->size();
         buffer_sum_.resize(buffer_count_);
         model_.set_backward_observer(this);
     }
     DataParallel(const DataParallel&) = delete;
     DataParallel& operator=(const DataParallel&) = delete;
-    ~DataParallel() override { model_.set_backward_observer(nullptr); }
+    ~DataParallel() override {
+        model_.set_backward_observer(nullptr);
+        for (auto* batch_norm : synced_) batch_norm->set_sync(nullptr);
+        for (std::size_t i = 0; i < model_.size(); ++i) model_.layer(i).set_first_sample(0);
+    }
 
     Communicator& communicator() { return comm_; }
     const DataParallelTimings& timings() const { return timings_; }
@@ -88,14 +110,18 @@ public:
         local_labels.assign(labels.begin() + first, labels.begin() + first + count);
     }
 
-    // Before this rank's train_step on `local` of the global batch's `global` samples. With several ranks each
-    // layer random generator (Dropout) draws this step from a stream of its own, derived from the shared state
-    // and the rank, so that ranks do not repeat each other's masks; end_step puts the shared state back.
-    void begin_step(int local, int global) {
-        scale_ = static_cast<Scalar>(static_cast<double>(local) / static_cast<double>(global));
+    // Before this rank's train_step on its shard (shard_first, shard_count) of a global batch of `global` samples.
+    // Every layer learns where the shard starts (set_first_sample): a layer that keys its draws by sample index
+    // (Dropout) then draws from the shared generator what one process would for those samples. With several ranks
+    // every other layer random generator draws this step from a stream of its own, derived from the shared state
+    // and the rank, so that ranks do not repeat each other's draws; end_step puts the shared state back.
+    void begin_step(int global) {
+        scale_ = static_cast<Scalar>(static_cast<double>(shard_count(global)) / static_cast<double>(global));
         shared_states_.clear();
+        for (std::size_t i = 0; i < model_.size(); ++i) model_.layer(i).set_first_sample(shard_first(global));
         if (comm_.size() == 1) return;
         for (std::size_t i = 0; i < model_.size(); ++i) {
+            if (model_.layer(i).draws_by_sample_index()) continue;
             if (Rng* rng = model_.layer(i).random_generator()) {
                 const Rng::State shared = rng->state();
                 shared_states_.push_back({rng, shared});
@@ -120,6 +146,37 @@ public:
         global.correct = static_cast<decltype(global.correct)>(totals[1]);
         global.loss = totals[0] / totals[2];
         return global;
+    }
+
+    // Evaluates the model on `source` as evaluate_classifier(model, source, flip, batch) does, split over the ranks:
+    // rank r of n predicts the evaluation batches [B r / n, B (r + 1) / n) of the B that one process would, then
+    // the probabilities and labels are gathered (a sum in which every other rank adds zeros, so exact) and every
+    // rank scores all samples in order: the same bits as one process. Throws `cancelled` on every rank if the
+    // model's cancel flag stopped the prediction on any.
+    ClassifierEvaluation<Scalar> evaluate_classifier(DataSource<Scalar>& source, bool flip, int batch) {
+        ClassifierEvaluation<Scalar> result;
+        const int N = source.size();
+        if (N == 0) return result;
+        const long batches = (static_cast<long>(N) + batch - 1) / batch;
+        const auto first_of = [&](int rank) {
+            return static_cast<int>(std::min<long>(N, batches * rank / comm_.size() * batch));
+        };
+        result.probabilities = Tensor<Scalar>(model_.output_shape().with_batch(N), Scalar(0));
+        result.labels.assign(static_cast<std::size_t>(N), 0);
+        bool stopped = false;
+        try {
+            detail::predict_rows(model_, source, flip, batch, first_of(comm_.rank()), first_of(comm_.rank() + 1), result);
+        } catch (const cancelled&) {
+            stopped = true;
+        }
+        if (any(stopped)) throw cancelled("interrupted while evaluating (on this rank or another)");
+        labels_sum_.assign(result.labels.begin(), result.labels.end());
+        const Communicator::Request labels = comm_.start_sum(labels_sum_.data(), labels_sum_.size());
+        comm_.sum(result.probabilities.data(), result.probabilities.size());
+        comm_.wait(labels);
+        for (std::size_t i = 0; i < labels_sum_.size(); ++i) result.labels[i] = static_cast<int>(labels_sum_[i]);
+        detail::score_predictions(result);
+        return result;
     }
 
     // True on every rank if `flag` is true on any (a stop request that one rank's signal handler saw).
@@ -222,11 +279,24 @@ private:
     }
     void broadcast(Tensor<Scalar>& t) { comm_.broadcast(t.data(), t.size() * sizeof(Scalar), 0); }
 
+    // BatchNorm's sums over the ranks (synchronised BatchNorm).
+    class CommunicatorBatchNormSync final : public BatchNormSync {
+    public:
+        explicit CommunicatorBatchNormSync(Communicator& comm) : comm_(comm) {}
+        void sum(double* data, std::size_t count) override { comm_.sum(data, count); }
+
+    private:
+        Communicator& comm_;
+    };
+
     Model& model_;
     Communicator& comm_;
     bool overlap_;
+    CommunicatorBatchNormSync batch_norm_sync_;
+    std::vector<BatchNorm<Scalar>*> synced_;  // the BatchNorms batch_norm_sync_ is set on
+    std::vector<double> labels_sum_;          // evaluate_classifier's labels, gathered
     std::vector<Bucket> buckets_;  // from the last layer back
-    std::vector<BufferRef<Scalar>> buffers_;  // BatchNorm running statistics, averaged after every step
+    std::vector<BufferRef<Scalar>> buffers_;  // averaged after every step: those of layers not synchronised
     std::size_t buffer_count_ = 0;
     std::vector<Scalar> buffer_sum_;
     Scalar scale_ = Scalar(1);

@@ -3,7 +3,8 @@
 // buffers, not parameters. (n, c) planes are split over the model's thread pool (each plane's sums kept, then added
 // per channel in a fixed order); sums are vectorised; the backward
 // pass recomputes x_hat from the kept input instead of caching it. It can take over the ReLU that follows it
-// (fuse_following_relu: Sequential asks), saving that layer's passes over the activations.
+// (fuse_following_relu: Sequential asks), saving that layer's passes over the activations. With a BatchNormSync
+// (set_sync: data-parallel training asks for it), training statistics are those of every process's batch together.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "../kernels/kernels.hpp"
+#include "batch_norm_sync.hpp"
 #include "input_cache.hpp"
 #include "layer.hpp"
 
@@ -50,6 +52,15 @@ public:
     Tensor<Scalar>& beta() { return beta_; }
     Tensor<Scalar>& running_mean() { return running_mean_; }
     Tensor<Scalar>& running_var() { return running_var_; }
+    // Synchronised BatchNorm: in training, the per-channel sums of forward (the sample count, sum of x, then sum
+    // of the shifted x and its squares) and of backward (sum of dy and of dy (x - mean)) are summed over every
+    // process by `sync` (not owned; null, the default: this process's batch alone). Each process's dy must be the
+    // gradient of the mean loss over its own samples (as data-parallel training computes it, scaling the
+    // parameter gradients by its share of the global batch afterwards): backward weighs each process's sums by its
+    // share and scales the terms it adds to dx by the inverse. dgamma and dbeta stay this process's own sums.
+    // Every process must then run every training forward and backward of this layer together.
+    void set_sync(BatchNormSync* sync) { sync_ = sync; }
+    BatchNormSync* sync() const { return sync_; }
 
 protected:
     void build_impl(const Shape& input, Rng& /*rng*/) override {
@@ -96,15 +107,31 @@ protected:
                 for (int n = 0; n < N; ++n) sum += plane_sums_[2 * (static_cast<std::size_t>(n) * C + c) + which];
                 return sum;
             };
+            channel_totals_.resize(2 * static_cast<std::size_t>(C) + 1);
+            double* totals = channel_totals_.data();
             sum_planes(nullptr);
+            for (int c = 0; c < C; ++c) totals[c] = channel_sum(c, 0);
+            total_count_ = count;
+            if (sync_) {  // every process's sums and sample count
+                totals[C] = count;
+                sync_->sum(totals, static_cast<std::size_t>(C) + 1);
+                total_count_ = totals[C];
+            }
+            share_ = count / total_count_;
+            const double total = total_count_;
             Scalar* shifts = coefficients_.data() + 2 * C;  // the third C of the scratch, free until below
-            for (int c = 0; c < C; ++c) shifts[c] = static_cast<Scalar>(channel_sum(c, 0) / count);
+            for (int c = 0; c < C; ++c) shifts[c] = static_cast<Scalar>(totals[c] / total);
             sum_planes(shifts);
             for (int c = 0; c < C; ++c) {
-                const double shifted_mean = channel_sum(c, 0) / count;
+                totals[2 * c] = channel_sum(c, 0);
+                totals[2 * c + 1] = channel_sum(c, 1);
+            }
+            if (sync_) sync_->sum(totals, 2 * static_cast<std::size_t>(C));
+            for (int c = 0; c < C; ++c) {
+                const double shifted_mean = totals[2 * c] / total;
                 const double mean = double(shifts[c]) + shifted_mean;
-                const double var = std::max(0.0, channel_sum(c, 1) / count - shifted_mean * shifted_mean);
-                const double unbiased = count > 1 ? var * count / (count - 1) : var;
+                const double var = std::max(0.0, totals[2 * c + 1] / total - shifted_mean * shifted_mean);
+                const double unbiased = total > 1 ? var * total / (total - 1) : var;
                 running_mean_[c] = static_cast<Scalar>(momentum_ * running_mean_[c] + (1 - momentum_) * mean);
                 running_var_[c] = static_cast<Scalar>(momentum_ * running_var_[c] + (1 - momentum_) * unbiased);
                 batch_statistics_[2 * c] = mean;
@@ -130,11 +157,13 @@ protected:
     // With x_hat = (x - mean) / std: dbeta = sum dy;  dgamma = sum dy * x_hat.
     // Training (statistics depend on x): dx = gamma / std / M * (M dy - dbeta - x_hat dgamma), M = N*H*W,
     // computed as dx = a dy + b (x - mean) + k. Evaluation (statistics are constants): dx = gamma / std * dy.
+    // Synchronised: M is every process's count and the two sums in b and k are every process's, each process's
+    // weighted by its share s of the samples (its dy is 1 / s times the global mean loss's); b and k are divided
+    // by s so that this dx is 1 / s times the global one, as the rest of its gradients are.
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
         const Tensor<Scalar>& x = input_.get();
         const int N = dy.n(), C = dy.c();
         const long S = static_cast<long>(dy.h()) * dy.w(), planes = static_cast<long>(N) * C;
-        const double count = double(N) * S;
         dx.resize(dy.shape());
         plane_sums_.resize(2 * static_cast<std::size_t>(planes));
         for_planes(planes, S, [&](long plane) {
@@ -146,20 +175,33 @@ protected:
             plane_sums_[2 * plane + 1] = pairwise8(centred);
         });
         coefficients_.resize(3 * static_cast<std::size_t>(C));
+        channel_totals_.resize(2 * static_cast<std::size_t>(C) + 1);
+        double* totals = channel_totals_.data();  // per channel: sum dy, sum dy (x - mean)
         for (int c = 0; c < C; ++c) {
             double sum_dy = 0.0, sum_dy_centred = 0.0;
             for (int n = 0; n < N; ++n) {
                 sum_dy += plane_sums_[2 * (static_cast<std::size_t>(n) * C + c)];
                 sum_dy_centred += plane_sums_[2 * (static_cast<std::size_t>(n) * C + c) + 1];
             }
-            const double inv_std = inv_std_[c];
+            totals[2 * c] = sum_dy;
+            totals[2 * c + 1] = sum_dy_centred;
             dbeta_[c] = static_cast<Scalar>(sum_dy);
-            dgamma_[c] = static_cast<Scalar>(sum_dy_centred * inv_std);
+            dgamma_[c] = static_cast<Scalar>(sum_dy_centred * double(inv_std_[c]));
+        }
+        if (sync_ && batch_was_training_) {
+            for (int c = 0; c < 2 * C; ++c) totals[c] *= share_;
+            sync_->sum(totals, 2 * static_cast<std::size_t>(C));
+        }
+        const double count = total_count_;
+        for (int c = 0; c < C; ++c) {
+            const double inv_std = inv_std_[c];
             const double scale = double(gamma_[c]) * inv_std;
             coefficients_[3 * c] = static_cast<Scalar>(scale);
-            coefficients_[3 * c + 1] =
-                batch_was_training_ ? static_cast<Scalar>(-scale / count * sum_dy_centred * inv_std * inv_std) : 0;
-            coefficients_[3 * c + 2] = batch_was_training_ ? static_cast<Scalar>(-scale / count * sum_dy) : 0;
+            coefficients_[3 * c + 1] = batch_was_training_
+                                           ? static_cast<Scalar>(-scale / count * totals[2 * c + 1] * inv_std * inv_std / share_)
+                                           : 0;
+            coefficients_[3 * c + 2] =
+                batch_was_training_ ? static_cast<Scalar>(-scale / count * totals[2 * c] / share_) : 0;
         }
         for_planes(planes, S, [&](long plane) {
             const int c = static_cast<int>(plane % C);
@@ -201,6 +243,10 @@ private:
     std::vector<Scalar> plane_sums_;                 // two sums per (n, c) plane, added per channel in n order
     std::vector<Scalar> coefficients_;               // per channel: forward scale, offset; backward a, b, k
     std::vector<double> batch_statistics_;           // per channel: the training batch's mean and variance
+    std::vector<double> channel_totals_;             // per channel: the sums a BatchNormSync adds up, and the count
+    BatchNormSync* sync_ = nullptr;                  // not owned; null: this process's batch alone
+    double total_count_ = 0.0;                       // values per channel in the last training forward (all processes)
+    double share_ = 1.0;                             // this process's part of them
 };
 
 }  // namespace deepcnn

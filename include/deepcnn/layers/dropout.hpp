@@ -1,7 +1,9 @@
 // deepcnn/layers/dropout.hpp: inverted Dropout: in training each element is zeroed with probability `rate` and
 // the rest scaled by 1 / (1 - rate); identity in evaluation. Owns its seeded Rng and the mask it drew. Each
 // training forward takes one number from the Rng as the key of a counter-based stream (draw_dropout_mask), so the
-// mask is drawn and applied in one pass split over the model's threads, the same mask for any thread count.
+// mask is drawn and applied in one pass split over the model's threads, the same mask for any thread count. The
+// stream's counter is the element's index in the global batch (first_sample(): a shard's offset in data-parallel
+// training), so a shard draws the masks its samples get in the whole batch.
 #pragma once
 
 #include <algorithm>
@@ -32,6 +34,7 @@ public:
     // The generator that draws masks; build() seeds it from the model's Rng. Exposed for checkpoints.
     Rng& rng() { return rng_; }
     Rng* random_generator() override { return &rng_; }
+    bool draws_by_sample_index() const override { return true; }
     // While frozen, training forwards reuse the last mask (for gradient checks); the batch shape must not change.
     void freeze_mask(bool frozen) { mask_frozen_ = frozen; }
     const Tensor<Scalar>& mask() const { return mask_; }
@@ -57,9 +60,10 @@ protected:
             // An element is dropped when its 53-bit draw k satisfies k * 2^-53 < rate, i.e. k < ceil(rate * 2^53).
             const auto drop_below = static_cast<std::uint64_t>(std::ceil(rate_ * 0x1.0p53));
             const std::uint64_t key = rng_.next_u64();
+            const long first = this->first_sample() * static_cast<long>(x.shape().per_sample());
             Scalar* mask = mask_.data();
             parallel_for(this->thread_pool(), count, grain, 1, [&](long begin, long end) {
-                draw_dropout_mask(key, drop_below, keep_scale, begin, end - begin, in + begin, mask + begin,
+                draw_dropout_mask(key, drop_below, keep_scale, first + begin, end - begin, in + begin, mask + begin,
                                   out + begin);
             });
             return;

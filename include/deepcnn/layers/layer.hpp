@@ -10,6 +10,8 @@
 //   params()              named {value, grad} views of the learnable parameters
 //   buffers()             named non-learnable state saved with the model (BatchNorm running statistics)
 //   random_generator()    the layer's own Rng if it draws random numbers (Dropout), for checkpoints
+//   set_first_sample(i)   the global index of the batch's first sample when the batch is a shard of a larger one
+//                         (data-parallel training); layers whose draws are keyed by sample index use it
 //   kernel_plan()         the kernels the layer ran last, in words (Conv2D's variants), for profiles
 //   set_mode(train|eval)  each layer holds its own mode; the model sets it; there is no global flag
 //   type(), config()      the layer's type name and its configuration, for summaries and model files
@@ -72,6 +74,11 @@ public:
     virtual std::vector<BufferRef<Scalar>> buffers() { return {}; }
     // The layer's own random generator (Dropout's mask stream), saved in checkpoints; null for most layers.
     virtual Rng* random_generator() { return nullptr; }
+    // True if the layer keys every sample's random draws by the sample's global index (first_sample() + n) and
+    // takes the same number of draws from random_generator() per forward whatever the batch: then a batch split
+    // into shards draws what the whole batch would (Dropout). False: data-parallel training gives each shard a
+    // stream of its own.
+    virtual bool draws_by_sample_index() const { return false; }
     // The kernels the layer ran last, in words ("avx512: forward winograd, ..."), for profiles; empty where the
     // layer has no choice of kernels.
     virtual std::string kernel_plan() const { return {}; }
@@ -158,6 +165,11 @@ public:
     void set_input_retained(bool retained) { input_retained_ = retained; }
     bool input_retained() const { return input_retained_; }
 
+    // The global index of the next batches' first sample: where a shard of a larger batch starts (data-parallel
+    // training sets it before each step; 0 otherwise). See draws_by_sample_index.
+    void set_first_sample(long first) { first_sample_ = first; }
+    long first_sample() const { return first_sample_; }
+
 protected:
     virtual void build_impl(const Shape& /*input*/, Rng& /*rng*/) {}
     virtual void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) = 0;
@@ -179,6 +191,7 @@ private:
     Mode mode_ = Mode::train;
     ThreadPool* pool_ = nullptr;
     int forward_batch_ = 0;
+    long first_sample_ = 0;
     bool input_retained_ = false;
     bool built_ = false;
     bool has_forward_ = false;

@@ -1,14 +1,17 @@
 // deepcnn/train/evaluation.hpp: a classifier's probabilities, optionally averaged with those of the mirrored
 // images (test-time flip averaging), and its loss and accuracy on a labelled DataSource. Works on any model with
-// predict(images, batch) returning (N, K, 1, 1) probabilities.
+// predict(images, batch) returning (N, K, 1, 1) probabilities. Data-parallel training splits an evaluation over
+// its ranks with the two steps in detail (distributed/data_parallel.hpp).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "../data/augment.hpp"
+#include "../error.hpp"
 #include "../tensor.hpp"
 #include "data_source.hpp"
 
@@ -53,6 +56,52 @@ struct ClassifierEvaluation {
     Tensor<Scalar> probabilities;  // (N, K, 1, 1)
 };
 
+namespace detail {
+// Predicts samples [first, end) of `source`, fetched in order in chunks of `batch` from `first`, into rows [first, end)
+// of result.probabilities and result.labels; sizes both for the source's N samples first if they are empty.
+template <class Model, class Scalar>
+void predict_rows(Model& model, DataSource<Scalar>& source, bool flip, int batch, int first, int end,
+                  ClassifierEvaluation<Scalar>& result) {
+    const int N = source.size();
+    std::vector<std::size_t> indices;
+    Tensor<Scalar> chunk;
+    std::vector<int> chunk_labels;
+    if (result.labels.empty()) result.labels.resize(static_cast<std::size_t>(N));
+    for (int at = first; at < end; at += batch) {
+        const int count = std::min(batch, end - at);
+        indices.resize(static_cast<std::size_t>(count));
+        std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(at));
+        source.fetch(indices.data(), indices.size(), chunk, chunk_labels);
+        const Tensor<Scalar> probabilities = predict_probabilities(model, chunk, flip, batch);
+        if (result.probabilities.size() == 0) result.probabilities.resize(probabilities.shape().with_batch(N));
+        std::copy(probabilities.begin(), probabilities.end(), result.probabilities.sample(at));
+        std::copy(chunk_labels.begin(), chunk_labels.end(), result.labels.begin() + at);
+    }
+}
+
+// The loss, accuracy and predictions of result.probabilities against result.labels, every sample in order (the loss
+// a sum in sample order). Throws data_error naming the first sample whose label the model has no class for.
+template <class Scalar>
+void score_predictions(ClassifierEvaluation<Scalar>& result) {
+    const int N = result.probabilities.n();
+    const std::size_t K = result.probabilities.shape().per_sample();
+    result.predicted = argmax_rows(result.probabilities);
+    double loss = 0.0;
+    long correct = 0;
+    for (int i = 0; i < N; ++i) {
+        const int label = result.labels[static_cast<std::size_t>(i)];
+        if (label < 0 || static_cast<std::size_t>(label) >= K) {
+            throw data_error("evaluate_classifier: sample " + std::to_string(i) + " has label " + std::to_string(label) +
+                             ", the model has " + std::to_string(K) + " classes");
+        }
+        loss -= std::log(std::max(double(result.probabilities.sample(i)[label]), 1e-12));
+        correct += result.predicted[static_cast<std::size_t>(i)] == label;
+    }
+    result.loss = loss / N;
+    result.accuracy = double(correct) / N;
+}
+}  // namespace detail
+
 // Evaluates `model` on every sample of `source`, fetched in order in chunks of `batch` (predicted in eval mode,
 // flip-averaged if `flip`).
 template <class Model, class Scalar>
@@ -60,35 +109,8 @@ ClassifierEvaluation<Scalar> evaluate_classifier(Model& model, DataSource<Scalar
     ClassifierEvaluation<Scalar> result;
     const int N = source.size();
     if (N == 0) return result;
-    std::vector<std::size_t> indices(static_cast<std::size_t>(std::min(batch, N)));
-    Tensor<Scalar> chunk;
-    std::vector<int> chunk_labels;
-    double loss = 0.0;
-    long correct = 0;
-    for (int first = 0; first < N; first += batch) {
-        const int count = std::min(batch, N - first);
-        indices.resize(static_cast<std::size_t>(count));
-        std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(first));
-        source.fetch(indices.data(), indices.size(), chunk, chunk_labels);
-        const Tensor<Scalar> probabilities = predict_probabilities(model, chunk, flip, batch);
-        if (first == 0) result.probabilities.resize(probabilities.shape().with_batch(N));
-        const std::size_t K = probabilities.shape().per_sample();
-        std::copy(probabilities.begin(), probabilities.end(), result.probabilities.sample(first));
-        const std::vector<int> predicted = argmax_rows(probabilities);
-        for (int i = 0; i < count; ++i) {
-            const int label = chunk_labels[static_cast<std::size_t>(i)];
-            if (label < 0 || static_cast<std::size_t>(label) >= K) {
-                throw data_error("evaluate_classifier: sample " + std::to_string(first + i) + " has label " +
-                                 std::to_string(label) + ", the model has " + std::to_string(K) + " classes");
-            }
-            loss -= std::log(std::max(double(probabilities.sample(i)[label]), 1e-12));
-            correct += predicted[static_cast<std::size_t>(i)] == label;
-            result.labels.push_back(label);
-            result.predicted.push_back(predicted[static_cast<std::size_t>(i)]);
-        }
-    }
-    result.loss = loss / N;
-    result.accuracy = double(correct) / N;
+    detail::predict_rows(model, source, flip, batch, 0, N, result);
+    detail::score_predictions(result);
     return result;
 }
 

@@ -85,7 +85,8 @@ public:
                                    "number of ranks (" + std::to_string(options_.communicator->size()) + ")");
             }
             parallel_ = std::make_unique<DataParallel<Model>>(model_, *options_.communicator,
-                                                              options_.gradient_bucket_bytes, options_.overlap_gradient_sums);
+                                                              options_.gradient_bucket_bytes, options_.overlap_gradient_sums,
+                                                              options_.sync_batch_norm);
         }
     }
 
@@ -215,8 +216,10 @@ public:
             if (validation) {
                 ClassifierEvaluation<Scalar> val;
                 try {
-                    val = evaluate_classifier(model_, *validation, options_.flip_averaged_evaluation,
-                                              options_.evaluation_batch);
+                    val = parallel_ ? parallel_->evaluate_classifier(*validation, options_.flip_averaged_evaluation,
+                                                                     options_.evaluation_batch)
+                                    : evaluate_classifier(model_, *validation, options_.flip_averaged_evaluation,
+                                                          options_.evaluation_batch);
                 } catch (const cancelled&) {  // the epoch's steps are done: the checkpoint resumes at its validation
                     if (average_) average_->swap_with(model_);
                     state_.epoch_seconds = train_time;
@@ -332,7 +335,7 @@ private:
     }
     StepResult parallel_step(const Tensor<Scalar>& inputs, const std::vector<int>& labels, SoftmaxCrossEntropy<Scalar>& loss) {
         parallel_->take_shard(inputs, labels, shard_images_, shard_labels_);
-        parallel_->begin_step(shard_images_.n(), inputs.n());
+        parallel_->begin_step(inputs.n());
         return parallel_->end_step(model_.train_step(shard_images_, shard_labels_, loss, optimizer_));
     }
     bool stop_agreed() { return parallel_ ? parallel_->any(stop_requested()) : stop_requested(); }

@@ -53,10 +53,12 @@ struct TrainerOptions {
     // Data-parallel training (docs/distributed.md): every rank of the communicator runs the same fit, each on its
     // shard of every global batch of `batch` samples; gradients are summed over the ranks in buckets of at least
     // gradient_bucket_bytes, started while backward runs (overlap_gradient_sums). Only rank 0 logs and writes
-    // checkpoints. Null: this process alone.
+    // checkpoints; validation is split over the ranks. sync_batch_norm: every BatchNorm normalises with the
+    // statistics of the global batch instead of its rank's shard (synchronised BatchNorm). Null: this process alone.
     Communicator* communicator = nullptr;
     std::size_t gradient_bucket_bytes = std::size_t(1) << 20;
     bool overlap_gradient_sums = true;
+    bool sync_batch_norm = false;
 };
 
 // Why fit returned.
