@@ -83,6 +83,13 @@ inline bool broadcast_conv_applies(const ConvGeometry& g) {
            g.K % broadcast_filter_block == 0 && g.C >= 16;
 }
 
+// The same kernel at stride 2 on 3x3 windows (the down-sampling layers of residual nets): a tile's PIX pixels read
+// every other input column. It always reads the padded copy (no tap is left out at compile time).
+inline bool broadcast_stride2_applies(const ConvGeometry& g) {
+    return g.stride_h == 2 && g.stride_w == 2 && g.KH == 3 && g.KW == 3 && g.K % broadcast_filter_block == 0 &&
+           g.C >= 16;
+}
+
 // Filter blocks [b0, b1) of the packed weights (K/16, C*KH*KW, 16), block b at packed + (b - b0) * C*KH*KW * 16,
 // for backward-data (see pack_broadcast_blocks). Per input
 // channel c, a block's 16 filters are 16 x KK contiguous originals (filter, tap), stored as KK x 16 with the taps
@@ -147,7 +154,7 @@ inline void pack_broadcast_blocks(const ConvGeometry& g, const float* weight, bo
     }
 }
 
-// tile (NB, PIX, 16) = bias16 [or 0] + sum over taps of image[at + (c, kh, kw + i)] x packed[(c, kh, kw)][f], for
+// tile (NB, PIX, 16) = bias16 [or 0] + sum over taps of image[at + (c, kh, kw + S i)] x packed[(c, kh, kw)][f], for
 // NB filter blocks (block j's bias at bias16 + 16 j, its packed weights at packed + j * block_scalars), where
 // `at` is the index of the tile's first input pixel in `image` (planes `plane` apart, rows Wp apart). Only kernel
 // rows [kh0, kh1) are summed (the others read padding rows). On a row's first tile with a left padding of KW / 2
@@ -155,7 +162,7 @@ inline void pack_broadcast_blocks(const ConvGeometry& g, const float* weight, bo
 // left out at compile time. Reads PIX + KW - 1 values of each window row, fewer on LEFT and RIGHT tiles: a tile
 // that is both reads only the image's own pixels, so `image` may then be unpadded and `at` negative (indices are
 // summed before they are added to the pointer, which only ever points into the image).
-template <int NB, int PIX, int KW, bool LEFT, bool RIGHT>
+template <int NB, int PIX, int KW, bool LEFT, bool RIGHT, int S = 1>
 inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int Wp, const float* image,
                                 std::ptrdiff_t at, const float* packed, std::size_t block_scalars,
                                 const float* bias16, float* tile) {
@@ -185,12 +192,12 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
             for (int i = 0; i < PIX; ++i) {
                 if ((LEFT && i + kw < half) || (RIGHT && i + kw >= PIX + half)) continue;
                 if constexpr (NB == 1) {
-                    acc[0][i].fma(image + (window + i), w[0]);
+                    acc[0][i].fma(image + (window + S * i), w[0]);
                 } else {
                     // One broadcast for the NB blocks. Only the AVX-512 Lanes16 (NB > 1) has broadcast: the name
                     // depends on NB, so that the AVX2 build does not look it up.
                     using Broadcast = std::conditional_t<NB == 1, void, Lanes16>;
-                    Broadcast x = Broadcast::broadcast(image + (window + i));
+                    Broadcast x = Broadcast::broadcast(image + (window + S * i));
                     x.pin();
 #pragma GCC unroll 2
                     for (int j = 0; j < NB; ++j) acc[j][i].fma(x, w[j]);
@@ -237,46 +244,47 @@ struct BroadcastImage {
 // reads the image unpadded, and no copy is made.
 inline bool broadcast_reads_only_image(const ConvGeometry& g) {
     const int half = g.KW / 2;
-    return g.OW == broadcast_tile_pixels && g.pad_left == half && g.pad_left + g.W - g.OW == half;
+    return g.stride_w == 1 && g.OW == broadcast_tile_pixels && g.pad_left == half && g.pad_left + g.W - g.OW == half;
 }
 
 // Filter blocks [b0, b1) of one image, their packed weights at `packed` (block b at packed + (b - b0) *
 // C*KH*KW * 16): y (K, OH, OW) = conv + bias [bias may be null], row by row. A row's last
 // tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
-// the valid ones. Kernel rows and (with a padding of KW / 2 on a side) columns that read only padding are skipped.
-template <int KW>
+// the valid ones. Kernel rows and (stride 1, with a padding of KW / 2 on a side) columns that read only padding are
+// skipped. S: the stride (1, or 2 on the padded copy).
+template <int KW, int S = 1>
 void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, const float* packed,
                          const float* bias, float* y, int b0, int b1) {
     constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block, NB = broadcast_tile_blocks;
     const int R = g.patch_size(), P = g.out_pixels(), plane = image.plane;
     const std::size_t block_scalars = static_cast<std::size_t>(R) * F;
-    const bool left_pad = g.pad_left == KW / 2;
-    const bool right_pad = g.pad_left + g.W - g.OW == KW / 2;  // with stride 1: padding past the last window
+    const bool left_pad = S == 1 && g.pad_left == KW / 2;
+    const bool right_pad = S == 1 && g.pad_left + g.W - g.OW == KW / 2;  // with stride 1: padding past the last window
     alignas(64) float tile[NB * PIX * F];
     // Blocks [b, b + nb) of every row, nb = NB (or 1 for the last odd one).
     const auto blocks = [&](int b, auto nb) {
         constexpr int n_blocks = decltype(nb)::value;
         for (int oh = 0; oh < g.OH; ++oh) {
-            const int kh0 = std::max(0, g.pad_top - oh), kh1 = std::min(g.KH, g.pad_top + g.H - oh);
+            const int kh0 = std::max(0, g.pad_top - S * oh), kh1 = std::min(g.KH, g.pad_top + g.H - S * oh);
             for (int ow = 0; ow < g.OW; ow += PIX) {
                 const int n = std::min(PIX, g.OW - ow);
-                const std::ptrdiff_t at = image.origin + static_cast<std::ptrdiff_t>(oh) * image.Wp + ow;
+                const std::ptrdiff_t at = image.origin + static_cast<std::ptrdiff_t>(S * oh) * image.Wp + S * ow;
                 const float* block = packed + (b - b0) * block_scalars;
                 const float* bias16 = bias ? bias + b * F : nullptr;
                 const bool left = left_pad && ow == 0, right = right_pad && n == PIX && ow + PIX == g.OW;
                 const int C = g.C, KH = g.KH, Wp = image.Wp;
                 const float* in = image.data;
                 if (left && right) {
-                    broadcast_conv_tile<n_blocks, PIX, KW, true, true>(C, KH, kh0, kh1, plane, Wp, in, at, block,
+                    broadcast_conv_tile<n_blocks, PIX, KW, true, true, S>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                        block_scalars, bias16, tile);
                 } else if (left) {
-                    broadcast_conv_tile<n_blocks, PIX, KW, true, false>(C, KH, kh0, kh1, plane, Wp, in, at, block,
+                    broadcast_conv_tile<n_blocks, PIX, KW, true, false, S>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                         block_scalars, bias16, tile);
                 } else if (right) {
-                    broadcast_conv_tile<n_blocks, PIX, KW, false, true>(C, KH, kh0, kh1, plane, Wp, in, at, block,
+                    broadcast_conv_tile<n_blocks, PIX, KW, false, true, S>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                         block_scalars, bias16, tile);
                 } else {
-                    broadcast_conv_tile<n_blocks, PIX, KW, false, false>(C, KH, kh0, kh1, plane, Wp, in, at, block,
+                    broadcast_conv_tile<n_blocks, PIX, KW, false, false, S>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                          block_scalars, bias16, tile);
                 }
                 for (int j = 0; j < n_blocks; ++j) {
@@ -322,7 +330,9 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
         });
     }
     const auto conv_blocks = [&](const BroadcastImage& image, const float* blocks_packed, int n, int b0, int b1) {
-        if (g.KW == 3) {
+        if (g.stride_w == 2) {
+            broadcast_conv_rows<3, 2>(g, image, blocks_packed, bias, y + n * out_size, b0, b1);
+        } else if (g.KW == 3) {
             broadcast_conv_rows<3>(g, image, blocks_packed, bias, y + n * out_size, b0, b1);
         } else {
             broadcast_conv_rows<5>(g, image, blocks_packed, bias, y + n * out_size, b0, b1);

@@ -6,7 +6,7 @@
 // portable pass and double hold the GEMM variants only.
 // conv2d_run forces a variant by name (tests, benchmarks); conv2d_plan names the ones a shape runs.
 //
-//   forward           direct, broadcast, winograd_transposed, winograd, pointwise, implicit_gemm
+//   forward           direct, broadcast, broadcast_stride2, winograd_transposed, winograd, pointwise, implicit_gemm
 //   backward-data     broadcast_flipped, winograd_transposed_flipped, winograd_flipped, pointwise,
 //                     implicit_gemm_flipped, gemm_col2im
 //   backward-weights  winograd, broadcast, direct, pointwise, implicit_gemm
@@ -74,6 +74,10 @@ inline void forward_broadcast_run(const ConvGeometry& g, const ConvArgs<float>& 
     broadcast_conv(g, a.N, a.x, a.weight, false, a.bias, a.y, a.workspace, a.workspace + conv2d_fast_shared_scalars(g),
                    conv_thread_scalars<float>(g), a.pool);
 }
+
+// Broadcast at stride 2 (3x3 windows, filters in blocks of 16; conv2d_broadcast.hpp): STRIDE2_MEASUREMENT
+inline bool forward_broadcast_stride2_applies(const ConvGeometry& g, int, int) { return broadcast_stride2_applies(g); }
+inline void forward_broadcast_stride2_run(const ConvGeometry& g, const ConvArgs<float>& a) { forward_broadcast_run(g, a); }
 
 // Winograd with the tiles as the GEMM's rows (winograd_transposed.hpp): fewer than 144 tiles per thread
 // (winograd_transposes).
@@ -341,6 +345,8 @@ std::vector<ConvVariant<Scalar>> conv2d_variants(ConvDirection d) {
             if constexpr (simd_variants<Scalar>()) {
                 list.push_back({"direct", forward_direct_applies, forward_direct_applies, forward_direct_run});
                 list.push_back({"broadcast", forward_broadcast_applies, forward_broadcast_pays, forward_broadcast_run});
+                list.push_back({"broadcast_stride2", forward_broadcast_stride2_applies,
+                                forward_broadcast_stride2_applies, forward_broadcast_stride2_run});
                 if (winograd_transposed_tile)
                     list.push_back({"winograd_transposed", forward_winograd_transposed_applies,
                                     forward_winograd_transposed_pays, forward_winograd_transposed_run});

@@ -1,9 +1,10 @@
 // deepcnn/kernels/grouped_conv2d_plan.hpp: the grouped convolution's ordered variant lists (Conv2D::with_groups), in
 // the style of conv2d_plan.hpp: for each direction, named variants with `applies` and `run`; a call runs the first
 // that applies (each is the faster wherever it applies, by the measurements cited below). The last, "rows"
-// (grouped_conv2d.hpp's portable row loops), applies everywhere. The SIMD passes hold "depthwise3x3" for float.
+// (grouped_conv2d.hpp's portable row loops), applies everywhere. The SIMD passes hold "depthwise3x3_lanes" and
+// "depthwise3x3" for float.
 //
-//   forward, backward-data, backward-weights   depthwise3x3, rows
+//   forward, backward-data, backward-weights   depthwise3x3_lanes, depthwise3x3, rows
 //
 // grouped_conv2d_run forces a variant by name (tests, benchmarks); grouped_conv2d_plan names the ones a shape runs.
 // No variant takes a workspace or allocates; every variant's result is the same on any thread count.
@@ -52,6 +53,17 @@ inline void grouped_backward_data_depthwise(const ConvGeometry& g, int, const Co
 inline void grouped_backward_weights_depthwise(const ConvGeometry& g, int, const ConvArgs<float>& a) {
     depthwise3x3_backward_weights(g, a.N, a.x, a.dy, a.dweight, a.dbias, a.pool);
 }
+
+// Depthwise 3x3 with the channels in the lanes (depthwise_lanes.hpp): MEASUREMENT_PLACEHOLDER
+inline void grouped_forward_lanes(const ConvGeometry& g, int, const ConvArgs<float>& a) {
+    depthwise_lanes_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.pool);
+}
+inline void grouped_backward_data_lanes(const ConvGeometry& g, int, const ConvArgs<float>& a) {
+    depthwise_lanes_backward_data(g, a.N, a.dy, a.weight, a.dx, a.pool);
+}
+inline void grouped_backward_weights_lanes(const ConvGeometry& g, int, const ConvArgs<float>& a) {
+    depthwise_lanes_backward_weights(g, a.N, a.x, a.dy, a.dweight, a.dbias, a.pool);
+}
 #endif
 
 }  // namespace detail
@@ -63,6 +75,10 @@ std::vector<GroupedConvVariant<Scalar>> grouped_conv2d_variants(ConvDirection d)
     std::vector<GroupedConvVariant<Scalar>> list;
 #if DEEPCNN_ISA_AVX2
     if constexpr (simd_variants<Scalar>()) {
+        list.push_back({"depthwise3x3_lanes", depthwise_lanes_applies,
+                        d == ConvDirection::forward         ? grouped_forward_lanes
+                        : d == ConvDirection::backward_data ? grouped_backward_data_lanes
+                                                            : grouped_backward_weights_lanes});
         list.push_back({"depthwise3x3", depthwise3x3_applies,
                         d == ConvDirection::forward         ? grouped_forward_depthwise
                         : d == ConvDirection::backward_data ? grouped_backward_data_depthwise
