@@ -162,11 +162,13 @@ TEST_CASE("the pointwise (1x1) convolution variants match the references on ever
 
 TEST_CASE("the stride-2 3x3 convolution variants match the references on every instruction set",
           "[kernels][conv2d][plan][stride2]") {
-    // Filters in blocks of 16, at least 16 channels; odd sizes, padding 0 to 2, one and several tiles per row.
+    // Forward: filters in blocks of 16 and at least 16 channels; backward-data: channels in blocks of 16 and at least
+    // 16 filters. Odd sizes, padding 0 to 2, one and several tiles per row (and per phase of a dx row).
     const MobileCase cases[] = {
         {2, 16, 9, 11, 32, 3, 2, Padding::same(), 1},  {1, 20, 13, 7, 16, 3, 2, Padding::explicit_pad(1, 1), 1},
         {3, 17, 8, 8, 48, 3, 2, Padding::valid(), 1},  {1, 32, 24, 24, 64, 3, 2, Padding::same(), 1},
         {2, 16, 12, 31, 32, 3, 2, Padding::explicit_pad(2, 0), 1},
+        {2, 32, 13, 27, 20, 3, 2, Padding::explicit_pad(1, 2), 1},
     };
     for_each_isa([&](Isa isa) {
         for (const MobileCase& c : cases) {
@@ -174,20 +176,31 @@ TEST_CASE("the stride-2 3x3 convolution variants match the references on every i
             const ConvPlan plan = kernels::conv2d_plan<float>(g, c.N, 1);
             if (isa == Isa::portable) {
                 CHECK(std::string(plan.forward) == "implicit_gemm");
+                CHECK(std::string(plan.backward_data) == "gemm_col2im");
                 continue;
             }
-            check_mobile_variant(c, "broadcast_stride2", {ConvDirection::forward});
-            CHECK(std::string(plan.forward) == "broadcast_stride2");
+            std::vector<ConvDirection> directions;
+            const bool forward = c.K % 16 == 0 && c.C >= 16, backward_data = c.C % 16 == 0 && c.K >= 16;
+            if (forward) directions.push_back(ConvDirection::forward);
+            if (backward_data) directions.push_back(ConvDirection::backward_data);
+            check_mobile_variant(c, "broadcast_stride2", directions);
+            CHECK((std::string(plan.forward) == "broadcast_stride2") == forward);
+            CHECK((std::string(plan.backward_data) == "broadcast_stride2") == backward_data);
         }
-        // 24 filters (not a multiple of 16) and 8 channels: the variant does not apply.
+        // 24 filters and 8 channels: neither direction applies.
         for (const MobileCase& c : {MobileCase{1, 16, 9, 9, 24, 3, 2, Padding::same(), 1},
                                     MobileCase{1, 8, 9, 9, 16, 3, 2, Padding::same(), 1}}) {
             const ConvGeometry g = MobileOperands(c).g;
             CHECK(std::string(kernels::conv2d_plan<float>(g, c.N, 1).forward) != "broadcast_stride2");
-            if (isa != Isa::portable)
-                CHECK_THROWS_WITH(kernels::conv2d_run(ConvDirection::forward, "broadcast_stride2", g, ConvArgs<float>{}),
-                                  Catch::Contains("variant 'broadcast_stride2' does not apply"));
+            if (isa == Isa::portable) continue;
+            CHECK_THROWS_WITH(kernels::conv2d_run(ConvDirection::forward, "broadcast_stride2", g, ConvArgs<float>{}),
+                              Catch::Contains("variant 'broadcast_stride2' does not apply"));
         }
+        const ConvGeometry eight = MobileOperands(MobileCase{1, 8, 9, 9, 16, 3, 2, Padding::same(), 1}).g;
+        if (isa != Isa::portable)
+            CHECK_THROWS_WITH(
+                kernels::conv2d_run(ConvDirection::backward_data, "broadcast_stride2", eight, ConvArgs<float>{}),
+                Catch::Contains("variant 'broadcast_stride2' does not apply"));
     });
 }
 

@@ -365,6 +365,109 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
                           });
 }
 
+// Backward-data of a stride-2 3x3 convolution by broadcast: its blocks of 16 are input channels and it sums over
+// the K filters, so it takes C % 16 == 0 and K >= 16. dx pixel (h, w) reads only the taps whose dy pixel exists,
+// ((h + pad_top - kh) / 2, (w + pad_left - kw) / 2) with both numerators even: kernel rows 2 and 0 (dy rows r - 1
+// and r, r = (h + pad_top) / 2) where h + pad_top is even, row 1 (dy row (h + pad_top - 1) / 2) where it is odd;
+// so the columns. The pixels of a row whose w + pad_left has one parity (a phase) read consecutive dy columns: each
+// phase is a stride-1 convolution of dy with a 2x2, 2x1, 1x2 or 1x1 part of the window, which broadcast_conv_tile
+// computes on the padded dy (stride2_gradient_geometry) against that part's weights, packed per phase as
+// (C/16, K*KHp*KWp, 16). No multiplication by zero, where a dilated dy would waste three in four.
+inline bool broadcast_stride2_data_applies(const ConvGeometry& g) {
+    return g.stride_h == 2 && g.stride_w == 2 && g.KH == 3 && g.KW == 3 && g.C % broadcast_filter_block == 0 &&
+           g.K >= 16;
+}
+
+// The part's kernel rows (or columns) for numerators of parity p: i = 0, 1 -> 2, 0 where p is even; 1 where odd.
+inline int stride2_taps(int parity) { return parity == 0 ? 2 : 1; }
+inline int stride2_tap(int parity, int i) { return parity == 0 ? 2 - 2 * i : 1; }
+
+// Where phase (pr, pc)'s packed part starts: parts (0, 0), (0, 1), (1, 0), (1, 1) of 4, 2, 2 and 1 K*C scalars.
+inline std::size_t stride2_part_offset(const ConvGeometry& g, int pr, int pc) {
+    static constexpr int before[2][2] = {{0, 4}, {6, 8}};
+    return static_cast<std::size_t>(before[pr][pc]) * g.K * g.C;
+}
+
+// Phase (pr, pc)'s part for channel blocks [b0, b1): block b at part + b * K*KHp*KWp*16, holding
+// [k][i][j][f] = weight(k, 16 b + f, stride2_tap(pr, i), stride2_tap(pc, j)).
+inline void pack_stride2_part(const ConvGeometry& g, const float* weight, int pr, int pc, float* part, int b0, int b1) {
+    constexpr int F = broadcast_filter_block;
+    const int KHp = stride2_taps(pr), KWp = stride2_taps(pc);
+    const std::size_t block_scalars = static_cast<std::size_t>(g.K) * KHp * KWp * F;
+    for (int b = b0; b < b1; ++b)
+        for (int k = 0; k < g.K; ++k)
+            for (int i = 0; i < KHp; ++i)
+                for (int j = 0; j < KWp; ++j) {
+                    float* out = part + b * block_scalars + ((static_cast<std::size_t>(k) * KHp + i) * KWp + j) * F;
+                    const float* w = weight + (static_cast<std::size_t>(k) * g.C + b * F) * 9 +
+                                     stride2_tap(pr, i) * 3 + stride2_tap(pc, j);
+                    for (int f = 0; f < F; ++f) out[f] = w[static_cast<std::size_t>(f) * 9];
+                }
+}
+
+// dx (N, C, H, W) of a stride-2 3x3 convolution (broadcast_stride2_data_applies) from dy and weight (K, C, 3, 3),
+// the four parts packed into `packed` (9 K C scalars; threads split the channel blocks), then per image (or, below
+// a batch per thread, per image and block range) dy padded into the thread's part of `workspace` and every dx row
+// computed phase by phase, tile by tile, each dx pixel written once.
+inline void broadcast_stride2_backward_data(const ConvGeometry& g, int N, const float* dy, const float* weight,
+                                            float* dx, float* packed, float* workspace, std::size_t thread_scalars,
+                                            ThreadPool* pool) {
+    constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block, NB = broadcast_tile_blocks;
+    const int blocks = g.C / F, threads = pool ? pool->size() : 1;
+    pool_run(pool, threads, [&](int t) {
+        int b0 = 0, b1 = 0;
+        split_range(blocks, threads, t, 1, b0, b1);
+        for (int pr = 0; pr < 2; ++pr)
+            for (int pc = 0; pc < 2; ++pc)
+                pack_stride2_part(g, weight, pr, pc, packed + stride2_part_offset(g, pr, pc), b0, b1);
+    });
+    const ConvGeometry t = stride2_gradient_geometry(g);
+    const PaddedLayout l = padded_layout(t);
+    const int plane = l.Hp * l.Wp;
+    const std::size_t in_plane = static_cast<std::size_t>(g.H) * g.W;
+    for_each_padded_image(t, N, dy, workspace, thread_scalars, pool, blocks, 1, [&](float* dyp, int n, int b0, int b1) {
+        alignas(64) float tile[NB * PIX * F];
+        float* dxn = dx + n * g.C * in_plane;
+        for (int h = 0; h < g.H; ++h) {
+            const int a = h + g.pad_top, pr = a % 2, KHp = stride2_taps(pr);
+            const int top = pr == 0 ? a / 2 - 1 : (a - 1) / 2;  // the dy row of the part's row 0
+            for (int pc = 0; pc < 2; ++pc) {
+                const int w0 = (pc + g.pad_left) % 2, count = (g.W - w0 + 1) / 2;  // the phase's first w, its pixels
+                const float* part = packed + stride2_part_offset(g, pr, pc);
+                const std::size_t block_scalars = static_cast<std::size_t>(g.K) * KHp * stride2_taps(pc) * F;
+                for (int q0 = 0; q0 < count; q0 += PIX) {
+                    const int pixels = std::min(PIX, count - q0), b = w0 + 2 * q0 + g.pad_left;
+                    const int left = pc == 0 ? b / 2 - 1 : (b - 1) / 2;  // the dy column of the part's column 0
+                    const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(top + 1) * l.Wp + left + 1;
+                    for (int blk = b0; blk < b1; blk += NB) {
+                        const int nb = std::min(NB, b1 - blk);
+                        const float* weights = part + blk * block_scalars;
+                        const auto run = [&](auto blocks_c, auto kw_c) {
+                            broadcast_conv_tile<decltype(blocks_c)::value, PIX, decltype(kw_c)::value, false, false>(
+                                g.K, KHp, 0, KHp, plane, l.Wp, dyp, at, weights, block_scalars, nullptr, tile);
+                        };
+                        using One = std::integral_constant<int, 1>;
+                        using Two = std::integral_constant<int, 2>;
+                        using All = std::integral_constant<int, NB>;
+                        if (nb == NB) {
+                            if (pc == 0) run(All{}, Two{}); else run(All{}, One{});
+                        } else {
+                            if (pc == 0) run(One{}, Two{}); else run(One{}, One{});
+                        }
+                        for (int j = 0; j < nb; ++j)
+                            for (int f = 0; f < F; ++f) {
+                                float* row = dxn + (static_cast<std::size_t>(blk + j) * F + f) * in_plane +
+                                             static_cast<std::size_t>(h) * g.W + w0 + 2 * q0;
+                                const float* v = tile + (j * PIX) * F + f;
+                                for (int i = 0; i < pixels; ++i) row[2 * i] = v[i * F];
+                            }
+                    }
+                }
+            }
+        }
+    });
+}
+
 // Backward-weights by broadcast, for the 5x5 layers: dweight(k, c, kh, kw) = sum over images and pixels of
 // dy(k, p) x xp(c, p + (kh, kw)). A tile holds one kernel row kh of ROWS channels: their KW taps (ROWS * KW values
 // of the input, broadcast) times 16 filters (dy of one pixel, from dyb, the block's dy transposed to (P, 16)). It

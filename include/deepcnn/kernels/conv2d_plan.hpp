@@ -7,7 +7,7 @@
 // conv2d_run forces a variant by name (tests, benchmarks); conv2d_plan names the ones a shape runs.
 //
 //   forward           direct, broadcast, broadcast_stride2, winograd_transposed, winograd, pointwise, implicit_gemm
-//   backward-data     broadcast_flipped, winograd_transposed_flipped, winograd_flipped, pointwise,
+//   backward-data     broadcast_flipped, broadcast_stride2, winograd_transposed_flipped, winograd_flipped, pointwise,
 //                     implicit_gemm_flipped, gemm_col2im
 //   backward-weights  winograd, broadcast, direct, pointwise, implicit_gemm
 //
@@ -189,6 +189,16 @@ inline void backward_data_broadcast_run(const ConvGeometry& g, const ConvArgs<fl
                    a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool);
 }
 
+// Broadcast at stride 2 (3x3 windows, channels in blocks of 16; conv2d_broadcast.hpp): each dx phase a stride-1
+// convolution of dy with its part of the window. STRIDE2_DATA_MEASUREMENT
+inline bool backward_data_broadcast_stride2_applies(const ConvGeometry& g, int, int) {
+    return broadcast_stride2_data_applies(g);
+}
+inline void backward_data_broadcast_stride2_run(const ConvGeometry& g, const ConvArgs<float>& a) {
+    broadcast_stride2_backward_data(g, a.N, a.dy, a.weight, a.dx, a.workspace,
+                                    a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool);
+}
+
 // Winograd on the flipped convolution, the weight transform reading the weights flipped (no flipped copy);
 // transposed where the forward would be (winograd_transposes on the flipped geometry).
 inline bool backward_data_winograd_transposed_applies(const ConvGeometry& g, int N, int threads) {
@@ -362,6 +372,8 @@ std::vector<ConvVariant<Scalar>> conv2d_variants(ConvDirection d) {
             if constexpr (simd_variants<Scalar>()) {
                 list.push_back({"broadcast_flipped", backward_data_broadcast_applies, backward_data_broadcast_pays,
                                 backward_data_broadcast_run});
+                list.push_back({"broadcast_stride2", backward_data_broadcast_stride2_applies,
+                                backward_data_broadcast_stride2_applies, backward_data_broadcast_stride2_run});
                 if (winograd_transposed_tile)
                     list.push_back({"winograd_transposed_flipped", backward_data_winograd_transposed_applies,
                                     backward_data_winograd_transposed_pays, backward_data_winograd_transposed_run});
