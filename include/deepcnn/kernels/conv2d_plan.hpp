@@ -75,8 +75,15 @@ inline void forward_broadcast_run(const ConvGeometry& g, const ConvArgs<float>& 
                    conv_thread_scalars<float>(g), a.pool);
 }
 
-// Broadcast at stride 2 (3x3 windows, filters in blocks of 16; conv2d_broadcast.hpp): STRIDE2_MEASUREMENT
+// Broadcast at stride 2 (3x3 windows, filters in blocks of 16; conv2d_broadcast.hpp), where a row has at least
+// broadcast_stride2_min_row output pixels. Against the implicit GEMM on bench_conv2d's resnet/down* layers (CPU time
+// on 1 thread, batch 64 / batch 1, Intel Xeon family 6 model 207 with AVX-512, load average about 10):
+// down2 (24-pixel rows) 1.40x / 1.36x, down3 (12) 1.43x / 1.03x, down4 (6) 0.90x / 0.81x.
+constexpr int broadcast_stride2_min_row = 12;
 inline bool forward_broadcast_stride2_applies(const ConvGeometry& g, int, int) { return broadcast_stride2_applies(g); }
+inline bool forward_broadcast_stride2_pays(const ConvGeometry& g, int, int) {
+    return broadcast_stride2_applies(g) && g.OW >= broadcast_stride2_min_row;
+}
 inline void forward_broadcast_stride2_run(const ConvGeometry& g, const ConvArgs<float>& a) { forward_broadcast_run(g, a); }
 
 // Winograd with the tiles as the GEMM's rows (winograd_transposed.hpp): fewer than 144 tiles per thread
@@ -190,9 +197,14 @@ inline void backward_data_broadcast_run(const ConvGeometry& g, const ConvArgs<fl
 }
 
 // Broadcast at stride 2 (3x3 windows, channels in blocks of 16; conv2d_broadcast.hpp): each dx phase a stride-1
-// convolution of dy with its part of the window. STRIDE2_DATA_MEASUREMENT
+// convolution of dy with its part of the window; where a phase of a dx row (every other pixel) holds at least
+// broadcast_stride2_min_row pixels. Against gemm_col2im, as the forward above: down2 (12-pixel phases) 1.81x /
+// 1.67x, down3 (12) 1.34x / 1.19x, down4 (6) 1.15x / 0.74x.
 inline bool backward_data_broadcast_stride2_applies(const ConvGeometry& g, int, int) {
     return broadcast_stride2_data_applies(g);
+}
+inline bool backward_data_broadcast_stride2_pays(const ConvGeometry& g, int, int) {
+    return broadcast_stride2_data_applies(g) && g.W / 2 >= broadcast_stride2_min_row;
 }
 inline void backward_data_broadcast_stride2_run(const ConvGeometry& g, const ConvArgs<float>& a) {
     broadcast_stride2_backward_data(g, a.N, a.dy, a.weight, a.dx, a.workspace,
@@ -355,8 +367,8 @@ std::vector<ConvVariant<Scalar>> conv2d_variants(ConvDirection d) {
             if constexpr (simd_variants<Scalar>()) {
                 list.push_back({"direct", forward_direct_applies, forward_direct_applies, forward_direct_run});
                 list.push_back({"broadcast", forward_broadcast_applies, forward_broadcast_pays, forward_broadcast_run});
-                list.push_back({"broadcast_stride2", forward_broadcast_stride2_applies,
-                                forward_broadcast_stride2_applies, forward_broadcast_stride2_run});
+                list.push_back({"broadcast_stride2", forward_broadcast_stride2_applies, forward_broadcast_stride2_pays,
+                                forward_broadcast_stride2_run});
                 if (winograd_transposed_tile)
                     list.push_back({"winograd_transposed", forward_winograd_transposed_applies,
                                     forward_winograd_transposed_pays, forward_winograd_transposed_run});
@@ -373,7 +385,7 @@ std::vector<ConvVariant<Scalar>> conv2d_variants(ConvDirection d) {
                 list.push_back({"broadcast_flipped", backward_data_broadcast_applies, backward_data_broadcast_pays,
                                 backward_data_broadcast_run});
                 list.push_back({"broadcast_stride2", backward_data_broadcast_stride2_applies,
-                                backward_data_broadcast_stride2_applies, backward_data_broadcast_stride2_run});
+                                backward_data_broadcast_stride2_pays, backward_data_broadcast_stride2_run});
                 if (winograd_transposed_tile)
                     list.push_back({"winograd_transposed_flipped", backward_data_winograd_transposed_applies,
                                     backward_data_winograd_transposed_pays, backward_data_winograd_transposed_run});

@@ -1,6 +1,6 @@
 // deepcnn/kernels/grouped_conv2d_plan.hpp: the grouped convolution's ordered variant lists (Conv2D::with_groups), in
-// the style of conv2d_plan.hpp: for each direction, named variants with `applies` and `run`; a call runs the first
-// that applies (each is the faster wherever it applies, by the measurements cited below). The last, "rows"
+// the style of conv2d_plan.hpp: for each direction, named variants with `applies`, `pays` and `run`; a call runs the
+// first that applies and pays (by the measurements cited below). The last, "rows"
 // (grouped_conv2d.hpp's portable row loops), applies everywhere. The SIMD passes hold "depthwise3x3_lanes" and
 // "depthwise3x3" for float.
 //
@@ -20,6 +20,7 @@ template <class Scalar>
 struct GroupedConvVariant {
     const char* name;
     bool (*applies)(const ConvGeometry& g, int groups);
+    bool (*pays)(const ConvGeometry& g, int groups);
     void (*run)(const ConvGeometry& g, int groups, const ConvArgs<Scalar>& a);
 };
 
@@ -54,7 +55,9 @@ inline void grouped_backward_weights_depthwise(const ConvGeometry& g, int, const
     depthwise3x3_backward_weights(g, a.N, a.x, a.dy, a.dweight, a.dbias, a.pool);
 }
 
-// Depthwise 3x3 with the channels in the lanes (depthwise_lanes.hpp): MEASUREMENT_PLACEHOLDER
+// Depthwise 3x3 with the channels in the lanes (depthwise_lanes.hpp): backward-weights wherever it applies, forward
+// and backward-data where depthwise_lanes_pays. MEASUREMENT_PLACEHOLDER
+inline bool depthwise_lanes_pays(const ConvGeometry& g, int groups) { return depthwise_lanes_applies(g, groups); }
 inline void grouped_forward_lanes(const ConvGeometry& g, int, const ConvArgs<float>& a) {
     depthwise_lanes_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.pool);
 }
@@ -76,16 +79,17 @@ std::vector<GroupedConvVariant<Scalar>> grouped_conv2d_variants(ConvDirection d)
 #if DEEPCNN_ISA_AVX2
     if constexpr (simd_variants<Scalar>()) {
         list.push_back({"depthwise3x3_lanes", depthwise_lanes_applies,
+                        d == ConvDirection::backward_weights ? depthwise_lanes_applies : depthwise_lanes_pays,
                         d == ConvDirection::forward         ? grouped_forward_lanes
                         : d == ConvDirection::backward_data ? grouped_backward_data_lanes
                                                             : grouped_backward_weights_lanes});
-        list.push_back({"depthwise3x3", depthwise3x3_applies,
+        list.push_back({"depthwise3x3", depthwise3x3_applies, depthwise3x3_applies,
                         d == ConvDirection::forward         ? grouped_forward_depthwise
                         : d == ConvDirection::backward_data ? grouped_backward_data_depthwise
                                                             : grouped_backward_weights_depthwise});
     }
 #endif
-    list.push_back({"rows", grouped_always,
+    list.push_back({"rows", grouped_always, grouped_always,
                     d == ConvDirection::forward         ? grouped_forward_rows<Scalar>
                     : d == ConvDirection::backward_data ? grouped_backward_data_rows<Scalar>
                                                         : grouped_backward_weights_rows<Scalar>});
@@ -113,7 +117,7 @@ template <class Scalar>
 const GroupedConvVariant<Scalar>& grouped_chosen_variant(ConvDirection d, const ConvGeometry& g, int groups) {
     const auto& list = grouped_variant_list<Scalar>(d);
     for (const GroupedConvVariant<Scalar>& v : list)
-        if (v.applies(g, groups)) return v;
+        if (v.applies(g, groups) && v.pays(g, groups)) return v;
     return list.back();
 }
 }  // namespace detail
