@@ -227,8 +227,10 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
             } else {
                 check_mobile_variant(c, "depthwise3x3");
                 check_mobile_variant(c, "depthwise3x3_lanes");
+                // Small batches: the lanes variant, but for backward-data on rows wider than 16 at stride 1.
                 CHECK(std::string(plan.forward) == "depthwise3x3_lanes");
-                CHECK(std::string(plan.backward_data) == "depthwise3x3_lanes");
+                CHECK(std::string(plan.backward_data) ==
+                      (g.W <= 16 || c.stride == 2 ? "depthwise3x3_lanes" : "depthwise3x3"));
                 CHECK(std::string(plan.backward_weights) == "depthwise3x3_lanes");
             }
         }
@@ -241,6 +243,28 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
         };
         if (isa != Isa::portable)
             for (const MobileCase& c : lanes_cases) check_mobile_variant(c, "depthwise3x3_lanes");
+        // bench_conv2d's layers at batch 64 and 1 (grouped_conv2d_plan.hpp cites the measurements behind the choice).
+        if (isa != Isa::portable) {
+            const ConvGeometry g24 = make_conv_geometry(64, 24, 24, 64, 3, 3, 1, 1, Padding::same());
+            const ConvGeometry g24s2 = make_conv_geometry(64, 24, 24, 64, 3, 3, 2, 2, Padding::same());
+            const ConvGeometry g12 = make_conv_geometry(128, 12, 12, 128, 3, 3, 1, 1, Padding::same());
+            const ConvPlan big24 = kernels::grouped_conv2d_plan<float>(g24, 64, 64, 1);
+            const ConvPlan one24 = kernels::grouped_conv2d_plan<float>(g24, 64, 1, 1);
+            const ConvPlan big24s2 = kernels::grouped_conv2d_plan<float>(g24s2, 64, 64, 1);
+            const ConvPlan one24s2 = kernels::grouped_conv2d_plan<float>(g24s2, 64, 1, 1);
+            const ConvPlan big12 = kernels::grouped_conv2d_plan<float>(g12, 128, 64, 1);
+            CHECK(std::string(big24.forward) == "depthwise3x3");
+            CHECK(std::string(one24.forward) == "depthwise3x3_lanes");
+            CHECK(std::string(big24s2.forward) == "depthwise3x3_lanes");
+            CHECK(std::string(big24.backward_data) == "depthwise3x3");
+            CHECK(std::string(one24.backward_data) == "depthwise3x3");
+            CHECK(std::string(big24s2.backward_data) == "depthwise3x3");
+            CHECK(std::string(one24s2.backward_data) == "depthwise3x3_lanes");
+            CHECK(std::string(big12.forward) == "depthwise3x3");
+            CHECK(std::string(big12.backward_data) == "depthwise3x3_lanes");
+            for (const ConvPlan& p : {big24, one24, big24s2, one24s2, big12})
+                CHECK(std::string(p.backward_weights) == "depthwise3x3_lanes");
+        }
         // A plane too large for the lanes variant's stack grids (64x64 at stride 1) takes the per-plane kernel.
         const ConvGeometry large = make_conv_geometry(16, 64, 64, 16, 3, 3, 1, 1, Padding::same());
         if (isa != Isa::portable) {
