@@ -6,7 +6,9 @@
 // by the tap's 16 weights, which are packed once per call as (K/16, C*KH*KW, 16). Nothing per image is packed.
 // Each output sums its taps in (c, kh, kw) order, so the split between threads never changes a result.
 // Backward-data uses the same kernel on the flipped weights (see conv2d_fast.hpp); backward-weights broadcasts the
-// input the same way against one pixel's dy for 16 filters.
+// input the same way against one pixel's dy for 16 filters. The 3x3 stride-2 layers take the same tile: forward with
+// its pixels reading every other column, backward-data as four stride-1 phases over dy
+// (broadcast_stride2_backward_data).
 // Twins: conv2d_forward_ref and conv2d_backward_weights_ref (conv2d_ref.hpp).
 
 #ifndef DEEPCNN_ISA_NS
