@@ -143,6 +143,7 @@ inline std::vector<ConvShape> residual_shapes() {
     return {
         {"resnet", "down2", 32, 48, 48, 64, 3, 2},  {"resnet", "proj2", 32, 48, 48, 64, 1, 2},
         {"resnet", "down3", 64, 24, 24, 128, 3, 2}, {"resnet", "proj3", 64, 24, 24, 128, 1, 2},
+        {"resnet", "down4", 128, 12, 12, 256, 3, 2},
         {"mobile", "pw24", 64, 24, 24, 128, 1},     {"mobile", "pw12", 128, 12, 12, 128, 1},
     };
 }

@@ -345,12 +345,13 @@ TEST_CASE("every variant of the convolution's plan, forced by name, matches the 
           "[kernels][conv2d][plan]") {
     // Shapes that between them give every variant of every pass a case it applies to: the first layer (one channel,
     // 3x3 and 5x5), 3x3 layers of few and many tiles, whole 16-wide panels of filters, 5x5 with filter blocks of 16,
-    // stride 2 and a 1x1 window (the GEMM variants only).
+    // stride 2 (channels and filters in blocks of 16 or not) and a 1x1 window.
     const Case cases[] = {
         {2, 1, 12, 12, 16, 3, 3, 1, Padding::same()},   {1, 1, 10, 11, 16, 5, 5, 1, Padding::same()},
         {2, 32, 12, 12, 32, 3, 3, 1, Padding::same()},  {1, 64, 12, 12, 64, 3, 3, 1, Padding::same()},
         {2, 32, 13, 11, 48, 5, 5, 1, Padding::same()},  {2, 24, 9, 9, 20, 3, 3, 2, Padding::same()},
         {3, 40, 6, 6, 24, 1, 1, 1, Padding::valid()},   {1, 48, 24, 24, 32, 3, 3, 1, Padding::same()},
+        {2, 32, 11, 9, 32, 3, 3, 2, Padding::same()},
     };
     for_each_isa([&](Isa isa) {
         for (const ConvDirection d :

@@ -1,8 +1,10 @@
 // tests/kernels/test_conv2d_mobile.cpp: the fast paths of residual and mobile nets, each variant forced by name on
 // every instruction set against the plain _ref kernels, on odd shapes (batch 1 and more, channels that are not
 // multiples of 8 or 16, odd sizes, padding 0, 1 and 2, stride 1 and 2), and bit-identical on 1, 2 and 3 threads:
-// the convolution plan's "pointwise" variants (1x1 windows, kernels/conv2d_pointwise.hpp) and the grouped plan's
-// "depthwise3x3" and "rows" (kernels/grouped_conv2d_plan.hpp); and which variant each plan picks for them.
+// the convolution plan's "pointwise" variants (1x1 windows, kernels/conv2d_pointwise.hpp) and "broadcast_stride2"
+// (3x3 at stride 2, kernels/conv2d_broadcast.hpp), the grouped plan's
+// "depthwise3x3_lanes", "depthwise3x3" and "rows" (kernels/grouped_conv2d_plan.hpp); and which variant each plan
+// picks for them.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/kernels/kernels.hpp>
@@ -102,11 +104,16 @@ MobileOutputs run_mobile_variant(const MobileCase& c, const MobileOperands& o, C
     return r;
 }
 
-// Every direction of variant `name`: against the _ref, and the same bits on 1, 2 and 3 threads.
-void check_mobile_variant(const MobileCase& c, const std::string& name) {
+const std::vector<ConvDirection> all_directions = {ConvDirection::forward, ConvDirection::backward_data,
+                                                   ConvDirection::backward_weights};
+
+// Each direction of variant `name` (all three unless given): against the _ref, and the same bits on 1, 2 and 3
+// threads.
+void check_mobile_variant(const MobileCase& c, const std::string& name,
+                          const std::vector<ConvDirection>& directions = all_directions) {
     INFO(describe(c) << ", variant " << name);
     const MobileOperands o(c);
-    for (const ConvDirection d : {ConvDirection::forward, ConvDirection::backward_data, ConvDirection::backward_weights}) {
+    for (const ConvDirection d : directions) {
         INFO(conv_direction_name(d));
         const MobileOutputs one = run_mobile_variant(c, o, d, name, 1);
         const std::vector<float>& want =
@@ -153,6 +160,51 @@ TEST_CASE("the pointwise (1x1) convolution variants match the references on ever
                           .forward) == "pointwise");
 }
 
+TEST_CASE("the stride-2 3x3 convolution variants match the references on every instruction set",
+          "[kernels][conv2d][plan][stride2]") {
+    // Forward: filters in blocks of 16 and at least 16 channels; backward-data: channels in blocks of 16 and at least
+    // 16 filters. Odd sizes, padding 0 to 2, one and several tiles per row (and per phase of a dx row).
+    const MobileCase cases[] = {
+        {2, 16, 9, 11, 32, 3, 2, Padding::same(), 1},  {1, 20, 13, 7, 16, 3, 2, Padding::explicit_pad(1, 1), 1},
+        {3, 17, 8, 8, 48, 3, 2, Padding::valid(), 1},  {1, 32, 24, 24, 64, 3, 2, Padding::same(), 1},
+        {2, 16, 12, 31, 32, 3, 2, Padding::explicit_pad(2, 0), 1},
+        {2, 32, 13, 27, 20, 3, 2, Padding::explicit_pad(1, 2), 1},
+    };
+    for_each_isa([&](Isa isa) {
+        for (const MobileCase& c : cases) {
+            const ConvGeometry g = MobileOperands(c).g;
+            const ConvPlan plan = kernels::conv2d_plan<float>(g, c.N, 1);
+            if (isa == Isa::portable) {
+                CHECK(std::string(plan.forward) == "implicit_gemm");
+                CHECK(std::string(plan.backward_data) == "gemm_col2im");
+                continue;
+            }
+            std::vector<ConvDirection> directions;
+            const bool forward = c.K % 16 == 0 && c.C >= 16, backward_data = c.C % 16 == 0 && c.K >= 16;
+            if (forward) directions.push_back(ConvDirection::forward);
+            if (backward_data) directions.push_back(ConvDirection::backward_data);
+            check_mobile_variant(c, "broadcast_stride2", directions);
+            // The plan takes it where rows (forward) or phases of dx rows (backward-data) hold 12 pixels or more.
+            CHECK((std::string(plan.forward) == "broadcast_stride2") == (forward && g.OW >= 12));
+            CHECK((std::string(plan.backward_data) == "broadcast_stride2") == (backward_data && g.W / 2 >= 12));
+        }
+        // 24 filters and 8 channels: neither direction applies.
+        for (const MobileCase& c : {MobileCase{1, 16, 9, 9, 24, 3, 2, Padding::same(), 1},
+                                    MobileCase{1, 8, 9, 9, 16, 3, 2, Padding::same(), 1}}) {
+            const ConvGeometry g = MobileOperands(c).g;
+            CHECK(std::string(kernels::conv2d_plan<float>(g, c.N, 1).forward) != "broadcast_stride2");
+            if (isa == Isa::portable) continue;
+            CHECK_THROWS_WITH(kernels::conv2d_run(ConvDirection::forward, "broadcast_stride2", g, ConvArgs<float>{}),
+                              Catch::Contains("variant 'broadcast_stride2' does not apply"));
+        }
+        const ConvGeometry eight = MobileOperands(MobileCase{1, 8, 9, 9, 16, 3, 2, Padding::same(), 1}).g;
+        if (isa != Isa::portable)
+            CHECK_THROWS_WITH(
+                kernels::conv2d_run(ConvDirection::backward_data, "broadcast_stride2", eight, ConvArgs<float>{}),
+                Catch::Contains("variant 'broadcast_stride2' does not apply"));
+    });
+}
+
 TEST_CASE("the depthwise 3x3 variants match the grouped references on every instruction set",
           "[kernels][conv2d][plan][groups]") {
     const MobileCase depthwise[] = {
@@ -174,10 +226,52 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
                                   "no grouped convolution forward variant named 'depthwise3x3'");
             } else {
                 check_mobile_variant(c, "depthwise3x3");
-                CHECK(std::string(plan.forward) == "depthwise3x3");
-                CHECK(std::string(plan.backward_data) == "depthwise3x3");
-                CHECK(std::string(plan.backward_weights) == "depthwise3x3");
+                check_mobile_variant(c, "depthwise3x3_lanes");
+                // Small batches: the lanes variant, but for backward-data on rows wider than 16 at stride 1.
+                CHECK(std::string(plan.forward) == "depthwise3x3_lanes");
+                CHECK(std::string(plan.backward_data) ==
+                      (g.W <= 16 || c.stride == 2 ? "depthwise3x3_lanes" : "depthwise3x3"));
+                CHECK(std::string(plan.backward_weights) == "depthwise3x3_lanes");
             }
+        }
+        // Channels in whole and partial lane blocks (8 and 16 lanes), padding 0 to 2 at stride 2, odd sizes: the
+        // lanes variant, whose register tiles along a row (4 pixels with AVX-512, 2 with AVX2) leave tails here.
+        const MobileCase lanes_cases[] = {
+            {2, 16, 9, 9, 16, 3, 1, Padding::same(), 16},      {1, 24, 12, 12, 24, 3, 2, Padding::same(), 24},
+            {3, 33, 7, 13, 33, 3, 2, Padding::explicit_pad(2, 0), 33},
+            {2, 8, 11, 6, 8, 3, 2, Padding::valid(), 8},       {1, 40, 5, 5, 40, 3, 1, Padding::explicit_pad(0, 2), 40},
+        };
+        if (isa != Isa::portable)
+            for (const MobileCase& c : lanes_cases) check_mobile_variant(c, "depthwise3x3_lanes");
+        // bench_conv2d's layers at batch 64 and 1 (grouped_conv2d_plan.hpp cites the measurements behind the choice).
+        if (isa != Isa::portable) {
+            const ConvGeometry g24 = make_conv_geometry(64, 24, 24, 64, 3, 3, 1, 1, Padding::same());
+            const ConvGeometry g24s2 = make_conv_geometry(64, 24, 24, 64, 3, 3, 2, 2, Padding::same());
+            const ConvGeometry g12 = make_conv_geometry(128, 12, 12, 128, 3, 3, 1, 1, Padding::same());
+            const ConvPlan big24 = kernels::grouped_conv2d_plan<float>(g24, 64, 64, 1);
+            const ConvPlan one24 = kernels::grouped_conv2d_plan<float>(g24, 64, 1, 1);
+            const ConvPlan big24s2 = kernels::grouped_conv2d_plan<float>(g24s2, 64, 64, 1);
+            const ConvPlan one24s2 = kernels::grouped_conv2d_plan<float>(g24s2, 64, 1, 1);
+            const ConvPlan big12 = kernels::grouped_conv2d_plan<float>(g12, 128, 64, 1);
+            CHECK(std::string(big24.forward) == "depthwise3x3");
+            CHECK(std::string(one24.forward) == "depthwise3x3_lanes");
+            CHECK(std::string(big24s2.forward) == "depthwise3x3_lanes");
+            CHECK(std::string(big24.backward_data) == "depthwise3x3");
+            CHECK(std::string(one24.backward_data) == "depthwise3x3");
+            CHECK(std::string(big24s2.backward_data) == "depthwise3x3");
+            CHECK(std::string(one24s2.backward_data) == "depthwise3x3_lanes");
+            CHECK(std::string(big12.forward) == "depthwise3x3");
+            CHECK(std::string(big12.backward_data) == "depthwise3x3_lanes");
+            for (const ConvPlan& p : {big24, one24, big24s2, one24s2, big12})
+                CHECK(std::string(p.backward_weights) == "depthwise3x3_lanes");
+        }
+        // A plane too large for the lanes variant's stack grids (64x64 at stride 1) takes the per-plane kernel.
+        const ConvGeometry large = make_conv_geometry(16, 64, 64, 16, 3, 3, 1, 1, Padding::same());
+        if (isa != Isa::portable) {
+            CHECK(std::string(kernels::grouped_conv2d_plan<float>(large, 16, 1, 1).forward) == "depthwise3x3");
+            CHECK_THROWS_WITH(kernels::grouped_conv2d_run(ConvDirection::forward, "depthwise3x3_lanes", large, 16,
+                                                          ConvArgs<float>{}),
+                              Catch::Contains("variant 'depthwise3x3_lanes' does not apply"));
         }
         // Two groups of two channels, and a depthwise 5x5: the row loops.
         const MobileCase grouped{2, 4, 7, 7, 4, 3, 1, Padding::same(), 2}, wide{1, 3, 9, 9, 3, 5, 1, Padding::same(), 3};
@@ -211,7 +305,7 @@ TEST_CASE("a depthwise Conv2D names its kernel and matches the reference", "[lay
     grouped_conv2d_forward_ref(layer.geometry(), 12, 2, x.data(), layer.weight().data(), layer.bias().data(),
                                want.data());
     CHECK(relative_difference(std::vector<float>(y.begin(), y.end()), want) < 1e-5);
-    const std::string expected = each_isa == Isa::portable ? "forward rows" : "forward depthwise3x3";
+    const std::string expected = each_isa == Isa::portable ? "forward rows" : "forward depthwise3x3_lanes";
     CHECK(layer.kernel_plan().find(expected) != std::string::npos);
     CHECK(layer.kernel_plan().find("(12 groups)") != std::string::npos);
 }

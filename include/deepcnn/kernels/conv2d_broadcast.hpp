@@ -6,7 +6,9 @@
 // by the tap's 16 weights, which are packed once per call as (K/16, C*KH*KW, 16). Nothing per image is packed.
 // Each output sums its taps in (c, kh, kw) order, so the split between threads never changes a result.
 // Backward-data uses the same kernel on the flipped weights (see conv2d_fast.hpp); backward-weights broadcasts the
-// input the same way against one pixel's dy for 16 filters.
+// input the same way against one pixel's dy for 16 filters. The 3x3 stride-2 layers take the same tile: forward with
+// its pixels reading every other column, backward-data as four stride-1 phases over dy
+// (broadcast_stride2_backward_data).
 // Twins: conv2d_forward_ref and conv2d_backward_weights_ref (conv2d_ref.hpp).
 
 #ifndef DEEPCNN_ISA_NS
@@ -83,6 +85,13 @@ inline bool broadcast_conv_applies(const ConvGeometry& g) {
            g.K % broadcast_filter_block == 0 && g.C >= 16;
 }
 
+// The same kernel at stride 2 on 3x3 windows (the down-sampling layers of residual nets): a tile's PIX pixels read
+// every other input column. It always reads the padded copy (no tap is left out at compile time).
+inline bool broadcast_stride2_applies(const ConvGeometry& g) {
+    return g.stride_h == 2 && g.stride_w == 2 && g.KH == 3 && g.KW == 3 && g.K % broadcast_filter_block == 0 &&
+           g.C >= 16;
+}
+
 // Filter blocks [b0, b1) of the packed weights (K/16, C*KH*KW, 16), block b at packed + (b - b0) * C*KH*KW * 16,
 // for backward-data (see pack_broadcast_blocks). Per input
 // channel c, a block's 16 filters are 16 x KK contiguous originals (filter, tap), stored as KK x 16 with the taps
@@ -147,7 +156,7 @@ inline void pack_broadcast_blocks(const ConvGeometry& g, const float* weight, bo
     }
 }
 
-// tile (NB, PIX, 16) = bias16 [or 0] + sum over taps of image[at + (c, kh, kw + i)] x packed[(c, kh, kw)][f], for
+// tile (NB, PIX, 16) = bias16 [or 0] + sum over taps of image[at + (c, kh, kw + S i)] x packed[(c, kh, kw)][f], for
 // NB filter blocks (block j's bias at bias16 + 16 j, its packed weights at packed + j * block_scalars), where
 // `at` is the index of the tile's first input pixel in `image` (planes `plane` apart, rows Wp apart). Only kernel
 // rows [kh0, kh1) are summed (the others read padding rows). On a row's first tile with a left padding of KW / 2
@@ -155,7 +164,7 @@ inline void pack_broadcast_blocks(const ConvGeometry& g, const float* weight, bo
 // left out at compile time. Reads PIX + KW - 1 values of each window row, fewer on LEFT and RIGHT tiles: a tile
 // that is both reads only the image's own pixels, so `image` may then be unpadded and `at` negative (indices are
 // summed before they are added to the pointer, which only ever points into the image).
-template <int NB, int PIX, int KW, bool LEFT, bool RIGHT>
+template <int NB, int PIX, int KW, bool LEFT, bool RIGHT, int S = 1>
 inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int Wp, const float* image,
                                 std::ptrdiff_t at, const float* packed, std::size_t block_scalars,
                                 const float* bias16, float* tile) {
@@ -185,12 +194,12 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
             for (int i = 0; i < PIX; ++i) {
                 if ((LEFT && i + kw < half) || (RIGHT && i + kw >= PIX + half)) continue;
                 if constexpr (NB == 1) {
-                    acc[0][i].fma(image + (window + i), w[0]);
+                    acc[0][i].fma(image + (window + S * i), w[0]);
                 } else {
                     // One broadcast for the NB blocks. Only the AVX-512 Lanes16 (NB > 1) has broadcast: the name
                     // depends on NB, so that the AVX2 build does not look it up.
                     using Broadcast = std::conditional_t<NB == 1, void, Lanes16>;
-                    Broadcast x = Broadcast::broadcast(image + (window + i));
+                    Broadcast x = Broadcast::broadcast(image + (window + S * i));
                     x.pin();
 #pragma GCC unroll 2
                     for (int j = 0; j < NB; ++j) acc[j][i].fma(x, w[j]);
@@ -237,46 +246,47 @@ struct BroadcastImage {
 // reads the image unpadded, and no copy is made.
 inline bool broadcast_reads_only_image(const ConvGeometry& g) {
     const int half = g.KW / 2;
-    return g.OW == broadcast_tile_pixels && g.pad_left == half && g.pad_left + g.W - g.OW == half;
+    return g.stride_w == 1 && g.OW == broadcast_tile_pixels && g.pad_left == half && g.pad_left + g.W - g.OW == half;
 }
 
 // Filter blocks [b0, b1) of one image, their packed weights at `packed` (block b at packed + (b - b0) *
 // C*KH*KW * 16): y (K, OH, OW) = conv + bias [bias may be null], row by row. A row's last
 // tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
-// the valid ones. Kernel rows and (with a padding of KW / 2 on a side) columns that read only padding are skipped.
-template <int KW>
+// the valid ones. Kernel rows and (stride 1, with a padding of KW / 2 on a side) columns that read only padding are
+// skipped. S: the stride (1, or 2 on the padded copy).
+template <int KW, int S = 1>
 void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, const float* packed,
                          const float* bias, float* y, int b0, int b1) {
     constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block, NB = broadcast_tile_blocks;
     const int R = g.patch_size(), P = g.out_pixels(), plane = image.plane;
     const std::size_t block_scalars = static_cast<std::size_t>(R) * F;
-    const bool left_pad = g.pad_left == KW / 2;
-    const bool right_pad = g.pad_left + g.W - g.OW == KW / 2;  // with stride 1: padding past the last window
+    const bool left_pad = S == 1 && g.pad_left == KW / 2;
+    const bool right_pad = S == 1 && g.pad_left + g.W - g.OW == KW / 2;  // with stride 1: padding past the last window
     alignas(64) float tile[NB * PIX * F];
     // Blocks [b, b + nb) of every row, nb = NB (or 1 for the last odd one).
     const auto blocks = [&](int b, auto nb) {
         constexpr int n_blocks = decltype(nb)::value;
         for (int oh = 0; oh < g.OH; ++oh) {
-            const int kh0 = std::max(0, g.pad_top - oh), kh1 = std::min(g.KH, g.pad_top + g.H - oh);
+            const int kh0 = std::max(0, g.pad_top - S * oh), kh1 = std::min(g.KH, g.pad_top + g.H - S * oh);
             for (int ow = 0; ow < g.OW; ow += PIX) {
                 const int n = std::min(PIX, g.OW - ow);
-                const std::ptrdiff_t at = image.origin + static_cast<std::ptrdiff_t>(oh) * image.Wp + ow;
+                const std::ptrdiff_t at = image.origin + static_cast<std::ptrdiff_t>(S * oh) * image.Wp + S * ow;
                 const float* block = packed + (b - b0) * block_scalars;
                 const float* bias16 = bias ? bias + b * F : nullptr;
                 const bool left = left_pad && ow == 0, right = right_pad && n == PIX && ow + PIX == g.OW;
                 const int C = g.C, KH = g.KH, Wp = image.Wp;
                 const float* in = image.data;
                 if (left && right) {
-                    broadcast_conv_tile<n_blocks, PIX, KW, true, true>(C, KH, kh0, kh1, plane, Wp, in, at, block,
+                    broadcast_conv_tile<n_blocks, PIX, KW, true, true, S>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                        block_scalars, bias16, tile);
                 } else if (left) {
-                    broadcast_conv_tile<n_blocks, PIX, KW, true, false>(C, KH, kh0, kh1, plane, Wp, in, at, block,
+                    broadcast_conv_tile<n_blocks, PIX, KW, true, false, S>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                         block_scalars, bias16, tile);
                 } else if (right) {
-                    broadcast_conv_tile<n_blocks, PIX, KW, false, true>(C, KH, kh0, kh1, plane, Wp, in, at, block,
+                    broadcast_conv_tile<n_blocks, PIX, KW, false, true, S>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                         block_scalars, bias16, tile);
                 } else {
-                    broadcast_conv_tile<n_blocks, PIX, KW, false, false>(C, KH, kh0, kh1, plane, Wp, in, at, block,
+                    broadcast_conv_tile<n_blocks, PIX, KW, false, false, S>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                          block_scalars, bias16, tile);
                 }
                 for (int j = 0; j < n_blocks; ++j) {
@@ -322,7 +332,9 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
         });
     }
     const auto conv_blocks = [&](const BroadcastImage& image, const float* blocks_packed, int n, int b0, int b1) {
-        if (g.KW == 3) {
+        if (g.stride_w == 2) {
+            broadcast_conv_rows<3, 2>(g, image, blocks_packed, bias, y + n * out_size, b0, b1);
+        } else if (g.KW == 3) {
             broadcast_conv_rows<3>(g, image, blocks_packed, bias, y + n * out_size, b0, b1);
         } else {
             broadcast_conv_rows<5>(g, image, blocks_packed, bias, y + n * out_size, b0, b1);
@@ -353,6 +365,109 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
                           [&](float* xp, int n, int b0, int b1) {
                               conv_image({xp, 0, l.Hp * l.Wp, l.Wp}, xp + xp_scalars, n, b0, b1);
                           });
+}
+
+// Backward-data of a stride-2 3x3 convolution by broadcast: its blocks of 16 are input channels and it sums over
+// the K filters, so it takes C % 16 == 0 and K >= 16. dx pixel (h, w) reads only the taps whose dy pixel exists,
+// ((h + pad_top - kh) / 2, (w + pad_left - kw) / 2) with both numerators even: kernel rows 2 and 0 (dy rows r - 1
+// and r, r = (h + pad_top) / 2) where h + pad_top is even, row 1 (dy row (h + pad_top - 1) / 2) where it is odd;
+// so the columns. The pixels of a row whose w + pad_left has one parity (a phase) read consecutive dy columns: each
+// phase is a stride-1 convolution of dy with a 2x2, 2x1, 1x2 or 1x1 part of the window, which broadcast_conv_tile
+// computes on the padded dy (stride2_gradient_geometry) against that part's weights, packed per phase as
+// (C/16, K*KHp*KWp, 16). No multiplication by zero, where a dilated dy would waste three in four.
+inline bool broadcast_stride2_data_applies(const ConvGeometry& g) {
+    return g.stride_h == 2 && g.stride_w == 2 && g.KH == 3 && g.KW == 3 && g.C % broadcast_filter_block == 0 &&
+           g.K >= 16;
+}
+
+// The part's kernel rows (or columns) for numerators of parity p: i = 0, 1 -> 2, 0 where p is even; 1 where odd.
+inline int stride2_taps(int parity) { return parity == 0 ? 2 : 1; }
+inline int stride2_tap(int parity, int i) { return parity == 0 ? 2 - 2 * i : 1; }
+
+// Where phase (pr, pc)'s packed part starts: parts (0, 0), (0, 1), (1, 0), (1, 1) of 4, 2, 2 and 1 K*C scalars.
+inline std::size_t stride2_part_offset(const ConvGeometry& g, int pr, int pc) {
+    static constexpr int before[2][2] = {{0, 4}, {6, 8}};
+    return static_cast<std::size_t>(before[pr][pc]) * g.K * g.C;
+}
+
+// Phase (pr, pc)'s part for channel blocks [b0, b1): block b at part + b * K*KHp*KWp*16, holding
+// [k][i][j][f] = weight(k, 16 b + f, stride2_tap(pr, i), stride2_tap(pc, j)).
+inline void pack_stride2_part(const ConvGeometry& g, const float* weight, int pr, int pc, float* part, int b0, int b1) {
+    constexpr int F = broadcast_filter_block;
+    const int KHp = stride2_taps(pr), KWp = stride2_taps(pc);
+    const std::size_t block_scalars = static_cast<std::size_t>(g.K) * KHp * KWp * F;
+    for (int b = b0; b < b1; ++b)
+        for (int k = 0; k < g.K; ++k)
+            for (int i = 0; i < KHp; ++i)
+                for (int j = 0; j < KWp; ++j) {
+                    float* out = part + b * block_scalars + ((static_cast<std::size_t>(k) * KHp + i) * KWp + j) * F;
+                    const float* w = weight + (static_cast<std::size_t>(k) * g.C + b * F) * 9 +
+                                     stride2_tap(pr, i) * 3 + stride2_tap(pc, j);
+                    for (int f = 0; f < F; ++f) out[f] = w[static_cast<std::size_t>(f) * 9];
+                }
+}
+
+// dx (N, C, H, W) of a stride-2 3x3 convolution (broadcast_stride2_data_applies) from dy and weight (K, C, 3, 3),
+// the four parts packed into `packed` (9 K C scalars; threads split the channel blocks), then per image (or, below
+// a batch per thread, per image and block range) dy padded into the thread's part of `workspace` and every dx row
+// computed phase by phase, tile by tile, each dx pixel written once.
+inline void broadcast_stride2_backward_data(const ConvGeometry& g, int N, const float* dy, const float* weight,
+                                            float* dx, float* packed, float* workspace, std::size_t thread_scalars,
+                                            ThreadPool* pool) {
+    constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block, NB = broadcast_tile_blocks;
+    const int blocks = g.C / F, threads = pool ? pool->size() : 1;
+    pool_run(pool, threads, [&](int t) {
+        int b0 = 0, b1 = 0;
+        split_range(blocks, threads, t, 1, b0, b1);
+        for (int pr = 0; pr < 2; ++pr)
+            for (int pc = 0; pc < 2; ++pc)
+                pack_stride2_part(g, weight, pr, pc, packed + stride2_part_offset(g, pr, pc), b0, b1);
+    });
+    const ConvGeometry t = stride2_gradient_geometry(g);
+    const PaddedLayout l = padded_layout(t);
+    const int plane = l.Hp * l.Wp;
+    const std::size_t in_plane = static_cast<std::size_t>(g.H) * g.W;
+    for_each_padded_image(t, N, dy, workspace, thread_scalars, pool, blocks, 1, [&](float* dyp, int n, int b0, int b1) {
+        alignas(64) float tile[NB * PIX * F];
+        float* dxn = dx + n * g.C * in_plane;
+        for (int h = 0; h < g.H; ++h) {
+            const int a = h + g.pad_top, pr = a % 2, KHp = stride2_taps(pr);
+            const int top = pr == 0 ? a / 2 - 1 : (a - 1) / 2;  // the dy row of the part's row 0
+            for (int pc = 0; pc < 2; ++pc) {
+                const int w0 = (pc + g.pad_left) % 2, count = (g.W - w0 + 1) / 2;  // the phase's first w, its pixels
+                const float* part = packed + stride2_part_offset(g, pr, pc);
+                const std::size_t block_scalars = static_cast<std::size_t>(g.K) * KHp * stride2_taps(pc) * F;
+                for (int q0 = 0; q0 < count; q0 += PIX) {
+                    const int pixels = std::min(PIX, count - q0), b = w0 + 2 * q0 + g.pad_left;
+                    const int left = pc == 0 ? b / 2 - 1 : (b - 1) / 2;  // the dy column of the part's column 0
+                    const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(top + 1) * l.Wp + left + 1;
+                    for (int blk = b0; blk < b1; blk += NB) {
+                        const int nb = std::min(NB, b1 - blk);
+                        const float* weights = part + blk * block_scalars;
+                        const auto run = [&](auto blocks_c, auto kw_c) {
+                            broadcast_conv_tile<decltype(blocks_c)::value, PIX, decltype(kw_c)::value, false, false>(
+                                g.K, KHp, 0, KHp, plane, l.Wp, dyp, at, weights, block_scalars, nullptr, tile);
+                        };
+                        using One = std::integral_constant<int, 1>;
+                        using Two = std::integral_constant<int, 2>;
+                        using All = std::integral_constant<int, NB>;
+                        if (nb == NB) {
+                            if (pc == 0) run(All{}, Two{}); else run(All{}, One{});
+                        } else {
+                            if (pc == 0) run(One{}, Two{}); else run(One{}, One{});
+                        }
+                        for (int j = 0; j < nb; ++j)
+                            for (int f = 0; f < F; ++f) {
+                                float* row = dxn + (static_cast<std::size_t>(blk + j) * F + f) * in_plane +
+                                             static_cast<std::size_t>(h) * g.W + w0 + 2 * q0;
+                                const float* v = tile + (j * PIX) * F + f;
+                                for (int i = 0; i < pixels; ++i) row[2 * i] = v[i * F];
+                            }
+                    }
+                }
+            }
+        }
+    });
 }
 
 // Backward-weights by broadcast, for the 5x5 layers: dweight(k, c, kh, kw) = sum over images and pixels of

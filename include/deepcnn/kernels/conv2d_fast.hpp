@@ -194,6 +194,9 @@ inline std::size_t conv2d_fast_thread_scalars(const ConvGeometry& g, std::size_t
     }
     // the col matrix of backward-data's gemm_col2im, which applies to every shape
     image = std::max(image, static_cast<std::size_t>(g.patch_size()) * g.out_pixels());
+    // the padded dy of the stride-2 3x3 backward-data by broadcast
+    if (g.stride_h == 2 && g.stride_w == 2 && g.KH == 3 && g.KW == 3)
+        image = std::max(image, padded_layout(stride2_gradient_geometry(g)).size);
     return std::max((image + 15) / 16 * 16 + gemm_scalars, winograd);
 }
 

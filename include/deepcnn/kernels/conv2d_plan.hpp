@@ -6,8 +6,8 @@
 // portable pass and double hold the GEMM variants only.
 // conv2d_run forces a variant by name (tests, benchmarks); conv2d_plan names the ones a shape runs.
 //
-//   forward           direct, broadcast, winograd_transposed, winograd, pointwise, implicit_gemm
-//   backward-data     broadcast_flipped, winograd_transposed_flipped, winograd_flipped, pointwise,
+//   forward           direct, broadcast, broadcast_stride2, winograd_transposed, winograd, pointwise, implicit_gemm
+//   backward-data     broadcast_flipped, broadcast_stride2, winograd_transposed_flipped, winograd_flipped, pointwise,
 //                     implicit_gemm_flipped, gemm_col2im
 //   backward-weights  winograd, broadcast, direct, pointwise, implicit_gemm
 //
@@ -74,6 +74,17 @@ inline void forward_broadcast_run(const ConvGeometry& g, const ConvArgs<float>& 
     broadcast_conv(g, a.N, a.x, a.weight, false, a.bias, a.y, a.workspace, a.workspace + conv2d_fast_shared_scalars(g),
                    conv_thread_scalars<float>(g), a.pool);
 }
+
+// Broadcast at stride 2 (3x3 windows, filters in blocks of 16; conv2d_broadcast.hpp), where a row has at least
+// broadcast_stride2_min_row output pixels. Against the implicit GEMM on bench_conv2d's resnet/down* layers (CPU time
+// on 1 thread, batch 64 / batch 1, Intel Xeon family 6 model 207 with AVX-512, load average about 10):
+// down2 (24-pixel rows) 1.40x / 1.36x, down3 (12) 1.43x / 1.03x, down4 (6) 0.90x / 0.81x.
+constexpr int broadcast_stride2_min_row = 12;
+inline bool forward_broadcast_stride2_applies(const ConvGeometry& g, int, int) { return broadcast_stride2_applies(g); }
+inline bool forward_broadcast_stride2_pays(const ConvGeometry& g, int, int) {
+    return broadcast_stride2_applies(g) && g.OW >= broadcast_stride2_min_row;
+}
+inline void forward_broadcast_stride2_run(const ConvGeometry& g, const ConvArgs<float>& a) { forward_broadcast_run(g, a); }
 
 // Winograd with the tiles as the GEMM's rows (winograd_transposed.hpp): fewer than 144 tiles per thread
 // (winograd_transposes).
@@ -183,6 +194,21 @@ inline void backward_data_broadcast_run(const ConvGeometry& g, const ConvArgs<fl
     flipped_applies(g, t);
     broadcast_conv(t, a.N, a.dy, a.weight, true, nullptr, a.dx, a.workspace,
                    a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool);
+}
+
+// Broadcast at stride 2 (3x3 windows, channels in blocks of 16; conv2d_broadcast.hpp): each dx phase a stride-1
+// convolution of dy with its part of the window; where a phase of a dx row (every other pixel) holds at least
+// broadcast_stride2_min_row pixels. Against gemm_col2im, as the forward above: down2 (12-pixel phases) 1.81x /
+// 1.67x, down3 (12) 1.34x / 1.19x, down4 (6) 1.15x / 0.74x.
+inline bool backward_data_broadcast_stride2_applies(const ConvGeometry& g, int, int) {
+    return broadcast_stride2_data_applies(g);
+}
+inline bool backward_data_broadcast_stride2_pays(const ConvGeometry& g, int, int) {
+    return broadcast_stride2_data_applies(g) && g.W / 2 >= broadcast_stride2_min_row;
+}
+inline void backward_data_broadcast_stride2_run(const ConvGeometry& g, const ConvArgs<float>& a) {
+    broadcast_stride2_backward_data(g, a.N, a.dy, a.weight, a.dx, a.workspace,
+                                    a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool);
 }
 
 // Winograd on the flipped convolution, the weight transform reading the weights flipped (no flipped copy);
@@ -341,6 +367,8 @@ std::vector<ConvVariant<Scalar>> conv2d_variants(ConvDirection d) {
             if constexpr (simd_variants<Scalar>()) {
                 list.push_back({"direct", forward_direct_applies, forward_direct_applies, forward_direct_run});
                 list.push_back({"broadcast", forward_broadcast_applies, forward_broadcast_pays, forward_broadcast_run});
+                list.push_back({"broadcast_stride2", forward_broadcast_stride2_applies, forward_broadcast_stride2_pays,
+                                forward_broadcast_stride2_run});
                 if (winograd_transposed_tile)
                     list.push_back({"winograd_transposed", forward_winograd_transposed_applies,
                                     forward_winograd_transposed_pays, forward_winograd_transposed_run});
@@ -356,6 +384,8 @@ std::vector<ConvVariant<Scalar>> conv2d_variants(ConvDirection d) {
             if constexpr (simd_variants<Scalar>()) {
                 list.push_back({"broadcast_flipped", backward_data_broadcast_applies, backward_data_broadcast_pays,
                                 backward_data_broadcast_run});
+                list.push_back({"broadcast_stride2", backward_data_broadcast_stride2_applies,
+                                backward_data_broadcast_stride2_pays, backward_data_broadcast_stride2_run});
                 if (winograd_transposed_tile)
                     list.push_back({"winograd_transposed_flipped", backward_data_winograd_transposed_applies,
                                     backward_data_winograd_transposed_pays, backward_data_winograd_transposed_run});

@@ -44,11 +44,9 @@ constexpr std::size_t gemm_workspace_size() {
 namespace detail {
 
 #if DEEPCNN_ISA_AVX2
-// out[p] lane i = src[row[i] + p] for i, p in [0, 8): eight 8-float rows transposed in registers.
-inline void transpose_8x8_registers(const float* src, const int* row, __m256 (&out)[8]) {
-    __m256 r[8], t[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + row[i]);
+// In place: r[p] lane i = r[i] lane p before, for i, p in [0, 8).
+inline void transpose_8x8_in_registers(__m256 (&r)[8]) {
+    __m256 t[8];
 #pragma GCC unroll 4
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
@@ -63,9 +61,18 @@ inline void transpose_8x8_registers(const float* src, const int* row, __m256 (&o
     }
 #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) {
-        out[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
-        out[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+        t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+        t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
     }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) r[i] = t[i];
+}
+
+// out[p] lane i = src[row[i] + p] for i, p in [0, 8): eight 8-float rows transposed in registers.
+inline void transpose_8x8_registers(const float* src, const int* row, __m256 (&out)[8]) {
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) out[i] = _mm256_loadu_ps(src + row[i]);
+    transpose_8x8_in_registers(out);
 }
 
 // dst[p * ld + i] = src[row[i] + p] for i, p in [0, 8): eight 8-float rows transposed in registers.
@@ -92,14 +99,12 @@ inline void transpose_8x4(const float* src, const int* row, float* dst, int ld) 
 #endif
 
 #if DEEPCNN_ISA_AVX512
-// dst[p * ld + i] = src[i * rs + p] for i in [0, 16), p in [0, count), count <= 16: sixteen rows transposed in
-// registers. Each row is read 16 floats long, whatever count is.
-inline void transpose_16x16(const float* src, std::ptrdiff_t rs, float* dst, std::ptrdiff_t ld, int count) {
+// In place: r[p] lane i = r[i] lane p before, for i, p in [0, 16).
+inline void transpose_16x16_in_registers(__m512 (&r)[16]) {
     // The zero-masking forms with every lane kept: the same instructions, without GCC 12's self-initialised
     // undefined source operand, which -Wuninitialized reports (GCC bug 105593).
     const __mmask16 all = 0xffff;
-    __m512 r[16], t[16];
-    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * rs);
+    __m512 t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_maskz_unpacklo_ps(all, r[i], r[i + 1]);
         t[i + 1] = _mm512_maskz_unpackhi_ps(all, r[i], r[i + 1]);
@@ -124,6 +129,14 @@ inline void transpose_16x16(const float* src, std::ptrdiff_t rs, float* dst, std
         r[i + 4] = _mm512_maskz_shuffle_f32x4(all, t[i + 4], t[i + 12], 0x88);
         r[i + 12] = _mm512_maskz_shuffle_f32x4(all, t[i + 4], t[i + 12], 0xdd);
     }
+}
+
+// dst[p * ld + i] = src[i * rs + p] for i in [0, 16), p in [0, count), count <= 16: sixteen rows transposed in
+// registers. Each row is read 16 floats long, whatever count is.
+inline void transpose_16x16(const float* src, std::ptrdiff_t rs, float* dst, std::ptrdiff_t ld, int count) {
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * rs);
+    transpose_16x16_in_registers(r);
     for (int p = 0; p < count; ++p) _mm512_storeu_ps(dst + p * ld, r[p]);
 }
 #endif

@@ -1,9 +1,10 @@
 // deepcnn/kernels/grouped_conv2d_plan.hpp: the grouped convolution's ordered variant lists (Conv2D::with_groups), in
-// the style of conv2d_plan.hpp: for each direction, named variants with `applies` and `run`; a call runs the first
-// that applies (each is the faster wherever it applies, by the measurements cited below). The last, "rows"
-// (grouped_conv2d.hpp's portable row loops), applies everywhere. The SIMD passes hold "depthwise3x3" for float.
+// the style of conv2d_plan.hpp: for each direction, named variants with `applies`, `pays` and `run`; a call runs the
+// first that applies and pays (by the measurements cited below). The last, "rows"
+// (grouped_conv2d.hpp's portable row loops), applies everywhere. The SIMD passes hold "depthwise3x3_lanes" and
+// "depthwise3x3" for float.
 //
-//   forward, backward-data, backward-weights   depthwise3x3, rows
+//   forward, backward-data, backward-weights   depthwise3x3_lanes, depthwise3x3, rows
 //
 // grouped_conv2d_run forces a variant by name (tests, benchmarks); grouped_conv2d_plan names the ones a shape runs.
 // No variant takes a workspace or allocates; every variant's result is the same on any thread count.
@@ -19,12 +20,14 @@ template <class Scalar>
 struct GroupedConvVariant {
     const char* name;
     bool (*applies)(const ConvGeometry& g, int groups);
+    bool (*pays)(const ConvGeometry& g, int groups, int N);
     void (*run)(const ConvGeometry& g, int groups, const ConvArgs<Scalar>& a);
 };
 
 namespace detail {
 
 inline bool grouped_always(const ConvGeometry&, int) { return true; }
+inline bool grouped_always_pays(const ConvGeometry&, int, int) { return true; }
 
 template <class Scalar>
 void grouped_forward_rows(const ConvGeometry& g, int groups, const ConvArgs<Scalar>& a) {
@@ -52,6 +55,45 @@ inline void grouped_backward_data_depthwise(const ConvGeometry& g, int, const Co
 inline void grouped_backward_weights_depthwise(const ConvGeometry& g, int, const ConvArgs<float>& a) {
     depthwise3x3_backward_weights(g, a.N, a.x, a.dy, a.dweight, a.dbias, a.pool);
 }
+
+// Depthwise 3x3 with the channels in the lanes (depthwise_lanes.hpp), against depthwise3x3 on bench_conv2d's
+// depthwise layers (64 channels 24x24, 128 channels 12x12, stride 1 and 2; CPU time on 1 thread, batch 64 / batch 1;
+// Intel Xeon family 6 model 207, AVX-512, load average 6-9):
+//   backward-weights  1.27-3.52x in every entry: it runs wherever it applies.
+//   forward           stride 2: 1.06-1.95x; stride 1: 1.35-1.38x at batch 1, 0.80-0.81x at batch 64, where the batch
+//                     (x and y: 19 and 9 MB) streams from memory: it runs at stride 2, or where x and y take at most
+//                     depthwise_lanes_batch_bytes.
+//   backward-data     12x12: 1.03-1.25x; 24x24: stride 1 0.78-0.86x, stride 2 1.35x at batch 1, 0.88x at batch 64
+//                     (a 24-pixel row fills 1.5 of depthwise3x3's vectors, a 12-pixel row three quarters of one): it
+//                     runs where dx rows are at most depthwise_lanes_narrow_width wide, or at stride 2 where dy and dx
+//                     take at most depthwise_lanes_batch_bytes.
+constexpr double depthwise_lanes_batch_bytes = 1 << 20;
+constexpr int depthwise_lanes_narrow_width = 16;
+inline double depthwise_batch_bytes(const ConvGeometry& g, int N) {
+    return 4.0 * N * g.C * (static_cast<double>(g.H) * g.W + static_cast<double>(g.OH) * g.OW);
+}
+inline bool depthwise_lanes_forward_pays(const ConvGeometry& g, int groups, int N) {
+    return depthwise_lanes_applies(g, groups) &&
+           (g.stride_h == 2 || depthwise_batch_bytes(g, N) <= depthwise_lanes_batch_bytes);
+}
+inline bool depthwise_lanes_backward_data_pays(const ConvGeometry& g, int groups, int N) {
+    return depthwise_lanes_applies(g, groups) &&
+           (g.W <= depthwise_lanes_narrow_width ||
+            (g.stride_h == 2 && depthwise_batch_bytes(g, N) <= depthwise_lanes_batch_bytes));
+}
+inline bool depthwise_lanes_backward_weights_pays(const ConvGeometry& g, int groups, int) {
+    return depthwise_lanes_applies(g, groups);
+}
+inline bool depthwise3x3_pays(const ConvGeometry& g, int groups, int) { return depthwise3x3_applies(g, groups); }
+inline void grouped_forward_lanes(const ConvGeometry& g, int, const ConvArgs<float>& a) {
+    depthwise_lanes_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.pool);
+}
+inline void grouped_backward_data_lanes(const ConvGeometry& g, int, const ConvArgs<float>& a) {
+    depthwise_lanes_backward_data(g, a.N, a.dy, a.weight, a.dx, a.pool);
+}
+inline void grouped_backward_weights_lanes(const ConvGeometry& g, int, const ConvArgs<float>& a) {
+    depthwise_lanes_backward_weights(g, a.N, a.x, a.dy, a.dweight, a.dbias, a.pool);
+}
 #endif
 
 }  // namespace detail
@@ -63,13 +105,20 @@ std::vector<GroupedConvVariant<Scalar>> grouped_conv2d_variants(ConvDirection d)
     std::vector<GroupedConvVariant<Scalar>> list;
 #if DEEPCNN_ISA_AVX2
     if constexpr (simd_variants<Scalar>()) {
-        list.push_back({"depthwise3x3", depthwise3x3_applies,
+        list.push_back({"depthwise3x3_lanes", depthwise_lanes_applies,
+                        d == ConvDirection::forward         ? depthwise_lanes_forward_pays
+                        : d == ConvDirection::backward_data ? depthwise_lanes_backward_data_pays
+                                                            : depthwise_lanes_backward_weights_pays,
+                        d == ConvDirection::forward         ? grouped_forward_lanes
+                        : d == ConvDirection::backward_data ? grouped_backward_data_lanes
+                                                            : grouped_backward_weights_lanes});
+        list.push_back({"depthwise3x3", depthwise3x3_applies, depthwise3x3_pays,
                         d == ConvDirection::forward         ? grouped_forward_depthwise
                         : d == ConvDirection::backward_data ? grouped_backward_data_depthwise
                                                             : grouped_backward_weights_depthwise});
     }
 #endif
-    list.push_back({"rows", grouped_always,
+    list.push_back({"rows", grouped_always, grouped_always_pays,
                     d == ConvDirection::forward         ? grouped_forward_rows<Scalar>
                     : d == ConvDirection::backward_data ? grouped_backward_data_rows<Scalar>
                                                         : grouped_backward_weights_rows<Scalar>});
@@ -94,24 +143,24 @@ const std::vector<GroupedConvVariant<Scalar>>& grouped_variant_list(ConvDirectio
 }
 
 template <class Scalar>
-const GroupedConvVariant<Scalar>& grouped_chosen_variant(ConvDirection d, const ConvGeometry& g, int groups) {
+const GroupedConvVariant<Scalar>& grouped_chosen_variant(ConvDirection d, const ConvGeometry& g, int groups, int N) {
     const auto& list = grouped_variant_list<Scalar>(d);
     for (const GroupedConvVariant<Scalar>& v : list)
-        if (v.applies(g, groups)) return v;
+        if (v.applies(g, groups) && v.pays(g, groups, N)) return v;
     return list.back();
 }
 }  // namespace detail
 
-// The variant each direction runs (for any batch and thread count: the choice depends on the shape only).
+// The variant each direction runs (for any thread count: the choice depends on the shape and the batch).
 template <class Scalar>
 ConvPlan grouped_conv2d_plan(const ConvGeometry& g, int groups, int N, int threads, Isa isa) {
     ConvPlan plan;
     plan.isa = isa;
     plan.N = N;
     plan.threads = threads;
-    plan.forward = detail::grouped_chosen_variant<Scalar>(ConvDirection::forward, g, groups).name;
-    plan.backward_data = detail::grouped_chosen_variant<Scalar>(ConvDirection::backward_data, g, groups).name;
-    plan.backward_weights = detail::grouped_chosen_variant<Scalar>(ConvDirection::backward_weights, g, groups).name;
+    plan.forward = detail::grouped_chosen_variant<Scalar>(ConvDirection::forward, g, groups, N).name;
+    plan.backward_data = detail::grouped_chosen_variant<Scalar>(ConvDirection::backward_data, g, groups, N).name;
+    plan.backward_weights = detail::grouped_chosen_variant<Scalar>(ConvDirection::backward_weights, g, groups, N).name;
     return plan;
 }
 
@@ -137,7 +186,7 @@ void grouped_conv2d_run(ConvDirection d, const char* name, const ConvGeometry& g
 // Runs direction d's first variant that applies.
 template <class Scalar>
 void grouped_conv2d_fast(ConvDirection d, const ConvGeometry& g, int groups, const ConvArgs<Scalar>& a) {
-    detail::grouped_chosen_variant<Scalar>(d, g, groups).run(g, groups, a);
+    detail::grouped_chosen_variant<Scalar>(d, g, groups, a.N).run(g, groups, a);
 }
 
 }  // namespace DEEPCNN_ISA_NS

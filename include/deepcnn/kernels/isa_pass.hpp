@@ -30,6 +30,7 @@ using namespace ::deepcnn::detail;
 #include "conv2d_pointwise.hpp"
 #include "conv2d_plan.hpp"
 #include "depthwise_conv2d.hpp"
+#include "depthwise_lanes.hpp"
 #include "grouped_conv2d_plan.hpp"
 #include "elementwise.hpp"
 #include "batch_norm.hpp"

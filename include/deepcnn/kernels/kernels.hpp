@@ -90,7 +90,7 @@ void conv2d_run(ConvDirection d, const char* name, const ConvGeometry& g, const 
     DEEPCNN_ISA_CALL(Scalar, conv2d_run<Scalar>(d, name, g, a));
 }
 
-// ---- Grouped convolution (grouped_conv2d_plan.hpp): the variant each direction runs (the same for any batch and
+// ---- Grouped convolution (grouped_conv2d_plan.hpp): the variant each direction runs (for a shape and batch, on any
 // thread count), their names, a forced run and the chosen run of direction d. No workspace.
 template <class Scalar>
 ConvPlan grouped_conv2d_plan(const ConvGeometry& g, int groups, int N, int threads) {

@@ -25,6 +25,19 @@ inline PaddedLayout padded_layout(const ConvGeometry& g) {
     return l;
 }
 
+// The padded copy of dy that a stride-2 3x3 backward-data by broadcast reads (conv2d_broadcast.hpp), as the
+// geometry whose padded_layout it is: K channels of OH x OW, a row and a column of zeros above and to the left, and
+// below and to the right up to the dy row (H - 1 + pad_top) / 2 and column (W - 1 + pad_left) / 2 that dx reads.
+inline ConvGeometry stride2_gradient_geometry(const ConvGeometry& g) {
+    ConvGeometry t;
+    t.C = g.K, t.H = g.OH, t.W = g.OW, t.K = g.C;
+    t.KH = t.KW = 2;
+    t.pad_top = t.pad_left = 1;
+    t.OH = std::max(g.OH, (g.H - 1 + g.pad_top) / 2 + 1);
+    t.OW = std::max(g.OW, (g.W - 1 + g.pad_left) / 2 + 1);
+    return t;
+}
+
 #if DEEPCNN_ISA_AVX2
 // pad_image for float where the layout has 8 scalars of slack: each row is zero vectors over its left padding,
 // the image row in vectors (the last one a masked load, its missing lanes zero) and zero vectors over its right
