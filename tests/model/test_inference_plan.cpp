@@ -74,6 +74,15 @@ double max_abs(const Tensor<Scalar>& a) {
     return worst;
 }
 
+// Whether the folded logits of `model` on x equal the plain ones to 1e-12 of their largest (double), on logits that
+// are not all near zero.
+template <class Model>
+bool folds_exactly(Model& model, const Tensor<double>& x) {
+    const auto [folded, plain] = folded_and_plain(model, x);
+    CHECK(max_abs(plain) > 0.1);
+    return max_abs_difference(folded, plain) <= 1e-12 * std::max(1.0, max_abs(plain));
+}
+
 template <class Scalar>
 bool same_bits(const Tensor<Scalar>& a, const Tensor<Scalar>& b) {
     return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.size() * sizeof(Scalar)) == 0;
@@ -135,7 +144,7 @@ TEST_CASE("Folded inference on the FER nets matches the layers within float roun
         std::visit(
             [&](auto& model) {
                 randomize_batch_norms(model, 11);
-                const Tensor<float> x = folding_inputs<float>(model.input_shape(), 3, 5);
+                const Tensor<float> x = folding_inputs<float>(model.input_shape(), 2, 5);
                 model.set_threads(2);
                 const auto [folded, plain] = folded_and_plain(model, x);
                 const double scale = std::max(1.0, max_abs(plain));
@@ -148,11 +157,9 @@ TEST_CASE("Folded inference on the FER nets matches the layers within float roun
                     CHECK(difference > 0.0);  // the folded path ran (the weights are rounded once more)
                 }
 
-                const Tensor<float> probabilities = model.predict(x);
                 for (int threads : {1, 3}) {
                     model.set_threads(threads);
                     CHECK(same_bits(model.infer_logits(x), folded));
-                    CHECK(same_bits(model.predict(x), probabilities));
                 }
             },
             net);
@@ -163,18 +170,12 @@ TEST_CASE("Folded inference equals the layers to 1e-12 in double", "[model][infe
     SECTION("Sequential") {
         Sequential<double> model = small_chain<double>(4);
         randomize_batch_norms(model, 8);
-        const Tensor<double> x = folding_inputs<double>(model.input_shape(), 5, 9);
-        const auto [folded, plain] = folded_and_plain(model, x);
-        CHECK(max_abs_difference(folded, plain) <= 1e-12 * std::max(1.0, max_abs(plain)));
-        CHECK(max_abs(plain) > 0.1);
+        CHECK(folds_exactly(model, folding_inputs<double>(model.input_shape(), 5, 9)));
     }
     SECTION("Graph, with values read twice") {
         Graph<double> model = small_graph<double>(6);
         randomize_batch_norms(model, 10);
-        const Tensor<double> x = folding_inputs<double>(model.input_shape(), 4, 12);
-        const auto [folded, plain] = folded_and_plain(model, x);
-        CHECK(max_abs_difference(folded, plain) <= 1e-12 * std::max(1.0, max_abs(plain)));
-        CHECK(max_abs(plain) > 0.1);
+        CHECK(folds_exactly(model, folding_inputs<double>(model.input_shape(), 4, 12)));
     }
 }
 
@@ -183,10 +184,7 @@ TEST_CASE("The inference plan follows the parameters: train_step, params(), buff
     Sequential<double> model = small_chain<double>(2);
     randomize_batch_norms(model, 3);
     const Tensor<double> x = folding_inputs<double>(model.input_shape(), 4, 1);
-    const auto agrees = [&] {
-        const auto [folded, plain] = folded_and_plain(model, x);
-        return max_abs_difference(folded, plain) <= 1e-12 * std::max(1.0, max_abs(plain));
-    };
+    const auto agrees = [&] { return folds_exactly(model, x); };
     const Tensor<double> before = model.predict(x);
     REQUIRE(agrees());
 
@@ -216,9 +214,8 @@ TEST_CASE("The inference plan follows the parameters: train_step, params(), buff
     norm.running_mean()[1] = 0.75;
     const Tensor<double> stale = kept.infer_logits(y);
     kept.parameters_changed();
-    const auto [folded, plain] = folded_and_plain(kept, y);
-    CHECK(max_abs_difference(folded, plain) <= 1e-12 * std::max(1.0, max_abs(plain)));
-    CHECK(max_abs_difference(stale, plain) > 1e-3);
+    CHECK(folds_exactly(kept, y));
+    CHECK(max_abs_difference(stale, kept.infer_logits(y)) > 1e-3);
 
     // train_step changes the weights and BatchNorm statistics
     SoftmaxCrossEntropy<double> loss;
