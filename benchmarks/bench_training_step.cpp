@@ -1,8 +1,10 @@
 // benchmarks/bench_training_step.cpp: whole-net throughput of the seed and fer nets built with Sequential<float>:
 // a training step (forward, fused softmax cross-entropy, backward, Adam update) in images/s at batch 64 and 32,
-// inference (eval-mode forward) in images/s at batch 64, and batch-1 inference latency (the time per iteration).
-// 1 and 2 threads (Sequential::set_threads). peak_RSS_MB is the process's peak resident memory so far: run one
-// benchmark per process (--benchmark_filter) for a per-net figure.
+// inference (predict: BatchNorm folded into the convolutions, ReLU fused; model/inference_plan.hpp) in images/s at
+// batch 64 and batch-1 inference latency (the time per iteration), for these nets and the resnet Graph; and the
+// same inference with folding off (infer_unfolded), every layer run as in forward. 1 and 2 threads (set_threads).
+// peak_RSS_MB is the process's peak resident memory so far: run one benchmark per process (--benchmark_filter) for
+// a per-net figure.
 #include <benchmark/benchmark.h>
 
 #include <deepcnn/deepcnn.hpp>
@@ -12,6 +14,7 @@
 #include <sys/resource.h>
 
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -47,13 +50,17 @@ void bm_train(benchmark::State& state, std::string net, int batch, int threads) 
     state.counters["peak_RSS_MB"] = peak_rss_mb();
 }
 
-void bm_infer(benchmark::State& state, std::string net, int batch, int threads) {
-    bench::Model model = bench::make_net(net, 1);
-    model.set_threads(threads);
-    model.eval();
-    Batch data(batch);
-    model.forward(data.x);
-    for (auto _ : state) benchmark::DoNotOptimize(model.forward(data.x).data());
+void bm_infer(benchmark::State& state, std::string net, int batch, int threads, bool folding) {
+    fer::AnyNet any = fer::make_net(net, 3, 1);
+    std::visit(
+        [&](auto& model) {
+            model.set_threads(threads);
+            model.set_folding(folding);
+            Batch data(batch);
+            model.predict(data.x, batch);
+            for (auto _ : state) benchmark::DoNotOptimize(model.predict(data.x, batch).data());
+        },
+        any);
     state.counters["images/s"] = benchmark::Counter(batch, benchmark::Counter::kIsIterationInvariantRate);
     state.counters["peak_RSS_MB"] = peak_rss_mb();
 }
@@ -61,19 +68,24 @@ void bm_infer(benchmark::State& state, std::string net, int batch, int threads) 
 }  // namespace
 
 int main(int argc, char** argv) {
-    for (const std::string net : {"seed", "fer"})
+    for (const std::string net : {"seed", "fer", "resnet"})
         for (int threads : {1, 2}) {
             const std::string t = "/threads:" + std::to_string(threads);
-            for (int batch : {64, 32})
+            for (int batch : {64, 32}) {
+                if (net == "resnet") break;  // bench::Model is a Sequential
                 benchmark::RegisterBenchmark((net + "/train/batch:" + std::to_string(batch) + t).c_str(), bm_train, net,
                                              batch, threads)
                     ->UseRealTime()
                     ->Unit(benchmark::kMillisecond);
-            for (int batch : {64, 1})
-                benchmark::RegisterBenchmark((net + "/infer/batch:" + std::to_string(batch) + t).c_str(), bm_infer, net,
-                                             batch, threads)
-                    ->UseRealTime()
-                    ->Unit(benchmark::kMillisecond);
+            }
+            for (const bool folding : {true, false})
+                for (int batch : {64, 1})
+                    benchmark::RegisterBenchmark(
+                        (net + (folding ? "/infer/batch:" : "/infer_unfolded/batch:") + std::to_string(batch) + t)
+                            .c_str(),
+                        bm_infer, net, batch, threads, folding)
+                        ->UseRealTime()
+                        ->Unit(benchmark::kMillisecond);
         }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -1,6 +1,6 @@
-# tests/onnx.cmake: exported ONNX files checked by real consumers (docs/onnx.md). onnx_models trains the fer, large and
-# seed nets one short epoch (fer_train writes model.onnx), builds a residual Graph (make_onnx_test_models), converts
-# it and round-trips the nets with dcnn_convert (tests/onnx/make_models.sh); onnx_checker, onnx_onnxruntime and
+# tests/onnx.cmake: exported ONNX files checked by real consumers (docs/onnx.md). onnx_models trains the fer, large,
+# resnet and seed nets one short epoch (fer_train writes model.onnx), builds a residual Graph (make_onnx_test_models),
+# converts it and round-trips the nets with dcnn_convert (tests/onnx/make_models.sh); onnx_checker, onnx_onnxruntime and
 # onnx_opencv then run every file through the ONNX checker, ONNX Runtime and OpenCV's dnn module
 # (tests/onnx/check_consumers.py) and compare their probabilities with deepcnn's within 1e-5. Each consumer test is
 # skipped, saying so, where its tool is not installed (bash tools/install-deps.sh installs them).

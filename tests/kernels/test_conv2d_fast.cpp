@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -401,6 +402,14 @@ TEST_CASE("every variant of the convolution's plan, forced by name, matches the 
                         }
                         ++applied;
                         CHECK(relative_error(got, want) < 1e-5);
+                        if (d == ConvDirection::forward) {  // the ReLU folded in: max(y, 0) of the same y, bit for bit
+                            std::vector<float> fused(got.size(), std::numeric_limits<float>::quiet_NaN()), clipped;
+                            for (float v : got) clipped.push_back(v > 0.0f ? v : 0.0f);
+                            ConvArgs<float> r = a;
+                            r.y = fused.data(), r.relu = true;
+                            kernels::conv2d_run(d, name.c_str(), g, r);
+                            CHECK(std::memcmp(fused.data(), clipped.data(), fused.size() * sizeof(float)) == 0);
+                        }
                         if (d == ConvDirection::backward_weights) CHECK(relative_error(dbias, dbias_ref) < 1e-5);
                     }
                 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/onnx/make_models.sh BIN_DIR SOURCE_DIR WORK_DIR: the models that tests/onnx/check_consumers.py runs through
-# real ONNX consumers, with deepcnn's own probabilities beside each: the fer, seed and large nets trained one short
-# epoch by fer_train (which writes model.onnx) and scored by fer_predict --tta off --json on examples/data/faces, and a
-# residual Graph (make_onnx_test_models) converted by dcnn_convert. Also checks, as a user would, that
+# real ONNX consumers, with deepcnn's own probabilities beside each: the fer, seed, large and resnet nets trained one
+# short epoch by fer_train (which writes model.onnx) and scored by fer_predict --tta off --json on examples/data/faces,
+# and a residual Graph (make_onnx_test_models) converted by dcnn_convert. Also checks, as a user would, that
 # dcnn_convert's .dcnn -> .onnx -> .dcnn round trip predicts bit for bit what the original does, and its exit codes.
 set -u
 bin=$1 src=$2 work=$3
@@ -14,7 +14,7 @@ zcat "$src/examples/data/fer2013_sample3.csv.gz" | awk -F, \
   'NR == 1 {print; next} $3 == "Training" && t < 40 {t++; print} $3 == "PublicTest" && v < 10 {v++; print}
    $3 == "PrivateTest" && p < 10 {p++; print}' > small.csv
 
-for net in fer seed large; do
+for net in fer seed large resnet; do
   "$bin/fer_train" --data small.csv --net "$net" --epochs 1 --threads 2 --out "train_$net" > "train_$net.log" 2>&1 ||
     fail "fer_train --net $net: $(tail -3 "train_$net.log")"
   [[ -s train_$net/model.onnx ]] || fail "fer_train --net $net wrote no model.onnx"

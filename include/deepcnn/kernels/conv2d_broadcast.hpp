@@ -250,13 +250,13 @@ inline bool broadcast_reads_only_image(const ConvGeometry& g) {
 }
 
 // Filter blocks [b0, b1) of one image, their packed weights at `packed` (block b at packed + (b - b0) *
-// C*KH*KW * 16): y (K, OH, OW) = conv + bias [bias may be null], row by row. A row's last
+// C*KH*KW * 16): y (K, OH, OW) = conv + bias [bias may be null], with `relu` max(., 0), row by row. A row's last
 // tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
 // the valid ones. Kernel rows and (stride 1, with a padding of KW / 2 on a side) columns that read only padding are
 // skipped. S: the stride (1, or 2 on the padded copy).
 template <int KW, int S = 1>
 void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, const float* packed,
-                         const float* bias, float* y, int b0, int b1) {
+                         const float* bias, float* y, int b0, int b1, bool relu) {
     constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block, NB = broadcast_tile_blocks;
     const int R = g.patch_size(), P = g.out_pixels(), plane = image.plane;
     const std::size_t block_scalars = static_cast<std::size_t>(R) * F;
@@ -292,8 +292,13 @@ void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, con
                 for (int j = 0; j < n_blocks; ++j) {
                     float* out = y + static_cast<std::size_t>(b + j) * F * P + static_cast<std::size_t>(oh) * g.OW + ow;
                     const float* t = tile + j * PIX * F;
-                    for (int f = 0; f < F; ++f, out += P)
-                        for (int i = 0; i < n; ++i) out[i] = t[i * F + f];
+                    if (relu) {
+                        for (int f = 0; f < F; ++f, out += P)
+                            for (int i = 0; i < n; ++i) out[i] = t[i * F + f] > 0.0f ? t[i * F + f] : 0.0f;
+                    } else {
+                        for (int f = 0; f < F; ++f, out += P)
+                            for (int i = 0; i < n; ++i) out[i] = t[i * F + f];
+                    }
                 }
             }
         }
@@ -303,18 +308,18 @@ void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, con
     for (; b < b1; ++b) blocks(b, std::integral_constant<int, 1>{});
 }
 
-// y (N, K, OH, OW) = conv(x, weight) + bias [bias may be null] for a batch, the weights packed (flipped when
-// `flipped`, see pack_broadcast_blocks) into `packed` (K * C*KH*KW scalars). Threads split the images when the
-// batch fills the pool (the weights packed first, split by filter blocks where they are many); otherwise they
-// split the filter blocks, each packing its own and computing them on every image (one pass, no output line
-// written by two threads). With a single image, each thread computes its blocks a tile's blocks at a time, packed
-// just before into its own scratch, where they stay in its L2 (packing all of them first, into the shared
-// `packed`, measured 1.19-1.25x slower for backward-data at batch 1 on 2 threads on the 12x12 layers; on one
-// thread packing first is faster, 0.92-0.96x the other way). Each thread pads images into its own part of
-// `workspace` (thread_scalars each: padded_layout(g).size, then the scratch of gemm_workspace_size()).
+// y (N, K, OH, OW) = conv(x, weight) + bias [bias may be null] (with `relu`, then max(y, 0)) for a batch, the weights
+// packed (flipped when `flipped`, see pack_broadcast_blocks) into `packed` (K * C*KH*KW scalars). Threads split the
+// images when the batch fills the pool (the weights packed first, split by filter blocks where they are many);
+// otherwise they split the filter blocks, each packing its own and computing them on every image (one pass, no output
+// line written by two threads). With a single image, each thread computes its blocks a tile's blocks at a time, packed
+// just before into its own scratch, where they stay in its L2 (packing all of them first, into the shared `packed`,
+// measured 1.19-1.25x slower for backward-data at batch 1 on 2 threads on the 12x12 layers; on one thread packing first
+// is faster, 0.92-0.96x the other way). Each thread pads images into its own part of `workspace` (thread_scalars each:
+// padded_layout(g).size, then the scratch of gemm_workspace_size()).
 inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const float* weight, bool flipped,
                            const float* bias, float* y, float* packed, float* workspace, std::size_t thread_scalars,
-                           ThreadPool* pool) {
+                           ThreadPool* pool, bool relu = false) {
     constexpr int NB = broadcast_tile_blocks;
     const PaddedLayout l = padded_layout(g);
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
@@ -333,11 +338,11 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
     }
     const auto conv_blocks = [&](const BroadcastImage& image, const float* blocks_packed, int n, int b0, int b1) {
         if (g.stride_w == 2) {
-            broadcast_conv_rows<3, 2>(g, image, blocks_packed, bias, y + n * out_size, b0, b1);
+            broadcast_conv_rows<3, 2>(g, image, blocks_packed, bias, y + n * out_size, b0, b1, relu);
         } else if (g.KW == 3) {
-            broadcast_conv_rows<3>(g, image, blocks_packed, bias, y + n * out_size, b0, b1);
+            broadcast_conv_rows<3>(g, image, blocks_packed, bias, y + n * out_size, b0, b1, relu);
         } else {
-            broadcast_conv_rows<5>(g, image, blocks_packed, bias, y + n * out_size, b0, b1);
+            broadcast_conv_rows<5>(g, image, blocks_packed, bias, y + n * out_size, b0, b1, relu);
         }
     };
     const auto conv_image = [&](const BroadcastImage& image, float* scratch, int n, int b0, int b1) {

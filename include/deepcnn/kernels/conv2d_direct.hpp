@@ -32,10 +32,10 @@ constexpr int direct_forward_vectors = 6;
 // out(f, 0..V lanes) for filters f < FB of a row chunk (filter f's row at out + f * plane), at `in` (the padded
 // image at the chunk's first input pixel): bias + the KS*KS taps in tap order. wb holds the block's weights
 // tap-major, (KS*KS, FB). Per tap, FB weights are broadcast and V input vectors loaded, and each input vector
-// feeds FB FMAs. `width` < V lanes (V == 1 only) stores only the first `width` lanes.
+// feeds FB FMAs. `width` < V lanes (V == 1 only) stores only the first `width` lanes. With `relu`, max(., 0).
 template <class Vec, int KS, int FB, int V>
 inline void forward_direct_tile(const float* in, int Wp, const float* wb, const float* b, float* out,
-                                std::size_t plane, int width) {
+                                std::size_t plane, int width, bool relu) {
     constexpr int L = Vec::lanes;
     // An opaque copy of wb: GCC would otherwise hoist all KS*KS*FB weight broadcasts out of the row loop and spill
     // most of them (3x3 at FB 4 is 36 vectors), then read 64 bytes of stack per FMA instead of broadcasting 4.
@@ -64,6 +64,11 @@ inline void forward_direct_tile(const float* in, int Wp, const float* wb, const 
             }
         }
     }
+    if (relu)
+#pragma GCC unroll 6
+        for (int f = 0; f < FB; ++f)
+#pragma GCC unroll 6
+            for (int v = 0; v < V; ++v) acc[f][v] = Vec::relu(acc[f][v]);
 #pragma GCC unroll 6
     for (int f = 0; f < FB; ++f, out += plane) {
         if (width >= L * V) {
@@ -80,7 +85,7 @@ inline void forward_direct_tile(const float* in, int Wp, const float* wb, const 
 // row's end (the next row, or the slack).
 template <int KS, int FB>
 void forward_direct_filters(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* weight,
-                            const float* bias, int k, float* y) {
+                            const float* bias, int k, float* y, bool relu) {
     using Vec = Widest;
     constexpr int L = Vec::lanes, V = direct_forward_vectors;
     float wb[KS * KS * FB], b[FB];
@@ -94,35 +99,36 @@ void forward_direct_filters(const ConvGeometry& g, const PaddedLayout& l, const 
         float* out = y + static_cast<std::size_t>(k) * plane + static_cast<std::size_t>(oh) * g.OW;
         int ow = 0;
         for (; ow + L * V <= g.OW; ow += L * V)
-            forward_direct_tile<Vec, KS, FB, V>(in + ow, l.Wp, wb, b, out + ow, plane, L * V);
+            forward_direct_tile<Vec, KS, FB, V>(in + ow, l.Wp, wb, b, out + ow, plane, L * V, relu);
         for (; ow < g.OW; ow += L)
-            forward_direct_tile<Vec, KS, FB, 1>(in + ow, l.Wp, wb, b, out + ow, plane, g.OW - ow);
+            forward_direct_tile<Vec, KS, FB, 1>(in + ow, l.Wp, wb, b, out + ow, plane, g.OW - ow, relu);
     }
 }
 
 // y (K, OH, OW) for filters [k0, k1) of one padded single-channel image xp: y = bias + sum of the KS*KS taps, in
-// tap order (forward_direct_filters).
+// tap order (forward_direct_filters), with `relu` then max(y, 0).
 template <int KS>
 void forward_direct_image(const ConvGeometry& g, const PaddedLayout& l, const float* xp, const float* weight,
-                          const float* bias, int k0, int k1, float* y) {
+                          const float* bias, int k0, int k1, float* y, bool relu) {
     constexpr int FB = direct_forward_filters;
     int k = k0;
-    for (; k + FB <= k1; k += FB) forward_direct_filters<KS, FB>(g, l, xp, weight, bias, k, y);
-    for (; k < k1; ++k) forward_direct_filters<KS, 1>(g, l, xp, weight, bias, k, y);
+    for (; k + FB <= k1; k += FB) forward_direct_filters<KS, FB>(g, l, xp, weight, bias, k, y, relu);
+    for (; k < k1; ++k) forward_direct_filters<KS, 1>(g, l, xp, weight, bias, k, y, relu);
 }
 
 // Forward for a batch by forward_direct_image: threads split the images, or the filters when N is smaller than
 // the pool. `workspace` holds `thread_scalars` per thread, a padded image first.
 inline void forward_direct_batch(const ConvGeometry& g, int N, const float* x, const float* weight, const float* bias,
-                                 float* y, float* workspace, std::size_t thread_scalars, ThreadPool* pool) {
+                                 float* y, float* workspace, std::size_t thread_scalars, ThreadPool* pool,
+                                 bool relu = false) {
     const PaddedLayout l = padded_layout(g);
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.K, direct_forward_filters,
                           [&](const float* xp, int n, int k0, int k1) {
                               if (g.KH == 3) {
-                                  forward_direct_image<3>(g, l, xp, weight, bias, k0, k1, y + n * out_size);
+                                  forward_direct_image<3>(g, l, xp, weight, bias, k0, k1, y + n * out_size, relu);
                               } else {
-                                  forward_direct_image<5>(g, l, xp, weight, bias, k0, k1, y + n * out_size);
+                                  forward_direct_image<5>(g, l, xp, weight, bias, k0, k1, y + n * out_size, relu);
                               }
                           });
 }

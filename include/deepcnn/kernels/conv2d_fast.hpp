@@ -252,31 +252,36 @@ inline bool broadcast_weights_pays(const ConvGeometry& g) {
 }
 #endif
 
-// One image's forward over pixels [p0, p1): y (K, P) columns p0..p1 = weight (K, R) x im2col(xp), + bias.
+// One image's forward over pixels [p0, p1): y (K, P) columns p0..p1 = weight (K, R) x im2col(xp), + bias, with
+// `relu` then max(y, 0) (0 for NaN), while the block is in cache.
 template <class Scalar>
 void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const Scalar* xp, const Scalar* weight,
-                           const Scalar* bias, Scalar* y, int p0, int p1, Scalar* gemm_ws) {
+                           const Scalar* bias, Scalar* y, int p0, int p1, Scalar* gemm_ws, bool relu) {
     const int P = g.out_pixels(), R = g.patch_size();
     gemm_packed(g.K, p1 - p0, R, StridedPackA<Scalar>{{weight, R, 1}}, Im2colPackB<Scalar>{&g, l, xp, p0}, y + p0,
                 P, false, gemm_ws);
-    if (bias)
-        for (int k = 0; k < g.K; ++k) {
-            Scalar* row = y + static_cast<std::size_t>(k) * P;
+    if (!bias && !relu) return;
+    for (int k = 0; k < g.K; ++k) {
+        Scalar* row = y + static_cast<std::size_t>(k) * P;
+        if (bias)
             for (int p = p0; p < p1; ++p) row[p] += bias[k];
-        }
+        if (relu)
+            for (int p = p0; p < p1; ++p) row[p] = row[p] > Scalar(0) ? row[p] : Scalar(0);
+    }
 }
 
 // Forward for a batch with `weight` (K, C*KH*KW): split over images, or over pixels when N < threads.
 template <class Scalar>
 void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight, const Scalar* bias,
-                          Scalar* y, Scalar* workspace, std::size_t thread_scalars, ThreadPool* pool) {
+                          Scalar* y, Scalar* workspace, std::size_t thread_scalars, ThreadPool* pool,
+                          bool relu = false) {
     const PaddedLayout l = padded_layout(g);
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
     for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.out_pixels(), GemmBlocking::NR,
                           [&](Scalar* xp, int n, int p0, int p1) {
                               conv2d_forward_pixels(g, l, xp, weight, bias, y + n * out_size, p0, p1,
-                                                    xp + xp_scalars);  // the thread's GEMM block
+                                                    xp + xp_scalars, relu);  // the thread's GEMM block
                           });
 }
 

@@ -12,7 +12,9 @@
 //   backward-weights  winograd, broadcast, direct, pointwise, implicit_gemm
 //
 // Every variant assigns its outputs, splits its work over the pool without splitting a sum, and uses the
-// workspace laid out by conv2d_fast_workspace_size (one size for all the variants of a shape).
+// workspace laid out by conv2d_fast_workspace_size (one size for all the variants of a shape). A forward with
+// ConvArgs::relu (inference, model/inference_plan.hpp) gets max(y, 0): direct, broadcast, winograd and
+// implicit_gemm apply it as they store y; after the others conv2d_run makes one pass over y.
 
 #ifndef DEEPCNN_ISA_NS
 #error "kernels/conv2d_plan.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
@@ -37,11 +39,29 @@ struct ConvVariant {
     bool (*applies)(const ConvGeometry& g, int N, int threads);
     bool (*pays)(const ConvGeometry& g, int N, int threads);
     void (*run)(const ConvGeometry& g, const ConvArgs<Scalar>& a);
+    // A forward variant that applies ConvArgs::relu in its output's epilogue; conv2d_run follows the others with a
+    // pass of the ReLU over y.
+    bool fuses_relu = false;
 };
 
 namespace detail {
 
 inline int pool_threads(ThreadPool* pool) { return pool ? pool->size() : 1; }
+
+// y (N, K, OH, OW) = max(y, 0) (0 for NaN, as the ReLU layer), the threads splitting the output planes: the ReLU
+// folded into a forward variant that does not apply it itself.
+template <class Scalar>
+void relu_output(const ConvGeometry& g, int N, Scalar* y, ThreadPool* pool) {
+    const int planes = N * g.K, threads = pool_threads(pool);
+    const std::size_t plane = static_cast<std::size_t>(g.OH) * g.OW;
+    pool_run(pool, threads, [&](int t) {
+        int p0 = 0, p1 = 0;
+        split_range(planes, threads, t, 1, p0, p1);
+        Scalar* out = y + p0 * plane;
+        const std::size_t count = (p1 - p0) * plane;
+        for (std::size_t i = 0; i < count; ++i) out[i] = out[i] > Scalar(0) ? out[i] : Scalar(0);
+    });
+}
 inline bool always(const ConvGeometry&, int, int) { return true; }
 
 // The per-thread and shared parts of the workspace.
@@ -56,7 +76,7 @@ std::size_t conv_thread_scalars(const ConvGeometry& g) {
 template <class Scalar>
 void forward_implicit_gemm(const ConvGeometry& g, const ConvArgs<Scalar>& a) {
     conv2d_forward_batch(g, a.N, a.x, a.weight, a.bias, a.y, a.workspace + conv2d_fast_shared_scalars(g),
-                         conv_thread_scalars<Scalar>(g), a.pool);
+                         conv_thread_scalars<Scalar>(g), a.pool, a.relu);
 }
 
 #if DEEPCNN_ISA_AVX2
@@ -64,15 +84,15 @@ void forward_implicit_gemm(const ConvGeometry& g, const ConvArgs<Scalar>& a) {
 inline bool forward_direct_applies(const ConvGeometry& g, int, int) { return forward_direct(g); }
 inline void forward_direct_run(const ConvGeometry& g, const ConvArgs<float>& a) {
     forward_direct_batch(g, a.N, a.x, a.weight, a.bias, a.y, a.workspace + conv2d_fast_shared_scalars(g),
-                         conv_thread_scalars<float>(g), a.pool);
+                         conv_thread_scalars<float>(g), a.pool, a.relu);
 }
 
 // Broadcast: 5x5 windows; 3x3 where Winograd does not pay (broadcast_conv_pays).
 inline bool forward_broadcast_applies(const ConvGeometry& g, int, int) { return broadcast_conv_applies(g); }
 inline bool forward_broadcast_pays(const ConvGeometry& g, int N, int) { return broadcast_conv_pays(g, N); }
 inline void forward_broadcast_run(const ConvGeometry& g, const ConvArgs<float>& a) {
-    broadcast_conv(g, a.N, a.x, a.weight, false, a.bias, a.y, a.workspace, a.workspace + conv2d_fast_shared_scalars(g),
-                   conv_thread_scalars<float>(g), a.pool);
+    broadcast_conv(g, a.N, a.x, a.weight, false, a.bias, a.y, a.workspace,
+                   a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool, a.relu);
 }
 
 // Broadcast at stride 2 (3x3 windows, filters in blocks of 16; conv2d_broadcast.hpp), where a row has at least
@@ -104,7 +124,7 @@ inline bool forward_winograd_applies(const ConvGeometry& g, int, int) { return w
 inline bool forward_winograd_pays(const ConvGeometry& g, int N, int) { return winograd_pays(g, N); }
 inline void forward_winograd_run(const ConvGeometry& g, const ConvArgs<float>& a) {
     winograd_forward(g, a.N, a.x, a.weight, false, a.workspace + conv2d_fast_flipped_scalars(g), a.bias, a.y,
-                     a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool);
+                     a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool, a.relu);
 }
 #endif
 
@@ -365,19 +385,21 @@ std::vector<ConvVariant<Scalar>> conv2d_variants(ConvDirection d) {
         case ConvDirection::forward:
 #if DEEPCNN_ISA_AVX2
             if constexpr (simd_variants<Scalar>()) {
-                list.push_back({"direct", forward_direct_applies, forward_direct_applies, forward_direct_run});
-                list.push_back({"broadcast", forward_broadcast_applies, forward_broadcast_pays, forward_broadcast_run});
+                list.push_back({"direct", forward_direct_applies, forward_direct_applies, forward_direct_run, true});
+                list.push_back(
+                    {"broadcast", forward_broadcast_applies, forward_broadcast_pays, forward_broadcast_run, true});
                 list.push_back({"broadcast_stride2", forward_broadcast_stride2_applies, forward_broadcast_stride2_pays,
-                                forward_broadcast_stride2_run});
+                                forward_broadcast_stride2_run, true});
                 if (winograd_transposed_tile)
                     list.push_back({"winograd_transposed", forward_winograd_transposed_applies,
                                     forward_winograd_transposed_pays, forward_winograd_transposed_run});
-                list.push_back({"winograd", forward_winograd_applies, forward_winograd_pays, forward_winograd_run});
+                list.push_back(
+                    {"winograd", forward_winograd_applies, forward_winograd_pays, forward_winograd_run, true});
             }
 #endif
             list.push_back({"pointwise", pointwise_variant_applies, pointwise_variant_applies,
                             forward_pointwise_run<Scalar>});
-            list.push_back({"implicit_gemm", always, always, forward_implicit_gemm<Scalar>});
+            list.push_back({"implicit_gemm", always, always, forward_implicit_gemm<Scalar>, true});
             break;
         case ConvDirection::backward_data:
 #if DEEPCNN_ISA_AVX2
@@ -459,8 +481,9 @@ ConvPlan conv2d_plan(const ConvGeometry& g, int N, int threads, Isa isa) {
     return plan;
 }
 
-// Runs the variant `name` of direction d, allocating nothing (throws config_error naming the variant and the geometry where there is
-// no such variant in this pass, or where it does not apply).
+// Runs the variant `name` of direction d (a forward with a.relu: then the ReLU), allocating nothing (throws
+// config_error naming the variant and the geometry where there is no such variant in this pass, or where it does
+// not apply).
 template <class Scalar>
 void conv2d_run(ConvDirection d, const char* name, const ConvGeometry& g, const ConvArgs<Scalar>& a) {
     const int threads = detail::pool_threads(a.pool);
@@ -471,6 +494,7 @@ void conv2d_run(ConvDirection d, const char* name, const ConvGeometry& g, const 
                                "' does not apply to " + conv_geometry_str(g));
         }
         v.run(g, a);
+        if (d == ConvDirection::forward && a.relu && !v.fuses_relu) detail::relu_output(g, a.N, a.y, a.pool);
         return;
     }
     throw config_error(std::string("no convolution ") + conv_direction_name(d) + " variant named '" + name + "'");

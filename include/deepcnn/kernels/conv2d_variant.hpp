@@ -31,7 +31,8 @@ inline std::string conv_geometry_str(const ConvGeometry& g) {
 }
 
 // The operands of one convolution call; each direction reads the ones it needs:
-//   forward           y (N, K, OH, OW) = conv(x, weight) + bias [bias may be null]
+//   forward           y (N, K, OH, OW) = conv(x, weight) + bias [bias may be null], then with relu max(y, 0)
+//                     (0 for NaN, as the ReLU layer): inference with a ReLU folded in (model/inference_plan.hpp)
 //   backward-data     dx (N, C, H, W) from dy (N, K, OH, OW) and weight
 //   backward-weights  dweight (K, C, KH, KW) and dbias (K) [may be null] from x and dy
 // workspace: conv2d_fast_workspace_size(g, threads) scalars; pool may be null (the calling thread).
@@ -48,6 +49,7 @@ struct ConvArgs {
     Scalar* dbias = nullptr;
     Scalar* workspace = nullptr;
     ThreadPool* pool = nullptr;
+    bool relu = false;  // forward only
 };
 
 // The variant each direction runs (names from conv2d_plan.hpp's lists), decided for one batch size, thread count

@@ -52,6 +52,8 @@ struct Ymm {
     static V broadcast(const float* p) { return _mm256_broadcast_ss(p); }
     static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
     static V add(V a, V b) { return _mm256_add_ps(a, b); }
+    // max(v, 0), 0 for a NaN lane (max_ps gives its second operand then), as the ReLU layer.
+    static V relu(V v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
     static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
     // Lane i = p[2 i] (stride-2 windows): the even elements of 16 loaded.
     static V load_even(const float* p) {
@@ -76,6 +78,7 @@ struct Zmm {
     static V broadcast(const float* p) { return _mm512_set1_ps(*p); }
     static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    static V relu(V v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
     static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
     static V load_even(const float* p) {
         const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);

@@ -420,10 +420,12 @@ inline void winograd_output_columns(const __m256 (&row)[4], __m256 b, __m256& le
     right = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(row[1], row[2]), row[3]), b);
 }
 
-// y (K, OH, OW) rows of tile rows [ty0, ty1) of one image, filters [k0, k1) = A^T m A (+ bias), m read from M
-// (16, K, ld) at columns t0 + (ty - ty0) * tiles_w + tx, A^T = [1 1 1 0; 0 1 -1 -1]. Assigns y.
+// y (K, OH, OW) rows of tile rows [ty0, ty1) of one image, filters [k0, k1) = A^T m A (+ bias), with `relu` then
+// max(., 0) (0 for NaN), m read from M (16, K, ld) at columns t0 + (ty - ty0) * tiles_w + tx,
+// A^T = [1 1 1 0; 0 1 -1 -1]. Assigns y.
 inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayout& w, const float* M, long t0,
-                                      int ty0, int ty1, const float* bias, float* y, int k0, int k1) {
+                                      int ty0, int ty1, const float* bias, float* y, int k0, int k1,
+                                      bool relu = false) {
     const long xi_stride = w.m_xi_stride;
     for (int k = k0; k < k1; ++k) {
         const __m256 b = _mm256_set1_ps(bias ? bias[k] : 0.0f);
@@ -438,6 +440,10 @@ inline void winograd_transform_output(const ConvGeometry& g, const WinogradLayou
                 for (int oy = 0; oy < 2 && 2 * ty + oy < g.OH; ++oy) {
                     __m256 left, right;
                     winograd_output_columns(s[oy], b, left, right);
+                    if (relu) {  // max(v, 0) gives its second operand, 0, for a NaN v
+                        left = _mm256_max_ps(left, _mm256_setzero_ps());
+                        right = _mm256_max_ps(right, _mm256_setzero_ps());
+                    }
                     const __m256 lo = _mm256_unpacklo_ps(left, right), hi = _mm256_unpackhi_ps(left, right);
                     const __m256 first = _mm256_permute2f128_ps(lo, hi, 0x20);
                     const __m256 second = _mm256_permute2f128_ps(lo, hi, 0x31);
@@ -485,21 +491,21 @@ struct WinogradBuffers {
           dyp(gemm_ws + gemm_workspace_size<float>()), U(dyp + w.dy_scalars) {}
 };
 
-// y (N, K, OH, OW) = conv(x, weight) + bias, the weights transformed into U (winograd_weight_scalars(g)); with
-// `flipped`, weight is that of the convolution this one is the backward-data of (winograd_transform_weights).
-// When the batch fills the pool, threads transform the weights split by filters, then take the images in
-// chunks. Otherwise, with at least a quarter as many filters as an image has tiles, each thread takes a share of
-// the filters (in multiples of the GEMM's MR), transforms their weights and computes them on every image (every
-// thread transforms the whole input); with fewer filters, the threads split each image's tile rows, each with
-// all the weights transformed into its own copy (b.U): a shared U, each half written by one core and read by
-// both, crossed between the cores at 2-3x the cost of transforming it all twice. Measured on the FER nets'
-// layers at batch 1 on 2 threads: the filter split wins where the weights are many (24x24 images, 64-128
-// filters), the tile split where the input is (48x48, 32 filters; the 24x24 backward-data's 32). Every output
-// sums its channels in the GEMM's fixed order, so results are bit-identical for any thread count and batch size.
-// `workspace` holds winograd_thread_scalars(g) per thread.
+// y (N, K, OH, OW) = conv(x, weight) + bias (with `relu`, then max(y, 0)), the weights transformed into U
+// (winograd_weight_scalars(g)); with `flipped`, weight is that of the convolution this one is the backward-data of
+// (winograd_transform_weights). When the batch fills the pool, threads transform the weights split by filters, then
+// take the images in chunks. Otherwise, with at least a quarter as many filters as an image has tiles, each thread
+// takes a share of the filters (in multiples of the GEMM's MR), transforms their weights and computes them on every
+// image (every thread transforms the whole input); with fewer filters, the threads split each image's tile rows, each
+// with all the weights transformed into its own copy (b.U): a shared U, each half written by one core and read by both,
+// crossed between the cores at 2-3x the cost of transforming it all twice. Measured on the FER nets' layers at batch 1
+// on 2 threads: the filter split wins where the weights are many (24x24 images, 64-128 filters), the tile split where
+// the input is (48x48, 32 filters; the 24x24 backward-data's 32). Every output sums its channels in the GEMM's fixed
+// order, so results are bit-identical for any thread count and batch size. `workspace` holds winograd_thread_scalars(g)
+// per thread.
 inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const float* weight, bool flipped, float* U,
                              const float* bias, float* y, float* workspace, std::size_t thread_scalars,
-                             ThreadPool* pool) {
+                             ThreadPool* pool, bool relu = false) {
     const int threads = pool ? pool->size() : 1;
     const WinogradLayout w = winograd_layout(g);
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
@@ -519,7 +525,7 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, 0, w.tiles_h, 0, panels);
                 winograd_products(g, w, U, panels, w.image_tiles, b.M, b.gemm_ws, k0, k1, false);
-                winograd_transform_output(g, w, b.M, 0, 0, w.tiles_h, bias, y + n * out_size, k0, k1);
+                winograd_transform_output(g, w, b.M, 0, 0, w.tiles_h, bias, y + n * out_size, k0, k1, relu);
             }
         });
         return;
@@ -536,7 +542,7 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, begin, end, 0, panels);
                 winograd_products(g, w, b.U, panels, (end - begin) * w.tiles_w, b.M, b.gemm_ws, 0, g.K, false);
-                winograd_transform_output(g, w, b.M, 0, begin, end, bias, y + n * out_size, 0, g.K);
+                winograd_transform_output(g, w, b.M, 0, begin, end, bias, y + n * out_size, 0, g.K, relu);
             }
         });
         return;
@@ -565,7 +571,7 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
             winograd_products(g, w, U, panels, (n1 - n0) * w.image_tiles, b.M, b.gemm_ws, 0, g.K, copy_u);
             for (int n = n0; n < n1; ++n)
                 winograd_transform_output(g, w, b.M, static_cast<long>(n - n0) * w.image_tiles, 0, w.tiles_h, bias,
-                                          y + n * out_size, 0, g.K);
+                                          y + n * out_size, 0, g.K, relu);
         }
     });
 }

@@ -62,6 +62,20 @@ public:
     void set_sync(BatchNormSync* sync) { sync_ = sync; }
     BatchNormSync* sync() const { return sync_; }
 
+    // Evaluation as one affine map per channel, y = scale[c] x + offset[c] in double (what the eval forward rounds
+    // to Scalar): scale = gamma / sqrt(running_var + eps), offset = beta - running_mean * scale. For folding into
+    // the convolution before it (model/inference_plan.hpp).
+    void eval_affine(std::vector<double>& scale, std::vector<double>& offset) const {
+        const std::size_t C = gamma_.size();
+        scale.resize(C);
+        offset.resize(C);
+        for (std::size_t c = 0; c < C; ++c) {
+            const double inv_std = 1.0 / std::sqrt(double(running_var_[c]) + eps_);
+            scale[c] = double(gamma_[c]) * inv_std;
+            offset[c] = double(beta_[c]) - double(running_mean_[c]) * scale[c];
+        }
+    }
+
 protected:
     void build_impl(const Shape& input, Rng& /*rng*/) override {
         const Shape channels(1, input.c, 1, 1);

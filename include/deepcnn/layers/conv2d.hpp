@@ -118,6 +118,26 @@ public:
     }
     Tensor<Scalar>& weight() { return weight_; }
     Tensor<Scalar>& bias() { return bias_; }
+    bool has_bias() const { return use_bias_; }
+
+    // Inference with other parameters (model/inference_plan.hpp: a following BatchNorm folded in): y = conv(x,
+    // weight) + bias, then with `relu` max(y, 0). weight (K, C / groups, KH, KW), bias (1, K, 1, 1). Runs the kernels
+    // forward runs and caches nothing: a backward after it still refers to the last forward(). Throws shape_error
+    // naming the layer for an input or parameters of other shapes.
+    void forward_folded(const Tensor<Scalar>& x, Tensor<Scalar>& y, const Tensor<Scalar>& weight,
+                        const Tensor<Scalar>& bias, bool relu) {
+        if (!this->built()) throw error(this->where() + ": forward called before build()");
+        if (x.shape().with_batch(1) != this->input_shape() || x.n() <= 0) {
+            throw shape_error(this->where() + ": expected input " + this->input_shape().sample_str() + ", got " +
+                              x.shape().str());
+        }
+        if (weight.shape() != weight_.shape() || bias.shape() != Shape(1, filters_, 1, 1)) {
+            throw shape_error(this->where() + ": folded weight " + weight.shape().str() + " and bias " +
+                              bias.shape().str() + ", expected " + weight_.shape().str() + " and " +
+                              Shape(1, filters_, 1, 1).str());
+        }
+        convolve(x, y, weight.data(), bias.data(), relu);
+    }
 
 protected:
     void build_impl(const Shape& input, Rng& rng) override {
@@ -135,19 +155,7 @@ protected:
     // Keeps x for backward-weights: a pointer when the caller retains it (input_retained()), else a copy.
     void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) override {
         input_.keep(x, this->input_retained());
-        y.resize(output_shape(x.shape()));
-        const Scalar* bias = use_bias_ ? bias_.data() : nullptr;
-        if (groups_ > 1) {
-            ConvArgs<Scalar> a = grouped_args(x.n());
-            a.x = x.data(), a.weight = weight_.data(), a.bias = bias, a.y = y.data();
-            kernels::grouped_conv2d_run(ConvDirection::forward, plan_.forward, geometry_, groups_, a);
-        } else if (kernels::simd_active<Scalar>()) {
-            ConvArgs<Scalar> a = kernel_args(x.n());
-            a.x = x.data(), a.weight = weight_.data(), a.bias = bias, a.y = y.data();
-            kernels::conv2d_run(ConvDirection::forward, plan_.forward, geometry_, a);
-        } else {
-            conv2d_forward(geometry_, x.n(), x.data(), weight_.data(), bias, y.data(), workspace());
-        }
+        convolve(x, y, weight_.data(), use_bias_ ? bias_.data() : nullptr, false);
     }
 
     // dweight = sum_n dy_n x im2col(x_n)^T;  dbias = sum of dy;  dx = col2im(weight^T x dy_n).
@@ -170,6 +178,26 @@ protected:
     void backward_params_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& /*scratch*/) override { backward_weights(dy); }
 
 private:
+    // y = conv(x, weight) + bias (bias may be null), then with `relu` max(y, 0) (0 for NaN, as the ReLU layer).
+    void convolve(const Tensor<Scalar>& x, Tensor<Scalar>& y, const Scalar* weight, const Scalar* bias, bool relu) {
+        y.resize(output_shape(x.shape()));
+        if (groups_ == 1 && kernels::simd_active<Scalar>()) {
+            ConvArgs<Scalar> a = kernel_args(x.n());
+            a.x = x.data(), a.weight = weight, a.bias = bias, a.y = y.data(), a.relu = relu;
+            kernels::conv2d_run(ConvDirection::forward, plan_.forward, geometry_, a);
+            return;
+        }
+        if (groups_ > 1) {
+            ConvArgs<Scalar> a = grouped_args(x.n());
+            a.x = x.data(), a.weight = weight, a.bias = bias, a.y = y.data();
+            kernels::grouped_conv2d_run(ConvDirection::forward, plan_.forward, geometry_, groups_, a);
+        } else {
+            conv2d_forward(geometry_, x.n(), x.data(), weight, bias, y.data(), workspace());
+        }
+        if (relu)
+            for (std::size_t i = 0; i < y.size(); ++i) y[i] = y[i] > Scalar(0) ? y[i] : Scalar(0);
+    }
+
     // dweight and dbias from dy and the kept input.
     void backward_weights(const Tensor<Scalar>& dy) {
         Scalar* dbias = use_bias_ ? dbias_.data() : nullptr;

@@ -22,6 +22,7 @@
 #include "../parallel/thread_pool.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
+#include "inference_plan.hpp"
 #include "model_base.hpp"
 #include "model_common.hpp"
 
@@ -143,12 +144,17 @@ public:
     }
 
     std::size_t size() const { return nodes_.size(); }
-    Layer<Scalar>& layer(std::size_t i) { return *nodes_.at(i).layer; }
+    // Node i's layer; the non-const one may be used to write parameters, so it drops the inference plan.
+    Layer<Scalar>& layer(std::size_t i) {
+        this->parameters_changed();
+        return *nodes_.at(i).layer;
+    }
     const Layer<Scalar>& layer(std::size_t i) const { return *nodes_.at(i).layer; }
-    // The layer of the node named `name`; throws config_error if there is none.
+    // The layer of the node named `name` (dropping the inference plan); throws config_error if there is none.
     Layer<Scalar>& layer(const std::string& name) {
         const int value = find_value(name);
         if (value <= 0) throw config_error("Graph: no node \"" + name + "\"");
+        this->parameters_changed();
         return *node_of(value).layer;
     }
     // Node i's name, as in parameter names ("res2_add.weight").
@@ -216,6 +222,24 @@ private:
         std::vector<Tensor<Scalar>> dx_scratch;      // an input's gradient before it is added to another's
     };
 
+    Layer<Scalar>& owned_layer(std::size_t i) { return *nodes_[i].layer; }
+    // The inference plan: node k's only reader is the one node that reads value k + 1, where a single input does.
+    void build_inference_plan(InferencePlan<Scalar>& plan) {
+        std::vector<Layer<Scalar>*> layers;
+        std::vector<std::size_t> reader(nodes_.size(), InferencePlan<Scalar>::none);
+        std::vector<bool> skipped;
+        for (std::size_t k = 0; k < nodes_.size(); ++k) {
+            layers.push_back(nodes_[k].layer.get());
+            skipped.push_back(nodes_[k].fused_into_input);
+            for (int value : nodes_[k].inputs)
+                if (value > 0 && consumers_[value] == 1) reader[static_cast<std::size_t>(value) - 1] = k;
+        }
+        plan.build(layers, reader, skipped);
+    }
+    const Tensor<Scalar>& forward_planned(const Tensor<Scalar>& x, const InferencePlan<Scalar>& plan) {
+        return forward_through(x, logits_end(), &plan);
+    }
+
     static void check_name(const std::string& what, const std::string& name) {
         if (name.empty() || name.find('.') != std::string::npos || name.find('/') != std::string::npos) {
             throw config_error(what + " \"" + name + "\" must be non-empty, without '.' or '/'");
@@ -260,8 +284,11 @@ private:
         }
     }
 
-    // Runs nodes [0, end); returns the output of node end - 1 (the input if end is 0).
-    const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end) {
+    // Runs nodes [0, end), or with an inference plan as it says (then nothing is left to back-propagate); returns
+    // the output of node end - 1 (the input if end is 0).
+    const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end,
+                                          const InferencePlan<Scalar>* plan = nullptr) {
+        using Step = typename InferencePlan<Scalar>::Step;
         check_complete();
         this->check_parameter_shapes();
         if (x.shape().with_batch(1) != input_shape_) {
@@ -272,14 +299,17 @@ private:
         for (std::size_t k = 0; k < end; ++k) {
             Node& node = nodes_[k];
             const int value = static_cast<int>(k) + 1;
-            if (node.fused_into_input) {
+            const Step step = plan ? plan->step(k) : node.fused_into_input ? Step::skip : Step::run;
+            if (step == Step::skip) {
                 value_ptr_[value] = value_ptr_[node.inputs.front()];
                 continue;
             }
             if (this->mode_ == Mode::eval) throw_if_cancelled(this->cancel_, "evaluating the model");
             Tensor<Scalar>& y = activations_[k];
             this->timed(this->timings_.layers[k].forward_seconds, this->timings_.layers[k].forward_calls, [&] {
-                if (node.merge) {
+                if (step == Step::folded) {
+                    plan->run_folded(k, *value_ptr_[node.inputs.front()], y);
+                } else if (node.merge) {
                     for (std::size_t i = 0; i < node.inputs.size(); ++i) node.in_ptrs[i] = value_ptr_[node.inputs[i]];
                     node.merge->forward(node.in_ptrs, y);
                 } else {
@@ -289,7 +319,7 @@ private:
             value_ptr_[value] = &y;
         }
         forwarded_ = end;
-        forwarded_any_ = true;
+        forwarded_any_ = plan == nullptr;
         return *value_ptr_[end];
     }
 

@@ -1,8 +1,9 @@
 // deepcnn/model/model_base.hpp: ModelBase<Derived, Scalar>, the machinery Sequential and Graph share, written once
 // over what each offers (size(), layer(i), layer_name(i), forward_logits(x) and a private backward_through(dy,
 // input_gradient)): the thread pool lent to every layer, train / eval mode, per-layer timing, the named parameter
-// list, buffers, and train_step / predict / evaluate. A model derives from it (CRTP) and calls adopt() for each layer
-// it adds.
+// list, buffers, the inference plan (inference_plan.hpp) and train_step / predict / evaluate. A model derives from it
+// (CRTP), offers owned_layer(i) (layer(i) without dropping the inference plan), build_inference_plan(plan) and
+// forward_planned(x, plan), and calls adopt() for each layer it adds.
 #pragma once
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "../parallel/thread_pool.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
+#include "inference_plan.hpp"
 #include "model_common.hpp"
 
 namespace deepcnn {
@@ -43,7 +45,7 @@ public:
     // bit-identical for a given seed whatever the count.
     void set_threads(int threads) {
         pool_ = std::make_unique<ThreadPool>(threads);
-        for (std::size_t i = 0; i < model().size(); ++i) model().layer(i).set_thread_pool(pool_.get());
+        for (std::size_t i = 0; i < model().size(); ++i) model().owned_layer(i).set_thread_pool(pool_.get());
     }
     int threads() const { return pool_->size(); }
 
@@ -73,7 +75,8 @@ public:
     // Dropout passes its input through).
     void set_mode(Mode mode) {
         mode_ = mode;
-        for (std::size_t i = 0; i < model().size(); ++i) model().layer(i).set_mode(trainable_[i] ? mode : Mode::eval);
+        for (std::size_t i = 0; i < model().size(); ++i)
+            model().owned_layer(i).set_mode(trainable_[i] ? mode : Mode::eval);
     }
     void train() { set_mode(Mode::train); }
     void eval() { set_mode(Mode::eval); }
@@ -82,12 +85,44 @@ public:
     // Every learnable parameter, named "LAYER.PARAM" ("conv2d_1.weight"), in layer order. The list is made as
     // layers are added (so that a training step does not build it again) and stays valid until the next add().
     // A parameter keeps the shape its layer built it with: forward and train_step throw shape_error naming it if a
-    // caller assigned it a tensor of another shape.
-    const std::vector<ParamRef<Scalar>>& params() { return params_; }
+    // caller assigned it a tensor of another shape. The caller may write the values: the inference plan is dropped.
+    const std::vector<ParamRef<Scalar>>& params() {
+        parameters_changed();
+        return params_;
+    }
     // The parameters of the layers that are not frozen: what train_step gives the optimizer.
-    const std::vector<ParamRef<Scalar>>& trainable_params() { return trainable_params_; }
-    // Every buffer (BatchNorm running statistics), named like params().
-    std::vector<BufferRef<Scalar>> buffers() { return buffers_; }
+    const std::vector<ParamRef<Scalar>>& trainable_params() {
+        parameters_changed();
+        return trainable_params_;
+    }
+    // Every buffer (BatchNorm running statistics), named like params(); the inference plan is dropped.
+    std::vector<BufferRef<Scalar>> buffers() {
+        parameters_changed();
+        return buffers_;
+    }
+
+    // Inference folding (on by default): predict and evaluate run the inference plan (inference_plan.hpp), a
+    // BatchNorm that alone reads a Conv2D's output folded into the convolution's weights and bias and a ReLU that
+    // alone reads either applied by the convolution; the results equal the layer-by-layer ones within float rounding
+    // (the folded weights are rounded once more). Off: predict and evaluate run every layer as forward does.
+    void set_folding(bool on) {
+        folding_ = on;
+        parameters_changed();
+    }
+    bool folding() const { return folding_; }
+    // Drops the inference plan, so that the next predict or evaluate folds the current values. train_step, params(),
+    // buffers(), the models' non-const layer() and every loader (they go through params()) call it; a caller that
+    // writes parameters through a layer reference kept from add() calls it too.
+    void parameters_changed() { plan_.clear(); }
+    // Logits (the output of every layer but a trailing Softmax) in eval mode, through the inference plan when folding
+    // is on (built here when there is none). Owned by the model, valid until the next forward; there is nothing to
+    // back-propagate afterwards (backward throws).
+    const Tensor<Scalar>& infer_logits(const Tensor<Scalar>& x) {
+        eval();
+        if (!folding_) return model().forward_logits(x);
+        if (!plan_.built()) model().build_inference_plan(plan_);
+        return model().forward_planned(x, plan_);
+    }
 
     // Freezing, for fine-tuning: a frozen layer's parameters are left out of the optimizer's steps and the layer
     // runs in eval mode (a frozen BatchNorm normalises with its running statistics and does not update them).
@@ -96,8 +131,8 @@ public:
     void set_trainable(std::size_t i, bool trainable) {
         check_layer_index(i, "set_trainable");
         trainable_[i] = trainable;
-        if (!trainable) model().layer(i).zero_grad();
-        model().layer(i).set_mode(trainable ? mode_ : Mode::eval);
+        if (!trainable) model().owned_layer(i).zero_grad();
+        model().owned_layer(i).set_mode(trainable ? mode_ : Mode::eval);
         update_trainable_params();
     }
     bool trainable(std::size_t i) const {
@@ -117,7 +152,7 @@ public:
         return total;
     }
     void zero_grad() {
-        for (std::size_t i = 0; i < model().size(); ++i) model().layer(i).zero_grad();
+        for (std::size_t i = 0; i < model().size(); ++i) model().owned_layer(i).zero_grad();
     }
 
     // The observer train_step tells about its backward pass (null: none); the caller keeps it alive.
@@ -129,6 +164,7 @@ public:
                           Optimizer<Scalar>& optimizer) {
         check_parameter_shapes();
         detail::check_finite(x, Derived::kind, "train_step");
+        parameters_changed();
         train();
         const Tensor<Scalar>& logits = model().forward_logits(x);
         StepResult result;
@@ -166,6 +202,7 @@ protected:
     // Takes a just-built layer named `name` into the model's mode, threads, timings, parameter and buffer lists
     // (with the shapes they were built with), as a layer that learns.
     void adopt(Layer<Scalar>& layer, const std::string& name) {
+        parameters_changed();
         layer.set_mode(mode_);
         layer.set_thread_pool(pool_.get());
         timings_.layers.push_back({name});
@@ -186,6 +223,7 @@ protected:
     }
     // Undoes adopt() for the last layer (Sequential::pop).
     void unadopt_last() {
+        parameters_changed();
         params_.resize(params_.size() - param_counts_.back());
         param_shapes_.resize(param_shapes_.size() - param_counts_.back());
         buffers_.resize(buffers_.size() - buffer_counts_.back());
@@ -258,6 +296,8 @@ protected:
     std::vector<ParamRef<Scalar>> trainable_params_;
     std::size_t lowest_trainable_ = 0;  // the lowest layer with parameters that learn (size(): none)
     Tensor<Scalar> loss_grad_;
+    bool folding_ = true;
+    InferencePlan<Scalar> plan_;  // built by infer_logits, dropped by parameters_changed
 
 private:
     Derived& model() { return static_cast<Derived&>(*this); }

@@ -1,6 +1,6 @@
 // deepcnn/model/model_common.hpp: what every model (Sequential, Graph) shares: the results of a training step and
 // of an evaluation, per-layer timings and the timer that fills them, and the batched prediction and evaluation
-// loops, written once over any model that offers eval() and forward_logits().
+// loops, written once over any model that offers infer_logits() (eval mode, the inference plan).
 #pragma once
 
 #include <algorithm>
@@ -102,6 +102,14 @@ void check_finite(const Tensor<Scalar>& x, const char* who, const char* where) {
     }
 }
 
+// Rows [first, first + count) of x: x itself where that is all of it (no copy), else a copy in `chunk`.
+template <class Scalar>
+const Tensor<Scalar>& batch_of(const Tensor<Scalar>& x, int first, int count, Tensor<Scalar>& chunk) {
+    if (first == 0 && count == x.n()) return x;
+    chunk = x.slice(first, count);
+    return chunk;
+}
+
 // Class probabilities (N, K, 1, 1) of `model` in eval mode, computed in batches of `batch`; `cancel` (may be null)
 // is polled before each batch.
 template <class Model, class Scalar>
@@ -115,8 +123,7 @@ Tensor<Scalar> predict_in_batches(Model& model, const char* who, const Tensor<Sc
     for (int first = 0; first < x.n(); first += batch) {
         throw_if_cancelled(cancel, "predicting");
         const int count = std::min(batch, x.n() - first);
-        chunk = x.slice(first, count);
-        const Tensor<Scalar>& logits = model.forward_logits(chunk);
+        const Tensor<Scalar>& logits = model.infer_logits(batch_of(x, first, count, chunk));
         const int K = static_cast<int>(logits.shape().per_sample());
         for (int i = 0; i < count; ++i) softmax_row(logits.sample(i), out.sample(first + i), K, 1);
     }
@@ -143,9 +150,9 @@ Evaluation evaluate_in_batches(Model& model, const char* who, const Tensor<Scala
     for (int first = 0; first < x.n(); first += batch) {
         throw_if_cancelled(cancel, "evaluating");
         const int count = std::min(batch, x.n() - first);
-        chunk = x.slice(first, count);
         const std::vector<int> chunk_labels(labels.begin() + first, labels.begin() + first + count);
-        const double l = double(batch_loss.forward(model.forward_logits(chunk), chunk_labels));
+        const Tensor<Scalar>& logits = model.infer_logits(batch_of(x, first, count, chunk));
+        const double l = double(batch_loss.forward(logits, chunk_labels));
         double w = 0.0;
         for (int label : chunk_labels) w += loss.class_weights().empty() ? 1.0 : loss.class_weights()[label];
         weighted_loss += l * w;

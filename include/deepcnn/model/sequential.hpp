@@ -27,6 +27,7 @@
 #include "../layers/softmax.hpp"
 #include "../loss/softmax_cross_entropy.hpp"
 #include "../optim/optimizer.hpp"
+#include "inference_plan.hpp"
 #include "layer_factory.hpp"
 #include "model_base.hpp"
 #include "model_common.hpp"
@@ -102,8 +103,10 @@ public:
 
 
     std::size_t size() const { return layers_.size(); }
+    // Layer i; the non-const one may be used to write parameters, so it drops the inference plan.
     Layer<Scalar>& layer(std::size_t i) {
         this->check_layer_index(i, "layer");
+        this->parameters_changed();
         return *layers_[i];
     }
     const Layer<Scalar>& layer(std::size_t i) const {
@@ -204,6 +207,21 @@ public:
     }
 
 private:
+    Layer<Scalar>& owned_layer(std::size_t i) { return *layers_[i]; }
+    // The inference plan of this chain: each layer's only reader is the next one.
+    void build_inference_plan(InferencePlan<Scalar>& plan) {
+        std::vector<Layer<Scalar>*> layers;
+        std::vector<std::size_t> reader;
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            layers.push_back(layers_[i].get());
+            reader.push_back(i + 1 < layers_.size() ? i + 1 : InferencePlan<Scalar>::none);
+        }
+        plan.build(layers, reader, fused_into_previous_);
+    }
+    const Tensor<Scalar>& forward_planned(const Tensor<Scalar>& x, const InferencePlan<Scalar>& plan) {
+        return forward_through(x, logits_end(), &plan);
+    }
+
     std::size_t logits_end() const {
         if (!layers_.empty() && layers_.back()->type() == "Softmax") return layers_.size() - 1;
         return layers_.size();
@@ -214,19 +232,28 @@ private:
                               x.shape().sample_str());
         }
     }
-    const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end) {
+    // Runs layers [0, end), or with an inference plan as it says (then nothing is left to back-propagate).
+    const Tensor<Scalar>& forward_through(const Tensor<Scalar>& x, std::size_t end,
+                                          const InferencePlan<Scalar>* plan = nullptr) {
+        using Step = typename InferencePlan<Scalar>::Step;
         check_input(x);
         this->check_parameter_shapes();
         const Tensor<Scalar>* in = &x;
         forwarded_ = 0;  // until this pass completes: a cancelled one leaves nothing to back-propagate
         for (std::size_t i = 0; i < end; ++i) {
-            if (fused_into_previous_[i]) continue;
+            const Step step = plan ? plan->step(i) : fused_into_previous_[i] ? Step::skip : Step::run;
+            if (step == Step::skip) continue;
             if (this->mode_ == Mode::eval) throw_if_cancelled(this->cancel_, "evaluating the model");
-            this->timed(this->timings_.layers[i].forward_seconds, this->timings_.layers[i].forward_calls,
-                  [&] { layers_[i]->forward(*in, activations_[i]); });
+            this->timed(this->timings_.layers[i].forward_seconds, this->timings_.layers[i].forward_calls, [&] {
+                if (step == Step::folded) {
+                    plan->run_folded(i, *in, activations_[i]);
+                } else {
+                    layers_[i]->forward(*in, activations_[i]);
+                }
+            });
             in = &activations_[i];
         }
-        forwarded_ = end;
+        forwarded_ = plan ? 0 : end;
         return *in;
     }
 
