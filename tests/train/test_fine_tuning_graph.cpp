@@ -257,3 +257,29 @@ TEST_CASE("a small Graph pretrained on three emotions of the sample is fine-tune
         CHECK(same_tensor(entry.second, after.at(entry.first)) == (entry.first.rfind("head.", 0) != 0));
     }
 }
+
+TEST_CASE("Graph::clone is a deep copy that predicts and trains as the original, apart from it", "[train][fine_tune][graph]") {
+    Graph<float> original = small_residual_graph(1);
+    const Tensor<float> images = random_images(6, 2);
+    const std::vector<int> labels{0, 1, 2, 0, 1, 2};
+    SoftmaxCrossEntropy<float> loss;
+    Adam<float> adam(0.01);
+    original.train_step(images, labels, loss, adam);  // BatchNorm statistics away from their start
+    original.freeze(0);
+
+    Graph<float> copy = original.clone();
+    REQUIRE(copy.size() == original.size());
+    CHECK(copy.summary() == original.summary());
+    CHECK_FALSE(copy.trainable(0));
+    CHECK(copy.fused(2) == original.fused(2));
+    const Tensor<float> before = original.predict(images);
+    CHECK(same_tensor(copy.predict(images), before));
+
+    // The same steps from here give the same bits; the copy's steps leave the original alone.
+    Adam<float> copy_adam(0.01), original_adam(0.01);
+    for (int i = 0; i < 3; ++i) copy.train_step(images, labels, loss, copy_adam);
+    CHECK(same_tensor(original.predict(images), before));
+    CHECK_FALSE(same_tensor(copy.predict(images), before));
+    for (int i = 0; i < 3; ++i) original.train_step(images, labels, loss, original_adam);
+    CHECK(same_tensor(copy.predict(images), original.predict(images)));
+}

@@ -23,6 +23,7 @@
 #include "../random.hpp"
 #include "../tensor.hpp"
 #include "inference_plan.hpp"
+#include "layer_factory.hpp"
 #include "model_base.hpp"
 #include "model_common.hpp"
 
@@ -141,6 +142,31 @@ public:
         grad_written_.assign(value_shapes_.size(), 0);
         forwarded_any_ = false;
         this->unadopt_last();
+    }
+
+    // A deep copy: the same nodes and inputs (each layer rebuilt from its type and configuration by make_layer),
+    // parameter and buffer values, layer random states, frozen layers, mode and thread count; the copy and the
+    // original share nothing. Throws error naming the node for a layer type make_layer does not know.
+    Graph clone() {
+        Graph copy(input_shape_, 0, input_name_);
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            const Node& node = nodes_[i];
+            LayerPtr<Scalar> layer;
+            try {
+                layer = make_layer<Scalar>(node.layer->type(), node.layer->config());
+            } catch (const error& e) {
+                throw error("Graph::clone: " + node.layer->where() + ": " + e.what());
+            }
+            copy.add(node.name, std::move(layer), node_inputs(i));
+            copy.set_trainable(i, this->trainable_[i]);
+            if (Rng* rng = node.layer->random_generator()) copy.nodes_[i].layer->random_generator()->set_state(rng->state());
+        }
+        for (std::size_t k = 0; k < this->params_.size(); ++k) *copy.params_[k].value = *this->params_[k].value;
+        for (std::size_t k = 0; k < this->buffers_.size(); ++k) *copy.buffers_[k].value = *this->buffers_[k].value;
+        copy.rng_ = this->rng_;
+        copy.set_threads(this->threads());
+        copy.set_mode(this->mode_);
+        return copy;
     }
 
     std::size_t size() const { return nodes_.size(); }
