@@ -158,14 +158,8 @@ public:
                 throw error("Graph::clone: " + node.layer->where() + ": " + e.what());
             }
             copy.add(node.name, std::move(layer), node_inputs(i));
-            copy.set_trainable(i, this->trainable_[i]);
-            if (Rng* rng = node.layer->random_generator()) copy.nodes_[i].layer->random_generator()->set_state(rng->state());
         }
-        for (std::size_t k = 0; k < this->params_.size(); ++k) *copy.params_[k].value = *this->params_[k].value;
-        for (std::size_t k = 0; k < this->buffers_.size(); ++k) *copy.buffers_[k].value = *this->buffers_[k].value;
-        copy.rng_ = this->rng_;
-        copy.set_threads(this->threads());
-        copy.set_mode(this->mode_);
+        this->copy_state_to(copy);
         return copy;
     }
 

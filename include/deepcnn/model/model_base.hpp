@@ -199,6 +199,21 @@ protected:
     ModelBase& operator=(ModelBase&&) noexcept = default;
     ~ModelBase() = default;
 
+    // The second half of clone(): `copy` holds the same layers built afresh; this gives it the frozen layers, each
+    // layer's random state, the parameter and buffer values, the model's random state, threads and mode.
+    void copy_state_to(Derived& copy) {
+        for (std::size_t i = 0; i < trainable_.size(); ++i) {
+            copy.set_trainable(i, trainable_[i]);
+            if (Rng* rng = model().owned_layer(i).random_generator())
+                copy.owned_layer(i).random_generator()->set_state(rng->state());
+        }
+        for (std::size_t k = 0; k < params_.size(); ++k) *copy.params_[k].value = *params_[k].value;
+        for (std::size_t k = 0; k < buffers_.size(); ++k) *copy.buffers_[k].value = *buffers_[k].value;
+        copy.rng_ = rng_;
+        copy.set_threads(threads());
+        copy.set_mode(mode_);
+    }
+
     // Takes a just-built layer named `name` into the model's mode, threads, timings, parameter and buffer lists
     // (with the shapes they were built with), as a layer that learns.
     void adopt(Layer<Scalar>& layer, const std::string& name) {

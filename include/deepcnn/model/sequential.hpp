@@ -135,14 +135,8 @@ public:
                 throw error("Sequential::clone: " + layers_[i]->where() + ": " + e.what());
             }
             copy.add(std::move(layer));
-            copy.set_trainable(i, this->trainable_[i]);
-            if (Rng* rng = layers_[i]->random_generator()) copy.layers_[i]->random_generator()->set_state(rng->state());
         }
-        for (std::size_t k = 0; k < this->params_.size(); ++k) *copy.params_[k].value = *this->params_[k].value;
-        for (std::size_t k = 0; k < this->buffers_.size(); ++k) *copy.buffers_[k].value = *this->buffers_[k].value;
-        copy.rng_ = this->rng_;
-        copy.set_threads(this->threads());
-        copy.set_mode(this->mode_);
+        this->copy_state_to(copy);
         return copy;
     }
 
