@@ -159,5 +159,44 @@ void adam_update(long count, const AdamStep<Scalar>& s, const Scalar* grad, Scal
     DEEPCNN_ISA_CALL(Scalar, adam_update(count, s, grad, value, m, v));
 }
 
+
+// Every dispatching function above, instantiated for one Scalar, listed once: DEEPCNN_KERNEL_INSTANTIATIONS(extern
+// template, float) declares the instantiations, DEEPCNN_KERNEL_INSTANTIATIONS(template, float) defines them. With
+// DEEPCNN_SEPARATE_KERNELS defined, every translation unit declares them and so leaves the kernels (three
+// instruction sets' copies, two thirds of a translation unit's compile time) to the one that includes
+// <deepcnn/kernels/instantiate_kernels.hpp>. A function missing from this list is still correct: each unit
+// then compiles its own copy.
+#define DEEPCNN_KERNEL_INSTANTIATIONS(KEYWORD, S)                                                                   \
+    KEYWORD std::size_t gemm_workspace_size<S>();                                                                 \
+    KEYWORD void gemm_parallel<S>(ThreadPool*, int, int, int, StridedMatrix<S>, StridedMatrix<S>, S*, long, bool, \
+                                  S*);                                                                            \
+    KEYWORD std::size_t conv2d_fast_workspace_size<S>(const ConvGeometry&, int);                                  \
+    KEYWORD void conv2d_forward_fast<S>(const ConvGeometry&, int, const S*, const S*, const S*, S*, S*,           \
+                                        ThreadPool*);                                                             \
+    KEYWORD void conv2d_backward_data_fast<S>(const ConvGeometry&, int, const S*, const S*, S*, S*, ThreadPool*); \
+    KEYWORD void conv2d_backward_weights_fast<S>(const ConvGeometry&, int, const S*, const S*, S*, S*, S*,        \
+                                                 ThreadPool*);                                                    \
+    KEYWORD ConvPlan conv2d_plan<S>(const ConvGeometry&, int, int);                                               \
+    KEYWORD std::vector<std::string> conv2d_variant_names<S>(ConvDirection);                                      \
+    KEYWORD void conv2d_run<S>(ConvDirection, const char*, const ConvGeometry&, const ConvArgs<S>&);              \
+    KEYWORD ConvPlan grouped_conv2d_plan<S>(const ConvGeometry&, int, int, int);                                  \
+    KEYWORD std::vector<std::string> grouped_conv2d_variant_names<S>(ConvDirection);                              \
+    KEYWORD void grouped_conv2d_run<S>(ConvDirection, const char*, const ConvGeometry&, int, const ConvArgs<S>&); \
+    KEYWORD void grouped_conv2d_fast<S>(ConvDirection, const ConvGeometry&, int, const ConvArgs<S>&);             \
+    KEYWORD void relu_forward<S>(long, const S*, S*, std::uint8_t*);                                              \
+    KEYWORD void relu_backward<S>(long, const S*, const std::uint8_t*, S*);                                       \
+    KEYWORD void batch_norm_shifted_sums<S>(const S*, long, S, S*, S*);                                           \
+    KEYWORD void batch_norm_normalize<S>(const S*, long, S, S, S*, std::uint8_t*);                                \
+    KEYWORD void batch_norm_gradient_sums<S>(const S*, const std::uint8_t*, const S*, long, S, S*, S*);           \
+    KEYWORD void batch_norm_input_gradient<S>(const S*, const std::uint8_t*, const S*, long, S, S, S, S, S*);     \
+    KEYWORD void max_pool_forward<S>(const ConvGeometry&, int, const S*, S*, std::int32_t*, ThreadPool*);         \
+    KEYWORD void max_pool_backward<S>(const ConvGeometry&, int, const S*, const std::int32_t*, S*, ThreadPool*);  \
+    KEYWORD void adam_update<S>(long, const AdamStep<S>&, const S*, S*, S*, S*);
+
+#if defined(DEEPCNN_SEPARATE_KERNELS)
+DEEPCNN_KERNEL_INSTANTIATIONS(extern template, float)
+DEEPCNN_KERNEL_INSTANTIATIONS(extern template, double)
+#endif
+
 }  // namespace kernels
 }  // namespace deepcnn
