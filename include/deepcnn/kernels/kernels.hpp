@@ -51,6 +51,17 @@ void gemm_parallel(ThreadPool* pool, int M, int N, int K, StridedMatrix<Scalar> 
     DEEPCNN_ISA_CALL(Scalar, gemm_parallel(pool, M, N, K, A, B, C, ldc, accumulate, workspace));
 }
 
+// ---- Matrix-vector products (gemv.hpp): Y (N, M) = X (N, K) A^T and Y (N, K) = X (N, M) A for a row-major A (M, K)
+// and a few rows of X, split over the pool's threads by outputs (bit-identical on any thread count).
+template <class Scalar>
+void gemv(ThreadPool* pool, int N, int M, int K, const Scalar* a, const Scalar* x, Scalar* y) {
+    DEEPCNN_ISA_CALL(Scalar, gemv(pool, N, M, K, a, x, y));
+}
+template <class Scalar>
+void gemv_transposed(ThreadPool* pool, int N, int M, int K, const Scalar* a, const Scalar* x, Scalar* y) {
+    DEEPCNN_ISA_CALL(Scalar, gemv_transposed(pool, N, M, K, a, x, y));
+}
+
 // ---- Convolution (conv2d_fast.hpp).
 template <class Scalar>
 std::size_t conv2d_fast_workspace_size(const ConvGeometry& g, int threads) {
