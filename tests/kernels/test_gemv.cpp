@@ -11,18 +11,18 @@
 #include <limits>
 #include <vector>
 
+#include "gradient_check.hpp"
 #include "isa_passes.hpp"
 
 using namespace deepcnn;
 
-// A named namespace: the unity build compiles this file with its neighbours (test_gemm.cpp has random_values too).
+// A named namespace: the unity build compiles this file with its neighbours.
 namespace gemv_test {
 
+// count values uniform in [-1, 1).
 template <class Scalar>
-std::vector<Scalar> random_values(std::size_t count, Rng& rng) {
-    std::vector<Scalar> v(count);
-    for (auto& e : v) e = static_cast<Scalar>(rng.uniform(-1.0, 1.0));
-    return v;
+Tensor<Scalar> random_values(long count, Rng& rng) {
+    return deepcnn_test::random_tensor<Scalar>(Shape(static_cast<int>(count), 1, 1, 1), rng);
 }
 
 // Y = X A^T (transposed: Y = X A) for A (M, K), with the fast kernel on `pool` (or none).
@@ -39,8 +39,8 @@ template <class Scalar>
 void check_gemv(int N, int M, int K, bool transposed) {
     Rng rng(static_cast<std::uint64_t>(N * 7919 + M * 104729 + K * 31 + transposed));
     const int in = transposed ? M : K, out = transposed ? K : M;
-    const auto a = random_values<Scalar>(static_cast<std::size_t>(M) * K, rng);
-    const auto x = random_values<Scalar>(static_cast<std::size_t>(N) * in, rng);
+    const auto a = random_values<Scalar>(static_cast<long>(M) * K, rng);
+    const auto x = random_values<Scalar>(static_cast<long>(N) * in, rng);
     const std::size_t count = static_cast<std::size_t>(N) * out;
     const Scalar sentinel = Scalar(1234.5);
     std::vector<Scalar> fast(count + 40, sentinel), ref(count, std::numeric_limits<Scalar>::quiet_NaN());
@@ -90,8 +90,8 @@ TEST_CASE("gemv gives the same bits on 1, 2 and 3 threads and in any batch", "[k
     Rng rng(11);
     // Large enough to be split between threads (gemv_min_parallel_products), with row and column tails.
     const int M = 203, K = 1301;
-    const auto a = gemv_test::random_values<float>(static_cast<std::size_t>(M) * K, rng);
-    const auto x = gemv_test::random_values<float>(static_cast<std::size_t>(5) * std::max(M, K), rng);
+    const auto a = gemv_test::random_values<float>(static_cast<long>(M) * K, rng);
+    const auto x = gemv_test::random_values<float>(5L * std::max(M, K), rng);
     for (bool transposed : {false, true}) {
         const int out = transposed ? K : M;
         for (int N : {1, 2, 5}) {

@@ -112,7 +112,7 @@ void gemv_columns(int M, int K, const float* a, const float* x, float* y, int j0
     for (; m < M; ++m) gemv_columns_block<NB, 1>(M, K, a + static_cast<long>(m) * K, x + m, y, j0, j1, m == 0);
 }
 
-// Runs body<NB>() for nb (1 <= nb <= NB) vectors.
+// Runs body(NB) (NB a std::integral_constant) for nb (1 <= nb <= NB) vectors.
 template <int NB, class Body>
 void with_vector_count(int nb, Body&& body) {
     if (nb == NB) {
@@ -121,11 +121,25 @@ void with_vector_count(int nb, Body&& body) {
         with_vector_count<NB - 1>(nb, body);
     }
 }
+
+// Runs body(n, NB) for X's N vectors in groups of NB <= gemv_vectors from vector n, in order.
+template <class Body>
+void for_vector_groups(int N, Body&& body) {
+    for (int n = 0; n < N; n += gemv_vectors)
+        with_vector_count<gemv_vectors>(std::min(gemv_vectors, N - n), [&](auto NB) { body(n, NB); });
+}
 #endif
 
-// Threads for a product of `products` multiply-adds: the pool's, or one below gemv_min_parallel_products.
-inline int gemv_threads(const ThreadPool* pool, long products) {
-    return pool && products >= gemv_min_parallel_products ? pool->size() : 1;
+// Runs body(begin, end) on each thread's share of `outputs` outputs (in multiples of `align`): on the pool's threads
+// where the product has gemv_min_parallel_products multiply-adds or more, else on the calling thread alone.
+template <class Body>
+void gemv_split(ThreadPool* pool, long products, int outputs, int align, Body&& body) {
+    const int threads = pool && products >= gemv_min_parallel_products ? pool->size() : 1;
+    pool_run(pool, threads, [&](int t) {
+        int begin = 0, end = 0;
+        split_range(outputs, threads, t, align, begin, end);
+        if (begin < end) body(begin, end);
+    });
 }
 
 }  // namespace detail
@@ -136,20 +150,13 @@ inline int gemv_threads(const ThreadPool* pool, long products) {
 template <class Scalar>
 void gemv(ThreadPool* pool, int N, int M, int K, const Scalar* a, const Scalar* x, Scalar* y) {
     if (N <= 0 || M <= 0) return;
-    const int threads = detail::gemv_threads(pool, static_cast<long>(N) * M * K);
-    pool_run(pool, threads, [&](int t) {
-        int begin = 0, end = 0;
-        split_range(M, threads, t, 8, begin, end);
-        if (begin >= end) return;
+    detail::gemv_split(pool, static_cast<long>(N) * M * K, M, 8, [&](int begin, int end) {
 #if DEEPCNN_ISA_AVX2
         if constexpr (std::is_same<Scalar, float>::value) {
-            for (int n = 0; n < N; n += detail::gemv_vectors) {
-                const int nb = std::min(detail::gemv_vectors, N - n);
-                detail::with_vector_count<detail::gemv_vectors>(nb, [&](auto NB) {
-                    detail::gemv_rows<decltype(NB)::value>(M, K, a, x + static_cast<long>(n) * K,
-                                                           y + static_cast<long>(n) * M, begin, end);
-                });
-            }
+            detail::for_vector_groups(N, [&](int n, auto NB) {
+                detail::gemv_rows<decltype(NB)::value>(M, K, a, x + static_cast<long>(n) * K,
+                                                       y + static_cast<long>(n) * M, begin, end);
+            });
             return;
         }
 #endif
@@ -163,31 +170,19 @@ void gemv(ThreadPool* pool, int N, int M, int K, const Scalar* a, const Scalar* 
 template <class Scalar>
 void gemv_transposed(ThreadPool* pool, int N, int M, int K, const Scalar* a, const Scalar* x, Scalar* y) {
     if (N <= 0 || K <= 0) return;
-    const int threads = detail::gemv_threads(pool, static_cast<long>(N) * M * K);
-    pool_run(pool, threads, [&](int t) {
-        int begin = 0, end = 0;
-        split_range(K, threads, t, 16, begin, end);
-        if (begin >= end) return;
+    detail::gemv_split(pool, static_cast<long>(N) * M * K, K, 16, [&](int begin, int end) {
 #if DEEPCNN_ISA_AVX2
         if constexpr (std::is_same<Scalar, float>::value) {
-            if (M <= 0) {
-                for (int n = 0; n < N; ++n) {
-                    float* row = y + static_cast<long>(n) * K;
-                    std::fill(row + begin, row + end, 0.0f);
-                }
-                return;
-            }
-            for (int n = 0; n < N; n += detail::gemv_vectors) {
-                const int nb = std::min(detail::gemv_vectors, N - n);
-                detail::with_vector_count<detail::gemv_vectors>(nb, [&](auto NB) {
+            if (M > 0) {
+                detail::for_vector_groups(N, [&](int n, auto NB) {
                     detail::gemv_columns<decltype(NB)::value>(M, K, a, x + static_cast<long>(n) * M,
                                                               y + static_cast<long>(n) * K, begin, end);
                 });
+                return;
             }
-            return;
         }
 #endif
-        gemv_transposed_ref_range(N, M, K, a, x, y, begin, end);
+        gemv_transposed_ref_range(N, M, K, a, x, y, begin, end);  // also the zeros of an empty sum (M = 0)
     });
 }
 
