@@ -66,11 +66,11 @@ public:
 
     // The largest batch whose Y = X W^T and dX = dY W run as matrix-vector products (kernels::gemv,
     // kernels::gemv_transposed) rather than the packed GEMM, which first copies all of W into panels. Measured by
-    // benchmarks/bench_dense on the fer and seed nets' Dense layers (4608 -> 256, 9216 -> 128; W 4.7 MB):
-    // on one thread of an Intel Xeon (family 6 model 207, W read from L3), the forward took 174 / 196 / 403 / 436 us
-    // at batches 1 / 4 / 6 / 8 against the GEMM's 466 / 511 / 511 / 468 (fer), and backward-data 183 / 242 / 466 /
-    // 490 against 404 / 445 / 466 / 452; the seed layer alike. Up to 4 images (the vectors one AVX-512 block
-    // takes) W is read once; above, once per 4 images, and the GEMM catches up by 6 to 8.
+    // benchmarks/bench_dense on the fer net's Dense 4608 -> 256 (W 4.7 MB; the seed net's 9216 -> 128 alike), Intel
+    // Xeon family 6 model 207, load average 1.05: on 1 thread the forward took 163 / 204 / 402 / 403 us at batches
+    // 1 / 4 / 6 / 8 against the GEMM's 446 / 454 / 471 / 443, backward-data 166 / 207 / 421 / 424 against
+    // 385 / 397 / 409 / 378; on 2 threads the forward 59 / 91 / 189 / 186 against 251 / 262 / 269 / 248 us. Up to
+    // 4 images (the vectors one AVX-512 block takes) W is read once; above, once per 4, and the GEMM catches up.
     static constexpr int gemv_max_batch = 4;
     // Whether a batch of n runs as matrix-vector products (float with AVX2 or AVX-512, n <= gemv_max_batch).
     static bool uses_gemv(int n) { return kernels::simd_active<Scalar>() && n <= gemv_max_batch; }
