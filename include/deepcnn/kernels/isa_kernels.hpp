@@ -27,6 +27,7 @@
 #include "conv_geometry.hpp"
 #include "elementwise_ref.hpp"
 #include "gemm_ref.hpp"
+#include "gemv_ref.hpp"
 #include "grouped_conv2d.hpp"
 #include "im2col.hpp"
 #include "isa.hpp"

@@ -21,6 +21,7 @@ using namespace ::deepcnn::detail;
 // In dependency order.
 #include "simd.hpp"
 #include "gemm.hpp"
+#include "gemv.hpp"
 #include "padded_image.hpp"
 #include "conv2d_direct.hpp"
 #include "conv2d_broadcast.hpp"

@@ -51,6 +51,17 @@ void gemm_parallel(ThreadPool* pool, int M, int N, int K, StridedMatrix<Scalar> 
     DEEPCNN_ISA_CALL(Scalar, gemm_parallel(pool, M, N, K, A, B, C, ldc, accumulate, workspace));
 }
 
+// ---- Matrix-vector products (gemv.hpp): Y (N, M) = X (N, K) A^T and Y (N, K) = X (N, M) A for a row-major A (M, K)
+// and a few rows of X, split over the pool's threads by outputs (bit-identical on any thread count).
+template <class Scalar>
+void gemv(ThreadPool* pool, int N, int M, int K, const Scalar* a, const Scalar* x, Scalar* y) {
+    DEEPCNN_ISA_CALL(Scalar, gemv(pool, N, M, K, a, x, y));
+}
+template <class Scalar>
+void gemv_transposed(ThreadPool* pool, int N, int M, int K, const Scalar* a, const Scalar* x, Scalar* y) {
+    DEEPCNN_ISA_CALL(Scalar, gemv_transposed(pool, N, M, K, a, x, y));
+}
+
 // ---- Convolution (conv2d_fast.hpp).
 template <class Scalar>
 std::size_t conv2d_fast_workspace_size(const ConvGeometry& g, int threads) {
@@ -166,10 +177,12 @@ void adam_update(long count, const AdamStep<Scalar>& s, const Scalar* grad, Scal
 // instruction sets' copies, two thirds of a translation unit's compile time) to the one that includes
 // <deepcnn/kernels/instantiate_kernels.hpp>. A function missing from this list is still correct: each unit
 // then compiles its own copy.
-#define DEEPCNN_KERNEL_INSTANTIATIONS(KEYWORD, S)                                                                   \
+#define DEEPCNN_KERNEL_INSTANTIATIONS(KEYWORD, S)                                                                 \
     KEYWORD std::size_t gemm_workspace_size<S>();                                                                 \
     KEYWORD void gemm_parallel<S>(ThreadPool*, int, int, int, StridedMatrix<S>, StridedMatrix<S>, S*, long, bool, \
                                   S*);                                                                            \
+    KEYWORD void gemv<S>(ThreadPool*, int, int, int, const S*, const S*, S*);                                     \
+    KEYWORD void gemv_transposed<S>(ThreadPool*, int, int, int, const S*, const S*, S*);                          \
     KEYWORD std::size_t conv2d_fast_workspace_size<S>(const ConvGeometry&, int);                                  \
     KEYWORD void conv2d_forward_fast<S>(const ConvGeometry&, int, const S*, const S*, const S*, S*, S*,           \
                                         ThreadPool*);                                                             \
