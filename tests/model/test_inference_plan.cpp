@@ -325,8 +325,9 @@ TEST_CASE("Weights prepared once are kept until the plan is dropped", "[model][i
         model.set_prepared_weights(false);
         const Tensor<float> read_per_call = model.infer_logits(x);
         if (isa != Isa::portable) {
-            CHECK(conv.kernel_plan().find("forward broadcast") != std::string::npos ||
-                  conv.kernel_plan().find("forward winograd_transposed") != std::string::npos);
+            const std::string plan = conv.kernel_plan();
+            CHECK((plan.find("forward broadcast") != std::string::npos ||
+                   plan.find("forward winograd_transposed") != std::string::npos));
             CHECK(same_bits(after_write, before));  // the weights prepared before the write
             CHECK_FALSE(same_bits(read_per_call, before));
         }
