@@ -250,7 +250,8 @@ private:
     const Scalar* prepared_forward_weights(PreparedWeights& p, const Scalar* weight) {
         if (p.variant != plan_.forward || p.isa != plan_.isa || p.weight_shape != weight_.shape()) {
             p.data.resize(kernels::conv2d_forward_prepared_size<Scalar>(plan_.forward, geometry_));
-            if (!p.data.empty()) kernels::conv2d_forward_prepare<Scalar>(plan_.forward, geometry_, weight, p.data.data());
+            if (!p.data.empty())
+                kernels::conv2d_forward_prepare<Scalar>(plan_.forward, geometry_, weight, p.data.data());
             p.variant = plan_.forward;
             p.isa = plan_.isa;
             p.weight_shape = weight_.shape();
