@@ -2,7 +2,9 @@
 // a training step (forward, fused softmax cross-entropy, backward, Adam update) in images/s at batch 64 and 32,
 // inference (predict: BatchNorm folded into the convolutions, ReLU fused; model/inference_plan.hpp) in images/s at
 // batch 64 and batch-1 inference latency (the time per iteration), for these nets and the resnet Graph; and the
-// same inference with folding off (infer_unfolded), every layer run as in forward. 1 and 2 threads (set_threads).
+// same inference with folding off (infer_unfolded), every layer run as in forward, and at batch 1 with the folded
+// convolutions preparing their weights on every call (infer_unprepared: set_prepared_weights(false)). 1 and 2
+// threads (set_threads).
 // peak_RSS_MB is the process's peak resident memory so far: run one benchmark per process (--benchmark_filter) for
 // a per-net figure.
 #include <benchmark/benchmark.h>
@@ -50,12 +52,13 @@ void bm_train(benchmark::State& state, std::string net, int batch, int threads) 
     state.counters["peak_RSS_MB"] = peak_rss_mb();
 }
 
-void bm_infer(benchmark::State& state, std::string net, int batch, int threads, bool folding) {
+void bm_infer(benchmark::State& state, std::string net, int batch, int threads, bool folding, bool prepared) {
     fer::AnyNet any = fer::make_net(net, 3, 1);
     std::visit(
         [&](auto& model) {
             model.set_threads(threads);
             model.set_folding(folding);
+            model.set_prepared_weights(prepared);
             Batch data(batch);
             model.predict(data.x, batch);
             for (auto _ : state) benchmark::DoNotOptimize(model.predict(data.x, batch).data());
@@ -83,9 +86,13 @@ int main(int argc, char** argv) {
                     benchmark::RegisterBenchmark(
                         (net + (folding ? "/infer/batch:" : "/infer_unfolded/batch:") + std::to_string(batch) + t)
                             .c_str(),
-                        bm_infer, net, batch, threads, folding)
+                        bm_infer, net, batch, threads, folding, true)
                         ->UseRealTime()
                         ->Unit(benchmark::kMillisecond);
+            benchmark::RegisterBenchmark((net + "/infer_unprepared/batch:1" + t).c_str(), bm_infer, net, 1, threads,
+                                         true, false)
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond);
         }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

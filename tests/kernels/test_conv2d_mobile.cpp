@@ -1,6 +1,7 @@
 // tests/kernels/test_conv2d_mobile.cpp: the fast paths of residual and mobile nets, each variant forced by name on
 // every instruction set against the plain _ref kernels, on odd shapes (batch 1 and more, channels that are not
-// multiples of 8 or 16, odd sizes, padding 0, 1 and 2, stride 1 and 2), and bit-identical on 1, 2 and 3 threads:
+// multiples of 8 or 16, odd sizes, padding 0, 1 and 2, stride 1 and 2), and bit-identical on 1, 2 and 3 threads and
+// (forward) with the weights prepared once (ConvArgs::prepared_weight):
 // the convolution plan's "pointwise" variants (1x1 windows, kernels/conv2d_pointwise.hpp) and "broadcast_stride2"
 // (3x3 at stride 2, kernels/conv2d_broadcast.hpp), the grouped plan's
 // "depthwise3x3_lanes", "depthwise3x3" and "rows" (kernels/grouped_conv2d_plan.hpp); and which variant each plan
@@ -82,8 +83,10 @@ struct MobileOutputs {
 };
 
 // Runs variant `name` of direction d on `threads` threads, outputs and workspace NaN-filled first (every value
-// read must have been written).
-MobileOutputs run_mobile_variant(const MobileCase& c, const MobileOperands& o, ConvDirection d, const std::string& name, int threads) {
+// read must have been written). With `prepared` (a forward), the weights prepared once are passed and the raw
+// weights are NaN where the variant prepares any (it must read the prepared ones only).
+MobileOutputs run_mobile_variant(const MobileCase& c, const MobileOperands& o, ConvDirection d, const std::string& name,
+                                 int threads, bool prepared = false) {
     ThreadPool pool(threads);
     const float nan = std::numeric_limits<float>::quiet_NaN();
     MobileOutputs r;
@@ -96,6 +99,12 @@ MobileOutputs run_mobile_variant(const MobileCase& c, const MobileOperands& o, C
     a.N = c.N, a.x = o.x.data(), a.weight = o.w.data(), a.bias = o.b.data(), a.dy = o.dy.data();
     a.y = r.out.data(), a.dx = r.out.data(), a.dweight = r.out.data(), a.dbias = r.dbias.data();
     a.workspace = workspace.data(), a.pool = &pool;
+    std::vector<float> prepared_weight, nan_weight(o.w.size(), nan);
+    if (prepared) {
+        prepared_weight.assign(kernels::conv2d_forward_prepared_size<float>(name.c_str(), o.g), nan);
+        kernels::conv2d_forward_prepare<float>(name.c_str(), o.g, o.w.data(), prepared_weight.data());
+        if (!prepared_weight.empty()) a.prepared_weight = prepared_weight.data(), a.weight = nan_weight.data();
+    }
     if (c.groups == 1) {
         kernels::conv2d_run(d, name.c_str(), o.g, a);
     } else {
@@ -120,6 +129,11 @@ void check_mobile_variant(const MobileCase& c, const std::string& name,
             d == ConvDirection::forward ? o.y_ref : d == ConvDirection::backward_data ? o.dx_ref : o.dw_ref;
         CHECK(relative_difference(one.out, want) < 1e-5);
         if (d == ConvDirection::backward_weights) CHECK(relative_difference(one.dbias, o.db_ref) < 1e-5);
+        for (int threads : {1, 2}) {
+            INFO("weights prepared once, threads " << threads);
+            if (d == ConvDirection::forward && c.groups == 1)
+                CHECK(run_mobile_variant(c, o, d, name, threads, true).out == one.out);
+        }
         for (int threads : {2, 3}) {
             INFO("threads " << threads);
             const MobileOutputs many = run_mobile_variant(c, o, d, name, threads);

@@ -1,12 +1,14 @@
 // tests/model/test_inference_plan.cpp: inference folding (model/inference_plan.hpp). predict and evaluate with the
 // BatchNorms folded into the convolutions and the ReLUs fused give the layer-by-layer results within float rounding
 // on the FER nets (fer, seed, large, resnet) and within 1e-12 in double, bit-identically on 1, 2 and 3 threads; the
-// plan follows every change of the parameters; training and activations() are not touched by it.
+// plan follows every change of the parameters; training and activations() are not touched by it; the forward
+// variants' weights prepared once give the bits of weights prepared per call.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/deepcnn.hpp>
 
 #include "../../examples/fer_nets.hpp"
+#include "../kernels/isa_passes.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -280,4 +282,57 @@ TEST_CASE("A convolution's forward with the ReLU folded in equals the forward th
                       "and (1, 16, 1, 1)");
     CHECK_THROWS_WITH(conv.forward_folded(Tensor<float>(Shape(1, 3, 12, 12)), fused, conv.weight(), conv.bias(), true),
                       "layer 1 (Conv2D): expected input (8, 12, 12), got (1, 3, 12, 12)");
+}
+
+TEST_CASE("Weights prepared once give the bits of weights prepared on every call, as the variant changes",
+          "[model][inference_plan]") {
+    // Two copies of the fer net, one keeping its prepared weights, through batch sizes, thread counts and instruction
+    // sets that change the forward variants (batch 1 and 4 run broadcast and Winograd on the 12x12 layers).
+    Sequential<float> kept = std::get<Sequential<float>>(fer::make_net("fer", 3, 1));
+    Sequential<float> per_call = std::get<Sequential<float>>(fer::make_net("fer", 3, 1));
+    randomize_batch_norms(kept, 13);
+    randomize_batch_norms(per_call, 13);
+    per_call.set_prepared_weights(false);
+    CHECK(kept.prepared_weights());
+    CHECK_FALSE(per_call.prepared_weights());
+    for_each_isa([&](Isa) {
+        for (int n : {1, 4, 1})
+            for (int threads : {1, 2}) {
+                INFO(n << " images on " << threads << " threads");
+                const Tensor<float> x = folding_inputs<float>(kept.input_shape(), n, 20 + n);
+                kept.set_threads(threads);
+                per_call.set_threads(threads);
+                const Tensor<float> first = kept.infer_logits(x);
+                CHECK(same_bits(first, per_call.infer_logits(x)));
+                CHECK(same_bits(kept.infer_logits(x), first));
+            }
+    });
+}
+
+TEST_CASE("Weights prepared once are kept until the plan is dropped", "[model][inference_plan]") {
+    // conv -> ReLU folds without a BatchNorm: the plan runs the layer's own weights, so a write through a reference
+    // kept from add() shows which weights the forward read. 32 channels of 12x12 run broadcast (AVX-512) or the
+    // transposed Winograd (AVX2) at batch 1, both of which prepare their weights.
+    for_each_isa([&](Isa isa) {
+        Sequential<float> model(Shape(1, 32, 12, 12), 2);
+        auto& conv = model.add(Conv2D<float>(64, 3));
+        model.add(ReLU<float>());
+        model.add(Flatten<float>());
+        const Tensor<float> x = folding_inputs<float>(model.input_shape(), 1, 3);
+        const Tensor<float> before = model.infer_logits(x);
+        for (auto& w : conv.weight()) w = -w;
+        const Tensor<float> after_write = model.infer_logits(x);
+        model.set_prepared_weights(false);
+        const Tensor<float> read_per_call = model.infer_logits(x);
+        if (isa != Isa::portable) {
+            const std::string plan = conv.kernel_plan();
+            CHECK((plan.find("forward broadcast") != std::string::npos ||
+                   plan.find("forward winograd_transposed") != std::string::npos));
+            CHECK(same_bits(after_write, before));  // the weights prepared before the write
+            CHECK_FALSE(same_bits(read_per_call, before));
+        }
+        model.set_prepared_weights(true);
+        model.parameters_changed();
+        CHECK(same_bits(model.infer_logits(x), read_per_call));
+    });
 }

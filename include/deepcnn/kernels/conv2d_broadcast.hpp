@@ -316,10 +316,11 @@ void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, con
 // just before into its own scratch, where they stay in its L2 (packing all of them first, into the shared `packed`,
 // measured 1.19-1.25x slower for backward-data at batch 1 on 2 threads on the 12x12 layers; on one thread packing first
 // is faster, 0.92-0.96x the other way). Each thread pads images into its own part of `workspace` (thread_scalars each:
-// padded_layout(g).size, then the scratch of gemm_workspace_size()).
+// padded_layout(g).size, then the scratch of gemm_workspace_size()). With `prepacked` (K * C*KH*KW scalars, as
+// pack_broadcast_blocks writes all the blocks) nothing is packed: every block is read from there.
 inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const float* weight, bool flipped,
                            const float* bias, float* y, float* packed, float* workspace, std::size_t thread_scalars,
-                           ThreadPool* pool, bool relu = false) {
+                           ThreadPool* pool, bool relu = false, const float* prepacked = nullptr) {
     constexpr int NB = broadcast_tile_blocks;
     const PaddedLayout l = padded_layout(g);
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
@@ -327,8 +328,9 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
     const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
     const int threads = pool ? pool->size() : 1, blocks = g.K / broadcast_filter_block;
     const bool by_blocks = N < threads;  // for_each_padded_image's split: the images, else each image's blocks
-    const bool tile_by_tile = by_blocks && N == 1 && NB * block_scalars <= gemm_workspace_size<float>();
-    if (!by_blocks) {
+    const bool tile_by_tile =
+        !prepacked && by_blocks && N == 1 && NB * block_scalars <= gemm_workspace_size<float>();
+    if (!by_blocks && !prepacked) {
         const int pack_threads = std::min(threads, static_cast<long>(g.K) * g.patch_size() >= 262144 ? blocks : 1);
         pool_run(pool, pack_threads, [&](int t) {
             int b0 = 0, b1 = 0;
@@ -352,6 +354,10 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
                 pack_broadcast_blocks(g, weight, flipped, scratch, b, e);
                 conv_blocks(image, scratch, n, b, e);
             }
+            return;
+        }
+        if (prepacked) {
+            conv_blocks(image, prepacked + b0 * block_scalars, n, b0, b1);
             return;
         }
         if (by_blocks && n == 0) pack_broadcast_blocks(g, weight, flipped, packed + b0 * block_scalars, b0, b1);

@@ -4,7 +4,8 @@
 // first variant in its list that applies and pays. The last variant of every list applies everywhere. Lists in
 // the SIMD passes hold every variant (for float; the transposed Winograd ones with AVX2's 6x16 tile only); the
 // portable pass and double hold the GEMM variants only.
-// conv2d_run forces a variant by name (tests, benchmarks); conv2d_plan names the ones a shape runs.
+// conv2d_run forces a variant by name (tests, benchmarks); conv2d_plan names the ones a shape runs;
+// conv2d_forward_prepare prepares a forward variant's weights once (ConvArgs::prepared_weight: inference).
 //
 //   forward           direct, broadcast, broadcast_stride2, winograd_transposed, winograd, pointwise, implicit_gemm
 //   backward-data     broadcast_flipped, broadcast_stride2, winograd_transposed_flipped, winograd_flipped, pointwise,
@@ -42,6 +43,10 @@ struct ConvVariant {
     // A forward variant that applies ConvArgs::relu in its output's epilogue; conv2d_run follows the others with a
     // pass of the ReLU over y.
     bool fuses_relu = false;
+    // A forward variant that prepares its weights (transforms or packs them) on every call, and reads them prepared
+    // once instead from ConvArgs::prepared_weight: the scalars they take, and the preparation (all the filters).
+    std::size_t (*prepared_scalars)(const ConvGeometry& g) = nullptr;
+    void (*prepare)(const ConvGeometry& g, const Scalar* weight, Scalar* prepared) = nullptr;
 };
 
 namespace detail {
@@ -92,7 +97,15 @@ inline bool forward_broadcast_applies(const ConvGeometry& g, int, int) { return 
 inline bool forward_broadcast_pays(const ConvGeometry& g, int N, int) { return broadcast_conv_pays(g, N); }
 inline void forward_broadcast_run(const ConvGeometry& g, const ConvArgs<float>& a) {
     broadcast_conv(g, a.N, a.x, a.weight, false, a.bias, a.y, a.workspace,
-                   a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool, a.relu);
+                   a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool, a.relu,
+                   a.prepared_weight);
+}
+// Its weights packed once: all the filter blocks (K/16, C*KH*KW, 16).
+inline std::size_t forward_broadcast_prepared_scalars(const ConvGeometry& g) {
+    return static_cast<std::size_t>(g.K) * g.patch_size();
+}
+inline void forward_broadcast_prepare(const ConvGeometry& g, const float* weight, float* prepared) {
+    pack_broadcast_blocks(g, weight, false, prepared, 0, g.K / broadcast_filter_block);
 }
 
 // Broadcast at stride 2 (3x3 windows, filters in blocks of 16; conv2d_broadcast.hpp), where a row has at least
@@ -116,7 +129,15 @@ inline bool forward_winograd_transposed_pays(const ConvGeometry& g, int N, int t
 }
 inline void forward_winograd_transposed_run(const ConvGeometry& g, const ConvArgs<float>& a) {
     winograd_forward_transposed(g, a.N, a.x, a.weight, false, a.workspace + conv2d_fast_flipped_scalars(g), a.bias,
-                                a.y, a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool);
+                                a.y, a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool,
+                                a.prepared_weight);
+}
+// Its weights transformed once: the 16 operands U_xi^T of all the filters.
+inline std::size_t forward_winograd_transposed_prepared_scalars(const ConvGeometry& g) {
+    return 16 * static_cast<std::size_t>(winograd_transposed_weights_stride(g));
+}
+inline void forward_winograd_transposed_prepare(const ConvGeometry& g, const float* weight, float* prepared) {
+    winograd_transform_weights_transposed(g, weight, false, prepared, 0, g.K);
 }
 
 // Winograd F(2x2, 3x3): 3x3 stride 1 on enough tiles (winograd_pays).
@@ -124,7 +145,13 @@ inline bool forward_winograd_applies(const ConvGeometry& g, int, int) { return w
 inline bool forward_winograd_pays(const ConvGeometry& g, int N, int) { return winograd_pays(g, N); }
 inline void forward_winograd_run(const ConvGeometry& g, const ConvArgs<float>& a) {
     winograd_forward(g, a.N, a.x, a.weight, false, a.workspace + conv2d_fast_flipped_scalars(g), a.bias, a.y,
-                     a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool, a.relu);
+                     a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool, a.relu,
+                     a.prepared_weight);
+}
+// Its weights transformed once: the 16 operands U_xi of all the filters.
+inline std::size_t forward_winograd_prepared_scalars(const ConvGeometry& g) { return winograd_weight_scalars(g); }
+inline void forward_winograd_prepare(const ConvGeometry& g, const float* weight, float* prepared) {
+    winograd_transform_weights(g, weight, false, prepared, 0, g.K);
 }
 #endif
 
@@ -386,15 +413,18 @@ std::vector<ConvVariant<Scalar>> conv2d_variants(ConvDirection d) {
 #if DEEPCNN_ISA_AVX2
             if constexpr (simd_variants<Scalar>()) {
                 list.push_back({"direct", forward_direct_applies, forward_direct_applies, forward_direct_run, true});
-                list.push_back(
-                    {"broadcast", forward_broadcast_applies, forward_broadcast_pays, forward_broadcast_run, true});
+                list.push_back({"broadcast", forward_broadcast_applies, forward_broadcast_pays, forward_broadcast_run,
+                                true, forward_broadcast_prepared_scalars, forward_broadcast_prepare});
                 list.push_back({"broadcast_stride2", forward_broadcast_stride2_applies, forward_broadcast_stride2_pays,
-                                forward_broadcast_stride2_run, true});
+                                forward_broadcast_stride2_run, true, forward_broadcast_prepared_scalars,
+                                forward_broadcast_prepare});
                 if (winograd_transposed_tile)
                     list.push_back({"winograd_transposed", forward_winograd_transposed_applies,
-                                    forward_winograd_transposed_pays, forward_winograd_transposed_run});
-                list.push_back(
-                    {"winograd", forward_winograd_applies, forward_winograd_pays, forward_winograd_run, true});
+                                    forward_winograd_transposed_pays, forward_winograd_transposed_run, false,
+                                    forward_winograd_transposed_prepared_scalars,
+                                    forward_winograd_transposed_prepare});
+                list.push_back({"winograd", forward_winograd_applies, forward_winograd_pays, forward_winograd_run, true,
+                                forward_winograd_prepared_scalars, forward_winograd_prepare});
             }
 #endif
             list.push_back({"pointwise", pointwise_variant_applies, pointwise_variant_applies,
@@ -458,6 +488,14 @@ const std::vector<ConvVariant<Scalar>>& variant_list(ConvDirection d) {
     return lists[static_cast<int>(d)];
 }
 
+// The variant `name` of direction d; throws config_error where this pass has none.
+template <class Scalar>
+const ConvVariant<Scalar>& named_variant(ConvDirection d, const char* name) {
+    for (const ConvVariant<Scalar>& v : variant_list<Scalar>(d))
+        if (std::strcmp(name, v.name) == 0) return v;
+    throw config_error(std::string("no convolution ") + conv_direction_name(d) + " variant named '" + name + "'");
+}
+
 // The first variant of the list that applies and pays (the last one always does).
 template <class Scalar>
 const ConvVariant<Scalar>& chosen_variant(ConvDirection d, const ConvGeometry& g, int N, int threads) {
@@ -486,18 +524,28 @@ ConvPlan conv2d_plan(const ConvGeometry& g, int N, int threads, Isa isa) {
 // not apply).
 template <class Scalar>
 void conv2d_run(ConvDirection d, const char* name, const ConvGeometry& g, const ConvArgs<Scalar>& a) {
-    const int threads = detail::pool_threads(a.pool);
-    for (const ConvVariant<Scalar>& v : detail::variant_list<Scalar>(d)) {
-        if (std::strcmp(name, v.name) != 0) continue;
-        if (!v.applies(g, a.N, threads)) {
-            throw config_error(std::string("convolution ") + conv_direction_name(d) + " variant '" + name +
-                               "' does not apply to " + conv_geometry_str(g));
-        }
-        v.run(g, a);
-        if (d == ConvDirection::forward && a.relu && !v.fuses_relu) detail::relu_output(g, a.N, a.y, a.pool);
-        return;
+    const ConvVariant<Scalar>& v = detail::named_variant<Scalar>(d, name);
+    if (!v.applies(g, a.N, detail::pool_threads(a.pool))) {
+        throw config_error(std::string("convolution ") + conv_direction_name(d) + " variant '" + name +
+                           "' does not apply to " + conv_geometry_str(g));
     }
-    throw config_error(std::string("no convolution ") + conv_direction_name(d) + " variant named '" + name + "'");
+    v.run(g, a);
+    if (d == ConvDirection::forward && a.relu && !v.fuses_relu) detail::relu_output(g, a.N, a.y, a.pool);
+}
+
+// Scalars of the weights the forward variant `name` prepares per call (ConvArgs::prepared_weight), 0 where it
+// prepares none (throws config_error where there is no such variant in this pass).
+template <class Scalar>
+std::size_t conv2d_forward_prepared_size(const char* name, const ConvGeometry& g) {
+    const ConvVariant<Scalar>& v = detail::named_variant<Scalar>(ConvDirection::forward, name);
+    return v.prepared_scalars ? v.prepared_scalars(g) : 0;
+}
+// Writes weight (K, C, KH, KW) prepared for the forward variant `name` into `prepared`
+// (conv2d_forward_prepared_size scalars), as the variant prepares them on each call; nothing where it prepares none.
+template <class Scalar>
+void conv2d_forward_prepare(const char* name, const ConvGeometry& g, const Scalar* weight, Scalar* prepared) {
+    const ConvVariant<Scalar>& v = detail::named_variant<Scalar>(ConvDirection::forward, name);
+    if (v.prepare) v.prepare(g, weight, prepared);
 }
 
 // The three directions, each running the variant its list chooses.

@@ -100,6 +100,17 @@ template <class Scalar>
 void conv2d_run(ConvDirection d, const char* name, const ConvGeometry& g, const ConvArgs<Scalar>& a) {
     DEEPCNN_ISA_CALL(Scalar, conv2d_run<Scalar>(d, name, g, a));
 }
+// The weights of the forward variant `name` prepared once, for ConvArgs::prepared_weight: their scalars (0 where the
+// variant prepares none), and the preparation of weight (K, C, KH, KW) into `prepared`. The layout belongs to the
+// active instruction set's variant.
+template <class Scalar>
+std::size_t conv2d_forward_prepared_size(const char* name, const ConvGeometry& g) {
+    DEEPCNN_ISA_CALL(Scalar, conv2d_forward_prepared_size<Scalar>(name, g));
+}
+template <class Scalar>
+void conv2d_forward_prepare(const char* name, const ConvGeometry& g, const Scalar* weight, Scalar* prepared) {
+    DEEPCNN_ISA_CALL(Scalar, conv2d_forward_prepare<Scalar>(name, g, weight, prepared));
+}
 
 // ---- Grouped convolution (grouped_conv2d_plan.hpp): the variant each direction runs (for a shape and batch, on any
 // thread count), their names, a forced run and the chosen run of direction d. No workspace.
@@ -192,6 +203,8 @@ void adam_update(long count, const AdamStep<Scalar>& s, const Scalar* grad, Scal
     KEYWORD ConvPlan conv2d_plan<S>(const ConvGeometry&, int, int);                                               \
     KEYWORD std::vector<std::string> conv2d_variant_names<S>(ConvDirection);                                      \
     KEYWORD void conv2d_run<S>(ConvDirection, const char*, const ConvGeometry&, const ConvArgs<S>&);              \
+    KEYWORD std::size_t conv2d_forward_prepared_size<S>(const char*, const ConvGeometry&);                        \
+    KEYWORD void conv2d_forward_prepare<S>(const char*, const ConvGeometry&, const S*, S*);                       \
     KEYWORD ConvPlan grouped_conv2d_plan<S>(const ConvGeometry&, int, int, int);                                  \
     KEYWORD std::vector<std::string> grouped_conv2d_variant_names<S>(ConvDirection);                              \
     KEYWORD void grouped_conv2d_run<S>(ConvDirection, const char*, const ConvGeometry&, int, const ConvArgs<S>&); \

@@ -502,10 +502,11 @@ struct WinogradBuffers {
 // on 2 threads: the filter split wins where the weights are many (24x24 images, 64-128 filters), the tile split where
 // the input is (48x48, 32 filters; the 24x24 backward-data's 32). Every output sums its channels in the GEMM's fixed
 // order, so results are bit-identical for any thread count and batch size. `workspace` holds winograd_thread_scalars(g)
-// per thread.
+// per thread. With `transformed` (winograd_weight_scalars(g), as winograd_transform_weights writes all the filters)
+// no weights are transformed: every thread reads them from there.
 inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const float* weight, bool flipped, float* U,
                              const float* bias, float* y, float* workspace, std::size_t thread_scalars,
-                             ThreadPool* pool, bool relu = false) {
+                             ThreadPool* pool, bool relu = false, const float* transformed = nullptr) {
     const int threads = pool ? pool->size() : 1;
     const WinogradLayout w = winograd_layout(g);
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
@@ -519,12 +520,13 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
             split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
             if (k0 == k1) return;
             const WinogradBuffers b = buffers(t);
-            winograd_transform_weights(g, weight, flipped, U, k0, k1);
+            if (!transformed) winograd_transform_weights(g, weight, flipped, U, k0, k1);
             const WinogradPanelsV panels(b.V, g.C, w.image_tiles);
             for (int n = 0; n < N; ++n) {
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, 0, w.tiles_h, 0, panels);
-                winograd_products(g, w, U, panels, w.image_tiles, b.M, b.gemm_ws, k0, k1, false);
+                winograd_products(g, w, transformed ? transformed : U, panels, w.image_tiles, b.M, b.gemm_ws, k0, k1,
+                                  false);
                 winograd_transform_output(g, w, b.M, 0, 0, w.tiles_h, bias, y + n * out_size, k0, k1, relu);
             }
         });
@@ -536,22 +538,25 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
             split_range(w.tiles_h, threads, t, 1, begin, end);
             if (begin == end) return;
             const WinogradBuffers b = buffers(t);
-            winograd_transform_weights(g, weight, flipped, b.U, 0, g.K);
+            if (!transformed) winograd_transform_weights(g, weight, flipped, b.U, 0, g.K);
             const WinogradPanelsV panels(b.V, g.C, (end - begin) * w.tiles_w);
             for (int n = 0; n < N; ++n) {
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, begin, end, 0, panels);
-                winograd_products(g, w, b.U, panels, (end - begin) * w.tiles_w, b.M, b.gemm_ws, 0, g.K, false);
+                winograd_products(g, w, transformed ? transformed : b.U, panels, (end - begin) * w.tiles_w, b.M,
+                                  b.gemm_ws, 0, g.K, false);
                 winograd_transform_output(g, w, b.M, 0, begin, end, bias, y + n * out_size, 0, g.K, relu);
             }
         });
         return;
     }
-    pool_run(pool, threads, [&](int t) {
-        int k0 = 0, k1 = 0;
-        split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
-        winograd_transform_weights(g, weight, flipped, U, k0, k1);
-    });
+    if (!transformed) {
+        pool_run(pool, threads, [&](int t) {
+            int k0 = 0, k1 = 0;
+            split_range(g.K, threads, t, GemmBlocking::MR, k0, k1);
+            winograd_transform_weights(g, weight, flipped, U, k0, k1);
+        });
+    }
     // Every chunk reads all of U: on one thread straight from U; on more, from a copy of each GEMM block in the
     // core's own cache. Copying measured 0.84-1.04x of reading in place on one thread and 0.90-1.15x on two
     // (faster on 14 of 18 entries) for the forward and backward-data of the nets' 3x3 layers at batch 64. The
@@ -568,7 +573,8 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, 0, w.tiles_h, static_cast<long>(n - n0) * w.image_tiles, panels);
             }
-            winograd_products(g, w, U, panels, (n1 - n0) * w.image_tiles, b.M, b.gemm_ws, 0, g.K, copy_u);
+            winograd_products(g, w, transformed ? transformed : U, panels, (n1 - n0) * w.image_tiles, b.M, b.gemm_ws,
+                              0, g.K, copy_u);
             for (int n = n0; n < n1; ++n)
                 winograd_transform_output(g, w, b.M, static_cast<long>(n - n0) * w.image_tiles, 0, w.tiles_h, bias,
                                           y + n * out_size, 0, g.K, relu);

@@ -105,10 +105,12 @@ inline void winograd_transposed_output(const ConvGeometry& g, const WinogradLayo
 // filters' 16 products and outputs. Or, on fewer images than threads with few filters (winograd_splits_image_rows, as
 // winograd_forward), the threads split each image's tile rows, each with all the weights transformed into its own
 // copy (b.U). Every output sums its channels in the GEMM's fixed order, as winograd_forward's do, so results are
-// bit-identical to it and for any thread count.
+// bit-identical to it and for any thread count. With `transformed` (as winograd_transform_weights_transposed writes
+// all the filters) no weights are transformed: every thread reads them from there.
 inline void winograd_forward_transposed(const ConvGeometry& g, int N, const float* x, const float* weight,
                                         bool flipped, float* U, const float* bias, float* y, float* workspace,
-                                        std::size_t thread_scalars, ThreadPool* pool) {
+                                        std::size_t thread_scalars, ThreadPool* pool,
+                                        const float* transformed = nullptr) {
     const WinogradLayout w = winograd_layout(g);
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const long u_stride = winograd_transposed_weights_stride(g);
@@ -125,7 +127,8 @@ inline void winograd_forward_transposed(const ConvGeometry& g, int N, const floa
         if (k0 == k1 || ty0 == ty1) return;
         const WinogradBuffers b(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
         float* u_own = split_tiles ? b.U : U;
-        winograd_transform_weights_transposed(g, weight, flipped, u_own, k0, k1);
+        if (!transformed) winograd_transform_weights_transposed(g, weight, flipped, u_own, k0, k1);
+        const float* u_read = transformed ? transformed : u_own;
         const long image_tiles = static_cast<long>(ty1 - ty0) * w.tiles_w;
         const long tiles = N * image_tiles;
         const WinogradPanelsVT panels(b.V, g.C, tiles);
@@ -135,7 +138,7 @@ inline void winograd_forward_transposed(const ConvGeometry& g, int N, const floa
         }
         const long m_stride = winograd_operand_stride(tiles * g.K);
         for (int xi = 0; xi < 16; ++xi) {
-            const PrepackedB<float> u{u_own + xi * u_stride, padded_columns, k0};
+            const PrepackedB<float> u{u_read + xi * u_stride, padded_columns, k0};
             gemm_packed(static_cast<int>(tiles), k1 - k0, g.C, panels.operand(xi), u, b.M + xi * m_stride + k0, g.K,
                         false, b.gemm_ws);
         }

@@ -120,12 +120,25 @@ public:
     Tensor<Scalar>& bias() { return bias_; }
     bool has_bias() const { return use_bias_; }
 
+    // The weights of forward_folded prepared once for the forward variant that runs (kernels::conv2d_forward_prepare:
+    // Winograd's transform, broadcast's packing), and what they were prepared for: the variant, the instruction set
+    // and the weights' shape. The caller keeps it beside weights that do not change while it is kept.
+    struct PreparedWeights {
+        std::string variant;  // empty: not prepared yet
+        Isa isa = Isa::portable;
+        Shape weight_shape;
+        std::vector<Scalar, Eigen::aligned_allocator<Scalar>> data;  // empty where the variant prepares none
+    };
+
     // Inference with other parameters (model/inference_plan.hpp: a following BatchNorm folded in): y = conv(x,
     // weight) + bias, then with `relu` max(y, 0). weight (K, C / groups, KH, KW), bias (1, K, 1, 1). Runs the kernels
-    // forward runs and caches nothing: a backward after it still refers to the last forward(). Throws shape_error
-    // naming the layer for an input or parameters of other shapes.
+    // forward runs and caches nothing: a backward after it still refers to the last forward(). With `prepared`,
+    // the forward variant reads its weights from there, prepared from `weight` on the first call and again whenever
+    // the variant (batch size, threads), the instruction set or the shape changed since: the caller promises the
+    // same `weight` values on every call with one `prepared`. The results are the same bits either way. Throws
+    // shape_error naming the layer for an input or parameters of other shapes.
     void forward_folded(const Tensor<Scalar>& x, Tensor<Scalar>& y, const Tensor<Scalar>& weight,
-                        const Tensor<Scalar>& bias, bool relu) {
+                        const Tensor<Scalar>& bias, bool relu, PreparedWeights* prepared = nullptr) {
         if (!this->built()) throw error(this->where() + ": forward called before build()");
         if (x.shape().with_batch(1) != this->input_shape() || x.n() <= 0) {
             throw shape_error(this->where() + ": expected input " + this->input_shape().sample_str() + ", got " +
@@ -136,7 +149,7 @@ public:
                               bias.shape().str() + ", expected " + weight_.shape().str() + " and " +
                               Shape(1, filters_, 1, 1).str());
         }
-        convolve(x, y, weight.data(), bias.data(), relu);
+        convolve(x, y, weight.data(), bias.data(), relu, prepared);
     }
 
 protected:
@@ -178,12 +191,15 @@ protected:
     void backward_params_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& /*scratch*/) override { backward_weights(dy); }
 
 private:
-    // y = conv(x, weight) + bias (bias may be null), then with `relu` max(y, 0) (0 for NaN, as the ReLU layer).
-    void convolve(const Tensor<Scalar>& x, Tensor<Scalar>& y, const Scalar* weight, const Scalar* bias, bool relu) {
+    // y = conv(x, weight) + bias (bias may be null), then with `relu` max(y, 0) (0 for NaN, as the ReLU layer); the
+    // fast kernels' forward variant reads `prepared` weights where given (forward_folded).
+    void convolve(const Tensor<Scalar>& x, Tensor<Scalar>& y, const Scalar* weight, const Scalar* bias, bool relu,
+                  PreparedWeights* prepared = nullptr) {
         y.resize(output_shape(x.shape()));
         if (groups_ == 1 && kernels::simd_active<Scalar>()) {
             ConvArgs<Scalar> a = kernel_args(x.n());
             a.x = x.data(), a.weight = weight, a.bias = bias, a.y = y.data(), a.relu = relu;
+            if (prepared) a.prepared_weight = prepared_forward_weights(*prepared, weight);
             kernels::conv2d_run(ConvDirection::forward, plan_.forward, geometry_, a);
             return;
         }
@@ -227,6 +243,20 @@ private:
         if (plan_.N != N || plan_.threads != threads || plan_.isa != active_isa())
             plan_ = kernels::conv2d_plan<Scalar>(geometry_, N, threads);
         return a;
+    }
+
+    // `p` prepared from weight for the plan's forward variant, remade where it was prepared for another variant,
+    // instruction set or shape; null where the variant prepares nothing.
+    const Scalar* prepared_forward_weights(PreparedWeights& p, const Scalar* weight) {
+        if (p.variant != plan_.forward || p.isa != plan_.isa || p.weight_shape != weight_.shape()) {
+            p.data.resize(kernels::conv2d_forward_prepared_size<Scalar>(plan_.forward, geometry_));
+            if (!p.data.empty())
+                kernels::conv2d_forward_prepare<Scalar>(plan_.forward, geometry_, weight, p.data.data());
+            p.variant = plan_.forward;
+            p.isa = plan_.isa;
+            p.weight_shape = weight_.shape();
+        }
+        return p.data.empty() ? nullptr : p.data.data();
     }
 
     // The pool of a grouped convolution's call on N images, with its plan (kernels/grouped_conv2d_plan.hpp) for

@@ -65,13 +65,24 @@ public:
     }
 
     Step step(std::size_t i) const { return steps_[i]; }
-    // Layer i's inference (Step::folded): its convolution with the folded parameters.
+    // Layer i's inference (Step::folded): its convolution with the folded parameters, which stay constant while the
+    // plan is built; so, with prepare_weights on, the weights its forward variant prepares (transforms, packs) are
+    // prepared on the first run and kept (Conv2D::PreparedWeights), remade where the variant changes (another batch
+    // size, thread count or instruction set). The results are the same bits either way.
     void run_folded(std::size_t i, const Tensor<Scalar>& x, Tensor<Scalar>& y) const {
         const Fold& f = folds_[fold_of_[i]];
-        f.conv->forward_folded(x, y, f.weight ? *f.weight : f.folded_weight, f.bias, f.relu);
+        f.conv->forward_folded(x, y, f.weight ? *f.weight : f.folded_weight, f.bias, f.relu,
+                               prepare_weights_ ? &f.prepared : nullptr);
     }
     // How many convolutions run with folded parameters.
     std::size_t folded_count() const { return folds_.size(); }
+    // Whether run_folded keeps the prepared weights (on by default; off: the variants prepare them on every call, as
+    // in forward). Kept across clear() and build().
+    void set_prepare_weights(bool on) {
+        prepare_weights_ = on;
+        for (Fold& f : folds_) f.prepared = {};
+    }
+    bool prepare_weights() const { return prepare_weights_; }
 
 private:
     struct Fold {
@@ -80,6 +91,7 @@ private:
         Tensor<Scalar> folded_weight;            // (K, C / groups, KH, KW): weight * scale per filter
         Tensor<Scalar> bias;                     // (1, K, 1, 1): bias * scale + offset
         bool relu = false;
+        mutable typename Conv2D<Scalar>::PreparedWeights prepared;  // the forward variant's weights, prepared once
     };
 
     // conv followed by bn (may be null: weights unchanged, a zero bias where it has none) and a ReLU or not.
@@ -110,6 +122,7 @@ private:
     }
 
     bool built_ = false;
+    bool prepare_weights_ = true;
     std::vector<Step> steps_;
     std::vector<std::size_t> fold_of_;  // layer -> its entry in folds_ (Step::folded)
     std::vector<Fold> folds_;

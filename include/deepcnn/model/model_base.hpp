@@ -110,6 +110,11 @@ public:
         parameters_changed();
     }
     bool folding() const { return folding_; }
+    // Weights prepared once (on by default): with folding, each folded convolution's forward variant transforms or
+    // packs its constant weights on the first inference and keeps them until the plan is dropped, instead of on every
+    // call; the results are the same bits. Off: every call prepares them (for comparisons).
+    void set_prepared_weights(bool on) { plan_.set_prepare_weights(on); }
+    bool prepared_weights() const { return plan_.prepare_weights(); }
     // Drops the inference plan, so that the next predict or evaluate folds the current values. train_step, params(),
     // buffers(), the models' non-const layer() and every loader (they go through params()) call it; a caller that
     // writes parameters through a layer reference kept from add() calls it too.
