@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tools/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DDEEPCNN_BUILD_EXAMPLES=ON >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target fer_train fer_predict
 
 replace=(--overwrite)
