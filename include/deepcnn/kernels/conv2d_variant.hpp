@@ -37,7 +37,7 @@ inline std::string conv_geometry_str(const ConvGeometry& g) {
 //   backward-weights  dweight (K, C, KH, KW) and dbias (K) [may be null] from x and dy
 // workspace: conv2d_fast_workspace_size(g, threads) scalars; pool may be null (the calling thread).
 // prepared_weight (forward only, may be null): `weight` already prepared for the variant that runs, as
-// conv2d_prepare_forward_weights writes it (Winograd's transformed U, broadcast's packed filter blocks); the variant
+// conv2d_forward_prepare writes it (Winograd's transformed U, broadcast's packed filter blocks); the variant
 // then reads it instead of preparing its own copy, with the same arithmetic: inference with constant weights
 // (model/inference_plan.hpp). Variants with nothing to prepare ignore it.
 template <class Scalar>

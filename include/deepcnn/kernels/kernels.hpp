@@ -181,7 +181,6 @@ void adam_update(long count, const AdamStep<Scalar>& s, const Scalar* grad, Scal
     DEEPCNN_ISA_CALL(Scalar, adam_update(count, s, grad, value, m, v));
 }
 
-
 // Every dispatching function above, instantiated for one Scalar, listed once: DEEPCNN_KERNEL_INSTANTIATIONS(extern
 // template, float) declares the instantiations, DEEPCNN_KERNEL_INSTANTIATIONS(template, float) defines them. With
 // DEEPCNN_SEPARATE_KERNELS defined, every translation unit declares them and so leaves the kernels (three

@@ -514,6 +514,7 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
     const auto buffers = [&](int t) {
         return WinogradBuffers(w, workspace + static_cast<std::size_t>(t) * thread_scalars);
     };
+    const float* shared_u = transformed ? transformed : U;  // the shared weights the products read
     if (N < threads && !winograd_splits_tiles(g, w)) {
         pool_run(pool, threads, [&](int t) {
             int k0 = 0, k1 = 0;
@@ -525,8 +526,7 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
             for (int n = 0; n < N; ++n) {
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, 0, w.tiles_h, 0, panels);
-                winograd_products(g, w, transformed ? transformed : U, panels, w.image_tiles, b.M, b.gemm_ws, k0, k1,
-                                  false);
+                winograd_products(g, w, shared_u, panels, w.image_tiles, b.M, b.gemm_ws, k0, k1, false);
                 winograd_transform_output(g, w, b.M, 0, 0, w.tiles_h, bias, y + n * out_size, k0, k1, relu);
             }
         });
@@ -573,8 +573,7 @@ inline void winograd_forward(const ConvGeometry& g, int N, const float* x, const
                 pad_image(g, w.padded, x + n * in_size, b.xp);
                 winograd_transform_input(g, w, b.xp, 0, w.tiles_h, static_cast<long>(n - n0) * w.image_tiles, panels);
             }
-            winograd_products(g, w, transformed ? transformed : U, panels, (n1 - n0) * w.image_tiles, b.M, b.gemm_ws,
-                              0, g.K, copy_u);
+            winograd_products(g, w, shared_u, panels, (n1 - n0) * w.image_tiles, b.M, b.gemm_ws, 0, g.K, copy_u);
             for (int n = n0; n < n1; ++n)
                 winograd_transform_output(g, w, b.M, static_cast<long>(n - n0) * w.image_tiles, 0, w.tiles_h, bias,
                                           y + n * out_size, 0, g.K, relu);
