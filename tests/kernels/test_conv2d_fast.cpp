@@ -346,13 +346,15 @@ TEST_CASE("every variant of the convolution's plan, forced by name, matches the 
           "[kernels][conv2d][plan]") {
     // Shapes that between them give every variant of every pass a case it applies to: the first layer (one channel,
     // 3x3 and 5x5), 3x3 layers of few and many tiles, whole 16-wide panels of filters, 5x5 with filter blocks of 16,
-    // stride 2 (channels and filters in blocks of 16 or not) and a 1x1 window.
+    // stride 2 (channels and filters in blocks of 16 or not), a 1x1 window, and single images of few filter blocks
+    // (the broadcast kernel then splits the rows between the threads; on 12-pixel rows it reads the image unpadded).
     const Case cases[] = {
         {2, 1, 12, 12, 16, 3, 3, 1, Padding::same()},   {1, 1, 10, 11, 16, 5, 5, 1, Padding::same()},
         {2, 32, 12, 12, 32, 3, 3, 1, Padding::same()},  {1, 64, 12, 12, 64, 3, 3, 1, Padding::same()},
         {2, 32, 13, 11, 48, 5, 5, 1, Padding::same()},  {2, 24, 9, 9, 20, 3, 3, 2, Padding::same()},
         {3, 40, 6, 6, 24, 1, 1, 1, Padding::valid()},   {1, 48, 24, 24, 32, 3, 3, 1, Padding::same()},
-        {2, 32, 11, 9, 32, 3, 3, 2, Padding::same()},
+        {2, 32, 11, 9, 32, 3, 3, 2, Padding::same()},   {1, 32, 12, 12, 32, 3, 3, 1, Padding::same()},
+        {1, 16, 48, 48, 32, 3, 3, 1, Padding::same()},
     };
     for_each_isa([&](Isa isa) {
         for (const ConvDirection d :
@@ -389,6 +391,7 @@ TEST_CASE("every variant of the convolution's plan, forced by name, matches the 
                         a.dweight = got.data(), a.dbias = dbias.data();
                         conv2d_backward_weights_ref(g, c.N, x.data(), dy.data(), want.data(), dbias_ref.data());
                     }
+                    std::vector<float> one_thread;  // the variant's result on 1 thread: 2 give the same bits
                     for (int threads : {1, 2}) {
                         ThreadPool pool(threads);
                         std::vector<float> workspace(kernels::conv2d_fast_workspace_size<float>(g, threads),
@@ -402,6 +405,11 @@ TEST_CASE("every variant of the convolution's plan, forced by name, matches the 
                         }
                         ++applied;
                         CHECK(relative_error(got, want) < 1e-5);
+                        if (threads == 1) {
+                            one_thread = got;
+                        } else {
+                            CHECK(std::memcmp(got.data(), one_thread.data(), got.size() * sizeof(float)) == 0);
+                        }
                         if (d == ConvDirection::forward) {  // the ReLU folded in: max(y, 0) of the same y, bit for bit
                             std::vector<float> fused(got.size(), std::numeric_limits<float>::quiet_NaN()), clipped;
                             for (float v : got) clipped.push_back(v > 0.0f ? v : 0.0f);
@@ -429,7 +437,17 @@ TEST_CASE("the plan names the variants the FER layers run, on each instruction s
     // fer conv1 (the first layer) and a 3x3 layer on 24x24 images of 32 channels, at batch 64.
     const ConvGeometry first = make_conv_geometry(1, 48, 48, 32, 3, 3, 1, 1, Padding::same());
     const ConvGeometry middle = make_conv_geometry(32, 24, 24, 64, 3, 3, 1, 1, Padding::same());
+    // fer conv2: 32 channels on 48x48 images, where the broadcast kernel beats Winograd with AVX-512.
+    const ConvGeometry wide = make_conv_geometry(32, 48, 48, 32, 3, 3, 1, 1, Padding::same());
     for_each_isa([&](Isa isa) {
+        const ConvPlan wide_plan = kernels::conv2d_plan<float>(wide, 64, 1);
+        if (isa == Isa::avx512) {
+            CHECK(std::string(wide_plan.forward) == "broadcast");
+            CHECK(std::string(wide_plan.backward_data) == "broadcast_flipped");
+        } else if (isa == Isa::avx2) {
+            CHECK(std::string(wide_plan.forward) == "winograd");
+            CHECK(std::string(wide_plan.backward_data) == "winograd_flipped");
+        }
         const ConvPlan a = kernels::conv2d_plan<float>(first, 64, 1), b = kernels::conv2d_plan<float>(middle, 64, 1);
         CHECK(a.isa == isa);
         if (isa == Isa::portable) {

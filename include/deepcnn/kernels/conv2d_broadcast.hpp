@@ -232,6 +232,27 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
         for (int i = 0; i < PIX; ++i) acc[j][i].store(tile + (j * PIX + i) * 16);
 }
 
+#if DEEPCNN_ISA_AVX512
+// out[f * P + i] = tile[i * 16 + f] (with `relu`, max(., 0): 0 for NaN and -0, as the ReLU layer) for the tile's
+// first n of its broadcast_tile_pixels pixels and its 16 filters: one block of a tile stored into the NCHW output,
+// transposed in registers (the scalar copy it replaces took about a tenth of fer conv2's forward on the Xeon 6/207).
+inline void store_broadcast_tile(const float* tile, int n, float* out, std::size_t P, bool relu) {
+    constexpr int PIX = broadcast_tile_pixels;
+    static_assert(PIX <= 16, "a tile's pixels fit one zmm");
+    __m512 r[16];
+    for (int i = 0; i < PIX; ++i) r[i] = _mm512_load_ps(tile + i * 16);
+    for (int i = PIX; i < 16; ++i) r[i] = _mm512_setzero_ps();
+    transpose_16x16_in_registers(r);
+    const __mmask16 valid = static_cast<__mmask16>((1u << n) - 1);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int f = 0; f < 16; ++f) {
+        // max_ps returns its second operand where either is NaN, and where both are zeros
+        const __m512 v = relu ? _mm512_max_ps(r[f], zero) : r[f];
+        _mm512_mask_storeu_ps(out + f * P, valid, v);
+    }
+}
+#endif
+
 // One image as the broadcast kernels read it: padded row r, column q at data[origin + r * Wp + q], planes `plane`
 // apart. Either the padded copy (origin 0) or, where no tile reads padding (broadcast_reads_only_image), the image
 // itself, unpadded (origin -(pad_top * W + pad_left)).
@@ -249,14 +270,14 @@ inline bool broadcast_reads_only_image(const ConvGeometry& g) {
     return g.stride_w == 1 && g.OW == broadcast_tile_pixels && g.pad_left == half && g.pad_left + g.W - g.OW == half;
 }
 
-// Filter blocks [b0, b1) of one image, their packed weights at `packed` (block b at packed + (b - b0) *
+// Filter blocks [b0, b1) of output rows [oh0, oh1) of one image, their packed weights at `packed` (block b at packed + (b - b0) *
 // C*KH*KW * 16): y (K, OH, OW) = conv + bias [bias may be null], with `relu` max(., 0), row by row. A row's last
 // tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
 // the valid ones. Kernel rows and (stride 1, with a padding of KW / 2 on a side) columns that read only padding are
 // skipped. S: the stride (1, or 2 on the padded copy).
 template <int KW, int S = 1>
 void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, const float* packed,
-                         const float* bias, float* y, int b0, int b1, bool relu) {
+                         const float* bias, float* y, int b0, int b1, bool relu, int oh0, int oh1) {
     constexpr int PIX = broadcast_tile_pixels, F = broadcast_filter_block, NB = broadcast_tile_blocks;
     const int R = g.patch_size(), P = g.out_pixels(), plane = image.plane;
     const std::size_t block_scalars = static_cast<std::size_t>(R) * F;
@@ -266,7 +287,7 @@ void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, con
     // Blocks [b, b + nb) of every row, nb = NB (or 1 for the last odd one).
     const auto blocks = [&](int b, auto nb) {
         constexpr int n_blocks = decltype(nb)::value;
-        for (int oh = 0; oh < g.OH; ++oh) {
+        for (int oh = oh0; oh < oh1; ++oh) {
             const int kh0 = std::max(0, g.pad_top - S * oh), kh1 = std::min(g.KH, g.pad_top + g.H - S * oh);
             for (int ow = 0; ow < g.OW; ow += PIX) {
                 const int n = std::min(PIX, g.OW - ow);
@@ -292,6 +313,9 @@ void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, con
                 for (int j = 0; j < n_blocks; ++j) {
                     float* out = y + static_cast<std::size_t>(b + j) * F * P + static_cast<std::size_t>(oh) * g.OW + ow;
                     const float* t = tile + j * PIX * F;
+#if DEEPCNN_ISA_AVX512
+                    store_broadcast_tile(t, n, out, P, relu);
+#else
                     if (relu) {
                         for (int f = 0; f < F; ++f, out += P)
                             for (int i = 0; i < n; ++i) out[i] = t[i * F + f] > 0.0f ? t[i * F + f] : 0.0f;
@@ -299,6 +323,7 @@ void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, con
                         for (int f = 0; f < F; ++f, out += P)
                             for (int i = 0; i < n; ++i) out[i] = t[i * F + f];
                     }
+#endif
                 }
             }
         }
@@ -308,11 +333,20 @@ void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, con
     for (; b < b1; ++b) blocks(b, std::integral_constant<int, 1>{});
 }
 
+// Whether broadcast_conv splits the output rows of each image between the threads: a batch smaller than the pool,
+// with too few filter blocks to give every thread a whole tile's worth (broadcast_tile_blocks), which the split by
+// blocks would leave to the one-block tile (fer conv2 at batch 1 on 2 threads, 32 filters: forward 0.20 -> 0.15 ms
+// on the Xeon 6/207). Every output is computed by the same tile either way.
+inline bool broadcast_splits_rows(const ConvGeometry& g, int N, int threads) {
+    return N < threads && g.K / broadcast_filter_block < broadcast_tile_blocks * threads && g.OH >= threads;
+}
+
 // y (N, K, OH, OW) = conv(x, weight) + bias [bias may be null] (with `relu`, then max(y, 0)) for a batch, the weights
 // packed (flipped when `flipped`, see pack_broadcast_blocks) into `packed` (K * C*KH*KW scalars). Threads split the
 // images when the batch fills the pool (the weights packed first, split by filter blocks where they are many);
-// otherwise they split the filter blocks, each packing its own and computing them on every image (one pass, no output
-// line written by two threads). With a single image, each thread computes its blocks a tile's blocks at a time, packed
+// otherwise they split the output rows where the filter blocks are too few (broadcast_splits_rows; the weights packed
+// first, split by blocks), else the filter blocks, each packing its own and computing them on every image (one
+// pass, no output line written by two threads). With a single image, each thread computes its blocks a tile's blocks at a time, packed
 // just before into its own scratch, where they stay in its L2 (packing all of them first, into the shared `packed`,
 // measured 1.19-1.25x slower for backward-data at batch 1 on 2 threads on the 12x12 layers; on one thread packing first
 // is faster, 0.92-0.96x the other way). Each thread pads images into its own part of `workspace` (thread_scalars each:
@@ -338,15 +372,46 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
             pack_broadcast_blocks(g, weight, flipped, packed + b0 * block_scalars, b0, b1);
         });
     }
-    const auto conv_blocks = [&](const BroadcastImage& image, const float* blocks_packed, int n, int b0, int b1) {
+    const auto conv_rows = [&](const BroadcastImage& image, const float* blocks_packed, int n, int b0, int b1,
+                               int oh0, int oh1) {
         if (g.stride_w == 2) {
-            broadcast_conv_rows<3, 2>(g, image, blocks_packed, bias, y + n * out_size, b0, b1, relu);
+            broadcast_conv_rows<3, 2>(g, image, blocks_packed, bias, y + n * out_size, b0, b1, relu, oh0, oh1);
         } else if (g.KW == 3) {
-            broadcast_conv_rows<3>(g, image, blocks_packed, bias, y + n * out_size, b0, b1, relu);
+            broadcast_conv_rows<3>(g, image, blocks_packed, bias, y + n * out_size, b0, b1, relu, oh0, oh1);
         } else {
-            broadcast_conv_rows<5>(g, image, blocks_packed, bias, y + n * out_size, b0, b1, relu);
+            broadcast_conv_rows<5>(g, image, blocks_packed, bias, y + n * out_size, b0, b1, relu, oh0, oh1);
         }
     };
+    const auto conv_blocks = [&](const BroadcastImage& image, const float* blocks_packed, int n, int b0, int b1) {
+        conv_rows(image, blocks_packed, n, b0, b1, 0, g.OH);
+    };
+    const bool reads_only_image = broadcast_reads_only_image(g);
+    const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const std::ptrdiff_t unpadded_origin = -(static_cast<std::ptrdiff_t>(g.pad_top) * g.W + g.pad_left);
+    if (broadcast_splits_rows(g, N, threads)) {
+        const float* all_packed = prepacked ? prepacked : packed;
+        if (!prepacked)
+            pool_run(pool, threads, [&](int t) {
+                int b0 = 0, b1 = 0;
+                split_range(blocks, threads, t, 1, b0, b1);
+                pack_broadcast_blocks(g, weight, flipped, packed + b0 * block_scalars, b0, b1);
+            });
+        pool_run(pool, threads, [&](int t) {
+            int oh0 = 0, oh1 = 0;
+            split_range(g.OH, threads, t, 1, oh0, oh1);
+            if (oh0 == oh1) return;
+            float* xp = workspace + static_cast<std::size_t>(t) * thread_scalars;
+            for (int n = 0; n < N; ++n) {
+                if (reads_only_image) {
+                    conv_rows({x + n * in_size, unpadded_origin, g.H * g.W, g.W}, all_packed, n, 0, blocks, oh0, oh1);
+                } else {
+                    pad_image(g, l, x + n * in_size, xp);
+                    conv_rows({xp, 0, l.Hp * l.Wp, l.Wp}, all_packed, n, 0, blocks, oh0, oh1);
+                }
+            }
+        });
+        return;
+    }
     const auto conv_image = [&](const BroadcastImage& image, float* scratch, int n, int b0, int b1) {
         if (tile_by_tile) {
             for (int b = b0; b < b1; b += NB) {
@@ -363,12 +428,10 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
         if (by_blocks && n == 0) pack_broadcast_blocks(g, weight, flipped, packed + b0 * block_scalars, b0, b1);
         conv_blocks(image, packed + b0 * block_scalars, n, b0, b1);
     };
-    if (broadcast_reads_only_image(g)) {
-        const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
-        const std::ptrdiff_t origin = -(static_cast<std::ptrdiff_t>(g.pad_top) * g.W + g.pad_left);
+    if (reads_only_image) {
         for_each_image_part(N, pool, blocks, 1, [&](int t, int n, int b0, int b1) {
             float* scratch = workspace + static_cast<std::size_t>(t) * thread_scalars + xp_scalars;
-            conv_image({x + n * in_size, origin, g.H * g.W, g.W}, scratch, n, b0, b1);
+            conv_image({x + n * in_size, unpadded_origin, g.H * g.W, g.W}, scratch, n, b0, b1);
         });
         return;
     }

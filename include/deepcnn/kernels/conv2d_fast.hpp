@@ -238,10 +238,24 @@ void sum_bias(const ConvGeometry& g, int N, const Scalar* dy, Scalar* dbias, int
 }
 
 #if DEEPCNN_ISA_AVX2
+// Whether the broadcast kernel beats Winograd on a 3x3 layer: with AVX-512, few input channels (Winograd's GEMMs
+// then sum over only C) on rows of at least broadcast_over_winograd_min_row pixels. Measured with bench_conv2d
+// --variants (Intel Xeon family 6 model 207; broadcast over Winograd, forward / backward-data): fer conv2 (32
+// channels, 48x48) 1.16x / 1.20x at batch 64 and 1.26x / 1.39x at batch 1 on 1 thread, 1.26x / 1.40x and 1.03x /
+// 1.08x on 2; fer conv3 (32 channels, 24x24) 0.78x forward at batch 64, so the 24-pixel rows stay with Winograd.
+// Plain AVX2 keeps Winograd, as measured on the Zen 3.
+constexpr int broadcast_over_winograd_max_channels = 32;
+constexpr int broadcast_over_winograd_min_row = 48;
+inline bool broadcast_beats_winograd(const ConvGeometry& g) {
+    return DEEPCNN_ISA_AVX512 && g.C <= broadcast_over_winograd_max_channels &&
+           g.OW >= broadcast_over_winograd_min_row;
+}
+
 // Whether a forward convolution of N images takes the broadcast kernel: 5x5 windows wherever it applies; 3x3 where
-// Winograd does not pay (12x12 images at batch 1), the kernel skipping the taps that read padding.
+// Winograd does not pay (12x12 images at batch 1) or where the broadcast kernel beats it (broadcast_beats_winograd),
+// the kernel skipping the taps that read padding.
 inline bool broadcast_conv_pays(const ConvGeometry& g, int N) {
-    return broadcast_conv_applies(g) && (g.KW == 5 || !winograd_pays(g, N));
+    return broadcast_conv_applies(g) && (g.KW == 5 || !winograd_pays(g, N) || broadcast_beats_winograd(g));
 }
 
 // Whether backward-weights takes the broadcast kernel: 5x5 windows, when one block's dy fits the thread's GEMM
