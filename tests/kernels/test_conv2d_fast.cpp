@@ -305,16 +305,15 @@ TEST_CASE("the broadcast kernels match the references", "[kernels][conv2d][broad
     CHECK(P::detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same()), 3));
     CHECK_FALSE(P::detail::broadcast_conv_pays(make_conv_geometry(16, 12, 12, 16, 3, 3, 1, 1, Padding::same()), 4));
     CHECK_FALSE(P::detail::broadcast_conv_pays(make_conv_geometry(16, 24, 24, 16, 3, 3, 1, 1, Padding::same()), 1));
-    // Rows one tile wide with a padding of KW / 2 on either side are read in place (12 pixels: AVX-512 only), as
-    // the 12x12 cases above are; not with wider padding or a partial tile.
-    const bool rows_of_12 = P::detail::broadcast_tile_pixels == 12;
-    CHECK(P::detail::broadcast_reads_only_image(make_conv_geometry(32, 12, 12, 32, 3, 3, 1, 1, Padding::same())) ==
-          rows_of_12);
-    CHECK(P::detail::broadcast_reads_only_image(make_conv_geometry(16, 12, 12, 16, 5, 5, 1, 1, Padding::same())) ==
-          rows_of_12);
+    // Rows of whole tiles (12 pixels with AVX-512, 6 with AVX2) with a padding of KW / 2 on either side are read in
+    // place, as the 12x12 and 48x48 cases above are; not with wider padding or a partial tile.
+    CHECK(P::detail::broadcast_reads_only_image(make_conv_geometry(32, 12, 12, 32, 3, 3, 1, 1, Padding::same())));
+    CHECK(P::detail::broadcast_reads_only_image(make_conv_geometry(16, 12, 12, 16, 5, 5, 1, 1, Padding::same())));
+    CHECK(P::detail::broadcast_reads_only_image(make_conv_geometry(16, 48, 48, 32, 3, 3, 1, 1, Padding::same())));
     CHECK_FALSE(P::detail::broadcast_reads_only_image(
         make_conv_geometry(48, 12, 12, 16, 3, 3, 1, 1, Padding::explicit_pad(1, 2))));
     CHECK_FALSE(P::detail::broadcast_reads_only_image(make_conv_geometry(16, 13, 13, 16, 3, 3, 1, 1, Padding::same())));
+    CHECK_FALSE(P::detail::broadcast_reads_only_image(make_conv_geometry(16, 20, 20, 16, 3, 3, 1, 1, Padding::same())));
     );
 }
 

@@ -262,12 +262,14 @@ struct BroadcastImage {
     int plane = 0, Wp = 0;
 };
 
-// Whether every tile of broadcast_conv_rows is both its row's first and last, with a padding of KW / 2 on either
-// side, so that the taps that read padding columns are all left out (and padding rows always are): the kernel then
-// reads the image unpadded, and no copy is made.
+// Whether the rows of broadcast_conv_rows are whole tiles, with a padding of KW / 2 on either side: the taps that
+// read padding columns, all on a row's first and last tile, are then left out (and padding rows always are), the
+// tiles between read the image's own columns, and the kernel reads the image unpadded: no copy is made (on fer conv2
+// at batch 1 on 2 threads, the copy each thread made was 4% of the net's inference).
 inline bool broadcast_reads_only_image(const ConvGeometry& g) {
     const int half = g.KW / 2;
-    return g.stride_w == 1 && g.OW == broadcast_tile_pixels && g.pad_left == half && g.pad_left + g.W - g.OW == half;
+    return g.stride_w == 1 && g.OW % broadcast_tile_pixels == 0 && g.pad_left == half &&
+           g.pad_left + g.W - g.OW == half;
 }
 
 // Filter blocks [b0, b1) of output rows [oh0, oh1) of one image, their packed weights at `packed` (block b at packed + (b - b0) *
@@ -345,13 +347,13 @@ inline bool broadcast_splits_rows(const ConvGeometry& g, int N, int threads) {
 // packed (flipped when `flipped`, see pack_broadcast_blocks) into `packed` (K * C*KH*KW scalars). Threads split the
 // images when the batch fills the pool (the weights packed first, split by filter blocks where they are many);
 // otherwise they split the output rows where the filter blocks are too few (broadcast_splits_rows; the weights packed
-// first, split by blocks), else the filter blocks, each packing its own and computing them on every image (one
-// pass, no output line written by two threads). With a single image, each thread computes its blocks a tile's blocks at a time, packed
-// just before into its own scratch, where they stay in its L2 (packing all of them first, into the shared `packed`,
-// measured 1.19-1.25x slower for backward-data at batch 1 on 2 threads on the 12x12 layers; on one thread packing first
-// is faster, 0.92-0.96x the other way). Each thread pads images into its own part of `workspace` (thread_scalars each:
-// padded_layout(g).size, then the scratch of gemm_workspace_size()). With `prepacked` (K * C*KH*KW scalars, as
-// pack_broadcast_blocks writes all the blocks) nothing is packed: every block is read from there.
+// first, split by blocks), else the filter blocks, each packing its own and computing them on every image (one pass, no
+// output line written by two threads). With a single image, each thread computes its blocks a tile's blocks at a time,
+// packed just before into its own scratch, where they stay in its L2 (packing all of them first, into the shared
+// `packed`, measured 1.19-1.25x slower for backward-data at batch 1 on 2 threads on the 12x12 layers; on one thread
+// packing first is faster, 0.92-0.96x the other way). Each thread pads images into its own part of `workspace`
+// (thread_scalars each: padded_layout(g).size, then the scratch of gemm_workspace_size()). With `prepacked` (K *
+// C*KH*KW scalars, as pack_broadcast_blocks writes all the blocks) nothing is packed: every block is read from there.
 inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const float* weight, bool flipped,
                            const float* bias, float* y, float* packed, float* workspace, std::size_t thread_scalars,
                            ThreadPool* pool, bool relu = false, const float* prepacked = nullptr) {
