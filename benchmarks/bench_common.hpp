@@ -18,7 +18,7 @@
 
 #include <time.h>
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
 
@@ -31,55 +31,62 @@ inline double thread_cpu_seconds() {
     return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
-// GFLOP/s of one thread running 10 independent FMA chains (as wide as the build's vectors: 16 lanes with
-// AVX-512, 8 with AVX2) for about `seconds` of its own CPU time, so that time spent descheduled by other tenants
-// does not count. The chains start from different values: identical ones were merged into one by the compiler,
-// which then measured one FMA's latency instead of the throughput.
+// Ten independent FMA chains of `iterations` steps on vectors of the instruction set the kernels run (16 lanes with
+// AVX-512, 8 with AVX2; compiled for it with a target attribute, as the kernels' passes are, so that a default-flags
+// build measures the same peak as a -march=native one); the FLOPs done. The chains start from different values:
+// identical ones were merged into one by the compiler, which then measured one FMA's latency instead of the
+// throughput.
+#if defined(__x86_64__) || defined(__i386__)
+#define BENCH_FMA_CHAINS(Vec, lanes, splat, fma, first)                                                        \
+    const Vec m = splat(0.999999f), b = splat(1e-7f);                                                          \
+    Vec a0 = splat(1e-7f), a1 = splat(2e-7f), a2 = splat(3e-7f), a3 = splat(4e-7f), a4 = splat(5e-7f);         \
+    Vec a5 = splat(6e-7f), a6 = splat(7e-7f), a7 = splat(8e-7f), a8 = splat(9e-7f), a9 = splat(1e-6f);         \
+    for (long i = 0; i < iterations; ++i) {                                                                    \
+        a0 = fma(a0, m, b), a1 = fma(a1, m, b), a2 = fma(a2, m, b), a3 = fma(a3, m, b), a4 = fma(a4, m, b);   \
+        a5 = fma(a5, m, b), a6 = fma(a6, m, b), a7 = fma(a7, m, b), a8 = fma(a8, m, b), a9 = fma(a9, m, b);   \
+    }                                                                                                          \
+    sink += first(a0) + first(a1) + first(a2) + first(a3) + first(a4) + first(a5) + first(a6) + first(a7) +   \
+            first(a8) + first(a9);                                                                             \
+    return 10.0 * lanes * 2 * iterations;
+
+__attribute__((target("avx512f"))) inline double fma_chains_avx512(long iterations, float& sink) {
+    BENCH_FMA_CHAINS(__m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_cvtss_f32)
+}
+__attribute__((target("avx2,fma"))) inline double fma_chains_avx2(long iterations, float& sink) {
+    BENCH_FMA_CHAINS(__m256, 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_cvtss_f32)
+}
+#undef BENCH_FMA_CHAINS
+#endif
+
+inline double fma_chains_portable(long iterations, float& sink) {
+    float a[16];
+    for (int j = 0; j < 16; ++j) a[j] = 1e-7f * float(j + 1);
+    for (long i = 0; i < iterations; ++i)
+        for (float& v : a) v = v * 0.999999f + 1e-7f;
+    for (float v : a) sink += v;
+    return 16.0 * 2 * iterations;
+}
+
+// GFLOP/s of one thread running the FMA chains for about `seconds` of its own CPU time, so that time spent
+// descheduled by other tenants does not count.
 inline double fma_loop_gflops(double seconds) {
     const long iterations = 1L << 22;
+    const deepcnn::Isa isa = deepcnn::active_isa();
     double flops = 0.0, elapsed = 0.0;
     const double start = thread_cpu_seconds();
     float sink = 0.0f;
     while (elapsed < seconds) {
-#if defined(__AVX512F__)
-        using Vec = __m512;
-        constexpr int lanes = 16;
-        const auto splat = [](float v) { return _mm512_set1_ps(v); };
-        const auto fma = [](Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); };
-        const auto first = [](Vec a) { return _mm512_cvtss_f32(a); };
-#elif defined(__AVX2__) && defined(__FMA__)
-        using Vec = __m256;
-        constexpr int lanes = 8;
-        const auto splat = [](float v) { return _mm256_set1_ps(v); };
-        const auto fma = [](Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); };
-        const auto first = [](Vec a) { return _mm256_cvtss_f32(a); };
-#endif
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-        const Vec m = splat(0.999999f), b = splat(1e-7f);
-        Vec a0 = splat(1e-7f), a1 = splat(2e-7f), a2 = splat(3e-7f), a3 = splat(4e-7f), a4 = splat(5e-7f);
-        Vec a5 = splat(6e-7f), a6 = splat(7e-7f), a7 = splat(8e-7f), a8 = splat(9e-7f), a9 = splat(1e-6f);
-        for (long i = 0; i < iterations; ++i) {
-            a0 = fma(a0, m, b);
-            a1 = fma(a1, m, b);
-            a2 = fma(a2, m, b);
-            a3 = fma(a3, m, b);
-            a4 = fma(a4, m, b);
-            a5 = fma(a5, m, b);
-            a6 = fma(a6, m, b);
-            a7 = fma(a7, m, b);
-            a8 = fma(a8, m, b);
-            a9 = fma(a9, m, b);
+#if defined(__x86_64__) || defined(__i386__)
+        if (isa == deepcnn::Isa::avx512) {
+            flops += fma_chains_avx512(iterations, sink);
+        } else if (isa == deepcnn::Isa::avx2) {
+            flops += fma_chains_avx2(iterations, sink);
+        } else {
+            flops += fma_chains_portable(iterations, sink);
         }
-        sink += first(a0) + first(a1) + first(a2) + first(a3) + first(a4) + first(a5) + first(a6) + first(a7) +
-                first(a8) + first(a9);
-        flops += 10.0 * lanes * 2 * iterations;
 #else
-        float a[16];
-        for (int j = 0; j < 16; ++j) a[j] = 1e-7f * float(j + 1);
-        for (long i = 0; i < iterations; ++i)
-            for (float& v : a) v = v * 0.999999f + 1e-7f;
-        for (float v : a) sink += v;
-        flops += 16.0 * 2 * iterations;
+        (void)isa;
+        flops += fma_chains_portable(iterations, sink);
 #endif
         elapsed = thread_cpu_seconds() - start;
     }
