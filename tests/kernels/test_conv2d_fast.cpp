@@ -288,7 +288,7 @@ TEST_CASE("the broadcast kernels match the references", "[kernels][conv2d][broad
         const ConvGeometry g = make_conv_geometry(s.C, s.H, s.W, s.K, s.KH, s.KW, s.stride, s.stride, s.padding);
         FOR_EACH_SIMD_PASS(
             CHECK(P::detail::broadcast_conv_pays(g, s.N));
-            CHECK(P::detail::broadcast_weights_pays(g) == (s.KW == 5));
+            CHECK(P::detail::broadcast_weights_pays(g, s.N) == (s.KW == 5));
             ConvGeometry t;
             CHECK((P::detail::backward_data_as_forward(g, t) && P::detail::broadcast_conv_pays(t, s.N)) ==
                   c.backward_data););
@@ -346,14 +346,15 @@ TEST_CASE("every variant of the convolution's plan, forced by name, matches the 
     // Shapes that between them give every variant of every pass a case it applies to: the first layer (one channel,
     // 3x3 and 5x5), 3x3 layers of few and many tiles, whole 16-wide panels of filters, 5x5 with filter blocks of 16,
     // stride 2 (channels and filters in blocks of 16 or not), a 1x1 window, and single images of few filter blocks
-    // (the broadcast kernel then splits the rows between the threads; on 12-pixel rows it reads the image unpadded).
+    // (the broadcast kernel then splits the rows between the threads; on 12-pixel rows it reads the image unpadded),
+    // and channels that do not fill the broadcast backward-weights' rows of channels.
     const Case cases[] = {
         {2, 1, 12, 12, 16, 3, 3, 1, Padding::same()},   {1, 1, 10, 11, 16, 5, 5, 1, Padding::same()},
         {2, 32, 12, 12, 32, 3, 3, 1, Padding::same()},  {1, 64, 12, 12, 64, 3, 3, 1, Padding::same()},
         {2, 32, 13, 11, 48, 5, 5, 1, Padding::same()},  {2, 24, 9, 9, 20, 3, 3, 2, Padding::same()},
         {3, 40, 6, 6, 24, 1, 1, 1, Padding::valid()},   {1, 48, 24, 24, 32, 3, 3, 1, Padding::same()},
         {2, 32, 11, 9, 32, 3, 3, 2, Padding::same()},   {1, 32, 12, 12, 32, 3, 3, 1, Padding::same()},
-        {1, 16, 48, 48, 32, 3, 3, 1, Padding::same()},
+        {1, 16, 48, 48, 32, 3, 3, 1, Padding::same()},  {2, 18, 10, 14, 16, 3, 3, 1, Padding::same()},
     };
     for_each_isa([&](Isa isa) {
         for (const ConvDirection d :
@@ -443,9 +444,12 @@ TEST_CASE("the plan names the variants the FER layers run, on each instruction s
         if (isa == Isa::avx512) {
             CHECK(std::string(wide_plan.forward) == "broadcast");
             CHECK(std::string(wide_plan.backward_data) == "broadcast_flipped");
+            CHECK(std::string(wide_plan.backward_weights) == "broadcast");
+            CHECK(std::string(kernels::conv2d_plan<float>(wide, 1, 1).backward_weights) == "winograd");
         } else if (isa == Isa::avx2) {
             CHECK(std::string(wide_plan.forward) == "winograd");
             CHECK(std::string(wide_plan.backward_data) == "winograd_flipped");
+            CHECK(std::string(wide_plan.backward_weights) == "winograd");
         }
         const ConvPlan a = kernels::conv2d_plan<float>(first, 64, 1), b = kernels::conv2d_plan<float>(middle, 64, 1);
         CHECK(a.isa == isa);

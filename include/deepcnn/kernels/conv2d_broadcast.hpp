@@ -558,10 +558,10 @@ template <int ROWS, int KW>
 inline void broadcast_weights_tile(int oh0, int oh1, int ow0, int ow1, const ConvGeometry& g, int Wp,
                                    const float* const* row, const float* dyb, float* sums, int row_stride) {
     Lanes16 acc[ROWS * KW];
-#pragma GCC unroll 10
+#pragma GCC unroll 12
     for (int t = 0; t < ROWS * KW; ++t) acc[t] = Lanes16::load(sums + (t / KW) * row_stride + (t % KW) * 16);
     const auto edge_pixel = [&](const float* const* in, int ow, const Lanes16& d) {
-#pragma GCC unroll 2
+#pragma GCC unroll 4
         for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 5
             for (int kw = 0; kw < KW; ++kw) {
@@ -571,38 +571,41 @@ inline void broadcast_weights_tile(int oh0, int oh1, int ow0, int ow1, const Con
     };
     for (int oh = oh0; oh < oh1; ++oh) {
         const float* in[ROWS];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
         for (int i = 0; i < ROWS; ++i) in[i] = row[i] + static_cast<std::size_t>(oh) * Wp;
         const float* d_row = dyb + static_cast<std::size_t>(oh) * g.OW * 16;
         for (int ow = 0; ow < ow0; ++ow) edge_pixel(in, ow, Lanes16::load(d_row + ow * 16));
         for (int ow = ow0; ow < ow1; ++ow) {
             const Lanes16 d = Lanes16::load(d_row + ow * 16);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
             for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 5
                 for (int kw = 0; kw < KW; ++kw) acc[i * KW + kw].fma(in[i] + ow + kw, d);
         }
         for (int ow = ow1; ow < g.OW; ++ow) edge_pixel(in, ow, Lanes16::load(d_row + ow * 16));
     }
-#pragma GCC unroll 10
+#pragma GCC unroll 12
     for (int t = 0; t < ROWS * KW; ++t) acc[t].store(sums + (t / KW) * row_stride + (t % KW) * 16);
 }
 
-// Channels per work item of broadcast_backward_weights, the tile's ROWS: with AVX-512 2, so that the tile's 10
-// accumulators (ROWS * KW) keep both FMA pipes busy through their latency; with plain AVX2 1, whose 10
-// accumulators take 20 of the 16 ymm registers at 2.
-#if DEEPCNN_ISA_AVX512
-constexpr int broadcast_weights_channels = 2;
-#else
-constexpr int broadcast_weights_channels = 1;
-#endif
+// Channels per work item of broadcast_backward_weights, the tile's ROWS, for windows KW wide: with AVX-512 2 on 5x5
+// and 4 on 3x3, so that the tile's 10 or 12 accumulators (ROWS * KW) keep both FMA pipes busy through their
+// latency; with plain AVX2 (a Lanes16 in two ymm) 1 and 2, 10 and 12 of the 16 ymm registers.
+template <int KW>
+constexpr int broadcast_weights_rows() {
+    return (DEEPCNN_ISA_AVX512 ? 2 : 1) * (KW == 3 ? 2 : 1);
+}
+constexpr int broadcast_weights_max_rows = broadcast_weights_rows<3>();
+inline int broadcast_weights_channels(int KW) {
+    return KW == 3 ? broadcast_weights_rows<3>() : broadcast_weights_rows<5>();
+}
 
 // One work item: the sums of `count` channels from row[0]'s on (all their kernel rows) for one filter block,
 // at sums; a tile per kernel row, each over the output rows and columns where it reads the image.
 template <int KW>
 inline void broadcast_weights_item(int count, const ConvGeometry& g, const PaddedLayout& l, const float* const* row,
                                    const float* dyb, float* sums) {
-    constexpr int ROWS = broadcast_weights_channels;
+    constexpr int ROWS = broadcast_weights_rows<KW>();
     // the pixels where every tap of a kernel row reads inside the image
     const int ow0 = std::min(g.OW, g.pad_left);
     const int ow1 = std::max(ow0, std::min(g.OW, g.W + g.pad_left - (KW - 1)));
@@ -640,7 +643,7 @@ inline void broadcast_backward_weights(const ConvGeometry& g, int N, const float
     constexpr int F = broadcast_filter_block;
     const int threads = pool ? pool->size() : 1;
     const PaddedLayout l = padded_layout(g);
-    constexpr int channels = broadcast_weights_channels;
+    const int channels = broadcast_weights_channels(g.KW);
     const int R = g.patch_size(), P = g.out_pixels(), KK = g.KH * g.KW;
     const int groups = (g.C + channels - 1) / channels;  // items per filter block
     const int blocks = g.K / F, items = blocks * groups;
@@ -681,9 +684,13 @@ inline void broadcast_backward_weights(const ConvGeometry& g, int N, const float
                 const int first = std::max(begin, b * groups), last = std::min(end, (b + 1) * groups);
                 for (int item = first; item < last; ++item) {
                     const Taps it = taps(item);
-                    const float* row[channels];
+                    const float* row[broadcast_weights_max_rows];
                     for (int c = it.c0; c < it.c1; ++c) row[c - it.c0] = xp + static_cast<std::size_t>(c) * l.Hp * l.Wp;
-                    broadcast_weights_item<5>(it.c1 - it.c0, g, l, row, dyb, it.sums);
+                    if (g.KW == 3) {
+                        broadcast_weights_item<3>(it.c1 - it.c0, g, l, row, dyb, it.sums);
+                    } else {
+                        broadcast_weights_item<5>(it.c1 - it.c0, g, l, row, dyb, it.sums);
+                    }
                 }
             }
         }

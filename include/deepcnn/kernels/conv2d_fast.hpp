@@ -258,11 +258,17 @@ inline bool broadcast_conv_pays(const ConvGeometry& g, int N) {
     return broadcast_conv_applies(g) && (g.KW == 5 || !winograd_pays(g, N) || broadcast_beats_winograd(g));
 }
 
-// Whether backward-weights takes the broadcast kernel: 5x5 windows, when one block's dy fits the thread's GEMM
-// block. (On the 12x12 3x3 layers at batch 1 it measured 0.92-1.02x the implicit GEMM: rows of 12 pixels are too
-// short for its tile.)
-inline bool broadcast_weights_pays(const ConvGeometry& g) {
-    return broadcast_conv_applies(g) && g.KW == 5 && broadcast_weights_dy_scalars(g) <= gemm_workspace_size<float>();
+// Where backward-weights can take the broadcast kernel: where the forward's applies, when one block's dy fits the
+// thread's GEMM block. It pays on 5x5 windows; on 3x3 where the forward's beats Winograd (broadcast_beats_winograd)
+// on batches of more than one image. Measured with bench_conv2d --variants (Intel Xeon family 6 model 207; medians
+// of 3), broadcast over Winograd: fer conv2 (32 channels, 48x48) at batch 64 1.27x on 1 thread, 1.06x on 2; at
+// batch 1 (single runs) 1.03x and 0.67x; fer conv3 and conv4 (24x24) 0.58-0.80x at batch 64. (On the 12x12 layers
+// at batch 1 it measured 0.92-1.02x the implicit GEMM: rows of 12 pixels are too short for its tile.)
+inline bool broadcast_weights_applies(const ConvGeometry& g) {
+    return broadcast_conv_applies(g) && broadcast_weights_dy_scalars(g) <= gemm_workspace_size<float>();
+}
+inline bool broadcast_weights_pays(const ConvGeometry& g, int N) {
+    return broadcast_weights_applies(g) && (g.KW == 5 || (broadcast_beats_winograd(g) && N > 1));
 }
 #endif
 

@@ -10,7 +10,7 @@
 //   forward           direct, broadcast, broadcast_stride2, winograd_transposed, winograd, pointwise, implicit_gemm
 //   backward-data     broadcast_flipped, broadcast_stride2, winograd_transposed_flipped, winograd_flipped, pointwise,
 //                     implicit_gemm_flipped, gemm_col2im
-//   backward-weights  winograd, broadcast, direct, pointwise, implicit_gemm
+//   backward-weights  broadcast, winograd, direct, pointwise, implicit_gemm
 //
 // Every variant assigns its outputs, splits its work over the pool without splitting a sum, and uses the
 // workspace laid out by conv2d_fast_workspace_size (one size for all the variants of a shape). A forward with
@@ -335,9 +335,10 @@ inline void backward_weights_winograd_run(const ConvGeometry& g, const ConvArgs<
     if (a.dbias) sum_bias(g, a.N, a.dy, a.dbias);
 }
 
-// Broadcast: 5x5 windows where one block's dy fits the thread's GEMM block (broadcast_weights_pays, which is
-// also where it applies); threads split the bias by filters.
-inline bool backward_weights_broadcast_applies(const ConvGeometry& g, int, int) { return broadcast_weights_pays(g); }
+// Broadcast: where one block's dy fits the thread's GEMM block; it pays on 5x5 windows, and on 3x3 where the
+// forward's beats Winograd (broadcast_weights_pays); threads split the bias by filters.
+inline bool backward_weights_broadcast_applies(const ConvGeometry& g, int, int) { return broadcast_weights_applies(g); }
+inline bool backward_weights_broadcast_pays(const ConvGeometry& g, int N, int) { return broadcast_weights_pays(g, N); }
 inline void backward_weights_broadcast_run(const ConvGeometry& g, const ConvArgs<float>& a) {
     broadcast_backward_weights(g, a.N, a.x, a.dy, a.dweight, a.workspace, a.workspace + conv2d_fast_flipped_scalars(g),
                                conv_thread_scalars<float>(g), a.pool);
@@ -454,10 +455,10 @@ std::vector<ConvVariant<Scalar>> conv2d_variants(ConvDirection d) {
         case ConvDirection::backward_weights:
 #if DEEPCNN_ISA_AVX2
             if constexpr (simd_variants<Scalar>()) {
+                list.push_back({"broadcast", backward_weights_broadcast_applies, backward_weights_broadcast_pays,
+                                backward_weights_broadcast_run});
                 list.push_back({"winograd", backward_weights_winograd_applies, backward_weights_winograd_pays,
                                 backward_weights_winograd_run});
-                list.push_back({"broadcast", backward_weights_broadcast_applies, backward_weights_broadcast_applies,
-                                backward_weights_broadcast_run});
                 list.push_back({"direct", backward_weights_direct_applies, backward_weights_direct_applies,
                                 backward_weights_direct_run});
             }
