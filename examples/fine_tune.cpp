@@ -10,15 +10,14 @@
 #include "fer_report.hpp"
 
 #include <deepcnn/deepcnn.hpp>
+#include <deepcnn/io/output_directory.hpp>
 
 #include <chrono>
-#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
-#include <system_error>
 #include <variant>
 #include <vector>
 
@@ -33,14 +32,16 @@ using namespace deepcnn;
 const char* const usage_text =
     "usage: fine_tune [--data PATH] [--model FILE | --net NET] [--pretrain-epochs N] [--head-epochs N] [--epochs N]\n"
     "                 [--freeze-through LAYER] [--freeze LAYER[,LAYER...]] [--batch N] [--lr X] [--seed N]\n"
-    "                 [--threads N] [--max-rows N] [--out DIR]\n"
+    "                 [--threads N] [--max-rows N] [--out DIR] [--overwrite]\n"
     "Fine-tunes a 3-class FER model (--model, a fer_train model.dcnn of any net; without it a --net net, default\n"
     "fer, is pretrained here on the three largest classes) to all seven emotions: the new head alone first\n"
     "(--head-epochs, 0 to skip), then the whole net at lr / 10 with early stopping (--epochs, 0 to skip), where the\n"
     "layers --freeze-through names (it and every layer before it) and --freeze lists stay frozen. Layers are named\n"
     "as in the model's summary (a resnet's nodes: s3b2_add; a fer net's: conv2d_4). Writes model.dcnn,\n"
-    "report.json, confusion.svg, predictions.svg and predictions.png into --out (default fine_tune_out). The bundled\n"
-    "sample holds three emotions only: use the full FER2013 CSV (--data) for a real result.\n";
+    "report.json, confusion.svg, predictions.svg and predictions.png into --out (default fine_tune_out), which is\n"
+    "created and locked before anything else; one that holds an earlier run's files is refused unless --overwrite\n"
+    "replaces them. The bundled sample holds three emotions only: use the full FER2013 CSV (--data) for a real\n"
+    "result.\n";
 
 struct Options {
     std::string data = FER_DEFAULT_DATA;
@@ -58,6 +59,7 @@ struct Options {
     int threads = 0;
     long max_rows = 0;
     std::string out = "fine_tune_out";
+    bool overwrite = false;
 };
 
 Options parse_options(int argc, char** argv) {
@@ -79,6 +81,7 @@ Options parse_options(int argc, char** argv) {
         else if (a.is("--threads")) o.threads = static_cast<int>(fer::parse_integer(arg, a.value(), 1, 1024));
         else if (a.is("--max-rows")) o.max_rows = fer::parse_integer(arg, a.value(), 1, 100000000L);
         else if (a.is("--out")) o.out = a.value();
+        else if (a.is("--overwrite")) o.overwrite = true;
         else if (a.is("--help") || a.is("-h")) { std::cout << usage_text; std::exit(fer::exit_ok); }
         else throw fer::usage_error("unknown option '" + arg + "'");
     }
@@ -213,9 +216,6 @@ int fine_tune(Model& model, const fer::ModelInfo& info, const Fer2013Dataset& da
         train_seconds += trainer.state().train_seconds;
     }
 
-    std::error_code failed;
-    std::filesystem::create_directories(o.out, failed);
-    if (failed) throw io_error(o.out + ": cannot create output directory (" + failed.message() + ")");
     fer::ModelInfo tuned = info;
     tuned.classes = prepared.selection.names;
     tuned.emotions = prepared.selection.emotions;
@@ -244,6 +244,11 @@ int fine_tune(Model& model, const fer::ModelInfo& info, const Fer2013Dataset& da
 
 int run(const Options& o, int argc, char** argv) {
     const auto run_start = std::chrono::steady_clock::now();
+    // --out before any work: one run at a time in it, and an earlier run's results kept unless --overwrite
+    create_output_directory(o.out);
+    DirectoryLock lock(o.out);
+    claim_output_directory(o.out, {"model.dcnn", "report.json", "confusion.svg", "predictions.svg", "predictions.png"},
+                           o.overwrite, false);
     std::cout << "Reading " << o.data << " ..." << std::endl;
     Fer2013Options read_options;
     read_options.max_rows = static_cast<std::size_t>(o.max_rows);

@@ -1,12 +1,13 @@
 # tests/trainer_programs.cmake: program tests of the Trainer. program_fine_tune: a short run of examples/fine_tune on
 # the bundled sample (one epoch per stage): pretrains a 3-class net, fine-tunes it to seven classes and writes a
-# model file. program_fine_tune_resnet: fine_tune from a resnet Graph file (tests/programs/fine_tune_resnet.cmake).
+# model file (--overwrite: a rerun replaces the last run's files). program_fine_tune_resnet: fine_tune from a resnet
+# Graph file, and its --out refused while it holds that run (tests/programs/fine_tune_resnet.cmake).
 # program_trainer_matches_fer_train: fer_train and the same recipe written with deepcnn::Trainer
 # (tests/programs/trainer_matches_fer_train.cpp) write the same model.dcnn bytes (one epoch on the sample), and
 # fer_train writes the model bits it wrote before it became a program over the Trainer (recorded digests).
 add_test(NAME program_fine_tune
   COMMAND fine_tune --pretrain-epochs 1 --head-epochs 1 --epochs 1 --batch 32 --threads 2
-          --out ${CMAKE_BINARY_DIR}/program_tests/fine_tune
+          --out ${CMAKE_BINARY_DIR}/program_tests/fine_tune --overwrite
   WORKING_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
 # Labelled long: 21 s in the release build, over 8 minutes under the sanitizers, which skip the long tests (the
 # Trainer's code runs there in the unit tests).

@@ -3,7 +3,8 @@
 # 3-class resnet on it for one epoch with fer_train, then fine-tunes that model file to seven classes with fine_tune
 # (one epoch per stage, the stem and first block kept frozen in the second), and fails unless fine_tune read it as a
 # resnet Graph, printed the per-class test accuracy and wrote model.dcnn and report.json (with per-class figures);
-# then that a layer name the model lacks, and --net with --model, are usage errors.
+# that a second run into the same --out is refused, the first run's model kept; then that a layer name the model
+# lacks, and --net with --model, are usage errors.
 # Usage: cmake -DFER_TRAIN=... -DFINE_TUNE=... -DDATA=... -DDIR=... -P fine_tune_resnet.cmake
 file(REMOVE_RECURSE "${DIR}")
 file(MAKE_DIRECTORY "${DIR}")
@@ -35,6 +36,16 @@ endforeach()
 file(READ "${DIR}/tuned/report.json" report)
 if(NOT report MATCHES "\"per_class\"" OR NOT report MATCHES "\"class\": *\"anger\"")
   message(FATAL_ERROR "report.json lacks the seven classes' figures:\n${report}")
+endif()
+# --out holding that run: refused (exit 1) before any work, naming the directory and --overwrite, the files kept.
+file(SHA256 "${DIR}/tuned/model.dcnn" tuned_digest)
+execute_process(COMMAND "${FINE_TUNE}" --data "${DIR}/small.csv" --model "${DIR}/resnet3/model.dcnn" --head-epochs 1
+                        --epochs 0 --batch 32 --out "${DIR}/tuned"
+                RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE output)
+file(SHA256 "${DIR}/tuned/model.dcnn" digest_after)
+if(NOT result EQUAL 1 OR NOT output MATCHES "tuned holds an earlier run [(]model[.]dcnn[)]; replace it with --overwrite"
+   OR output MATCHES "Reading" OR NOT digest_after STREQUAL tuned_digest)
+  message(FATAL_ERROR "fine_tune into a used --out: expected exit 1 before reading the data, got ${result}:\n${output}")
 endif()
 # A layer the model lacks is a usage error (exit 2) that names it, found before any training; so are --net with --model.
 execute_process(COMMAND "${FINE_TUNE}" --data "${DIR}/small.csv" --model "${DIR}/resnet3/model.dcnn" --freeze stem1,nope

@@ -131,8 +131,12 @@ inline void claim_output_directory(const std::string& dir, const std::vector<std
         }
     }
     if (!found.empty() && !resuming) {
-        throw io_error(printable(dir) + " holds an earlier run (" + found + "); continue it with --resume " +
-                       printable(dir) + "/checkpoint.dcnn, replace it with --overwrite, or choose another --out");
+        // --resume is offered where the run leaves a checkpoint (fer_train's, not fine_tune's)
+        bool resumable = false;
+        for (const std::string& name : result_files) resumable = resumable || name == "checkpoint.dcnn";
+        throw io_error(printable(dir) + " holds an earlier run (" + found + "); " +
+                       (resumable ? "continue it with --resume " + printable(dir) + "/checkpoint.dcnn, " : std::string()) +
+                       "replace it with --overwrite, or choose another --out");
     }
 }
 
