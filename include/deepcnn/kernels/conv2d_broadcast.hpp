@@ -272,9 +272,9 @@ inline bool broadcast_reads_only_image(const ConvGeometry& g) {
            g.pad_left + g.W - g.OW == half;
 }
 
-// Filter blocks [b0, b1) of output rows [oh0, oh1) of one image, their packed weights at `packed` (block b at packed + (b - b0) *
-// C*KH*KW * 16): y (K, OH, OW) = conv + bias [bias may be null], with `relu` max(., 0), row by row. A row's last
-// tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
+// Filter blocks [b0, b1) of output rows [oh0, oh1) of one image, their packed weights at `packed` (block b at packed +
+// (b - b0) * C*KH*KW * 16): y (K, OH, OW) = conv + bias [bias may be null], with `relu` max(., 0), row by row. A row's
+// last tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
 // the valid ones. Kernel rows and (stride 1, with a padding of KW / 2 on a side) columns that read only padding are
 // skipped. S: the stride (1, or 2 on the padded copy).
 template <int KW, int S = 1>
@@ -347,9 +347,9 @@ inline bool broadcast_splits_rows(const ConvGeometry& g, int N, int threads) {
 // packed (flipped when `flipped`, see pack_broadcast_blocks) into `packed` (K * C*KH*KW scalars). Threads split the
 // images when the batch fills the pool (the weights packed first, split by filter blocks where they are many);
 // otherwise they split the output rows where the filter blocks are too few (broadcast_splits_rows; the weights packed
-// first, split by blocks), else the filter blocks, each packing its own and computing them on every image (one pass, no
-// output line written by two threads). With a single image, each thread computes its blocks a tile's blocks at a time,
-// packed just before into its own scratch, where they stay in its L2 (packing all of them first, into the shared
+// first, as for the images), else the filter blocks, each packing its own and computing them on every image (one pass,
+// no output line written by two threads). With a single image, each thread computes its blocks a tile's blocks at a
+// time, packed just before into its own scratch, where they stay in its L2 (packing all of them first, into the shared
 // `packed`, measured 1.19-1.25x slower for backward-data at batch 1 on 2 threads on the 12x12 layers; on one thread
 // packing first is faster, 0.92-0.96x the other way). Each thread pads images into its own part of `workspace`
 // (thread_scalars each: padded_layout(g).size, then the scratch of gemm_workspace_size()). With `prepacked` (K *
@@ -363,7 +363,9 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
     const std::size_t block_scalars = static_cast<std::size_t>(g.patch_size()) * broadcast_filter_block;
     const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
     const int threads = pool ? pool->size() : 1, blocks = g.K / broadcast_filter_block;
-    const bool by_blocks = N < threads;  // for_each_padded_image's split: the images, else each image's blocks
+    const bool by_rows = broadcast_splits_rows(g, N, threads);
+    // else for_each_padded_image's split: the images, or each image's blocks
+    const bool by_blocks = N < threads && !by_rows;
     const bool tile_by_tile =
         !prepacked && by_blocks && N == 1 && NB * block_scalars <= gemm_workspace_size<float>();
     if (!by_blocks && !prepacked) {
@@ -390,14 +392,8 @@ inline void broadcast_conv(const ConvGeometry& g, int N, const float* x, const f
     const bool reads_only_image = broadcast_reads_only_image(g);
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const std::ptrdiff_t unpadded_origin = -(static_cast<std::ptrdiff_t>(g.pad_top) * g.W + g.pad_left);
-    if (broadcast_splits_rows(g, N, threads)) {
+    if (by_rows) {
         const float* all_packed = prepacked ? prepacked : packed;
-        if (!prepacked)
-            pool_run(pool, threads, [&](int t) {
-                int b0 = 0, b1 = 0;
-                split_range(blocks, threads, t, 1, b0, b1);
-                pack_broadcast_blocks(g, weight, flipped, packed + b0 * block_scalars, b0, b1);
-            });
         pool_run(pool, threads, [&](int t) {
             int oh0 = 0, oh1 = 0;
             split_range(g.OH, threads, t, 1, oh0, oh1);
