@@ -2,8 +2,9 @@
 // a fixed random batch, timing every layer's forward and backward with Sequential::set_timing, on each thread
 // count asked for; prints a Markdown table per net of the mean milliseconds per step of each pass, the ratio of the
 // first thread count's time to the others', then the optimizer, the whole step and the kernel variant each
-// convolution ran (kernels/conv2d_plan.hpp).
-// Usage: layer_times [--nets seed,fer] [--threads 1,2] [--batch 64] [--steps 20]
+// convolution ran (kernels/conv2d_plan.hpp). With --infer, the same for predict (eval mode, BatchNorm folded and
+// ReLU fused as predict runs them; the folded layers show no time): where an inference's time goes.
+// Usage: layer_times [--nets seed,fer] [--threads 1,2] [--batch 64] [--steps 20] [--infer]
 #include <deepcnn/deepcnn.hpp>
 
 #include "../examples/fer_nets.hpp"
@@ -24,6 +25,7 @@ struct Options {
     std::vector<int> threads = {1, 2};
     int batch = 64;
     int steps = 20;
+    bool infer = false;  // time predict instead of train_step
 };
 
 std::vector<std::string> split_list(const std::string& text) {
@@ -48,8 +50,12 @@ Options parse(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string flag = argv[i];
         if (flag == "--help" || flag == "-h") {
-            std::printf("usage: layer_times [--nets seed,fer] [--threads 1,2] [--batch 64] [--steps 20]\n");
+            std::printf("usage: layer_times [--nets seed,fer] [--threads 1,2] [--batch 64] [--steps 20] [--infer]\n");
             std::exit(0);
+        }
+        if (flag == "--infer") {
+            o.infer = true;
+            continue;
         }
         if (i + 1 >= argc) throw deepcnn::config_error("unknown option or missing value: " + flag);
         const std::string value = argv[++i];
@@ -70,8 +76,8 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-// One net on one thread count: the timings of `steps` training steps after 3 untimed ones (which grow every
-// buffer), and the mean wall time of a whole step.
+// One net on one thread count: the timings of `steps` training steps (or predicts) after 3 untimed ones (which grow
+// every buffer), and the mean wall time of a whole step.
 struct Run {
     deepcnn::ModelTimings timings;
     double step_seconds = 0.0;
@@ -89,10 +95,17 @@ Run time_model(Model& model, int threads, const Options& o) {
     for (auto& l : labels) l = static_cast<int>(rng.below(3));
     deepcnn::SoftmaxCrossEntropy<float> loss;
     deepcnn::Adam<float> optimizer(1e-3);
-    for (int i = 0; i < 3; ++i) model.train_step(x, labels, loss, optimizer);
+    const auto step = [&] {
+        if (o.infer) {
+            model.predict(x, o.batch);
+        } else {
+            model.train_step(x, labels, loss, optimizer);
+        }
+    };
+    for (int i = 0; i < 3; ++i) step();
     model.set_timing(true);
     const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < o.steps; ++i) model.train_step(x, labels, loss, optimizer);
+    for (int i = 0; i < o.steps; ++i) step();
     Run run;
     run.step_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / o.steps;
     run.timings = model.timings();
@@ -106,19 +119,22 @@ Run time_net(const std::string& net, int threads, const Options& o) {
 }
 
 void print_table(const std::string& net, const Options& o, const std::vector<Run>& runs) {
-    std::printf("\n### %s, batch %d: mean ms per training step (%d steps)\n\n| layer |", net.c_str(), o.batch, o.steps);
-    for (const char* pass : {"forward", "backward"}) {
-        for (int t : o.threads) std::printf(" %s %dt |", pass, t);
+    const char* what = o.infer ? "inference (predict)" : "training step";
+    std::printf("\n### %s, batch %d: mean ms per %s (%d steps)\n\n| layer |", net.c_str(), o.batch, what, o.steps);
+    const int passes = o.infer ? 1 : 2;  // an inference has no backward
+    for (int pass = 0; pass < passes; ++pass) {
+        for (int t : o.threads) std::printf(" %s %dt |", pass == 0 ? "forward" : "backward", t);
         for (std::size_t k = 1; k < o.threads.size(); ++k) std::printf(" %dt/%dt |", o.threads[k], o.threads[0]);
     }
     std::printf("\n|---|");
-    for (int pass = 0; pass < 2; ++pass)
+    for (int pass = 0; pass < passes; ++pass)
         for (std::size_t k = 0; k < 2 * o.threads.size() - 1; ++k) std::printf("---:|");
     std::printf("\n");
     const auto row = [&](const std::string& name, const std::vector<double>& forward,
                          const std::vector<double>& backward) {
         std::printf("| %s |", name.c_str());
         for (const auto* ms : {&forward, &backward}) {
+            if (o.infer && ms == &backward) break;
             for (double v : *ms) std::printf(" %.2f |", v);
             for (std::size_t k = 1; k < ms->size(); ++k) std::printf(" %.2fx |", (*ms)[k] > 0 ? (*ms)[0] / (*ms)[k] : 0.0);
         }
@@ -146,7 +162,8 @@ void print_table(const std::string& net, const Options& o, const std::vector<Run
     for (std::size_t k = 0; k < 2 * o.threads.size() - 1; ++k) std::printf("---:|");
     std::printf("\n");
     for (const auto& [name, ms] : {std::pair<const char*, const std::vector<double>*>{"optimizer (Adam)", &optimizer},
-                                   {"whole training step", &step}}) {
+                                   {o.infer ? "whole inference" : "whole training step", &step}}) {
+        if (o.infer && ms == &optimizer) continue;
         std::printf("| %s |", name);
         for (double v : *ms) std::printf(" %.2f |", v);
         for (std::size_t k = 1; k < ms->size(); ++k) std::printf(" %.2fx |", (*ms)[0] / (*ms)[k]);

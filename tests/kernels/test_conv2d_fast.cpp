@@ -463,6 +463,21 @@ TEST_CASE("the plan names the variants the FER layers run, on each instruction s
             CHECK(std::string(b.backward_data) == "winograd_flipped");
             CHECK(std::string(b.backward_weights) == "winograd");
         }
+        // On a single image, the 24x24 layer's forward takes the broadcast kernel with AVX-512 (64 filters), on any
+        // thread count; with 128 filters it keeps Winograd.
+        const ConvGeometry seed_middle = make_conv_geometry(64, 24, 24, 128, 3, 3, 1, 1, Padding::same());
+        for (int threads : {1, 2}) {
+            const ConvPlan single = kernels::conv2d_plan<float>(middle, 1, threads);
+            if (isa == Isa::avx512) {
+                CHECK(std::string(single.forward) == "broadcast");
+                CHECK(std::string(single.backward_data) == "winograd_flipped");
+            } else if (isa == Isa::avx2) {
+                CHECK(std::string(single.forward) == "winograd");
+            }
+            if (isa != Isa::portable) {
+                CHECK(std::string(kernels::conv2d_plan<float>(seed_middle, 1, threads).forward) == "winograd");
+            }
+        }
         CHECK(b.str().find(isa_name(isa)) == 0);
     });
     // A double always runs the portable pass.

@@ -2,7 +2,8 @@
 // twins: relu_forward / relu_backward (bit mask, odd lengths, -0, NaN), BatchNorm's passes (odd lengths, with and
 // without the fused ReLU's mask), Adam's update (three decay modes, odd lengths, split runs), max_pool_forward /
 // max_pool_backward on the 2x2 stride-2 fast path (even and odd planes, widths below, at and past one 8-wide
-// step, ties, NaN) and on the generic path, on 1, 2 and 3 threads (bit-identical), and parallel_for's partition.
+// step, ties, NaN) and on the generic path, with and without the argmax (an inference's), on 1, 2 and 3 threads
+// (bit-identical), and parallel_for's partition.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/kernels/kernels.hpp>
@@ -113,6 +114,10 @@ TEMPLATE_TEST_CASE("max_pool fast kernels match their references on 1, 2 and 3 t
                 kernels::max_pool_forward(g, N, x.data(), y.data(), arg.data(), &pool);
                 CHECK(same_bits(y, y_ref));
                 CHECK(arg == arg_ref);
+                std::vector<TestType> values_only(out_size, TestType(7));  // an inference's: no argmax
+                kernels::max_pool_forward(g, N, x.data(), values_only.data(), static_cast<std::int32_t*>(nullptr),
+                                          &pool);
+                CHECK(same_bits(values_only, y_ref));
                 std::vector<TestType> dx(x.size(), std::numeric_limits<TestType>::quiet_NaN());
                 kernels::max_pool_backward(g, N, dy.data(), arg.data(), dx.data(), &pool);
                 CHECK(same_bits(dx, dx_ref));

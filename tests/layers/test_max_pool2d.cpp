@@ -1,11 +1,13 @@
 // tests/layers/test_max_pool2d.cpp: MaxPool2D: hand-computed maxima, ties to the first element in row-major window
-// order, padding cells that never win, shapes and errors, and the gradient check on inputs without ties.
+// order, padding cells that never win, shapes and errors, the gradient check on inputs without ties, and infer (the
+// forward's bits, no backward after it).
 #include <catch2/catch.hpp>
 
 #include <deepcnn/layers/max_pool2d.hpp>
 
 #include "gradient_check.hpp"
 
+#include <algorithm>
 #include <numeric>
 #include <vector>
 
@@ -129,5 +131,27 @@ TEST_CASE("MaxPool2D gradients match central differences", "[layers][max_pool2d]
         MaxPool2D<double> pool(3, 2);
         pool.with_padding(Padding::same());
         check_layer_gradients(pool, distinct_tensor(Shape(2, 2, 5, 6), rng), 2);
+    }
+}
+
+TEST_CASE("MaxPool2D::infer gives the forward's bits and leaves nothing to back-propagate", "[layers][max_pool2d]") {
+    Rng rng(17);
+    for (const int window : {2, 3}) {
+        INFO("window " << window);
+        MaxPool2D<float> pool(window, 2);
+        pool.with_padding(Padding::same());
+        pool.build(Shape(1, 3, 9, 10), rng);
+        const Tensor<double> values = distinct_tensor(Shape(2, 3, 9, 10), rng);
+        Tensor<float> x(values.shape());
+        std::transform(values.begin(), values.end(), x.begin(), [](double v) { return static_cast<float>(v); });
+        const Tensor<float> y = pool.forward(x);
+        Tensor<float> inferred;
+        pool.infer(x, inferred);
+        REQUIRE(inferred.shape() == y.shape());
+        CHECK(std::equal(y.begin(), y.end(), inferred.begin()));
+        CHECK_THROWS_MATCHES(pool.backward(Tensor<float>(y.shape())), error,
+                             Catch::Message("MaxPool2D: backward called without a forward pass"));
+        pool.forward(x);
+        CHECK(pool.backward(Tensor<float>(y.shape())).shape() == x.shape());
     }
 }

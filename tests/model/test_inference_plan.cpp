@@ -2,7 +2,7 @@
 // BatchNorms folded into the convolutions and the ReLUs fused give the layer-by-layer results within float rounding
 // on the FER nets (fer, seed, large, resnet) and within 1e-12 in double, bit-identically on 1, 2 and 3 threads; the
 // plan follows every change of the parameters; training and activations() are not touched by it; the forward
-// variants' weights prepared once give the bits of weights prepared per call.
+// variants' weights prepared once give the bits of weights prepared per call; Dropout is skipped.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/deepcnn.hpp>
@@ -91,7 +91,7 @@ bool same_bits(const Tensor<Scalar>& a, const Tensor<Scalar>& b) {
 }
 
 // conv(bias) -> BatchNorm -> ReLU, conv(no bias) -> BatchNorm, conv -> ReLU, a BatchNorm after a ReLU (not folded),
-// then Dense -> BatchNorm -> ReLU (not folded: a Dense) and Dense.
+// then Dropout (skipped), Dense -> BatchNorm -> ReLU (not folded: a Dense) and Dense.
 template <class Scalar>
 Sequential<Scalar> small_chain(std::uint64_t seed) {
     Sequential<Scalar> model(Shape(1, 3, 10, 10), seed);
@@ -107,6 +107,7 @@ Sequential<Scalar> small_chain(std::uint64_t seed) {
     model.add(BatchNorm<Scalar>());
     model.add(ReLU<Scalar>());
     model.add(Flatten<Scalar>());
+    model.add(Dropout<Scalar>(0.5));
     model.add(Dense<Scalar>(12));
     model.add(BatchNorm<Scalar>());
     model.add(ReLU<Scalar>());
@@ -116,7 +117,8 @@ Sequential<Scalar> small_chain(std::uint64_t seed) {
 }
 
 // A graph where folding must respect other readers: a BatchNorm read by a ReLU and an Add (folded into its
-// convolution, the ReLU runs on its own), a convolution read by a BatchNorm and a MaxPool (not folded).
+// convolution, the ReLU runs on its own), a convolution read by a BatchNorm and a MaxPool (not folded), a Dropout
+// (skipped) read by the classifier.
 template <class Scalar>
 Graph<Scalar> small_graph(std::uint64_t seed) {
     Graph<Scalar> g(Shape(1, 2, 8, 8), seed);
@@ -132,7 +134,8 @@ Graph<Scalar> small_graph(std::uint64_t seed) {
     g.add("b3", BatchNorm<Scalar>(0.9, 1e-5), {"c3"});
     g.add("r3", ReLU<Scalar>(), {"b3"});
     g.add("gap", GlobalAvgPool2D<Scalar>(), {"r3"});
-    g.add("logits", Dense<Scalar>(3), {"gap"});
+    g.add("drop", Dropout<Scalar>(0.3), {"gap"});
+    g.add("logits", Dense<Scalar>(3), {"drop"});
     return g;
 }
 
@@ -179,6 +182,26 @@ TEST_CASE("Folded inference equals the layers to 1e-12 in double", "[model][infe
         randomize_batch_norms(model, 10);
         CHECK(folds_exactly(model, folding_inputs<double>(model.input_shape(), 4, 12)));
     }
+}
+
+TEST_CASE("An inference skips Dropout and runs MaxPool2D without its argmax", "[model][inference_plan]") {
+    Sequential<float> model(Shape(1, 2, 8, 8), 3);
+    model.add(Conv2D<float>(4, 3));
+    model.add(MaxPool2D<float>(2));
+    model.add(Dropout<float>(0.5));
+    model.add(Flatten<float>());
+    model.add(Dense<float>(3));
+    const Tensor<float> x = folding_inputs<float>(model.input_shape(), 3, 4);
+    model.set_timing(true);
+    const auto [folded, plain] = folded_and_plain(model, x);
+    CHECK(same_bits(folded, plain));
+    // folding off ran the Dropout once (a copy in eval mode); the plan did not
+    CHECK(model.timings().layers[2].forward_calls == 1);
+    CHECK(model.timings().layers[1].forward_calls == 2);
+    // nothing is left to back-propagate after either inference: a training step still works
+    SoftmaxCrossEntropy<float> loss;
+    Adam<float> optimizer(1e-3);
+    CHECK(std::isfinite(model.train_step(x, {0, 1, 2}, loss, optimizer).loss));
 }
 
 TEST_CASE("The inference plan follows the parameters: train_step, params(), buffers(), layer()",

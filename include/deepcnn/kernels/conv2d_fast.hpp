@@ -258,6 +258,26 @@ inline bool broadcast_conv_pays(const ConvGeometry& g, int N) {
     return broadcast_conv_applies(g) && (g.KW == 5 || !winograd_pays(g, N) || broadcast_beats_winograd(g));
 }
 
+// Whether the broadcast kernel beats Winograd on the forward of a single image: with AVX-512, at most
+// broadcast_single_image_max_filters filters. On one image, every thread of winograd_forward transforms the whole
+// input for its share of the filters, where the broadcast kernel's threads split the output rows. Measured with
+// bench_conv2d --variants (Intel Xeon family 6 model 207, medians of 8 interleaved; broadcast over Winograd, forward
+// at batch 1): fer conv3 (32 -> 64 channels, 24x24) 1.34x on 2 threads and 0.97x on 1, fer conv4 (64 -> 64) 1.24x
+// and 0.93x: the two threads' gain outweighs the one thread's loss, and a plan may not depend on the thread count
+// (the results would then differ between thread counts). With 128 filters (the seed net's 24x24 layers) Winograd
+// keeps both: broadcast 0.90x / 0.79x (seed conv3, 2 / 1 threads), 0.91x / 0.74x (seed conv4). The backward-data's
+// flipped kernels measured mixed (0.92-1.14x), so this is the forward's rule only.
+constexpr int broadcast_single_image_max_filters = 64;
+inline bool broadcast_beats_winograd_on_one_image(const ConvGeometry& g, int N) {
+    return DEEPCNN_ISA_AVX512 && N == 1 && g.K <= broadcast_single_image_max_filters;
+}
+
+// Whether the forward of N images takes the broadcast kernel: where broadcast_conv_pays, and on a single image with
+// few filters (broadcast_beats_winograd_on_one_image).
+inline bool broadcast_forward_pays(const ConvGeometry& g, int N) {
+    return broadcast_conv_pays(g, N) || (broadcast_conv_applies(g) && broadcast_beats_winograd_on_one_image(g, N));
+}
+
 // Where backward-weights can take the broadcast kernel: where the forward's applies, when one block's dy fits the
 // thread's GEMM block. It pays on 5x5 windows; on 3x3 where the forward's beats Winograd (broadcast_beats_winograd)
 // on batches of more than one image. Measured with bench_conv2d --variants (Intel Xeon family 6 model 207; medians

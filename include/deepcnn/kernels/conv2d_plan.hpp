@@ -92,9 +92,10 @@ inline void forward_direct_run(const ConvGeometry& g, const ConvArgs<float>& a) 
                          conv_thread_scalars<float>(g), a.pool, a.relu);
 }
 
-// Broadcast: 5x5 windows; 3x3 where Winograd does not pay (broadcast_conv_pays).
+// Broadcast: 5x5 windows; 3x3 where Winograd does not pay, or where the broadcast kernel beats it
+// (broadcast_forward_pays).
 inline bool forward_broadcast_applies(const ConvGeometry& g, int, int) { return broadcast_conv_applies(g); }
-inline bool forward_broadcast_pays(const ConvGeometry& g, int N, int) { return broadcast_conv_pays(g, N); }
+inline bool forward_broadcast_pays(const ConvGeometry& g, int N, int) { return broadcast_forward_pays(g, N); }
 inline void forward_broadcast_run(const ConvGeometry& g, const ConvArgs<float>& a) {
     broadcast_conv(g, a.N, a.x, a.weight, false, a.bias, a.y, a.workspace,
                    a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<float>(g), a.pool, a.relu,

@@ -109,6 +109,41 @@ void max_pool_2x2_plane(const ConvGeometry& g, const Scalar* in, Scalar* out, st
     }
 }
 
+// max_pool_2x2_plane without the argmax, for an inference: the same maxima, bit for bit (max(candidate, best) is
+// candidate > best ? candidate : best, the strict > of the argmax path).
+template <class Scalar>
+void max_pool_2x2_plane_values(const ConvGeometry& g, const Scalar* in, Scalar* out) {
+    const int W = g.W;
+    for (int oh = 0; oh < g.OH; ++oh) {
+        const Scalar* r0 = in + 2L * oh * W;
+        const Scalar* r1 = r0 + W;
+        Scalar* o = out + static_cast<long>(oh) * g.OW;
+        int ow = 0;
+#if DEEPCNN_ISA_AVX2
+        if constexpr (std::is_same<Scalar, float>::value) {
+            for (; ow < g.OW; ow += 8) {
+                const int outputs = std::min(8, g.OW - ow), lo = std::min(8, 2 * outputs), hi = 2 * outputs - 8;
+                const __m256 t0 = avx2_load(r0 + 2 * ow, lo), t1 = avx2_load(r0 + 2 * ow + 8, hi);
+                const __m256 b0 = avx2_load(r1 + 2 * ow, lo), b1 = avx2_load(r1 + 2 * ow + 8, hi);
+                __m256 best = avx2_even_lanes(t0, t1);
+                best = _mm256_max_ps(avx2_odd_lanes(t0, t1), best);
+                best = _mm256_max_ps(avx2_even_lanes(b0, b1), best);
+                best = _mm256_max_ps(avx2_odd_lanes(b0, b1), best);
+                avx2_store(o + ow, outputs, best);
+            }
+        }
+#endif
+        for (; ow < g.OW; ++ow) {
+            const int c = 2 * ow;
+            Scalar best = r0[c];
+            if (r0[c + 1] > best) best = r0[c + 1];
+            if (r1[c] > best) best = r1[c];
+            if (r1[c + 1] > best) best = r1[c + 1];
+            o[ow] = best;
+        }
+    }
+}
+
 // One plane of the 2x2 stride-2 backward: every cell of each window written once (dy at its argmax, 0 elsewhere);
 // a last row or column no window covers (odd H or W) is zeroed.
 template <class Scalar>
@@ -159,7 +194,8 @@ void max_pool_2x2_backward_plane(const ConvGeometry& g, const Scalar* grad, cons
 }  // namespace detail
 
 // max_pool_forward_ref, with the (n, c) planes split over `pool` (null: the calling thread) and the 2x2 stride-2
-// case vectorised. Bit-identical to the _ref twin for any thread count.
+// case vectorised. Bit-identical to the _ref twin for any thread count. A null argmax is not written (an inference:
+// the same y).
 template <class Scalar>
 void max_pool_forward(const ConvGeometry& g, int N, const Scalar* x, Scalar* y, std::int32_t* argmax,
                       ThreadPool* pool = nullptr) {
@@ -168,7 +204,14 @@ void max_pool_forward(const ConvGeometry& g, int N, const Scalar* x, Scalar* y, 
     const bool fast = detail::is_pool_2x2_s2(g);
     parallel_for(pool, static_cast<long>(N) * g.C, grain, 1, [&](long begin, long end) {
         for (long plane = begin; plane < end; ++plane) {
-            if (fast) {
+            if (!argmax) {
+                if (fast) {
+                    detail::max_pool_2x2_plane_values(g, x + plane * in_plane, y + plane * out_plane);
+                } else {
+                    detail::max_pool_plane_ref(g, x + plane * in_plane, y + plane * out_plane,
+                                               static_cast<std::int32_t*>(nullptr));
+                }
+            } else if (fast) {
                 detail::max_pool_2x2_plane(g, x + plane * in_plane, y + plane * out_plane, argmax + plane * out_plane);
             } else {
                 detail::max_pool_plane_ref(g, x + plane * in_plane, y + plane * out_plane, argmax + plane * out_plane);

@@ -12,7 +12,7 @@ namespace deepcnn {
 
 namespace detail {
 
-// One (n, c) plane of max_pool_forward_ref: in (H, W) -> out (OH, OW), arg (OH, OW).
+// One (n, c) plane of max_pool_forward_ref: in (H, W) -> out (OH, OW), arg (OH, OW) (null: not written).
 template <class Scalar>
 void max_pool_plane_ref(const ConvGeometry& g, const Scalar* in, Scalar* out, std::int32_t* arg) {
     for (int oh = 0; oh < g.OH; ++oh)
@@ -33,7 +33,7 @@ void max_pool_plane_ref(const ConvGeometry& g, const Scalar* in, Scalar* out, st
                 }
             }
             out[oh * g.OW + ow] = best;
-            arg[oh * g.OW + ow] = best_index;
+            if (arg) arg[oh * g.OW + ow] = best_index;
         }
 }
 

@@ -1,4 +1,5 @@
-// deepcnn/layers/flatten.hpp: Flatten, (N, C, H, W) -> (N, C*H*W, 1, 1) with the same row-major order.
+// deepcnn/layers/flatten.hpp: Flatten, (N, C, H, W) -> (N, C*H*W, 1, 1) with the same row-major order: a copy, split
+// over the model's threads.
 #pragma once
 
 #include <algorithm>
@@ -19,12 +20,21 @@ public:
 protected:
     void forward_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) override {
         y.resize(output_shape(x.shape()));
-        std::copy(x.begin(), x.end(), y.begin());
+        copy(x, y);
     }
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {
         dx.resize(this->input_shape().with_batch(dy.n()));
-        std::copy(dy.begin(), dy.end(), dx.begin());
+        copy(dy, dx);
     }
+
+private:
+    void copy(const Tensor<Scalar>& from, Tensor<Scalar>& to) const {
+        const Scalar* in = from.data();
+        Scalar* out = to.data();
+        parallel_for(this->thread_pool(), static_cast<long>(from.size()), grain, 1,
+                     [&](long begin, long end) { std::copy(in + begin, in + end, out + begin); });
+    }
+    static constexpr long grain = 32768;  // elements per thread below which waking workers does not pay
 };
 
 }  // namespace deepcnn

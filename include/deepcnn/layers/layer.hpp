@@ -3,6 +3,8 @@
 //   output_shape(in)      shape inference; throws shape_error for an input the layer cannot take
 //   build(in, rng)        allocates and initialises parameters for that input shape (once)
 //   forward(x, y)         y = f(x); caches exactly what backward needs; y is resized as needed
+//   infer(x, y)           y = f(x) for an inference that no backward follows (a backward after it throws): layers
+//                         may skip what only backward needs (MaxPool2D's argmax); predict and evaluate use it
 //   backward(dy, dx)      ASSIGNS dx and every parameter gradient (never accumulates); throws without a forward
 //   backward_params(dy, scratch)  every parameter gradient only, for a caller that discards dx (the model's first
 //                         layer in training): layers that can skip computing dx do (Conv2D, Dense);
@@ -110,12 +112,7 @@ public:
 
     // y = f(x). Throws shape_error if x's sample shape differs from the built input shape.
     void forward(const Tensor<Scalar>& x, Tensor<Scalar>& y) {
-        if (!built_) throw error(where() + ": forward called before build()");
-        if (x.shape().with_batch(1) != input_shape_) {
-            throw shape_error(where() + ": expected input " + input_shape_.sample_str() + ", got " +
-                              x.shape().sample_str());
-        }
-        if (x.n() <= 0) throw shape_error(where() + ": empty batch " + x.shape().str());
+        check_forward_input(x);
         forward_impl(x, y);
         forward_batch_ = x.n();
         has_forward_ = true;
@@ -124,6 +121,13 @@ public:
         Tensor<Scalar> y;
         forward(x, y);
         return y;
+    }
+    // y = f(x) as forward computes it, bit for bit, for an inference: nothing is kept for a backward, which then
+    // throws until the next forward.
+    void infer(const Tensor<Scalar>& x, Tensor<Scalar>& y) {
+        has_forward_ = false;
+        check_forward_input(x);
+        inference_impl(x, y);
     }
 
     // dx = dL/dx given dy = dL/dy, for the last forward's input; assigns dx and the parameter gradients.
@@ -176,8 +180,18 @@ protected:
     virtual void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) = 0;
     // The parameter gradients without dx (see backward_params); by default the whole backward into `scratch`.
     virtual void backward_params_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& scratch) { backward_impl(dy, scratch); }
+    // infer's work: by default the forward's.
+    virtual void inference_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) { forward_impl(x, y); }
 
 private:
+    void check_forward_input(const Tensor<Scalar>& x) const {
+        if (!built_) throw error(where() + ": forward called before build()");
+        if (x.shape().with_batch(1) != input_shape_) {
+            throw shape_error(where() + ": expected input " + input_shape_.sample_str() + ", got " +
+                              x.shape().sample_str());
+        }
+        if (x.n() <= 0) throw shape_error(where() + ": empty batch " + x.shape().str());
+    }
     void check_backward(const Tensor<Scalar>& dy) const {
         if (!has_forward_) throw error(where() + ": backward called without a forward pass");
         const Shape expected = output_shape(input_shape_.with_batch(forward_batch_));

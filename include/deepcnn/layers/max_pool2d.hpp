@@ -1,6 +1,7 @@
 // deepcnn/layers/max_pool2d.hpp: MaxPool2D, max pooling with a window, stride and padding (their checks and the
-// geometry: layers/pool2d.hpp); backward routes each gradient to its window's first maximum. Owns the argmax cache;
-// the loops live in kernels/max_pool.hpp (planes split over the model's threads, 2x2 stride 2 vectorised).
+// geometry: layers/pool2d.hpp); backward routes each gradient to its window's first maximum. Owns the argmax cache,
+// which an inference (infer) does not write; the loops live in kernels/max_pool.hpp (planes split over the model's
+// threads, 2x2 stride 2 vectorised).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,10 @@ protected:
         y.resize(this->output_shape(x.shape()));
         argmax_.resize(y.size());
         kernels::max_pool_forward(this->geometry_, x.n(), x.data(), y.data(), argmax_.data(), this->thread_pool());
+    }
+    void inference_impl(const Tensor<Scalar>& x, Tensor<Scalar>& y) override {
+        y.resize(this->output_shape(x.shape()));
+        kernels::max_pool_forward(this->geometry_, x.n(), x.data(), y.data(), nullptr, this->thread_pool());
     }
     // dx[argmax] += dy; zero elsewhere.
     void backward_impl(const Tensor<Scalar>& dy, Tensor<Scalar>& dx) override {

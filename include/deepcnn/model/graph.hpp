@@ -332,6 +332,8 @@ private:
                 } else if (node.merge) {
                     for (std::size_t i = 0; i < node.inputs.size(); ++i) node.in_ptrs[i] = value_ptr_[node.inputs[i]];
                     node.merge->forward(node.in_ptrs, y);
+                } else if (plan) {
+                    node.layer->infer(*value_ptr_[node.inputs.front()], y);
                 } else {
                     node.layer->forward(*value_ptr_[node.inputs.front()], y);
                 }

@@ -1,8 +1,10 @@
 // deepcnn/model/inference_plan.hpp: InferencePlan<Scalar>, how predict and evaluate run a model's layers: a
 // BatchNorm that is the only reader of a Conv2D's output is folded into the convolution's weights and bias, and a
 // ReLU that is the only reader of the convolution (or of that BatchNorm) is applied by the convolution to its output
-// (conv2d_plan.hpp's forward variants); the folded layers are skipped. ModelBase builds the plan from the model's
-// layers and who reads whom on the first inference, and drops it whenever the parameters may have changed.
+// (conv2d_plan.hpp's forward variants); the folded layers are skipped, and so is Dropout (the identity in eval mode,
+// where predict and evaluate run). The layers that run are run by Layer::infer, which keeps nothing for a backward.
+// ModelBase builds the plan from the model's layers and who reads whom on the first inference, and drops it whenever
+// the parameters may have changed.
 #pragma once
 
 #include <cstddef>
@@ -22,9 +24,9 @@ class InferencePlan {
 public:
     static constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
 
-    // What an inference does with layer i: run it, run its convolution with the folded parameters, or skip it (its
-    // output is its input's: a BatchNorm or ReLU folded into the convolution before it, or a ReLU that the layer
-    // before it applies in every pass).
+    // What an inference does with layer i: run it (Layer::infer), run its convolution with the folded parameters, or
+    // skip it (its output is its input's: a BatchNorm or ReLU folded into the convolution before it, a ReLU that the
+    // layer before it applies in every pass, or a Dropout).
     enum class Step { run, folded, skip };
 
     // layers: the model's layers in order (a topological order); reader[i]: the one layer that reads layer i's
@@ -37,7 +39,7 @@ public:
         folds_.clear();
         folds_.reserve(layers.size());
         for (std::size_t i = 0; i < layers.size(); ++i)
-            if (skipped[i]) steps_[i] = Step::skip;
+            if (skipped[i] || layers[i]->type() == "Dropout") steps_[i] = Step::skip;
         for (std::size_t i = 0; i < layers.size(); ++i) {
             auto* conv = dynamic_cast<Conv2D<Scalar>*>(layers[i]);
             if (!conv || steps_[i] != Step::run) continue;

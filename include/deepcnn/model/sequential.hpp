@@ -241,6 +241,8 @@ private:
             this->timed(this->timings_.layers[i].forward_seconds, this->timings_.layers[i].forward_calls, [&] {
                 if (step == Step::folded) {
                     plan->run_folded(i, *in, activations_[i]);
+                } else if (plan) {
+                    layers_[i]->infer(*in, activations_[i]);
                 } else {
                     layers_[i]->forward(*in, activations_[i]);
                 }
