@@ -1,8 +1,8 @@
 // deepcnn/kernels/max_pool.hpp: 2-D max pooling over NCHW batches (forward with argmax, backward routing).
 // Padding cells never win; ties go to the first maximum in row-major window order. max_pool_forward/backward
 // split the (n, c) planes over a ThreadPool and take a branch-free path for 2x2 windows with stride 2 and no
-// padding (AVX2 for float when DEEPCNN_ISA_AVX2); the _ref twins are the plain window scans they are tested
-// against. The result does not depend on the thread count.
+// padding (AVX2 for float when DEEPCNN_ISA_AVX2; an inference's maxima without the argmax with AVX-512); the _ref
+// twins are the plain window scans they are tested against. The result does not depend on the thread count.
 
 #ifndef DEEPCNN_ISA_NS
 #error "kernels/max_pool.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
@@ -119,7 +119,28 @@ void max_pool_2x2_plane_values(const ConvGeometry& g, const Scalar* in, Scalar* 
         const Scalar* r1 = r0 + W;
         Scalar* o = out + static_cast<long>(oh) * g.OW;
         int ow = 0;
-#if DEEPCNN_ISA_AVX2
+#if DEEPCNN_ISA_AVX512
+        if constexpr (std::is_same<Scalar, float>::value) {
+            // 16 outputs per step from 32 columns of both rows, even and odd columns picked by one two-source
+            // permute each; the last step is masked
+            const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+            for (; ow < g.OW; ow += 16) {
+                const int outputs = std::min(16, g.OW - ow);
+                const __mmask16 lo = static_cast<__mmask16>((1u << std::min(16, 2 * outputs)) - 1);
+                const __mmask16 hi = static_cast<__mmask16>(2 * outputs > 16 ? (1u << (2 * outputs - 16)) - 1 : 0);
+                const __m512 t0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ow);
+                const __m512 t1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ow + 16);
+                const __m512 b0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ow);
+                const __m512 b1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ow + 16);
+                __m512 best = _mm512_permutex2var_ps(t0, even, t1);
+                best = _mm512_max_ps(_mm512_permutex2var_ps(t0, odd, t1), best);
+                best = _mm512_max_ps(_mm512_permutex2var_ps(b0, even, b1), best);
+                best = _mm512_max_ps(_mm512_permutex2var_ps(b0, odd, b1), best);
+                _mm512_mask_storeu_ps(o + ow, static_cast<__mmask16>((1u << outputs) - 1), best);
+            }
+        }
+#elif DEEPCNN_ISA_AVX2
         if constexpr (std::is_same<Scalar, float>::value) {
             for (; ow < g.OW; ow += 8) {
                 const int outputs = std::min(8, g.OW - ow), lo = std::min(8, 2 * outputs), hi = 2 * outputs - 8;
