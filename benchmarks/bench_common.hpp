@@ -145,12 +145,14 @@ inline std::vector<ConvShape> conv_shapes() {
 }
 
 // The 1x1 and stride-2 convolutions of a small ResNet / MobileNet on 48x48 inputs: a stage's strided 3x3 and its
-// 1x1 projection shortcut, and 1x1 (pointwise) layers at stride 1.
+// 1x1 projection shortcut, and 1x1 (pointwise) layers at stride 1; and the 6x6 3x3 layers of fer_train's resnet
+// (its last stage, after a 2x2 pool: rows shorter than the broadcast kernel's 12-pixel tile).
 inline std::vector<ConvShape> residual_shapes() {
     return {
         {"resnet", "down2", 32, 48, 48, 64, 3, 2},  {"resnet", "proj2", 32, 48, 48, 64, 1, 2},
         {"resnet", "down3", 64, 24, 24, 128, 3, 2}, {"resnet", "proj3", 64, 24, 24, 128, 1, 2},
-        {"resnet", "down4", 128, 12, 12, 256, 3, 2},
+        {"resnet", "down4", 128, 12, 12, 256, 3, 2}, {"resnet", "s4conv1", 128, 6, 6, 256, 3},
+        {"resnet", "s4conv2", 256, 6, 6, 256, 3},
         {"mobile", "pw24", 64, 24, 24, 128, 1},     {"mobile", "pw12", 128, 12, 12, 128, 1},
     };
 }

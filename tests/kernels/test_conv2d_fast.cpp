@@ -347,7 +347,8 @@ TEST_CASE("every variant of the convolution's plan, forced by name, matches the 
     // 3x3 and 5x5), 3x3 layers of few and many tiles, whole 16-wide panels of filters, 5x5 with filter blocks of 16,
     // stride 2 (channels and filters in blocks of 16 or not), a 1x1 window, and single images of few filter blocks
     // (the broadcast kernel then splits the rows between the threads; on 12-pixel rows it reads the image unpadded),
-    // and channels that do not fill the broadcast backward-weights' rows of channels.
+    // and channels that do not fill the broadcast backward-weights' rows of channels; rows of half a broadcast tile
+    // (6 pixels with AVX-512, 3 with AVX2: two rows per tile), an odd number of them, and rows shorter still.
     const Case cases[] = {
         {2, 1, 12, 12, 16, 3, 3, 1, Padding::same()},   {1, 1, 10, 11, 16, 5, 5, 1, Padding::same()},
         {2, 32, 12, 12, 32, 3, 3, 1, Padding::same()},  {1, 64, 12, 12, 64, 3, 3, 1, Padding::same()},
@@ -355,6 +356,8 @@ TEST_CASE("every variant of the convolution's plan, forced by name, matches the 
         {3, 40, 6, 6, 24, 1, 1, 1, Padding::valid()},   {1, 48, 24, 24, 32, 3, 3, 1, Padding::same()},
         {2, 32, 11, 9, 32, 3, 3, 2, Padding::same()},   {1, 32, 12, 12, 32, 3, 3, 1, Padding::same()},
         {1, 16, 48, 48, 32, 3, 3, 1, Padding::same()},  {2, 18, 10, 14, 16, 3, 3, 1, Padding::same()},
+        {1, 32, 6, 6, 64, 3, 3, 1, Padding::same()},    {2, 16, 5, 6, 48, 3, 3, 1, Padding::same()},
+        {1, 24, 7, 3, 32, 3, 3, 1, Padding::same()},    {1, 16, 6, 6, 32, 5, 5, 1, Padding::same()},
     };
     for_each_isa([&](Isa isa) {
         for (const ConvDirection d :

@@ -163,11 +163,13 @@ inline void pack_broadcast_blocks(const ConvGeometry& g, const float* weight, bo
 // (LEFT), and its last, whole tile with a right padding of KW / 2 (RIGHT), the taps that read padding columns are
 // left out at compile time. Reads PIX + KW - 1 values of each window row, fewer on LEFT and RIGHT tiles: a tile
 // that is both reads only the image's own pixels, so `image` may then be unpadded and `at` negative (indices are
-// summed before they are added to the pointer, which only ever points into the image).
-template <int NB, int PIX, int KW, bool LEFT, bool RIGHT, int S = 1>
+// summed before they are added to the pointer, which only ever points into the image). With ROW > 0 the tile is two
+// output rows of ROW = PIX / 2 pixels: pixels ROW.. read `row_skip` further (the second row's start less ROW).
+template <int NB, int PIX, int KW, bool LEFT, bool RIGHT, int S = 1, int ROW = 0>
 inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int Wp, const float* image,
                                 std::ptrdiff_t at, const float* packed, std::size_t block_scalars,
-                                const float* bias16, float* tile) {
+                                const float* bias16, float* tile, std::ptrdiff_t row_skip = 0) {
+    static_assert(ROW == 0 || (2 * ROW == PIX && !LEFT && !RIGHT), "a two-row tile reads the padded copy");
     constexpr int half = KW / 2;
     Lanes16 acc[NB][PIX];
 #pragma GCC unroll 2
@@ -190,16 +192,19 @@ inline void broadcast_conv_tile(int C, int KH, int kh0, int kh1, int plane, int 
             // in registers (it spilled accumulators for them).
             std::ptrdiff_t window = row + kw;
             __asm__("" : "+r"(window));
+            std::ptrdiff_t second = window + row_skip;  // the second row's window (ROW > 0)
+            if (ROW > 0) __asm__("" : "+r"(second));
 #pragma GCC unroll 12
             for (int i = 0; i < PIX; ++i) {
                 if ((LEFT && i + kw < half) || (RIGHT && i + kw >= PIX + half)) continue;
+                const std::ptrdiff_t pixel = (ROW > 0 && i >= ROW) ? second + S * i : window + S * i;
                 if constexpr (NB == 1) {
-                    acc[0][i].fma(image + (window + S * i), w[0]);
+                    acc[0][i].fma(image + pixel, w[0]);
                 } else {
                     // One broadcast for the NB blocks. Only the AVX-512 Lanes16 (NB > 1) has broadcast: the name
                     // depends on NB, so that the AVX2 build does not look it up.
                     using Broadcast = std::conditional_t<NB == 1, void, Lanes16>;
-                    Broadcast x = Broadcast::broadcast(image + (window + S * i));
+                    Broadcast x = Broadcast::broadcast(image + pixel);
                     x.pin();
 #pragma GCC unroll 2
                     for (int j = 0; j < NB; ++j) acc[j][i].fma(x, w[j]);
@@ -286,16 +291,47 @@ void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, con
     const bool left_pad = S == 1 && g.pad_left == KW / 2;
     const bool right_pad = S == 1 && g.pad_left + g.W - g.OW == KW / 2;  // with stride 1: padding past the last window
     alignas(64) float tile[NB * PIX * F];
+    // Rows of PIX / 2 pixels (on the padded copy, never read unpadded: PIX does not divide them) are computed two
+    // at a time, one tile for both, where a tile per row would compute half its pixels for nothing.
+    const bool pairs = S == 1 && 2 * g.OW == PIX;
+    // The tile's n pixels (from output row oh, column ow, and on into the next row) into y.
+    const auto store = [&](int b, int n_blocks, int oh, int ow, int n) {
+        for (int j = 0; j < n_blocks; ++j) {
+            float* out = y + static_cast<std::size_t>(b + j) * F * P + static_cast<std::size_t>(oh) * g.OW + ow;
+            const float* t = tile + j * PIX * F;
+#if DEEPCNN_ISA_AVX512
+            store_broadcast_tile(t, n, out, P, relu);
+#else
+            if (relu) {
+                for (int f = 0; f < F; ++f, out += P)
+                    for (int i = 0; i < n; ++i) out[i] = t[i * F + f] > 0.0f ? t[i * F + f] : 0.0f;
+            } else {
+                for (int f = 0; f < F; ++f, out += P)
+                    for (int i = 0; i < n; ++i) out[i] = t[i * F + f];
+            }
+#endif
+        }
+    };
     // Blocks [b, b + nb) of every row, nb = NB (or 1 for the last odd one).
     const auto blocks = [&](int b, auto nb) {
         constexpr int n_blocks = decltype(nb)::value;
+        const float* block = packed + (b - b0) * block_scalars;
+        const float* bias16 = bias ? bias + b * F : nullptr;
         for (int oh = oh0; oh < oh1; ++oh) {
+            if (pairs && oh + 1 < oh1) {  // rows oh and oh + 1: the kernel rows either reads
+                const int kh0 = std::max(0, g.pad_top - oh - 1), kh1 = std::min(g.KH, g.pad_top + g.H - oh);
+                const std::ptrdiff_t at = image.origin + static_cast<std::ptrdiff_t>(oh) * image.Wp;
+                broadcast_conv_tile<n_blocks, PIX, KW, false, false, 1, PIX / 2>(
+                    g.C, g.KH, kh0, kh1, plane, image.Wp, image.data, at, block, block_scalars, bias16, tile,
+                    image.Wp - g.OW);
+                store(b, n_blocks, oh, 0, PIX);
+                ++oh;
+                continue;
+            }
             const int kh0 = std::max(0, g.pad_top - S * oh), kh1 = std::min(g.KH, g.pad_top + g.H - S * oh);
             for (int ow = 0; ow < g.OW; ow += PIX) {
                 const int n = std::min(PIX, g.OW - ow);
                 const std::ptrdiff_t at = image.origin + static_cast<std::ptrdiff_t>(S * oh) * image.Wp + S * ow;
-                const float* block = packed + (b - b0) * block_scalars;
-                const float* bias16 = bias ? bias + b * F : nullptr;
                 const bool left = left_pad && ow == 0, right = right_pad && n == PIX && ow + PIX == g.OW;
                 const int C = g.C, KH = g.KH, Wp = image.Wp;
                 const float* in = image.data;
@@ -312,21 +348,7 @@ void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, con
                     broadcast_conv_tile<n_blocks, PIX, KW, false, false, S>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                          block_scalars, bias16, tile);
                 }
-                for (int j = 0; j < n_blocks; ++j) {
-                    float* out = y + static_cast<std::size_t>(b + j) * F * P + static_cast<std::size_t>(oh) * g.OW + ow;
-                    const float* t = tile + j * PIX * F;
-#if DEEPCNN_ISA_AVX512
-                    store_broadcast_tile(t, n, out, P, relu);
-#else
-                    if (relu) {
-                        for (int f = 0; f < F; ++f, out += P)
-                            for (int i = 0; i < n; ++i) out[i] = t[i * F + f] > 0.0f ? t[i * F + f] : 0.0f;
-                    } else {
-                        for (int f = 0; f < F; ++f, out += P)
-                            for (int i = 0; i < n; ++i) out[i] = t[i * F + f];
-                    }
-#endif
-                }
+                store(b, n_blocks, oh, ow, n);
             }
         }
     };
