@@ -278,8 +278,8 @@ inline bool broadcast_reads_only_image(const ConvGeometry& g) {
 }
 
 // Filter blocks [b0, b1) of output rows [oh0, oh1) of one image, their packed weights at `packed` (block b at packed +
-// (b - b0) * C*KH*KW * 16): y (K, OH, OW) = conv + bias [bias may be null], with `relu` max(., 0), row by row. A row's
-// last tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
+// (b - b0) * C*KH*KW * 16): y (K, OH, OW) = conv + bias [bias may be null], with `relu` max(., 0), row by row (rows
+// of half a tile two at a time). A row's last tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
 // the valid ones. Kernel rows and (stride 1, with a padding of KW / 2 on a side) columns that read only padding are
 // skipped. S: the stride (1, or 2 on the padded copy).
 template <int KW, int S = 1>
