@@ -279,9 +279,9 @@ inline bool broadcast_reads_only_image(const ConvGeometry& g) {
 
 // Filter blocks [b0, b1) of output rows [oh0, oh1) of one image, their packed weights at `packed` (block b at packed +
 // (b - b0) * C*KH*KW * 16): y (K, OH, OW) = conv + bias [bias may be null], with `relu` max(., 0), row by row (rows
-// of half a tile two at a time). A row's last tile may be partial: it computes PIX pixels (reading past the row into the next one, or the slack) and stores
-// the valid ones. Kernel rows and (stride 1, with a padding of KW / 2 on a side) columns that read only padding are
-// skipped. S: the stride (1, or 2 on the padded copy).
+// of half a tile two at a time). A row's last tile may be partial: it computes PIX pixels (reading past the row into
+// the next one, or the slack) and stores the valid ones. Kernel rows and (stride 1, with a padding of KW / 2 on a
+// side) columns that read only padding are skipped. S: the stride (1, or 2 on the padded copy).
 template <int KW, int S = 1>
 void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, const float* packed,
                          const float* bias, float* y, int b0, int b1, bool relu, int oh0, int oh1) {
@@ -317,13 +317,14 @@ void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, con
         constexpr int n_blocks = decltype(nb)::value;
         const float* block = packed + (b - b0) * block_scalars;
         const float* bias16 = bias ? bias + b * F : nullptr;
+        const int C = g.C, KH = g.KH, Wp = image.Wp;
+        const float* in = image.data;
         for (int oh = oh0; oh < oh1; ++oh) {
             if (pairs && oh + 1 < oh1) {  // rows oh and oh + 1: the kernel rows either reads
-                const int kh0 = std::max(0, g.pad_top - oh - 1), kh1 = std::min(g.KH, g.pad_top + g.H - oh);
-                const std::ptrdiff_t at = image.origin + static_cast<std::ptrdiff_t>(oh) * image.Wp;
+                const int kh0 = std::max(0, g.pad_top - oh - 1), kh1 = std::min(KH, g.pad_top + g.H - oh);
+                const std::ptrdiff_t at = image.origin + static_cast<std::ptrdiff_t>(oh) * Wp;
                 broadcast_conv_tile<n_blocks, PIX, KW, false, false, 1, PIX / 2>(
-                    g.C, g.KH, kh0, kh1, plane, image.Wp, image.data, at, block, block_scalars, bias16, tile,
-                    image.Wp - g.OW);
+                    C, KH, kh0, kh1, plane, Wp, in, at, block, block_scalars, bias16, tile, Wp - g.OW);
                 store(b, n_blocks, oh, 0, PIX);
                 ++oh;
                 continue;
@@ -333,8 +334,6 @@ void broadcast_conv_rows(const ConvGeometry& g, const BroadcastImage& image, con
                 const int n = std::min(PIX, g.OW - ow);
                 const std::ptrdiff_t at = image.origin + static_cast<std::ptrdiff_t>(S * oh) * image.Wp + S * ow;
                 const bool left = left_pad && ow == 0, right = right_pad && n == PIX && ow + PIX == g.OW;
-                const int C = g.C, KH = g.KH, Wp = image.Wp;
-                const float* in = image.data;
                 if (left && right) {
                     broadcast_conv_tile<n_blocks, PIX, KW, true, true, S>(C, KH, kh0, kh1, plane, Wp, in, at, block,
                                                                        block_scalars, bias16, tile);

@@ -56,6 +56,18 @@ inline __m256 avx2_odd_lanes(__m256 lo, __m256 hi) {
 }
 // 0, 2, ..., 14: the offsets of the even lanes' pixels from the first one.
 inline __m256i avx2_even_offsets() { return _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14); }
+// The four cells of the 2x2 windows ow .. ow + outputs - 1 (outputs <= 8) of the row pair r0, r1, in row-major
+// window order (top left, top right, bottom left, bottom right), a window per lane; masked loads, so nothing past
+// the row pair is read.
+struct Avx2Windows {
+    __m256 cell[4];
+};
+inline Avx2Windows avx2_windows(const float* r0, const float* r1, int ow, int outputs) {
+    const int lo = std::min(8, 2 * outputs), hi = 2 * outputs - 8;
+    const __m256 t0 = avx2_load(r0 + 2 * ow, lo), t1 = avx2_load(r0 + 2 * ow + 8, hi);
+    const __m256 b0 = avx2_load(r1 + 2 * ow, lo), b1 = avx2_load(r1 + 2 * ow + 8, hi);
+    return {{avx2_even_lanes(t0, t1), avx2_odd_lanes(t0, t1), avx2_even_lanes(b0, b1), avx2_odd_lanes(b0, b1)}};
+}
 // Where candidate > best (false for NaN): best = candidate, offset = candidate_offset.
 inline void avx2_keep_greater(__m256& best, __m256i& offset, __m256 candidate, int candidate_offset) {
     const __m256 greater = _mm256_cmp_ps(candidate, best, _CMP_GT_OQ);
@@ -82,14 +94,13 @@ void max_pool_2x2_plane(const ConvGeometry& g, const Scalar* in, Scalar* out, st
             // 8 outputs per step from 16 columns of both rows; the last step is masked (no read or write past the
             // row pair)
             for (; ow < g.OW; ow += 8) {
-                const int outputs = std::min(8, g.OW - ow), lo = std::min(8, 2 * outputs), hi = 2 * outputs - 8;
-                const __m256 t0 = avx2_load(r0 + 2 * ow, lo), t1 = avx2_load(r0 + 2 * ow + 8, hi);
-                const __m256 b0 = avx2_load(r1 + 2 * ow, lo), b1 = avx2_load(r1 + 2 * ow + 8, hi);
-                __m256 best = avx2_even_lanes(t0, t1);
+                const int outputs = std::min(8, g.OW - ow);
+                const Avx2Windows w = avx2_windows(r0, r1, ow, outputs);
+                __m256 best = w.cell[0];
                 __m256i offset = _mm256_setzero_si256();
-                avx2_keep_greater(best, offset, avx2_odd_lanes(t0, t1), 1);
-                avx2_keep_greater(best, offset, avx2_even_lanes(b0, b1), W);
-                avx2_keep_greater(best, offset, avx2_odd_lanes(b0, b1), W + 1);
+                avx2_keep_greater(best, offset, w.cell[1], 1);
+                avx2_keep_greater(best, offset, w.cell[2], W);
+                avx2_keep_greater(best, offset, w.cell[3], W + 1);
                 avx2_store(o + ow, outputs, best);
                 const __m256i base = _mm256_add_epi32(_mm256_set1_epi32(row_base + 2 * ow), avx2_even_offsets());
                 avx2_store(a + ow, outputs, _mm256_add_epi32(base, offset));
@@ -143,13 +154,10 @@ void max_pool_2x2_plane_values(const ConvGeometry& g, const Scalar* in, Scalar* 
 #elif DEEPCNN_ISA_AVX2
         if constexpr (std::is_same<Scalar, float>::value) {
             for (; ow < g.OW; ow += 8) {
-                const int outputs = std::min(8, g.OW - ow), lo = std::min(8, 2 * outputs), hi = 2 * outputs - 8;
-                const __m256 t0 = avx2_load(r0 + 2 * ow, lo), t1 = avx2_load(r0 + 2 * ow + 8, hi);
-                const __m256 b0 = avx2_load(r1 + 2 * ow, lo), b1 = avx2_load(r1 + 2 * ow + 8, hi);
-                __m256 best = avx2_even_lanes(t0, t1);
-                best = _mm256_max_ps(avx2_odd_lanes(t0, t1), best);
-                best = _mm256_max_ps(avx2_even_lanes(b0, b1), best);
-                best = _mm256_max_ps(avx2_odd_lanes(b0, b1), best);
+                const int outputs = std::min(8, g.OW - ow);
+                const Avx2Windows w = avx2_windows(r0, r1, ow, outputs);
+                __m256 best = w.cell[0];
+                for (int k = 1; k < 4; ++k) best = _mm256_max_ps(w.cell[k], best);
                 avx2_store(o + ow, outputs, best);
             }
         }
