@@ -209,6 +209,16 @@ inline double parse_average(const std::string& arg, const std::string& v) {
     return decay;
 }
 
+// A fraction: a number in [0, 1) or, with one_included, [0, 1].
+inline double parse_fraction(const std::string& option, const std::string& text, bool one_included) {
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(value >= 0.0) || !(one_included ? value <= 1.0 : value < 1.0)) {
+        throw usage_error(option + ": expected a number in [0, 1" + (one_included ? "]" : ")") + ", got '" + text + "'");
+    }
+    return value;
+}
+
 inline double parse_positive(const std::string& option, const std::string& text) {
     char* end = nullptr;
     const double value = std::strtod(text.c_str(), &end);

@@ -15,10 +15,11 @@
 
 namespace fer {
 
-// A resumed run must train as the original did: the checkpoint's net, classes, learning rate, batch and seed (those
-// written before the last three were stored are taken as they are).
+// A resumed run must train as the original did: the checkpoint's net, classes, learning rate, batch, seed, erasing
+// probability and label smoothing (checkpoints written before the learning rate, batch and seed were stored are taken
+// as they are; before erasing and label smoothing were stored, both were 0).
 inline void check_resumed_run(const deepcnn::ModelMetadata& meta, const ModelInfo& info, const std::string& resume,
-                              double lr, int batch, std::uint64_t seed) {
+                              double lr, int batch, std::uint64_t seed, double erase, double label_smoothing) {
     using namespace deepcnn;
     const ModelInfo saved = read_model_info(meta, -1, resume);
     if (saved.classes != info.classes || saved.net != info.net) {
@@ -42,6 +43,14 @@ inline void check_resumed_run(const deepcnn::ModelMetadata& meta, const ModelInf
     if (saved_seed != meta.integers.end()) {
         check("--seed", saved_seed->second != seed, std::to_string(saved_seed->second), std::to_string(seed));
     }
+    const auto saved_number = [&](const std::string& key) {
+        const auto found = meta.numbers.find(key);
+        return found == meta.numbers.end() ? 0.0 : found->second;
+    };
+    const double saved_erase = saved_number("train.erase"), saved_smoothing = saved_number("train.label_smoothing");
+    check("--erase", saved_erase != erase, std::to_string(saved_erase), std::to_string(erase));
+    check("--label-smoothing", saved_smoothing != label_smoothing, std::to_string(saved_smoothing),
+          std::to_string(label_smoothing));
 }
 
 // A resumed run ends by testing the best model so far, model.dcnn in --out. Resuming into another --out than the

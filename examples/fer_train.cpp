@@ -43,17 +43,19 @@ using Clock = std::chrono::steady_clock;
 const char* const usage_text =
     "usage: fer_train [--data PATH] [--classes LIST|K|all] [--net fer|large|seed|resnet] [--tutorial]\n"
     "                 [--epochs N] [--batch N] [--lr X] [--optimizer adam|adamw|sgd] [--schedule cosine|plateau|none]\n"
-    "                 [--augment on|off] [--tta on|off] [--average DECAY|off] [--seed N] [--threads N]\n"
-    "                 [--max-rows N] [--out DIR] [--resume FILE | --overwrite] [--skip-bad-rows] [--profile]\n"
-    "                 [--sync-bn]\n"
+    "                 [--augment on|off] [--erase P] [--label-smoothing E] [--tta on|off] [--average DECAY|off]\n"
+    "                 [--seed N] [--threads N] [--max-rows N] [--out DIR] [--resume FILE | --overwrite]\n"
+    "                 [--skip-bad-rows] [--profile] [--sync-bn]\n"
     "Trains on the FER2013 CSV (.csv or .csv.gz; default: the sample shipped in examples/data/) and writes\n"
     "model.dcnn, model.onnx, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg,\n"
     "predictions.svg and model.svg (the net's layers)\n"
     "into --out (default fer_out), which one run at a time may use (a lock). An --out holding an earlier run is\n"
     "refused unless --resume continues it or --overwrite replaces it (its result files are removed first).\n"
     "--threads: at most 4x the CPUs this process may use; a run whose estimated memory exceeds what is available\n"
-    "is refused. --profile ends with each layer's share of the training steps' time. Under mpirun, --batch is the\n"
-    "global batch and --sync-bn normalises BatchNorm with its statistics (docs/distributed.md). Exit codes:\n"
+    "is refused. --erase P: one random rectangle of each training image erased with probability P (default 0).\n"
+    "--label-smoothing E: training targets (1 - E) one-hot + E / classes (default 0). --profile ends with each\n"
+    "layer's share of the training steps' time. Under mpirun, --batch is the global batch and --sync-bn\n"
+    "normalises BatchNorm with its statistics (docs/distributed.md). Exit codes:\n"
     "0 success, 1 data or file error, 2 bad command line, 130 SIGINT, 143 SIGTERM or SIGHUP (a checkpoint is\n"
     "written when training had started). See README.md.\n";
 
@@ -63,6 +65,7 @@ struct Options {
     bool tutorial = false, augment = true, tta = true, profile = false, overwrite = false, sync_bn = false;
     int epochs = 0, batch = 0, threads = 0;  // 0: the recipe's default
     double lr = 0.0, average = -1.0;         // average: the weight average's decay; 0: off; -1: the recipe's
+    double erase = -1.0, label_smoothing = -1.0;  // -1: the recipe's
 };
 
 Options parse_options(int argc, char** argv) {
@@ -80,6 +83,8 @@ Options parse_options(int argc, char** argv) {
         else if (a.is("--optimizer")) o.optimizer = a.value();
         else if (a.is("--schedule")) o.schedule = a.value();
         else if (a.is("--augment")) o.augment = a.on_off();
+        else if (a.is("--erase")) o.erase = fer::parse_fraction(arg, a.value(), true);
+        else if (a.is("--label-smoothing")) o.label_smoothing = fer::parse_fraction(arg, a.value(), false);
         else if (a.is("--tta")) { o.tta = a.on_off(); tta_given = true; }
         else if (a.is("--average")) o.average = fer::parse_average(arg, a.value());
         else if (a.is("--seed")) o.data.seed = static_cast<std::uint64_t>(fer::parse_integer(arg, a.value(), 0, 2147483647L));
@@ -129,6 +134,8 @@ Options parse_options(int argc, char** argv) {
     if (o.lr == 0.0) o.lr = o.optimizer == "sgd" ? 0.05 : (staged_recipe ? 2e-3 : 1e-3);
     if (!tta_given) o.tta = !o.tutorial;
     if (o.average < 0.0) o.average = (o.net == "large" || o.net == "resnet") && !o.tutorial ? 0.999 : 0.0;
+    if (o.erase < 0.0) o.erase = 0.0;
+    if (o.label_smoothing < 0.0) o.label_smoothing = 0.0;
     return o;
 }
 
@@ -161,6 +168,8 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     t.seed = o.data.seed * 0x9E3779B97F4A7C15ULL + 12345;
     t.augment = o.augment;
     t.augmentation = o.tutorial ? tutorial_augmentation() : default_augmentation();
+    t.augmentation.erase_probability = o.erase;
+    t.label_smoothing = o.label_smoothing;
     t.flip_averaged_evaluation = o.tta;
     t.weight_average = o.average;  // validation, model.dcnn and the test use the average of the weights
     t.schedule = fer::make_schedule(o.schedule, o.lr, o.epochs);
@@ -169,6 +178,8 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     t.checkpoint_path = checkpoint_path;
     fer::store_model_info(info, t.checkpoint_metadata);
     t.checkpoint_metadata.numbers["train.lr"] = o.lr;
+    t.checkpoint_metadata.numbers["train.erase"] = o.erase;
+    t.checkpoint_metadata.numbers["train.label_smoothing"] = o.label_smoothing;
     t.checkpoint_metadata.integers["train.batch"] = static_cast<std::uint64_t>(o.batch);
     t.checkpoint_metadata.integers["train.seed"] = o.data.seed;
     t.stop = &stop_signal;
@@ -177,7 +188,7 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     Trainer<Model> trainer(model, *optimizer, t);
     if (!o.resume.empty()) {
         CheckpointContents<float> saved = read_checkpoint<float>(o.resume);
-        fer::check_resumed_run(saved.metadata, info, o.resume, o.lr, o.batch, o.data.seed);
+        fer::check_resumed_run(saved.metadata, info, o.resume, o.lr, o.batch, o.data.seed, o.erase, o.label_smoothing);
         trainer.resume(std::move(saved), o.resume);
         if (writes && trainer.state().best_epoch > 0) fer::bring_best_model(o.resume, trainer.state().best_epoch, model_path);
         std::cout << "Resuming from " << printable(o.resume) << " after " << trainer.state().epochs_done << " epochs"
@@ -185,7 +196,8 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     }
     std::cout << "\n" << model.summary() << "Recipe: net " << o.net << ", " << o.epochs << " epochs, batch " << o.batch
               << ", " << optimizer->type() << " lr " << o.lr << ", schedule " << o.schedule << ", augmentation "
-              << (o.augment ? "on" : "off") << ", flip averaging " << (o.tta ? "on" : "off") << ", weight average ";
+              << (o.augment ? "on" : "off") << ", erasing " << o.erase << ", label smoothing " << o.label_smoothing
+              << ", flip averaging " << (o.tta ? "on" : "off") << ", weight average ";
     if (o.average > 0.0) std::cout << o.average;
     else std::cout << "off";
     std::cout << ", seed " << o.data.seed << ", threads " << model.threads();
@@ -247,7 +259,8 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     report.settings = {{"net", o.net}, {"data", o.data.path}, {"test_split", data.test_name},
                        {"optimizer", optimizer->type()}, {"learning_rate", std::to_string(o.lr)},
                        {"schedule", o.schedule}, {"batch", std::to_string(o.batch)},
-                       {"augmentation", o.augment ? "on" : "off"}, {"flip_averaging", o.tta ? "on" : "off"},
+                       {"augmentation", o.augment ? "on" : "off"}, {"erasing", std::to_string(o.erase)},
+                       {"label_smoothing", std::to_string(o.label_smoothing)}, {"flip_averaging", o.tta ? "on" : "off"},
                        {"weight_average", o.average > 0.0 ? std::to_string(o.average) : "off"},
                        {"threads", std::to_string(best.threads())}};
     fer::test_and_report(best, data, info, trainer.state(), o.out, report, run_start);

@@ -1,6 +1,8 @@
 # tests/torch_oracle.py: PyTorch as the oracle for deepcnn's layers (tests/layers/test_torch_oracle.cpp).
 # Usage: python3 torch_oracle.py DIR. Each subfolder of DIR is one case: case.txt (key=value lines: the layer and
-# its settings), x.bin, dy.bin and, for Conv2D, weight.bin and bias.bin. A .bin file is 4 little-endian int32 (the
+# its settings), x.bin, dy.bin and, for Conv2D, weight.bin and bias.bin. The CrossEntropy case is the loss: x
+# holds the logits (N, K, 1, 1), case.txt the labels, the class weights (empty: none) and the label smoothing; y
+# is the loss. A .bin file is 4 little-endian int32 (the
 # shape, N C H W) then float64 values. The script runs the layer in float64 with autograd on
 # loss = sum(layer(x) * dy) and writes y.bin, dx.bin and, for Conv2D, dweight.bin and dbias.bin beside them.
 import os
@@ -73,6 +75,13 @@ def run_case(folder):
             y = F.avg_pool2d(padded(x, spec), kernel, stride) / F.avg_pool2d(padded(ones, spec), kernel, stride)
     elif layer == "GlobalAvgPool2D":
         y = F.adaptive_avg_pool2d(x, 1)
+    elif layer == "CrossEntropy":
+        labels = torch.tensor([int(v) for v in spec["labels"].split(",")])
+        weight = None
+        if spec["weights"]:
+            weight = torch.tensor([float(v) for v in spec["weights"].split(",")], dtype=torch.float64)
+        logits = x.reshape(x.shape[0], x.shape[1])
+        y = F.cross_entropy(logits, labels, weight=weight, label_smoothing=float(spec["label_smoothing"]))
     else:
         raise SystemExit("torch_oracle.py: unknown layer " + layer + " in " + folder)
     (y * dy).sum().backward()

@@ -1,5 +1,6 @@
 // tests/data/test_augment.cpp: augmentation is deterministic for a seed, the identity when every range is 0,
-// flips exactly, fills from the nearest edge, stays within the input's range, and rejects bad options.
+// flips exactly, fills from the nearest edge, stays within the input's range, erases one rectangle of the asked
+// sizes where asked (and draws nothing more where not), and rejects bad options.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/data/augment.hpp>
@@ -114,8 +115,98 @@ TEST_CASE("augmentation options are validated", "[data][augment]") {
     bad = AugmentOptions{};
     bad.max_zoom = 1.0;
     CHECK_THROWS_AS(augment_batch(x, y, bad, rng), config_error);
+    bad = AugmentOptions{};
+    bad.erase_probability = -0.5;
+    CHECK_THROWS_AS(augment_batch(x, y, bad, rng), config_error);
+    bad = AugmentOptions{};
+    bad.erase_min_area = 0.5;
+    bad.erase_max_area = 0.4;
+    CHECK_THROWS_MATCHES(augment_batch(x, y, bad, rng), config_error,
+                         Catch::Message("augmentation: expected erasing areas 0 < min <= max <= 1, got 0.500000 and 0.400000"));
+    bad = AugmentOptions{};
+    bad.erase_max_area = 1.5;
+    CHECK_THROWS_AS(augment_batch(x, y, bad, rng), config_error);
+    bad = AugmentOptions{};
+    bad.erase_max_aspect = 0.5;
+    CHECK_THROWS_AS(augment_batch(x, y, bad, rng), config_error);
     Tensor<float> z = test_batch(1);
     CHECK_THROWS_AS(augment_batch(z, z, AugmentOptions{}, rng), config_error);
+}
+
+TEST_CASE("random erasing sets one rectangle of the asked area and aspect in every channel", "[data][augment]") {
+    const int N = 300, C = 2, H = 48, W = 40;
+    const Tensor<float> x = test_batch(N, C, H, W);
+    AugmentOptions erase_only;
+    erase_only.erase_probability = 1.0;
+    erase_only.erase_value = -7.0;  // not a value of test_batch
+    Tensor<float> y;
+    Rng rng(17);
+    augment_batch(x, y, erase_only, rng);
+    int min_top = H, max_top = 0, min_left = W, max_left = 0;
+    for (int n = 0; n < N; ++n) {
+        INFO("sample " << n);
+        int top = H, bottom = -1, left = W, right = -1, erased = 0;
+        for (int h = 0; h < H; ++h)
+            for (int w = 0; w < W; ++w) {
+                if (y(n, 0, h, w) != -7.0f) continue;
+                ++erased;
+                top = std::min(top, h), bottom = std::max(bottom, h), left = std::min(left, w), right = std::max(right, w);
+            }
+        REQUIRE(erased > 0);
+        const int height = bottom - top + 1, width = right - left + 1;
+        REQUIRE(erased == height * width);  // one rectangle
+        // Area within [0.02, 0.33] of the image and aspect within [1 / 3.3, 3.3], up to the rounding of each side
+        // and the cut of a side longer than the image.
+        CHECK(double(height + 1) * (width + 1) >= 0.02 * H * W);
+        CHECK(double(height - 1) * (width - 1) <= 0.33 * H * W);
+        if (height < H && width < W) {
+            CHECK(double(height) / (width + 1) <= 3.3);
+            CHECK(double(width) / (height + 1) <= 3.3);
+        }
+        min_top = std::min(min_top, top), max_top = std::max(max_top, bottom);
+        min_left = std::min(min_left, left), max_left = std::max(max_left, right);
+        for (int c = 0; c < C; ++c)
+            for (int h = 0; h < H; ++h)
+                for (int w = 0; w < W; ++w) {
+                    const bool inside = h >= top && h <= bottom && w >= left && w <= right;
+                    REQUIRE(y(n, c, h, w) == (inside ? -7.0f : x(n, c, h, w)));
+                }
+    }
+    // The rectangles reach every border over 300 draws.
+    CHECK(min_top == 0);
+    CHECK(max_top == H - 1);
+    CHECK(min_left == 0);
+    CHECK(max_left == W - 1);
+}
+
+TEST_CASE("random erasing draws 5 numbers per image when asked and none otherwise", "[data][augment]") {
+    const Tensor<float> x = test_batch(200, 1, 24, 24);
+    AugmentOptions half = default_augmentation();
+    half.erase_probability = 0.5;
+    Rng used(9), reference(9);
+    Tensor<float> y;
+    augment_batch(x, y, half, used);
+    for (int i = 0; i < 200 * (7 + 5); ++i) reference.uniform();
+    CHECK(used.state() == reference.state());
+
+    // About half the images hold an erased rectangle (erase_value 0), found as a 2x2 block of zeros: test_batch's
+    // zeros have non-zero neighbours.
+    int erased = 0;
+    for (int n = 0; n < 200; ++n) {
+        bool found = false;
+        for (int h = 0; h + 1 < 24 && !found; ++h)
+            for (int w = 0; w + 1 < 24 && !found; ++w)
+                found = y(n, 0, h, w) == 0.0f && y(n, 0, h + 1, w) == 0.0f && y(n, 0, h, w + 1) == 0.0f &&
+                        y(n, 0, h + 1, w + 1) == 0.0f;
+        erased += found;
+    }
+    CHECK(erased > 70);
+    CHECK(erased < 130);
+
+    Rng plain(9), plain_reference(9);
+    augment_batch(x, y, default_augmentation(), plain);
+    for (int i = 0; i < 200 * 7; ++i) plain_reference.uniform();
+    CHECK(plain.state() == plain_reference.state());
 }
 
 TEST_CASE("augment_batch reuses the output allocation", "[data][augment]") {

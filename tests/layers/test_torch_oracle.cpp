@@ -1,13 +1,15 @@
 // tests/layers/test_torch_oracle.cpp: PyTorch as the oracle for the layers added for residual and mobile nets
-// (grouped and depthwise Conv2D, AvgPool2D, GlobalAvgPool2D): each case's input, parameters and upstream gradient go
-// to a temporary folder, tests/torch_oracle.py runs the same layer in float64 under /usr/bin/python3 with torch, and
-// the output, the input gradient and every parameter gradient must match the layer's in double. Skipped, with a
-// warning that says so, where python3 cannot import torch.
+// (grouped and depthwise Conv2D, AvgPool2D, GlobalAvgPool2D) and for the loss (SoftmaxCrossEntropy with class weights
+// and label smoothing): each case's input, parameters and upstream gradient go to a temporary folder,
+// tests/torch_oracle.py runs the same layer in float64 under /usr/bin/python3 with torch, and the output, the input
+// gradient and every parameter gradient must match the layer's in double. Skipped, with a warning that says so, where
+// python3 cannot import torch.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/layers/avg_pool2d.hpp>
 #include <deepcnn/layers/conv2d.hpp>
 #include <deepcnn/layers/global_avg_pool2d.hpp>
+#include <deepcnn/loss/softmax_cross_entropy.hpp>
 
 #include "gradient_check.hpp"
 #include "io/temp_files.hpp"
@@ -179,5 +181,55 @@ TEST_CASE("new layers match PyTorch: output, input gradient and parameter gradie
             for (auto& p : c.layer->params())
                 require_match(p.name + " gradient", *p.grad, read_tensor(folder + "/d" + p.name + ".bin"));
         }
+    }
+}
+
+TEST_CASE("softmax cross-entropy with class weights and label smoothing matches PyTorch's CrossEntropyLoss",
+          "[loss][torch_oracle]") {
+    if (!torch_available()) {
+        WARN("SKIPPED: " << python << " cannot import torch (install python3-torch to run the PyTorch oracle)");
+        return;
+    }
+    struct LossCase {
+        std::string name;
+        std::vector<double> weights;
+        double smoothing;
+    };
+    const std::vector<LossCase> cases = {{"plain", {}, 0.0},
+                                         {"smoothed", {}, 0.1},
+                                         {"weighted", {0.5, 2.0, 1.0, 3.0}, 0.0},
+                                         {"weighted_smoothed", {0.5, 2.0, 1.0, 3.0}, 0.25}};
+    const std::vector<int> labels = {0, 3, 1, 1, 2};
+    deepcnn_test::TempDir dir;
+    Rng rng(41);
+    const Tensor<double> logits = random_tensor(Shape(5, 4, 1, 1), rng, -3.0, 3.0);
+    std::vector<double> values;
+    std::vector<Tensor<double>> gradients;
+    for (const LossCase& c : cases) {
+        const std::string folder = dir.file(c.name);
+        std::filesystem::create_directories(folder);
+        SoftmaxCrossEntropy<double> loss(c.weights);
+        loss.set_label_smoothing(c.smoothing);
+        values.push_back(loss.forward(logits, labels));
+        gradients.emplace_back();
+        loss.backward(gradients.back());
+        write_tensor(folder + "/x.bin", logits);
+        write_tensor(folder + "/dy.bin", Tensor<double>(Shape(1, 1, 1, 1), 1.0));
+        std::ofstream spec(folder + "/case.txt");
+        std::string weights, label_list;
+        for (double w : c.weights) weights += (weights.empty() ? "" : ",") + std::to_string(w);
+        for (int l : labels) label_list += (label_list.empty() ? "" : ",") + std::to_string(l);
+        spec << "layer=CrossEntropy\nlabels=" << label_list << "\nweights=" << weights
+             << "\nlabel_smoothing=" << c.smoothing << "\n";
+        REQUIRE(spec.good());
+    }
+    const std::string command = std::string(python) + " '" + oracle_script() + "' '" + dir.file("") + "'";
+    INFO("running " << command);
+    REQUIRE(std::system(command.c_str()) == 0);
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        INFO("case " << cases[i].name);
+        const std::string folder = dir.file(cases[i].name);
+        require_match("loss", Tensor<double>(Shape(1, 1, 1, 1), values[i]), read_tensor(folder + "/y.bin"));
+        require_match("logit gradient", gradients[i], read_tensor(folder + "/dx.bin"));
     }
 }

@@ -1,5 +1,6 @@
-// tests/loss/test_softmax_cross_entropy.cpp: the fused softmax cross-entropy: hand values, class weights, stability
-// for logits of 1e4, its errors, and the numerical gradient check of dlogits.
+// tests/loss/test_softmax_cross_entropy.cpp: the fused softmax cross-entropy: hand values, class weights, label
+// smoothing, stability for logits of 1e4, its errors, and the numerical gradient check of dlogits (PyTorch's
+// CrossEntropyLoss as the oracle: tests/layers/test_torch_oracle.cpp).
 #include <catch2/catch.hpp>
 
 #include <deepcnn/loss/softmax_cross_entropy.hpp>
@@ -48,6 +49,38 @@ TEST_CASE("Softmax cross-entropy class weights give a weighted mean", "[loss]") 
     CHECK(uniform.forward(logits, {0, 1, 1}) == Approx(plain.forward(logits, {0, 1, 1})).epsilon(1e-14));
 }
 
+TEST_CASE("Softmax cross-entropy with label smoothing matches hand values", "[loss]") {
+    SoftmaxCrossEntropy<double> loss;
+    CHECK(loss.label_smoothing() == 0.0);
+    loss.set_label_smoothing(0.3);
+    // logits [0, ln 2, ln 3]: p = [1/6, 1/3, 1/2], -log p = [ln 6, ln 3, ln 2]; label 2, target [0.1, 0.1, 0.8]
+    const Tensor<double> logits(Shape(1, 3, 1, 1), {0.0, std::log(2.0), std::log(3.0)});
+    const double value = loss.forward(logits, {2});
+    CHECK(value == Approx(0.7 * std::log(2.0) + 0.1 * (std::log(6.0) + std::log(3.0) + std::log(2.0))).epsilon(1e-14));
+    Tensor<double> dlogits;
+    loss.backward(dlogits);
+    // p - target
+    CHECK(dlogits[0] == Approx(1.0 / 6 - 0.1).epsilon(1e-14));
+    CHECK(dlogits[1] == Approx(1.0 / 3 - 0.1).epsilon(1e-14));
+    CHECK(dlogits[2] == Approx(0.5 - 0.8).epsilon(1e-14));
+
+    // Equal logits: every class's -log p is ln K, smoothed or not.
+    const Tensor<double> flat(Shape(2, 4, 1, 1), 5.0);
+    CHECK(loss.forward(flat, {0, 3}) == Approx(std::log(4.0)).epsilon(1e-14));
+
+    // Smoothing 0 gives the plain loss's bits.
+    SoftmaxCrossEntropy<float> plain, zero;
+    zero.set_label_smoothing(0.0);
+    Rng rng(5);
+    const Tensor<float> z = random_tensor<float>(Shape(6, 5, 1, 1), rng, -4.0, 4.0);
+    const std::vector<int> labels = {0, 1, 2, 3, 4, 0};
+    CHECK(plain.forward(z, labels) == zero.forward(z, labels));
+    Tensor<float> a, b;
+    plain.backward(a);
+    zero.backward(b);
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == b[i]);
+}
+
 TEMPLATE_TEST_CASE("Softmax cross-entropy survives logits of 1e4", "[loss]", float, double) {
     SoftmaxCrossEntropy<TestType> loss;
     const Tensor<TestType> logits(Shape(2, 3, 1, 1), {1e4, 0, -1e4, -1e4, 1e4, 1e4});
@@ -84,6 +117,24 @@ TEST_CASE("Softmax cross-entropy gradient matches central differences", "[loss][
         std::vector<GradientProbe> probes{{"logits", &logits, dlogits}};
         check_gradients([&] { return double(loss.forward(logits, labels)); }, probes);
     }
+    SECTION("label smoothing") {
+        SoftmaxCrossEntropy<double> loss;
+        loss.set_label_smoothing(0.2);
+        loss.forward(logits, labels);
+        Tensor<double> dlogits(logits.shape(), std::numeric_limits<double>::quiet_NaN());
+        loss.backward(dlogits);
+        std::vector<GradientProbe> probes{{"logits", &logits, dlogits}};
+        check_gradients([&] { return double(loss.forward(logits, labels)); }, probes);
+    }
+    SECTION("class weights and label smoothing") {
+        SoftmaxCrossEntropy<double> loss({0.5, 1.0, 2.0, 1.0, 4.0});
+        loss.set_label_smoothing(0.35);
+        loss.forward(logits, labels);
+        Tensor<double> dlogits(logits.shape(), std::numeric_limits<double>::quiet_NaN());
+        loss.backward(dlogits);
+        std::vector<GradientProbe> probes{{"logits", &logits, dlogits}};
+        check_gradients([&] { return double(loss.forward(logits, labels)); }, probes);
+    }
 }
 
 TEST_CASE("Softmax cross-entropy errors", "[loss]") {
@@ -104,4 +155,9 @@ TEST_CASE("Softmax cross-entropy errors", "[loss]") {
     SoftmaxCrossEntropy<float> zero({0.0, 1.0, 1.0});
     CHECK_THROWS_AS(zero.forward(logits, {0, 0}), data_error);
     CHECK_THROWS_AS(SoftmaxCrossEntropy<float>({1.0, -1.0}), config_error);
+    CHECK_THROWS_MATCHES(loss.set_label_smoothing(1.0), config_error,
+                         Catch::Message("SoftmaxCrossEntropy: label smoothing must be in [0, 1), got 1.000000"));
+    CHECK_THROWS_AS(loss.set_label_smoothing(-0.1), config_error);
+    CHECK_THROWS_AS(loss.set_label_smoothing(std::numeric_limits<double>::quiet_NaN()), config_error);
+    CHECK(loss.label_smoothing() == 0.0);
 }

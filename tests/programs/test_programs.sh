@@ -35,7 +35,8 @@ crc_of() {
 case $case_name in
 usage_errors)
   for args in "--epochs -1" "--epochs 0" "--batch 0" "--net resnet50" "--lr 0" "--lr -1" "--threads 0" \
-              "--optimizer rmsprop" "--augment maybe" "--average 1" "--average 0" "--average x" "--bogus" "--epochs"; do
+              "--optimizer rmsprop" "--augment maybe" "--average 1" "--average 0" "--average x" "--bogus" "--epochs" \
+              "--erase 1.5" "--erase -0.1" "--erase x" "--label-smoothing 1" "--label-smoothing nan"; do
     # shellcheck disable=SC2086
     expect 2 "usage: fer_train" "$train" $args --out never_created
   done
@@ -255,6 +256,10 @@ output_dir)
     "$train" "${quick[@]}" --batch 8 --out other --resume prev/checkpoint.dcnn
   expect 1 "checkpoint trained with --seed 1, this run asks for 9" \
     "$train" "${quick[@]}" --seed 9 --out other --resume prev/checkpoint.dcnn
+  expect 1 "checkpoint trained with --label-smoothing 0.000000, this run asks for 0.100000" \
+    "$train" "${quick[@]}" --label-smoothing 0.1 --out other --resume prev/checkpoint.dcnn
+  expect 1 "checkpoint trained with --erase 0.000000, this run asks for 0.500000" \
+    "$train" "${quick[@]}" --erase 0.5 --out other --resume prev/checkpoint.dcnn
   "$predict" --model prev/model.dcnn --csv good.csv > /dev/full 2> full.log
   code=$?
   [[ $code -eq 1 ]] || fail "fer_predict > /dev/full: exit $code (expected 1)"

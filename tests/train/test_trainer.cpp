@@ -1,5 +1,6 @@
 // tests/train/test_trainer.cpp: the Trainer: a run stopped mid-epoch and resumed from its checkpoint gives the
-// same bits as a straight run (augmentation, Dropout, weight average, per-batch schedule all on); early stopping
+// same bits as a straight run (augmentation with erasing, label smoothing, Dropout, weight average, per-batch schedule
+// all on); label smoothing keeps the training loss above its targets' entropy; early stopping
 // restores the best epoch's weights; the divergence guard stops on a NaN pixel and on a diverging loss; the
 // schedule per epoch (CosineLr's warm-up); fit's one-call form and the callbacks.
 #include <catch2/catch.hpp>
@@ -62,6 +63,8 @@ TrainerOptions resumable_options(const std::string& checkpoint) {
     options.augment = true;
     options.weight_average = 0.9;
     options.flip_averaged_evaluation = true;
+    options.augmentation.erase_probability = 0.5;
+    options.label_smoothing = 0.1;
     options.schedule = std::make_shared<CosineLr>(0.01, 3, 1, 1e-4);
     options.checkpoint_path = checkpoint;
     options.verbosity = Verbosity::silent;
@@ -327,11 +330,45 @@ TEST_CASE("fit learns a simple task and reports a history", "[train][trainer]") 
     CHECK(model.evaluate(val_images, val_labels).accuracy == Approx(result.best_accuracy));
 }
 
+TEST_CASE("label smoothing keeps the training loss above the entropy of its targets", "[train][trainer]") {
+    Tensor<float> images, val_images;
+    std::vector<int> labels, val_labels;
+    make_data(120, 9, images, labels);
+    make_data(60, 10, val_images, val_labels);
+    // Targets [0.8, 0.1, 0.1] with 3 classes and smoothing 0.3: no logits give a loss below their entropy.
+    const double entropy = -0.8 * std::log(0.8) - 0.2 * std::log(0.1);
+    double last_loss[2] = {};
+    for (int smoothed = 0; smoothed < 2; ++smoothed) {
+        Sequential<float> model = trainer_net(8);
+        Adam<float> adam(0.01);
+        TrainerOptions options;
+        options.epochs = 12;
+        options.batch = 16;
+        options.label_smoothing = smoothed ? 0.3 : 0.0;
+        options.verbosity = Verbosity::silent;
+        const TrainingResult result = fit(model, adam, images, labels, options, val_images, val_labels);
+        CHECK(result.best_accuracy > 0.9);
+        last_loss[smoothed] = result.history.back().train_loss;
+        for (const EpochRecord& epoch : result.history) {
+            if (smoothed) CHECK(epoch.train_loss >= entropy - 1e-6);
+        }
+    }
+    CHECK(last_loss[0] < entropy);  // without smoothing the same run goes below it
+    CHECK(last_loss[1] < entropy + 0.2);
+}
+
 TEST_CASE("the Trainer rejects bad options and mismatched data", "[train][trainer]") {
     Sequential<float> model = trainer_net(1);
     Adam<float> adam(0.01);
     TrainerOptions options;
     options.batch = 0;
+    CHECK_THROWS_AS(Trainer<Sequential<float>>(model, adam, options), config_error);
+    options = TrainerOptions{};
+    options.label_smoothing = 1.0;
+    CHECK_THROWS_WITH(Trainer<Sequential<float>>(model, adam, options), "Trainer: label smoothing must be in [0, 1), got 1.000000");
+    options = TrainerOptions{};
+    options.augment = true;
+    options.augmentation.erase_probability = 2.0;
     CHECK_THROWS_AS(Trainer<Sequential<float>>(model, adam, options), config_error);
     Tensor<float> images(Shape(4, 1, 8, 8));
     std::vector<int> labels(3, 0);

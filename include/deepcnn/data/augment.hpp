@@ -1,7 +1,8 @@
 // deepcnn/data/augment.hpp: seeded, deterministic image augmentation for training. Each image gets one
 // random affine warp (horizontal flip, rotation, shift, zoom, shear, like Keras' ImageDataGenerator) applied
-// with bilinear sampling and nearest-edge filling (Keras' fill_mode='nearest'); batches are written into a
-// preallocated tensor. Also the plain horizontal flip used for test-time flip averaging.
+// with bilinear sampling and nearest-edge filling (Keras' fill_mode='nearest'), then optionally one erased rectangle
+// (random erasing); batches are written into a preallocated tensor. Also the plain horizontal flip used for test-time
+// flip averaging.
 #pragma once
 
 #include <algorithm>
@@ -23,8 +24,18 @@ struct AugmentOptions {
     double max_shift = 0.0;         // shift uniform in [-s, s] x width (x) and x height (y), each axis drawn apart
     double max_zoom = 0.0;          // scale uniform in [1 - z, 1 + z] per axis (Keras' zoom_range), z < 1
     double max_shear_deg = 0.0;     // shear angle uniform in [-s, s] degrees (Keras' shear_range is in degrees)
+    // Random erasing (Zhong et al. 2017; torchvision's RandomErasing): after the warp, with this probability one
+    // rectangle of every channel is set to erase_value. Its area is uniform in [erase_min_area, erase_max_area] of
+    // the image, its aspect ratio (height / width) log-uniform in [1 / erase_max_aspect, erase_max_aspect], its
+    // position uniform over the places where it fits (a side longer than the image is cut to the image's).
+    double erase_probability = 0.0;
+    double erase_min_area = 0.02;
+    double erase_max_area = 0.33;
+    double erase_max_aspect = 3.3;
+    double erase_value = 0.0;       // 0: the mean of images normalised to zero mean
 
-    // Throws config_error for a negative range, a probability outside [0, 1] or max_zoom >= 1.
+    // Throws config_error for a negative range, a probability outside [0, 1], max_zoom >= 1, or erasing areas
+    // outside 0 < min <= max <= 1 or an aspect bound below 1.
     void validate() const {
         if (!(flip_probability >= 0.0 && flip_probability <= 1.0)) {
             throw config_error("augmentation: expected flip probability in [0, 1], got " +
@@ -37,6 +48,18 @@ struct AugmentOptions {
         }
         if (!(max_zoom < 1.0)) {
             throw config_error("augmentation: expected zoom range < 1, got " + std::to_string(max_zoom));
+        }
+        if (!(erase_probability >= 0.0 && erase_probability <= 1.0)) {
+            throw config_error("augmentation: expected erasing probability in [0, 1], got " +
+                               std::to_string(erase_probability));
+        }
+        if (!(erase_min_area > 0.0 && erase_min_area <= erase_max_area && erase_max_area <= 1.0)) {
+            throw config_error("augmentation: expected erasing areas 0 < min <= max <= 1, got " +
+                               std::to_string(erase_min_area) + " and " + std::to_string(erase_max_area));
+        }
+        if (!(erase_max_aspect >= 1.0 && std::isfinite(erase_max_aspect)) || !std::isfinite(erase_value)) {
+            throw config_error("augmentation: expected an erasing aspect bound >= 1 and a finite fill, got " +
+                               std::to_string(erase_max_aspect) + " and " + std::to_string(erase_value));
         }
     }
 };
@@ -118,12 +141,45 @@ void warp_affine(const Scalar* in, Scalar* out, int H, int W, const AffineMap& m
     }
 }
 
-// One random transform (drawn by draw_affine_map) applied to every channel of a C x H x W sample.
+// The rectangle random erasing sets: rows [top, top + height), columns [left, left + width); height 0: none.
+struct EraseBox {
+    int top = 0, left = 0, height = 0, width = 0;
+};
+
+// Draws the erased rectangle of an H x W image. Takes exactly 5 numbers from `rng` (whether to erase, area, aspect,
+// top, left) when options.erase_probability > 0 and none otherwise, so runs without erasing keep the stream of
+// earlier versions.
+inline EraseBox draw_erase_box(const AugmentOptions& options, int H, int W, Rng& rng) {
+    if (options.erase_probability <= 0.0) return {};
+    const bool erase = rng.uniform() < options.erase_probability;
+    const double area = rng.uniform(options.erase_min_area, options.erase_max_area) * H * W;
+    const double log_aspect = std::log(options.erase_max_aspect);
+    const double aspect = std::exp(rng.uniform(-log_aspect, log_aspect));
+    const double u_top = rng.uniform(), u_left = rng.uniform();
+    if (!erase) return {};
+    EraseBox box;
+    box.height = std::clamp(static_cast<int>(std::lround(std::sqrt(area * aspect))), 1, H);
+    box.width = std::clamp(static_cast<int>(std::lround(std::sqrt(area / aspect))), 1, W);
+    box.top = std::min(static_cast<int>(u_top * (H - box.height + 1)), H - box.height);
+    box.left = std::min(static_cast<int>(u_left * (W - box.width + 1)), W - box.width);
+    return box;
+}
+
+// One random transform (drawn by draw_affine_map) applied to every channel of a C x H x W sample, then the
+// rectangle of draw_erase_box set to options.erase_value in every channel.
 template <class Scalar>
 void augment_sample(const Scalar* in, Scalar* out, int C, int H, int W, const AugmentOptions& options, Rng& rng) {
     const AffineMap map = draw_affine_map(options, H, W, rng);
+    const EraseBox box = draw_erase_box(options, H, W, rng);
     const std::size_t plane = static_cast<std::size_t>(H) * static_cast<std::size_t>(W);
-    for (int c = 0; c < C; ++c) warp_affine(in + c * plane, out + c * plane, H, W, map);
+    for (int c = 0; c < C; ++c) {
+        Scalar* out_plane = out + c * plane;
+        warp_affine(in + c * plane, out_plane, H, W, map);
+        for (int y = box.top; y < box.top + box.height; ++y) {
+            Scalar* row = out_plane + static_cast<std::size_t>(y) * W + box.left;
+            std::fill_n(row, box.width, static_cast<Scalar>(options.erase_value));
+        }
+    }
 }
 
 // out (resized to in's shape; no allocation once it has held a batch this large) = each sample of `in`

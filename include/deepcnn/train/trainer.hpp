@@ -77,6 +77,10 @@ public:
                                std::to_string(options_.evaluation_batch));
         }
         if (options_.early_stopping_patience < 0) throw config_error("Trainer: early stopping patience must be >= 0");
+        if (!(options_.label_smoothing >= 0.0 && options_.label_smoothing < 1.0)) {
+            throw config_error("Trainer: label smoothing must be in [0, 1), got " +
+                               std::to_string(options_.label_smoothing));
+        }
         if (options_.augment) options_.augmentation.validate();
         if (options_.weight_average > 0.0) average_ = std::make_unique<WeightAverage<Scalar>>(options_.weight_average);
         if (options_.communicator) {
@@ -151,6 +155,7 @@ public:
         Tensor<Scalar> batch_images, augmented;
         std::vector<int> batch_labels;
         SoftmaxCrossEntropy<Scalar> loss;
+        loss.set_label_smoothing(options_.label_smoothing);
         ProgressBar progress(options_.verbosity == Verbosity::automatic && detail::stderr_is_terminal() && is_rank0());
         if (parallel_) parallel_->broadcast_model();
         const int patience = options_.early_stopping_patience;

@@ -34,6 +34,8 @@ struct TrainerOptions {
     bool shuffle = true;             // false: every epoch in the source's order
     bool augment = false;            // a random affine warp of every training image (data/augment.hpp)
     AugmentOptions augmentation = default_augmentation();
+    double label_smoothing = 0.0;    // the training loss's targets are (1 - e) onehot + e / K (its history column
+                                     // is that loss); validation reports the plain cross-entropy. In [0, 1)
     bool flip_averaged_evaluation = false;  // validation probabilities averaged with the mirrored images'
     int evaluation_batch = 256;
     double weight_average = 0.0;     // decay of a moving average of the weights (model/weight_average.hpp) that
