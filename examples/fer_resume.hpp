@@ -16,10 +16,12 @@
 namespace fer {
 
 // A resumed run must train as the original did: the checkpoint's net, classes, learning rate, batch, seed, erasing
-// probability and label smoothing (checkpoints written before the learning rate, batch and seed were stored are taken
-// as they are; before erasing and label smoothing were stored, both were 0).
+// probability, label smoothing and BatchNorm synchronisation (checkpoints written before the learning rate, batch and
+// seed were stored are taken as they are; before the others were stored, erasing and smoothing were 0 and
+// synchronisation off).
 inline void check_resumed_run(const deepcnn::ModelMetadata& meta, const ModelInfo& info, const std::string& resume,
-                              double lr, int batch, std::uint64_t seed, double erase, double label_smoothing) {
+                              double lr, int batch, std::uint64_t seed, double erase, double label_smoothing,
+                              bool sync_bn) {
     using namespace deepcnn;
     const ModelInfo saved = read_model_info(meta, -1, resume);
     if (saved.classes != info.classes || saved.net != info.net) {
@@ -51,6 +53,10 @@ inline void check_resumed_run(const deepcnn::ModelMetadata& meta, const ModelInf
     check("--erase", saved_erase != erase, std::to_string(saved_erase), std::to_string(erase));
     check("--label-smoothing", saved_smoothing != label_smoothing, std::to_string(saved_smoothing),
           std::to_string(label_smoothing));
+    const auto saved_sync = meta.integers.find("train.sync_bn");
+    const bool was_synchronised = saved_sync != meta.integers.end() && saved_sync->second != 0;
+    check("BatchNorm", was_synchronised != sync_bn, was_synchronised ? "synchronised (--sync-bn)" : "per rank",
+          sync_bn ? "--sync-bn" : "it per rank");
 }
 
 // A resumed run ends by testing the best model so far, model.dcnn in --out. Resuming into another --out than the

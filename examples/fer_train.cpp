@@ -180,6 +180,7 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     t.checkpoint_metadata.numbers["train.lr"] = o.lr;
     t.checkpoint_metadata.numbers["train.erase"] = o.erase;
     t.checkpoint_metadata.numbers["train.label_smoothing"] = o.label_smoothing;
+    t.checkpoint_metadata.integers["train.sync_bn"] = o.sync_bn ? 1 : 0;
     t.checkpoint_metadata.integers["train.batch"] = static_cast<std::uint64_t>(o.batch);
     t.checkpoint_metadata.integers["train.seed"] = o.data.seed;
     t.stop = &stop_signal;
@@ -188,7 +189,8 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     Trainer<Model> trainer(model, *optimizer, t);
     if (!o.resume.empty()) {
         CheckpointContents<float> saved = read_checkpoint<float>(o.resume);
-        fer::check_resumed_run(saved.metadata, info, o.resume, o.lr, o.batch, o.data.seed, o.erase, o.label_smoothing);
+        fer::check_resumed_run(saved.metadata, info, o.resume, o.lr, o.batch, o.data.seed, o.erase, o.label_smoothing,
+                               o.sync_bn);
         trainer.resume(std::move(saved), o.resume);
         if (writes && trainer.state().best_epoch > 0) fer::bring_best_model(o.resume, trainer.state().best_epoch, model_path);
         std::cout << "Resuming from " << printable(o.resume) << " after " << trainer.state().epochs_done << " epochs"

@@ -260,6 +260,8 @@ output_dir)
     "$train" "${quick[@]}" --label-smoothing 0.1 --out other --resume prev/checkpoint.dcnn
   expect 1 "checkpoint trained with --erase 0.000000, this run asks for 0.500000" \
     "$train" "${quick[@]}" --erase 0.5 --out other --resume prev/checkpoint.dcnn
+  expect 1 "checkpoint trained with BatchNorm per rank, this run asks for --sync-bn" \
+    "$train" "${quick[@]}" --sync-bn --out other --resume prev/checkpoint.dcnn
   "$predict" --model prev/model.dcnn --csv good.csv > /dev/full 2> full.log
   code=$?
   [[ $code -eq 1 ]] || fail "fer_predict > /dev/full: exit $code (expected 1)"

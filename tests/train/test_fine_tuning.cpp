@@ -34,6 +34,16 @@ TEST_CASE("clone is a deep copy that predicts the same bits and trains apart", "
     const Tensor<float> before = original.predict(images);
     CHECK(same_tensor(copy.predict(images), before));
 
+    // The inference settings travel too: a copy of a model with folding off predicts the layer-by-layer bits.
+    original.set_folding(false);
+    original.set_prepared_weights(false);
+    Sequential<float> unfolded = original.clone();
+    CHECK_FALSE(unfolded.folding());
+    CHECK_FALSE(unfolded.prepared_weights());
+    CHECK(same_tensor(unfolded.predict(images), original.predict(images)));
+    original.set_folding(true);
+    original.set_prepared_weights(true);
+
     Adam<float> copy_adam(0.01);
     for (int i = 0; i < 3; ++i) copy.train_step(images, labels, loss, copy_adam);
     CHECK(same_tensor(original.predict(images), before));

@@ -205,7 +205,8 @@ protected:
     ~ModelBase() = default;
 
     // The second half of clone(): `copy` holds the same layers built afresh; this gives it the frozen layers, each
-    // layer's random state, the parameter and buffer values, the model's random state, threads and mode.
+    // layer's random state, the parameter and buffer values, the model's random state, threads, mode, inference folding
+    // and weight preparation.
     void copy_state_to(Derived& copy) {
         for (std::size_t i = 0; i < trainable_.size(); ++i) {
             copy.set_trainable(i, trainable_[i]);
@@ -217,6 +218,8 @@ protected:
         copy.rng_ = rng_;
         copy.set_threads(threads());
         copy.set_mode(mode_);
+        copy.set_folding(folding_);
+        copy.set_prepared_weights(prepared_weights());
     }
 
     // Takes a just-built layer named `name` into the model's mode, threads, timings, parameter and buffer lists
