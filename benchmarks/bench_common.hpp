@@ -1,19 +1,15 @@
 // benchmarks/bench_common.hpp: what the benchmarks share: the FMA peak of this machine measured in the running
-// binary (an FMA loop on 1..n threads), the convolution layer shapes of the seed and fer nets, and the two nets
-// built with Sequential from examples/fer_nets.hpp.
+// binary (an FMA loop on 1..n threads) and the convolution layer shapes of the seed, fer and residual nets.
 #pragma once
 
 #include <benchmark/benchmark.h>
 #include <deepcnn/deepcnn.hpp>
-
-#include "../examples/fer_nets.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <thread>
-#include <variant>
 #include <vector>
 
 #include <time.h>
@@ -156,10 +152,5 @@ inline std::vector<ConvShape> residual_shapes() {
         {"mobile", "pw24", 64, 24, 24, 128, 1},     {"mobile", "pw12", 128, 12, 12, 128, 1},
     };
 }
-
-using Model = fer::Model;
-
-// The chains fer_train builds (examples/fer_nets.hpp: "fer", "large", "seed"), for 3 classes.
-inline Model make_net(const std::string& name, std::uint64_t seed) { return std::get<Model>(fer::make_net(name, 3, seed)); }
 
 }  // namespace bench

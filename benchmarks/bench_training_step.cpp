@@ -1,7 +1,7 @@
-// benchmarks/bench_training_step.cpp: whole-net throughput of the seed and fer nets built with Sequential<float>:
-// a training step (forward, fused softmax cross-entropy, backward, Adam update) in images/s at batch 64 and 32,
-// inference (predict: BatchNorm folded into the convolutions, ReLU fused; model/inference_plan.hpp) in images/s at
-// batch 64 and batch-1 inference latency (the time per iteration), for these nets and the resnet Graph; and the
+// benchmarks/bench_training_step.cpp: whole-net throughput of fer_train's seed and fer nets (Sequential<float>) and
+// its resnet (a Graph<float>): a training step (forward, fused softmax cross-entropy, backward, Adam update) in
+// images/s at batch 64 and 32, inference (predict: BatchNorm folded into the convolutions, ReLU fused;
+// model/inference_plan.hpp) in images/s at batch 64 and batch-1 inference latency (the time per iteration); and the
 // same inference with folding off (infer_unfolded), every layer run as in forward, and at batch 1 with the folded
 // convolutions preparing their weights on every call (infer_unprepared: set_prepared_weights(false)). 1 and 2
 // threads (set_threads).
@@ -11,7 +11,7 @@
 
 #include <deepcnn/deepcnn.hpp>
 
-#include "bench_common.hpp"
+#include "../examples/fer_nets.hpp"
 
 #include <sys/resource.h>
 
@@ -38,15 +38,21 @@ struct Batch {
 };
 
 void bm_train(benchmark::State& state, std::string net, int batch, int threads) {
-    bench::Model model = bench::make_net(net, 1);
-    model.set_threads(threads);
-    Batch data(batch);
-    deepcnn::SoftmaxCrossEntropy<float> loss;
-    deepcnn::Adam<float> optimizer(1e-3);
-    model.train_step(data.x, data.labels, loss, optimizer);  // grows every buffer once
-    for (auto _ : state) benchmark::DoNotOptimize(model.train_step(data.x, data.labels, loss, optimizer).loss);
+    fer::AnyNet any = fer::make_net(net, 3, 1);
+    double forward_flops = 0.0;
+    std::visit(
+        [&](auto& model) {
+            model.set_threads(threads);
+            Batch data(batch);
+            deepcnn::SoftmaxCrossEntropy<float> loss;
+            deepcnn::Adam<float> optimizer(1e-3);
+            model.train_step(data.x, data.labels, loss, optimizer);  // grows every buffer once
+            for (auto _ : state) benchmark::DoNotOptimize(model.train_step(data.x, data.labels, loss, optimizer).loss);
+            forward_flops = double(model.forward_flops());
+        },
+        any);
     state.counters["images/s"] = benchmark::Counter(batch, benchmark::Counter::kIsIterationInvariantRate);
-    state.counters["GFLOP/s"] = benchmark::Counter(3.0 * model.forward_flops() * batch,
+    state.counters["GFLOP/s"] = benchmark::Counter(3.0 * forward_flops * batch,
                                                    benchmark::Counter::kIsIterationInvariantRate,
                                                    benchmark::Counter::OneK::kIs1000);
     state.counters["peak_RSS_MB"] = peak_rss_mb();
@@ -75,7 +81,6 @@ int main(int argc, char** argv) {
         for (int threads : {1, 2}) {
             const std::string t = "/threads:" + std::to_string(threads);
             for (int batch : {64, 32}) {
-                if (net == "resnet") break;  // bench::Model is a Sequential
                 benchmark::RegisterBenchmark((net + "/train/batch:" + std::to_string(batch) + t).c_str(), bm_train, net,
                                              batch, threads)
                     ->UseRealTime()

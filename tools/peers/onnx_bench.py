@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """tools/peers/onnx_bench.py THREADS NET NODE_MODULES: ONNX Runtime's and OpenCV dnn's side of tools/compare-peers.
 
-Exports tools/peers/torch_bench.py's PyTorch equivalent of the seed or fer net with torch.onnx.export (opset 13, eval
+Exports tools/peers/torch_bench.py's PyTorch equivalent of the seed, fer or resnet net with torch.onnx.export (opset 13, eval
 mode), then measures inference images/s at batch 64 and batch-1 latency ms on THREADS threads with ONNX Runtime (npm
 onnxruntime-node under node, tools/peers/onnxruntime_bench.js: CPU execution provider, all graph optimisations) and
 with OpenCV's dnn module (python3-opencv, cv2.setNumThreads). Prints CSV rows
@@ -23,7 +23,7 @@ import torch_bench  # noqa: E402  (the nets and the timing loop)
 
 def export(name, path):
     torch.manual_seed(1)
-    model = torch_bench.seed_net() if name == "seed" else torch_bench.fer_net()
+    model = torch_bench.NETS[name]()
     model.eval()
     for m in model.modules():  # PyTorch 1.13 cannot export padding='same': the same pads, written out (odd kernels)
         if isinstance(m, torch.nn.Conv2d) and m.padding == "same":

@@ -3,7 +3,7 @@
 
   torch_bench.py conv THREADS BATCH NAME:C:H:W:K:KS ...   per-layer convolution: forward, backward-data,
                                                           backward-weights (+ bias), median ms and GFLOP/s
-  torch_bench.py net THREADS NET                          the seed or fer net: training step (Adam) images/s at
+  torch_bench.py net THREADS NET                          the seed, fer or resnet net: training step (Adam) images/s at
                                                           batch 64 and 32, inference images/s at batch 64,
                                                           batch-1 latency ms, peak RSS MB
 Prints CSV rows on stdout, each with a wall-time figure and a process-CPU-time one (the fair single-thread figure
@@ -103,9 +103,41 @@ def fer_net(classes=3):
     return nn.Sequential(*layers)
 
 
+class ResidualBlock(nn.Module):
+    """examples/fer_nets.hpp's block: conv 3x3, BatchNorm, ReLU, conv 3x3, BatchNorm, added to the input (through a
+    1x1 convolution + BatchNorm where the width changes), ReLU."""
+
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+                                  nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out))
+        self.shortcut = nn.Identity() if c_in == c_out else nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False),
+                                                                          nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        return torch.relu(self.shortcut(x) + self.body(x))
+
+
+def resnet_net(classes=3):
+    """fer::make_resnet: a 32-filter stem, then stages of 64, 128 and 256 filters (1, 2 and 1 blocks), each opened by
+    a 2x2 max-pool; global average pooling, dropout 0.3, Linear to the classes."""
+    layers = [nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU()]
+    width = 32
+    for filters, blocks in ((64, 1), (128, 2), (256, 1)):
+        layers.append(nn.MaxPool2d(2))
+        for _ in range(blocks):
+            layers.append(ResidualBlock(width, filters))
+            width = filters
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(width, classes)]
+    return nn.Sequential(*layers)
+
+
+NETS = {"seed": seed_net, "fer": fer_net, "resnet": resnet_net}
+
+
 def net(name):
     torch.manual_seed(1)
-    model = seed_net() if name == "seed" else fer_net()
+    model = NETS[name]()
     loss_fn = nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     print("net,measure,batch,value,unit,cpu_value")
