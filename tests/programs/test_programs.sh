@@ -93,7 +93,7 @@ seed_net)
   small_csv small.csv 80 20 20
   expect 0 "Split: train 108, validation 12, test 12 \(tutorial: random stratified 90/10, test = validation\)" \
     "$train" --data small.csv --net seed --tutorial --epochs 1 --out tutorial
-  grep -q "Recipe: net seed, 1 epochs, batch 32, Adam lr 0.001, schedule plateau, augmentation on, flip averaging off" out.txt ||
+  grep -q "Recipe: net seed, 1 epochs, batch 32, Adam lr 0.001, schedule plateau, augmentation on, erasing 0, label smoothing 0, flip averaging off" out.txt ||
     fail "the tutorial recipe is not the tutorial's: $(grep Recipe out.txt)"
   grep -q "Test (the tutorial's 10% validation split, 12 images)" out.txt || fail "tutorial test split not reported"
   expect 0 "Test \(PrivateTest, 20 images, flip-averaged\)" "$train" --data small.csv --net seed --epochs 1 --out seed
@@ -106,7 +106,7 @@ seed_net)
   ! grep -q "^  relu_3 " out.txt || fail "the ReLU fused into batchnorm_2 is listed: $(tail -30 out.txt)"
   # The long recipe's net: the default recipe (AdamW, cosine) on the net twice as wide.
   expect 0 "Test \(PrivateTest, 20 images, flip-averaged\)" "$train" --data small.csv --net large --epochs 1 --out large
-  grep -q "Recipe: net large, 1 epochs, batch 64, AdamW lr 0.002, schedule cosine, augmentation on, flip averaging on, weight average 0.999," out.txt ||
+  grep -q "Recipe: net large, 1 epochs, batch 64, AdamW lr 0.002, schedule cosine, augmentation on, erasing 0, label smoothing 0, flip averaging on, weight average 0.999," out.txt ||
     fail "the large net does not train with the long recipe: $(grep Recipe out.txt)"
   grep -Eq "Forward MFLOPs per image: 69[0-9]\." out.txt || fail "the large net is not the 692-MFLOP net: $(grep MFLOP out.txt)"
   grep -q '"weight_average": "0.999000"' large/report.json || fail "report.json lacks the weight average"

@@ -34,20 +34,25 @@ TEST_CASE("clone is a deep copy that predicts the same bits and trains apart", "
     const Tensor<float> before = original.predict(images);
     CHECK(same_tensor(copy.predict(images), before));
 
-    // The inference settings travel too: a copy of a model with folding off predicts the layer-by-layer bits.
-    original.set_folding(false);
-    original.set_prepared_weights(false);
-    Sequential<float> unfolded = original.clone();
-    CHECK_FALSE(unfolded.folding());
-    CHECK_FALSE(unfolded.prepared_weights());
-    CHECK(same_tensor(unfolded.predict(images), original.predict(images)));
-    original.set_folding(true);
-    original.set_prepared_weights(true);
-
     Adam<float> copy_adam(0.01);
     for (int i = 0; i < 3; ++i) copy.train_step(images, labels, loss, copy_adam);
     CHECK(same_tensor(original.predict(images), before));
     CHECK_FALSE(same_tensor(copy.predict(images), before));
+}
+
+TEST_CASE("clone copies the inference settings of a Sequential and of a Graph", "[train][fine_tune]") {
+    // A copy of a model with folding and weight preparation off predicts the layer-by-layer bits, as the original.
+    const Tensor<float> images = random_images(6, 2);
+    auto check = [&](auto original) {
+        original.set_folding(false);
+        original.set_prepared_weights(false);
+        auto copy = original.clone();
+        CHECK_FALSE(copy.folding());
+        CHECK_FALSE(copy.prepared_weights());
+        CHECK(same_tensor(copy.predict(images), original.predict(images)));
+    };
+    check(body_and_head(3, 16, 1));
+    check(deepcnn_test::small_residual_graph(1));
 }
 
 TEST_CASE("load_weights loads by name and says which shapes differ", "[train][fine_tune]") {
