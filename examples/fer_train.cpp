@@ -65,7 +65,7 @@ struct Options {
     bool tutorial = false, augment = true, tta = true, profile = false, overwrite = false, sync_bn = false;
     int epochs = 0, batch = 0, threads = 0;  // 0: the recipe's default
     double lr = 0.0, average = -1.0;         // average: the weight average's decay; 0: off; -1: the recipe's
-    double erase = -1.0, label_smoothing = -1.0;  // -1: the recipe's
+    double erase = 0.0, label_smoothing = 0.0;  // every recipe's: off
 };
 
 Options parse_options(int argc, char** argv) {
@@ -134,8 +134,6 @@ Options parse_options(int argc, char** argv) {
     if (o.lr == 0.0) o.lr = o.optimizer == "sgd" ? 0.05 : (staged_recipe ? 2e-3 : 1e-3);
     if (!tta_given) o.tta = !o.tutorial;
     if (o.average < 0.0) o.average = (o.net == "large" || o.net == "resnet") && !o.tutorial ? 0.999 : 0.0;
-    if (o.erase < 0.0) o.erase = 0.0;
-    if (o.label_smoothing < 0.0) o.label_smoothing = 0.0;
     return o;
 }
 
