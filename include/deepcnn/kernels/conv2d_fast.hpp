@@ -200,10 +200,18 @@ inline std::size_t conv2d_fast_thread_scalars(const ConvGeometry& g, std::size_t
     return std::max((image + 15) / 16 * 16 + gemm_scalars, winograd);
 }
 
-// Shared workspace ahead of the threads' parts: the flipped weights of backward-data, then the Winograd-transformed
+// Shared workspace ahead of the threads' parts: the flipped weights of backward-data (or a 1x1 window's packed
+// weights), then the Winograd-transformed
 // weights where either direction uses them (backward-weights: one set of their gradient per part of the batch).
 inline std::size_t conv2d_fast_flipped_scalars(const ConvGeometry& g) {
-    return (static_cast<std::size_t>(g.K) * g.patch_size() + 15) / 16 * 16;
+    std::size_t weights = static_cast<std::size_t>(g.K) * g.patch_size();
+    // a 1x1 window's weights packed once for the GEMM, either way round (conv2d_pointwise.hpp), in panels of MR
+    // rows: 24 is a multiple of every instruction set's MR
+    if (g.KH == 1 && g.KW == 1) {
+        const auto rows = [](int n) { return (static_cast<std::size_t>(n) + 23) / 24 * 24; };
+        weights = std::max({weights, rows(g.K) * g.C, rows(g.C) * g.K});
+    }
+    return (weights + 15) / 16 * 16;
 }
 inline std::size_t conv2d_fast_shared_scalars(const ConvGeometry& g) {
     ConvGeometry t;

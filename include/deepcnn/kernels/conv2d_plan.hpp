@@ -163,12 +163,12 @@ inline void forward_winograd_prepare(const ConvGeometry& g, const float* weight,
 inline bool pointwise_variant_applies(const ConvGeometry& g, int, int) { return pointwise_applies(g); }
 template <class Scalar>
 void forward_pointwise_run(const ConvGeometry& g, const ConvArgs<Scalar>& a) {
-    pointwise_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.workspace + conv2d_fast_shared_scalars(g),
+    pointwise_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.workspace, a.workspace + conv2d_fast_shared_scalars(g),
                       conv_thread_scalars<Scalar>(g), a.pool);
 }
 template <class Scalar>
 void backward_data_pointwise_run(const ConvGeometry& g, const ConvArgs<Scalar>& a) {
-    pointwise_backward_data(g, a.N, a.dy, a.weight, a.dx, a.workspace + conv2d_fast_shared_scalars(g),
+    pointwise_backward_data(g, a.N, a.dy, a.weight, a.dx, a.workspace, a.workspace + conv2d_fast_shared_scalars(g),
                             conv_thread_scalars<Scalar>(g), a.pool);
 }
 template <class Scalar>

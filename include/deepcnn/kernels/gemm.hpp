@@ -212,23 +212,38 @@ inline bool pack_columns_transposed(const float* src, long cs, int kc, int n, fl
 #endif
 
 // Packs rows [k0, k0 + kc) x columns [j0, j0 + nc) of B as ceil(nc / NR) panels of kc x NR (k-major); columns
-// past nc are zero. Row-major B is copied row by row; column-major float B (rs 1) is transposed 8x8 in registers
-// (see pack_columns_transposed).
+// past nc are zero. Row-major B is copied row by row, each row's whole panels in one pass (reading the rows one
+// after another, a stream the hardware prefetcher follows; panel by panel, every row's part of a panel is a
+// stream of its own, too many to follow); column-major float B (rs 1) is transposed 8x8 in registers (see
+// pack_columns_transposed).
 template <class Scalar>
 struct StridedPackB {
     StridedMatrix<Scalar> b;
+    // Row-major B: the same rows this many scalars further on are prefetched into L2 as they are packed (the next
+    // image's operand, which then is read while this one's arithmetic runs); 0: none.
+    long prefetch_ahead = 0;
     void operator()(int k0, int kc, int j0, int nc, Scalar* dst) const {
         constexpr int NR = GemmBlocking::NR;
-        for (int jp = 0; jp < nc; jp += NR, dst += static_cast<long>(kc) * NR) {
+        const long panel = static_cast<long>(kc) * NR;
+        int jp = 0;
+        if (b.cs == 1 && nc >= NR) {
+            const int whole = nc / NR;
+            constexpr int line = 64 / sizeof(Scalar);
+            for (int k = 0; k < kc; ++k) {
+                const Scalar* s = b.data + (k0 + k) * b.rs + j0;
+                if (prefetch_ahead)
+                    for (int j = 0; j < nc; j += line) __builtin_prefetch(s + prefetch_ahead + j, 0, 2);
+                Scalar* d = dst + k * NR;
+                for (int q = 0; q < whole; ++q, s += NR, d += panel)
+                    for (int j = 0; j < NR; ++j) d[j] = s[j];
+            }
+            jp = whole * NR;
+            dst += whole * panel;
+        }
+        for (; jp < nc; jp += NR, dst += panel) {
             const int n = std::min(NR, nc - jp);
             const Scalar* src = b.data + k0 * b.rs + (j0 + jp) * b.cs;
-            if (n == NR && b.cs == 1) {
-                for (int k = 0; k < kc; ++k) {
-                    const Scalar* s = src + k * b.rs;
-                    Scalar* d = dst + k * NR;
-                    for (int j = 0; j < NR; ++j) d[j] = s[j];
-                }
-            } else if (b.rs == 1 && pack_columns_transposed(src, b.cs, kc, n, dst)) {
+            if (b.rs == 1 && pack_columns_transposed(src, b.cs, kc, n, dst)) {
                 // column-major float B: packed by register transposes
             } else {
                 for (int k = 0; k < kc; ++k) {
@@ -241,11 +256,16 @@ struct StridedPackB {
     }
 };
 
-// Micro-kernel, portable: c (MR x NR, row stride ldc) = [c +] a (kc x MR panel)^T b (kc x NR panel).
+// Micro-kernel, portable: c (MR x NR, row stride ldc) = [c +] a (kc x MR panel)^T b (kc x NR panel), the sums
+// starting from init[i] on row i where init is given (a bias), from zero otherwise.
 template <class Scalar>
-inline void gemm_micro_kernel_generic(int kc, const Scalar* a, const Scalar* b, Scalar* c, long ldc, bool accumulate) {
+inline void gemm_micro_kernel_generic(int kc, const Scalar* a, const Scalar* b, Scalar* c, long ldc, bool accumulate,
+                                      const Scalar* init) {
     constexpr int MR = GemmBlocking::MR, NR = GemmBlocking::NR;
     Scalar t[MR][NR] = {};
+    if (init)
+        for (int i = 0; i < MR; ++i)
+            for (int j = 0; j < NR; ++j) t[i][j] = init[i];
     for (int k = 0; k < kc; ++k, a += MR, b += NR)
         for (int i = 0; i < MR; ++i) {
             const Scalar ai = a[i];
@@ -265,14 +285,15 @@ static_assert(GemmBlocking::NR != 3 * GemmVector::lanes || GemmBlocking::edge_un
 // registers) 24: 11 loads per 24 FMAs. NV < NR / lanes computes only the first NV vectors of the panel's columns
 // (a narrow edge of C).
 template <int MR, int NV>
-inline void gemm_micro_kernel_simd(int kc, const float* a, const float* b, float* c, long ldc, bool accumulate) {
+inline void gemm_micro_kernel_simd(int kc, const float* a, const float* b, float* c, long ldc, bool accumulate,
+                                   const float* init) {
     using Vec = GemmVector;
     constexpr int L = Vec::lanes;
     typename Vec::V t[MR][NV];
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) t[i][j] = Vec::zero();
+        for (int j = 0; j < NV; ++j) t[i][j] = init ? Vec::broadcast(init + i) : Vec::zero();
     for (int k = 0; k < kc; ++k, a += MR, b += GemmBlocking::NR) {
         typename Vec::V bv[NV];
 #pragma GCC unroll 4
@@ -295,35 +316,37 @@ inline void gemm_micro_kernel_simd(int kc, const float* a, const float* b, float
 #endif
 
 template <class Scalar>
-inline void gemm_micro_kernel(int kc, const Scalar* a, const Scalar* b, Scalar* c, long ldc, bool accumulate) {
+inline void gemm_micro_kernel(int kc, const Scalar* a, const Scalar* b, Scalar* c, long ldc, bool accumulate,
+                              const Scalar* init) {
 #if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value) {
-        gemm_micro_kernel_simd<GemmBlocking::MR, GemmBlocking::NR / GemmVector::lanes>(kc, a, b, c, ldc, accumulate);
+        gemm_micro_kernel_simd<GemmBlocking::MR, GemmBlocking::NR / GemmVector::lanes>(kc, a, b, c, ldc, accumulate,
+                                                                                        init);
         return;
     }
 #endif
-    gemm_micro_kernel_generic(kc, a, b, c, ldc, accumulate);
+    gemm_micro_kernel_generic(kc, a, b, c, ldc, accumulate, init);
 }
 
 // tile (MR x NR, assigned) = a^T b where only the first n <= NR columns are wanted: with the 8 x 48 tile, panels
 // of one or two thirds skip the columns past n.
 template <class Scalar>
-inline void gemm_micro_kernel_edge(int kc, int n, const Scalar* a, const Scalar* b, Scalar* tile) {
+inline void gemm_micro_kernel_edge(int kc, int n, const Scalar* a, const Scalar* b, Scalar* tile, const Scalar* init) {
 #if DEEPCNN_ISA_AVX2
     if constexpr (std::is_same<Scalar, float>::value && GemmBlocking::NR == 3 * GemmVector::lanes) {
         constexpr int L = GemmVector::lanes;
         if (n <= L) {
-            gemm_micro_kernel_simd<GemmBlocking::MR, 1>(kc, a, b, tile, GemmBlocking::NR, false);
+            gemm_micro_kernel_simd<GemmBlocking::MR, 1>(kc, a, b, tile, GemmBlocking::NR, false, init);
             return;
         }
         if (n <= 2 * L) {
-            gemm_micro_kernel_simd<GemmBlocking::MR, 2>(kc, a, b, tile, GemmBlocking::NR, false);
+            gemm_micro_kernel_simd<GemmBlocking::MR, 2>(kc, a, b, tile, GemmBlocking::NR, false, init);
             return;
         }
     }
 #endif
     (void)n;
-    gemm_micro_kernel(kc, a, b, tile, GemmBlocking::NR, false);
+    gemm_micro_kernel(kc, a, b, tile, GemmBlocking::NR, false, init);
 }
 
 // `count` rounded up to a multiple of W.
@@ -387,6 +410,16 @@ struct PrepackedA {
     }
 };
 
+// A (M, K), strided, packed once into dst (PrepackedA::padded(M) * K scalars) as PrepackedA lays it out: for a
+// matrix that many GEMM calls read (a 1x1 convolution's weights, one call per image).
+template <class Scalar>
+PrepackedA<Scalar> prepack_a(int M, int K, StridedMatrix<Scalar> A, Scalar* dst) {
+    const long padded_rows = PrepackedA<Scalar>::padded(M);
+    for (int k0 = 0; k0 < K; k0 += GemmBlocking::KC)
+        StridedPackA<Scalar>{A}(0, M, k0, std::min(GemmBlocking::KC, K - k0), dst + k0 * padded_rows);
+    return PrepackedA<Scalar>{dst, padded_rows, 0};
+}
+
 // A packer that copies a PrepackedA's panels into the GEMM's block (one contiguous copy per block): for
 // operands read many times over, where the block stays in the core's own cache.
 template <class Scalar>
@@ -417,16 +450,17 @@ Scalar* align64(Scalar* p) {
 //                                may hold any finite value; may write up to NR scalars past the last panel.
 // Either may instead be a detail::PrepackedA / PrepackedB, read in place.
 // Every C element sums its k terms in the same order (KC blocks in turn) whatever M and N are, so splitting C
-// between threads never changes a result. Assigns C unless `accumulate`. `workspace`: gemm_workspace_size().
+// between threads never changes a result. Assigns C unless `accumulate`; with row_bias (M values), row i of an
+// assigned C is row_bias[i] + its products, the sum starting from the bias. `workspace`: gemm_workspace_size().
 template <class Scalar, class PackA, class PackB>
 void gemm_packed(int M, int N, int K, const PackA& pack_a, const PackB& pack_b, Scalar* C, long ldc, bool accumulate,
-                 Scalar* workspace) {
+                 Scalar* workspace, const Scalar* row_bias = nullptr) {
     using B = GemmBlocking;
     constexpr int MR = B::MR, NR = B::NR;
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!accumulate)
-            for (int i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, Scalar(0));
+            for (int i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, row_bias ? row_bias[i] : Scalar(0));
         return;
     }
     Scalar* packed_a = detail::align64(workspace);
@@ -458,10 +492,17 @@ void gemm_packed(int M, int N, int K, const PackA& pack_a, const PackB& pack_b, 
                         const int m = std::min(MR, mc - ir);
                         const Scalar* ap = a_panels + static_cast<long>(ir) * kc;
                         Scalar* c = C + (ic + ir) * ldc + jc + jr;
+                        // the bias starts the first KC block's sums of an assigned C (padded to MR rows at an edge)
+                        const Scalar* init = row_bias && !acc ? row_bias + ic + ir : nullptr;
+                        Scalar init_rows[MR] = {};
+                        if (init && m < MR) {
+                            std::copy(init, init + m, init_rows);
+                            init = init_rows;
+                        }
                         if (m == MR && n == NR) {
-                            detail::gemm_micro_kernel(kc, ap, bp, c, ldc, acc);
+                            detail::gemm_micro_kernel(kc, ap, bp, c, ldc, acc, init);
                         } else {
-                            detail::gemm_micro_kernel_edge(kc, n, ap, bp, tile);
+                            detail::gemm_micro_kernel_edge(kc, n, ap, bp, tile, init);
                             for (int i = 0; i < m; ++i)
                                 for (int j = 0; j < n; ++j)
                                     c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
@@ -473,12 +514,12 @@ void gemm_packed(int M, int N, int K, const PackA& pack_a, const PackB& pack_b, 
     }
 }
 
-// C (M, N), row stride ldc = [C +] A (M, K) B (K, N) for strided A and B, on one thread.
+// C (M, N), row stride ldc = [C +] A (M, K) B (K, N) [+ row_bias] for strided A and B, on one thread.
 template <class Scalar>
 void gemm(int M, int N, int K, StridedMatrix<Scalar> A, StridedMatrix<Scalar> B, Scalar* C, long ldc, bool accumulate,
-          Scalar* workspace) {
+          Scalar* workspace, const Scalar* row_bias = nullptr) {
     gemm_packed(M, N, K, detail::StridedPackA<Scalar>{A}, detail::StridedPackB<Scalar>{B}, C, ldc, accumulate,
-                workspace);
+                workspace, row_bias);
 }
 
 // As gemm(), split over the pool's threads by columns of C (or rows, when C is narrow); `workspace` holds

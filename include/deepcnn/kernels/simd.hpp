@@ -1,6 +1,7 @@
 // deepcnn/kernels/simd.hpp: the float vectors the hand-written kernels are templated on: Ymm (8 lanes, AVX2 + FMA)
 // and, with AVX-512F, Zmm (16 lanes), with the same static interface (load, broadcast, fma, masked first-lanes
-// loads and stores, a fold to 8 lanes, the even elements of two vectors' worth), first_lanes, the AVX2 mask of a vector's first n lanes, and
+// loads and stores, a fold to 8 lanes, the even elements of two vectors' worth, and n floats
+// spread to the even lanes with zeros between), first_lanes, the AVX2 mask of a vector's first n lanes, and
 // store_first_lanes, which stores them without a mask. Widest is the widest the target has: on Zen 5 a zmm FMA
 // does twice a ymm one's arithmetic in the same time.
 
@@ -56,9 +57,17 @@ struct Ymm {
     static V relu(V v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
     static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
     // Lane i = p[2 i] (stride-2 windows): the even elements of 16 loaded.
-    static V load_even(const float* p) {
-        const __m256 pairs = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _MM_SHUFFLE(2, 0, 2, 0));
+    static V load_even(const float* p) { return even_of(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)); }
+    // Lane i = element 2 i of the 16 in lo, hi.
+    static V even_of(V lo, V hi) {
+        const __m256 pairs = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
         return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(pairs), _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    // Lane 2 i = p[i] for i < n <= 4, every other lane zero (stride-2 scatters); reads p[0, n) only.
+    static V expand_even(const float* p, int n) {
+        const __m128 v = _mm256_castps256_ps128(_mm256_maskload_ps(p, first_lanes(n)));
+        const __m128 zero = _mm_setzero_ps();
+        return _mm256_set_m128(_mm_unpackhi_ps(v, zero), _mm_unpacklo_ps(v, zero));
     }
     // The first n <= 8 lanes.
     static Mask first(int n) { return first_lanes(n); }
@@ -80,9 +89,13 @@ struct Zmm {
     static V add(V a, V b) { return _mm512_add_ps(a, b); }
     static V relu(V v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
     static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-    static V load_even(const float* p) {
+    static V load_even(const float* p) { return even_of(_mm512_loadu_ps(p), _mm512_loadu_ps(p + 16)); }
+    static V even_of(V lo, V hi) {
         const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        return _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
+        return _mm512_permutex2var_ps(lo, even, hi);
+    }
+    static V expand_even(const float* p, int n) {
+        return _mm512_maskz_expandloadu_ps(static_cast<__mmask16>(0x5555u & ((1u << (2 * n)) - 1u)), p);
     }
     static Mask first(int n) { return static_cast<Mask>((1u << n) - 1u); }
     static V load_first(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
