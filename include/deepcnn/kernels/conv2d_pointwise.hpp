@@ -25,9 +25,9 @@ inline bool pointwise_applies(const ConvGeometry& g) {
 
 inline bool pointwise_unit_stride(const ConvGeometry& g) { return g.stride_h == 1 && g.stride_w == 1; }
 
-// xs (C, OH * OW) = x (C, H, W) at the strided pixels. (prefetch_ahead: see the float version.)
+// xs (C, OH * OW) = x (C, H, W) at the strided pixels.
 template <class Scalar>
-void pointwise_subsample(const ConvGeometry& g, const Scalar* x, Scalar* xs, long /*prefetch_ahead*/ = 0) {
+void pointwise_subsample(const ConvGeometry& g, const Scalar* x, Scalar* xs) {
     for (int c = 0; c < g.C; ++c)
         for (int oh = 0; oh < g.OH; ++oh) {
             const Scalar* row = x + (static_cast<std::size_t>(c) * g.H + oh * g.stride_h) * g.W;
@@ -37,10 +37,8 @@ void pointwise_subsample(const ConvGeometry& g, const Scalar* x, Scalar* xs, lon
 }
 
 #if DEEPCNN_ISA_AVX2
-// Float at stride 2 across: each row's even pixels by whole-vector loads (masked where the row ends); the rows
-// prefetch_ahead floats further on (the next image's, 0: none) are prefetched into L2 meanwhile, so that the next
-// call reads them from there.
-inline void pointwise_subsample(const ConvGeometry& g, const float* x, float* xs, long prefetch_ahead = 0) {
+// Float at stride 2 across: each row's even pixels by whole-vector loads (masked where the row ends).
+inline void pointwise_subsample(const ConvGeometry& g, const float* x, float* xs) {
     if (g.stride_w != 2) {
         pointwise_subsample<float>(g, x, xs);
         return;
@@ -50,8 +48,6 @@ inline void pointwise_subsample(const ConvGeometry& g, const float* x, float* xs
     for (int c = 0; c < g.C; ++c)
         for (int oh = 0; oh < g.OH; ++oh) {
             const float* row = x + (static_cast<std::size_t>(c) * g.H + oh * g.stride_h) * g.W;
-            if (prefetch_ahead)
-                for (int w = 0; w < g.W; w += 16) __builtin_prefetch(row + prefetch_ahead + w, 0, 2);
             float* out = xs + (static_cast<std::size_t>(c) * g.OH + oh) * g.OW;
             int ow = 0;
             for (; 2 * ow + 2 * L <= g.W; ow += L) V::store(out + ow, V::load_even(row + 2 * ow));
@@ -132,14 +128,12 @@ void pointwise_forward(const ConvGeometry& g, int N, const Scalar* x, const Scal
     const PrepackedA<Scalar> a = prepack_a(g.K, g.C, StridedMatrix<Scalar>{weight, g.C, 1}, packed_weights);
     for_each_image_part(N, pool, P, GemmBlocking::NR, [&](int t, int n, int p0, int p1) {
         const PointwiseScratch<Scalar> s(threads_workspace, per_thread, t);
-        // the next image's planes are fetched into L2 while this one's are read
-        const long ahead = n + 1 < N ? static_cast<long>(in_size) : 0;
         const Scalar* xs = x + n * in_size;
         if (!unit) {
-            pointwise_subsample(g, xs, s.image, ahead);
+            pointwise_subsample(g, xs, s.image);
             xs = s.image;
         }
-        gemm_packed(g.K, p1 - p0, g.C, a, StridedPackB<Scalar>{{xs + p0, P, 1}, unit ? ahead : 0},
+        gemm_packed(g.K, p1 - p0, g.C, a, StridedPackB<Scalar>{{xs + p0, P, 1}},
                     y + n * out_size + p0, P, false, s.gemm_ws, bias);
     });
 }
@@ -157,8 +151,7 @@ void pointwise_backward_data(const ConvGeometry& g, int N, const Scalar* dy, con
     if (pointwise_unit_stride(g)) {
         for_each_image_part(N, pool, P, GemmBlocking::NR, [&](int t, int n, int p0, int p1) {
             const PointwiseScratch<Scalar> s(threads_workspace, per_thread, t);
-            const long ahead = n + 1 < N ? static_cast<long>(out_size) : 0;
-            gemm_packed(g.C, p1 - p0, g.K, a, StridedPackB<Scalar>{{dy + n * out_size + p0, P, 1}, ahead},
+            gemm_packed(g.C, p1 - p0, g.K, a, StridedPackB<Scalar>{{dy + n * out_size + p0, P, 1}},
                         dx + n * in_size + p0, P, false, s.gemm_ws);
         });
         return;
@@ -167,9 +160,8 @@ void pointwise_backward_data(const ConvGeometry& g, int N, const Scalar* dy, con
         const PointwiseScratch<Scalar> s(threads_workspace, per_thread, t);
         PrepackedA<Scalar> rows = a;
         rows.first_row = c0;
-        const long ahead = n + 1 < N ? static_cast<long>(out_size) : 0;
-        gemm_packed(c1 - c0, P, g.K, rows, StridedPackB<Scalar>{{dy + n * out_size, P, 1}, ahead}, s.image + c0 * P,
-                    P, false, s.gemm_ws);
+        gemm_packed(c1 - c0, P, g.K, rows, StridedPackB<Scalar>{{dy + n * out_size, P, 1}}, s.image + c0 * P, P,
+                    false, s.gemm_ws);
         pointwise_scatter(g, s.image, dx + n * in_size, c0, c1);
     });
 }
@@ -242,7 +234,7 @@ void pointwise_backward_weights(const ConvGeometry& g, int N, const Scalar* x, c
             if (begin < end) {
                 const Scalar* xs = x + n * in_size;
                 if (!unit) {
-                    pointwise_subsample(g, xs, s.image, n + 1 < N ? static_cast<long>(in_size) : 0);
+                    pointwise_subsample(g, xs, s.image);
                     xs = s.image;
                 }
                 gemm(k1 - k0, c1 - c0, P, StridedMatrix<Scalar>{dy_n + static_cast<std::size_t>(k0) * P, P, 1},

@@ -219,20 +219,14 @@ inline bool pack_columns_transposed(const float* src, long cs, int kc, int n, fl
 template <class Scalar>
 struct StridedPackB {
     StridedMatrix<Scalar> b;
-    // Row-major B: the same rows this many scalars further on are prefetched into L2 as they are packed (the next
-    // image's operand, which then is read while this one's arithmetic runs); 0: none.
-    long prefetch_ahead = 0;
     void operator()(int k0, int kc, int j0, int nc, Scalar* dst) const {
         constexpr int NR = GemmBlocking::NR;
         const long panel = static_cast<long>(kc) * NR;
         int jp = 0;
         if (b.cs == 1 && nc >= NR) {
             const int whole = nc / NR;
-            constexpr int line = 64 / sizeof(Scalar);
             for (int k = 0; k < kc; ++k) {
                 const Scalar* s = b.data + (k0 + k) * b.rs + j0;
-                if (prefetch_ahead)
-                    for (int j = 0; j < nc; j += line) __builtin_prefetch(s + prefetch_ahead + j, 0, 2);
                 Scalar* d = dst + k * NR;
                 for (int q = 0; q < whole; ++q, s += NR, d += panel)
                     for (int j = 0; j < NR; ++j) d[j] = s[j];
