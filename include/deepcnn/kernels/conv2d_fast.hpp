@@ -200,17 +200,15 @@ inline std::size_t conv2d_fast_thread_scalars(const ConvGeometry& g, std::size_t
     return std::max((image + 15) / 16 * 16 + gemm_scalars, winograd);
 }
 
-// Shared workspace ahead of the threads' parts: the flipped weights of backward-data (or a 1x1 window's packed
-// weights), then the Winograd-transformed
+// Shared workspace ahead of the threads' parts: the flipped weights of backward-data (or the weights packed once for
+// a GEMM), then the Winograd-transformed
 // weights where either direction uses them (backward-weights: one set of their gradient per part of the batch).
 inline std::size_t conv2d_fast_flipped_scalars(const ConvGeometry& g) {
-    std::size_t weights = static_cast<std::size_t>(g.K) * g.patch_size();
-    // a 1x1 window's weights packed once for the GEMM, either way round (conv2d_pointwise.hpp), in panels of MR
-    // rows: 24 is a multiple of every instruction set's MR
-    if (g.KH == 1 && g.KW == 1) {
-        const auto rows = [](int n) { return (static_cast<std::size_t>(n) + 23) / 24 * 24; };
-        weights = std::max({weights, rows(g.K) * g.C, rows(g.C) * g.K});
-    }
+    // or the weights packed once for a GEMM, (K, R) or (R, K), in panels of MR rows: 24 is a multiple of every
+    // instruction set's MR
+    const auto rows = [](int n) { return (static_cast<std::size_t>(n) + 23) / 24 * 24; };
+    const std::size_t R = g.patch_size();
+    const std::size_t weights = std::max({static_cast<std::size_t>(g.K) * R, rows(g.K) * R, rows(g.patch_size()) * g.K});
     return (weights + 15) / 16 * 16;
 }
 inline std::size_t conv2d_fast_shared_scalars(const ConvGeometry& g) {
@@ -302,12 +300,18 @@ inline bool broadcast_weights_pays(const ConvGeometry& g, int N) {
 
 // One image's forward over pixels [p0, p1): y (K, P) columns p0..p1 = weight (K, R) x im2col(xp), + bias, with
 // `relu` then max(y, 0) (0 for NaN), while the block is in cache.
+// `packed`: the weights already packed (prepack_a), or null.
 template <class Scalar>
 void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const Scalar* xp, const Scalar* weight,
-                           const Scalar* bias, Scalar* y, int p0, int p1, Scalar* gemm_ws, bool relu) {
+                           const PrepackedA<Scalar>* packed, const Scalar* bias, Scalar* y, int p0, int p1,
+                           Scalar* gemm_ws, bool relu) {
     const int P = g.out_pixels(), R = g.patch_size();
-    gemm_packed(g.K, p1 - p0, R, StridedPackA<Scalar>{{weight, R, 1}}, Im2colPackB<Scalar>{&g, l, xp, p0}, y + p0,
-                P, false, gemm_ws);
+    if (packed) {
+        gemm_packed(g.K, p1 - p0, R, *packed, Im2colPackB<Scalar>{&g, l, xp, p0}, y + p0, P, false, gemm_ws);
+    } else {
+        gemm_packed(g.K, p1 - p0, R, StridedPackA<Scalar>{{weight, R, 1}}, Im2colPackB<Scalar>{&g, l, xp, p0}, y + p0,
+                    P, false, gemm_ws);
+    }
     if (!bias && !relu) return;
     for (int k = 0; k < g.K; ++k) {
         Scalar* row = y + static_cast<std::size_t>(k) * P;
@@ -318,18 +322,25 @@ void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const S
     }
 }
 
-// Forward for a batch with `weight` (K, C*KH*KW): split over images, or over pixels when N < threads.
+// Forward for a batch with `weight` (K, C*KH*KW): split over images, or over pixels when N < threads. With
+// packed_weights (PrepackedA::padded(K) * C*KH*KW scalars), the weights are packed there once, not for every image
+// (on a layer of many channels and few pixels, down4 of bench_conv2d, packing them took about as long as an image's
+// arithmetic).
 template <class Scalar>
 void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight, const Scalar* bias,
                           Scalar* y, Scalar* workspace, std::size_t thread_scalars, ThreadPool* pool,
-                          bool relu = false) {
+                          bool relu = false, Scalar* packed_weights = nullptr) {
     const PaddedLayout l = padded_layout(g);
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
+    PrepackedA<Scalar> packed{};
+    if (packed_weights)
+        packed = prepack_a(g.K, g.patch_size(), StridedMatrix<Scalar>{weight, g.patch_size(), 1}, packed_weights);
     for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.out_pixels(), GemmBlocking::NR,
                           [&](Scalar* xp, int n, int p0, int p1) {
-                              conv2d_forward_pixels(g, l, xp, weight, bias, y + n * out_size, p0, p1,
-                                                    xp + xp_scalars, relu);  // the thread's GEMM block
+                              conv2d_forward_pixels(g, l, xp, weight, packed_weights ? &packed : nullptr, bias,
+                                                    y + n * out_size, p0, p1, xp + xp_scalars,  // the thread's GEMM block
+                                                    relu);
                           });
 }
 

@@ -77,11 +77,12 @@ std::size_t conv_thread_scalars(const ConvGeometry& g) {
 
 // ---- forward
 
-// Implicit GEMM: y = weight (K, R) x im2col(x_n) from the padded image, + bias; by images, or pixels at batch 1.
+// Implicit GEMM: y = weight (K, R) x im2col(x_n) from the padded image, + bias; by images, or pixels at batch 1;
+// the weights packed once, in the shared workspace.
 template <class Scalar>
 void forward_implicit_gemm(const ConvGeometry& g, const ConvArgs<Scalar>& a) {
     conv2d_forward_batch(g, a.N, a.x, a.weight, a.bias, a.y, a.workspace + conv2d_fast_shared_scalars(g),
-                         conv_thread_scalars<Scalar>(g), a.pool, a.relu);
+                         conv_thread_scalars<Scalar>(g), a.pool, a.relu, a.workspace);
 }
 
 #if DEEPCNN_ISA_AVX2
@@ -209,19 +210,23 @@ void backward_data_implicit_gemm_run(const ConvGeometry& g, const ConvArgs<Scala
 }
 
 // Per image dcol (R, P) = weight^T (R, K) x dy_n (K, P), then dx_n = col2im(dcol); threads split the images.
+// weight^T is packed once, in the shared workspace (packing it for every image, by single scalars, took more time
+// than the arithmetic on down4 of bench_conv2d).
 template <class Scalar>
 void backward_data_gemm_col2im_run(const ConvGeometry& g, const ConvArgs<Scalar>& a) {
     const int R = g.patch_size(), P = g.out_pixels(), threads = pool_threads(a.pool);
     const std::size_t per_thread = conv_thread_scalars<Scalar>(g);
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
+    const PrepackedA<Scalar> weight_t = prepack_a(R, g.K, StridedMatrix<Scalar>{a.weight, 1, R}, a.workspace);
     pool_run(a.pool, threads, [&](int tid) {
         Scalar* dcol = a.workspace + conv2d_fast_shared_scalars(g) + static_cast<std::size_t>(tid) * per_thread;
         Scalar* gemm_ws = dcol + per_thread - gemm_workspace_size<Scalar>();
         int begin = 0, end = 0;
         split_range(a.N, threads, tid, 1, begin, end);
         for (int n = begin; n < end; ++n) {
-            gemm(R, P, g.K, StridedMatrix<Scalar>{a.weight, 1, R},
-                 StridedMatrix<Scalar>{a.dy + static_cast<std::size_t>(n) * g.K * P, P, 1}, dcol, P, false, gemm_ws);
+            gemm_packed(R, P, g.K, weight_t,
+                        StridedPackB<Scalar>{{a.dy + static_cast<std::size_t>(n) * g.K * P, P, 1}}, dcol, P, false,
+                        gemm_ws);
             col2im(g, dcol, a.dx + n * in_size);
         }
     });
