@@ -300,18 +300,14 @@ inline bool broadcast_weights_pays(const ConvGeometry& g, int N) {
 
 // One image's forward over pixels [p0, p1): y (K, P) columns p0..p1 = weight (K, R) x im2col(xp), + bias, with
 // `relu` then max(y, 0) (0 for NaN), while the block is in cache.
-// `packed`: the weights already packed (prepack_a), or null.
 template <class Scalar>
-void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const Scalar* xp, const Scalar* weight,
-                           const PrepackedA<Scalar>* packed, const Scalar* bias, Scalar* y, int p0, int p1,
+void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const Scalar* xp,
+                           const SharedA<Scalar>& weight, const Scalar* bias, Scalar* y, int p0, int p1,
                            Scalar* gemm_ws, bool relu) {
     const int P = g.out_pixels(), R = g.patch_size();
-    if (packed) {
-        gemm_packed(g.K, p1 - p0, R, *packed, Im2colPackB<Scalar>{&g, l, xp, p0}, y + p0, P, false, gemm_ws);
-    } else {
-        gemm_packed(g.K, p1 - p0, R, StridedPackA<Scalar>{{weight, R, 1}}, Im2colPackB<Scalar>{&g, l, xp, p0}, y + p0,
-                    P, false, gemm_ws);
-    }
+    weight.rows(0, [&](const auto& pack_a) {
+        gemm_packed(g.K, p1 - p0, R, pack_a, Im2colPackB<Scalar>{&g, l, xp, p0}, y + p0, P, false, gemm_ws);
+    });
     if (!bias && !relu) return;
     for (int k = 0; k < g.K; ++k) {
         Scalar* row = y + static_cast<std::size_t>(k) * P;
@@ -323,9 +319,9 @@ void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const S
 }
 
 // Forward for a batch with `weight` (K, C*KH*KW): split over images, or over pixels when N < threads. With
-// packed_weights (PrepackedA::padded(K) * C*KH*KW scalars), the weights are packed there once, not for every image
-// (on a layer of many channels and few pixels, down4 of bench_conv2d, packing them took about as long as an image's
-// arithmetic).
+// packed_weights (PrepackedA::padded(K) * C*KH*KW scalars), the weights are packed there once where that pays
+// (SharedA), not for every image (on a layer of many channels and few pixels, down4 of bench_conv2d, packing them
+// took about as long as an image's arithmetic).
 template <class Scalar>
 void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight, const Scalar* bias,
                           Scalar* y, Scalar* workspace, std::size_t thread_scalars, ThreadPool* pool,
@@ -333,13 +329,12 @@ void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const S
     const PaddedLayout l = padded_layout(g);
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
-    PrepackedA<Scalar> packed{};
-    if (packed_weights)
-        packed = prepack_a(g.K, g.patch_size(), StridedMatrix<Scalar>{weight, g.patch_size(), 1}, packed_weights);
+    const SharedA<Scalar> a(g.K, g.patch_size(), StridedMatrix<Scalar>{weight, g.patch_size(), 1}, packed_weights,
+                            packed_weights ? N : 0, pool ? pool->size() : 1);
     for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.out_pixels(), GemmBlocking::NR,
                           [&](Scalar* xp, int n, int p0, int p1) {
-                              conv2d_forward_pixels(g, l, xp, weight, packed_weights ? &packed : nullptr, bias,
-                                                    y + n * out_size, p0, p1, xp + xp_scalars,  // the thread's GEMM block
+                              conv2d_forward_pixels(g, l, xp, a, bias, y + n * out_size, p0, p1,
+                                                    xp + xp_scalars,  // the thread's GEMM block
                                                     relu);
                           });
 }

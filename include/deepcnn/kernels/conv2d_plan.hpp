@@ -210,23 +210,24 @@ void backward_data_implicit_gemm_run(const ConvGeometry& g, const ConvArgs<Scala
 }
 
 // Per image dcol (R, P) = weight^T (R, K) x dy_n (K, P), then dx_n = col2im(dcol); threads split the images.
-// weight^T is packed once, in the shared workspace (packing it for every image, by single scalars, took more time
-// than the arithmetic on down4 of bench_conv2d).
+// weight^T is packed once, in the shared workspace, where that pays (SharedA: packing it for every image, by single
+// scalars, took more time than the arithmetic on down4 of bench_conv2d at batch 64).
 template <class Scalar>
 void backward_data_gemm_col2im_run(const ConvGeometry& g, const ConvArgs<Scalar>& a) {
     const int R = g.patch_size(), P = g.out_pixels(), threads = pool_threads(a.pool);
     const std::size_t per_thread = conv_thread_scalars<Scalar>(g);
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
-    const PrepackedA<Scalar> weight_t = prepack_a(R, g.K, StridedMatrix<Scalar>{a.weight, 1, R}, a.workspace);
+    const SharedA<Scalar> weight_t(R, g.K, StridedMatrix<Scalar>{a.weight, 1, R}, a.workspace, a.N, threads);
     pool_run(a.pool, threads, [&](int tid) {
         Scalar* dcol = a.workspace + conv2d_fast_shared_scalars(g) + static_cast<std::size_t>(tid) * per_thread;
         Scalar* gemm_ws = dcol + per_thread - gemm_workspace_size<Scalar>();
         int begin = 0, end = 0;
         split_range(a.N, threads, tid, 1, begin, end);
         for (int n = begin; n < end; ++n) {
-            gemm_packed(R, P, g.K, weight_t,
-                        StridedPackB<Scalar>{{a.dy + static_cast<std::size_t>(n) * g.K * P, P, 1}}, dcol, P, false,
-                        gemm_ws);
+            weight_t.rows(0, [&](const auto& pack_a) {
+                const Scalar* dy_n = a.dy + static_cast<std::size_t>(n) * g.K * P;
+                gemm_packed(R, P, g.K, pack_a, StridedPackB<Scalar>{{dy_n, P, 1}}, dcol, P, false, gemm_ws);
+            });
             col2im(g, dcol, a.dx + n * in_size);
         }
     });

@@ -117,7 +117,8 @@ struct PointwiseScratch {
 };
 
 // Forward: y = bias + weight x xs (the GEMM's sums start from the bias), by images (or pixel panels at a batch
-// smaller than the pool); the weights packed once into packed_weights (PrepackedA::padded(K) * C scalars).
+// smaller than the pool); the weights packed once into packed_weights (PrepackedA::padded(K) * C scalars) where
+// that pays (SharedA).
 template <class Scalar>
 void pointwise_forward(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight, const Scalar* bias,
                        Scalar* y, Scalar* packed_weights, Scalar* threads_workspace, std::size_t per_thread,
@@ -125,7 +126,8 @@ void pointwise_forward(const ConvGeometry& g, int N, const Scalar* x, const Scal
     const int P = g.out_pixels();
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W, out_size = static_cast<std::size_t>(g.K) * P;
     const bool unit = pointwise_unit_stride(g);
-    const PrepackedA<Scalar> a = prepack_a(g.K, g.C, StridedMatrix<Scalar>{weight, g.C, 1}, packed_weights);
+    const int threads = pool ? pool->size() : 1;
+    const SharedA<Scalar> a(g.K, g.C, StridedMatrix<Scalar>{weight, g.C, 1}, packed_weights, N, threads);
     for_each_image_part(N, pool, P, GemmBlocking::NR, [&](int t, int n, int p0, int p1) {
         const PointwiseScratch<Scalar> s(threads_workspace, per_thread, t);
         const Scalar* xs = x + n * in_size;
@@ -133,35 +135,40 @@ void pointwise_forward(const ConvGeometry& g, int N, const Scalar* x, const Scal
             pointwise_subsample(g, xs, s.image);
             xs = s.image;
         }
-        gemm_packed(g.K, p1 - p0, g.C, a, StridedPackB<Scalar>{{xs + p0, P, 1}},
-                    y + n * out_size + p0, P, false, s.gemm_ws, bias);
+        a.rows(0, [&](const auto& pack_a) {
+            gemm_packed(g.K, p1 - p0, g.C, pack_a, StridedPackB<Scalar>{{xs + p0, P, 1}}, y + n * out_size + p0, P,
+                        false, s.gemm_ws, bias);
+        });
     });
 }
 
 // Backward-data: dxs = weight^T x dy (stride 1: written in place; a batch smaller than the pool splits the pixels),
 // scattered to the strided pixels (a batch smaller than the pool splits the input channels); weight^T packed once
-// into packed_weights (PrepackedA::padded(C) * K scalars).
+// into packed_weights (PrepackedA::padded(C) * K scalars) where that pays (SharedA).
 template <class Scalar>
 void pointwise_backward_data(const ConvGeometry& g, int N, const Scalar* dy, const Scalar* weight, Scalar* dx,
                              Scalar* packed_weights, Scalar* threads_workspace, std::size_t per_thread,
                              ThreadPool* pool) {
     const int P = g.out_pixels();
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W, out_size = static_cast<std::size_t>(g.K) * P;
-    const PrepackedA<Scalar> a = prepack_a(g.C, g.K, StridedMatrix<Scalar>{weight, 1, g.C}, packed_weights);
+    const int threads = pool ? pool->size() : 1;
+    const SharedA<Scalar> a(g.C, g.K, StridedMatrix<Scalar>{weight, 1, g.C}, packed_weights, N, threads);
     if (pointwise_unit_stride(g)) {
         for_each_image_part(N, pool, P, GemmBlocking::NR, [&](int t, int n, int p0, int p1) {
             const PointwiseScratch<Scalar> s(threads_workspace, per_thread, t);
-            gemm_packed(g.C, p1 - p0, g.K, a, StridedPackB<Scalar>{{dy + n * out_size + p0, P, 1}},
-                        dx + n * in_size + p0, P, false, s.gemm_ws);
+            a.rows(0, [&](const auto& pack_a) {
+                gemm_packed(g.C, p1 - p0, g.K, pack_a, StridedPackB<Scalar>{{dy + n * out_size + p0, P, 1}},
+                            dx + n * in_size + p0, P, false, s.gemm_ws);
+            });
         });
         return;
     }
     for_each_image_part(N, pool, g.C, GemmBlocking::MR, [&](int t, int n, int c0, int c1) {
         const PointwiseScratch<Scalar> s(threads_workspace, per_thread, t);
-        PrepackedA<Scalar> rows = a;
-        rows.first_row = c0;
-        gemm_packed(c1 - c0, P, g.K, rows, StridedPackB<Scalar>{{dy + n * out_size, P, 1}}, s.image + c0 * P, P,
-                    false, s.gemm_ws);
+        a.rows(c0, [&](const auto& pack_a) {
+            gemm_packed(c1 - c0, P, g.K, pack_a, StridedPackB<Scalar>{{dy + n * out_size, P, 1}}, s.image + c0 * P,
+                        P, false, s.gemm_ws);
+        });
         pointwise_scatter(g, s.image, dx + n * in_size, c0, c1);
     });
 }

@@ -414,6 +414,36 @@ PrepackedA<Scalar> prepack_a(int M, int K, StridedMatrix<Scalar> A, Scalar* dst)
     return PrepackedA<Scalar>{dst, padded_rows, 0};
 }
 
+// An A operand that many GEMM calls read (a convolution's weights, one call per image): packed once (prepack_a)
+// where each thread makes at least two of the calls, else packed by each call, block by block, as gemm_packed does
+// (a single image's call then packs the weights into an L2-sized block just before it uses it, where packing them
+// whole first measured 0.85-0.89x on down4 of bench_conv2d at batch 1).
+template <class Scalar>
+class SharedA {
+public:
+    // A (M, K); dst: PrepackedA::padded(M) * K scalars; `calls` GEMM calls on `threads` threads.
+    SharedA(int M, int K, StridedMatrix<Scalar> A, Scalar* dst, int calls, int threads) : a_(A) {
+        prepacked_ = calls >= 2 * std::max(threads, 1);
+        if (prepacked_) packed_ = prepack_a(M, K, A, dst);
+    }
+    // Calls f with a packer of A's rows from `first` on (a multiple of MR).
+    template <class F>
+    void rows(int first, F&& f) const {
+        if (prepacked_) {
+            PrepackedA<Scalar> p = packed_;
+            p.first_row = first;
+            f(p);
+        } else {
+            f(StridedPackA<Scalar>{{a_.data + first * a_.rs, a_.rs, a_.cs}});
+        }
+    }
+
+private:
+    StridedMatrix<Scalar> a_;
+    PrepackedA<Scalar> packed_{};
+    bool prepacked_ = false;
+};
+
 // A packer that copies a PrepackedA's panels into the GEMM's block (one contiguous copy per block): for
 // operands read many times over, where the block stays in the core's own cache.
 template <class Scalar>
