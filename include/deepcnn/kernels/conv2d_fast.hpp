@@ -32,9 +32,24 @@ inline void copy_nr(Scalar* dst, const Scalar* src) {
     for (int j = 0; j < GemmBlocking::NR; ++j) dst[j] = src[j];
 }
 
+// Copies the NR even scalars of src[0, 2 NR) (a stride-2 run of pixels), as copy_nr does the contiguous ones.
+template <class Scalar>
+inline void copy_nr_even(Scalar* dst, const Scalar* src) {
+#if DEEPCNN_ISA_AVX2
+    if constexpr (std::is_same<Scalar, float>::value) {
+        using V = Widest;
+#pragma GCC unroll 4
+        for (int j = 0; j < GemmBlocking::NR; j += V::lanes) V::store(dst + j, V::load_even(src + 2 * j));
+        return;
+    }
+#endif
+    for (int j = 0; j < GemmBlocking::NR; ++j) dst[j] = src[2 * j];
+}
+
 // B = im2col(x) (R = C*KH*KW rows, P = OH*OW columns), read from xp. For stride_w 1, each panel row is at most a
 // few contiguous runs (one per output row the 16 pixels touch), each copied as a whole NR-wide vector: a copy
-// spills past its run into space the next run (or the next row) overwrites, hence the NR scalars of slack.
+// spills past its run into space the next run (or the next row) overwrites, hence the NR scalars of slack; for
+// stride_w 2 the same with every other scalar of twice the span (2 NR scalars of slack).
 template <class Scalar>
 struct Im2colPackB {
     const ConvGeometry* g;
@@ -73,6 +88,9 @@ struct Im2colPackB {
                 if (g->stride_w == 1) {
                     for (int s = 0; s < runs; ++s) copy_nr(d + run_col[s], src + run_off[s]);
                     for (int j = n; j < NR; ++j) d[j] = Scalar(0);
+                } else if (g->stride_w == 2) {
+                    for (int s = 0; s < runs; ++s) copy_nr_even(d + run_col[s], src + run_off[s]);
+                    for (int j = n; j < NR; ++j) d[j] = Scalar(0);
                 } else {
                     for (int j = 0; j < n; ++j) d[j] = src[poff[j]];
                     for (int j = n; j < NR; ++j) d[j] = Scalar(0);
@@ -90,8 +108,9 @@ struct Im2colPackB {
 };
 
 // B = im2col(x)^T (P rows, R columns), read from xp: row p holds xp[poff(p) + rbase(r)] for the panel's NR r.
-// With AVX2, runs of 8 pixels within an output row (stride_w 1) are 8x8 register transposes of contiguous
-// loads; other pixels are gathers.
+// With AVX2, runs of 8 pixels within an output row are 8x8 register transposes of contiguous loads (stride_w 1)
+// or of the even scalars of 16 (stride_w 2, which may read one scalar past the window: slack); other pixels are
+// gathers.
 template <class Scalar>
 struct Im2colTransposedPackB {
     const ConvGeometry* g;
@@ -122,6 +141,15 @@ struct Im2colTransposedPackB {
                         // 8 pixels of one output row: each patch row's 8 values are contiguous in xp; load them
                         // as 8 rows and transpose in registers instead of gathering.
                         for (int v = 0; v < NV; ++v) transpose_8x8(xp + poff, rbase + 8 * v, dst + k * NR + 8 * v, NR);
+                        k += 8;
+                        ow += 8;
+                    } else if (g->stride_w == 2 && ow + 8 <= g->OW && k + 8 <= kc) {
+                        for (int v = 0; v < NV; ++v) {
+                            __m256 r[8];
+                            for (int i = 0; i < 8; ++i) r[i] = Ymm::load_even(xp + poff + rbase[8 * v + i]);
+                            transpose_8x8_in_registers(r);
+                            for (int q = 0; q < 8; ++q) _mm256_storeu_ps(dst + (k + q) * NR + 8 * v, r[q]);
+                        }
                         k += 8;
                         ow += 8;
                     } else if (g->stride_w == 1 && ow + 4 <= g->OW && k + 4 <= kc) {
