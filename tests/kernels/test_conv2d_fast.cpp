@@ -348,7 +348,9 @@ TEST_CASE("every variant of the convolution's plan, forced by name, matches the 
     // stride 2 (channels and filters in blocks of 16 or not), a 1x1 window, and single images of few filter blocks
     // (the broadcast kernel then splits the rows between the threads; on 12-pixel rows it reads the image unpadded),
     // and channels that do not fill the broadcast backward-weights' rows of channels; rows of half a broadcast tile
-    // (6 pixels with AVX-512, 3 with AVX2: two rows per tile), an odd number of them, and rows shorter still.
+    // (6 pixels with AVX-512, 3 with AVX2: two rows per tile), an odd number of them, and rows shorter still; stride
+    // 2 with output rows of 8 pixels and more and an odd width (the im2col packers' even-element runs), and batches
+    // of two images per thread and more (the weights then packed once per call, SharedA).
     const Case cases[] = {
         {2, 1, 12, 12, 16, 3, 3, 1, Padding::same()},   {1, 1, 10, 11, 16, 5, 5, 1, Padding::same()},
         {2, 32, 12, 12, 32, 3, 3, 1, Padding::same()},  {1, 64, 12, 12, 64, 3, 3, 1, Padding::same()},
@@ -358,6 +360,7 @@ TEST_CASE("every variant of the convolution's plan, forced by name, matches the 
         {1, 16, 48, 48, 32, 3, 3, 1, Padding::same()},  {2, 18, 10, 14, 16, 3, 3, 1, Padding::same()},
         {1, 32, 6, 6, 64, 3, 3, 1, Padding::same()},    {2, 16, 5, 6, 48, 3, 3, 1, Padding::same()},
         {1, 24, 7, 3, 32, 3, 3, 1, Padding::same()},    {1, 16, 6, 6, 32, 5, 5, 1, Padding::same()},
+        {3, 20, 19, 21, 24, 3, 3, 2, Padding::same()},  {4, 16, 12, 12, 32, 3, 3, 2, Padding::same()},
     };
     for_each_isa([&](Isa isa) {
         for (const ConvDirection d :
