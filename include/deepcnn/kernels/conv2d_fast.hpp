@@ -330,14 +330,15 @@ inline bool broadcast_weights_pays(const ConvGeometry& g, int N) {
 // `relu` then max(y, 0) (0 for NaN), while the block is in cache.
 template <class Scalar>
 void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const Scalar* xp,
-                           const SharedA<Scalar>& weight, const Scalar* bias, Scalar* y, int p0, int p1,
-                           Scalar* gemm_ws, bool relu) {
+                           const SharedA<Scalar>& weight, const Scalar* bias, Scalar* y, int k0, int k1, int p0,
+                           int p1, Scalar* gemm_ws, bool relu) {
     const int P = g.out_pixels(), R = g.patch_size();
-    weight.rows(0, [&](const auto& pack_a) {
-        gemm_packed(g.K, p1 - p0, R, pack_a, Im2colPackB<Scalar>{&g, l, xp, p0}, y + p0, P, false, gemm_ws);
+    weight.rows(k0, [&](const auto& pack_a) {
+        gemm_packed(k1 - k0, p1 - p0, R, pack_a, Im2colPackB<Scalar>{&g, l, xp, p0},
+                    y + static_cast<std::size_t>(k0) * P + p0, P, false, gemm_ws);
     });
     if (!bias && !relu) return;
-    for (int k = 0; k < g.K; ++k) {
+    for (int k = k0; k < k1; ++k) {
         Scalar* row = y + static_cast<std::size_t>(k) * P;
         if (bias)
             for (int p = p0; p < p1; ++p) row[p] += bias[k];
@@ -346,7 +347,8 @@ void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const S
     }
 }
 
-// Forward for a batch with `weight` (K, C*KH*KW): split over images, or over pixels when N < threads. With
+// Forward for a batch with `weight` (K, C*KH*KW): split over images, or over pixels (or filters, where that splits
+// evener: rows_split_evener) when N < threads. With
 // packed_weights (PrepackedA::padded(K) * C*KH*KW scalars), the weights are packed there once where that pays
 // (SharedA), not for every image (on a layer of many channels and few pixels, down4 of bench_conv2d, packing them
 // took about as long as an image's arithmetic).
@@ -357,11 +359,14 @@ void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const S
     const PaddedLayout l = padded_layout(g);
     const std::size_t out_size = static_cast<std::size_t>(g.K) * g.OH * g.OW;
     const std::size_t xp_scalars = (l.size + 15) / 16 * 16;
+    const int P = g.out_pixels(), threads = pool ? pool->size() : 1;
     const SharedA<Scalar> a(g.K, g.patch_size(), StridedMatrix<Scalar>{weight, g.patch_size(), 1}, packed_weights,
-                            packed_weights ? N : 0, pool ? pool->size() : 1);
-    for_each_padded_image(g, N, x, workspace, thread_scalars, pool, g.out_pixels(), GemmBlocking::NR,
-                          [&](Scalar* xp, int n, int p0, int p1) {
-                              conv2d_forward_pixels(g, l, xp, a, bias, y + n * out_size, p0, p1,
+                            packed_weights ? N : 0, threads);
+    const bool by_rows = N < threads && rows_split_evener(g.K, GemmBlocking::MR, P, GemmBlocking::NR, threads);
+    for_each_padded_image(g, N, x, workspace, thread_scalars, pool, by_rows ? g.K : P,
+                          by_rows ? GemmBlocking::MR : GemmBlocking::NR, [&](Scalar* xp, int n, int b0, int b1) {
+                              conv2d_forward_pixels(g, l, xp, a, bias, y + n * out_size, by_rows ? b0 : 0,
+                                                    by_rows ? b1 : g.K, by_rows ? 0 : b0, by_rows ? P : b1,
                                                     xp + xp_scalars,  // the thread's GEMM block
                                                     relu);
                           });

@@ -5,7 +5,7 @@
 //   backward-weights  dweight (K, C) = sum_n dy_n (K, P) x xs_n^T (P, C)
 // where xs_n is image n subsampled at the stride (x_n itself at stride 1) and dx_n is dxs_n scattered back to the
 // strided pixels, zero elsewhere. Forward and backward-data split the images over the threads (or, at a batch
-// smaller than the pool, the pixels, in whole GEMM panels); backward-weights splits dweight by rows or columns,
+// smaller than the pool, the pixels, in whole GEMM panels, or the rows where that splits evener); backward-weights splits dweight by rows or columns,
 // each thread summing every image in order; so no split changes a sum and results are the same on any thread
 // count. Workspace: the layout of conv2d_fast_workspace_size (the shared part holds the weights packed once per
 // call, each thread's image part a subsampled image).
@@ -128,16 +128,20 @@ void pointwise_forward(const ConvGeometry& g, int N, const Scalar* x, const Scal
     const bool unit = pointwise_unit_stride(g);
     const int threads = pool ? pool->size() : 1;
     const SharedA<Scalar> a(g.K, g.C, StridedMatrix<Scalar>{weight, g.C, 1}, packed_weights, N, threads);
-    for_each_image_part(N, pool, P, GemmBlocking::NR, [&](int t, int n, int p0, int p1) {
+    const bool by_rows = N < threads && rows_split_evener(g.K, GemmBlocking::MR, P, GemmBlocking::NR, threads);
+    for_each_image_part(N, pool, by_rows ? g.K : P, by_rows ? GemmBlocking::MR : GemmBlocking::NR,
+                        [&](int t, int n, int b0, int b1) {
+        const int k0 = by_rows ? b0 : 0, k1 = by_rows ? b1 : g.K, p0 = by_rows ? 0 : b0, p1 = by_rows ? P : b1;
         const PointwiseScratch<Scalar> s(threads_workspace, per_thread, t);
         const Scalar* xs = x + n * in_size;
         if (!unit) {
             pointwise_subsample(g, xs, s.image);
             xs = s.image;
         }
-        a.rows(0, [&](const auto& pack_a) {
-            gemm_packed(g.K, p1 - p0, g.C, pack_a, StridedPackB<Scalar>{{xs + p0, P, 1}}, y + n * out_size + p0, P,
-                        false, s.gemm_ws, bias);
+        a.rows(k0, [&](const auto& pack_a) {
+            gemm_packed(k1 - k0, p1 - p0, g.C, pack_a, StridedPackB<Scalar>{{xs + p0, P, 1}},
+                        y + n * out_size + static_cast<std::size_t>(k0) * P + p0, P, false, s.gemm_ws,
+                        bias ? bias + k0 : bias);
         });
     });
 }
@@ -154,11 +158,14 @@ void pointwise_backward_data(const ConvGeometry& g, int N, const Scalar* dy, con
     const int threads = pool ? pool->size() : 1;
     const SharedA<Scalar> a(g.C, g.K, StridedMatrix<Scalar>{weight, 1, g.C}, packed_weights, N, threads);
     if (pointwise_unit_stride(g)) {
-        for_each_image_part(N, pool, P, GemmBlocking::NR, [&](int t, int n, int p0, int p1) {
+        const bool by_rows = N < threads && rows_split_evener(g.C, GemmBlocking::MR, P, GemmBlocking::NR, threads);
+        for_each_image_part(N, pool, by_rows ? g.C : P, by_rows ? GemmBlocking::MR : GemmBlocking::NR,
+                            [&](int t, int n, int b0, int b1) {
+            const int c0 = by_rows ? b0 : 0, c1 = by_rows ? b1 : g.C, p0 = by_rows ? 0 : b0, p1 = by_rows ? P : b1;
             const PointwiseScratch<Scalar> s(threads_workspace, per_thread, t);
-            a.rows(0, [&](const auto& pack_a) {
-                gemm_packed(g.C, p1 - p0, g.K, pack_a, StridedPackB<Scalar>{{dy + n * out_size + p0, P, 1}},
-                            dx + n * in_size + p0, P, false, s.gemm_ws);
+            a.rows(c0, [&](const auto& pack_a) {
+                gemm_packed(c1 - c0, p1 - p0, g.K, pack_a, StridedPackB<Scalar>{{dy + n * out_size + p0, P, 1}},
+                            dx + n * in_size + static_cast<std::size_t>(c0) * P + p0, P, false, s.gemm_ws);
             });
         });
         return;

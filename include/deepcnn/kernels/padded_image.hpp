@@ -108,6 +108,18 @@ inline void pad_channels(const ConvGeometry& g, const PaddedLayout& l, const flo
     pad_image(part, lp, image + static_cast<std::size_t>(c0) * g.H * g.W, xp + c0 * plane);
 }
 
+// Whether a batch smaller than the pool should split each image's rows (filters, in units of row_align) rather than
+// its columns (pixels, in units of column_align) between the threads: where the busiest thread's share of the
+// units is smaller that way (144 pixels are 3 GEMM panels of 48, 2:1 on 2 threads; 36 pixels are one panel, which
+// left the other thread idle).
+inline bool rows_split_evener(int rows, int row_align, int columns, int column_align, int threads) {
+    const auto busiest = [threads](int count, int align) {
+        const int units = (count + align - 1) / align;
+        return static_cast<double>((units + threads - 1) / threads) / units;
+    };
+    return busiest(rows, row_align) < busiest(columns, column_align);
+}
+
 // Runs fn(t, n, begin, end) on thread t for every image n of a batch of N. Threads split the images, each done
 // whole (begin, end = 0, parts); when the batch is smaller than the pool, every thread does its share
 // [begin, end) of `parts` units (rows, pixels, filters: the caller's) of every image, in multiples of `align`.
