@@ -144,12 +144,8 @@ struct Im2colTransposedPackB {
                         k += 8;
                         ow += 8;
                     } else if (g->stride_w == 2 && ow + 8 <= g->OW && k + 8 <= kc) {
-                        for (int v = 0; v < NV; ++v) {
-                            __m256 r[8];
-                            for (int i = 0; i < 8; ++i) r[i] = Ymm::load_even(xp + poff + rbase[8 * v + i]);
-                            transpose_8x8_in_registers(r);
-                            for (int q = 0; q < 8; ++q) _mm256_storeu_ps(dst + (k + q) * NR + 8 * v, r[q]);
-                        }
+                        for (int v = 0; v < NV; ++v)
+                            transpose_8x8_even(xp + poff, rbase + 8 * v, dst + k * NR + 8 * v, NR);
                         k += 8;
                         ow += 8;
                     } else if (g->stride_w == 1 && ow + 4 <= g->OW && k + 4 <= kc) {
@@ -229,14 +225,13 @@ inline std::size_t conv2d_fast_thread_scalars(const ConvGeometry& g, std::size_t
 }
 
 // Shared workspace ahead of the threads' parts: the flipped weights of backward-data (or the weights packed once for
-// a GEMM), then the Winograd-transformed
-// weights where either direction uses them (backward-weights: one set of their gradient per part of the batch).
+// a GEMM, (K, R) or (R, K), in panels of MR rows: 24 is a multiple of every instruction set's MR), then the
+// Winograd-transformed weights where either direction uses them (backward-weights: one set of their gradient per
+// part of the batch).
 inline std::size_t conv2d_fast_flipped_scalars(const ConvGeometry& g) {
-    // or the weights packed once for a GEMM, (K, R) or (R, K), in panels of MR rows: 24 is a multiple of every
-    // instruction set's MR
-    const auto rows = [](int n) { return (static_cast<std::size_t>(n) + 23) / 24 * 24; };
-    const std::size_t R = g.patch_size();
-    const std::size_t weights = std::max({static_cast<std::size_t>(g.K) * R, rows(g.K) * R, rows(g.patch_size()) * g.K});
+    const auto rows = [](std::size_t n) { return (n + 23) / 24 * 24; };
+    const std::size_t R = g.patch_size(), K = g.K;
+    const std::size_t weights = std::max({K * R, rows(K) * R, rows(R) * K});
     return (weights + 15) / 16 * 16;
 }
 inline std::size_t conv2d_fast_shared_scalars(const ConvGeometry& g) {
@@ -348,10 +343,9 @@ void conv2d_forward_pixels(const ConvGeometry& g, const PaddedLayout& l, const S
 }
 
 // Forward for a batch with `weight` (K, C*KH*KW): split over images, or over pixels (or filters, where that splits
-// evener: rows_split_evener) when N < threads. With
-// packed_weights (PrepackedA::padded(K) * C*KH*KW scalars), the weights are packed there once where that pays
-// (SharedA), not for every image (on a layer of many channels and few pixels, down4 of bench_conv2d, packing them
-// took about as long as an image's arithmetic).
+// evener: rows_split_evener) when N < threads. With packed_weights (PrepackedA::padded(K) * C*KH*KW scalars), the
+// weights are packed there once where that pays (SharedA), not for every image (on a layer of many channels and few
+// pixels, down4 of bench_conv2d, packing them took about as long as an image's arithmetic).
 template <class Scalar>
 void conv2d_forward_batch(const ConvGeometry& g, int N, const Scalar* x, const Scalar* weight, const Scalar* bias,
                           Scalar* y, Scalar* workspace, std::size_t thread_scalars, ThreadPool* pool,

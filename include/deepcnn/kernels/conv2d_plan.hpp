@@ -77,8 +77,8 @@ std::size_t conv_thread_scalars(const ConvGeometry& g) {
 
 // ---- forward
 
-// Implicit GEMM: y = weight (K, R) x im2col(x_n) from the padded image, + bias; by images, or pixels at batch 1;
-// the weights packed once, in the shared workspace.
+// Implicit GEMM: y = weight (K, R) x im2col(x_n) from the padded image, + bias; by images, or pixels (or filters) at
+// batch 1; the weights packed once, in the shared workspace, where that pays.
 template <class Scalar>
 void forward_implicit_gemm(const ConvGeometry& g, const ConvArgs<Scalar>& a) {
     conv2d_forward_batch(g, a.N, a.x, a.weight, a.bias, a.y, a.workspace + conv2d_fast_shared_scalars(g),

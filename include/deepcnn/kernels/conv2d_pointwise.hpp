@@ -5,10 +5,10 @@
 //   backward-weights  dweight (K, C) = sum_n dy_n (K, P) x xs_n^T (P, C)
 // where xs_n is image n subsampled at the stride (x_n itself at stride 1) and dx_n is dxs_n scattered back to the
 // strided pixels, zero elsewhere. Forward and backward-data split the images over the threads (or, at a batch
-// smaller than the pool, the pixels, in whole GEMM panels, or the rows where that splits evener); backward-weights splits dweight by rows or columns,
-// each thread summing every image in order; so no split changes a sum and results are the same on any thread
-// count. Workspace: the layout of conv2d_fast_workspace_size (the shared part holds the weights packed once per
-// call, each thread's image part a subsampled image).
+// smaller than the pool, the pixels, in whole GEMM panels, or the rows where that splits evener); backward-weights
+// splits dweight by rows or columns, each thread summing every image in order; so no split changes a sum and
+// results are the same on any thread count. Workspace: the layout of conv2d_fast_workspace_size (the shared part
+// holds the weights packed once per call where that pays, each thread's image part a subsampled image).
 
 #ifndef DEEPCNN_ISA_NS
 #error "kernels/conv2d_pointwise.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
@@ -173,8 +173,8 @@ void pointwise_backward_data(const ConvGeometry& g, int N, const Scalar* dy, con
     for_each_image_part(N, pool, g.C, GemmBlocking::MR, [&](int t, int n, int c0, int c1) {
         const PointwiseScratch<Scalar> s(threads_workspace, per_thread, t);
         a.rows(c0, [&](const auto& pack_a) {
-            gemm_packed(c1 - c0, P, g.K, pack_a, StridedPackB<Scalar>{{dy + n * out_size, P, 1}}, s.image + c0 * P,
-                        P, false, s.gemm_ws);
+            gemm_packed(c1 - c0, P, g.K, pack_a, StridedPackB<Scalar>{{dy + n * out_size, P, 1}},
+                        s.image + static_cast<std::size_t>(c0) * P, P, false, s.gemm_ws);
         });
         pointwise_scatter(g, s.image, dx + n * in_size, c0, c1);
     });

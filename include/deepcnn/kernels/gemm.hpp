@@ -83,6 +83,17 @@ inline void transpose_8x8(const float* src, const int* row, float* dst, int ld) 
     for (int p = 0; p < 8; ++p) _mm256_storeu_ps(dst + p * ld, out[p]);
 }
 
+// dst[p * ld + i] = src[row[i] + 2 p] for i, p in [0, 8): the even elements of eight 16-float rows (stride-2
+// pixels) transposed in registers.
+inline void transpose_8x8_even(const float* src, const int* row, float* dst, int ld) {
+    __m256 out[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) out[i] = Ymm::load_even(src + row[i]);
+    transpose_8x8_in_registers(out);
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; ++p) _mm256_storeu_ps(dst + p * ld, out[p]);
+}
+
 // dst[p * ld + i] = src[row[i] + p] for i in [0, 8), p in [0, 4): eight 4-float rows transposed in registers.
 inline void transpose_8x4(const float* src, const int* row, float* dst, int ld) {
     __m256 r[4];  // r[i] = (row i | row i + 4)
@@ -518,9 +529,9 @@ void gemm_packed(int M, int N, int K, const PackA& pack_a, const PackB& pack_b, 
                         Scalar* c = C + (ic + ir) * ldc + jc + jr;
                         // the bias starts the first KC block's sums of an assigned C (padded to MR rows at an edge)
                         const Scalar* init = row_bias && !acc ? row_bias + ic + ir : nullptr;
-                        Scalar init_rows[MR] = {};
+                        Scalar init_rows[MR];
                         if (init && m < MR) {
-                            std::copy(init, init + m, init_rows);
+                            std::fill(std::copy(init, init + m, init_rows), init_rows + MR, Scalar(0));
                             init = init_rows;
                         }
                         if (m == MR && n == NR) {
@@ -538,12 +549,12 @@ void gemm_packed(int M, int N, int K, const PackA& pack_a, const PackB& pack_b, 
     }
 }
 
-// C (M, N), row stride ldc = [C +] A (M, K) B (K, N) [+ row_bias] for strided A and B, on one thread.
+// C (M, N), row stride ldc = [C +] A (M, K) B (K, N) for strided A and B, on one thread.
 template <class Scalar>
 void gemm(int M, int N, int K, StridedMatrix<Scalar> A, StridedMatrix<Scalar> B, Scalar* C, long ldc, bool accumulate,
-          Scalar* workspace, const Scalar* row_bias = nullptr) {
+          Scalar* workspace) {
     gemm_packed(M, N, K, detail::StridedPackA<Scalar>{A}, detail::StridedPackB<Scalar>{B}, C, ldc, accumulate,
-                workspace, row_bias);
+                workspace);
 }
 
 // As gemm(), split over the pool's threads by columns of C (or rows, when C is narrow); `workspace` holds
