@@ -241,11 +241,24 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
             } else {
                 check_mobile_variant(c, "depthwise3x3");
                 check_mobile_variant(c, "depthwise3x3_lanes");
-                // Small batches: the lanes variant, but for backward-data on rows wider than 16 at stride 1.
-                CHECK(std::string(plan.forward) == "depthwise3x3_lanes");
+                // The flat planes: at stride 1 where output rows are as wide as input rows.
+                if (c.stride == 1 && g.OW == g.W) {
+                    check_mobile_variant(c, "depthwise3x3_flat");
+                } else {
+                    CHECK_THROWS_WITH(kernels::grouped_conv2d_run(ConvDirection::forward, "depthwise3x3_flat", g,
+                                                                  c.groups, ConvArgs<float>{}),
+                                      Catch::Contains("variant 'depthwise3x3_flat' does not apply"));
+                }
+                // Small batches: the flat planes where they apply (backward-weights: but for one image of rows of at
+                // most 16 pixels), else the lanes variant, but for backward-data on rows wider than 16 at stride 1.
+                const bool flat = c.stride == 1 && g.OW == g.W;
+                CHECK(std::string(plan.forward) == (flat ? "depthwise3x3_flat" : "depthwise3x3_lanes"));
                 CHECK(std::string(plan.backward_data) ==
-                      (g.W <= 16 || c.stride == 2 ? "depthwise3x3_lanes" : "depthwise3x3"));
-                CHECK(std::string(plan.backward_weights) == "depthwise3x3_lanes");
+                      (flat                          ? "depthwise3x3_flat"
+                       : g.W <= 16 || c.stride == 2 ? "depthwise3x3_lanes"
+                                                    : "depthwise3x3"));
+                CHECK(std::string(plan.backward_weights) ==
+                      (flat && (c.N > 1 || g.W > 16) ? "depthwise3x3_flat" : "depthwise3x3_lanes"));
             }
         }
         // Channels in whole and partial lane blocks (8 and 16 lanes), padding 0 to 2 at stride 2, odd sizes: the
@@ -257,6 +270,17 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
         };
         if (isa != Isa::portable)
             for (const MobileCase& c : lanes_cases) check_mobile_variant(c, "depthwise3x3_lanes");
+        // The flat planes: rows narrower than a vector (several rows per vector), planes of 1 to 512 vectors (4096
+        // pixels: the most with AVX2), 24 channels (a pass of 16 channels for backward-weights, then 8), rows 1 and 2
+        // pixels wide, two rows of padding above and below (the output two rows taller than the input).
+        const MobileCase flat_cases[] = {
+            {2, 4, 5, 3, 4, 3, 1, Padding::same(), 4},      {1, 6, 2, 17, 6, 3, 1, Padding::same(), 6},
+            {2, 5, 48, 48, 5, 3, 1, Padding::same(), 5},    {1, 3, 64, 64, 3, 3, 1, Padding::same(), 3},
+            {3, 24, 12, 12, 24, 3, 1, Padding::same(), 24}, {2, 3, 7, 1, 3, 3, 1, Padding::same(), 3},
+            {1, 2, 9, 2, 2, 3, 1, Padding::same(), 2},      {2, 5, 6, 10, 5, 3, 1, Padding::explicit_pad(2, 1), 5},
+        };
+        if (isa != Isa::portable)
+            for (const MobileCase& c : flat_cases) check_mobile_variant(c, "depthwise3x3_flat");
         // bench_conv2d's layers at batch 64 and 1 (grouped_conv2d_plan.hpp cites the measurements behind the choice).
         if (isa != Isa::portable) {
             const ConvGeometry g24 = make_conv_geometry(64, 24, 24, 64, 3, 3, 1, 1, Padding::same());
@@ -267,25 +291,27 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
             const ConvPlan big24s2 = kernels::grouped_conv2d_plan<float>(g24s2, 64, 64, 1);
             const ConvPlan one24s2 = kernels::grouped_conv2d_plan<float>(g24s2, 64, 1, 1);
             const ConvPlan big12 = kernels::grouped_conv2d_plan<float>(g12, 128, 64, 1);
-            CHECK(std::string(big24.forward) == "depthwise3x3");
-            CHECK(std::string(one24.forward) == "depthwise3x3_lanes");
+            const ConvPlan one12 = kernels::grouped_conv2d_plan<float>(g12, 128, 1, 1);
+            for (const ConvPlan& p : {big24, one24, big12, one12}) {
+                CHECK(std::string(p.forward) == "depthwise3x3_flat");
+                CHECK(std::string(p.backward_data) == "depthwise3x3_flat");
+            }
             CHECK(std::string(big24s2.forward) == "depthwise3x3_lanes");
-            CHECK(std::string(big24.backward_data) == "depthwise3x3");
-            CHECK(std::string(one24.backward_data) == "depthwise3x3");
             CHECK(std::string(big24s2.backward_data) == "depthwise3x3");
             CHECK(std::string(one24s2.backward_data) == "depthwise3x3_lanes");
-            CHECK(std::string(big12.forward) == "depthwise3x3");
-            CHECK(std::string(big12.backward_data) == "depthwise3x3_lanes");
-            for (const ConvPlan& p : {big24, one24, big24s2, one24s2, big12})
+            for (const ConvPlan& p : {big24, one24, big12}) CHECK(std::string(p.backward_weights) == "depthwise3x3_flat");
+            for (const ConvPlan& p : {one12, big24s2, one24s2})
                 CHECK(std::string(p.backward_weights) == "depthwise3x3_lanes");
         }
-        // A plane too large for the lanes variant's stack grids (64x64 at stride 1) takes the per-plane kernel.
-        const ConvGeometry large = make_conv_geometry(16, 64, 64, 16, 3, 3, 1, 1, Padding::same());
+        // A plane too large for the flat and lanes variants' stack copies (100x100 at stride 1) takes the per-plane
+        // kernel.
+        const ConvGeometry large = make_conv_geometry(16, 100, 100, 16, 3, 3, 1, 1, Padding::same());
         if (isa != Isa::portable) {
             CHECK(std::string(kernels::grouped_conv2d_plan<float>(large, 16, 1, 1).forward) == "depthwise3x3");
-            CHECK_THROWS_WITH(kernels::grouped_conv2d_run(ConvDirection::forward, "depthwise3x3_lanes", large, 16,
-                                                          ConvArgs<float>{}),
-                              Catch::Contains("variant 'depthwise3x3_lanes' does not apply"));
+            for (const char* name : {"depthwise3x3_lanes", "depthwise3x3_flat"})
+                CHECK_THROWS_WITH(kernels::grouped_conv2d_run(ConvDirection::forward, name, large, 16,
+                                                              ConvArgs<float>{}),
+                                  Catch::Contains(std::string("variant '") + name + "' does not apply"));
         }
         // Two groups of two channels, and a depthwise 5x5: the row loops.
         const MobileCase grouped{2, 4, 7, 7, 4, 3, 1, Padding::same(), 2}, wide{1, 3, 9, 9, 3, 5, 1, Padding::same(), 3};

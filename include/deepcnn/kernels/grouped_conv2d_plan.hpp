@@ -1,10 +1,10 @@
 // deepcnn/kernels/grouped_conv2d_plan.hpp: the grouped convolution's ordered variant lists (Conv2D::with_groups), in
 // the style of conv2d_plan.hpp: for each direction, named variants with `applies`, `pays` and `run`; a call runs the
 // first that applies and pays (by the measurements cited below). The last, "rows"
-// (grouped_conv2d.hpp's portable row loops), applies everywhere. The SIMD passes hold "depthwise3x3_lanes" and
-// "depthwise3x3" for float.
+// (grouped_conv2d.hpp's portable row loops), applies everywhere. The SIMD passes hold "depthwise3x3_flat",
+// "depthwise3x3_lanes" and "depthwise3x3" for float.
 //
-//   forward, backward-data, backward-weights   depthwise3x3_lanes, depthwise3x3, rows
+//   forward, backward-data, backward-weights   depthwise3x3_flat, depthwise3x3_lanes, depthwise3x3, rows
 //
 // grouped_conv2d_run forces a variant by name (tests, benchmarks); grouped_conv2d_plan names the ones a shape runs.
 // No variant takes a workspace or allocates; every variant's result is the same on any thread count.
@@ -94,6 +94,27 @@ inline void grouped_backward_data_lanes(const ConvGeometry& g, int, const ConvAr
 inline void grouped_backward_weights_lanes(const ConvGeometry& g, int, const ConvArgs<float>& a) {
     depthwise_lanes_backward_weights(g, a.N, a.x, a.dy, a.dweight, a.dbias, a.pool);
 }
+
+// Depthwise 3x3 on flat planes (depthwise_flat.hpp, stride 1 with 'same' rows), against the better of
+// depthwise3x3_lanes and depthwise3x3 on bench_conv2d's depthwise layers at stride 1 (64 channels 24x24, 128
+// channels 12x12; CPU time on 1 thread, batch 64 / batch 1, best of 2 rounds; AMD EPYC Zen 4, family 25 model 17):
+//   forward           24x24 1.39x / 1.24x, 12x12 1.26x / 1.09x
+//   backward-data     24x24 1.35x / 1.34x, 12x12 1.27x / 1.17x
+//   backward-weights  24x24 1.21x / 1.20x, 12x12 1.15x / 0.83x: there it runs but for batch 1 on rows of at most
+//                     depthwise_lanes_narrow_width pixels.
+inline bool depthwise_flat_pays(const ConvGeometry& g, int groups, int) { return depthwise_flat_applies(g, groups); }
+inline bool depthwise_flat_backward_weights_pays(const ConvGeometry& g, int groups, int N) {
+    return depthwise_flat_applies(g, groups) && (N > 1 || g.W > depthwise_lanes_narrow_width);
+}
+inline void grouped_forward_flat(const ConvGeometry& g, int, const ConvArgs<float>& a) {
+    depthwise_flat_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.pool);
+}
+inline void grouped_backward_data_flat(const ConvGeometry& g, int, const ConvArgs<float>& a) {
+    depthwise_flat_backward_data(g, a.N, a.dy, a.weight, a.dx, a.pool);
+}
+inline void grouped_backward_weights_flat(const ConvGeometry& g, int, const ConvArgs<float>& a) {
+    depthwise_flat_backward_weights(g, a.N, a.x, a.dy, a.dweight, a.dbias, a.pool);
+}
 #endif
 
 }  // namespace detail
@@ -105,6 +126,12 @@ std::vector<GroupedConvVariant<Scalar>> grouped_conv2d_variants(ConvDirection d)
     std::vector<GroupedConvVariant<Scalar>> list;
 #if DEEPCNN_ISA_AVX2
     if constexpr (simd_variants<Scalar>()) {
+        list.push_back({"depthwise3x3_flat", depthwise_flat_applies,
+                        d == ConvDirection::backward_weights ? depthwise_flat_backward_weights_pays
+                                                             : depthwise_flat_pays,
+                        d == ConvDirection::forward         ? grouped_forward_flat
+                        : d == ConvDirection::backward_data ? grouped_backward_data_flat
+                                                            : grouped_backward_weights_flat});
         list.push_back({"depthwise3x3_lanes", depthwise_lanes_applies,
                         d == ConvDirection::forward         ? depthwise_lanes_forward_pays
                         : d == ConvDirection::backward_data ? depthwise_lanes_backward_data_pays

@@ -32,6 +32,7 @@ using namespace ::deepcnn::detail;
 #include "conv2d_plan.hpp"
 #include "depthwise_conv2d.hpp"
 #include "depthwise_lanes.hpp"
+#include "depthwise_flat.hpp"
 #include "grouped_conv2d_plan.hpp"
 #include "elementwise.hpp"
 #include "batch_norm.hpp"

@@ -1,0 +1,332 @@
+// deepcnn/kernels/depthwise_flat.hpp: depthwise 3x3 convolution (groups == C == K) at stride 1 with output rows as
+// wide as the input's (a row's padding adding up to 2, as 'same'), on whole planes read as one flat run of pixels:
+// the grouped plan's "depthwise3x3_flat" variants (grouped_conv2d_plan.hpp). Output pixel q reads pixel q + offset
+// of the source for each tap, whatever the row, so every vector of L outputs is 9 loads and 9 FMAs with all its
+// lanes used, however narrow the plane (a 12-pixel row fills three quarters of a depthwise3x3 vector, 24 pixels
+// one and a half). A lane whose tap leaves its row reads zero through a mask (its column plus the tap's column
+// shift outside the row); the rows above and below the plane are zeros around a copy of it on the stack.
+//   forward           y(q) = bias + sum_t w_t x(q + (kh - pad_top) W + kw - pad_left)
+//   backward-data     dx(q) = sum_t w_t dy(q + (pad_top - kh) W + pad_left - kw)
+//   backward-weights  dw_t = sum_n sum_q dy(q) x(q + (kh - pad_top) W + kw - pad_left), db = sum_n sum_q dy(q)
+// Each row of taps sums in its own register, the rows added in order. Forward and backward-data split the planes
+// (image, channel) over the threads, backward-weights the channels, each summing every image in order, its lanes
+// added up in a fixed order at the end: results are the same on any thread count. No allocation, no workspace (a
+// task's copy and the masks live on the stack). The _ref twins: grouped_conv2d_*_ref (grouped_conv2d.hpp).
+
+#if DEEPCNN_ISA_AVX2
+
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/depthwise_flat.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
+#endif
+
+namespace deepcnn {
+namespace DEEPCNN_ISA_NS {
+namespace detail {
+
+using FlatVec = Widest;
+
+// At most this many output vectors per plane (4096 pixels with AVX2, 8192 with AVX-512), and this many floats of a
+// plane's bordered copy on a task's stack (64 KiB).
+constexpr int depthwise_flat_max_vectors = 512;
+constexpr int depthwise_flat_copy_floats = 16384;
+
+#if DEEPCNN_ISA_AVX512
+inline __m512 flat_load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+#else
+inline __m256 flat_load(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
+#endif
+
+// Each lane's column c + L (the next vector's), brought below width by subtracting it as often as a narrow row needs.
+#if DEEPCNN_ISA_AVX512
+using FlatLanes = __m512i;
+inline FlatLanes flat_first_columns() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+inline FlatLanes flat_wrap_columns(FlatLanes c, int width) {
+    for (;;) {
+        const __mmask16 over = _mm512_cmpge_epi32_mask(c, _mm512_set1_epi32(width));
+        if (!over) return c;
+        c = _mm512_mask_sub_epi32(c, over, c, _mm512_set1_epi32(width));
+    }
+}
+inline FlatLanes flat_next_columns(FlatLanes c, int width) {
+    return flat_wrap_columns(_mm512_add_epi32(c, _mm512_set1_epi32(16)), width);
+}
+// The lanes whose column c + s is in [0, width).
+inline __mmask16 flat_column_mask(FlatLanes c, int s, int width) {
+    return _mm512_cmpge_epi32_mask(c, _mm512_set1_epi32(-s)) & _mm512_cmplt_epi32_mask(c, _mm512_set1_epi32(width - s));
+}
+#else
+using FlatLanes = __m256i;
+inline FlatLanes flat_first_columns() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
+inline FlatLanes flat_wrap_columns(FlatLanes c, int width) {
+    for (;;) {
+        const __m256i over = _mm256_cmpgt_epi32(c, _mm256_set1_epi32(width - 1));
+        if (_mm256_testz_si256(over, over)) return c;
+        c = _mm256_sub_epi32(c, _mm256_and_si256(over, _mm256_set1_epi32(width)));
+    }
+}
+inline FlatLanes flat_next_columns(FlatLanes c, int width) {
+    return flat_wrap_columns(_mm256_add_epi32(c, _mm256_set1_epi32(8)), width);
+}
+inline __m256i flat_column_mask(FlatLanes c, int s, int width) {
+    return _mm256_and_si256(_mm256_cmpgt_epi32(c, _mm256_set1_epi32(-s - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32(width - s), c));
+}
+#endif
+
+// For each vector of L pixels of a plane `width` wide and each column shift s in [-2, 2]: the lanes whose column
+// plus s stays in the row, at m[5 i + s + 2].
+struct FlatColumnMasks {
+    typename FlatVec::Mask m[5 * depthwise_flat_max_vectors];
+    FlatColumnMasks(int width, long pixels) {
+        const long vectors = (pixels + FlatVec::lanes - 1) / FlatVec::lanes;
+        FlatLanes col = flat_wrap_columns(flat_first_columns(), width);
+        for (long i = 0; i < vectors; ++i, col = flat_next_columns(col, width))
+            for (int s = -2; s <= 2; ++s) m[5 * i + s + 2] = flat_column_mask(col, s, width);
+    }
+};
+
+// The Rows x Cols taps of one flat correlation: tap (r, c) reads the source at q + row_offset[r] + col_offset[c],
+// its column shifted by shift[c], with weight w[r][c].
+template <int Rows, int Cols>
+struct FlatTaps {
+    long row_offset[Rows];
+    long col_offset[Cols];
+    int shift[Cols];
+    typename FlatVec::V w[Rows][Cols];
+};
+
+// out[q] (q < P) = bias + sum_t w_t src[q + offset_t], zero where the tap leaves the row; every tap of every vector
+// must stay in memory that holds numbers (a copy with zeros around it).
+template <int Rows, int Cols>
+void flat_correlate(const float* src, const FlatTaps<Rows, Cols>& t, const FlatColumnMasks& masks,
+                    typename FlatVec::V bias, float* out, long P) {
+    using V = FlatVec;
+    constexpr int L = V::lanes;
+    // the taps in locals (through the reference, every store to out would reload them)
+    const float* row[Rows];
+    typename V::V w[Rows][Cols];
+    long col[Cols];
+    int shift[Cols];
+    for (int r = 0; r < Rows; ++r) row[r] = src + t.row_offset[r];
+    for (int c = 0; c < Cols; ++c) col[c] = t.col_offset[c], shift[c] = t.shift[c] + 2;
+    for (int r = 0; r < Rows; ++r)
+        for (int c = 0; c < Cols; ++c) w[r][c] = t.w[r][c];
+    for (long q = 0, i = 0; q < P; q += L, ++i) {
+        const typename V::Mask* m = masks.m + 5 * i;
+        typename V::V acc[Rows];
+#pragma GCC unroll 3
+        for (int r = 0; r < Rows; ++r) {
+            acc[r] = r == 0 ? bias : V::zero();
+#pragma GCC unroll 3
+            for (int c = 0; c < Cols; ++c) acc[r] = V::fma(w[r][c], flat_load(row[r] + q + col[c], m[shift[c]]), acc[r]);
+        }
+        typename V::V sum = acc[0];
+        for (int r = 1; r < Rows; ++r) sum = V::add(sum, acc[r]);
+        if (q + L <= P) {
+            V::store(out + q, sum);
+        } else {
+            V::store_first(out + q, V::first(static_cast<int>(P - q)), sum);
+        }
+    }
+}
+
+// sum[r][c] += d x tap (r, c)'s source vector at q (vector i of the masks).
+template <int Rows, int Cols>
+[[gnu::always_inline]] inline void flat_weight_step(const float* const (&row)[Rows], const long (&col)[Cols],
+                                                    const int (&shift)[Cols], const typename FlatVec::Mask* m, long q,
+                                                    typename FlatVec::V d, typename FlatVec::V (&sum)[Rows][Cols]) {
+#pragma GCC unroll 3
+    for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 3
+        for (int c = 0; c < Cols; ++c)
+            sum[r][c] = FlatVec::fma(d, flat_load(row[r] + q + col[c], m[shift[c]]), sum[r][c]);
+}
+
+// acc[r][c] += sum_q dy[q] src[q + offset of tap (r, c)] (zero where the tap leaves the row), db += sum_q dy[q],
+// over q < P; the last vector's lanes past P add zeros.
+template <int Rows, int Cols>
+void flat_weight_sums(const float* src, const FlatTaps<Rows, Cols>& t, const FlatColumnMasks& masks, const float* dy,
+                      long P, typename FlatVec::V (&acc)[Rows][Cols], typename FlatVec::V& db) {
+    using V = FlatVec;
+    constexpr int L = V::lanes;
+    const float* row[Rows];
+    long col[Cols];
+    int shift[Cols];
+    for (int r = 0; r < Rows; ++r) row[r] = src + t.row_offset[r];
+    for (int c = 0; c < Cols; ++c) col[c] = t.col_offset[c], shift[c] = t.shift[c] + 2;
+    // the sums in locals, the tail vector apart (with either, GCC stored every sum to memory on every vector)
+    typename V::V sum[Rows][Cols], bias_sum = db;
+#pragma GCC unroll 3
+    for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 3
+        for (int c = 0; c < Cols; ++c) sum[r][c] = acc[r][c];
+    long q = 0, i = 0;
+    for (; q + L <= P; q += L, ++i) {
+        const typename V::V d = V::load(dy + q);
+        flat_weight_step(row, col, shift, masks.m + 5 * i, q, d, sum);
+        bias_sum = V::add(d, bias_sum);
+    }
+    if (q < P) {
+        const typename V::V d = V::load_first(dy + q, V::first(static_cast<int>(P - q)));
+        flat_weight_step(row, col, shift, masks.m + 5 * i, q, d, sum);
+        bias_sum = V::add(d, bias_sum);
+    }
+#pragma GCC unroll 3
+    for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 3
+        for (int c = 0; c < Cols; ++c) acc[r][c] = sum[r][c];
+    db = bias_sum;
+}
+
+// A plane's zero-bordered copy: `front` zeros, the plane (pixels floats), then zeros up to `floats`. The taps of a
+// flat correlation over P outputs at offsets [lo, hi] read [lo, P - 1 + L - 1 + hi] around the plane's start.
+struct FlatCopy {
+    long front = 0, pixels = 0, floats = 0;
+    FlatCopy(long pixels_, long P, long lo, long hi) : pixels(pixels_) {
+        constexpr long L = FlatVec::lanes;
+        front = (std::max(0L, -lo) + L - 1) / L * L;
+        floats = front + std::max(pixels, P + L - 1 + hi + 1);
+    }
+    // Zeroes the border, once per task: every plane writes the same floats.
+    void clear(float* buf) const { std::fill(buf, buf + floats, 0.0f); }
+    void fill(const float* src, float* buf) const {
+        using V = FlatVec;
+        constexpr int L = V::lanes;
+        float* dst = buf + front;
+        long q = 0;
+        for (; q + L <= pixels; q += L) V::store(dst + q, V::load(src + q));
+        if (q < pixels) {
+            const typename V::Mask m = V::first(static_cast<int>(pixels - q));
+            V::store_first(dst + q, m, V::load_first(src + q, m));
+        }
+    }
+};
+
+// The stride-1 taps: forward and backward-weights read x at (kh - pad_top, kw - pad_left), backward-data dy at
+// (pad_top - kh, pad_left - kw) with w[kh][kw].
+inline FlatTaps<3, 3> flat_stride1_taps(const ConvGeometry& g, bool transposed) {
+    FlatTaps<3, 3> t;
+    for (int k = 0; k < 3; ++k) {
+        const int r = transposed ? g.pad_top - k : k - g.pad_top, c = transposed ? g.pad_left - k : k - g.pad_left;
+        t.row_offset[k] = static_cast<long>(r) * g.W, t.col_offset[k] = c, t.shift[k] = c;
+    }
+    return t;
+}
+
+inline FlatCopy flat_stride1_copy(const ConvGeometry& g, bool transposed) {
+    const long P = transposed ? static_cast<long>(g.H) * g.W : static_cast<long>(g.OH) * g.OW;
+    const long pixels = transposed ? static_cast<long>(g.OH) * g.OW : static_cast<long>(g.H) * g.W;
+    const FlatTaps<3, 3> t = flat_stride1_taps(g, transposed);
+    const long lo = std::min(t.row_offset[0], t.row_offset[2]) + std::min(t.col_offset[0], t.col_offset[2]);
+    const long hi = std::max(t.row_offset[0], t.row_offset[2]) + std::max(t.col_offset[0], t.col_offset[2]);
+    return FlatCopy(pixels, P, lo, hi);
+}
+
+inline bool depthwise_flat_applies(const ConvGeometry& g, int groups) {
+    const long out = static_cast<long>(g.OH) * g.OW, in = static_cast<long>(g.H) * g.W;
+    return groups == g.C && g.K == g.C && g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 &&
+           g.pad_top <= 2 && g.pad_left <= 2 && g.OW == g.W &&
+           std::max(out, in) <= depthwise_flat_max_vectors * FlatVec::lanes &&
+           flat_stride1_copy(g, false).floats <= depthwise_flat_copy_floats &&
+           flat_stride1_copy(g, true).floats <= depthwise_flat_copy_floats;
+}
+
+// Channel c's weights of the 3 x 3 taps, in every lane.
+inline void flat_weights(const float* weight, long c, typename FlatVec::V (&w)[3][3]) {
+    for (int kh = 0; kh < 3; ++kh)
+        for (int kw = 0; kw < 3; ++kw) w[kh][kw] = FlatVec::broadcast(weight + c * 9 + kh * 3 + kw);
+}
+
+// Planes per task so that a task holds about 32k multiply-adds.
+inline long depthwise_flat_planes_per_task(long pixels) { return std::max(1L, 32768L / std::max(1L, 9 * pixels)); }
+
+inline void depthwise_flat_forward(const ConvGeometry& g, int N, const float* x, const float* weight, const float* bias,
+                                   float* y, ThreadPool* pool) {
+    using V = FlatVec;
+    const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
+    const FlatColumnMasks masks(g.OW, out_plane);
+    const FlatCopy copy = flat_stride1_copy(g, false);
+    const FlatTaps<3, 3> taps = flat_stride1_taps(g, false);
+    parallel_for(pool, static_cast<long>(N) * g.C, depthwise_flat_planes_per_task(out_plane), 1, [&](long p0, long p1) {
+        alignas(64) float buf[depthwise_flat_copy_floats];
+        FlatTaps<3, 3> t = taps;
+        copy.clear(buf);
+        for (long p = p0; p < p1; ++p) {
+            const long c = p % g.C;
+            flat_weights(weight, c, t.w);
+            copy.fill(x + p * in_plane, buf);
+            flat_correlate(buf + copy.front, t, masks, bias ? V::broadcast(bias + c) : V::zero(), y + p * out_plane,
+                           out_plane);
+        }
+    });
+}
+
+inline void depthwise_flat_backward_data(const ConvGeometry& g, int N, const float* dy, const float* weight, float* dx,
+                                         ThreadPool* pool) {
+    const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
+    const FlatColumnMasks masks(g.W, in_plane);
+    const FlatCopy copy = flat_stride1_copy(g, true);
+    const FlatTaps<3, 3> taps = flat_stride1_taps(g, true);
+    parallel_for(pool, static_cast<long>(N) * g.C, depthwise_flat_planes_per_task(in_plane), 1, [&](long p0, long p1) {
+        alignas(64) float buf[depthwise_flat_copy_floats];
+        FlatTaps<3, 3> t = taps;
+        copy.clear(buf);
+        for (long p = p0; p < p1; ++p) {
+            flat_weights(weight, p % g.C, t.w);
+            copy.fill(dy + p * out_plane, buf);
+            flat_correlate(buf + copy.front, t, masks, FlatVec::zero(), dx + p * in_plane, in_plane);
+        }
+    });
+}
+
+// The sum of a vector's lanes, folded to 8 and added pairwise (a fixed order).
+inline float flat_lane_total(FlatVec::V v) {
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, FlatVec::fold8(v));
+    return sum_lanes8(lanes);
+}
+
+// Channels per pass of backward-weights: each image's planes of a pass are read one after another (a stream the
+// hardware prefetcher follows; one channel at a time read 2.3 KB planes 147 KB apart, image after image).
+constexpr int depthwise_flat_pass_channels = 16;
+
+inline void depthwise_flat_backward_weights(const ConvGeometry& g, int N, const float* x, const float* dy,
+                                            float* dweight, float* dbias, ThreadPool* pool) {
+    using V = FlatVec;
+    const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
+    const FlatColumnMasks masks(g.OW, out_plane);
+    const FlatCopy copy = flat_stride1_copy(g, false);
+    const FlatTaps<3, 3> taps = flat_stride1_taps(g, false);
+    const long per_task = std::max(1L, depthwise_flat_planes_per_task(out_plane) / std::max(1, N));
+    parallel_for(pool, g.C, per_task, 1, [&](long c0, long c1) {
+        alignas(64) float buf[depthwise_flat_copy_floats];
+        copy.clear(buf);
+        for (long pass = c0; pass < c1; pass += depthwise_flat_pass_channels) {
+            const long pass_end = std::min(c1, pass + depthwise_flat_pass_channels);
+            typename V::V acc[depthwise_flat_pass_channels][3][3], db[depthwise_flat_pass_channels];
+            for (long c = pass; c < pass_end; ++c) {
+                db[c - pass] = V::zero();
+                for (auto& row : acc[c - pass])
+                    for (auto& s : row) s = V::zero();
+            }
+            // each channel sums its images in order, whatever the pass
+            for (int n = 0; n < N; ++n)
+                for (long c = pass; c < pass_end; ++c) {
+                    const long p = static_cast<long>(n) * g.C + c;
+                    copy.fill(x + p * in_plane, buf);
+                    flat_weight_sums(buf + copy.front, taps, masks, dy + p * out_plane, out_plane, acc[c - pass],
+                                     db[c - pass]);
+                }
+            for (long c = pass; c < pass_end; ++c) {
+                for (int k = 0; k < 9; ++k) dweight[9 * c + k] = flat_lane_total(acc[c - pass][k / 3][k % 3]);
+                if (dbias) dbias[c] = flat_lane_total(db[c - pass]);
+            }
+        }
+    });
+}
+
+}  // namespace detail
+}  // namespace DEEPCNN_ISA_NS
+}  // namespace deepcnn
+
+#endif
