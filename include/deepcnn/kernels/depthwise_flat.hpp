@@ -7,7 +7,8 @@
 // shift outside the row); the rows above and below the plane are zeros around a copy of it on the stack.
 //   forward           y(q) = bias + sum_t w_t x(q + (kh - pad_top) W + kw - pad_left)
 //   backward-data     dx(q) = sum_t w_t dy(q + (pad_top - kh) W + pad_left - kw)
-//   backward-weights  dw_t = sum_n sum_q dy(q) x(q + (kh - pad_top) W + kw - pad_left), db = sum_n sum_q dy(q)
+//   backward-weights  dw_t = sum_n sum_q dy(q) x(q + (kh - pad_top) W + kw - pad_left), db = sum_n sum_q dy(q),
+//                     summed over q' = q + kw - pad_left so that each dy and x vector loaded serves three taps
 // Each row of taps sums in its own register, the rows added in order. Forward and backward-data split the planes
 // (image, channel) over the threads, backward-weights the channels, each summing every image in order, its lanes
 // added up in a fixed order at the end: results are the same on any thread count. No allocation, no workspace (a
@@ -130,51 +131,57 @@ void flat_correlate(const float* src, const FlatTaps<Rows, Cols>& t, const FlatC
     }
 }
 
-// sum[r][c] += d x tap (r, c)'s source vector at q (vector i of the masks).
-template <int Rows, int Cols>
-[[gnu::always_inline]] inline void flat_weight_step(const float* const (&row)[Rows], const long (&col)[Cols],
-                                                    const int (&shift)[Cols], const typename FlatVec::Mask* m, long q,
-                                                    typename FlatVec::V d, typename FlatVec::V (&sum)[Rows][Cols]) {
+// Backward-weights sums dw(r, c) = sum_q dy(q) x(q + row_offset[r] + c) as sum_q' dy(q' - c) x(q' + row_offset[r]):
+// per vector of q', the three column-shifted dy vectors serve all three rows of taps, and the three x vectors all
+// three columns: 6 loads for 9 FMAs, not 10. A term is valid where q' - c and q' share a row (the column mask of
+// shift -c at q', on the dy load); its other bounds are the zeros around both copies (q' - c outside dy, or x's
+// rows outside the plane). Terms q' = -1 (c = -1) and q' = P (c = 1) would cross a row's edge, so q' runs over
+// [0, P) only, and lanes past P read dy's zeros.
+template <int Cols>
+[[gnu::always_inline]] inline void flat_weight_step(const float* x, const long (&row)[3], const float* dy,
+                                                    const long (&col)[Cols], const int (&unshift)[Cols],
+                                                    const typename FlatVec::Mask* m,
+                                                    typename FlatVec::V (&sum)[3][Cols], typename FlatVec::V& db,
+                                                    int unshifted) {
+    typename FlatVec::V d[Cols];
 #pragma GCC unroll 3
-    for (int r = 0; r < Rows; ++r)
+    for (int c = 0; c < Cols; ++c) d[c] = flat_load(dy - col[c], m[unshift[c]]);
 #pragma GCC unroll 3
-        for (int c = 0; c < Cols; ++c)
-            sum[r][c] = FlatVec::fma(d, flat_load(row[r] + q + col[c], m[shift[c]]), sum[r][c]);
+    for (int r = 0; r < 3; ++r) {
+        typename FlatVec::V xr = FlatVec::load(x + row[r]);
+        // loaded once for its three FMAs (GCC folded the load into each of them: three loads, not one)
+        asm("" : "+v"(xr));
+#pragma GCC unroll 3
+        for (int c = 0; c < Cols; ++c) sum[r][c] = FlatVec::fma(d[c], xr, sum[r][c]);
+    }
+    db = FlatVec::add(unshifted == 0 ? d[0] : unshifted == 1 ? d[1] : d[2], db);
 }
 
-// acc[r][c] += sum_q dy[q] src[q + offset of tap (r, c)] (zero where the tap leaves the row), db += sum_q dy[q],
-// over q < P; the last vector's lanes past P add zeros.
-template <int Rows, int Cols>
-void flat_weight_sums(const float* src, const FlatTaps<Rows, Cols>& t, const FlatColumnMasks& masks, const float* dy,
-                      long P, typename FlatVec::V (&acc)[Rows][Cols], typename FlatVec::V& db) {
+// acc[r][c] += sum_q dy[q] x[q + offset of tap (r, c)] (zero where the tap leaves the row), db += sum_q dy[q], over
+// q < P; x and dy point into their bordered copies.
+inline void flat_weight_sums(const float* x, const float* dy, const FlatTaps<3, 3>& t, const FlatColumnMasks& masks,
+                             long P, typename FlatVec::V (&acc)[3][3], typename FlatVec::V& db) {
     using V = FlatVec;
     constexpr int L = V::lanes;
-    const float* row[Rows];
-    long col[Cols];
-    int shift[Cols];
-    for (int r = 0; r < Rows; ++r) row[r] = src + t.row_offset[r];
-    for (int c = 0; c < Cols; ++c) col[c] = t.col_offset[c], shift[c] = t.shift[c] + 2;
-    // the sums in locals, the tail vector apart (with either, GCC stored every sum to memory on every vector)
-    typename V::V sum[Rows][Cols], bias_sum = db;
-#pragma GCC unroll 3
-    for (int r = 0; r < Rows; ++r)
-#pragma GCC unroll 3
-        for (int c = 0; c < Cols; ++c) sum[r][c] = acc[r][c];
-    long q = 0, i = 0;
-    for (; q + L <= P; q += L, ++i) {
-        const typename V::V d = V::load(dy + q);
-        flat_weight_step(row, col, shift, masks.m + 5 * i, q, d, sum);
-        bias_sum = V::add(d, bias_sum);
+    long row[3], col[3];
+    int unshift[3], unshifted = 0;
+    for (int r = 0; r < 3; ++r) row[r] = t.row_offset[r];
+    for (int c = 0; c < 3; ++c) {
+        col[c] = t.col_offset[c], unshift[c] = 2 - t.shift[c];
+        if (t.col_offset[c] == 0) unshifted = c;
     }
-    if (q < P) {
-        const typename V::V d = V::load_first(dy + q, V::first(static_cast<int>(P - q)));
-        flat_weight_step(row, col, shift, masks.m + 5 * i, q, d, sum);
-        bias_sum = V::add(d, bias_sum);
-    }
+    // the sums in locals (through the references, GCC stored every sum to memory on every vector)
+    typename V::V sum[3][3], bias_sum = db;
 #pragma GCC unroll 3
-    for (int r = 0; r < Rows; ++r)
+    for (int r = 0; r < 3; ++r)
 #pragma GCC unroll 3
-        for (int c = 0; c < Cols; ++c) acc[r][c] = sum[r][c];
+        for (int c = 0; c < 3; ++c) sum[r][c] = acc[r][c];
+    for (long q = 0, i = 0; q < P; q += L, ++i)
+        flat_weight_step(x + q, row, dy + q, col, unshift, masks.m + 5 * i, sum, bias_sum, unshifted);
+#pragma GCC unroll 3
+    for (int r = 0; r < 3; ++r)
+#pragma GCC unroll 3
+        for (int c = 0; c < 3; ++c) acc[r][c] = sum[r][c];
     db = bias_sum;
 }
 
@@ -222,13 +229,20 @@ inline FlatCopy flat_stride1_copy(const ConvGeometry& g, bool transposed) {
     return FlatCopy(pixels, P, lo, hi);
 }
 
+// Backward-weights reads dy at column offsets -2 to 2 around each output vector.
+inline FlatCopy flat_weights_dy_copy(const ConvGeometry& g) {
+    const long P = static_cast<long>(g.OH) * g.OW;
+    return FlatCopy(P, P, -2, 2);
+}
+
 inline bool depthwise_flat_applies(const ConvGeometry& g, int groups) {
     const long out = static_cast<long>(g.OH) * g.OW, in = static_cast<long>(g.H) * g.W;
     return groups == g.C && g.K == g.C && g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 &&
            g.pad_top <= 2 && g.pad_left <= 2 && g.OW == g.W &&
            std::max(out, in) <= depthwise_flat_max_vectors * FlatVec::lanes &&
            flat_stride1_copy(g, false).floats <= depthwise_flat_copy_floats &&
-           flat_stride1_copy(g, true).floats <= depthwise_flat_copy_floats;
+           flat_stride1_copy(g, true).floats <= depthwise_flat_copy_floats &&
+           flat_weights_dy_copy(g).floats <= depthwise_flat_copy_floats;
 }
 
 // Channel c's weights of the 3 x 3 taps, in every lane.
@@ -295,12 +309,13 @@ inline void depthwise_flat_backward_weights(const ConvGeometry& g, int N, const 
     using V = FlatVec;
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
     const FlatColumnMasks masks(g.OW, out_plane);
-    const FlatCopy copy = flat_stride1_copy(g, false);
+    const FlatCopy copy = flat_stride1_copy(g, false), dy_copy = flat_weights_dy_copy(g);
     const FlatTaps<3, 3> taps = flat_stride1_taps(g, false);
     const long per_task = std::max(1L, depthwise_flat_planes_per_task(out_plane) / std::max(1, N));
     parallel_for(pool, g.C, per_task, 1, [&](long c0, long c1) {
-        alignas(64) float buf[depthwise_flat_copy_floats];
+        alignas(64) float buf[depthwise_flat_copy_floats], dy_buf[depthwise_flat_copy_floats];
         copy.clear(buf);
+        dy_copy.clear(dy_buf);
         for (long pass = c0; pass < c1; pass += depthwise_flat_pass_channels) {
             const long pass_end = std::min(c1, pass + depthwise_flat_pass_channels);
             typename V::V acc[depthwise_flat_pass_channels][3][3], db[depthwise_flat_pass_channels];
@@ -314,7 +329,8 @@ inline void depthwise_flat_backward_weights(const ConvGeometry& g, int N, const 
                 for (long c = pass; c < pass_end; ++c) {
                     const long p = static_cast<long>(n) * g.C + c;
                     copy.fill(x + p * in_plane, buf);
-                    flat_weight_sums(buf + copy.front, taps, masks, dy + p * out_plane, out_plane, acc[c - pass],
+                    dy_copy.fill(dy + p * out_plane, dy_buf);
+                    flat_weight_sums(buf + copy.front, dy_buf + dy_copy.front, taps, masks, out_plane, acc[c - pass],
                                      db[c - pass]);
                 }
             for (long c = pass; c < pass_end; ++c) {

@@ -97,10 +97,10 @@ inline void grouped_backward_weights_lanes(const ConvGeometry& g, int, const Con
 
 // Depthwise 3x3 on flat planes (depthwise_flat.hpp, stride 1 with 'same' rows), against the better of
 // depthwise3x3_lanes and depthwise3x3 on bench_conv2d's depthwise layers at stride 1 (64 channels 24x24, 128
-// channels 12x12; CPU time on 1 thread, batch 64 / batch 1, best of 2 rounds; AMD EPYC Zen 4, family 25 model 17):
-//   forward           24x24 1.39x / 1.24x, 12x12 1.26x / 1.09x
+// channels 12x12; 1 thread, batch 64 / batch 1, best of 4 rounds; AMD EPYC Zen 4, family 25 model 17):
+//   forward           24x24 1.39x / 1.24x, 12x12 1.25x / 1.09x
 //   backward-data     24x24 1.35x / 1.34x, 12x12 1.27x / 1.17x
-//   backward-weights  24x24 1.21x / 1.20x, 12x12 1.15x / 0.83x: there it runs but for batch 1 on rows of at most
+//   backward-weights  24x24 1.09x / 1.43x, 12x12 1.54x / 0.94x: there it runs but for batch 1 on rows of at most
 //                     depthwise_lanes_narrow_width pixels.
 inline bool depthwise_flat_pays(const ConvGeometry& g, int groups, int) { return depthwise_flat_applies(g, groups); }
 inline bool depthwise_flat_backward_weights_pays(const ConvGeometry& g, int groups, int N) {
