@@ -254,43 +254,37 @@ inline void flat_weights(const float* weight, long c, typename FlatVec::V (&w)[3
 // Planes per task so that a task holds about 32k multiply-adds.
 inline long depthwise_flat_planes_per_task(long pixels) { return std::max(1L, 32768L / std::max(1L, 9 * pixels)); }
 
-inline void depthwise_flat_forward(const ConvGeometry& g, int N, const float* x, const float* weight, const float* bias,
-                                   float* y, ThreadPool* pool) {
-    using V = FlatVec;
+// Forward (x to y, with the bias) and backward-data (dy to dx, transposed taps): the same flat correlation of each
+// plane of src into the plane of dst at the same (image, channel).
+inline void depthwise_flat_correlate_planes(const ConvGeometry& g, int N, bool transposed, const float* src,
+                                            const float* weight, const float* bias, float* dst, ThreadPool* pool) {
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
-    const FlatColumnMasks masks(g.OW, out_plane);
-    const FlatCopy copy = flat_stride1_copy(g, false);
-    const FlatTaps<3, 3> taps = flat_stride1_taps(g, false);
-    parallel_for(pool, static_cast<long>(N) * g.C, depthwise_flat_planes_per_task(out_plane), 1, [&](long p0, long p1) {
+    const long src_plane = transposed ? out_plane : in_plane, dst_plane = transposed ? in_plane : out_plane;
+    const FlatColumnMasks masks(g.W, dst_plane);
+    const FlatCopy copy = flat_stride1_copy(g, transposed);
+    const FlatTaps<3, 3> taps = flat_stride1_taps(g, transposed);
+    parallel_for(pool, static_cast<long>(N) * g.C, depthwise_flat_planes_per_task(dst_plane), 1, [&](long p0, long p1) {
         alignas(64) float buf[depthwise_flat_copy_floats];
         FlatTaps<3, 3> t = taps;
         copy.clear(buf);
         for (long p = p0; p < p1; ++p) {
             const long c = p % g.C;
             flat_weights(weight, c, t.w);
-            copy.fill(x + p * in_plane, buf);
-            flat_correlate(buf + copy.front, t, masks, bias ? V::broadcast(bias + c) : V::zero(), y + p * out_plane,
-                           out_plane);
+            copy.fill(src + p * src_plane, buf);
+            flat_correlate(buf + copy.front, t, masks, bias ? FlatVec::broadcast(bias + c) : FlatVec::zero(),
+                           dst + p * dst_plane, dst_plane);
         }
     });
 }
 
+inline void depthwise_flat_forward(const ConvGeometry& g, int N, const float* x, const float* weight, const float* bias,
+                                   float* y, ThreadPool* pool) {
+    depthwise_flat_correlate_planes(g, N, false, x, weight, bias, y, pool);
+}
+
 inline void depthwise_flat_backward_data(const ConvGeometry& g, int N, const float* dy, const float* weight, float* dx,
                                          ThreadPool* pool) {
-    const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
-    const FlatColumnMasks masks(g.W, in_plane);
-    const FlatCopy copy = flat_stride1_copy(g, true);
-    const FlatTaps<3, 3> taps = flat_stride1_taps(g, true);
-    parallel_for(pool, static_cast<long>(N) * g.C, depthwise_flat_planes_per_task(in_plane), 1, [&](long p0, long p1) {
-        alignas(64) float buf[depthwise_flat_copy_floats];
-        FlatTaps<3, 3> t = taps;
-        copy.clear(buf);
-        for (long p = p0; p < p1; ++p) {
-            flat_weights(weight, p % g.C, t.w);
-            copy.fill(dy + p * out_plane, buf);
-            flat_correlate(buf + copy.front, t, masks, FlatVec::zero(), dx + p * in_plane, in_plane);
-        }
-    });
+    depthwise_flat_correlate_planes(g, N, true, dy, weight, nullptr, dx, pool);
 }
 
 // The sum of a vector's lanes, folded to 8 and added pairwise (a fixed order).
