@@ -86,43 +86,38 @@ struct FlatColumnMasks {
     }
 };
 
-// The Rows x Cols taps of one flat correlation: tap (r, c) reads the source at q + row_offset[r] + col_offset[c],
-// its column shifted by shift[c], with weight w[r][c].
-template <int Rows, int Cols>
+// The 3 x 3 taps of one flat correlation: tap (r, c) reads the source at q + row_offset[r] + col_offset[c]; its
+// column shift is col_offset[c].
 struct FlatTaps {
-    long row_offset[Rows];
-    long col_offset[Cols];
-    int shift[Cols];
-    typename FlatVec::V w[Rows][Cols];
+    long row_offset[3];
+    long col_offset[3];
 };
 
-// out[q] (q < P) = bias + sum_t w_t src[q + offset_t], zero where the tap leaves the row; every tap of every vector
-// must stay in memory that holds numbers (a copy with zeros around it).
-template <int Rows, int Cols>
-void flat_correlate(const float* src, const FlatTaps<Rows, Cols>& t, const FlatColumnMasks& masks,
-                    typename FlatVec::V bias, float* out, long P) {
+// out[q] (q < P) = bias + sum_{r,c} w[r][c] src[q + offset of tap (r, c)], zero where the tap leaves the row; every
+// tap of every vector must stay in memory that holds numbers (a copy with zeros around it).
+inline void flat_correlate(const float* src, const FlatTaps& t, const typename FlatVec::V (&w)[3][3],
+                           const FlatColumnMasks& masks, typename FlatVec::V bias, float* out, long P) {
     using V = FlatVec;
     constexpr int L = V::lanes;
-    // the taps in locals (through the reference, every store to out would reload them)
-    const float* row[Rows];
-    typename V::V w[Rows][Cols];
-    long col[Cols];
-    int shift[Cols];
-    for (int r = 0; r < Rows; ++r) row[r] = src + t.row_offset[r];
-    for (int c = 0; c < Cols; ++c) col[c] = t.col_offset[c], shift[c] = t.shift[c] + 2;
-    for (int r = 0; r < Rows; ++r)
-        for (int c = 0; c < Cols; ++c) w[r][c] = t.w[r][c];
+    // the taps in locals (through the references, every store to out would reload them)
+    const float* row[3];
+    typename V::V wl[3][3];
+    long col[3];
+    int shift[3];
+    for (int r = 0; r < 3; ++r) row[r] = src + t.row_offset[r];
+    for (int c = 0; c < 3; ++c) col[c] = t.col_offset[c], shift[c] = static_cast<int>(t.col_offset[c]) + 2;
+    for (int r = 0; r < 3; ++r)
+        for (int c = 0; c < 3; ++c) wl[r][c] = w[r][c];
     for (long q = 0, i = 0; q < P; q += L, ++i) {
         const typename V::Mask* m = masks.m + 5 * i;
-        typename V::V acc[Rows];
+        typename V::V acc[3];
 #pragma GCC unroll 3
-        for (int r = 0; r < Rows; ++r) {
+        for (int r = 0; r < 3; ++r) {
             acc[r] = r == 0 ? bias : V::zero();
 #pragma GCC unroll 3
-            for (int c = 0; c < Cols; ++c) acc[r] = V::fma(w[r][c], flat_load(row[r] + q + col[c], m[shift[c]]), acc[r]);
+            for (int c = 0; c < 3; ++c) acc[r] = V::fma(wl[r][c], flat_load(row[r] + q + col[c], m[shift[c]]), acc[r]);
         }
-        typename V::V sum = acc[0];
-        for (int r = 1; r < Rows; ++r) sum = V::add(sum, acc[r]);
+        const typename V::V sum = V::add(V::add(acc[0], acc[1]), acc[2]);
         if (q + L <= P) {
             V::store(out + q, sum);
         } else {
@@ -137,29 +132,27 @@ void flat_correlate(const float* src, const FlatTaps<Rows, Cols>& t, const FlatC
 // shift -c at q', on the dy load); its other bounds are the zeros around both copies (q' - c outside dy, or x's
 // rows outside the plane). Terms q' = -1 (c = -1) and q' = P (c = 1) would cross a row's edge, so q' runs over
 // [0, P) only, and lanes past P read dy's zeros.
-template <int Cols>
 [[gnu::always_inline]] inline void flat_weight_step(const float* x, const long (&row)[3], const float* dy,
-                                                    const long (&col)[Cols], const int (&unshift)[Cols],
-                                                    const typename FlatVec::Mask* m,
-                                                    typename FlatVec::V (&sum)[3][Cols], typename FlatVec::V& db,
-                                                    int unshifted) {
-    typename FlatVec::V d[Cols];
+                                                    const long (&col)[3], const int (&unshift)[3],
+                                                    const typename FlatVec::Mask* m, typename FlatVec::V (&sum)[3][3],
+                                                    typename FlatVec::V& db, int unshifted) {
+    typename FlatVec::V d[3];
 #pragma GCC unroll 3
-    for (int c = 0; c < Cols; ++c) d[c] = flat_load(dy - col[c], m[unshift[c]]);
+    for (int c = 0; c < 3; ++c) d[c] = flat_load(dy - col[c], m[unshift[c]]);
 #pragma GCC unroll 3
     for (int r = 0; r < 3; ++r) {
         typename FlatVec::V xr = FlatVec::load(x + row[r]);
         // loaded once for its three FMAs (GCC folded the load into each of them: three loads, not one)
         asm("" : "+v"(xr));
 #pragma GCC unroll 3
-        for (int c = 0; c < Cols; ++c) sum[r][c] = FlatVec::fma(d[c], xr, sum[r][c]);
+        for (int c = 0; c < 3; ++c) sum[r][c] = FlatVec::fma(d[c], xr, sum[r][c]);
     }
     db = FlatVec::add(unshifted == 0 ? d[0] : unshifted == 1 ? d[1] : d[2], db);
 }
 
 // acc[r][c] += sum_q dy[q] x[q + offset of tap (r, c)] (zero where the tap leaves the row), db += sum_q dy[q], over
 // q < P; x and dy point into their bordered copies.
-inline void flat_weight_sums(const float* x, const float* dy, const FlatTaps<3, 3>& t, const FlatColumnMasks& masks,
+inline void flat_weight_sums(const float* x, const float* dy, const FlatTaps& t, const FlatColumnMasks& masks,
                              long P, typename FlatVec::V (&acc)[3][3], typename FlatVec::V& db) {
     using V = FlatVec;
     constexpr int L = V::lanes;
@@ -167,7 +160,7 @@ inline void flat_weight_sums(const float* x, const float* dy, const FlatTaps<3, 
     int unshift[3], unshifted = 0;
     for (int r = 0; r < 3; ++r) row[r] = t.row_offset[r];
     for (int c = 0; c < 3; ++c) {
-        col[c] = t.col_offset[c], unshift[c] = 2 - t.shift[c];
+        col[c] = t.col_offset[c], unshift[c] = 2 - static_cast<int>(t.col_offset[c]);
         if (t.col_offset[c] == 0) unshifted = c;
     }
     // the sums in locals (through the references, GCC stored every sum to memory on every vector)
@@ -211,11 +204,11 @@ struct FlatCopy {
 
 // The stride-1 taps: forward and backward-weights read x at (kh - pad_top, kw - pad_left), backward-data dy at
 // (pad_top - kh, pad_left - kw) with w[kh][kw].
-inline FlatTaps<3, 3> flat_stride1_taps(const ConvGeometry& g, bool transposed) {
-    FlatTaps<3, 3> t;
+inline FlatTaps flat_stride1_taps(const ConvGeometry& g, bool transposed) {
+    FlatTaps t;
     for (int k = 0; k < 3; ++k) {
         const int r = transposed ? g.pad_top - k : k - g.pad_top, c = transposed ? g.pad_left - k : k - g.pad_left;
-        t.row_offset[k] = static_cast<long>(r) * g.W, t.col_offset[k] = c, t.shift[k] = c;
+        t.row_offset[k] = static_cast<long>(r) * g.W, t.col_offset[k] = c;
     }
     return t;
 }
@@ -223,7 +216,7 @@ inline FlatTaps<3, 3> flat_stride1_taps(const ConvGeometry& g, bool transposed) 
 inline FlatCopy flat_stride1_copy(const ConvGeometry& g, bool transposed) {
     const long P = transposed ? static_cast<long>(g.H) * g.W : static_cast<long>(g.OH) * g.OW;
     const long pixels = transposed ? static_cast<long>(g.OH) * g.OW : static_cast<long>(g.H) * g.W;
-    const FlatTaps<3, 3> t = flat_stride1_taps(g, transposed);
+    const FlatTaps t = flat_stride1_taps(g, transposed);
     const long lo = std::min(t.row_offset[0], t.row_offset[2]) + std::min(t.col_offset[0], t.col_offset[2]);
     const long hi = std::max(t.row_offset[0], t.row_offset[2]) + std::max(t.col_offset[0], t.col_offset[2]);
     return FlatCopy(pixels, P, lo, hi);
@@ -251,9 +244,6 @@ inline void flat_weights(const float* weight, long c, typename FlatVec::V (&w)[3
         for (int kw = 0; kw < 3; ++kw) w[kh][kw] = FlatVec::broadcast(weight + c * 9 + kh * 3 + kw);
 }
 
-// Planes per task so that a task holds about 32k multiply-adds.
-inline long depthwise_flat_planes_per_task(long pixels) { return std::max(1L, 32768L / std::max(1L, 9 * pixels)); }
-
 // Forward (x to y, with the bias) and backward-data (dy to dx, transposed taps): the same flat correlation of each
 // plane of src into the plane of dst at the same (image, channel).
 inline void depthwise_flat_correlate_planes(const ConvGeometry& g, int N, bool transposed, const float* src,
@@ -262,16 +252,16 @@ inline void depthwise_flat_correlate_planes(const ConvGeometry& g, int N, bool t
     const long src_plane = transposed ? out_plane : in_plane, dst_plane = transposed ? in_plane : out_plane;
     const FlatColumnMasks masks(g.W, dst_plane);
     const FlatCopy copy = flat_stride1_copy(g, transposed);
-    const FlatTaps<3, 3> taps = flat_stride1_taps(g, transposed);
-    parallel_for(pool, static_cast<long>(N) * g.C, depthwise_flat_planes_per_task(dst_plane), 1, [&](long p0, long p1) {
+    const FlatTaps taps = flat_stride1_taps(g, transposed);
+    parallel_for(pool, static_cast<long>(N) * g.C, depthwise_planes_per_task(dst_plane), 1, [&](long p0, long p1) {
         alignas(64) float buf[depthwise_flat_copy_floats];
-        FlatTaps<3, 3> t = taps;
+        typename FlatVec::V w[3][3];
         copy.clear(buf);
         for (long p = p0; p < p1; ++p) {
             const long c = p % g.C;
-            flat_weights(weight, c, t.w);
+            flat_weights(weight, c, w);
             copy.fill(src + p * src_plane, buf);
-            flat_correlate(buf + copy.front, t, masks, bias ? FlatVec::broadcast(bias + c) : FlatVec::zero(),
+            flat_correlate(buf + copy.front, taps, w, masks, bias ? FlatVec::broadcast(bias + c) : FlatVec::zero(),
                            dst + p * dst_plane, dst_plane);
         }
     });
@@ -287,13 +277,6 @@ inline void depthwise_flat_backward_data(const ConvGeometry& g, int N, const flo
     depthwise_flat_correlate_planes(g, N, true, dy, weight, nullptr, dx, pool);
 }
 
-// The sum of a vector's lanes, folded to 8 and added pairwise (a fixed order).
-inline float flat_lane_total(FlatVec::V v) {
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, FlatVec::fold8(v));
-    return sum_lanes8(lanes);
-}
-
 // Channels per pass of backward-weights: each image's planes of a pass are read one after another (a stream the
 // hardware prefetcher follows; one channel at a time read 2.3 KB planes 147 KB apart, image after image).
 constexpr int depthwise_flat_pass_channels = 16;
@@ -304,8 +287,8 @@ inline void depthwise_flat_backward_weights(const ConvGeometry& g, int N, const 
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
     const FlatColumnMasks masks(g.OW, out_plane);
     const FlatCopy copy = flat_stride1_copy(g, false), dy_copy = flat_weights_dy_copy(g);
-    const FlatTaps<3, 3> taps = flat_stride1_taps(g, false);
-    const long per_task = std::max(1L, depthwise_flat_planes_per_task(out_plane) / std::max(1, N));
+    const FlatTaps taps = flat_stride1_taps(g, false);
+    const long per_task = std::max(1L, depthwise_planes_per_task(out_plane) / std::max(1, N));
     parallel_for(pool, g.C, per_task, 1, [&](long c0, long c1) {
         alignas(64) float buf[depthwise_flat_copy_floats], dy_buf[depthwise_flat_copy_floats];
         copy.clear(buf);
@@ -328,8 +311,8 @@ inline void depthwise_flat_backward_weights(const ConvGeometry& g, int N, const 
                                      db[c - pass]);
                 }
             for (long c = pass; c < pass_end; ++c) {
-                for (int k = 0; k < 9; ++k) dweight[9 * c + k] = flat_lane_total(acc[c - pass][k / 3][k % 3]);
-                if (dbias) dbias[c] = flat_lane_total(db[c - pass]);
+                for (int k = 0; k < 9; ++k) dweight[9 * c + k] = depthwise_lane_total(acc[c - pass][k / 3][k % 3]);
+                if (dbias) dbias[c] = depthwise_lane_total(db[c - pass]);
             }
         }
     });
