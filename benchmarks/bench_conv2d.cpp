@@ -273,6 +273,17 @@ bool variant_applies(const ConvGeometry& g, deepcnn::ConvDirection d, const std:
     }
 }
 
+// The same for a variant of the grouped plan on a depthwise shape.
+bool grouped_variant_applies(const ConvGeometry& g, Direction d, const std::string& v) {
+    DepthwiseBuffers probe(g, 1);
+    try {
+        probe.run(d, Impl::fast, nullptr, v);
+        return true;
+    } catch (const deepcnn::config_error&) {
+        return false;
+    }
+}
+
 void bm_fma_peak(benchmark::State& state) {
     const int threads = static_cast<int>(state.range(0));
     double gflops = 0.0;
@@ -341,7 +352,7 @@ int main(int argc, char** argv) {
                         deepcnn::kernels::grouped_conv2d_plan<float>(g, g.C, batch, 1).variant(conv_direction(d));
                     for (const std::string& v :
                          deepcnn::kernels::grouped_conv2d_variant_names<float>(conv_direction(d)))
-                        if (v != chosen)
+                        if (v != chosen && grouped_variant_applies(g, d, v))
                             for (int threads : {1, 2}) add(Impl::fast, threads, v);
                 }
                 if (batch == 1) add(Impl::ref, 1);

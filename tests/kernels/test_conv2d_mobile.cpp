@@ -249,16 +249,31 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
                                                                   c.groups, ConvArgs<float>{}),
                                       Catch::Contains("variant 'depthwise3x3_flat' does not apply"));
                 }
+                // The permutes at stride 2 (AVX-512 only): where the padding above and left is at most 1.
+                const bool stride2 = isa == Isa::avx512 && c.stride == 2 && g.pad_top <= 1 && g.pad_left <= 1;
+                if (stride2) {
+                    check_mobile_variant(c, "depthwise3x3_stride2");
+                } else {
+                    CHECK_THROWS_WITH(kernels::grouped_conv2d_run(ConvDirection::forward, "depthwise3x3_stride2", g,
+                                                                  c.groups, ConvArgs<float>{}),
+                                      Catch::Contains(isa == Isa::avx512 ? "variant 'depthwise3x3_stride2' does not apply"
+                                                                         : "no grouped convolution forward variant"));
+                }
                 // Small batches: the flat planes where they apply (backward-weights: but for one image of rows of at
-                // most 16 pixels), else the lanes variant, but for backward-data on rows wider than 16 at stride 1.
+                // most 16 pixels), the permutes at stride 2, else the lanes variant, but for backward-data on rows
+                // wider than 16 at stride 1.
                 const bool flat = c.stride == 1 && g.OW == g.W;
-                CHECK(std::string(plan.forward) == (flat ? "depthwise3x3_flat" : "depthwise3x3_lanes"));
+                CHECK(std::string(plan.forward) ==
+                      (flat ? "depthwise3x3_flat" : stride2 ? "depthwise3x3_stride2" : "depthwise3x3_lanes"));
                 CHECK(std::string(plan.backward_data) ==
                       (flat                          ? "depthwise3x3_flat"
+                       : stride2                     ? "depthwise3x3_stride2"
                        : g.W <= 16 || c.stride == 2 ? "depthwise3x3_lanes"
                                                     : "depthwise3x3"));
                 CHECK(std::string(plan.backward_weights) ==
-                      (flat && (c.N > 1 || g.W > 16) ? "depthwise3x3_flat" : "depthwise3x3_lanes"));
+                      (flat && (c.N > 1 || g.W > 16) ? "depthwise3x3_flat"
+                       : stride2                     ? "depthwise3x3_stride2"
+                                                     : "depthwise3x3_lanes"));
             }
         }
         // Channels in whole and partial lane blocks (8 and 16 lanes), padding 0 to 2 at stride 2, odd sizes: the
@@ -281,6 +296,23 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
         };
         if (isa != Isa::portable)
             for (const MobileCase& c : flat_cases) check_mobile_variant(c, "depthwise3x3_flat");
+        // The permutes at stride 2: two output rows a vector (rows of at most 7 outputs) and one (8), chunks of 15
+        // outputs along rows of 15 to 24 (inputs 29 to 48 wide), padding 0 and 1 above and left, planes of one
+        // pixel or one row or column, odd rows of pairs (the last vector one row), 24 channels (a pass of 16 for
+        // backward-weights, then 8).
+        const MobileCase stride2_cases[] = {
+            {2, 3, 14, 14, 3, 3, 2, Padding::same(), 3},     {1, 4, 15, 15, 4, 3, 2, Padding::explicit_pad(1, 1), 4},
+            {2, 5, 16, 16, 5, 3, 2, Padding::valid(), 5},    {1, 3, 30, 29, 3, 3, 2, Padding::same(), 3},
+            {2, 2, 31, 31, 2, 3, 2, Padding::explicit_pad(1, 1), 2},
+            {1, 3, 33, 33, 3, 3, 2, Padding::valid(), 3},    {2, 4, 48, 48, 4, 3, 2, Padding::same(), 4},
+            {1, 2, 1, 1, 2, 3, 2, Padding::explicit_pad(1, 1), 2},
+            {2, 3, 1, 40, 3, 3, 2, Padding::explicit_pad(1, 1), 3},
+            {1, 3, 21, 2, 3, 3, 2, Padding::same(), 3},      {3, 24, 12, 12, 24, 3, 2, Padding::same(), 24},
+            {2, 5, 11, 9, 5, 3, 2, Padding::explicit_pad(1, 0), 5},
+            {1, 3, 13, 12, 3, 3, 2, Padding::explicit_pad(0, 1), 3},
+        };
+        if (isa == Isa::avx512)
+            for (const MobileCase& c : stride2_cases) check_mobile_variant(c, "depthwise3x3_stride2");
         // bench_conv2d's layers at batch 64 and 1 (grouped_conv2d_plan.hpp cites the measurements behind the choice).
         if (isa != Isa::portable) {
             const ConvGeometry g24 = make_conv_geometry(64, 24, 24, 64, 3, 3, 1, 1, Padding::same());
@@ -296,12 +328,21 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
                 CHECK(std::string(p.forward) == "depthwise3x3_flat");
                 CHECK(std::string(p.backward_data) == "depthwise3x3_flat");
             }
-            CHECK(std::string(big24s2.forward) == "depthwise3x3_lanes");
-            CHECK(std::string(big24s2.backward_data) == "depthwise3x3");
-            CHECK(std::string(one24s2.backward_data) == "depthwise3x3_lanes");
             for (const ConvPlan& p : {big24, one24, big12}) CHECK(std::string(p.backward_weights) == "depthwise3x3_flat");
-            for (const ConvPlan& p : {one12, big24s2, one24s2})
-                CHECK(std::string(p.backward_weights) == "depthwise3x3_lanes");
+            CHECK(std::string(one12.backward_weights) == "depthwise3x3_lanes");
+            if (isa == Isa::avx512) {
+                for (const ConvPlan& p : {big24s2, one24s2}) {
+                    CHECK(std::string(p.forward) == "depthwise3x3_stride2");
+                    CHECK(std::string(p.backward_data) == "depthwise3x3_stride2");
+                    CHECK(std::string(p.backward_weights) == "depthwise3x3_stride2");
+                }
+            } else {
+                CHECK(std::string(big24s2.forward) == "depthwise3x3_lanes");
+                CHECK(std::string(big24s2.backward_data) == "depthwise3x3");
+                CHECK(std::string(one24s2.backward_data) == "depthwise3x3_lanes");
+                for (const ConvPlan& p : {big24s2, one24s2})
+                    CHECK(std::string(p.backward_weights) == "depthwise3x3_lanes");
+            }
         }
         // A plane too large for the flat and lanes variants' stack copies (100x100 at stride 1) takes the per-plane
         // kernel.
@@ -345,7 +386,9 @@ TEST_CASE("a depthwise Conv2D names its kernel and matches the reference", "[lay
     grouped_conv2d_forward_ref(layer.geometry(), 12, 2, x.data(), layer.weight().data(), layer.bias().data(),
                                want.data());
     CHECK(relative_difference(std::vector<float>(y.begin(), y.end()), want) < 1e-5);
-    const std::string expected = each_isa == Isa::portable ? "forward rows" : "forward depthwise3x3_lanes";
+    const std::string expected = each_isa == Isa::portable ? "forward rows"
+                                 : each_isa == Isa::avx2   ? "forward depthwise3x3_lanes"
+                                                           : "forward depthwise3x3_stride2";
     CHECK(layer.kernel_plan().find(expected) != std::string::npos);
     CHECK(layer.kernel_plan().find("(12 groups)") != std::string::npos);
 }

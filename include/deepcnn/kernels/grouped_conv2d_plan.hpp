@@ -117,6 +117,23 @@ inline void grouped_backward_weights_flat(const ConvGeometry& g, int, const Conv
 }
 #endif
 
+#if DEEPCNN_ISA_AVX512
+// Depthwise 3x3 at stride 2 from the NCHW planes by permutes (depthwise_stride2.hpp), against the better of
+// depthwise3x3_lanes and depthwise3x3: measured below; it runs wherever it applies.
+inline bool depthwise_stride2_pays(const ConvGeometry& g, int groups, int) {
+    return depthwise_stride2_applies(g, groups);
+}
+inline void grouped_forward_stride2(const ConvGeometry& g, int, const ConvArgs<float>& a) {
+    depthwise_stride2_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.pool);
+}
+inline void grouped_backward_data_stride2(const ConvGeometry& g, int, const ConvArgs<float>& a) {
+    depthwise_stride2_backward_data(g, a.N, a.dy, a.weight, a.dx, a.pool);
+}
+inline void grouped_backward_weights_stride2(const ConvGeometry& g, int, const ConvArgs<float>& a) {
+    depthwise_stride2_backward_weights(g, a.N, a.x, a.dy, a.dweight, a.dbias, a.pool);
+}
+#endif
+
 }  // namespace detail
 
 // The ordered variants of one direction for Scalar in this pass.
@@ -132,6 +149,12 @@ std::vector<GroupedConvVariant<Scalar>> grouped_conv2d_variants(ConvDirection d)
                         d == ConvDirection::forward         ? grouped_forward_flat
                         : d == ConvDirection::backward_data ? grouped_backward_data_flat
                                                             : grouped_backward_weights_flat});
+#if DEEPCNN_ISA_AVX512
+        list.push_back({"depthwise3x3_stride2", depthwise_stride2_applies, depthwise_stride2_pays,
+                        d == ConvDirection::forward         ? grouped_forward_stride2
+                        : d == ConvDirection::backward_data ? grouped_backward_data_stride2
+                                                            : grouped_backward_weights_stride2});
+#endif
         list.push_back({"depthwise3x3_lanes", depthwise_lanes_applies,
                         d == ConvDirection::forward         ? depthwise_lanes_forward_pays
                         : d == ConvDirection::backward_data ? depthwise_lanes_backward_data_pays

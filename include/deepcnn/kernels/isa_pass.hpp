@@ -33,6 +33,7 @@ using namespace ::deepcnn::detail;
 #include "depthwise_conv2d.hpp"
 #include "depthwise_lanes.hpp"
 #include "depthwise_flat.hpp"
+#include "depthwise_stride2.hpp"
 #include "grouped_conv2d_plan.hpp"
 #include "elementwise.hpp"
 #include "batch_norm.hpp"

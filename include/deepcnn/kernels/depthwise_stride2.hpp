@@ -1,0 +1,333 @@
+// deepcnn/kernels/depthwise_stride2.hpp: depthwise 3x3 convolution (groups == C == K) at stride 2 with AVX-512,
+// straight from the NCHW planes: the grouped plan's "depthwise3x3_stride2" variants (grouped_conv2d_plan.hpp).
+// Each tap's inputs for a vector of outputs are permuted out of two 16-float loads of a source row (vpermt2ps):
+// per output vector, 6 loads, 9 permutes and 9 FMAs, where depthwise3x3 loads 18 vectors and
+// depthwise3x3_lanes transposes every plane into channel lanes and back. Rows of at most 7 outputs take two output
+// rows per vector (a 6-pixel row fills 12 lanes, not 6). Edges read zeros through masked loads: no copy, no border.
+//   forward           y(oh, ow) = bias + sum_{kh,kw} w[kh][kw] x(2 oh + kh - pad_top, 2 ow + kw - pad_left)
+//   backward-data     dx(h, w) = sum over the taps with h + pad_top - kh and w + pad_left - kw even of w[kh][kw]
+//                     dy((h + pad_top - kh) / 2, (w + pad_left - kw) / 2): per dy row, one permute gives kw = 0
+//                     (even columns) and kw = 1 (odd ones) against alternating weights, a second kw = 2
+//   backward-weights  dw[kh][kw] = sum_n sum_{oh,ow} dy(oh, ow) x(2 oh + kh - pad_top, 2 ow + kw - pad_left), db =
+//                     sum_n sum dy, in vector lanes added up in a fixed order at the end
+// Forward and backward-data split the planes (image, channel) over the threads, backward-weights the channels, each
+// summing every image in order: results are the same on any thread count. No allocation, no workspace. The _ref
+// twins: grouped_conv2d_*_ref (grouped_conv2d.hpp).
+
+#if DEEPCNN_ISA_AVX512
+
+#ifndef DEEPCNN_ISA_NS
+#error "kernels/depthwise_stride2.hpp is compiled once per instruction set: include <deepcnn/kernels/kernels.hpp>"
+#endif
+
+namespace deepcnn {
+namespace DEEPCNN_ISA_NS {
+namespace detail {
+
+// Lanes [lo, hi) of 16.
+inline __mmask16 stride2_lanes(int lo, int hi) {
+    lo = std::max(lo, 0), hi = std::min(hi, 16);
+    return hi <= lo ? 0 : static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+// Columns [c, c + 16) of row r of a rows x cols plane; zero outside the plane (c may be negative).
+inline __m512 stride2_row(const float* plane, int rows, int cols, int r, int c) {
+    const __mmask16 m = stride2_lanes(-c, cols - c);
+    if (r < 0 || r >= rows || m == 0) return _mm512_setzero_ps();
+    const long offset = static_cast<long>(r) * cols + c;
+    if (offset >= 0) return _mm512_maskz_loadu_ps(m, plane + offset);
+    // before the plane's first pixel: loaded from that pixel, then moved up -offset lanes
+    const int up = static_cast<int>(-offset);
+    const __m512 v = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m >> up), plane);
+    const __m512i from = _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32(up));
+    return _mm512_maskz_permutexvar_ps(static_cast<__mmask16>(m), from, v);
+}
+
+// Columns [c, c + 16) of row r under `lanes` (those of columns in [0, cols)): straight where the row starts inside
+// the plane, through stride2_row otherwise.
+[[gnu::always_inline]] inline __m512 stride2_load(const float* plane, int rows, int cols, int r, int c,
+                                                  __mmask16 lanes) {
+    if (r < 0 || r >= rows) return _mm512_setzero_ps();
+    const long offset = static_cast<long>(r) * cols + c;
+    return offset >= 0 ? _mm512_maskz_loadu_ps(lanes, plane + offset) : stride2_row(plane, rows, cols, r, c);
+}
+
+// The three taps of one source row for a vector of outputs: kw = 0 (the even columns), 1 (the odd ones) and 2 (the
+// even ones one output on: the first lane shifted away, so that each row costs two two-source permutes, not three).
+struct Stride2Taps {
+    __m512 even, odd, next;
+};
+[[gnu::always_inline]] inline Stride2Taps stride2_taps(__m512 a, __m512 b, __m512i even, __m512i odd) {
+    Stride2Taps t;
+    t.even = _mm512_permutex2var_ps(a, even, b);
+    t.odd = _mm512_permutex2var_ps(a, odd, b);
+    t.next = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_setzero_si512(), _mm512_castps_si512(t.even), 1));
+    return t;
+}
+
+// How forward and backward-weights lay outputs into vectors; each vector walks down its rows, every source row's
+// taps permuted once and kept for the next output row (whose kh = 0 row is this one's kh = 2).
+//   chunks  a row's outputs [ow0, ow0 + n), n <= 15, from loads of columns [c0, c0 + 16) and [c0 + 16, c0 + 32),
+//           c0 = 2 ow0 - pad_left: lane j's taps are columns c0 + 2 j + kw
+//   paired  rows of at most 7 outputs, and at least 3 of them: output rows v (lanes [0, OW)) and v + half (lanes
+//           [OW + 1, 2 OW + 1)), half = ceil(OH / 2), from loads of columns [-pad_left, 16 - pad_left) of their source
+//           rows; lane OW holds the first row's column 2 OW, so that the kw = 2 shift reaches it
+struct Stride2Outputs {
+    struct Chunk {
+        int ow0, n, c0;
+        __mmask16 a_lanes, b_lanes;  // the lanes of the two loads inside the row
+    };
+    static constexpr int max_chunks = 64;
+    bool paired = false;
+    int chunks = 0, half = 0;
+    Chunk chunk[max_chunks];
+    __m512i even, odd;
+    explicit Stride2Outputs(const ConvGeometry& g) {
+        paired = 2 * g.OW + 2 <= 16 && g.OH >= 3;
+        half = (g.OH + 1) / 2;
+        const int width = paired ? g.OW : std::min(g.OW, 15);
+        for (int ow0 = 0; ow0 < g.OW && chunks < max_chunks; ow0 += width, ++chunks) {
+            Chunk& k = chunk[chunks];
+            k.ow0 = ow0, k.n = std::min(width, g.OW - ow0), k.c0 = 2 * ow0 - g.pad_left;
+            k.a_lanes = stride2_lanes(-k.c0, g.W - k.c0);
+            k.b_lanes = paired ? k.a_lanes : stride2_lanes(-k.c0 - 16, g.W - k.c0 - 16);
+        }
+        alignas(64) int e[16] = {}, o[16] = {};
+        for (int j = 0; j < 16; ++j) {
+            if (!paired) {
+                e[j] = 2 * j, o[j] = 2 * j + 1;
+            } else if (j <= g.OW) {
+                e[j] = 2 * j, o[j] = 2 * j + 1;
+            } else if (j <= 2 * g.OW + 1) {
+                e[j] = 16 + 2 * (j - g.OW - 1), o[j] = e[j] + 1;
+            }
+        }
+        even = _mm512_load_si512(e), odd = _mm512_load_si512(o);
+    }
+    // The paired vectors' second rows' lanes, and where they store or load: pixel (v + half) OW of the plane is lane
+    // OW + 1 (from pixel OW - 1 on: half >= 2).
+    __mmask16 second_lanes(const ConvGeometry& g) const { return stride2_lanes(g.OW + 1, 2 * g.OW + 1); }
+    long second_offset(const ConvGeometry& g, int v) const {
+        return static_cast<long>(v + half) * g.OW - (g.OW + 1);
+    }
+};
+
+// Output rows of at most this many chunks (rows up to 960 outputs).
+inline bool depthwise_stride2_applies(const ConvGeometry& g, int groups) {
+    return groups == g.C && g.K == g.C && g.KH == 3 && g.KW == 3 && g.stride_h == 2 && g.stride_w == 2 &&
+           g.pad_top <= 1 && g.pad_left <= 1 && g.OH >= 1 && g.OW >= 1 && g.OW <= 15 * Stride2Outputs::max_chunks;
+}
+
+// Channel c's nine weights, each in every lane.
+inline void stride2_weights(const float* weight, long c, __m512 (&w)[9]) {
+    for (int t = 0; t < 9; ++t) w[t] = _mm512_set1_ps(weight[c * 9 + t]);
+}
+
+// A chunk's taps of source row r (zero outside the plane), and the paired vectors' of rows r and r2.
+[[gnu::always_inline]] inline Stride2Taps stride2_chunk_taps(const ConvGeometry& g, const float* x,
+                                                             const Stride2Outputs::Chunk& k, int r, __m512i even,
+                                                             __m512i odd) {
+    return stride2_taps(stride2_load(x, g.H, g.W, r, k.c0, k.a_lanes),
+                        stride2_load(x, g.H, g.W, r, k.c0 + 16, k.b_lanes), even, odd);
+}
+[[gnu::always_inline]] inline Stride2Taps stride2_paired_taps(const ConvGeometry& g, const float* x,
+                                                              const Stride2Outputs::Chunk& k, int r, int r2,
+                                                              __m512i even, __m512i odd) {
+    return stride2_taps(stride2_load(x, g.H, g.W, r, k.c0, k.a_lanes), stride2_load(x, g.H, g.W, r2, k.c0, k.a_lanes),
+                        even, odd);
+}
+
+// Walks the output vectors of one plane, each down its rows: calls out(taps, row, chunk), taps the three source
+// rows' (kh = 0, 1, 2) of output row `row` (paired: rows row and row + half). `out` must be always-inline.
+template <class Out>
+[[gnu::always_inline]] inline void stride2_walk(const ConvGeometry& g, const Stride2Outputs& o, const float* x,
+                                                Out out) {
+    const __m512i even = o.even, odd = o.odd;
+    Stride2Taps t[3];
+    if (o.paired) {
+        const Stride2Outputs::Chunk k = o.chunk[0];
+        const int apart = 2 * o.half;  // source rows between a vector's two output rows'
+        t[0] = stride2_paired_taps(g, x, k, -g.pad_top, apart - g.pad_top, even, odd);
+        for (int v = 0; v < o.half; ++v) {
+            const int r = 2 * v - g.pad_top;
+            t[1] = stride2_paired_taps(g, x, k, r + 1, r + 1 + apart, even, odd);
+            t[2] = stride2_paired_taps(g, x, k, r + 2, r + 2 + apart, even, odd);
+            out(t, v, k);
+            t[0] = t[2];
+        }
+        return;
+    }
+    for (int i = 0; i < o.chunks; ++i) {
+        const Stride2Outputs::Chunk k = o.chunk[i];
+        t[0] = stride2_chunk_taps(g, x, k, -g.pad_top, even, odd);
+        for (int oh = 0; oh < g.OH; ++oh) {
+            const int r = 2 * oh - g.pad_top;
+            t[1] = stride2_chunk_taps(g, x, k, r + 1, even, odd);
+            t[2] = stride2_chunk_taps(g, x, k, r + 2, even, odd);
+            out(t, oh, k);
+            t[0] = t[2];
+        }
+    }
+}
+
+// One plane of channel c: y = bias + the stride-2 correlation, each row of taps summed in its own register. The
+// weights in locals, so that they stay in registers (through references, every store to y would reload them).
+inline void stride2_forward_plane(const ConvGeometry& g, const Stride2Outputs& o, const float* x, const float* weight,
+                                  long c, __m512 bias, float* y) {
+    __m512 w[9];
+    stride2_weights(weight, c, w);
+    const __mmask16 second = o.second_lanes(g);
+    stride2_walk(g, o, x, [&](const Stride2Taps (&t)[3], int row, const Stride2Outputs::Chunk& k)
+                                  __attribute__((always_inline)) {
+        __m512 acc[3];
+#pragma GCC unroll 3
+        for (int kh = 0; kh < 3; ++kh) {
+            acc[kh] = _mm512_fmadd_ps(w[kh * 3], t[kh].even, kh == 0 ? bias : _mm512_setzero_ps());
+            acc[kh] = _mm512_fmadd_ps(w[kh * 3 + 1], t[kh].odd, acc[kh]);
+            acc[kh] = _mm512_fmadd_ps(w[kh * 3 + 2], t[kh].next, acc[kh]);
+        }
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2]);
+        if (o.paired) {
+            _mm512_mask_storeu_ps(y + static_cast<long>(row) * g.OW, stride2_lanes(0, g.OW), sum);
+            if (row + o.half < g.OH) _mm512_mask_storeu_ps(y + o.second_offset(g, row), second, sum);
+        } else {
+            _mm512_mask_storeu_ps(y + static_cast<long>(row) * g.OW + k.ow0, stride2_lanes(0, k.n), sum);
+        }
+    });
+}
+
+// acc[t] += dy x tap t's inputs, db += dy, over one plane (lanes other than a vector's outputs read dy as zero).
+inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, const float* x, const float* dy,
+                                __m512 (&acc)[9], __m512& db) {
+    // the sums in locals, so that they stay in registers
+    __m512 sum[9], d_sum = db;
+    for (int t = 0; t < 9; ++t) sum[t] = acc[t];
+    const __mmask16 second = o.second_lanes(g);
+    stride2_walk(g, o, x, [&](const Stride2Taps (&t)[3], int row, const Stride2Outputs::Chunk& k)
+                                  __attribute__((always_inline)) {
+        __m512 d;
+        if (o.paired) {
+            d = _mm512_maskz_loadu_ps(stride2_lanes(0, g.OW), dy + static_cast<long>(row) * g.OW);
+            if (row + o.half < g.OH) d = _mm512_mask_loadu_ps(d, second, dy + o.second_offset(g, row));
+        } else {
+            d = _mm512_maskz_loadu_ps(stride2_lanes(0, k.n), dy + static_cast<long>(row) * g.OW + k.ow0);
+        }
+#pragma GCC unroll 3
+        for (int kh = 0; kh < 3; ++kh) {
+            sum[kh * 3] = _mm512_fmadd_ps(d, t[kh].even, sum[kh * 3]);
+            sum[kh * 3 + 1] = _mm512_fmadd_ps(d, t[kh].odd, sum[kh * 3 + 1]);
+            sum[kh * 3 + 2] = _mm512_fmadd_ps(d, t[kh].next, sum[kh * 3 + 2]);
+        }
+        d_sum = _mm512_add_ps(d, d_sum);
+    });
+    for (int t = 0; t < 9; ++t) acc[t] = sum[t];
+    db = d_sum;
+}
+
+// Backward-data's fixed lanes for dx columns [w0, w0 + 16), w0 even: the dy load starts at column w0 / 2 - 1;
+// lane j's dy column (w0 + j + pad_left) / 2 is at near[j], (w0 + j + pad_left) / 2 - 1 (kw = 2, lanes with w0 + j
+// + pad_left even only) at near[j] - 1.
+struct Stride2Gradient {
+    __m512i near, far;
+    __mmask16 even = 0;
+    explicit Stride2Gradient(const ConvGeometry& g) {
+        alignas(64) int a[16], b[16];
+        for (int j = 0; j < 16; ++j) {
+            a[j] = (j + g.pad_left) / 2 + 1;
+            b[j] = a[j] - 1;
+            if ((j + g.pad_left) % 2 == 0) even = static_cast<__mmask16>(even | (1u << j));
+        }
+        near = _mm512_load_si512(a), far = _mm512_load_si512(b);
+    }
+};
+
+// One plane: dx from dy, dy row by dy row. Dy row oh reaches dx rows 2 oh - pad_top + kh with tap row kh: its two
+// permutes serve all three, with alternating[kh] (w[kh][0] on the even lanes, w[kh][1] on the odd ones) and
+// w[kh][2]. Dx row 2 oh - pad_top + 2 waits for dy row oh + 1's kh = 0 terms; rows no dy row reaches are zero.
+inline void stride2_backward_data_plane(const ConvGeometry& g, const Stride2Gradient& s, const float* dy,
+                                        const float* weight, long c, float* dx) {
+    __m512 w[9], alternating[3];
+    stride2_weights(weight, c, w);
+    for (int kh = 0; kh < 3; ++kh) alternating[kh] = _mm512_mask_blend_ps(s.even, w[kh * 3 + 1], w[kh * 3]);
+    const __m512i near = s.near, far = s.far;
+    const __mmask16 even = s.even;
+    const auto store = [&](int h, int w0, __mmask16 lanes, __m512 v) {
+        if (h >= 0 && h < g.H) _mm512_mask_storeu_ps(dx + static_cast<long>(h) * g.W + w0, lanes, v);
+    };
+    for (int w0 = 0; w0 < g.W; w0 += 16) {
+        const int d0 = w0 / 2 - 1;
+        const __mmask16 d_lanes = stride2_lanes(-d0, g.OW - d0), dx_lanes = stride2_lanes(0, g.W - w0);
+        __m512 carry = _mm512_setzero_ps();
+        for (int oh = 0; oh < g.OH; ++oh) {
+            const __m512 d = stride2_load(dy, g.OH, g.OW, oh, d0, d_lanes);
+            const __m512 p1 = _mm512_permutexvar_ps(near, d), p2 = _mm512_maskz_permutexvar_ps(even, far, d);
+            const int h = 2 * oh - g.pad_top;
+            store(h, w0, dx_lanes, _mm512_fmadd_ps(w[2], p2, _mm512_fmadd_ps(alternating[0], p1, carry)));
+            store(h + 1, w0, dx_lanes, _mm512_fmadd_ps(w[5], p2, _mm512_mul_ps(alternating[1], p1)));
+            carry = _mm512_fmadd_ps(w[8], p2, _mm512_mul_ps(alternating[2], p1));
+        }
+        store(2 * g.OH - g.pad_top, w0, dx_lanes, carry);
+        for (int h = 2 * g.OH - g.pad_top + 1; h < g.H; ++h) store(h, w0, dx_lanes, _mm512_setzero_ps());
+    }
+}
+
+inline void depthwise_stride2_forward(const ConvGeometry& g, int N, const float* x, const float* weight,
+                                      const float* bias, float* y, ThreadPool* pool) {
+    const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
+    const Stride2Outputs o(g);
+    parallel_for(pool, static_cast<long>(N) * g.C, depthwise_planes_per_task(out_plane), 1, [&](long p0, long p1) {
+        for (long p = p0; p < p1; ++p) {
+            const long c = p % g.C;
+            const __m512 b = bias ? _mm512_set1_ps(bias[c]) : _mm512_setzero_ps();
+            stride2_forward_plane(g, o, x + p * in_plane, weight, c, b, y + p * out_plane);
+        }
+    });
+}
+
+inline void depthwise_stride2_backward_data(const ConvGeometry& g, int N, const float* dy, const float* weight,
+                                            float* dx, ThreadPool* pool) {
+    const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
+    const Stride2Gradient s(g);
+    parallel_for(pool, static_cast<long>(N) * g.C, depthwise_planes_per_task(in_plane), 1, [&](long p0, long p1) {
+        for (long p = p0; p < p1; ++p) {
+            stride2_backward_data_plane(g, s, dy + p * out_plane, weight, p % g.C, dx + p * in_plane);
+        }
+    });
+}
+
+// Channels per pass of backward-weights, as depthwise3x3_flat: each image's planes of a pass read in order.
+constexpr int depthwise_stride2_pass_channels = 16;
+
+inline void depthwise_stride2_backward_weights(const ConvGeometry& g, int N, const float* x, const float* dy,
+                                               float* dweight, float* dbias, ThreadPool* pool) {
+    const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
+    const Stride2Outputs o(g);
+    const long per_task = std::max(1L, depthwise_planes_per_task(out_plane) / std::max(1, N));
+    parallel_for(pool, g.C, per_task, 1, [&](long c0, long c1) {
+        for (long pass = c0; pass < c1; pass += depthwise_stride2_pass_channels) {
+            const long pass_end = std::min(c1, pass + depthwise_stride2_pass_channels);
+            __m512 acc[depthwise_stride2_pass_channels][9], db[depthwise_stride2_pass_channels];
+            for (long c = pass; c < pass_end; ++c) {
+                db[c - pass] = _mm512_setzero_ps();
+                for (__m512& s : acc[c - pass]) s = _mm512_setzero_ps();
+            }
+            // each channel sums its images in order, whatever the pass
+            for (int n = 0; n < N; ++n)
+                for (long c = pass; c < pass_end; ++c) {
+                    const long p = static_cast<long>(n) * g.C + c;
+                    stride2_weight_sums(g, o, x + p * in_plane, dy + p * out_plane, acc[c - pass], db[c - pass]);
+                }
+            for (long c = pass; c < pass_end; ++c) {
+                for (int t = 0; t < 9; ++t) dweight[9 * c + t] = depthwise_lane_total(acc[c - pass][t]);
+                if (dbias) dbias[c] = depthwise_lane_total(db[c - pass]);
+            }
+        }
+    });
+}
+
+}  // namespace detail
+}  // namespace DEEPCNN_ISA_NS
+}  // namespace deepcnn
+
+#endif
