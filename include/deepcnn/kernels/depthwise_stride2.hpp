@@ -31,7 +31,7 @@ inline __mmask16 stride2_lanes(int lo, int hi) {
 }
 
 // Columns [c, c + 16) of row r of a rows x cols plane; zero outside the plane (c may be negative).
-inline __m512 stride2_row(const float* plane, int rows, int cols, int r, int c) {
+[[gnu::always_inline]] inline __m512 stride2_row(const float* plane, int rows, int cols, int r, int c) {
     const __mmask16 m = stride2_lanes(-c, cols - c);
     if (r < 0 || r >= rows || m == 0) return _mm512_setzero_ps();
     const long offset = static_cast<long>(r) * cols + c;
@@ -83,8 +83,9 @@ struct Stride2Outputs {
     int chunks = 0, half = 0;
     Chunk chunk[max_chunks];
     __m512i even, odd;
+    static bool pairs(const ConvGeometry& g) { return 2 * g.OW + 2 <= 16 && g.OH >= 3; }
     explicit Stride2Outputs(const ConvGeometry& g) {
-        paired = 2 * g.OW + 2 <= 16 && g.OH >= 3;
+        paired = pairs(g);
         half = (g.OH + 1) / 2;
         const int width = paired ? g.OW : std::min(g.OW, 15);
         for (int ow0 = 0; ow0 < g.OW && chunks < max_chunks; ow0 += width, ++chunks) {
@@ -138,37 +139,50 @@ inline void stride2_weights(const float* weight, long c, __m512 (&w)[9]) {
                         even, odd);
 }
 
-// Walks the output vectors of one plane, each down its rows: calls out(taps, row, chunk), taps the three source
-// rows' (kh = 0, 1, 2) of output row `row` (paired: rows row and row + half). `out` must be always-inline.
+// Walks the output vectors of one plane, each down its rows: calls out(t0, t1, t2, row, chunk) with the taps of the
+// three source rows (kh = 0, 1, 2) of output row `row` (paired: rows row and row + half). `out` must be always-inline.
 template <class Out>
 [[gnu::always_inline]] inline void stride2_walk(const ConvGeometry& g, const Stride2Outputs& o, const float* x,
                                                 Out out) {
     const __m512i even = o.even, odd = o.odd;
-    Stride2Taps t[3];
+    // three named rows, not an array (GCC kept an array of them in memory)
+    Stride2Taps t0, t1, t2;
     if (o.paired) {
         const Stride2Outputs::Chunk k = o.chunk[0];
         const int apart = 2 * o.half;  // source rows between a vector's two output rows'
-        t[0] = stride2_paired_taps(g, x, k, -g.pad_top, apart - g.pad_top, even, odd);
+        t0 = stride2_paired_taps(g, x, k, -g.pad_top, apart - g.pad_top, even, odd);
         for (int v = 0; v < o.half; ++v) {
             const int r = 2 * v - g.pad_top;
-            t[1] = stride2_paired_taps(g, x, k, r + 1, r + 1 + apart, even, odd);
-            t[2] = stride2_paired_taps(g, x, k, r + 2, r + 2 + apart, even, odd);
-            out(t, v, k);
-            t[0] = t[2];
+            t1 = stride2_paired_taps(g, x, k, r + 1, r + 1 + apart, even, odd);
+            t2 = stride2_paired_taps(g, x, k, r + 2, r + 2 + apart, even, odd);
+            out(t0, t1, t2, v, k);
+            t0 = t2;
         }
         return;
     }
     for (int i = 0; i < o.chunks; ++i) {
         const Stride2Outputs::Chunk k = o.chunk[i];
-        t[0] = stride2_chunk_taps(g, x, k, -g.pad_top, even, odd);
+        t0 = stride2_chunk_taps(g, x, k, -g.pad_top, even, odd);
         for (int oh = 0; oh < g.OH; ++oh) {
             const int r = 2 * oh - g.pad_top;
-            t[1] = stride2_chunk_taps(g, x, k, r + 1, even, odd);
-            t[2] = stride2_chunk_taps(g, x, k, r + 2, even, odd);
-            out(t, oh, k);
-            t[0] = t[2];
+            t1 = stride2_chunk_taps(g, x, k, r + 1, even, odd);
+            t2 = stride2_chunk_taps(g, x, k, r + 2, even, odd);
+            out(t0, t1, t2, oh, k);
+            t0 = t2;
         }
     }
+}
+
+// start + w[0] t.even + w[1] t.odd + w[2] t.next: one row of taps.
+[[gnu::always_inline]] inline __m512 stride2_row_sum(const Stride2Taps& t, const __m512* w, __m512 start) {
+    return _mm512_fmadd_ps(w[2], t.next, _mm512_fmadd_ps(w[1], t.odd, _mm512_fmadd_ps(w[0], t.even, start)));
+}
+
+// s[kw] += d x row t's tap kw.
+[[gnu::always_inline]] inline void stride2_row_update(__m512 d, const Stride2Taps& t, __m512* s) {
+    s[0] = _mm512_fmadd_ps(d, t.even, s[0]);
+    s[1] = _mm512_fmadd_ps(d, t.odd, s[1]);
+    s[2] = _mm512_fmadd_ps(d, t.next, s[2]);
 }
 
 // One plane of channel c: y = bias + the stride-2 correlation, each row of taps summed in its own register. The
@@ -178,15 +192,10 @@ inline void stride2_forward_plane(const ConvGeometry& g, const Stride2Outputs& o
     __m512 w[9];
     stride2_weights(weight, c, w);
     const __mmask16 second = o.second_lanes(g);
-    stride2_walk(g, o, x, [&](const Stride2Taps (&t)[3], int row, const Stride2Outputs::Chunk& k)
-                                  __attribute__((always_inline)) {
-        __m512 acc[3];
-#pragma GCC unroll 3
-        for (int kh = 0; kh < 3; ++kh) {
-            acc[kh] = _mm512_fmadd_ps(w[kh * 3], t[kh].even, kh == 0 ? bias : _mm512_setzero_ps());
-            acc[kh] = _mm512_fmadd_ps(w[kh * 3 + 1], t[kh].odd, acc[kh]);
-            acc[kh] = _mm512_fmadd_ps(w[kh * 3 + 2], t[kh].next, acc[kh]);
-        }
+    stride2_walk(g, o, x, [&](const Stride2Taps& t0, const Stride2Taps& t1, const Stride2Taps& t2, int row,
+                              const Stride2Outputs::Chunk& k) __attribute__((always_inline)) {
+        const __m512 acc[3] = {stride2_row_sum(t0, w, bias), stride2_row_sum(t1, w + 3, _mm512_setzero_ps()),
+                               stride2_row_sum(t2, w + 6, _mm512_setzero_ps())};
         const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2]);
         if (o.paired) {
             _mm512_mask_storeu_ps(y + static_cast<long>(row) * g.OW, stride2_lanes(0, g.OW), sum);
@@ -204,8 +213,8 @@ inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, 
     __m512 sum[9], d_sum = db;
     for (int t = 0; t < 9; ++t) sum[t] = acc[t];
     const __mmask16 second = o.second_lanes(g);
-    stride2_walk(g, o, x, [&](const Stride2Taps (&t)[3], int row, const Stride2Outputs::Chunk& k)
-                                  __attribute__((always_inline)) {
+    stride2_walk(g, o, x, [&](const Stride2Taps& t0, const Stride2Taps& t1, const Stride2Taps& t2, int row,
+                              const Stride2Outputs::Chunk& k) __attribute__((always_inline)) {
         __m512 d;
         if (o.paired) {
             d = _mm512_maskz_loadu_ps(stride2_lanes(0, g.OW), dy + static_cast<long>(row) * g.OW);
@@ -213,12 +222,9 @@ inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, 
         } else {
             d = _mm512_maskz_loadu_ps(stride2_lanes(0, k.n), dy + static_cast<long>(row) * g.OW + k.ow0);
         }
-#pragma GCC unroll 3
-        for (int kh = 0; kh < 3; ++kh) {
-            sum[kh * 3] = _mm512_fmadd_ps(d, t[kh].even, sum[kh * 3]);
-            sum[kh * 3 + 1] = _mm512_fmadd_ps(d, t[kh].odd, sum[kh * 3 + 1]);
-            sum[kh * 3 + 2] = _mm512_fmadd_ps(d, t[kh].next, sum[kh * 3 + 2]);
-        }
+        stride2_row_update(d, t0, sum);
+        stride2_row_update(d, t1, sum + 3);
+        stride2_row_update(d, t2, sum + 6);
         d_sum = _mm512_add_ps(d, d_sum);
     });
     for (int t = 0; t < 9; ++t) acc[t] = sum[t];

@@ -2,9 +2,10 @@
 // the style of conv2d_plan.hpp: for each direction, named variants with `applies`, `pays` and `run`; a call runs the
 // first that applies and pays (by the measurements cited below). The last, "rows"
 // (grouped_conv2d.hpp's portable row loops), applies everywhere. The SIMD passes hold "depthwise3x3_flat",
-// "depthwise3x3_lanes" and "depthwise3x3" for float.
+// "depthwise3x3_lanes" and "depthwise3x3" for float, the AVX-512 pass "depthwise3x3_stride2" as well.
 //
-//   forward, backward-data, backward-weights   depthwise3x3_flat, depthwise3x3_lanes, depthwise3x3, rows
+//   forward, backward-data, backward-weights   depthwise3x3_flat, depthwise3x3_stride2 (AVX-512),
+//                                              depthwise3x3_lanes, depthwise3x3, rows
 //
 // grouped_conv2d_run forces a variant by name (tests, benchmarks); grouped_conv2d_plan names the ones a shape runs.
 // No variant takes a workspace or allocates; every variant's result is the same on any thread count.
@@ -119,9 +120,18 @@ inline void grouped_backward_weights_flat(const ConvGeometry& g, int, const Conv
 
 #if DEEPCNN_ISA_AVX512
 // Depthwise 3x3 at stride 2 from the NCHW planes by permutes (depthwise_stride2.hpp), against the better of
-// depthwise3x3_lanes and depthwise3x3: measured below; it runs wherever it applies.
+// depthwise3x3_lanes and depthwise3x3 on bench_conv2d's stride-2 depthwise layers (1 thread, batch 64 / batch 1,
+// best of 2 rounds; AMD EPYC Zen 4, family 25 model 17):
+//   forward           64 channels 24x24 2.17x / 1.74x, 128 channels 12x12 1.62x / 1.35x: it runs wherever it applies
+//   backward-data     24x24 2.09x / 1.75x, 12x12 1.83x / 1.64x: so
+//   backward-weights  24x24 1.22x / 0.96x, 12x12 (two output rows a vector) 0.80x / 0.58x, where the lanes variant
+//                     needs no lane totals at the end: it runs for batches of more than one image whose output rows
+//                     are too wide to pair.
 inline bool depthwise_stride2_pays(const ConvGeometry& g, int groups, int) {
     return depthwise_stride2_applies(g, groups);
+}
+inline bool depthwise_stride2_backward_weights_pays(const ConvGeometry& g, int groups, int N) {
+    return depthwise_stride2_applies(g, groups) && N > 1 && !Stride2Outputs::pairs(g);
 }
 inline void grouped_forward_stride2(const ConvGeometry& g, int, const ConvArgs<float>& a) {
     depthwise_stride2_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.pool);
@@ -150,7 +160,9 @@ std::vector<GroupedConvVariant<Scalar>> grouped_conv2d_variants(ConvDirection d)
                         : d == ConvDirection::backward_data ? grouped_backward_data_flat
                                                             : grouped_backward_weights_flat});
 #if DEEPCNN_ISA_AVX512
-        list.push_back({"depthwise3x3_stride2", depthwise_stride2_applies, depthwise_stride2_pays,
+        list.push_back({"depthwise3x3_stride2", depthwise_stride2_applies,
+                        d == ConvDirection::backward_weights ? depthwise_stride2_backward_weights_pays
+                                                             : depthwise_stride2_pays,
                         d == ConvDirection::forward         ? grouped_forward_stride2
                         : d == ConvDirection::backward_data ? grouped_backward_data_stride2
                                                             : grouped_backward_weights_stride2});
