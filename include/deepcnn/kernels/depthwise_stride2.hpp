@@ -125,18 +125,35 @@ inline void stride2_weights(const float* weight, long c, __m512 (&w)[9]) {
     for (int t = 0; t < 9; ++t) w[t] = _mm512_set1_ps(weight[c * 9 + t]);
 }
 
-// A chunk's taps of source row r (zero outside the plane), and the paired vectors' of rows r and r2.
+// A chunk's taps of source row r (zero outside the plane), and the paired vectors' of rows r and r2. Unchecked:
+// rows known to lie inside the plane, from its first pixel on.
+template <bool Checked = true>
+[[gnu::always_inline]] inline __m512 stride2_source(const float* x, const ConvGeometry& g, int r, int c,
+                                                    __mmask16 lanes) {
+    if constexpr (Checked) {
+        return stride2_load(x, g.H, g.W, r, c, lanes);
+    } else {
+        return _mm512_maskz_loadu_ps(lanes, x + static_cast<long>(r) * g.W + c);
+    }
+}
+template <bool Checked = true>
 [[gnu::always_inline]] inline Stride2Taps stride2_chunk_taps(const ConvGeometry& g, const float* x,
                                                              const Stride2Outputs::Chunk& k, int r, __m512i even,
                                                              __m512i odd) {
-    return stride2_taps(stride2_load(x, g.H, g.W, r, k.c0, k.a_lanes),
-                        stride2_load(x, g.H, g.W, r, k.c0 + 16, k.b_lanes), even, odd);
+    return stride2_taps(stride2_source<Checked>(x, g, r, k.c0, k.a_lanes),
+                        stride2_source<Checked>(x, g, r, k.c0 + 16, k.b_lanes), even, odd);
 }
+template <bool Checked = true>
 [[gnu::always_inline]] inline Stride2Taps stride2_paired_taps(const ConvGeometry& g, const float* x,
                                                               const Stride2Outputs::Chunk& k, int r, int r2,
                                                               __m512i even, __m512i odd) {
-    return stride2_taps(stride2_load(x, g.H, g.W, r, k.c0, k.a_lanes), stride2_load(x, g.H, g.W, r2, k.c0, k.a_lanes),
-                        even, odd);
+    return stride2_taps(stride2_source<Checked>(x, g, r, k.c0, k.a_lanes),
+                        stride2_source<Checked>(x, g, r2, k.c0, k.a_lanes), even, odd);
+}
+
+// Whether source rows [first, last] lie inside the plane, from its first pixel on, for loads from column c.
+inline bool stride2_rows_inside(const ConvGeometry& g, int first, int last, int c) {
+    return first >= 0 && last < g.H && static_cast<long>(first) * g.W + c >= 0;
 }
 
 // Walks the output vectors of one plane, each down its rows: calls out(t0, t1, t2, row, chunk) with the taps of the
@@ -153,8 +170,13 @@ template <class Out>
         t0 = stride2_paired_taps(g, x, k, -g.pad_top, apart - g.pad_top, even, odd);
         for (int v = 0; v < o.half; ++v) {
             const int r = 2 * v - g.pad_top;
-            t1 = stride2_paired_taps(g, x, k, r + 1, r + 1 + apart, even, odd);
-            t2 = stride2_paired_taps(g, x, k, r + 2, r + 2 + apart, even, odd);
+            if (stride2_rows_inside(g, r + 1, r + 2 + apart, k.c0)) {
+                t1 = stride2_paired_taps<false>(g, x, k, r + 1, r + 1 + apart, even, odd);
+                t2 = stride2_paired_taps<false>(g, x, k, r + 2, r + 2 + apart, even, odd);
+            } else {
+                t1 = stride2_paired_taps(g, x, k, r + 1, r + 1 + apart, even, odd);
+                t2 = stride2_paired_taps(g, x, k, r + 2, r + 2 + apart, even, odd);
+            }
             out(t0, t1, t2, v, k);
             t0 = t2;
         }
@@ -165,8 +187,13 @@ template <class Out>
         t0 = stride2_chunk_taps(g, x, k, -g.pad_top, even, odd);
         for (int oh = 0; oh < g.OH; ++oh) {
             const int r = 2 * oh - g.pad_top;
-            t1 = stride2_chunk_taps(g, x, k, r + 1, even, odd);
-            t2 = stride2_chunk_taps(g, x, k, r + 2, even, odd);
+            if (stride2_rows_inside(g, r + 1, r + 2, k.c0)) {
+                t1 = stride2_chunk_taps<false>(g, x, k, r + 1, even, odd);
+                t2 = stride2_chunk_taps<false>(g, x, k, r + 2, even, odd);
+            } else {
+                t1 = stride2_chunk_taps(g, x, k, r + 1, even, odd);
+                t2 = stride2_chunk_taps(g, x, k, r + 2, even, odd);
+            }
             out(t0, t1, t2, oh, k);
             t0 = t2;
         }
