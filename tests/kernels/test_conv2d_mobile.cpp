@@ -270,12 +270,12 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
                        : stride2                     ? "depthwise3x3_stride2"
                        : g.W <= 16 || c.stride == 2 ? "depthwise3x3_lanes"
                                                     : "depthwise3x3"));
-                // (backward-weights at stride 2: for batches whose output rows are too wide to pair, 8 and more)
+                // (backward-weights at stride 2: but for one image whose output rows pair, 7 outputs or fewer)
                 const bool paired = 2 * g.OW + 2 <= 16 && g.OH >= 3;
                 CHECK(std::string(plan.backward_weights) ==
-                      (flat && (c.N > 1 || g.W > 16)  ? "depthwise3x3_flat"
-                       : stride2 && c.N > 1 && !paired ? "depthwise3x3_stride2"
-                                                       : "depthwise3x3_lanes"));
+                      (flat && (c.N > 1 || g.W > 16)     ? "depthwise3x3_flat"
+                       : stride2 && (c.N > 1 || !paired) ? "depthwise3x3_stride2"
+                                                         : "depthwise3x3_lanes"));
             }
         }
         // Channels in whole and partial lane blocks (8 and 16 lanes), padding 0 to 2 at stride 2, odd sizes: the
@@ -337,10 +337,12 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
                     CHECK(std::string(p.forward) == "depthwise3x3_stride2");
                     CHECK(std::string(p.backward_data) == "depthwise3x3_stride2");
                 }
-                CHECK(std::string(big24s2.backward_weights) == "depthwise3x3_stride2");
-                CHECK(std::string(one24s2.backward_weights) == "depthwise3x3_lanes");
+                for (const ConvPlan& p : {big24s2, one24s2})
+                    CHECK(std::string(p.backward_weights) == "depthwise3x3_stride2");
                 const ConvGeometry g12s2 = make_conv_geometry(128, 12, 12, 128, 3, 3, 2, 2, Padding::same());
                 CHECK(std::string(kernels::grouped_conv2d_plan<float>(g12s2, 128, 64, 1).backward_weights) ==
+                      "depthwise3x3_stride2");
+                CHECK(std::string(kernels::grouped_conv2d_plan<float>(g12s2, 128, 1, 1).backward_weights) ==
                       "depthwise3x3_lanes");
             } else {
                 CHECK(std::string(big24s2.forward) == "depthwise3x3_lanes");

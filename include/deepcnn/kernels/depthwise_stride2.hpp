@@ -205,11 +205,14 @@ template <class Out>
     return _mm512_fmadd_ps(w[2], t.next, _mm512_fmadd_ps(w[1], t.odd, _mm512_fmadd_ps(w[0], t.even, start)));
 }
 
-// s[kw] += d x row t's tap kw.
-[[gnu::always_inline]] inline void stride2_row_update(__m512 d, const Stride2Taps& t, __m512* s) {
-    s[0] = _mm512_fmadd_ps(d, t.even, s[0]);
-    s[1] = _mm512_fmadd_ps(d, t.odd, s[1]);
-    s[2] = _mm512_fmadd_ps(d, t.next, s[2]);
+// One row of taps' three sums in backward-weights: row += d x row t's taps.
+struct Stride2RowSums {
+    __m512 even, odd, next;
+};
+[[gnu::always_inline]] inline void stride2_row_update(__m512 d, const Stride2Taps& t, Stride2RowSums& row) {
+    row.even = _mm512_fmadd_ps(d, t.even, row.even);
+    row.odd = _mm512_fmadd_ps(d, t.odd, row.odd);
+    row.next = _mm512_fmadd_ps(d, t.next, row.next);
 }
 
 // One plane of channel c: y = bias + the stride-2 correlation, each row of taps summed in its own register. The
@@ -236,9 +239,9 @@ inline void stride2_forward_plane(const ConvGeometry& g, const Stride2Outputs& o
 // acc[t] += dy x tap t's inputs, db += dy, over one plane (lanes other than a vector's outputs read dy as zero).
 inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, const float* x, const float* dy,
                                 __m512 (&acc)[9], __m512& db) {
-    // the sums in locals, so that they stay in registers
-    __m512 sum[9], d_sum = db;
-    for (int t = 0; t < 9; ++t) sum[t] = acc[t];
+    // the sums in named locals, so that they stay in registers (in an array, GCC stored all nine on every vector)
+    Stride2RowSums s0{acc[0], acc[1], acc[2]}, s1{acc[3], acc[4], acc[5]}, s2{acc[6], acc[7], acc[8]};
+    __m512 d_sum = db;
     const __mmask16 second = o.second_lanes(g);
     stride2_walk(g, o, x, [&](const Stride2Taps& t0, const Stride2Taps& t1, const Stride2Taps& t2, int row,
                               const Stride2Outputs::Chunk& k) __attribute__((always_inline)) {
@@ -249,12 +252,14 @@ inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, 
         } else {
             d = _mm512_maskz_loadu_ps(stride2_lanes(0, k.n), dy + static_cast<long>(row) * g.OW + k.ow0);
         }
-        stride2_row_update(d, t0, sum);
-        stride2_row_update(d, t1, sum + 3);
-        stride2_row_update(d, t2, sum + 6);
+        stride2_row_update(d, t0, s0);
+        stride2_row_update(d, t1, s1);
+        stride2_row_update(d, t2, s2);
         d_sum = _mm512_add_ps(d, d_sum);
     });
-    for (int t = 0; t < 9; ++t) acc[t] = sum[t];
+    acc[0] = s0.even, acc[1] = s0.odd, acc[2] = s0.next;
+    acc[3] = s1.even, acc[4] = s1.odd, acc[5] = s1.next;
+    acc[6] = s2.even, acc[7] = s2.odd, acc[8] = s2.next;
     db = d_sum;
 }
 

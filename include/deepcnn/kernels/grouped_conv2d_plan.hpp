@@ -122,16 +122,16 @@ inline void grouped_backward_weights_flat(const ConvGeometry& g, int, const Conv
 // Depthwise 3x3 at stride 2 from the NCHW planes by permutes (depthwise_stride2.hpp), against the better of
 // depthwise3x3_lanes and depthwise3x3 on bench_conv2d's stride-2 depthwise layers (1 thread, batch 64 / batch 1,
 // best of 2 rounds; AMD EPYC Zen 4, family 25 model 17):
-//   forward           64 channels 24x24 2.17x / 1.74x, 128 channels 12x12 1.62x / 1.35x: it runs wherever it applies
-//   backward-data     24x24 2.09x / 1.75x, 12x12 1.83x / 1.64x: so
-//   backward-weights  24x24 1.22x / 0.96x, 12x12 (two output rows a vector) 0.80x / 0.58x, where the lanes variant
-//                     needs no lane totals at the end: it runs for batches of more than one image whose output rows
-//                     are too wide to pair.
+//   forward           64 channels 24x24 2.10x / 1.71x, 128 channels 12x12 1.74x / 1.28x: it runs wherever it applies
+//   backward-data     24x24 2.09x / 1.74x, 12x12 1.73x / 1.55x: so
+//   backward-weights  24x24 2.13x / 1.46x, 12x12 (two output rows a vector) 1.33x / 0.77x, where the lanes variant
+//                     needs no lane totals at the end: it runs but for one image of output rows narrow enough to
+//                     pair.
 inline bool depthwise_stride2_pays(const ConvGeometry& g, int groups, int) {
     return depthwise_stride2_applies(g, groups);
 }
 inline bool depthwise_stride2_backward_weights_pays(const ConvGeometry& g, int groups, int N) {
-    return depthwise_stride2_applies(g, groups) && N > 1 && !Stride2Outputs::pairs(g);
+    return depthwise_stride2_applies(g, groups) && (N > 1 || !Stride2Outputs::pairs(g));
 }
 inline void grouped_forward_stride2(const ConvGeometry& g, int, const ConvArgs<float>& a) {
     depthwise_stride2_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.pool);
