@@ -315,8 +315,7 @@ inline void depthwise_stride2_forward(const ConvGeometry& g, int N, const float*
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
     const Stride2Outputs o(g);
     parallel_for(pool, static_cast<long>(N) * g.C, depthwise_planes_per_task(out_plane), 1, [&](long p0, long p1) {
-        for (long p = p0; p < p1; ++p) {
-            const long c = p % g.C;
+        for (long p = p0, c = p0 % g.C; p < p1; ++p, c = c + 1 == g.C ? 0 : c + 1) {
             const __m512 b = bias ? _mm512_set1_ps(bias[c]) : _mm512_setzero_ps();
             stride2_forward_plane(g, o, x + p * in_plane, weight, c, b, y + p * out_plane);
         }
@@ -328,9 +327,8 @@ inline void depthwise_stride2_backward_data(const ConvGeometry& g, int N, const 
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
     const Stride2Gradient s(g);
     parallel_for(pool, static_cast<long>(N) * g.C, depthwise_planes_per_task(in_plane), 1, [&](long p0, long p1) {
-        for (long p = p0; p < p1; ++p) {
-            stride2_backward_data_plane(g, s, dy + p * out_plane, weight, p % g.C, dx + p * in_plane);
-        }
+        for (long p = p0, c = p0 % g.C; p < p1; ++p, c = c + 1 == g.C ? 0 : c + 1)
+            stride2_backward_data_plane(g, s, dy + p * out_plane, weight, c, dx + p * in_plane);
     });
 }
 
