@@ -1,13 +1,17 @@
 // deepcnn/kernels/depthwise_stride2.hpp: depthwise 3x3 convolution (groups == C == K) at stride 2 with AVX-512,
 // straight from the NCHW planes: the grouped plan's "depthwise3x3_stride2" variants (grouped_conv2d_plan.hpp).
-// Each tap's inputs for a vector of outputs are permuted out of two 16-float loads of a source row (vpermt2ps):
-// per output vector, 6 loads, 9 permutes and 9 FMAs, where depthwise3x3 loads 18 vectors and
-// depthwise3x3_lanes transposes every plane into channel lanes and back. Rows of at most 7 outputs take two output
-// rows per vector (a 6-pixel row fills 12 lanes, not 6). Edges read zeros through masked loads: no copy, no border.
+// Two 16-float loads of a source row hold every column a vector of up to 15 outputs reads; two in-lane shuffles
+// (vshufps) split them into the even columns (tap kw = 0) and the odd ones (kw = 1), in a scrambled lane order, and
+// kw = 2 reads the even columns one output on. Each vector walks down its rows, and a source row's taps serve two
+// output rows (kh = 2 of one, kh = 0 of the next): per output vector 4 loads, 4 shuffles, 9 FMAs and 2 lane
+// permutes back to natural order (where depthwise3x3 loads 18 vectors and permutes 9, and depthwise3x3_lanes
+// transposes every plane into channel lanes and back). Rows of at most 7 outputs take two output rows per vector
+// (a 6-pixel row fills 12 lanes, not 6). Edges read zeros through masked loads: no copy, no border.
 //   forward           y(oh, ow) = bias + sum_{kh,kw} w[kh][kw] x(2 oh + kh - pad_top, 2 ow + kw - pad_left)
 //   backward-data     dx(h, w) = sum over the taps with h + pad_top - kh and w + pad_left - kw even of w[kh][kw]
 //                     dy((h + pad_top - kh) / 2, (w + pad_left - kw) / 2): per dy row, one permute gives kw = 0
-//                     (even columns) and kw = 1 (odd ones) against alternating weights, a second kw = 2
+//                     (even dx columns) and kw = 1 (odd ones) against alternating weights, a second kw = 2, and
+//                     the two serve the three dx rows the dy row reaches
 //   backward-weights  dw[kh][kw] = sum_n sum_{oh,ow} dy(oh, ow) x(2 oh + kh - pad_top, 2 ow + kw - pad_left), db =
 //                     sum_n sum dy, in vector lanes added up in a fixed order at the end
 // Forward and backward-data split the planes (image, channel) over the threads, backward-weights the channels, each
@@ -53,26 +57,26 @@ inline __mmask16 stride2_lanes(int lo, int hi) {
     return offset >= 0 ? _mm512_maskz_loadu_ps(lanes, plane + offset) : stride2_row(plane, rows, cols, r, c);
 }
 
-// The three taps of one source row for a vector of outputs: kw = 0 (the even columns), 1 (the odd ones) and 2 (the
-// even ones one output on: the first lane shifted away, so that each row costs two two-source permutes, not three).
+// The two taps of one source row for a vector of outputs, from loads a and b: kw = 0 (the even columns) and kw = 1
+// (the odd ones), each one in-lane shuffle (vshufps: within each 128-bit block, two floats of a then two of b), so
+// the outputs sit in a scrambled lane order (Stride2Outputs::lane). Tap kw = 2 is the even columns one output on:
+// it is not shuffled apart; the lane permutes that put a vector's outputs in order read it one output on.
 struct Stride2Taps {
-    __m512 even, odd, next;
+    __m512 even, odd;
 };
-[[gnu::always_inline]] inline Stride2Taps stride2_taps(__m512 a, __m512 b, __m512i even, __m512i odd) {
-    Stride2Taps t;
-    t.even = _mm512_permutex2var_ps(a, even, b);
-    t.odd = _mm512_permutex2var_ps(a, odd, b);
-    t.next = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_setzero_si512(), _mm512_castps_si512(t.even), 1));
-    return t;
+[[gnu::always_inline]] inline Stride2Taps stride2_taps(__m512 a, __m512 b) {
+    return {_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))};
 }
 
 // How forward and backward-weights lay outputs into vectors; each vector walks down its rows, every source row's
-// taps permuted once and kept for the next output row (whose kh = 0 row is this one's kh = 2).
-//   chunks  a row's outputs [ow0, ow0 + n), n <= 15, from loads of columns [c0, c0 + 16) and [c0 + 16, c0 + 32),
-//           c0 = 2 ow0 - pad_left: lane j's taps are columns c0 + 2 j + kw
-//   paired  rows of at most 7 outputs, and at least 3 of them: output rows v (lanes [0, OW)) and v + half (lanes
-//           [OW + 1, 2 OW + 1)), half = ceil(OH / 2), from loads of columns [-pad_left, 16 - pad_left) of their source
-//           rows; lane OW holds the first row's column 2 OW, so that the kw = 2 shift reaches it
+// taps shuffled once and kept for the next output row (whose kh = 0 row is this one's kh = 2).
+//   chunks  a row's outputs [ow0, ow0 + n), n <= 15, from loads a and b of columns [c0, c0 + 16) and
+//           [c0 + 16, c0 + 32), c0 = 2 ow0 - pad_left: output ow0 + j's taps are columns c0 + 2 j + kw
+//   paired  rows of at most 7 outputs, and at least 3 of them: output rows v (from a) and v + half (from b), half =
+//           ceil(OH / 2), both loads of columns [-pad_left, 16 - pad_left) of their source rows
+// In the shuffled taps, output j of load a's part is at lane(j) = 4 (j / 2) + j % 2, of load b's at lane(j) + 2
+// (chunks: output j >= 8 is load b's output j - 8). In natural order (what y and dy hold) a vector's outputs are
+// lanes [0, n) (paired: [0, OW) the first row, [OW, 2 OW) the second).
 struct Stride2Outputs {
     struct Chunk {
         int ow0, n, c0;
@@ -82,8 +86,13 @@ struct Stride2Outputs {
     bool paired = false;
     int chunks = 0, half = 0;
     Chunk chunk[max_chunks];
-    __m512i even, odd;
+    // natural lane i from shuffled lanes: to_natural[i] (kw = 0, 1), to_natural_next[i] (kw = 2: one output on);
+    // shuffled lane l from natural lanes, for dy: from_natural[l] (zero outside from_lanes), and dy one output back
+    // (kw = 2) from_natural_back[l] (zero outside back_lanes)
+    __m512i to_natural, to_natural_next, from_natural, from_natural_back;
+    __mmask16 from_lanes = 0, back_lanes = 0;
     static bool pairs(const ConvGeometry& g) { return 2 * g.OW + 2 <= 16 && g.OH >= 3; }
+    static int lane(int j) { return 4 * (j / 2) + j % 2; }
     explicit Stride2Outputs(const ConvGeometry& g) {
         paired = pairs(g);
         half = (g.OH + 1) / 2;
@@ -94,24 +103,27 @@ struct Stride2Outputs {
             k.a_lanes = stride2_lanes(-k.c0, g.W - k.c0);
             k.b_lanes = paired ? k.a_lanes : stride2_lanes(-k.c0 - 16, g.W - k.c0 - 16);
         }
-        alignas(64) int e[16] = {}, o[16] = {};
-        for (int j = 0; j < 16; ++j) {
-            if (!paired) {
-                e[j] = 2 * j, o[j] = 2 * j + 1;
-            } else if (j <= g.OW) {
-                e[j] = 2 * j, o[j] = 2 * j + 1;
-            } else if (j <= 2 * g.OW + 1) {
-                e[j] = 16 + 2 * (j - g.OW - 1), o[j] = e[j] + 1;
+        // shuffled lane of natural output i and of the output after it; -1 where none
+        const auto shuffled = [&](int i, int after) {
+            if (paired) {
+                const int part = i < g.OW ? 0 : 1, j = i - part * g.OW + after;  // j <= OW <= 7: inside the load
+                return i < 2 * g.OW ? lane(j) + 2 * part : -1;
             }
+            const int j = i + after;
+            return j < 8 ? lane(j) : j < 16 ? lane(j - 8) + 2 : -1;
+        };
+        alignas(64) int to[16] = {}, to_next[16] = {}, from[16] = {}, back[16] = {};
+        for (int i = 0; i < 16; ++i) {
+            const int l = shuffled(i, 0), l1 = shuffled(i, 1);
+            if (l >= 0) to[i] = l, from[l] = i, from_lanes = static_cast<__mmask16>(from_lanes | (1u << l));
+            if (l1 >= 0) to_next[i] = l1, back[l1] = i, back_lanes = static_cast<__mmask16>(back_lanes | (1u << l1));
         }
-        even = _mm512_load_si512(e), odd = _mm512_load_si512(o);
+        to_natural = _mm512_load_si512(to), to_natural_next = _mm512_load_si512(to_next);
+        from_natural = _mm512_load_si512(from), from_natural_back = _mm512_load_si512(back);
     }
-    // The paired vectors' second rows' lanes, and where they store or load: pixel (v + half) OW of the plane is lane
-    // OW + 1 (from pixel OW - 1 on: half >= 2).
-    __mmask16 second_lanes(const ConvGeometry& g) const { return stride2_lanes(g.OW + 1, 2 * g.OW + 1); }
-    long second_offset(const ConvGeometry& g, int v) const {
-        return static_cast<long>(v + half) * g.OW - (g.OW + 1);
-    }
+    // The paired vectors' second rows' lanes, and where they store or load: pixel (v + half) OW is lane OW.
+    __mmask16 second_lanes(const ConvGeometry& g) const { return stride2_lanes(g.OW, 2 * g.OW); }
+    long second_offset(const ConvGeometry& g, int v) const { return static_cast<long>(v + half - 1) * g.OW; }
 };
 
 // Output rows of at most this many chunks (rows up to 960 outputs).
@@ -138,17 +150,15 @@ template <bool Checked = true>
 }
 template <bool Checked = true>
 [[gnu::always_inline]] inline Stride2Taps stride2_chunk_taps(const ConvGeometry& g, const float* x,
-                                                             const Stride2Outputs::Chunk& k, int r, __m512i even,
-                                                             __m512i odd) {
+                                                             const Stride2Outputs::Chunk& k, int r) {
     return stride2_taps(stride2_source<Checked>(x, g, r, k.c0, k.a_lanes),
-                        stride2_source<Checked>(x, g, r, k.c0 + 16, k.b_lanes), even, odd);
+                        stride2_source<Checked>(x, g, r, k.c0 + 16, k.b_lanes));
 }
 template <bool Checked = true>
 [[gnu::always_inline]] inline Stride2Taps stride2_paired_taps(const ConvGeometry& g, const float* x,
-                                                              const Stride2Outputs::Chunk& k, int r, int r2,
-                                                              __m512i even, __m512i odd) {
+                                                              const Stride2Outputs::Chunk& k, int r, int r2) {
     return stride2_taps(stride2_source<Checked>(x, g, r, k.c0, k.a_lanes),
-                        stride2_source<Checked>(x, g, r2, k.c0, k.a_lanes), even, odd);
+                        stride2_source<Checked>(x, g, r2, k.c0, k.a_lanes));
 }
 
 // Whether source rows [first, last] lie inside the plane, from its first pixel on, for loads from column c.
@@ -161,21 +171,20 @@ inline bool stride2_rows_inside(const ConvGeometry& g, int first, int last, int 
 template <class Out>
 [[gnu::always_inline]] inline void stride2_walk(const ConvGeometry& g, const Stride2Outputs& o, const float* x,
                                                 Out out) {
-    const __m512i even = o.even, odd = o.odd;
     // three named rows, not an array (GCC kept an array of them in memory)
     Stride2Taps t0, t1, t2;
     if (o.paired) {
         const Stride2Outputs::Chunk k = o.chunk[0];
         const int apart = 2 * o.half;  // source rows between a vector's two output rows'
-        t0 = stride2_paired_taps(g, x, k, -g.pad_top, apart - g.pad_top, even, odd);
+        t0 = stride2_paired_taps(g, x, k, -g.pad_top, apart - g.pad_top);
         for (int v = 0; v < o.half; ++v) {
             const int r = 2 * v - g.pad_top;
             if (stride2_rows_inside(g, r + 1, r + 2 + apart, k.c0)) {
-                t1 = stride2_paired_taps<false>(g, x, k, r + 1, r + 1 + apart, even, odd);
-                t2 = stride2_paired_taps<false>(g, x, k, r + 2, r + 2 + apart, even, odd);
+                t1 = stride2_paired_taps<false>(g, x, k, r + 1, r + 1 + apart);
+                t2 = stride2_paired_taps<false>(g, x, k, r + 2, r + 2 + apart);
             } else {
-                t1 = stride2_paired_taps(g, x, k, r + 1, r + 1 + apart, even, odd);
-                t2 = stride2_paired_taps(g, x, k, r + 2, r + 2 + apart, even, odd);
+                t1 = stride2_paired_taps(g, x, k, r + 1, r + 1 + apart);
+                t2 = stride2_paired_taps(g, x, k, r + 2, r + 2 + apart);
             }
             out(t0, t1, t2, v, k);
             t0 = t2;
@@ -184,15 +193,15 @@ template <class Out>
     }
     for (int i = 0; i < o.chunks; ++i) {
         const Stride2Outputs::Chunk k = o.chunk[i];
-        t0 = stride2_chunk_taps(g, x, k, -g.pad_top, even, odd);
+        t0 = stride2_chunk_taps(g, x, k, -g.pad_top);
         for (int oh = 0; oh < g.OH; ++oh) {
             const int r = 2 * oh - g.pad_top;
             if (stride2_rows_inside(g, r + 1, r + 2, k.c0)) {
-                t1 = stride2_chunk_taps<false>(g, x, k, r + 1, even, odd);
-                t2 = stride2_chunk_taps<false>(g, x, k, r + 2, even, odd);
+                t1 = stride2_chunk_taps<false>(g, x, k, r + 1);
+                t2 = stride2_chunk_taps<false>(g, x, k, r + 2);
             } else {
-                t1 = stride2_chunk_taps(g, x, k, r + 1, even, odd);
-                t2 = stride2_chunk_taps(g, x, k, r + 2, even, odd);
+                t1 = stride2_chunk_taps(g, x, k, r + 1);
+                t2 = stride2_chunk_taps(g, x, k, r + 2);
             }
             out(t0, t1, t2, oh, k);
             t0 = t2;
@@ -200,33 +209,35 @@ template <class Out>
     }
 }
 
-// start + w[0] t.even + w[1] t.odd + w[2] t.next: one row of taps.
-[[gnu::always_inline]] inline __m512 stride2_row_sum(const Stride2Taps& t, const __m512* w, __m512 start) {
-    return _mm512_fmadd_ps(w[2], t.next, _mm512_fmadd_ps(w[1], t.odd, _mm512_fmadd_ps(w[0], t.even, start)));
-}
-
-// One row of taps' three sums in backward-weights: row += d x row t's taps.
+// One row of taps' three sums in backward-weights: even += d t.even, odd += d t.odd, next += d_back t.even.
 struct Stride2RowSums {
     __m512 even, odd, next;
 };
-[[gnu::always_inline]] inline void stride2_row_update(__m512 d, const Stride2Taps& t, Stride2RowSums& row) {
+[[gnu::always_inline]] inline void stride2_row_update(__m512 d, __m512 d_back, const Stride2Taps& t,
+                                                      Stride2RowSums& row) {
     row.even = _mm512_fmadd_ps(d, t.even, row.even);
     row.odd = _mm512_fmadd_ps(d, t.odd, row.odd);
-    row.next = _mm512_fmadd_ps(d, t.next, row.next);
+    row.next = _mm512_fmadd_ps(d_back, t.even, row.next);
 }
 
-// One plane of channel c: y = bias + the stride-2 correlation, each row of taps summed in its own register. The
+// One plane of channel c: y = bias + the stride-2 correlation. Taps kw = 0 and 1 sum in one register, kw = 2 in
+// another (in the shuffled order, its output is one lane on); two lane permutes put both in natural order. The
 // weights in locals, so that they stay in registers (through references, every store to y would reload them).
 inline void stride2_forward_plane(const ConvGeometry& g, const Stride2Outputs& o, const float* x, const float* weight,
                                   long c, __m512 bias, float* y) {
     __m512 w[9];
     stride2_weights(weight, c, w);
     const __mmask16 second = o.second_lanes(g);
+    const __m512i to_natural = o.to_natural, to_natural_next = o.to_natural_next;
     stride2_walk(g, o, x, [&](const Stride2Taps& t0, const Stride2Taps& t1, const Stride2Taps& t2, int row,
                               const Stride2Outputs::Chunk& k) __attribute__((always_inline)) {
-        const __m512 acc[3] = {stride2_row_sum(t0, w, bias), stride2_row_sum(t1, w + 3, _mm512_setzero_ps()),
-                               stride2_row_sum(t2, w + 6, _mm512_setzero_ps())};
-        const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2]);
+        __m512 near = _mm512_fmadd_ps(w[1], t0.odd, _mm512_fmadd_ps(w[0], t0.even, bias));
+        near = _mm512_fmadd_ps(w[4], t1.odd, _mm512_fmadd_ps(w[3], t1.even, near));
+        near = _mm512_fmadd_ps(w[7], t2.odd, _mm512_fmadd_ps(w[6], t2.even, near));
+        const __m512 next =
+            _mm512_fmadd_ps(w[8], t2.even, _mm512_fmadd_ps(w[5], t1.even, _mm512_mul_ps(w[2], t0.even)));
+        const __m512 sum = _mm512_add_ps(_mm512_permutexvar_ps(to_natural, near),
+                                         _mm512_permutexvar_ps(to_natural_next, next));
         if (o.paired) {
             _mm512_mask_storeu_ps(y + static_cast<long>(row) * g.OW, stride2_lanes(0, g.OW), sum);
             if (row + o.half < g.OH) _mm512_mask_storeu_ps(y + o.second_offset(g, row), second, sum);
@@ -236,13 +247,15 @@ inline void stride2_forward_plane(const ConvGeometry& g, const Stride2Outputs& o
     });
 }
 
-// acc[t] += dy x tap t's inputs, db += dy, over one plane (lanes other than a vector's outputs read dy as zero).
+// acc[t] += dy x tap t's inputs, db += dy, over one plane (lanes other than a vector's outputs read dy as zero; db
+// sums dy in natural order).
 inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, const float* x, const float* dy,
                                 __m512 (&acc)[9], __m512& db) {
     // the sums in named locals, so that they stay in registers (in an array, GCC stored all nine on every vector)
     Stride2RowSums s0{acc[0], acc[1], acc[2]}, s1{acc[3], acc[4], acc[5]}, s2{acc[6], acc[7], acc[8]};
     __m512 d_sum = db;
-    const __mmask16 second = o.second_lanes(g);
+    const __mmask16 second = o.second_lanes(g), from_lanes = o.from_lanes, back_lanes = o.back_lanes;
+    const __m512i from_natural = o.from_natural, from_natural_back = o.from_natural_back;
     stride2_walk(g, o, x, [&](const Stride2Taps& t0, const Stride2Taps& t1, const Stride2Taps& t2, int row,
                               const Stride2Outputs::Chunk& k) __attribute__((always_inline)) {
         __m512 d;
@@ -252,9 +265,12 @@ inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, 
         } else {
             d = _mm512_maskz_loadu_ps(stride2_lanes(0, k.n), dy + static_cast<long>(row) * g.OW + k.ow0);
         }
-        stride2_row_update(d, t0, s0);
-        stride2_row_update(d, t1, s1);
-        stride2_row_update(d, t2, s2);
+        // dy in the taps' shuffled order, and one output back for kw = 2
+        const __m512 shuffled = _mm512_maskz_permutexvar_ps(from_lanes, from_natural, d);
+        const __m512 back = _mm512_maskz_permutexvar_ps(back_lanes, from_natural_back, d);
+        stride2_row_update(shuffled, back, t0, s0);
+        stride2_row_update(shuffled, back, t1, s1);
+        stride2_row_update(shuffled, back, t2, s2);
         d_sum = _mm512_add_ps(d, d_sum);
     });
     acc[0] = s0.even, acc[1] = s0.odd, acc[2] = s0.next;
