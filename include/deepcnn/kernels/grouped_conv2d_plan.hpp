@@ -119,12 +119,12 @@ inline void grouped_backward_weights_flat(const ConvGeometry& g, int, const Conv
 #endif
 
 #if DEEPCNN_ISA_AVX512
-// Depthwise 3x3 at stride 2 from the NCHW planes by permutes (depthwise_stride2.hpp), against the better of
+// Depthwise 3x3 at stride 2 from the NCHW planes by shuffles (depthwise_stride2.hpp), against the better of
 // depthwise3x3_lanes and depthwise3x3 on bench_conv2d's stride-2 depthwise layers (1 thread, batch 64 / batch 1,
 // best of 3 rounds; AMD EPYC Zen 4, family 25 model 17):
-//   forward           64 channels 24x24 2.13x / 1.80x, 128 channels 12x12 1.64x / 1.31x: it runs wherever it applies
-//   backward-data     24x24 2.09x / 1.78x, 12x12 1.70x / 1.59x: so
-//   backward-weights  24x24 2.08x / 1.46x, 12x12 (two output rows a vector) 1.30x / 0.75x, where the lanes variant
+//   forward           64 channels 24x24 2.46x / 2.02x, 128 channels 12x12 1.80x / 1.46x: it runs wherever it applies
+//   backward-data     24x24 2.03x / 1.78x, 12x12 1.77x / 1.63x: so
+//   backward-weights  24x24 2.15x / 1.51x, 12x12 (two output rows a vector) 1.36x / 0.75x, where the lanes variant
 //                     needs no lane totals at the end: it runs but for one image of output rows narrow enough to
 //                     pair.
 inline bool depthwise_stride2_pays(const ConvGeometry& g, int groups, int) {
