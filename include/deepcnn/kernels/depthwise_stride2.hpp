@@ -34,27 +34,19 @@ inline __mmask16 stride2_lanes(int lo, int hi) {
     return hi <= lo ? 0 : static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
-// Columns [c, c + 16) of row r of a rows x cols plane; zero outside the plane (c may be negative).
-[[gnu::always_inline]] inline __m512 stride2_row(const float* plane, int rows, int cols, int r, int c) {
-    const __mmask16 m = stride2_lanes(-c, cols - c);
-    if (r < 0 || r >= rows || m == 0) return _mm512_setzero_ps();
-    const long offset = static_cast<long>(r) * cols + c;
-    if (offset >= 0) return _mm512_maskz_loadu_ps(m, plane + offset);
-    // before the plane's first pixel: loaded from that pixel, then moved up -offset lanes
-    const int up = static_cast<int>(-offset);
-    const __m512 v = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m >> up), plane);
-    const __m512i from = _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                          _mm512_set1_epi32(up));
-    return _mm512_maskz_permutexvar_ps(static_cast<__mmask16>(m), from, v);
-}
-
-// Columns [c, c + 16) of row r under `lanes` (those of columns in [0, cols)): straight where the row starts inside
-// the plane, through stride2_row otherwise.
+// Columns [c, c + 16) of row r of a rows x cols plane under `lanes` (those of columns in [0, cols):
+// stride2_lanes(-c, cols - c)); zero outside the plane (c may be negative).
 [[gnu::always_inline]] inline __m512 stride2_load(const float* plane, int rows, int cols, int r, int c,
                                                   __mmask16 lanes) {
     if (r < 0 || r >= rows) return _mm512_setzero_ps();
     const long offset = static_cast<long>(r) * cols + c;
-    return offset >= 0 ? _mm512_maskz_loadu_ps(lanes, plane + offset) : stride2_row(plane, rows, cols, r, c);
+    if (offset >= 0) return _mm512_maskz_loadu_ps(lanes, plane + offset);
+    // before the plane's first pixel: loaded from that pixel, then moved up -offset lanes
+    const int up = static_cast<int>(-offset);
+    const __m512 v = _mm512_maskz_loadu_ps(static_cast<__mmask16>(lanes >> up), plane);
+    const __m512i from = _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32(up));
+    return _mm512_maskz_permutexvar_ps(lanes, from, v);
 }
 
 // The two taps of one source row for a vector of outputs, from loads a and b: kw = 0 (the even columns) and kw = 1
