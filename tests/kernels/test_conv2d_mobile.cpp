@@ -249,15 +249,14 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
                                                                   c.groups, ConvArgs<float>{}),
                                       Catch::Contains("variant 'depthwise3x3_flat' does not apply"));
                 }
-                // The permutes at stride 2 (AVX-512 only): where the padding above and left is at most 1.
-                const bool stride2 = isa == Isa::avx512 && c.stride == 2 && g.pad_top <= 1 && g.pad_left <= 1;
+                // The shuffles at stride 2: where the padding above and left is at most 1.
+                const bool stride2 = c.stride == 2 && g.pad_top <= 1 && g.pad_left <= 1;
                 if (stride2) {
                     check_mobile_variant(c, "depthwise3x3_stride2");
                 } else {
                     CHECK_THROWS_WITH(kernels::grouped_conv2d_run(ConvDirection::forward, "depthwise3x3_stride2", g,
                                                                   c.groups, ConvArgs<float>{}),
-                                      Catch::Contains(isa == Isa::avx512 ? "variant 'depthwise3x3_stride2' does not apply"
-                                                                         : "no grouped convolution forward variant"));
+                                      Catch::Contains("variant 'depthwise3x3_stride2' does not apply"));
                 }
                 // Small batches: the flat planes where they apply (backward-weights: but for one image of rows of at
                 // most 16 pixels), the permutes at stride 2, else the lanes variant, but for backward-data on rows
@@ -270,12 +269,11 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
                        : stride2                     ? "depthwise3x3_stride2"
                        : g.W <= 16 || c.stride == 2 ? "depthwise3x3_lanes"
                                                     : "depthwise3x3"));
-                // (backward-weights at stride 2: but for one image whose output rows pair, 7 outputs or fewer)
-                const bool paired = 2 * g.OW + 2 <= 16 && g.OH >= 3;
+                // (backward-weights at stride 2: but for one image on rows of at most 7 outputs)
                 CHECK(std::string(plan.backward_weights) ==
-                      (flat && (c.N > 1 || g.W > 16)     ? "depthwise3x3_flat"
-                       : stride2 && (c.N > 1 || !paired) ? "depthwise3x3_stride2"
-                                                         : "depthwise3x3_lanes"));
+                      (flat && (c.N > 1 || g.W > 16)      ? "depthwise3x3_flat"
+                       : stride2 && (c.N > 1 || g.OW > 7) ? "depthwise3x3_stride2"
+                                                          : "depthwise3x3_lanes"));
             }
         }
         // Channels in whole and partial lane blocks (8 and 16 lanes), padding 0 to 2 at stride 2, odd sizes: the
@@ -298,11 +296,13 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
         };
         if (isa != Isa::portable)
             for (const MobileCase& c : flat_cases) check_mobile_variant(c, "depthwise3x3_flat");
-        // The permutes at stride 2: two output rows a vector (rows of at most 7 outputs) and one (8), chunks of 15
-        // outputs along rows of 15 to 24 (inputs 29 to 48 wide), padding 0 and 1 above and left, planes of one
-        // pixel or one row or column, odd rows of pairs (the last vector one row), 24 channels (a pass of 16 for
-        // backward-weights, then 8).
+        // The shuffles at stride 2 (L = 16 lanes with AVX-512, 8 with AVX2): two output rows a vector (rows of at
+        // most L / 2 - 1 outputs: 3 and 7) and one (4, 8), chunks of L - 1 outputs along rows of 15 to 24 (inputs 29
+        // to 48 wide), padding 0 and 1 above and left, planes of one pixel or one row or column, odd rows of pairs
+        // (the last vector one row), 24 channels (a pass of 16 for backward-weights, then 8).
         const MobileCase stride2_cases[] = {
+            {2, 3, 6, 6, 3, 3, 2, Padding::same(), 3},       {1, 2, 7, 5, 2, 3, 2, Padding::explicit_pad(1, 1), 2},
+            {2, 3, 9, 8, 3, 3, 2, Padding::same(), 3},
             {2, 3, 14, 14, 3, 3, 2, Padding::same(), 3},     {1, 4, 15, 15, 4, 3, 2, Padding::explicit_pad(1, 1), 4},
             {2, 5, 16, 16, 5, 3, 2, Padding::valid(), 5},    {1, 3, 30, 29, 3, 3, 2, Padding::same(), 3},
             {2, 2, 31, 31, 2, 3, 2, Padding::explicit_pad(1, 1), 2},
@@ -313,7 +313,7 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
             {2, 5, 11, 9, 5, 3, 2, Padding::explicit_pad(1, 0), 5},
             {1, 3, 13, 12, 3, 3, 2, Padding::explicit_pad(0, 1), 3},
         };
-        if (isa == Isa::avx512)
+        if (isa != Isa::portable)
             for (const MobileCase& c : stride2_cases) check_mobile_variant(c, "depthwise3x3_stride2");
         // bench_conv2d's layers at batch 64 and 1 (grouped_conv2d_plan.hpp cites the measurements behind the choice).
         if (isa != Isa::portable) {
@@ -332,25 +332,16 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
             }
             for (const ConvPlan& p : {big24, one24, big12}) CHECK(std::string(p.backward_weights) == "depthwise3x3_flat");
             CHECK(std::string(one12.backward_weights) == "depthwise3x3_lanes");
-            if (isa == Isa::avx512) {
-                for (const ConvPlan& p : {big24s2, one24s2}) {
-                    CHECK(std::string(p.forward) == "depthwise3x3_stride2");
-                    CHECK(std::string(p.backward_data) == "depthwise3x3_stride2");
-                }
-                for (const ConvPlan& p : {big24s2, one24s2})
-                    CHECK(std::string(p.backward_weights) == "depthwise3x3_stride2");
-                const ConvGeometry g12s2 = make_conv_geometry(128, 12, 12, 128, 3, 3, 2, 2, Padding::same());
-                CHECK(std::string(kernels::grouped_conv2d_plan<float>(g12s2, 128, 64, 1).backward_weights) ==
-                      "depthwise3x3_stride2");
-                CHECK(std::string(kernels::grouped_conv2d_plan<float>(g12s2, 128, 1, 1).backward_weights) ==
-                      "depthwise3x3_lanes");
-            } else {
-                CHECK(std::string(big24s2.forward) == "depthwise3x3_lanes");
-                CHECK(std::string(big24s2.backward_data) == "depthwise3x3");
-                CHECK(std::string(one24s2.backward_data) == "depthwise3x3_lanes");
-                for (const ConvPlan& p : {big24s2, one24s2})
-                    CHECK(std::string(p.backward_weights) == "depthwise3x3_lanes");
+            for (const ConvPlan& p : {big24s2, one24s2}) {
+                CHECK(std::string(p.forward) == "depthwise3x3_stride2");
+                CHECK(std::string(p.backward_data) == "depthwise3x3_stride2");
+                CHECK(std::string(p.backward_weights) == "depthwise3x3_stride2");
             }
+            const ConvGeometry g12s2 = make_conv_geometry(128, 12, 12, 128, 3, 3, 2, 2, Padding::same());
+            CHECK(std::string(kernels::grouped_conv2d_plan<float>(g12s2, 128, 64, 1).backward_weights) ==
+                  "depthwise3x3_stride2");
+            CHECK(std::string(kernels::grouped_conv2d_plan<float>(g12s2, 128, 1, 1).backward_weights) ==
+                  "depthwise3x3_lanes");
         }
         // A plane too large for the flat and lanes variants' stack copies (100x100 at stride 1) takes the per-plane
         // kernel.
@@ -394,9 +385,7 @@ TEST_CASE("a depthwise Conv2D names its kernel and matches the reference", "[lay
     grouped_conv2d_forward_ref(layer.geometry(), 12, 2, x.data(), layer.weight().data(), layer.bias().data(),
                                want.data());
     CHECK(relative_difference(std::vector<float>(y.begin(), y.end()), want) < 1e-5);
-    const std::string expected = each_isa == Isa::portable ? "forward rows"
-                                 : each_isa == Isa::avx2   ? "forward depthwise3x3_lanes"
-                                                           : "forward depthwise3x3_stride2";
+    const std::string expected = each_isa == Isa::portable ? "forward rows" : "forward depthwise3x3_stride2";
     CHECK(layer.kernel_plan().find(expected) != std::string::npos);
     CHECK(layer.kernel_plan().find("(12 groups)") != std::string::npos);
 }

@@ -2,10 +2,10 @@
 // the style of conv2d_plan.hpp: for each direction, named variants with `applies`, `pays` and `run`; a call runs the
 // first that applies and pays (by the measurements cited below). The last, "rows"
 // (grouped_conv2d.hpp's portable row loops), applies everywhere. The SIMD passes hold "depthwise3x3_flat",
-// "depthwise3x3_lanes" and "depthwise3x3" for float, the AVX-512 pass "depthwise3x3_stride2" as well.
+// "depthwise3x3_stride2", "depthwise3x3_lanes" and "depthwise3x3" for float.
 //
-//   forward, backward-data, backward-weights   depthwise3x3_flat, depthwise3x3_stride2 (AVX-512),
-//                                              depthwise3x3_lanes, depthwise3x3, rows
+//   forward, backward-data, backward-weights   depthwise3x3_flat, depthwise3x3_stride2, depthwise3x3_lanes,
+//                                              depthwise3x3, rows
 //
 // grouped_conv2d_run forces a variant by name (tests, benchmarks); grouped_conv2d_plan names the ones a shape runs.
 // No variant takes a workspace or allocates; every variant's result is the same on any thread count.
@@ -118,20 +118,22 @@ inline void grouped_backward_weights_flat(const ConvGeometry& g, int, const Conv
 }
 #endif
 
-#if DEEPCNN_ISA_AVX512
+#if DEEPCNN_ISA_AVX2
 // Depthwise 3x3 at stride 2 from the NCHW planes by shuffles (depthwise_stride2.hpp), against the better of
 // depthwise3x3_lanes and depthwise3x3 on bench_conv2d's stride-2 depthwise layers (1 thread, batch 64 / batch 1,
-// best of 3 rounds; AMD EPYC Zen 4, family 25 model 17):
-//   forward           64 channels 24x24 2.46x / 2.02x, 128 channels 12x12 1.80x / 1.46x: it runs wherever it applies
-//   backward-data     24x24 2.03x / 1.78x, 12x12 1.77x / 1.63x: so
-//   backward-weights  24x24 2.15x / 1.51x, 12x12 (two output rows a vector) 1.36x / 0.75x, where the lanes variant
-//                     needs no lane totals at the end: it runs but for one image of output rows narrow enough to
-//                     pair.
+// best of 3 rounds; AMD EPYC Zen 4, family 25 model 17; AVX2: the same CPU with DEEPCNN_ISA=avx2):
+//   forward           64 channels 24x24 AVX-512 2.46x / 2.02x, AVX2 1.14x / 1.33x; 128 channels 12x12 AVX-512
+//                     1.80x / 1.46x, AVX2 1.32x / 1.26x: it runs wherever it applies
+//   backward-data     24x24 AVX-512 2.03x / 1.78x, AVX2 1.93x / 1.66x; 12x12 1.77x / 1.63x, 1.41x / 1.37x: so
+//   backward-weights  24x24 AVX-512 2.15x / 1.51x, AVX2 0.98x / 1.09x; 12x12 AVX-512 1.36x / 0.75x, AVX2 1.18x /
+//                     0.86x: with one image on rows of at most depthwise_stride2_narrow_row outputs the lanes variant
+//                     keeps it (its lanes are channels: it needs no lane totals at the end).
+constexpr int depthwise_stride2_narrow_row = 7;
 inline bool depthwise_stride2_pays(const ConvGeometry& g, int groups, int) {
     return depthwise_stride2_applies(g, groups);
 }
 inline bool depthwise_stride2_backward_weights_pays(const ConvGeometry& g, int groups, int N) {
-    return depthwise_stride2_applies(g, groups) && (N > 1 || !Stride2Outputs::pairs(g));
+    return depthwise_stride2_applies(g, groups) && (N > 1 || g.OW > depthwise_stride2_narrow_row);
 }
 inline void grouped_forward_stride2(const ConvGeometry& g, int, const ConvArgs<float>& a) {
     depthwise_stride2_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.pool);
@@ -159,14 +161,12 @@ std::vector<GroupedConvVariant<Scalar>> grouped_conv2d_variants(ConvDirection d)
                         d == ConvDirection::forward         ? grouped_forward_flat
                         : d == ConvDirection::backward_data ? grouped_backward_data_flat
                                                             : grouped_backward_weights_flat});
-#if DEEPCNN_ISA_AVX512
         list.push_back({"depthwise3x3_stride2", depthwise_stride2_applies,
                         d == ConvDirection::backward_weights ? depthwise_stride2_backward_weights_pays
                                                              : depthwise_stride2_pays,
                         d == ConvDirection::forward         ? grouped_forward_stride2
                         : d == ConvDirection::backward_data ? grouped_backward_data_stride2
                                                             : grouped_backward_weights_stride2});
-#endif
         list.push_back({"depthwise3x3_lanes", depthwise_lanes_applies,
                         d == ConvDirection::forward         ? depthwise_lanes_forward_pays
                         : d == ConvDirection::backward_data ? depthwise_lanes_backward_data_pays
