@@ -28,31 +28,25 @@ namespace deepcnn {
 namespace DEEPCNN_ISA_NS {
 namespace detail {
 
-// The vector operations the kernel takes, on 16 lanes (AVX-512: masks are bits) or 8 (AVX2: masks are vectors, and
-// stores of a vector's first lanes avoid the masked store, which AMD's Zen microcodes). `shuffle` is vshufps, within
-// each 128-bit block on both.
+// The vector operations the kernel takes beyond simd.hpp's Zmm and Ymm (zero, broadcast, fma, add), on 16 lanes
+// (AVX-512: masks are bits) or 8 (AVX2: masks are vectors, and stores of a vector's first lanes avoid the masked
+// store, which AMD's Zen microcodes). `shuffle` is vshufps, within each 128-bit block on both.
 #if DEEPCNN_ISA_AVX512
-struct Stride2Zmm {
-    using V = __m512;
-    using Mask = __mmask16;
+struct Stride2Zmm : Zmm {
     using Index = __m512i;
-    static constexpr int lanes = 16;
     // lanes [lo, hi)
     static Mask between(int lo, int hi) {
         lo = std::max(lo, 0), hi = std::min(hi, 16);
         return hi <= lo ? 0 : static_cast<Mask>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
     }
     static Mask from_bits(unsigned bits) { return static_cast<Mask>(bits); }
-    static V zero() { return _mm512_setzero_ps(); }
-    static V set1(float f) { return _mm512_set1_ps(f); }
-    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-    static V add(V a, V b) { return _mm512_add_ps(a, b); }
-    static V load(Mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
-    // v with the lanes under m loaded from p
+    // the lanes under m loaded from p, the others zero (load_masked) or v's (load_into)
+    static V load_masked(Mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
     static V load_into(V v, Mask m, const float* p) { return _mm512_mask_loadu_ps(v, m, p); }
-    static void store(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
-    static void store_first(float* p, int n, V v) { _mm512_mask_storeu_ps(p, between(0, n), v); }
+    static void store_masked(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+    // the first n lanes
+    static void store_lanes(float* p, int n, V v) { _mm512_mask_storeu_ps(p, between(0, n), v); }
     static Index index(const int* p) { return _mm512_load_si512(p); }
     static V permute(Index i, V v) { return _mm512_permutexvar_ps(i, v); }
     static V permute(Mask m, Index i, V v) { return _mm512_maskz_permutexvar_ps(m, i, v); }
@@ -66,13 +60,10 @@ struct Stride2Zmm {
                                 _mm512_set1_epi32(up));
     }
 };
-using Stride2Vec = Stride2Zmm;
+using S2 = Stride2Zmm;
 #else
-struct Stride2Ymm {
-    using V = __m256;
-    using Mask = __m256i;
+struct Stride2Ymm : Ymm {
     using Index = __m256i;
-    static constexpr int lanes = 8;
     static __m256i iota() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
     static Mask between(int lo, int hi) {
         return _mm256_and_si256(_mm256_cmpgt_epi32(iota(), _mm256_set1_epi32(lo - 1)),
@@ -82,17 +73,13 @@ struct Stride2Ymm {
         const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
         return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), bit), bit);
     }
-    static V zero() { return _mm256_setzero_ps(); }
-    static V set1(float f) { return _mm256_set1_ps(f); }
-    static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
     static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
-    static V add(V a, V b) { return _mm256_add_ps(a, b); }
-    static V load(Mask m, const float* p) { return _mm256_maskload_ps(p, m); }
+    static V load_masked(Mask m, const float* p) { return _mm256_maskload_ps(p, m); }
     static V load_into(V v, Mask m, const float* p) {
         return _mm256_blendv_ps(v, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
     }
-    static void store(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
-    static void store_first(float* p, int n, V v) { store_first_lanes(p, v, n); }
+    static void store_masked(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
+    static void store_lanes(float* p, int n, V v) { store_first_lanes(p, v, n); }
     static Index index(const int* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
     static V permute(Index i, V v) { return _mm256_permutevar8x32_ps(v, i); }
     static V permute(Mask m, Index i, V v) {
@@ -108,9 +95,8 @@ struct Stride2Ymm {
     }
     static Index iota_minus(int up) { return _mm256_sub_epi32(iota(), _mm256_set1_epi32(up)); }
 };
-using Stride2Vec = Stride2Ymm;
+using S2 = Stride2Ymm;
 #endif
-using S2 = Stride2Vec;
 
 // Columns [c, c + L) of row r of a rows x cols plane under `lanes` (those of columns in [0, cols):
 // S2::between(-c, cols - c)); zero outside the plane (c may be negative).
@@ -118,10 +104,10 @@ using S2 = Stride2Vec;
                                                  S2::Mask lanes) {
     if (r < 0 || r >= rows) return S2::zero();
     const long offset = static_cast<long>(r) * cols + c;
-    if (offset >= 0) return S2::load(lanes, plane + offset);
+    if (offset >= 0) return S2::load_masked(lanes, plane + offset);
     // before the plane's first pixel: loaded from that pixel, then moved up -offset lanes
     const int up = static_cast<int>(-offset);
-    return S2::permute(lanes, S2::iota_minus(up), S2::load(S2::down(lanes, up), plane));
+    return S2::permute(lanes, S2::iota_minus(up), S2::load_masked(S2::down(lanes, up), plane));
 }
 
 // The two taps of one source row for a vector of outputs, from loads a and b: kw = 0 (the even columns) and kw = 1
@@ -205,7 +191,7 @@ inline bool depthwise_stride2_applies(const ConvGeometry& g, int groups) {
 
 // Channel c's nine weights, each in every lane.
 inline void stride2_weights(const float* weight, long c, S2::V (&w)[9]) {
-    for (int t = 0; t < 9; ++t) w[t] = S2::set1(weight[c * 9 + t]);
+    for (int t = 0; t < 9; ++t) w[t] = S2::broadcast(weight + c * 9 + t);
 }
 
 // A chunk's taps of source row r (zero outside the plane), and the paired vectors' of rows r and r2. Unchecked:
@@ -216,7 +202,7 @@ template <bool Checked = true>
     if constexpr (Checked) {
         return stride2_load(x, g.H, g.W, r, c, lanes);
     } else {
-        return S2::load(lanes, x + static_cast<long>(r) * g.W + c);
+        return S2::load_masked(lanes, x + static_cast<long>(r) * g.W + c);
     }
 }
 template <bool Checked = true>
@@ -308,10 +294,10 @@ inline void stride2_forward_plane(const ConvGeometry& g, const Stride2Outputs& o
         const S2::V next = S2::fma(w[8], t2.even, S2::fma(w[5], t1.even, S2::mul(w[2], t0.even)));
         const S2::V sum = S2::add(S2::permute(to_natural, near), S2::permute(to_natural_next, next));
         if (o.paired) {
-            S2::store_first(y + static_cast<long>(row) * g.OW, g.OW, sum);
-            if (row + o.half < g.OH) S2::store(y + o.second_offset(g, row), second, sum);
+            S2::store_lanes(y + static_cast<long>(row) * g.OW, g.OW, sum);
+            if (row + o.half < g.OH) S2::store_masked(y + o.second_offset(g, row), second, sum);
         } else {
-            S2::store_first(y + static_cast<long>(row) * g.OW + k.ow0, k.n, sum);
+            S2::store_lanes(y + static_cast<long>(row) * g.OW + k.ow0, k.n, sum);
         }
     });
 }
@@ -329,10 +315,10 @@ inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, 
                               const Stride2Outputs::Chunk& k) __attribute__((always_inline)) {
         S2::V d;
         if (o.paired) {
-            d = S2::load(first, dy + static_cast<long>(row) * g.OW);
+            d = S2::load_masked(first, dy + static_cast<long>(row) * g.OW);
             if (row + o.half < g.OH) d = S2::load_into(d, second, dy + o.second_offset(g, row));
         } else {
-            d = S2::load(S2::between(0, k.n), dy + static_cast<long>(row) * g.OW + k.ow0);
+            d = S2::load_masked(S2::between(0, k.n), dy + static_cast<long>(row) * g.OW + k.ow0);
         }
         // dy in the taps' shuffled order, and one output back for kw = 2
         const S2::V shuffled = S2::permute(from_lanes, from_natural, d);
@@ -377,7 +363,7 @@ inline void stride2_backward_data_plane(const ConvGeometry& g, const Stride2Grad
     const S2::Index near = s.near, far = s.far;
     const S2::Mask even = s.even;
     const auto store = [&](int h, int w0, int n, S2::V v) {
-        if (h >= 0 && h < g.H) S2::store_first(dx + static_cast<long>(h) * g.W + w0, n, v);
+        if (h >= 0 && h < g.H) S2::store_lanes(dx + static_cast<long>(h) * g.W + w0, n, v);
     };
     for (int w0 = 0; w0 < g.W; w0 += S2::lanes) {
         const int d0 = w0 / 2 - 1, n = std::min(S2::lanes, g.W - w0);
@@ -402,7 +388,7 @@ inline void depthwise_stride2_forward(const ConvGeometry& g, int N, const float*
     const Stride2Outputs o(g);
     parallel_for(pool, static_cast<long>(N) * g.C, depthwise_planes_per_task(out_plane), 1, [&](long p0, long p1) {
         for (long p = p0, c = p0 % g.C; p < p1; ++p, c = c + 1 == g.C ? 0 : c + 1) {
-            const S2::V b = S2::set1(bias ? bias[c] : 0.0f);
+            const S2::V b = bias ? S2::broadcast(bias + c) : S2::zero();
             stride2_forward_plane(g, o, x + p * in_plane, weight, c, b, y + p * out_plane);
         }
     });
