@@ -41,7 +41,7 @@ using namespace deepcnn;
 using Clock = std::chrono::steady_clock;
 
 const char* const usage_text =
-    "usage: fer_train [--data PATH] [--classes LIST|K|all] [--net fer|large|seed|resnet] [--tutorial]\n"
+    "usage: fer_train [--data PATH] [--classes LIST|K|all] [--net fer|large|seed|resnet|resnet-wide] [--tutorial]\n"
     "                 [--epochs N] [--batch N] [--lr X] [--optimizer adam|adamw|sgd] [--schedule cosine|plateau|none]\n"
     "                 [--augment on|off] [--erase P] [--label-smoothing E] [--tta on|off] [--average DECAY|off]\n"
     "                 [--seed N] [--threads N] [--max-rows N] [--out DIR] [--resume FILE | --overwrite]\n"
@@ -102,7 +102,7 @@ Options parse_options(int argc, char** argv) {
     if (o.tutorial && !net_given) o.net = "seed";
     if (!fer::is_net(o.net)) throw fer::usage_error("--net: expected " + fer::net_names() + ", got '" + o.net + "'");
     // Every net but "seed" shares one recipe (AdamW, cosine schedule); "large" trains about twice as long; "large"
-    // and "resnet" select and test a moving average of the weights (docs/results.md).
+    // and the residual nets select and test a moving average of the weights (docs/results.md).
     const bool staged_recipe = o.net != "seed" && !o.tutorial;
     if (o.optimizer.empty()) o.optimizer = staged_recipe ? "adamw" : "adam";
     if (o.optimizer != "adam" && o.optimizer != "adamw" && o.optimizer != "sgd") {
@@ -133,7 +133,8 @@ Options parse_options(int argc, char** argv) {
     if (o.batch == 0) o.batch = o.tutorial ? 32 : 64;
     if (o.lr == 0.0) o.lr = o.optimizer == "sgd" ? 0.05 : (staged_recipe ? 2e-3 : 1e-3);
     if (!tta_given) o.tta = !o.tutorial;
-    if (o.average < 0.0) o.average = (o.net == "large" || o.net == "resnet") && !o.tutorial ? 0.999 : 0.0;
+    const bool averaged_net = o.net == "large" || o.net == "resnet" || o.net == "resnet-wide";
+    if (o.average < 0.0) o.average = averaged_net && !o.tutorial ? 0.999 : 0.0;
     return o;
 }
 
