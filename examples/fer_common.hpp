@@ -7,6 +7,7 @@
 #include <deepcnn/deepcnn.hpp>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -28,14 +29,28 @@ struct usage_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The largest test-time shift a FER model or a command line may name: a tenth of a 48x48 face, the largest shift
+// training's augmentation makes.
+constexpr int max_tta_shift = 5;
+
 // What a FER model file says about its inputs and outputs.
 struct ModelInfo {
     std::vector<std::string> classes;  // label order
     std::vector<int> emotions;         // FER2013 emotion code of each class
     deepcnn::Normalization normalization;
     bool flip_averaging = true;
+    int tta_shift = 0;  // test-time shifted views, in pixels (0: none; files before it have none)
     std::string net;
+
+    deepcnn::TestTimeAugmentation tta() const { return {flip_averaging, tta_shift}; }
 };
+
+// "flip-averaged", "flip-averaged, shifts of 2 pixels (10 views)", "one view": test-time views in words.
+inline std::string describe_views(const deepcnn::TestTimeAugmentation& tta) {
+    if (tta.shift == 0) return tta.flip ? "flip-averaged" : "one view";
+    return std::string(tta.flip ? "flip-averaged, " : "") + "shifts of " + std::to_string(tta.shift) +
+           (tta.shift == 1 ? " pixel (" : " pixels (") + std::to_string(tta.views()) + " views)";
+}
 
 inline std::vector<std::string> split_text(const std::string& text, char separator) {
     std::vector<std::string> parts;
@@ -60,6 +75,7 @@ inline void store_model_info(const ModelInfo& info, deepcnn::ModelMetadata& meta
     meta.numbers["norm.mean"] = info.normalization.mean;
     meta.numbers["norm.std"] = info.normalization.stddev;
     meta.numbers["tta.flip"] = info.flip_averaging ? 1.0 : 0.0;
+    if (info.tta_shift > 0) meta.numbers["tta.shift"] = info.tta_shift;  // absent: none, as in files before it
 }
 
 // Reads the FER fields of a model file's metadata; throws serialization_error naming `source` if one is
@@ -89,6 +105,14 @@ inline ModelInfo read_model_info(const deepcnn::ModelMetadata& meta, int outputs
     info.normalization.mean = number("norm.mean");
     info.normalization.stddev = number("norm.std");
     info.flip_averaging = number("tta.flip") != 0.0;
+    const auto shift = meta.numbers.find("tta.shift");
+    if (shift != meta.numbers.end()) {
+        if (!(shift->second >= 0.0 && shift->second <= max_tta_shift) || shift->second != std::floor(shift->second)) {
+            throw deepcnn::serialization_error(source + ": bad 'tta.shift' " + std::to_string(shift->second) +
+                                               " (expected whole pixels, 0 to " + std::to_string(max_tta_shift) + ")");
+        }
+        info.tta_shift = static_cast<int>(shift->second);
+    }
     if ((outputs >= 0 && static_cast<int>(info.classes.size()) != outputs) || info.emotions.size() != info.classes.size()) {
         throw deepcnn::serialization_error(source + ": " + std::to_string(info.classes.size()) +
                                            " class names for a model with " + std::to_string(outputs) + " outputs");
@@ -207,6 +231,18 @@ inline double parse_average(const std::string& arg, const std::string& v) {
         throw usage_error(arg + ": expected off or a decay between 0 and 1 (such as 0.999), got '" + v + "'");
     }
     return decay;
+}
+
+// --tta-shift: "auto" (-1) or whole pixels from 0 to max_tta_shift.
+inline int parse_tta_shift(const std::string& arg, const std::string& v) {
+    if (v == "auto") return -1;
+    char* end = nullptr;
+    const long pixels = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || pixels < 0 || pixels > max_tta_shift) {
+        throw usage_error(arg + ": expected auto or whole pixels from 0 to " + std::to_string(max_tta_shift) + ", got '" +
+                          v + "'");
+    }
+    return static_cast<int>(pixels);
 }
 
 // A fraction: a number in [0, 1) or, with one_included, [0, 1].

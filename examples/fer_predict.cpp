@@ -22,13 +22,17 @@ namespace {
 using namespace deepcnn;
 
 const char* const usage_text =
-    "usage: fer_predict --model FILE [--json] [--tta on|off] IMAGE...\n"
+    "usage: fer_predict --model FILE [--json] [--tta on|off] [--tta-shift N] IMAGE...\n"
     "       fer_predict --model FILE --csv PATH [--usage PrivateTest|PublicTest|Training|all] [--skip-bad-rows]\n"
+    "                   [--tta on|off] [--tta-shift N]\n"
     "       fer_predict --model FILE --info\n"
     "Prints each image's predicted emotion and every class probability (--json: the same as JSON), or a CSV\n"
     "split's accuracy and confusion matrix. Images may be any size and colour; they are converted to grey and\n"
     "resampled to 48x48. --info prints the model's summary, classes, normalisation and a CRC-32 of its\n"
     "weights. An image that cannot be read is reported and the others are still classified.\n"
+    "--tta on averages each face's probabilities with its mirror image's, --tta-shift N (0 to 5) with copies\n"
+    "moved N pixels each way too (5 or 10 views); both default to what the model file says fer_train chose.\n"
+    "--tta off predicts each face alone (one view; only the shifts too if --tta-shift is given).\n"
     "Exit codes: 0 success, 1 data or file error (any image, or standard output), 2 bad command line.\n";
 
 struct Options {
@@ -38,7 +42,8 @@ struct Options {
     bool json = false;
     bool skip_bad_rows = false;
     bool info = false;
-    int tta = -1;  // -1: as the model file says
+    int tta = -1;        // -1: as the model file says
+    int tta_shift = -1;  // -1: as the model file says
     std::vector<std::string> images;
 };
 
@@ -52,6 +57,7 @@ Options parse_options(int argc, char** argv) {
         else if (a.is("--skip-bad-rows")) o.skip_bad_rows = true;
         else if (a.is("--info")) o.info = true;
         else if (a.is("--tta")) o.tta = a.on_off() ? 1 : 0;
+        else if (a.is("--tta-shift")) o.tta_shift = static_cast<int>(fer::parse_integer(a.arg(), a.value(), 0, fer::max_tta_shift));
         else if (a.is("--help") || a.is("-h")) { std::cout << usage_text; std::exit(fer::exit_ok); }
         else if (!a.arg().empty() && a.arg()[0] == '-') throw fer::usage_error("unknown option '" + a.arg() + "'");
         else o.images.push_back(a.arg());
@@ -67,6 +73,16 @@ Options parse_options(int argc, char** argv) {
         throw fer::usage_error("--usage: expected PrivateTest, PublicTest, Training or all, got '" + o.usage + "'");
     }
     return o;
+}
+
+// The test-time views: the model file's choice unless the command line overrides it (--tta off: one view, or
+// only the shifts --tta-shift names).
+TestTimeAugmentation views(const fer::ModelInfo& info, const Options& o) {
+    TestTimeAugmentation tta = info.tta();
+    if (o.tta == 0) tta = {false, 0};
+    if (o.tta == 1) tta.flip = true;
+    if (o.tta_shift >= 0) tta.shift = o.tta_shift;
+    return tta;
 }
 
 // Classifies every image that loads; one that does not is reported on stderr (and makes the exit code 1) without
@@ -91,8 +107,7 @@ int classify_images(Model& model, const fer::ModelInfo& info, Options o) {
     Tensor<float> images(Shape(static_cast<int>(o.images.size()), 1, 48, 48));
     for (std::size_t i = 0; i < faces.size(); ++i) std::copy(faces[i].begin(), faces[i].end(), images.sample(static_cast<int>(i)));
     normalize(images, info.normalization);
-    const bool flip = o.tta < 0 ? info.flip_averaging : o.tta == 1;
-    const Tensor<float> probabilities = predict_probabilities(model, images, flip);
+    const Tensor<float> probabilities = predict_probabilities(model, images, views(info, o));
     const std::vector<int> predicted = argmax_rows(probabilities);
     const std::size_t K = info.classes.size();
     if (o.json) {
@@ -128,7 +143,7 @@ int print_info(Model& model, const fer::ModelInfo& info, const ModelMetadata& me
     std::cout << "net: " << info.net << "\nclasses:";
     for (const auto& name : info.classes) std::cout << " " << name;
     std::cout << "\nnormalisation: mean " << info.normalization.mean << ", std " << info.normalization.stddev
-              << "\nflip averaging: " << (info.flip_averaging ? "on" : "off") << "\n";
+              << "\ntest-time views: " << fer::describe_views(info.tta()) << "\n";
     auto epoch = meta.integers.find("epoch");
     if (epoch != meta.integers.end()) std::cout << "epochs trained: " << epoch->second << "\n";
     std::uint32_t crc = 0;
@@ -164,10 +179,10 @@ int evaluate_csv(Model& model, const fer::ModelInfo& info, const Options& o) {
     if (rows.empty()) throw data_error(o.csv + ": no " + o.usage + " rows of the model's classes");
     LabeledImages<float> split = make_labeled_images<float>(data, selection, rows);
     normalize(split.images, info.normalization);
-    const bool flip = o.tta < 0 ? info.flip_averaging : o.tta == 1;
-    const std::vector<int> predicted = argmax_rows(predict_probabilities(model, split.images, flip));
+    const TestTimeAugmentation tta = views(info, o);
+    const std::vector<int> predicted = argmax_rows(predict_probabilities(model, split.images, tta));
     const ConfusionMatrix cm = confusion_matrix(split.labels, predicted, static_cast<int>(info.classes.size()));
-    std::cout << printable(o.csv) << " (" << o.usage << ", " << rows.size() << " rows" << (flip ? ", flip-averaged" : "") << ")";
+    std::cout << printable(o.csv) << " (" << o.usage << ", " << rows.size() << " rows, " << fer::describe_views(tta) << ")";
     if (data.skipped_rows) std::cout << ", " << data.skipped_rows << " malformed rows skipped";
     std::cout << "\n" << format_evaluation(cm, info.classes);
     return fer::exit_ok;

@@ -43,8 +43,9 @@ using Clock = std::chrono::steady_clock;
 const char* const usage_text =
     "usage: fer_train [--data PATH] [--classes LIST|K|all] [--net fer|large|seed|resnet|resnet-wide] [--tutorial]\n"
     "                 [--epochs N] [--batch N] [--lr X] [--optimizer adam|adamw|sgd] [--schedule cosine|plateau|none]\n"
-    "                 [--augment on|off] [--erase P] [--label-smoothing E] [--tta on|off] [--average DECAY|off]\n"
-    "                 [--seed N] [--threads N] [--max-rows N] [--out DIR] [--resume FILE | --overwrite]\n"
+    "                 [--augment on|off] [--erase P] [--label-smoothing E] [--tta on|off] [--tta-shift auto|N]\n"
+    "                 [--average DECAY|off] [--seed N] [--threads N] [--max-rows N] [--out DIR]\n"
+    "                 [--resume FILE | --overwrite]\n"
     "                 [--skip-bad-rows] [--profile] [--sync-bn]\n"
     "Trains on the FER2013 CSV (.csv or .csv.gz; default: the sample shipped in examples/data/) and writes\n"
     "model.dcnn, model.onnx, checkpoint.dcnn, history.csv, report.json, curves.svg, confusion.svg,\n"
@@ -53,7 +54,10 @@ const char* const usage_text =
     "refused unless --resume continues it or --overwrite replaces it (its result files are removed first).\n"
     "--threads: at most 4x the CPUs this process may use; a run whose estimated memory exceeds what is available\n"
     "is refused. --erase P: one random rectangle of each training image erased with probability P (default 0).\n"
-    "--label-smoothing E: training targets (1 - E) one-hot + E / classes (default 0). --profile ends with each\n"
+    "--label-smoothing E: training targets (1 - E) one-hot + E / classes (default 0). --tta: validation and test\n"
+    "average each face with its mirror image (default on). --tta-shift: the test and model.dcnn also average\n"
+    "copies moved N pixels each way (0 to 5); auto (the default with --tta on) picks none, 2 or 3 on validation\n"
+    "after training. --profile ends with each\n"
     "layer's share of the training steps' time. Under mpirun, --batch is the global batch and --sync-bn\n"
     "normalises BatchNorm with its statistics (docs/distributed.md). Exit codes:\n"
     "0 success, 1 data or file error, 2 bad command line, 130 SIGINT, 143 SIGTERM or SIGHUP (a checkpoint is\n"
@@ -63,6 +67,7 @@ struct Options {
     fer::DataRequest data;
     std::string net = "fer", optimizer, schedule, out = "fer_out", resume;
     bool tutorial = false, augment = true, tta = true, profile = false, overwrite = false, sync_bn = false;
+    int tta_shift = -1;  // test-time shifts in pixels; -1: chosen on validation after training (auto)
     int epochs = 0, batch = 0, threads = 0;  // 0: the recipe's default
     double lr = 0.0, average = -1.0;         // average: the weight average's decay; 0: off; -1: the recipe's
     double erase = 0.0, label_smoothing = 0.0;  // every recipe's: off
@@ -70,7 +75,7 @@ struct Options {
 
 Options parse_options(int argc, char** argv) {
     Options o;
-    bool net_given = false, tta_given = false, data_given = false;
+    bool net_given = false, tta_given = false, tta_shift_given = false, data_given = false;
     for (fer::Arguments a(argc, argv); a.next();) {
         const std::string& arg = a.arg();
         if (a.is("--data")) { o.data.path = a.value(); data_given = true; }
@@ -86,6 +91,7 @@ Options parse_options(int argc, char** argv) {
         else if (a.is("--erase")) o.erase = fer::parse_fraction(arg, a.value(), true);
         else if (a.is("--label-smoothing")) o.label_smoothing = fer::parse_fraction(arg, a.value(), false);
         else if (a.is("--tta")) { o.tta = a.on_off(); tta_given = true; }
+        else if (a.is("--tta-shift")) { o.tta_shift = fer::parse_tta_shift(arg, a.value()); tta_shift_given = true; }
         else if (a.is("--average")) o.average = fer::parse_average(arg, a.value());
         else if (a.is("--seed")) o.data.seed = static_cast<std::uint64_t>(fer::parse_integer(arg, a.value(), 0, 2147483647L));
         else if (a.is("--threads")) o.threads = static_cast<int>(fer::parse_integer(arg, a.value(), 1, 1024));
@@ -133,6 +139,7 @@ Options parse_options(int argc, char** argv) {
     if (o.batch == 0) o.batch = o.tutorial ? 32 : 64;
     if (o.lr == 0.0) o.lr = o.optimizer == "sgd" ? 0.05 : (staged_recipe ? 2e-3 : 1e-3);
     if (!tta_given) o.tta = !o.tutorial;
+    if (!tta_shift_given) o.tta_shift = o.tta ? -1 : 0;  // no shifts where the flip is off, unless asked
     const bool averaged_net = o.net == "large" || o.net == "resnet" || o.net == "resnet-wide";
     if (o.average < 0.0) o.average = averaged_net && !o.tutorial ? 0.999 : 0.0;
     return o;
@@ -154,7 +161,7 @@ void install_signal_handlers() {
 int stop_exit_code() { return stop_signal.load() == SIGINT ? 128 + SIGINT : 128 + SIGTERM; }
 
 template <class Model>
-int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, const Options& o, int argc, char** argv,
+int train(Model& model, fer::TrainingData& data, fer::ModelInfo info, const Options& o, int argc, char** argv,
           Clock::time_point run_start, fer::Distributed& distributed) {
     const bool writes = distributed.writes_files();  // rank 0, or the only process
     const std::string model_path = o.out + "/model.dcnn", checkpoint_path = o.out + "/checkpoint.dcnn";
@@ -198,7 +205,8 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     std::cout << "\n" << model.summary() << "Recipe: net " << o.net << ", " << o.epochs << " epochs, batch " << o.batch
               << ", " << optimizer->type() << " lr " << o.lr << ", schedule " << o.schedule << ", augmentation "
               << (o.augment ? "on" : "off") << ", erasing " << o.erase << ", label smoothing " << o.label_smoothing
-              << ", flip averaging " << (o.tta ? "on" : "off") << ", weight average ";
+              << ", flip averaging " << (o.tta ? "on" : "off") << ", test-time shifts "
+              << (o.tta_shift < 0 ? "auto" : std::to_string(o.tta_shift)) << ", weight average ";
     if (o.average > 0.0) std::cout << o.average;
     else std::cout << "off";
     std::cout << ", seed " << o.data.seed << ", threads " << model.threads();
@@ -251,9 +259,14 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
     if (!writes) return fer::exit_ok;
     ModelMetadata best_meta;
     Model best = load_model_as<Model>(model_path, &best_meta);
-    fer::save_fer_onnx(o.out + "/model.onnx", best, best_meta);  // docs/onnx.md
     best.set_cancel_flag(&stop_signal);
     if (o.threads > 0) best.set_threads(o.threads);
+    if (o.tta_shift < 0) {  // auto: chosen on validation; model.dcnn keeps the choice for fer_predict
+        info.tta_shift = fer::choose_tta_shift(best, data, info.flip_averaging);
+        fer::store_model_info(info, best_meta);
+        save_model(model_path, best, best_meta);
+    }
+    fer::save_fer_onnx(o.out + "/model.onnx", best, best_meta);  // docs/onnx.md
     RunReport report;
     report.command_line = command_line_of(argc, argv);
     report.seed = o.data.seed;
@@ -262,6 +275,7 @@ int train(Model& model, fer::TrainingData& data, const fer::ModelInfo& info, con
                        {"schedule", o.schedule}, {"batch", std::to_string(o.batch)},
                        {"augmentation", o.augment ? "on" : "off"}, {"erasing", std::to_string(o.erase)},
                        {"label_smoothing", std::to_string(o.label_smoothing)}, {"flip_averaging", o.tta ? "on" : "off"},
+                       {"tta_shift", (o.tta_shift < 0 ? "auto: " : "") + std::to_string(info.tta_shift)},
                        {"weight_average", o.average > 0.0 ? std::to_string(o.average) : "off"},
                        {"threads", std::to_string(best.threads())}};
     fer::test_and_report(best, data, info, trainer.state(), o.out, report, run_start);
@@ -289,6 +303,7 @@ int run(const Options& o, int argc, char** argv, fer::Distributed& distributed) 
     info.emotions = data.selection.emotions;
     info.net = o.net;
     info.flip_averaging = o.tta;
+    info.tta_shift = std::max(0, o.tta_shift);
     info.normalization = data.normalization;
     fer::AnyNet net = fer::make_net(o.net, data.selection.size(), o.data.seed);
     return std::visit([&](auto& model) { return train(model, data, info, o, argc, argv, run_start, distributed); }, net);

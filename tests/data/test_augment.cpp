@@ -1,9 +1,14 @@
 // tests/data/test_augment.cpp: augmentation is deterministic for a seed, the identity when every range is 0,
 // flips exactly, fills from the nearest edge, stays within the input's range, erases one rectangle of the asked
-// sizes where asked (and draws nothing more where not), and rejects bad options.
+// sizes where asked (and draws nothing more where not), and rejects bad options. Test-time augmentation: shifted
+// copies repeat the edge, and predictions average exactly the views asked for.
 #include <catch2/catch.hpp>
 
 #include <deepcnn/data/augment.hpp>
+#include <deepcnn/train/data_source.hpp>
+#include <deepcnn/train/evaluation.hpp>
+
+#include "test_nets.hpp"
 
 #include <algorithm>
 #include <vector>
@@ -217,4 +222,77 @@ TEST_CASE("augment_batch reuses the output allocation", "[data][augment]") {
     const float* storage = y.data();
     augment_batch(x, y, default_augmentation(), rng);
     CHECK(y.data() == storage);
+}
+
+TEST_CASE("shift_images moves every plane and repeats the nearest edge pixel", "[data][augment][tta]") {
+    const Tensor<float> x = test_batch(2, 2, 3, 4);
+    Tensor<float> out;
+    shift_images(x, 1, -2, out);  // one row down, two columns left
+    REQUIRE(out.shape() == x.shape());
+    for (int n = 0; n < 2; ++n)
+        for (int c = 0; c < 2; ++c)
+            for (int h = 0; h < 3; ++h)
+                for (int w = 0; w < 4; ++w) REQUIRE(out(n, c, h, w) == x(n, c, std::max(h - 1, 0), std::min(w + 2, 3)));
+    REQUIRE(out(1, 1, 0, 3) == x(1, 1, 0, 3));  // the corner: the top row repeated, the last column repeated
+    shift_images(x, 0, 0, out);
+    REQUIRE(same(out, x));
+    REQUIRE_THROWS_AS(shift_images(out, 1, 1, out), config_error);
+}
+
+TEST_CASE("test-time augmentation averages the image, its shifted copies and their mirrors", "[data][augment][tta]") {
+    Sequential<float> model = deepcnn_test::small_chain(7);
+    model.eval();
+    const Tensor<float> images = test_batch(5, 1, 8, 8);
+    // Every view built by hand, without shift_images or flip_horizontal.
+    auto view = [&](int dy, int dx, bool mirrored) {
+        Tensor<float> v(images.shape());
+        for (int n = 0; n < images.n(); ++n)
+            for (int h = 0; h < 8; ++h)
+                for (int w = 0; w < 8; ++w) {
+                    const int source_w = std::clamp(w - dx, 0, 7);
+                    v(n, 0, h, mirrored ? 7 - w : w) = images(n, 0, std::clamp(h - dy, 0, 7), source_w);
+                }
+        return model.predict(v);
+    };
+    SECTION("no shift: the same bits as the flip-only overload") {
+        for (const bool flip : {false, true}) {
+            const Tensor<float> a = predict_probabilities(model, images, TestTimeAugmentation{flip, 0});
+            REQUIRE(same(a, predict_probabilities(model, images, flip)));
+        }
+        REQUIRE(same(predict_probabilities(model, images, TestTimeAugmentation{}), model.predict(images)));
+    }
+    SECTION("shifts of 2 pixels, with and without the flip: the mean of 10 or 5 views") {
+        const int moves[5][2] = {{0, 0}, {2, 0}, {-2, 0}, {0, 2}, {0, -2}};
+        for (const bool flip : {false, true}) {
+            const TestTimeAugmentation tta{flip, 2};
+            REQUIRE(tta.views() == (flip ? 10 : 5));
+            Tensor<float> expected(model.predict(images).shape(), 0.0f);
+            for (const auto& move : moves)
+                for (const bool mirrored : {false, true}) {
+                    if (mirrored && !flip) continue;
+                    const Tensor<float> p = view(move[0], move[1], mirrored);
+                    for (std::size_t i = 0; i < p.size(); ++i) expected[i] += p[i] / float(tta.views());
+                }
+            const Tensor<float> got = predict_probabilities(model, images, tta, 2);
+            REQUIRE(got.shape() == expected.shape());
+            for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == Approx(expected[i]).margin(1e-6));
+            // The views differ, so the average is not any one of them.
+            const Tensor<float> plain = model.predict(images);
+            REQUIRE(!std::equal(got.begin(), got.end(), plain.begin()));
+        }
+    }
+    SECTION("evaluate_classifier scores the averaged probabilities") {
+        std::vector<int> labels = {0, 1, 2, 0, 1};
+        TensorSource<float> source(images, labels);
+        const TestTimeAugmentation tta{true, 3};
+        const ClassifierEvaluation<float> evaluated = evaluate_classifier(model, source, tta, 2);
+        const Tensor<float> p = predict_probabilities(model, images, tta, 2);
+        REQUIRE(same(evaluated.probabilities, p));
+        REQUIRE(evaluated.predicted == argmax_rows(p));
+    }
+    SECTION("a shift outside the image is refused") {
+        REQUIRE_THROWS_WITH(predict_probabilities(model, images, TestTimeAugmentation{true, 8}),
+                            Catch::Contains("expected a shift of 0 to 7 pixels for 8x8 images, got 8"));
+        REQUIRE_THROWS_AS(predict_probabilities(model, images, TestTimeAugmentation{false, -1}), config_error);
+    }
 }

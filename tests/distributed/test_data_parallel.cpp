@@ -142,9 +142,10 @@ TEST_CASE("DataParallel: validation split over one rank gives evaluate_classifie
     SingleProcessCommunicator comm;
     DataParallel<Sequential<float>> parallel(model, comm);
     TensorSource<float> source(images, labels);
-    for (const bool flip : {false, true}) {
-        const ClassifierEvaluation<float> own = evaluate_classifier(model, source, flip, 16);
-        const ClassifierEvaluation<float> split = parallel.evaluate_classifier(source, flip, 16);
+    for (const TestTimeAugmentation tta : {TestTimeAugmentation{false, 0}, TestTimeAugmentation{true, 0},
+                                           TestTimeAugmentation{true, 2}}) {
+        const ClassifierEvaluation<float> own = evaluate_classifier(model, source, tta, 16);
+        const ClassifierEvaluation<float> split = parallel.evaluate_classifier(source, tta, 16);
         REQUIRE(split.loss == own.loss);
         REQUIRE(split.accuracy == own.accuracy);
         REQUIRE(split.labels == own.labels);

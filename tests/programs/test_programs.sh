@@ -36,7 +36,8 @@ case $case_name in
 usage_errors)
   for args in "--epochs -1" "--epochs 0" "--batch 0" "--net resnet50" "--lr 0" "--lr -1" "--threads 0" \
               "--optimizer rmsprop" "--augment maybe" "--average 1" "--average 0" "--average x" "--bogus" "--epochs" \
-              "--erase 1.5" "--erase -0.1" "--erase x" "--label-smoothing 1" "--label-smoothing nan"; do
+              "--erase 1.5" "--erase -0.1" "--erase x" "--label-smoothing 1" "--label-smoothing nan" "--tta-shift 6" \
+              "--tta-shift -1" "--tta-shift two"; do
     # shellcheck disable=SC2086
     expect 2 "usage: fer_train" "$train" $args --out never_created
   done
@@ -45,6 +46,7 @@ usage_errors)
   expect 2 "usage: fer_predict" "$predict"
   expect 2 "--model FILE is required" "$predict" face.png
   expect 2 "either IMAGE files or --csv" "$predict" --model m.dcnn --csv x.csv face.png
+  expect 2 "--tta-shift: expected an integer in \[0, 5\], got '6'" "$predict" --model m.dcnn --tta-shift 6 face.png
   ;;
 data_errors)
   small_csv good.csv 40 10 10
@@ -70,6 +72,25 @@ data_errors)
 predict)
   small_csv good.csv 60 20 20
   expect 0 "epoch +1/1" "$train" --data good.csv --epochs 1 --out model
+  # Test-time shifts (the default --tta-shift auto): chosen on validation, kept in model.dcnn for fer_predict,
+  # which tests as fer_train did.
+  grep -Eq "Test-time shifts, chosen on validation \(20 images\): none [0-9.]+%, 2 pixels [0-9.]+%, 3 pixels [0-9.]+% -> (none|2 pixels|3 pixels)$" out.txt ||
+    fail "no choice of test-time shifts: $(grep -A1 'Test-time' out.txt)"
+  tested=$(grep '^test accuracy' out.txt)
+  expect 0 "test-time views: flip-averaged" "$predict" --model model/model.dcnn --info
+  expect 0 "test accuracy" "$predict" --model model/model.dcnn --csv good.csv
+  [[ $(grep '^test accuracy' out.txt) == "$tested" && -n $tested ]] || fail "fer_predict tests otherwise: $(grep '^test accuracy' out.txt) vs $tested"
+  expect 0 "Test \(PrivateTest, 20 images, flip-averaged, shifts of 3 pixels \(10 views\)\)" \
+    "$train" --data good.csv --epochs 1 --tta-shift 3 --out shift3
+  ! grep -q "chosen on validation" out.txt || fail "--tta-shift 3 still chose on validation"
+  tested=$(grep '^test accuracy' out.txt)
+  expect 0 "test-time views: flip-averaged, shifts of 3 pixels \(10 views\)" "$predict" --model shift3/model.dcnn --info
+  expect 0 "PrivateTest, 20 rows, flip-averaged, shifts of 3 pixels \(10 views\)" "$predict" --model shift3/model.dcnn --csv good.csv
+  [[ $(grep '^test accuracy' out.txt) == "$tested" && -n $tested ]] || fail "fer_predict tests otherwise with shifts of 3"
+  expect 0 "PrivateTest, 20 rows, one view" "$predict" --model shift3/model.dcnn --csv good.csv --tta off
+  expect 0 "PrivateTest, 20 rows, flip-averaged\)" "$predict" --model shift3/model.dcnn --csv good.csv --tta-shift 0
+  expect 0 "flip averaging off, test-time shifts 0," "$train" --data good.csv --epochs 1 --tta off --out one_view
+  grep -q "Test (PrivateTest, 20 images):" out.txt || fail "--tta off tested with views: $(grep 'Test (' out.txt)"
   mkdir faces && "$bin/make_face_images" good.csv faces 3 > /dev/null || fail "make_face_images failed"
   expect 0 "face_0_[a-z]+_colour.jpg: (happiness|sadness|neutral)  happiness 0\.[0-9]{3}" \
     "$predict" --model model/model.dcnn faces/*.png faces/*.jpg faces/*.bmp
@@ -96,7 +117,7 @@ seed_net)
   grep -q "Recipe: net seed, 1 epochs, batch 32, Adam lr 0.001, schedule plateau, augmentation on, erasing 0, label smoothing 0, flip averaging off" out.txt ||
     fail "the tutorial recipe is not the tutorial's: $(grep Recipe out.txt)"
   grep -q "Test (the tutorial's 10% validation split, 12 images)" out.txt || fail "tutorial test split not reported"
-  expect 0 "Test \(PrivateTest, 20 images, flip-averaged\)" "$train" --data small.csv --net seed --epochs 1 --out seed
+  expect 0 "Test \(PrivateTest, 20 images, flip-averaged[,)]" "$train" --data small.csv --net seed --epochs 1 --out seed
   expect 0 "dense_[0-9]+ \(Dense\) +\(128\) +1179776" "$predict" --model seed/model.dcnn --info
   # --profile: each layer's time per training step, the fused ReLUs left out, the optimizer, the shares.
   expect 0 "Training time by layer \(--profile\): mean ms per step over [0-9]+ steps" \
@@ -105,8 +126,8 @@ seed_net)
   grep -Eq "^  optimizer +0\.00 +[0-9]+\.[0-9]{2} " out.txt || fail "no optimizer line: $(tail -30 out.txt)"
   ! grep -q "^  relu_3 " out.txt || fail "the ReLU fused into batchnorm_2 is listed: $(tail -30 out.txt)"
   # The long recipe's net: the default recipe (AdamW, cosine) on the net twice as wide.
-  expect 0 "Test \(PrivateTest, 20 images, flip-averaged\)" "$train" --data small.csv --net large --epochs 1 --out large
-  grep -q "Recipe: net large, 1 epochs, batch 64, AdamW lr 0.002, schedule cosine, augmentation on, erasing 0, label smoothing 0, flip averaging on, weight average 0.999," out.txt ||
+  expect 0 "Test \(PrivateTest, 20 images, flip-averaged[,)]" "$train" --data small.csv --net large --epochs 1 --out large
+  grep -q "Recipe: net large, 1 epochs, batch 64, AdamW lr 0.002, schedule cosine, augmentation on, erasing 0, label smoothing 0, flip averaging on, test-time shifts auto, weight average 0.999," out.txt ||
     fail "the large net does not train with the long recipe: $(grep Recipe out.txt)"
   grep -Eq "Forward MFLOPs per image: 69[0-9]\." out.txt || fail "the large net is not the 692-MFLOP net: $(grep MFLOP out.txt)"
   grep -q '"weight_average": "0.999000"' large/report.json || fail "report.json lacks the weight average"

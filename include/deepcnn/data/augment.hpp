@@ -1,8 +1,8 @@
 // deepcnn/data/augment.hpp: seeded, deterministic image augmentation for training. Each image gets one
 // random affine warp (horizontal flip, rotation, shift, zoom, shear, like Keras' ImageDataGenerator) applied
 // with bilinear sampling and nearest-edge filling (Keras' fill_mode='nearest'), then optionally one erased rectangle
-// (random erasing); batches are written into a preallocated tensor. Also the plain horizontal flip used for test-time
-// flip averaging.
+// (random erasing); batches are written into a preallocated tensor. Also the plain horizontal flip and whole-pixel
+// shift that test-time augmentation's views are made of (train/evaluation.hpp).
 #pragma once
 
 #include <algorithm>
@@ -205,6 +205,24 @@ void flip_horizontal(const Tensor<Scalar>& in, Tensor<Scalar>& out) {
         const Scalar* src = in.data() + r * W;
         Scalar* dst = out.data() + r * W;
         for (int x = 0; x < W; ++x) dst[x] = src[W - 1 - x];
+    }
+}
+
+// out = in moved `dy` pixels down and `dx` pixels right (negative: up, left), every channel; the pixels uncovered
+// repeat the nearest edge pixel, as the training shifts' nearest-edge filling does.
+template <class Scalar>
+void shift_images(const Tensor<Scalar>& in, int dy, int dx, Tensor<Scalar>& out) {
+    if (&in == &out) throw config_error("shift_images: input and output must be different tensors");
+    out.resize(in.shape());
+    const int H = in.h(), W = in.w();
+    const std::size_t planes = static_cast<std::size_t>(in.n()) * in.c();
+    for (std::size_t p = 0; p < planes; ++p) {
+        const Scalar* src = in.data() + p * H * W;
+        Scalar* dst = out.data() + p * H * W;
+        for (int y = 0; y < H; ++y) {
+            const Scalar* src_row = src + static_cast<std::size_t>(std::clamp(y - dy, 0, H - 1)) * W;
+            for (int x = 0; x < W; ++x) dst[y * W + x] = src_row[std::clamp(x - dx, 0, W - 1)];
+        }
     }
 }
 

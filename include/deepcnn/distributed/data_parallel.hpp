@@ -148,12 +148,13 @@ public:
         return global;
     }
 
-    // Evaluates the model on `source` as evaluate_classifier(model, source, flip, batch) does, split over the ranks:
+    // Evaluates the model on `source` as evaluate_classifier(model, source, tta, batch) does, split over the ranks:
     // rank r of n predicts the evaluation batches [B r / n, B (r + 1) / n) of the B that one process would, then
     // the probabilities and labels are gathered (a sum in which every other rank adds zeros, so exact) and every
     // rank scores all samples in order: the same bits as one process. Throws `cancelled` on every rank if the
     // model's cancel flag stopped the prediction on any.
-    ClassifierEvaluation<Scalar> evaluate_classifier(DataSource<Scalar>& source, bool flip, int batch) {
+    ClassifierEvaluation<Scalar> evaluate_classifier(DataSource<Scalar>& source, const TestTimeAugmentation& tta,
+                                                     int batch) {
         ClassifierEvaluation<Scalar> result;
         const int N = source.size();
         if (N == 0) return result;
@@ -165,7 +166,7 @@ public:
         result.labels.assign(static_cast<std::size_t>(N), 0);
         bool stopped = false;
         try {
-            detail::predict_rows(model_, source, flip, batch, first_of(comm_.rank()), first_of(comm_.rank() + 1), result);
+            detail::predict_rows(model_, source, tta, batch, first_of(comm_.rank()), first_of(comm_.rank() + 1), result);
         } catch (const cancelled&) {
             stopped = true;
         }
@@ -177,6 +178,11 @@ public:
         for (std::size_t i = 0; i < labels_sum_.size(); ++i) result.labels[i] = static_cast<int>(labels_sum_[i]);
         detail::score_predictions(result);
         return result;
+    }
+
+    // The same, flip-averaged if `flip`.
+    ClassifierEvaluation<Scalar> evaluate_classifier(DataSource<Scalar>& source, bool flip, int batch) {
+        return evaluate_classifier(source, TestTimeAugmentation{flip, 0}, batch);
     }
 
     // True on every rank if `flag` is true on any (a stop request that one rank's signal handler saw).

@@ -1,5 +1,5 @@
-// deepcnn/train/evaluation.hpp: a classifier's probabilities, optionally averaged with those of the mirrored
-// images (test-time flip averaging), and its loss and accuracy on a labelled DataSource. Works on any model with
+// deepcnn/train/evaluation.hpp: a classifier's probabilities, optionally averaged over views of each image
+// (test-time augmentation: the mirror image, shifted copies), and its loss and accuracy on a labelled DataSource. Works on any model with
 // predict(images, batch) returning (N, K, 1, 1) probabilities. Data-parallel training splits an evaluation over
 // its ranks with the two steps in detail (distributed/data_parallel.hpp).
 #pragma once
@@ -33,6 +33,41 @@ Tensor<Scalar> predict_probabilities(Model& model, const Tensor<Scalar>& images,
     return probabilities;
 }
 
+// Test-time augmentation: the views of each image whose class probabilities are averaged. The image itself and, if
+// `shift` > 0, four copies moved `shift` pixels down, up, right and left (shift_images); each of these also mirrored
+// if `flip`. {false, 0} predicts the images alone.
+struct TestTimeAugmentation {
+    bool flip = false;
+    int shift = 0;
+
+    int views() const { return (shift > 0 ? 5 : 1) * (flip ? 2 : 1); }
+};
+
+// Class probabilities (N, K, 1, 1) of `images`, averaged over the views `tta` names. With shift 0 the same bits as
+// the flip-only overload above.
+template <class Model, class Scalar>
+Tensor<Scalar> predict_probabilities(Model& model, const Tensor<Scalar>& images, const TestTimeAugmentation& tta,
+                                     int batch = 256) {
+    if (tta.shift < 0 || (images.size() > 0 && tta.shift >= std::min(images.h(), images.w()))) {
+        throw config_error("test-time augmentation: expected a shift of 0 to " +
+                           std::to_string(std::max(0, std::min(images.h(), images.w()) - 1)) + " pixels for " +
+                           std::to_string(images.h()) + "x" + std::to_string(images.w()) + " images, got " +
+                           std::to_string(tta.shift));
+    }
+    Tensor<Scalar> probabilities = predict_probabilities(model, images, tta.flip, batch);
+    if (tta.shift == 0 || images.n() == 0) return probabilities;
+    const int s = tta.shift;
+    const int moves[4][2] = {{s, 0}, {-s, 0}, {0, s}, {0, -s}};
+    Tensor<Scalar> shifted;
+    for (const auto& move : moves) {
+        shift_images(images, move[0], move[1], shifted);
+        const Tensor<Scalar> view = predict_probabilities(model, shifted, tta.flip, batch);
+        for (std::size_t i = 0; i < probabilities.size(); ++i) probabilities[i] += view[i];
+    }
+    for (Scalar& p : probabilities) p *= Scalar(0.2);
+    return probabilities;
+}
+
 // The index of the largest probability of each row (the first one on ties).
 template <class Scalar>
 std::vector<int> argmax_rows(const Tensor<Scalar>& probabilities) {
@@ -60,8 +95,8 @@ namespace detail {
 // Predicts samples [first, end) of `source`, fetched in order in chunks of `batch` from `first`, into rows [first, end)
 // of result.probabilities and result.labels; sizes both for the source's N samples first if they are empty.
 template <class Model, class Scalar>
-void predict_rows(Model& model, DataSource<Scalar>& source, bool flip, int batch, int first, int end,
-                  ClassifierEvaluation<Scalar>& result) {
+void predict_rows(Model& model, DataSource<Scalar>& source, const TestTimeAugmentation& tta, int batch, int first,
+                  int end, ClassifierEvaluation<Scalar>& result) {
     const int N = source.size();
     std::vector<std::size_t> indices;
     Tensor<Scalar> chunk;
@@ -72,7 +107,7 @@ void predict_rows(Model& model, DataSource<Scalar>& source, bool flip, int batch
         indices.resize(static_cast<std::size_t>(count));
         std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(at));
         source.fetch(indices.data(), indices.size(), chunk, chunk_labels);
-        const Tensor<Scalar> probabilities = predict_probabilities(model, chunk, flip, batch);
+        const Tensor<Scalar> probabilities = predict_probabilities(model, chunk, tta, batch);
         if (result.probabilities.size() == 0) result.probabilities.resize(probabilities.shape().with_batch(N));
         std::copy(probabilities.begin(), probabilities.end(), result.probabilities.sample(at));
         std::copy(chunk_labels.begin(), chunk_labels.end(), result.labels.begin() + at);
@@ -103,15 +138,22 @@ void score_predictions(ClassifierEvaluation<Scalar>& result) {
 }  // namespace detail
 
 // Evaluates `model` on every sample of `source`, fetched in order in chunks of `batch` (predicted in eval mode,
-// flip-averaged if `flip`).
+// averaged over the views `tta` names).
 template <class Model, class Scalar>
-ClassifierEvaluation<Scalar> evaluate_classifier(Model& model, DataSource<Scalar>& source, bool flip, int batch = 256) {
+ClassifierEvaluation<Scalar> evaluate_classifier(Model& model, DataSource<Scalar>& source,
+                                                 const TestTimeAugmentation& tta, int batch = 256) {
     ClassifierEvaluation<Scalar> result;
     const int N = source.size();
     if (N == 0) return result;
-    detail::predict_rows(model, source, flip, batch, 0, N, result);
+    detail::predict_rows(model, source, tta, batch, 0, N, result);
     detail::score_predictions(result);
     return result;
+}
+
+// The same, flip-averaged if `flip`.
+template <class Model, class Scalar>
+ClassifierEvaluation<Scalar> evaluate_classifier(Model& model, DataSource<Scalar>& source, bool flip, int batch = 256) {
+    return evaluate_classifier(model, source, TestTimeAugmentation{flip, 0}, batch);
 }
 
 }  // namespace deepcnn
