@@ -1,8 +1,8 @@
 // examples/fer_nets.hpp: the FER networks fer_train can build, and its recipes' optimizers and schedules: "seed",
 // the tutorial's D-CNN; "fer", our default, chosen for accuracy per CPU-minute; "large", the same shape twice as
-// wide, for the long recipe; and "resnet", a residual Graph with global average pooling (docs/results.md has the
-// measurements). make_net builds any of them by name, as either kind of model (AnyNet): a new net is one more
-// line in nets().
+// wide, for the long recipe; "resnet", a residual Graph with global average pooling, and "resnet-wide", the same
+// 1.5x as wide (docs/results.md has the measurements). make_net builds any of them by name, as either kind of
+// model (AnyNet): a new net is one more line in nets().
 #pragma once
 
 #include <deepcnn/deepcnn.hpp>

@@ -1,8 +1,9 @@
 // examples/fer_train.cpp: trains a facial-emotion classifier on FER2013 with deepcnn::Trainer: reads the CSV, keeps
 // the largest classes (fer_data.hpp), trains the "fer" (default), "large" (the long recipe), "seed" (the
-// tutorial's) or "resnet" (a residual Graph) net (fer_nets.hpp) with checkpoints and resume, selects the model on PublicTest, reports PrivateTest
-// accuracy, per-class figures and the confusion matrix, and writes model.dcnn, checkpoint.dcnn, history.csv,
-// report.json and pictures into --out.
+// tutorial's), "resnet" or "resnet-wide" (residual Graphs) net (fer_nets.hpp) with checkpoints and resume, selects
+// the model on PublicTest, chooses the test-time shifts on PublicTest, reports PrivateTest accuracy, per-class
+// figures and the confusion matrix, and writes model.dcnn, checkpoint.dcnn, history.csv, report.json and pictures
+// into --out.
 #include "fer_common.hpp"
 #include "fer_data.hpp"
 #include "fer_distributed.hpp"
@@ -54,12 +55,12 @@ const char* const usage_text =
     "refused unless --resume continues it or --overwrite replaces it (its result files are removed first).\n"
     "--threads: at most 4x the CPUs this process may use; a run whose estimated memory exceeds what is available\n"
     "is refused. --erase P: one random rectangle of each training image erased with probability P (default 0).\n"
-    "--label-smoothing E: training targets (1 - E) one-hot + E / classes (default 0). --tta: validation and test\n"
-    "average each face with its mirror image (default on). --tta-shift: the test and model.dcnn also average\n"
-    "copies moved N pixels each way (0 to 5); auto (the default with --tta on) picks none, 2 or 3 on validation\n"
-    "after training. --profile ends with each\n"
-    "layer's share of the training steps' time. Under mpirun, --batch is the global batch and --sync-bn\n"
-    "normalises BatchNorm with its statistics (docs/distributed.md). Exit codes:\n"
+    "--label-smoothing E: training targets (1 - E) one-hot + E / classes (default 0). --tta: validation and\n"
+    "test average each face with its mirror image (default on). --tta-shift: the test and model.dcnn also\n"
+    "average copies moved N pixels each way (0 to 5); auto (the default with --tta on) picks none, 2 or 3 on\n"
+    "validation after training (none where validation is the test split). --profile ends with each layer's\n"
+    "share of the training steps' time. Under mpirun, --batch is the global batch and --sync-bn normalises\n"
+    "BatchNorm with its statistics (docs/distributed.md). Exit codes:\n"
     "0 success, 1 data or file error, 2 bad command line, 130 SIGINT, 143 SIGTERM or SIGHUP (a checkpoint is\n"
     "written when training had started). See README.md.\n";
 
@@ -261,7 +262,7 @@ int train(Model& model, fer::TrainingData& data, fer::ModelInfo info, const Opti
     Model best = load_model_as<Model>(model_path, &best_meta);
     best.set_cancel_flag(&stop_signal);
     if (o.threads > 0) best.set_threads(o.threads);
-    if (o.tta_shift < 0) {  // auto: chosen on validation; model.dcnn keeps the choice for fer_predict
+    if (o.tta_shift < 0 && !data.test_is_validation) {  // auto: chosen on validation, kept in model.dcnn
         info.tta_shift = fer::choose_tta_shift(best, data, info.flip_averaging);
         fer::store_model_info(info, best_meta);
         save_model(model_path, best, best_meta);

@@ -117,6 +117,10 @@ seed_net)
   grep -q "Recipe: net seed, 1 epochs, batch 32, Adam lr 0.001, schedule plateau, augmentation on, erasing 0, label smoothing 0, flip averaging off" out.txt ||
     fail "the tutorial recipe is not the tutorial's: $(grep Recipe out.txt)"
   grep -q "Test (the tutorial's 10% validation split, 12 images)" out.txt || fail "tutorial test split not reported"
+  # Where validation is the test split, --tta-shift auto chooses nothing (it would choose on the test).
+  expect 0 "Test \(the tutorial's 10% validation split, 12 images, flip-averaged\)" \
+    "$train" --data small.csv --net fer --tutorial --tta on --epochs 1 --out tutorial_tta
+  ! grep -q "chosen on validation" out.txt || fail "test-time shifts chosen on the tutorial's test split"
   expect 0 "Test \(PrivateTest, 20 images, flip-averaged[,)]" "$train" --data small.csv --net seed --epochs 1 --out seed
   expect 0 "dense_[0-9]+ \(Dense\) +\(128\) +1179776" "$predict" --model seed/model.dcnn --info
   # --profile: each layer's time per training step, the fused ReLUs left out, the optimizer, the shares.
