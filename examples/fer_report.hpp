@@ -35,26 +35,23 @@ inline const std::vector<int>& tta_shift_candidates() {
 template <class Model>
 int choose_tta_shift(Model& best, TrainingData& data, bool flip) {
     using namespace deepcnn;
-    const LabeledImages<float>& validation = data.splits.validation;
-    auto correct = [&](int shift) {
-        const std::vector<int> predicted =
-            argmax_rows(predict_probabilities(best, validation.images, TestTimeAugmentation{flip, shift}));
-        long count = 0;
-        for (std::size_t i = 0; i < predicted.size(); ++i) count += predicted[i] == validation.labels[i];
-        return count;
+    LabeledImages<float>& validation = data.splits.validation;
+    TensorSource<float> source(validation.images, validation.labels);
+    auto accuracy = [&](int shift) {
+        return evaluate_classifier(best, source, TestTimeAugmentation{flip, shift}).accuracy;
     };
-    auto percent = [&](long count) {
+    auto percent = [](double fraction) {
         char text[32];
-        std::snprintf(text, sizeof text, "%.2f%%", 100.0 * double(count) / validation.size());
+        std::snprintf(text, sizeof text, "%.2f%%", 100.0 * fraction);
         return std::string(text);
     };
     int chosen = 0;
-    long most = correct(0);
+    double most = accuracy(0);
     std::cout << "\nTest-time shifts, chosen on validation (" << validation.size() << " images): none " << percent(most);
     for (int shift : tta_shift_candidates()) {
-        const long count = correct(shift);
-        std::cout << ", " << shift << " pixels " << percent(count) << std::flush;
-        if (count > most) { most = count; chosen = shift; }
+        const double candidate = accuracy(shift);
+        std::cout << ", " << shift << " pixels " << percent(candidate) << std::flush;
+        if (candidate > most) { most = candidate; chosen = shift; }
     }
     std::cout << " -> " << (chosen ? std::to_string(chosen) + " pixels" : "none") << "\n";
     return chosen;

@@ -264,8 +264,10 @@ int train(Model& model, fer::TrainingData& data, fer::ModelInfo info, const Opti
     if (o.threads > 0) best.set_threads(o.threads);
     if (o.tta_shift < 0 && !data.test_is_validation) {  // auto: chosen on validation, kept in model.dcnn
         info.tta_shift = fer::choose_tta_shift(best, data, info.flip_averaging);
-        fer::store_model_info(info, best_meta);
-        save_model(model_path, best, best_meta);
+        if (info.tta_shift > 0) {  // with none, model.dcnn already says so
+            fer::store_model_info(info, best_meta);
+            save_model(model_path, best, best_meta);
+        }
     }
     fer::save_fer_onnx(o.out + "/model.onnx", best, best_meta);  // docs/onnx.md
     RunReport report;
