@@ -211,11 +211,42 @@ void depthwise_weight_sums(const float* buf, int buf_cols, const float* dy, int 
     for (int i = 0; i < 10; ++i) acc[i] = sum[i];
 }
 
-// The sum of a vector's lanes, folded to 8 and added pairwise (a fixed order).
-inline float depthwise_lane_total(DepthwiseVec::V v) {
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, DepthwiseVec::fold8(v));
-    return sum_lanes8(lanes);
+// Asks for a plane's cache lines before it is read. Backward-weights reads a pass's planes image by image, each
+// image's a batch row after the last: the hardware prefetcher finds the new stream only after its first misses.
+// Images ahead whose planes backward-weights asks for before it reads them.
+constexpr int depthwise_prefetch_images = 2;
+
+inline void depthwise_prefetch_plane(const float* p, long floats) {
+    const char* bytes = reinterpret_cast<const char*>(p);
+    for (long o = 0; o < floats * static_cast<long>(sizeof(float)); o += 64) _mm_prefetch(bytes + o, _MM_HINT_T0);
+}
+
+// The lane sums of v[0 .. n) into out[0 .. n), in a fixed order: each vector folded to 8 lanes (its upper half
+// added to its lower), then ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), eight vectors at a time through a
+// tree of horizontal adds.
+inline void depthwise_lane_totals(const DepthwiseVec::V* v, int n, float* out) {
+    for (int i = 0; i < n; i += 8) {
+        __m256 f[8];
+        for (int j = 0; j < 8; ++j) f[j] = i + j < n ? DepthwiseVec::fold8(v[i + j]) : _mm256_setzero_ps();
+        // a: lanes 0-3 of f[0..3] summed, then lanes 4-7; b: the same of f[4..7]
+        const __m256 a = _mm256_hadd_ps(_mm256_hadd_ps(f[0], f[1]), _mm256_hadd_ps(f[2], f[3]));
+        const __m256 b = _mm256_hadd_ps(_mm256_hadd_ps(f[4], f[5]), _mm256_hadd_ps(f[6], f[7]));
+        alignas(32) float sums[8];
+        _mm256_store_ps(sums, _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31)));
+        for (int j = 0; j < 8 && i + j < n; ++j) out[i + j] = sums[j];
+    }
+}
+
+// Backward-weights' nine tap sums and the bias sum of channel c, totalled into dweight and dbias (if given).
+inline void depthwise_store_weight_sums(const DepthwiseVec::V (&taps)[9], DepthwiseVec::V bias, long c,
+                                        float* dweight, float* dbias) {
+    DepthwiseVec::V v[10];
+    for (int t = 0; t < 9; ++t) v[t] = taps[t];
+    v[9] = bias;
+    float totals[10];
+    depthwise_lane_totals(v, 10, totals);
+    for (int t = 0; t < 9; ++t) dweight[9 * c + t] = totals[t];
+    if (dbias) dbias[c] = totals[9];
 }
 
 inline void depthwise3x3_backward_weights(const ConvGeometry& g, int N, const float* x, const float* dy,
@@ -238,8 +269,10 @@ inline void depthwise3x3_backward_weights(const ConvGeometry& g, int N, const fl
                     depthwise_weight_sums<2>(buf, b.cols, dy + p * out_plane, g.OH, g.OW, acc);
                 }
             }
-            for (int i = 0; i < 9; ++i) dweight[9 * c + i] = depthwise_lane_total(acc[i]);
-            if (dbias) dbias[c] = depthwise_lane_total(acc[9]);
+            float totals[10];
+            depthwise_lane_totals(acc, 10, totals);
+            for (int i = 0; i < 9; ++i) dweight[9 * c + i] = totals[i];
+            if (dbias) dbias[c] = totals[9];
         }
     });
 }

@@ -126,22 +126,154 @@ inline void flat_correlate(const float* src, const FlatTaps& t, const typename F
     }
 }
 
-// Backward-weights sums dw(r, c) = sum_q dy(q) x(q + row_offset[r] + c) as sum_q' dy(q' - c) x(q' + row_offset[r]):
-// per vector of q', the three column-shifted dy vectors serve all three rows of taps, and the three x vectors all
-// three columns: 6 loads for 9 FMAs, not 10. A term is valid where q' - c and q' share a row (the column mask of
-// shift -c at q', on the dy load); its other bounds are the zeros around both copies (q' - c outside dy, or x's
-// rows outside the plane). Terms q' = -1 (c = -1) and q' = P (c = 1) would cross a row's edge, so q' runs over
-// [0, P) only, and lanes past P read dy's zeros.
-[[gnu::always_inline]] inline void flat_weight_step(const float* x, const long (&row)[3], const float* dy,
-                                                    const long (&col)[3], const int (&unshift)[3],
-                                                    const typename FlatVec::Mask* m, typename FlatVec::V (&sum)[3][3],
-                                                    typename FlatVec::V& db, int unshifted) {
-    typename FlatVec::V d[3];
+#if DEEPCNN_ISA_AVX512
+// flat_correlate with whole, aligned vector loads (AVX-512, column shifts -1, 0 and 1: 'same' padding's one column
+// each side). An unaligned 16-float load of a tap crosses a cache line and costs two; here each row of taps slides a
+// window of aligned vectors along the plane, one new load per row and output vector, and each tap's 16 pixels come
+// out of two neighbouring vectors through a two-source lane permute (vpermt2ps) that also zeroes the lanes whose tap
+// leaves the row. A row whose offset is a whole number of vectors (Aligned: the output's own row, and every row
+// where W is a multiple of 16) reads its centre tap as it is and permutes the two others out of the vectors before
+// and after; any other row reads all three from the vectors around its offset. Transposed: the taps' column shifts
+// run 1, 0, -1 (backward-data) instead of -1, 0, 1, so the sums add in flat_correlate's order: the same bits.
+template <bool Aligned>
+struct FlatRowWindow;
+
+template <>
+struct FlatRowWindow<false> {
+    const float* p;  // the aligned vector at or below the row's offset
+    __m512 lo;
+    __m512i idx[3];  // tap shift s = k + C: lanes s .. s + 15 of (lo, hi), k the offset past p
+    FlatRowWindow(const float* src, long offset) {
+        const long k = ((offset % 16) + 16) % 16;
+        p = src + offset - k;
+        lo = _mm512_load_ps(p);
+        const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (int c = 0; c < 3; ++c) idx[c] = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(k) + c - 1));
+    }
+    // The taps (shift -1, 0, 1) of the output vector at q, under their column masks m[1 .. 3]; slides on.
+    [[gnu::always_inline]] void taps(long q, const __mmask16* m, __m512 (&x)[3]) {
+        const __m512 hi = _mm512_load_ps(p + q + 16);
 #pragma GCC unroll 3
-    for (int c = 0; c < 3; ++c) d[c] = flat_load(dy - col[c], m[unshift[c]]);
+        for (int c = 0; c < 3; ++c) x[c] = _mm512_maskz_permutex2var_ps(m[c + 1], lo, idx[c], hi);
+        lo = hi;
+    }
+};
+
+template <>
+struct FlatRowWindow<true> {
+    const float* p;  // the row's offset, a whole number of vectors
+    __m512 before, at;
+    FlatRowWindow(const float* src, long offset) : p(src + offset) {
+        before = _mm512_load_ps(p - 16), at = _mm512_load_ps(p);
+    }
+    // the shifts are constants here: valignd, cheaper than vpermt2ps on Zen 4 (1.4 against 1.9 cycles)
+    [[gnu::always_inline]] void taps(long q, const __mmask16* m, __m512 (&x)[3]) {
+        const __m512 after = _mm512_load_ps(p + q + 16);
+        x[0] = _mm512_castsi512_ps(
+            _mm512_maskz_alignr_epi32(m[1], _mm512_castps_si512(at), _mm512_castps_si512(before), 15));
+        x[1] = at;
+        x[2] = _mm512_castsi512_ps(
+            _mm512_maskz_alignr_epi32(m[3], _mm512_castps_si512(after), _mm512_castps_si512(at), 1));
+        before = at, at = after;
+    }
+};
+
+// out[q] (q < P) = bias + sum_{r,c} w[r][c] src[q + row[r] + col(c)], col(c) = c - 1 (Transposed: 1 - c), zero where
+// the tap leaves the row; src aligned to 64 bytes, with numbers from 16 floats before its lowest row's offset to 32
+// past P and its highest.
+template <bool Transposed, bool A0, bool A1, bool A2>
+void flat_correlate_whole(const float* src, const long (&row)[3], const __m512 (&w)[3][3],
+                          const FlatColumnMasks& masks, __m512 bias, float* out, long P) {
+    FlatRowWindow<A0> r0(src, row[0]);
+    FlatRowWindow<A1> r1(src, row[1]);
+    FlatRowWindow<A2> r2(src, row[2]);
+    __m512 wl[3][3];
+    for (int r = 0; r < 3; ++r)
+        for (int c = 0; c < 3; ++c) wl[r][c] = w[r][c];
+    for (long q = 0, i = 0; q < P; q += 16, ++i) {
+        const __mmask16* m = masks.m + 5 * i;
+        __m512 x0[3], x1[3], x2[3];
+        r0.taps(q, m, x0);
+        r1.taps(q, m, x1);
+        r2.taps(q, m, x2);
+        __m512 a0 = bias, a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps();
+#pragma GCC unroll 3
+        for (int c = 0; c < 3; ++c) {
+            const int s = Transposed ? 2 - c : c;  // tap c's column shift, as an index of x
+            a0 = _mm512_fmadd_ps(wl[0][c], x0[s], a0);
+            a1 = _mm512_fmadd_ps(wl[1][c], x1[s], a1);
+            a2 = _mm512_fmadd_ps(wl[2][c], x2[s], a2);
+        }
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
+        if (q + 16 <= P) {
+            _mm512_storeu_ps(out + q, sum);
+        } else {
+            _mm512_mask_storeu_ps(out + q, static_cast<__mmask16>((1u << (P - q)) - 1u), sum);
+        }
+    }
+}
+
+// Whether the taps suit flat_correlate_whole: column shifts -1, 0, 1 (or 1, 0, -1).
+inline bool flat_whole_applies(const FlatTaps& t) {
+    return t.col_offset[1] == 0 && t.col_offset[0] == -t.col_offset[2] && std::abs(t.col_offset[0]) == 1;
+}
+
+// flat_correlate_whole for taps of which it applies, the rows' alignment chosen at run time.
+inline void flat_correlate_whole(const float* src, const FlatTaps& t, const __m512 (&w)[3][3],
+                                 const FlatColumnMasks& masks, __m512 bias, float* out, long P) {
+    const bool transposed = t.col_offset[0] == 1;
+    const int kind = (transposed ? 8 : 0) | (t.row_offset[0] % 16 == 0 ? 1 : 0) | (t.row_offset[1] % 16 == 0 ? 2 : 0) |
+                     (t.row_offset[2] % 16 == 0 ? 4 : 0);
+    using Kernel = void (*)(const float*, const long (&)[3], const __m512 (&)[3][3], const FlatColumnMasks&, __m512,
+                            float*, long);
+    static constexpr Kernel kernels[16] = {
+        flat_correlate_whole<false, false, false, false>, flat_correlate_whole<false, true, false, false>,
+        flat_correlate_whole<false, false, true, false>,  flat_correlate_whole<false, true, true, false>,
+        flat_correlate_whole<false, false, false, true>,  flat_correlate_whole<false, true, false, true>,
+        flat_correlate_whole<false, false, true, true>,   flat_correlate_whole<false, true, true, true>,
+        flat_correlate_whole<true, false, false, false>,  flat_correlate_whole<true, true, false, false>,
+        flat_correlate_whole<true, false, true, false>,   flat_correlate_whole<true, true, true, false>,
+        flat_correlate_whole<true, false, false, true>,   flat_correlate_whole<true, true, false, true>,
+        flat_correlate_whole<true, false, true, true>,    flat_correlate_whole<true, true, true, true>,
+    };
+    kernels[kind](src, t.row_offset, w, masks, bias, out, P);
+}
+#endif
+
+// The lanes j of a vector with from <= j < to, and two masks' common lanes.
+#if DEEPCNN_ISA_AVX512
+inline __mmask16 flat_lane_range(long from, long to) {
+    from = std::max(0L, from), to = std::min(16L, to);
+    if (to <= from) return 0;
+    return static_cast<__mmask16>(((1u << to) - 1u) & ~((1u << from) - 1u));
+}
+inline __mmask16 flat_both(__mmask16 a, __mmask16 b) { return a & b; }
+#else
+inline __m256i flat_lane_range(long from, long to) {
+    from = std::min(std::max(-1L, from), 8L), to = std::min(std::max(0L, to), 9L);
+    const __m256i j = flat_first_columns();
+    return _mm256_and_si256(_mm256_cmpgt_epi32(j, _mm256_set1_epi32(static_cast<int>(from) - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(to)), j));
+}
+inline __m256i flat_both(__m256i a, __m256i b) { return _mm256_and_si256(a, b); }
+#endif
+
+// Backward-weights sums dw(r, c) = sum_q dy(q) x(q + row_offset[r] + c) as sum_q' dy(q' - c) x(q' + row_offset[r]):
+// per vector of q', the three column-shifted dy vectors d[c] serve all three rows of taps, and the three x vectors
+// all three columns (9 FMAs). A term is valid where q' - c and q' share a row (the column mask of shift -c at q', on
+// d[c]), q' < P and x's pixel lies in the plane. Terms q' = -1 (c = -1) and q' = P (c = 1) would cross a row's edge,
+// so q' runs over [0, P) only. Both planes are read where they lie: an `edge` vector (the first and last rows, where
+// x's rows above or below the plane, or dy's lanes past P, would be read) loads x through masks of the lanes in
+// range, whose other lanes neither fault nor are read.
+template <bool edge>
+[[gnu::always_inline]] inline void flat_weight_step(const float* x, const long (&row)[3],
+                                                    const typename FlatVec::V (&d)[3],
+                                                    const typename FlatVec::Mask (&in_range)[4],
+                                                    typename FlatVec::V (&sum)[3][3], typename FlatVec::V& db,
+                                                    int unshifted) {
 #pragma GCC unroll 3
     for (int r = 0; r < 3; ++r) {
-        typename FlatVec::V xr = FlatVec::load(x + row[r]);
+        typename FlatVec::V xr = edge ? flat_load(x + row[r], in_range[r]) : FlatVec::load(x + row[r]);
         // loaded once for its three FMAs (GCC folded the load into each of them: three loads, not one)
         asm("" : "+v"(xr));
 #pragma GCC unroll 3
@@ -150,27 +282,100 @@ inline void flat_correlate(const float* src, const FlatTaps& t, const typename F
     db = FlatVec::add(unshifted == 0 ? d[0] : unshifted == 1 ? d[1] : d[2], db);
 }
 
-// acc[r][c] += sum_q dy[q] x[q + offset of tap (r, c)] (zero where the tap leaves the row), db += sum_q dy[q], over
-// q < P; x and dy point into their bordered copies.
-inline void flat_weight_sums(const float* x, const float* dy, const FlatTaps& t, const FlatColumnMasks& masks,
+// The shifted dy vectors of flat_weight_step, each one masked load: d[c] = dy(q' - col[c]) (6 loads a vector, with
+// x's three, most of them across two cache lines).
+struct FlatShiftedLoads {
+    const float* dy;
+    long P, col[3];
+    int unshift[3];
+    void start(const float* plane) { dy = plane; }
+    template <bool edge>
+    [[gnu::always_inline]] void get(long i, const typename FlatVec::Mask* m, typename FlatVec::Mask in_p,
+                                    typename FlatVec::V (&d)[3]) {
+        const long q = i * FlatVec::lanes;
+#pragma GCC unroll 3
+        for (int c = 0; c < 3; ++c) d[c] = flat_load(dy + q - col[c], edge ? flat_both(m[unshift[c]], in_p) : m[unshift[c]]);
+    }
+};
+
+#if DEEPCNN_ISA_AVX512
+// The same for column shifts -1, 0, 1 (pad_left 1) from a sliding window of whole vectors: dy(q' + 1) and dy(q' - 1)
+// come out of the vectors at q' - 16, q' and q' + 16 through valignd (1 load and 2 shuffles a vector, not 3 loads
+// across cache lines). Lanes past P read zero: the window's loads at the end are masked.
+struct FlatShiftedWindow {
+    const float* dy;
+    long P;
+    __m512 before, at;
+    void start(const float* plane) {
+        dy = plane;
+        before = _mm512_setzero_ps(), at = _mm512_maskz_loadu_ps(flat_lane_range(0, P), plane);
+    }
+    template <bool edge>
+    [[gnu::always_inline]] void get(long i, const __mmask16* m, __mmask16, __m512 (&d)[3]) {
+        const long q = i * 16;
+        const __m512 after = edge ? _mm512_maskz_loadu_ps(flat_lane_range(0, P - q - 16), dy + q + 16)
+                                  : _mm512_loadu_ps(dy + q + 16);
+        // d[0] = dy(q' + 1) (col -1: column shift +1, m[3]), d[1] = dy(q'), d[2] = dy(q' - 1) (m[1])
+        d[0] = _mm512_castsi512_ps(
+            _mm512_maskz_alignr_epi32(m[3], _mm512_castps_si512(after), _mm512_castps_si512(at), 1));
+        d[1] = at;
+        d[2] = _mm512_castsi512_ps(
+            _mm512_maskz_alignr_epi32(m[1], _mm512_castps_si512(at), _mm512_castps_si512(before), 15));
+        before = at, at = after;
+    }
+};
+#endif
+
+// acc[r][c] = sum_n sum_q dy_n[q] x_n[q + offset of tap (r, c)] (zero where the tap leaves the row or the plane),
+// db = sum_n sum_q dy_n[q], over q < P and N images in order, on the planes x + n x_step (x_pixels) and dy + n
+// dy_step (P) where they lie, the shifted dy vectors from `Shifted`; the sums stay in registers from the first image
+// to the last. `window`: the vectors past the last one Shifted may read without a mask.
+template <class Shifted>
+inline void flat_weight_sums(Shifted shifted, long window, const float* x, long x_pixels, long x_step,
+                             const float* dy, long dy_step, int N, const FlatTaps& t, const FlatColumnMasks& masks,
                              long P, typename FlatVec::V (&acc)[3][3], typename FlatVec::V& db) {
     using V = FlatVec;
-    constexpr int L = V::lanes;
-    long row[3], col[3];
-    int unshift[3], unshifted = 0;
+    constexpr long L = V::lanes;
+    long row[3];
+    int unshifted = 0;
     for (int r = 0; r < 3; ++r) row[r] = t.row_offset[r];
-    for (int c = 0; c < 3; ++c) {
-        col[c] = t.col_offset[c], unshift[c] = 2 - static_cast<int>(t.col_offset[c]);
+    for (int c = 0; c < 3; ++c)
         if (t.col_offset[c] == 0) unshifted = c;
-    }
+    // vectors [inner_begin, inner_end) read x's rows within the plane and dy's lanes below P
+    const long row_lo = std::min(row[0], row[2]), row_hi = std::max(row[0], row[2]);
+    const long vectors = (P + L - 1) / L;
+    const long inner_begin = std::min(vectors, (std::max(0L, -row_lo) + L - 1) / L);
+    const long inner_end = std::max(inner_begin, std::min(x_pixels - row_hi, P) / L - window);
     // the sums in locals (through the references, GCC stored every sum to memory on every vector)
-    typename V::V sum[3][3], bias_sum = db;
+    typename V::V sum[3][3], bias_sum = V::zero();
 #pragma GCC unroll 3
     for (int r = 0; r < 3; ++r)
 #pragma GCC unroll 3
-        for (int c = 0; c < 3; ++c) sum[r][c] = acc[r][c];
-    for (long q = 0, i = 0; q < P; q += L, ++i)
-        flat_weight_step(x + q, row, dy + q, col, unshift, masks.m + 5 * i, sum, bias_sum, unshifted);
+        for (int c = 0; c < 3; ++c) sum[r][c] = V::zero();
+    typename V::Mask in_range[4] = {};
+    typename V::V d[3];
+    for (int n = 0; n < N; ++n) {
+        const float* xn = x + n * x_step;
+        const float* dyn = dy + n * dy_step;
+        if (n + depthwise_prefetch_images < N) {
+            depthwise_prefetch_plane(xn + depthwise_prefetch_images * x_step, x_pixels);
+            depthwise_prefetch_plane(dyn + depthwise_prefetch_images * dy_step, P);
+        }
+        shifted.start(dyn);
+        const auto edge_step = [&](long i) {
+            const long q = i * L;
+            for (int r = 0; r < 3; ++r) in_range[r] = flat_lane_range(-q - row[r], x_pixels - q - row[r]);
+            in_range[3] = flat_lane_range(0, P - q);
+            shifted.template get<true>(i, masks.m + 5 * i, in_range[3], d);
+            flat_weight_step<true>(xn + q, row, d, in_range, sum, bias_sum, unshifted);
+        };
+        for (long i = 0; i < inner_begin; ++i) edge_step(i);
+        for (long i = inner_begin; i < inner_end; ++i) {
+            shifted.template get<false>(i, masks.m + 5 * i, in_range[3], d);
+            flat_weight_step<false>(xn + i * L, row, d, in_range, sum, bias_sum, unshifted);
+        }
+        for (long i = inner_end; i < vectors; ++i) edge_step(i);
+    }
 #pragma GCC unroll 3
     for (int r = 0; r < 3; ++r)
 #pragma GCC unroll 3
@@ -222,20 +427,13 @@ inline FlatCopy flat_stride1_copy(const ConvGeometry& g, bool transposed) {
     return FlatCopy(pixels, P, lo, hi);
 }
 
-// Backward-weights reads dy at column offsets -2 to 2 around each output vector.
-inline FlatCopy flat_weights_dy_copy(const ConvGeometry& g) {
-    const long P = static_cast<long>(g.OH) * g.OW;
-    return FlatCopy(P, P, -2, 2);
-}
-
 inline bool depthwise_flat_applies(const ConvGeometry& g, int groups) {
     const long out = static_cast<long>(g.OH) * g.OW, in = static_cast<long>(g.H) * g.W;
     return groups == g.C && g.K == g.C && g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 &&
            g.pad_top <= 2 && g.pad_left <= 2 && g.OW == g.W &&
            std::max(out, in) <= depthwise_flat_max_vectors * FlatVec::lanes &&
            flat_stride1_copy(g, false).floats <= depthwise_flat_copy_floats &&
-           flat_stride1_copy(g, true).floats <= depthwise_flat_copy_floats &&
-           flat_weights_dy_copy(g).floats <= depthwise_flat_copy_floats;
+           flat_stride1_copy(g, true).floats <= depthwise_flat_copy_floats;
 }
 
 // Channel c's weights of the 3 x 3 taps, in every lane.
@@ -251,8 +449,16 @@ inline void depthwise_flat_correlate_planes(const ConvGeometry& g, int N, bool t
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
     const long src_plane = transposed ? out_plane : in_plane, dst_plane = transposed ? in_plane : out_plane;
     const FlatColumnMasks masks(g.W, dst_plane);
-    const FlatCopy copy = flat_stride1_copy(g, transposed);
     const FlatTaps taps = flat_stride1_taps(g, transposed);
+    FlatCopy copy = flat_stride1_copy(g, transposed);
+#if DEEPCNN_ISA_AVX512
+    // whole vectors where the taps suit and the wider border fits
+    const long row_lo = std::min(taps.row_offset[0], taps.row_offset[2]);
+    const long row_hi = std::max(taps.row_offset[0], taps.row_offset[2]);
+    const FlatCopy whole_copy(src_plane, dst_plane, row_lo - 16, row_hi + 16);
+    const bool whole = flat_whole_applies(taps) && whole_copy.floats <= depthwise_flat_copy_floats;
+    if (whole) copy = whole_copy;
+#endif
     parallel_for(pool, static_cast<long>(N) * g.C, depthwise_planes_per_task(dst_plane), 1, [&](long p0, long p1) {
         alignas(64) float buf[depthwise_flat_copy_floats];
         typename FlatVec::V w[3][3];
@@ -261,8 +467,14 @@ inline void depthwise_flat_correlate_planes(const ConvGeometry& g, int N, bool t
             const long c = p % g.C;
             flat_weights(weight, c, w);
             copy.fill(src + p * src_plane, buf);
-            flat_correlate(buf + copy.front, taps, w, masks, bias ? FlatVec::broadcast(bias + c) : FlatVec::zero(),
-                           dst + p * dst_plane, dst_plane);
+            const typename FlatVec::V b = bias ? FlatVec::broadcast(bias + c) : FlatVec::zero();
+#if DEEPCNN_ISA_AVX512
+            if (whole) {
+                flat_correlate_whole(buf + copy.front, taps, w, masks, b, dst + p * dst_plane, dst_plane);
+                continue;
+            }
+#endif
+            flat_correlate(buf + copy.front, taps, w, masks, b, dst + p * dst_plane, dst_plane);
         }
     });
 }
@@ -277,43 +489,36 @@ inline void depthwise_flat_backward_data(const ConvGeometry& g, int N, const flo
     depthwise_flat_correlate_planes(g, N, true, dy, weight, nullptr, dx, pool);
 }
 
-// Channels per pass of backward-weights: each image's planes of a pass are read one after another (a stream the
-// hardware prefetcher follows; one channel at a time read 2.3 KB planes 147 KB apart, image after image).
-constexpr int depthwise_flat_pass_channels = 16;
-
+// Backward-weights takes the channels one at a time, each summing its images in order with its sums in registers,
+// and asks for the planes two images ahead (a pass of 16 channels read image by image, its sums in memory between
+// planes, measured slower on Zen 4: performance.md).
 inline void depthwise_flat_backward_weights(const ConvGeometry& g, int N, const float* x, const float* dy,
                                             float* dweight, float* dbias, ThreadPool* pool) {
     using V = FlatVec;
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
     const FlatColumnMasks masks(g.OW, out_plane);
-    const FlatCopy copy = flat_stride1_copy(g, false), dy_copy = flat_weights_dy_copy(g);
     const FlatTaps taps = flat_stride1_taps(g, false);
     const long per_task = std::max(1L, depthwise_planes_per_task(out_plane) / std::max(1, N));
     parallel_for(pool, g.C, per_task, 1, [&](long c0, long c1) {
-        alignas(64) float buf[depthwise_flat_copy_floats], dy_buf[depthwise_flat_copy_floats];
-        copy.clear(buf);
-        dy_copy.clear(dy_buf);
-        for (long pass = c0; pass < c1; pass += depthwise_flat_pass_channels) {
-            const long pass_end = std::min(c1, pass + depthwise_flat_pass_channels);
-            typename V::V acc[depthwise_flat_pass_channels][3][3], db[depthwise_flat_pass_channels];
-            for (long c = pass; c < pass_end; ++c) {
-                db[c - pass] = V::zero();
-                for (auto& row : acc[c - pass])
-                    for (auto& s : row) s = V::zero();
+        for (long c = c0; c < c1; ++c) {
+            typename V::V acc[3][3], db, taps_sums[9];
+            const float* xc = x + c * in_plane;
+            const float* dyc = dy + c * out_plane;
+#if DEEPCNN_ISA_AVX512
+            if (flat_whole_applies(taps) && taps.col_offset[0] == -1) {
+                flat_weight_sums(FlatShiftedWindow{nullptr, out_plane, {}, {}}, 1, xc, in_plane, g.C * in_plane, dyc,
+                                 g.C * out_plane, N, taps, masks, out_plane, acc, db);
+            } else
+#endif
+            {
+                FlatShiftedLoads loads{nullptr, out_plane, {}, {}};
+                for (int k = 0; k < 3; ++k)
+                    loads.col[k] = taps.col_offset[k], loads.unshift[k] = 2 - static_cast<int>(taps.col_offset[k]);
+                flat_weight_sums(loads, 0, xc, in_plane, g.C * in_plane, dyc, g.C * out_plane, N, taps, masks,
+                                 out_plane, acc, db);
             }
-            // each channel sums its images in order, whatever the pass
-            for (int n = 0; n < N; ++n)
-                for (long c = pass; c < pass_end; ++c) {
-                    const long p = static_cast<long>(n) * g.C + c;
-                    copy.fill(x + p * in_plane, buf);
-                    dy_copy.fill(dy + p * out_plane, dy_buf);
-                    flat_weight_sums(buf + copy.front, dy_buf + dy_copy.front, taps, masks, out_plane, acc[c - pass],
-                                     db[c - pass]);
-                }
-            for (long c = pass; c < pass_end; ++c) {
-                for (int k = 0; k < 9; ++k) dweight[9 * c + k] = depthwise_lane_total(acc[c - pass][k / 3][k % 3]);
-                if (dbias) dbias[c] = depthwise_lane_total(db[c - pass]);
-            }
+            for (int k = 0; k < 9; ++k) taps_sums[k] = acc[k / 3][k % 3];
+            depthwise_store_weight_sums(taps_sums, db, c, dweight, dbias);
         }
     });
 }

@@ -302,32 +302,42 @@ inline void stride2_forward_plane(const ConvGeometry& g, const Stride2Outputs& o
     });
 }
 
-// acc[t] += dy x tap t's inputs, db += dy, over one plane (lanes other than a vector's outputs read dy as zero; db
-// sums dy in natural order).
-inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, const float* x, const float* dy,
-                                S2::V (&acc)[9], S2::V& db) {
+// acc[t] = sum_n dy_n x tap t's inputs of x_n, db = sum_n dy_n, over N images in order (planes x + n x_step, dy + n
+// dy_step; lanes other than a vector's outputs read dy as zero; db sums dy in natural order). The sums stay in
+// registers from the first image to the last; the planes two images ahead are asked for before they are read.
+inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, const float* x_first, long x_step,
+                                const float* dy_first, long dy_step, int N, S2::V (&acc)[9], S2::V& db) {
     // the sums in named locals, so that they stay in registers (in an array, GCC stored all nine on every vector)
-    Stride2RowSums s0{acc[0], acc[1], acc[2]}, s1{acc[3], acc[4], acc[5]}, s2{acc[6], acc[7], acc[8]};
-    S2::V d_sum = db;
+    Stride2RowSums s0{S2::zero(), S2::zero(), S2::zero()}, s1 = s0, s2 = s0;
+    S2::V d_sum = S2::zero();
     const S2::Mask first = o.first_row, second = o.second_row, from_lanes = o.from_lanes, back_lanes = o.back_lanes;
     const S2::Index from_natural = o.from_natural, from_natural_back = o.from_natural_back;
-    stride2_walk(g, o, x, [&](const Stride2Taps& t0, const Stride2Taps& t1, const Stride2Taps& t2, int row,
-                              const Stride2Outputs::Chunk& k) __attribute__((always_inline)) {
-        S2::V d;
-        if (o.paired) {
-            d = S2::load_masked(first, dy + static_cast<long>(row) * g.OW);
-            if (row + o.half < g.OH) d = S2::load_into(d, second, dy + o.second_offset(g, row));
-        } else {
-            d = S2::load_masked(S2::between(0, k.n), dy + static_cast<long>(row) * g.OW + k.ow0);
+    const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
+    for (int n = 0; n < N; ++n) {
+        const float* x = x_first + n * x_step;
+        const float* dy = dy_first + n * dy_step;
+        if (n + depthwise_prefetch_images < N) {
+            depthwise_prefetch_plane(x + depthwise_prefetch_images * x_step, in_plane);
+            depthwise_prefetch_plane(dy + depthwise_prefetch_images * dy_step, out_plane);
         }
-        // dy in the taps' shuffled order, and one output back for kw = 2
-        const S2::V shuffled = S2::permute(from_lanes, from_natural, d);
-        const S2::V back = S2::permute(back_lanes, from_natural_back, d);
-        stride2_row_update(shuffled, back, t0, s0);
-        stride2_row_update(shuffled, back, t1, s1);
-        stride2_row_update(shuffled, back, t2, s2);
-        d_sum = S2::add(d, d_sum);
-    });
+        stride2_walk(g, o, x, [&](const Stride2Taps& t0, const Stride2Taps& t1, const Stride2Taps& t2, int row,
+                                  const Stride2Outputs::Chunk& k) __attribute__((always_inline)) {
+            S2::V d;
+            if (o.paired) {
+                d = S2::load_masked(first, dy + static_cast<long>(row) * g.OW);
+                if (row + o.half < g.OH) d = S2::load_into(d, second, dy + o.second_offset(g, row));
+            } else {
+                d = S2::load_masked(S2::between(0, k.n), dy + static_cast<long>(row) * g.OW + k.ow0);
+            }
+            // dy in the taps' shuffled order, and one output back for kw = 2
+            const S2::V shuffled = S2::permute(from_lanes, from_natural, d);
+            const S2::V back = S2::permute(back_lanes, from_natural_back, d);
+            stride2_row_update(shuffled, back, t0, s0);
+            stride2_row_update(shuffled, back, t1, s1);
+            stride2_row_update(shuffled, back, t2, s2);
+            d_sum = S2::add(d, d_sum);
+        });
+    }
     acc[0] = s0.even, acc[1] = s0.odd, acc[2] = s0.next;
     acc[3] = s1.even, acc[4] = s1.odd, acc[5] = s1.next;
     acc[6] = s2.even, acc[7] = s2.odd, acc[8] = s2.next;
@@ -404,32 +414,18 @@ inline void depthwise_stride2_backward_data(const ConvGeometry& g, int N, const 
     });
 }
 
-// Channels per pass of backward-weights, as depthwise3x3_flat: each image's planes of a pass read in order.
-constexpr int depthwise_stride2_pass_channels = 16;
-
+// Backward-weights takes the channels one at a time, each summing its images in order, as depthwise3x3_flat.
 inline void depthwise_stride2_backward_weights(const ConvGeometry& g, int N, const float* x, const float* dy,
                                                float* dweight, float* dbias, ThreadPool* pool) {
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
     const Stride2Outputs o(g);
     const long per_task = std::max(1L, depthwise_planes_per_task(out_plane) / std::max(1, N));
     parallel_for(pool, g.C, per_task, 1, [&](long c0, long c1) {
-        for (long pass = c0; pass < c1; pass += depthwise_stride2_pass_channels) {
-            const long pass_end = std::min(c1, pass + depthwise_stride2_pass_channels);
-            S2::V acc[depthwise_stride2_pass_channels][9], db[depthwise_stride2_pass_channels];
-            for (long c = pass; c < pass_end; ++c) {
-                db[c - pass] = S2::zero();
-                for (S2::V& s : acc[c - pass]) s = S2::zero();
-            }
-            // each channel sums its images in order, whatever the pass
-            for (int n = 0; n < N; ++n)
-                for (long c = pass; c < pass_end; ++c) {
-                    const long p = static_cast<long>(n) * g.C + c;
-                    stride2_weight_sums(g, o, x + p * in_plane, dy + p * out_plane, acc[c - pass], db[c - pass]);
-                }
-            for (long c = pass; c < pass_end; ++c) {
-                for (int t = 0; t < 9; ++t) dweight[9 * c + t] = depthwise_lane_total(acc[c - pass][t]);
-                if (dbias) dbias[c] = depthwise_lane_total(db[c - pass]);
-            }
+        for (long c = c0; c < c1; ++c) {
+            S2::V acc[9], db;
+            stride2_weight_sums(g, o, x + c * in_plane, g.C * in_plane, dy + c * out_plane, g.C * out_plane, N, acc,
+                                db);
+            depthwise_store_weight_sums(acc, db, c, dweight, dbias);
         }
     });
 }
