@@ -258,9 +258,8 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
                                                                   c.groups, ConvArgs<float>{}),
                                       Catch::Contains("variant 'depthwise3x3_stride2' does not apply"));
                 }
-                // Small batches: the flat planes where they apply (backward-weights: but for one image of rows of at
-                // most 16 pixels), the permutes at stride 2, else the lanes variant, but for backward-data on rows
-                // wider than 16 at stride 1.
+                // Small batches: the flat planes where they apply, the permutes at stride 2, else the lanes variant,
+                // but for backward-data on rows wider than 16 at stride 1.
                 const bool flat = c.stride == 1 && g.OW == g.W;
                 CHECK(std::string(plan.forward) ==
                       (flat ? "depthwise3x3_flat" : stride2 ? "depthwise3x3_stride2" : "depthwise3x3_lanes"));
@@ -271,7 +270,7 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
                                                     : "depthwise3x3"));
                 // (backward-weights at stride 2: but for one image on rows of at most 7 outputs)
                 CHECK(std::string(plan.backward_weights) ==
-                      (flat && (c.N > 1 || g.W > 16)      ? "depthwise3x3_flat"
+                      (flat                               ? "depthwise3x3_flat"
                        : stride2 && (c.N > 1 || g.OW > 7) ? "depthwise3x3_stride2"
                                                           : "depthwise3x3_lanes"));
             }
@@ -330,8 +329,8 @@ TEST_CASE("the depthwise 3x3 variants match the grouped references on every inst
                 CHECK(std::string(p.forward) == "depthwise3x3_flat");
                 CHECK(std::string(p.backward_data) == "depthwise3x3_flat");
             }
-            for (const ConvPlan& p : {big24, one24, big12}) CHECK(std::string(p.backward_weights) == "depthwise3x3_flat");
-            CHECK(std::string(one12.backward_weights) == "depthwise3x3_lanes");
+            for (const ConvPlan& p : {big24, one24, big12, one12})
+                CHECK(std::string(p.backward_weights) == "depthwise3x3_flat");
             for (const ConvPlan& p : {big24s2, one24s2}) {
                 CHECK(std::string(p.forward) == "depthwise3x3_stride2");
                 CHECK(std::string(p.backward_data) == "depthwise3x3_stride2");

@@ -1,14 +1,18 @@
 // deepcnn/kernels/depthwise_flat.hpp: depthwise 3x3 convolution (groups == C == K) at stride 1 with output rows as
 // wide as the input's (a row's padding adding up to 2, as 'same'), on whole planes read as one flat run of pixels:
 // the grouped plan's "depthwise3x3_flat" variants (grouped_conv2d_plan.hpp). Output pixel q reads pixel q + offset
-// of the source for each tap, whatever the row, so every vector of L outputs is 9 loads and 9 FMAs with all its
+// of the source for each tap, whatever the row, so every vector of L outputs is 9 taps and 9 FMAs with all its
 // lanes used, however narrow the plane (a 12-pixel row fills three quarters of a depthwise3x3 vector, 24 pixels
 // one and a half). A lane whose tap leaves its row reads zero through a mask (its column plus the tap's column
-// shift outside the row); the rows above and below the plane are zeros around a copy of it on the stack.
+// shift outside the row).
 //   forward           y(q) = bias + sum_t w_t x(q + (kh - pad_top) W + kw - pad_left)
 //   backward-data     dx(q) = sum_t w_t dy(q + (pad_top - kh) W + pad_left - kw)
 //   backward-weights  dw_t = sum_n sum_q dy(q) x(q + (kh - pad_top) W + kw - pad_left), db = sum_n sum_q dy(q),
-//                     summed over q' = q + kw - pad_left so that each dy and x vector loaded serves three taps
+//                     summed over q' = q + kw - pad_left so that each dy and x vector serves three taps
+// Forward and backward-data copy each plane between rows of zeros on the stack; with AVX-512 and one column of
+// padding each side they read it as whole aligned vectors, each tap shifted out of two by a lane shuffle (an
+// unaligned 16-float load crosses a cache line: two reads). Backward-weights reads both planes where they lie (masked
+// loads at the first and last rows), dy's shifts by shuffles from whole vectors with AVX-512.
 // Each row of taps sums in its own register, the rows added in order. Forward and backward-data split the planes
 // (image, channel) over the threads, backward-weights the channels, each summing every image in order, its lanes
 // added up in a fixed order at the end: results are the same on any thread count. No allocation, no workspace (a

@@ -101,12 +101,11 @@ inline void grouped_backward_weights_lanes(const ConvGeometry& g, int, const Con
 // channels 12x12; 1 thread, batch 64 / batch 1, best of 4 rounds; AMD EPYC Zen 4, family 25 model 17):
 //   forward           24x24 1.39x / 1.24x, 12x12 1.25x / 1.09x
 //   backward-data     24x24 1.35x / 1.34x, 12x12 1.27x / 1.17x
-//   backward-weights  24x24 1.09x / 1.43x, 12x12 1.54x / 0.94x: there it runs but for batch 1 on rows of at most
-//                     depthwise_lanes_narrow_width pixels.
+//   backward-weights  24x24 1.09x / 1.43x, 12x12 1.54x / 0.94x
+// Its whole-vector reads on AVX-512 and backward-weights in place since then measured 1.00-2.01x those figures on
+// the same layers (performance.md); backward-weights at batch 1 on the 12x12 layer, where depthwise3x3_lanes ran,
+// is now 1.20x depthwise3x3_lanes there (AVX2: 1.13-1.29x). So it runs wherever it applies.
 inline bool depthwise_flat_pays(const ConvGeometry& g, int groups, int) { return depthwise_flat_applies(g, groups); }
-inline bool depthwise_flat_backward_weights_pays(const ConvGeometry& g, int groups, int N) {
-    return depthwise_flat_applies(g, groups) && (N > 1 || g.W > depthwise_lanes_narrow_width);
-}
 inline void grouped_forward_flat(const ConvGeometry& g, int, const ConvArgs<float>& a) {
     depthwise_flat_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.pool);
 }
@@ -155,9 +154,7 @@ std::vector<GroupedConvVariant<Scalar>> grouped_conv2d_variants(ConvDirection d)
     std::vector<GroupedConvVariant<Scalar>> list;
 #if DEEPCNN_ISA_AVX2
     if constexpr (simd_variants<Scalar>()) {
-        list.push_back({"depthwise3x3_flat", depthwise_flat_applies,
-                        d == ConvDirection::backward_weights ? depthwise_flat_backward_weights_pays
-                                                             : depthwise_flat_pays,
+        list.push_back({"depthwise3x3_flat", depthwise_flat_applies, depthwise_flat_pays,
                         d == ConvDirection::forward         ? grouped_forward_flat
                         : d == ConvDirection::backward_data ? grouped_backward_data_flat
                                                             : grouped_backward_weights_flat});
