@@ -221,6 +221,15 @@ inline void depthwise_prefetch_plane(const float* p, long floats) {
     for (long o = 0; o < floats * static_cast<long>(sizeof(float)); o += 64) _mm_prefetch(bytes + o, _MM_HINT_T0);
 }
 
+// While image n of N is read: image n + depthwise_prefetch_images's x plane (x_pixels, x_step floats on from x's)
+// and dy plane (dy_pixels, dy_step on), if there is one.
+inline void depthwise_prefetch_ahead(int n, int N, const float* x, long x_step, long x_pixels, const float* dy,
+                                     long dy_step, long dy_pixels) {
+    if (n + depthwise_prefetch_images >= N) return;
+    depthwise_prefetch_plane(x + depthwise_prefetch_images * x_step, x_pixels);
+    depthwise_prefetch_plane(dy + depthwise_prefetch_images * dy_step, dy_pixels);
+}
+
 // The lane sums of v[0 .. n) into out[0 .. n), in a fixed order: each vector folded to 8 lanes (its upper half
 // added to its lower), then ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), eight vectors at a time through a
 // tree of horizontal adds.

@@ -316,10 +316,7 @@ inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, 
     for (int n = 0; n < N; ++n) {
         const float* x = x_first + n * x_step;
         const float* dy = dy_first + n * dy_step;
-        if (n + depthwise_prefetch_images < N) {
-            depthwise_prefetch_plane(x + depthwise_prefetch_images * x_step, in_plane);
-            depthwise_prefetch_plane(dy + depthwise_prefetch_images * dy_step, out_plane);
-        }
+        depthwise_prefetch_ahead(n, N, x, x_step, in_plane, dy, dy_step, out_plane);
         stride2_walk(g, o, x, [&](const Stride2Taps& t0, const Stride2Taps& t1, const Stride2Taps& t2, int row,
                                   const Stride2Outputs::Chunk& k) __attribute__((always_inline)) {
             S2::V d;
