@@ -211,11 +211,11 @@ void depthwise_weight_sums(const float* buf, int buf_cols, const float* dy, int 
     for (int i = 0; i < 10; ++i) acc[i] = sum[i];
 }
 
-// Asks for a plane's cache lines before it is read. Backward-weights reads a pass's planes image by image, each
-// image's a batch row after the last: the hardware prefetcher finds the new stream only after its first misses.
-// Images ahead whose planes backward-weights asks for before it reads them.
+// Images ahead whose planes backward-weights asks for before it reads them: it reads a channel's planes image by
+// image, each a batch row after the last, where the hardware prefetcher finds each new stream only after its misses.
 constexpr int depthwise_prefetch_images = 2;
 
+// Asks for a plane's cache lines before it is read.
 inline void depthwise_prefetch_plane(const float* p, long floats) {
     const char* bytes = reinterpret_cast<const char*>(p);
     for (long o = 0; o < floats * static_cast<long>(sizeof(float)); o += 64) _mm_prefetch(bytes + o, _MM_HINT_T0);
@@ -246,14 +246,11 @@ inline void depthwise_lane_totals(const DepthwiseVec::V* v, int n, float* out) {
     }
 }
 
-// Backward-weights' nine tap sums and the bias sum of channel c, totalled into dweight and dbias (if given).
-inline void depthwise_store_weight_sums(const DepthwiseVec::V (&taps)[9], DepthwiseVec::V bias, long c,
-                                        float* dweight, float* dbias) {
-    DepthwiseVec::V v[10];
-    for (int t = 0; t < 9; ++t) v[t] = taps[t];
-    v[9] = bias;
+// Backward-weights' nine tap sums and the bias sum (sums[9]) of channel c, totalled into dweight and dbias (if
+// given).
+inline void depthwise_store_weight_sums(const DepthwiseVec::V (&sums)[10], long c, float* dweight, float* dbias) {
     float totals[10];
-    depthwise_lane_totals(v, 10, totals);
+    depthwise_lane_totals(sums, 10, totals);
     for (int t = 0; t < 9; ++t) dweight[9 * c + t] = totals[t];
     if (dbias) dbias[c] = totals[9];
 }
@@ -278,10 +275,7 @@ inline void depthwise3x3_backward_weights(const ConvGeometry& g, int N, const fl
                     depthwise_weight_sums<2>(buf, b.cols, dy + p * out_plane, g.OH, g.OW, acc);
                 }
             }
-            float totals[10];
-            depthwise_lane_totals(acc, 10, totals);
-            for (int i = 0; i < 9; ++i) dweight[9 * c + i] = totals[i];
-            if (dbias) dbias[c] = totals[9];
+            depthwise_store_weight_sums(acc, c, dweight, dbias);
         }
     });
 }

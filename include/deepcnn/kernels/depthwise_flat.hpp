@@ -250,21 +250,13 @@ inline void flat_correlate_whole(const float* src, const FlatTaps& t, const __m5
 }
 #endif
 
-// The lanes j of a vector with from <= j < to, and two masks' common lanes.
-#if DEEPCNN_ISA_AVX512
-inline __mmask16 flat_lane_range(long from, long to) {
-    from = std::max(0L, from), to = std::min(16L, to);
-    if (to <= from) return 0;
-    return static_cast<__mmask16>(((1u << to) - 1u) & ~((1u << from) - 1u));
+// The lanes j of a vector with from <= j < to (bounds within a plane's size), and two masks' common lanes.
+inline typename FlatVec::Mask flat_lane_range(long from, long to) {
+    return FlatVec::between(static_cast<int>(from), static_cast<int>(to));
 }
+#if DEEPCNN_ISA_AVX512
 inline __mmask16 flat_both(__mmask16 a, __mmask16 b) { return a & b; }
 #else
-inline __m256i flat_lane_range(long from, long to) {
-    from = std::min(std::max(-1L, from), 8L), to = std::min(std::max(0L, to), 9L);
-    const __m256i j = flat_first_columns();
-    return _mm256_and_si256(_mm256_cmpgt_epi32(j, _mm256_set1_epi32(static_cast<int>(from) - 1)),
-                            _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(to)), j));
-}
 inline __m256i flat_both(__m256i a, __m256i b) { return _mm256_and_si256(a, b); }
 #endif
 
@@ -295,9 +287,12 @@ template <bool edge>
 // The shifted dy vectors of flat_weight_step, each one masked load: d[c] = dy(q' - col[c]) (6 loads a vector, with
 // x's three, most of them across two cache lines).
 struct FlatShiftedLoads {
-    const float* dy;
-    long P, col[3];
+    const float* dy = nullptr;
+    long col[3];
     int unshift[3];
+    explicit FlatShiftedLoads(const FlatTaps& t) {
+        for (int c = 0; c < 3; ++c) col[c] = t.col_offset[c], unshift[c] = 2 - static_cast<int>(t.col_offset[c]);
+    }
     void start(const float* plane) { dy = plane; }
     template <bool edge>
     [[gnu::always_inline]] void get(long i, const typename FlatVec::Mask* m, typename FlatVec::Mask in_p,
@@ -334,14 +329,14 @@ struct FlatShiftedWindow {
 };
 #endif
 
-// acc[r][c] = sum_n sum_q dy_n[q] x_n[q + offset of tap (r, c)] (zero where the tap leaves the row or the plane),
-// db = sum_n sum_q dy_n[q], over q < P and N images in order, on the planes x + n x_step (x_pixels) and dy + n
+// sums[3 r + c] = sum_n sum_q dy_n[q] x_n[q + offset of tap (r, c)] (zero where the tap leaves the row or the
+// plane), sums[9] = sum_n sum_q dy_n[q], over q < P and N images in order, on the planes x + n x_step (x_pixels) and dy + n
 // dy_step (P) where they lie, the shifted dy vectors from `Shifted`; the sums stay in registers from the first image
 // to the last. `window`: the vectors past the last one Shifted may read without a mask.
 template <class Shifted>
 inline void flat_weight_sums(Shifted shifted, long window, const float* x, long x_pixels, long x_step,
                              const float* dy, long dy_step, int N, const FlatTaps& t, const FlatColumnMasks& masks,
-                             long P, typename FlatVec::V (&acc)[3][3], typename FlatVec::V& db) {
+                             long P, typename FlatVec::V (&sums)[10]) {
     using V = FlatVec;
     constexpr long L = V::lanes;
     long row[3];
@@ -384,8 +379,8 @@ inline void flat_weight_sums(Shifted shifted, long window, const float* x, long 
 #pragma GCC unroll 3
     for (int r = 0; r < 3; ++r)
 #pragma GCC unroll 3
-        for (int c = 0; c < 3; ++c) acc[r][c] = sum[r][c];
-    db = bias_sum;
+        for (int c = 0; c < 3; ++c) sums[3 * r + c] = sum[r][c];
+    sums[9] = bias_sum;
 }
 
 // A plane's zero-bordered copy: `front` zeros, the plane (pixels floats), then zeros up to `floats`. The taps of a
@@ -506,24 +501,20 @@ inline void depthwise_flat_backward_weights(const ConvGeometry& g, int N, const 
     const long per_task = std::max(1L, depthwise_planes_per_task(out_plane) / std::max(1, N));
     parallel_for(pool, g.C, per_task, 1, [&](long c0, long c1) {
         for (long c = c0; c < c1; ++c) {
-            typename V::V acc[3][3], db, taps_sums[9];
+            typename V::V sums[10];
             const float* xc = x + c * in_plane;
             const float* dyc = dy + c * out_plane;
 #if DEEPCNN_ISA_AVX512
             if (flat_whole_applies(taps) && taps.col_offset[0] == -1) {
                 flat_weight_sums(FlatShiftedWindow{nullptr, out_plane, {}, {}}, 1, xc, in_plane, g.C * in_plane, dyc,
-                                 g.C * out_plane, N, taps, masks, out_plane, acc, db);
+                                 g.C * out_plane, N, taps, masks, out_plane, sums);
             } else
 #endif
             {
-                FlatShiftedLoads loads{nullptr, out_plane, {}, {}};
-                for (int k = 0; k < 3; ++k)
-                    loads.col[k] = taps.col_offset[k], loads.unshift[k] = 2 - static_cast<int>(taps.col_offset[k]);
-                flat_weight_sums(loads, 0, xc, in_plane, g.C * in_plane, dyc, g.C * out_plane, N, taps, masks,
-                                 out_plane, acc, db);
+                flat_weight_sums(FlatShiftedLoads(taps), 0, xc, in_plane, g.C * in_plane, dyc, g.C * out_plane, N,
+                                 taps, masks, out_plane, sums);
             }
-            for (int k = 0; k < 9; ++k) taps_sums[k] = acc[k / 3][k % 3];
-            depthwise_store_weight_sums(taps_sums, db, c, dweight, dbias);
+            depthwise_store_weight_sums(sums, c, dweight, dbias);
         }
     });
 }

@@ -34,11 +34,6 @@ namespace detail {
 #if DEEPCNN_ISA_AVX512
 struct Stride2Zmm : Zmm {
     using Index = __m512i;
-    // lanes [lo, hi)
-    static Mask between(int lo, int hi) {
-        lo = std::max(lo, 0), hi = std::min(hi, 16);
-        return hi <= lo ? 0 : static_cast<Mask>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-    }
     static Mask from_bits(unsigned bits) { return static_cast<Mask>(bits); }
     static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
     // the lanes under m loaded from p, the others zero (load_masked) or v's (load_into)
@@ -65,10 +60,6 @@ using S2 = Stride2Zmm;
 struct Stride2Ymm : Ymm {
     using Index = __m256i;
     static __m256i iota() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
-    static Mask between(int lo, int hi) {
-        return _mm256_and_si256(_mm256_cmpgt_epi32(iota(), _mm256_set1_epi32(lo - 1)),
-                                _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), iota()));
-    }
     static Mask from_bits(unsigned bits) {
         const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
         return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), bit), bit);
@@ -302,11 +293,11 @@ inline void stride2_forward_plane(const ConvGeometry& g, const Stride2Outputs& o
     });
 }
 
-// acc[t] = sum_n dy_n x tap t's inputs of x_n, db = sum_n dy_n, over N images in order (planes x + n x_step, dy + n
+// sums[t] = sum_n dy_n x tap t's inputs of x_n, sums[9] = sum_n dy_n, over N images in order (planes x + n x_step, dy + n
 // dy_step; lanes other than a vector's outputs read dy as zero; db sums dy in natural order). The sums stay in
 // registers from the first image to the last; the planes two images ahead are asked for before they are read.
 inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, const float* x_first, long x_step,
-                                const float* dy_first, long dy_step, int N, S2::V (&acc)[9], S2::V& db) {
+                                const float* dy_first, long dy_step, int N, S2::V (&sums)[10]) {
     // the sums in named locals, so that they stay in registers (in an array, GCC stored all nine on every vector)
     Stride2RowSums s0{S2::zero(), S2::zero(), S2::zero()}, s1 = s0, s2 = s0;
     S2::V d_sum = S2::zero();
@@ -335,10 +326,10 @@ inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, 
             d_sum = S2::add(d, d_sum);
         });
     }
-    acc[0] = s0.even, acc[1] = s0.odd, acc[2] = s0.next;
-    acc[3] = s1.even, acc[4] = s1.odd, acc[5] = s1.next;
-    acc[6] = s2.even, acc[7] = s2.odd, acc[8] = s2.next;
-    db = d_sum;
+    sums[0] = s0.even, sums[1] = s0.odd, sums[2] = s0.next;
+    sums[3] = s1.even, sums[4] = s1.odd, sums[5] = s1.next;
+    sums[6] = s2.even, sums[7] = s2.odd, sums[8] = s2.next;
+    sums[9] = d_sum;
 }
 
 // Backward-data's fixed lanes for dx columns [w0, w0 + L), w0 even: the dy load starts at column w0 / 2 - 1; lane
@@ -419,10 +410,9 @@ inline void depthwise_stride2_backward_weights(const ConvGeometry& g, int N, con
     const long per_task = std::max(1L, depthwise_planes_per_task(out_plane) / std::max(1, N));
     parallel_for(pool, g.C, per_task, 1, [&](long c0, long c1) {
         for (long c = c0; c < c1; ++c) {
-            S2::V acc[9], db;
-            stride2_weight_sums(g, o, x + c * in_plane, g.C * in_plane, dy + c * out_plane, g.C * out_plane, N, acc,
-                                db);
-            depthwise_store_weight_sums(acc, db, c, dweight, dbias);
+            S2::V sums[10];
+            stride2_weight_sums(g, o, x + c * in_plane, g.C * in_plane, dy + c * out_plane, g.C * out_plane, N, sums);
+            depthwise_store_weight_sums(sums, c, dweight, dbias);
         }
     });
 }

@@ -71,6 +71,12 @@ struct Ymm {
     }
     // The first n <= 8 lanes.
     static Mask first(int n) { return first_lanes(n); }
+    // lanes [lo, hi)
+    static Mask between(int lo, int hi) {
+        const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        return _mm256_and_si256(_mm256_cmpgt_epi32(iota, _mm256_set1_epi32(lo - 1)),
+                                _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), iota));
+    }
     static V load_first(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
     static void store_first(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
     // The 8 lanes, summed pairwise where the vector has more.
@@ -98,6 +104,11 @@ struct Zmm {
         return _mm512_maskz_expandloadu_ps(static_cast<__mmask16>(0x5555u & ((1u << (2 * n)) - 1u)), p);
     }
     static Mask first(int n) { return static_cast<Mask>((1u << n) - 1u); }
+    // lanes [lo, hi)
+    static Mask between(int lo, int hi) {
+        lo = std::max(lo, 0), hi = std::min(hi, 16);
+        return hi <= lo ? 0 : static_cast<Mask>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    }
     static V load_first(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
     static void store_first(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
     // lanes i + lanes (i + 8), i < 8
