@@ -89,16 +89,19 @@ struct Stride2Ymm : Ymm {
 using S2 = Stride2Ymm;
 #endif
 
+// Zeros for the rows above and below a plane: a row outside it is loaded from here.
+alignas(64) inline constexpr float stride2_zero_row[S2::lanes] = {};
+
 // Columns [c, c + L) of row r of a rows x cols plane under `lanes` (those of columns in [0, cols):
-// S2::between(-c, cols - c)); zero outside the plane (c may be negative).
+// S2::between(-c, cols - c)); zeros for rows outside the plane. With a column of padding (c = -1 on row 0) the
+// address is one float before the plane: its lane is masked off, and masked loads neither read nor fault there.
+// The address is formed as an integer, so that no pointer points before the plane.
 [[gnu::always_inline]] inline S2::V stride2_load(const float* plane, int rows, int cols, int r, int c,
                                                  S2::Mask lanes) {
-    if (r < 0 || r >= rows) return S2::zero();
-    const long offset = static_cast<long>(r) * cols + c;
-    if (offset >= 0) return S2::load_masked(lanes, plane + offset);
-    // before the plane's first pixel: loaded from that pixel, then moved up -offset lanes
-    const int up = static_cast<int>(-offset);
-    return S2::permute(lanes, S2::iota_minus(up), S2::load_masked(S2::down(lanes, up), plane));
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(plane) +
+                              static_cast<std::uintptr_t>(static_cast<long>(r) * cols + c) * sizeof(float);
+    const bool inside = static_cast<unsigned>(r) < static_cast<unsigned>(rows);
+    return S2::load_masked(lanes, inside ? reinterpret_cast<const float*>(at) : stride2_zero_row);
 }
 
 // The two taps of one source row for a vector of outputs, from loads a and b: kw = 0 (the even columns) and kw = 1
@@ -169,8 +172,6 @@ struct Stride2Outputs {
         from_lanes = S2::from_bits(from_bits), back_lanes = S2::from_bits(back_bits);
         first_row = S2::between(0, g.OW), second_row = S2::between(g.OW, 2 * g.OW);
     }
-    // The paired vectors' second rows: pixel (v + half) OW is lane OW.
-    long second_offset(const ConvGeometry& g, int v) const { return static_cast<long>(v + half - 1) * g.OW; }
 };
 
 // Output rows of at most this many chunks (rows up to 1920 outputs with AVX-512, 896 with AVX2).
@@ -185,72 +186,54 @@ inline void stride2_weights(const float* weight, long c, S2::V (&w)[9]) {
     for (int t = 0; t < 9; ++t) w[t] = S2::broadcast(weight + c * 9 + t);
 }
 
-// A chunk's taps of source row r (zero outside the plane), and the paired vectors' of rows r and r2. Unchecked:
-// rows known to lie inside the plane, from its first pixel on.
-template <bool Checked = true>
-[[gnu::always_inline]] inline S2::V stride2_source(const float* x, const ConvGeometry& g, int r, int c,
-                                                   S2::Mask lanes) {
-    if constexpr (Checked) {
-        return stride2_load(x, g.H, g.W, r, c, lanes);
-    } else {
-        return S2::load_masked(lanes, x + static_cast<long>(r) * g.W + c);
-    }
-}
-template <bool Checked = true>
-[[gnu::always_inline]] inline Stride2Taps stride2_chunk_taps(const ConvGeometry& g, const float* x,
-                                                             const Stride2Outputs::Chunk& k, int r) {
-    return stride2_taps(stride2_source<Checked>(x, g, r, k.c0, k.a_lanes),
-                        stride2_source<Checked>(x, g, r, k.c0 + S2::lanes, k.b_lanes));
-}
-template <bool Checked = true>
-[[gnu::always_inline]] inline Stride2Taps stride2_paired_taps(const ConvGeometry& g, const float* x,
-                                                              const Stride2Outputs::Chunk& k, int r, int r2) {
-    return stride2_taps(stride2_source<Checked>(x, g, r, k.c0, k.a_lanes),
-                        stride2_source<Checked>(x, g, r2, k.c0, k.a_lanes));
-}
-
-// Whether source rows [first, last] lie inside the plane, from its first pixel on, for loads from column c.
-inline bool stride2_rows_inside(const ConvGeometry& g, int first, int last, int c) {
-    return first >= 0 && last < g.H && static_cast<long>(first) * g.W + c >= 0;
-}
+// What a plane's walk reads, copied out of ConvGeometry and Stride2Outputs into a local once per call: through
+// references every store to y would reload it, plane after plane.
+struct Stride2Walk {
+    int H, W, top, OH, half, chunks;
+    bool paired;
+    Stride2Outputs::Chunk first;  // the first chunk (the paired vectors' loads)
+    const Stride2Outputs::Chunk* chunk;
+    Stride2Walk(const ConvGeometry& g, const Stride2Outputs& o)
+        : H(g.H), W(g.W), top(g.pad_top), OH(g.OH), half(o.half), chunks(o.chunks), paired(o.paired),
+          first(o.chunk[0]), chunk(o.chunk) {}
+};
 
 // Walks the output vectors of one plane, each down its rows: calls out(t0, t1, t2, row, chunk) with the taps of the
-// three source rows (kh = 0, 1, 2) of output row `row` (paired: rows row and row + half). `out` must be always-inline.
+// three source rows (kh = 0, 1, 2) of output row `row` (paired: rows row and row + half). Each source row's taps
+// serve two output rows (kh = 2 of one, kh = 0 of the next). `out` must be always-inline.
 template <class Out>
-[[gnu::always_inline]] inline void stride2_walk(const ConvGeometry& g, const Stride2Outputs& o, const float* x,
-                                                Out out) {
+[[gnu::always_inline]] inline void stride2_walk(const Stride2Walk& s, const float* x, Out out) {
+    const int H = s.H, W = s.W, top = s.top;
     // three named rows, not an array (GCC kept an array of them in memory)
     Stride2Taps t0, t1, t2;
-    if (o.paired) {
-        const Stride2Outputs::Chunk k = o.chunk[0];
-        const int apart = 2 * o.half;  // source rows between a vector's two output rows'
-        t0 = stride2_paired_taps(g, x, k, -g.pad_top, apart - g.pad_top);
-        for (int v = 0; v < o.half; ++v) {
-            const int r = 2 * v - g.pad_top;
-            if (stride2_rows_inside(g, r + 1, r + 2 + apart, k.c0)) {
-                t1 = stride2_paired_taps<false>(g, x, k, r + 1, r + 1 + apart);
-                t2 = stride2_paired_taps<false>(g, x, k, r + 2, r + 2 + apart);
-            } else {
-                t1 = stride2_paired_taps(g, x, k, r + 1, r + 1 + apart);
-                t2 = stride2_paired_taps(g, x, k, r + 2, r + 2 + apart);
-            }
+    if (s.paired) {
+        const Stride2Outputs::Chunk k = s.first;
+        const int apart = 2 * s.half, half = s.half, c0 = k.c0;  // source rows between a vector's two output rows'
+        const S2::Mask lanes = k.a_lanes;
+        const auto taps = [&](int r) __attribute__((always_inline)) {
+            return stride2_taps(stride2_load(x, H, W, r, c0, lanes), stride2_load(x, H, W, r + apart, c0, lanes));
+        };
+        t0 = taps(-top);
+        for (int v = 0; v < half; ++v) {
+            t1 = taps(2 * v - top + 1);
+            t2 = taps(2 * v - top + 2);
             out(t0, t1, t2, v, k);
             t0 = t2;
         }
         return;
     }
-    for (int i = 0; i < o.chunks; ++i) {
-        const Stride2Outputs::Chunk k = o.chunk[i];
-        t0 = stride2_chunk_taps(g, x, k, -g.pad_top);
-        for (int oh = 0; oh < g.OH; ++oh) {
-            const int r = 2 * oh - g.pad_top;
-            if (stride2_rows_inside(g, r + 1, r + 2, k.c0)) {
-                t1 = stride2_chunk_taps<false>(g, x, k, r + 1);
-                t2 = stride2_chunk_taps<false>(g, x, k, r + 2);
-            } else {
-                t1 = stride2_chunk_taps(g, x, k, r + 1);
-                t2 = stride2_chunk_taps(g, x, k, r + 2);
-            }
+    for (int i = 0; i < s.chunks; ++i) {
+        const Stride2Outputs::Chunk k = s.chunk[i];
+        const int c0 = k.c0, OH = s.OH;
+        const S2::Mask a_lanes = k.a_lanes, b_lanes = k.b_lanes;
+        const auto taps = [&](int r) __attribute__((always_inline)) {
+            return stride2_taps(stride2_load(x, H, W, r, c0, a_lanes),
+                                stride2_load(x, H, W, r, c0 + S2::lanes, b_lanes));
+        };
+        t0 = taps(-top);
+        for (int oh = 0; oh < OH; ++oh) {
+            t1 = taps(2 * oh - top + 1);
+            t2 = taps(2 * oh - top + 2);
             out(t0, t1, t2, oh, k);
             t0 = t2;
         }
@@ -268,29 +251,42 @@ struct Stride2RowSums {
     row.next = S2::fma(d_back, t.even, row.next);
 }
 
-// One plane of channel c: y = bias + the stride-2 correlation. Taps kw = 0 and 1 sum in one register, kw = 2 in
-// another (in the shuffled order, its output is one lane on); two lane permutes put both in natural order. The
-// weights in locals, so that they stay in registers (through references, every store to y would reload them).
-inline void stride2_forward_plane(const ConvGeometry& g, const Stride2Outputs& o, const float* x, const float* weight,
-                                  long c, S2::V bias, float* y) {
-    S2::V w[9];
-    stride2_weights(weight, c, w);
+// Planes [p0, p1) (plane p: image p / C, channel p % C): y = bias + the stride-2 correlation. Taps kw = 0 and 1
+// sum in one register, kw = 2 in another (in the shuffled order, its output is one lane on); two lane permutes put
+// both in natural order. Everything the vectors use in locals: through references, every store to y would reload it.
+inline void stride2_forward_planes(const ConvGeometry& g, const Stride2Outputs& o, const float* x, const float* weight,
+                                   const float* bias, float* y, long p0, long p1) {
+    const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
+    const int OW = g.OW, OH = g.OH, half = o.half;
+    const bool paired = o.paired;
     const S2::Mask second = o.second_row;
     const S2::Index to_natural = o.to_natural, to_natural_next = o.to_natural_next;
-    stride2_walk(g, o, x, [&](const Stride2Taps& t0, const Stride2Taps& t1, const Stride2Taps& t2, int row,
-                              const Stride2Outputs::Chunk& k) __attribute__((always_inline)) {
-        S2::V near = S2::fma(w[1], t0.odd, S2::fma(w[0], t0.even, bias));
-        near = S2::fma(w[4], t1.odd, S2::fma(w[3], t1.even, near));
-        near = S2::fma(w[7], t2.odd, S2::fma(w[6], t2.even, near));
-        const S2::V next = S2::fma(w[8], t2.even, S2::fma(w[5], t1.even, S2::mul(w[2], t0.even)));
-        const S2::V sum = S2::add(S2::permute(to_natural, near), S2::permute(to_natural_next, next));
-        if (o.paired) {
-            S2::store_lanes(y + static_cast<long>(row) * g.OW, g.OW, sum);
-            if (row + o.half < g.OH) S2::store_masked(y + o.second_offset(g, row), second, sum);
-        } else {
-            S2::store_lanes(y + static_cast<long>(row) * g.OW + k.ow0, k.n, sum);
-        }
-    });
+    const Stride2Walk walk(g, o);
+    for (long p = p0, c = p0 % g.C; p < p1; ++p, c = c + 1 == g.C ? 0 : c + 1) {
+        // named, not an array: GCC kept the array in memory
+        const float* wc = weight + c * 9;
+        const S2::V w0 = S2::broadcast(wc), w1 = S2::broadcast(wc + 1), w2 = S2::broadcast(wc + 2);
+        const S2::V w3 = S2::broadcast(wc + 3), w4 = S2::broadcast(wc + 4), w5 = S2::broadcast(wc + 5);
+        const S2::V w6 = S2::broadcast(wc + 6), w7 = S2::broadcast(wc + 7), w8 = S2::broadcast(wc + 8);
+        const S2::V b = bias ? S2::broadcast(bias + c) : S2::zero();
+        float* const yp = y + p * out_plane;
+        stride2_walk(walk, x + p * in_plane, [&](const Stride2Taps& t0, const Stride2Taps& t1, const Stride2Taps& t2,
+                                                 int row, const Stride2Outputs::Chunk& k)
+                                                 __attribute__((always_inline)) {
+            S2::V near = S2::fma(w1, t0.odd, S2::fma(w0, t0.even, b));
+            near = S2::fma(w4, t1.odd, S2::fma(w3, t1.even, near));
+            near = S2::fma(w7, t2.odd, S2::fma(w6, t2.even, near));
+            const S2::V next = S2::fma(w8, t2.even, S2::fma(w5, t1.even, S2::mul(w2, t0.even)));
+            const S2::V sum = S2::add(S2::permute(to_natural, near), S2::permute(to_natural_next, next));
+            if (paired) {
+                S2::store_lanes(yp + static_cast<long>(row) * OW, OW, sum);
+                // the vector's second row, row + half: pixel (row + half) OW is lane OW
+                if (row + half < OH) S2::store_masked(yp + static_cast<long>(row + half - 1) * OW, second, sum);
+            } else {
+                S2::store_lanes(yp + static_cast<long>(row) * OW + k.ow0, k.n, sum);
+            }
+        });
+    }
 }
 
 // sums[t] = sum_n dy_n x tap t's inputs of x_n, sums[9] = sum_n dy_n, over N images in order (planes x + n x_step, dy + n
@@ -304,18 +300,22 @@ inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o, 
     const S2::Mask first = o.first_row, second = o.second_row, from_lanes = o.from_lanes, back_lanes = o.back_lanes;
     const S2::Index from_natural = o.from_natural, from_natural_back = o.from_natural_back;
     const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
+    const int OW = g.OW, OH = g.OH, half = o.half;
+    const bool paired = o.paired;
+    const Stride2Walk walk(g, o);
     for (int n = 0; n < N; ++n) {
         const float* x = x_first + n * x_step;
         const float* dy = dy_first + n * dy_step;
         depthwise_prefetch_ahead(n, N, x, x_step, in_plane, dy, dy_step, out_plane);
-        stride2_walk(g, o, x, [&](const Stride2Taps& t0, const Stride2Taps& t1, const Stride2Taps& t2, int row,
+        stride2_walk(walk, x, [&](const Stride2Taps& t0, const Stride2Taps& t1, const Stride2Taps& t2, int row,
                                   const Stride2Outputs::Chunk& k) __attribute__((always_inline)) {
             S2::V d;
-            if (o.paired) {
-                d = S2::load_masked(first, dy + static_cast<long>(row) * g.OW);
-                if (row + o.half < g.OH) d = S2::load_into(d, second, dy + o.second_offset(g, row));
+            if (paired) {
+                d = S2::load_masked(first, dy + static_cast<long>(row) * OW);
+                // the vector's second row, row + half: pixel (row + half) OW is lane OW
+                if (row + half < OH) d = S2::load_into(d, second, dy + static_cast<long>(row + half - 1) * OW);
             } else {
-                d = S2::load_masked(S2::between(0, k.n), dy + static_cast<long>(row) * g.OW + k.ow0);
+                d = S2::load_masked(S2::between(0, k.n), dy + static_cast<long>(row) * OW + k.ow0);
             }
             // dy in the taps' shuffled order, and one output back for kw = 2
             const S2::V shuffled = S2::permute(from_lanes, from_natural, d);
@@ -382,13 +382,10 @@ inline void stride2_backward_data_plane(const ConvGeometry& g, const Stride2Grad
 
 inline void depthwise_stride2_forward(const ConvGeometry& g, int N, const float* x, const float* weight,
                                       const float* bias, float* y, ThreadPool* pool) {
-    const long in_plane = static_cast<long>(g.H) * g.W, out_plane = static_cast<long>(g.OH) * g.OW;
+    const long out_plane = static_cast<long>(g.OH) * g.OW;
     const Stride2Outputs o(g);
     parallel_for(pool, static_cast<long>(N) * g.C, depthwise_planes_per_task(out_plane), 1, [&](long p0, long p1) {
-        for (long p = p0, c = p0 % g.C; p < p1; ++p, c = c + 1 == g.C ? 0 : c + 1) {
-            const S2::V b = bias ? S2::broadcast(bias + c) : S2::zero();
-            stride2_forward_plane(g, o, x + p * in_plane, weight, c, b, y + p * out_plane);
-        }
+        stride2_forward_planes(g, o, x, weight, bias, y, p0, p1);
     });
 }
 
