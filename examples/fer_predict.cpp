@@ -184,7 +184,9 @@ int evaluate_csv(Model& model, const fer::ModelInfo& info, const Options& o) {
     const ConfusionMatrix cm = confusion_matrix(split.labels, predicted, static_cast<int>(info.classes.size()));
     std::cout << printable(o.csv) << " (" << o.usage << ", " << rows.size() << " rows, " << fer::describe_views(tta) << ")";
     if (data.skipped_rows) std::cout << ", " << data.skipped_rows << " malformed rows skipped";
-    std::cout << "\n" << format_evaluation(cm, info.classes);
+    // "test accuracy" for the test split, as fer_train prints it; otherwise the split's name
+    const std::string heading = o.usage == "PrivateTest" ? "test" : o.usage == "all" ? "all rows'" : o.usage;
+    std::cout << "\n" << format_evaluation(cm, info.classes, heading);
     return fer::exit_ok;
 }
 

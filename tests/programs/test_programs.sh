@@ -99,6 +99,9 @@ predict)
     "$predict" --model model/model.dcnn --json faces/face_0_*.png
   expect 0 "test accuracy: .*\(.* / 20\)" "$predict" --model model/model.dcnn --csv good.csv
   expect 0 "confusion matrix" "$predict" --model model/model.dcnn --csv good.csv --usage PublicTest
+  grep -Eq "^PublicTest accuracy: .*\(.* / 20\)" out.txt && ! grep -q "test accuracy" out.txt ||
+    fail "--usage PublicTest not named in its heading: $(grep accuracy out.txt)"
+  expect 0 "^all rows' accuracy: .*\(.* / 100\)" "$predict" --model model/model.dcnn --csv good.csv --usage all
   # A Graph's model file (the same layers as named nodes): fer_predict reads it and predicts what the Sequential did.
   "$bin/graph_model_of" model/model.dcnn graph.dcnn || fail "graph_model_of failed"
   expect 0 "Model: Graph<float>" "$predict" --model graph.dcnn --info
