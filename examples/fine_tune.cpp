@@ -220,7 +220,7 @@ int fine_tune(Model& model, const fer::ModelInfo& info, const Fer2013Dataset& da
     tuned.classes = prepared.selection.names;
     tuned.emotions = prepared.selection.emotions;
     tuned.flip_averaging = true;
-    tuned.tta_shift = 0;  // tested flip-averaged, as fer_train tests without shifts
+    tuned.tta_shift = 0;  // as tested here: flip-averaged, no shifts (fer_train chooses its shifts on validation)
     ModelMetadata meta;
     fer::store_model_info(tuned, meta);
     save_model(o.out + "/model.dcnn", model, meta);
