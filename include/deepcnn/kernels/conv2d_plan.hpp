@@ -209,26 +209,38 @@ void backward_data_implicit_gemm_run(const ConvGeometry& g, const ConvArgs<Scala
                          a.workspace + conv2d_fast_shared_scalars(g), conv_thread_scalars<Scalar>(g), a.pool);
 }
 
-// Per image dcol (R, P) = weight^T (R, K) x dy_n (K, P), then dx_n = col2im(dcol); threads split the images.
+// Per image dcol (R, P) = weight^T (R, K) x dy_n (K, P), then dx_n = col2im(dcol); threads split the images, or,
+// with fewer images than threads, each image's channels: channel c's dcol rows [c KH KW, (c + 1) KH KW) scatter into
+// dx's plane c alone, and a share starts on a whole panel of GEMM rows (MR). Each dcol element sums its K terms in the
+// same order either way (gemm_packed), so the split changes no bit.
 // weight^T is packed once, in the shared workspace, where that pays (SharedA: packing it for every image, by single
 // scalars, took more time than the arithmetic on down4 of bench_conv2d at batch 64).
 template <class Scalar>
 void backward_data_gemm_col2im_run(const ConvGeometry& g, const ConvArgs<Scalar>& a) {
-    const int R = g.patch_size(), P = g.out_pixels(), threads = pool_threads(a.pool);
+    const int R = g.patch_size(), P = g.out_pixels(), threads = pool_threads(a.pool), window = g.KH * g.KW;
     const std::size_t per_thread = conv_thread_scalars<Scalar>(g);
     const std::size_t in_size = static_cast<std::size_t>(g.C) * g.H * g.W;
     const SharedA<Scalar> weight_t(R, g.K, StridedMatrix<Scalar>{a.weight, 1, R}, a.workspace, a.N, threads);
+    const bool by_channels = a.N < threads;
+    int channel_unit = 1;  // the fewest channels whose rows fill whole panels of MR
+    while (channel_unit * window % GemmBlocking::MR != 0) ++channel_unit;
     pool_run(a.pool, threads, [&](int tid) {
         Scalar* dcol = a.workspace + conv2d_fast_shared_scalars(g) + static_cast<std::size_t>(tid) * per_thread;
         Scalar* gemm_ws = dcol + per_thread - gemm_workspace_size<Scalar>();
-        int begin = 0, end = 0;
-        split_range(a.N, threads, tid, 1, begin, end);
-        for (int n = begin; n < end; ++n) {
-            weight_t.rows(0, [&](const auto& pack_a) {
+        int n0 = 0, n1 = a.N, c0 = 0, c1 = g.C;
+        if (by_channels) {
+            split_range(g.C, threads, tid, channel_unit, c0, c1);
+        } else {
+            split_range(a.N, threads, tid, 1, n0, n1);
+        }
+        if (c0 >= c1) return;
+        for (int n = n0; n < n1; ++n) {
+            weight_t.rows(c0 * window, [&](const auto& pack_a) {
                 const Scalar* dy_n = a.dy + static_cast<std::size_t>(n) * g.K * P;
-                gemm_packed(R, P, g.K, pack_a, StridedPackB<Scalar>{{dy_n, P, 1}}, dcol, P, false, gemm_ws);
+                gemm_packed((c1 - c0) * window, P, g.K, pack_a, StridedPackB<Scalar>{{dy_n, P, 1}}, dcol, P, false,
+                            gemm_ws);
             });
-            col2im(g, dcol, a.dx + n * in_size);
+            col2im(g, dcol, a.dx + n * in_size, c0, c1);
         }
     });
 }
