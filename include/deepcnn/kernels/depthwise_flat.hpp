@@ -334,9 +334,10 @@ struct FlatShiftedWindow {
 // dy_step (P) where they lie, the shifted dy vectors from `Shifted`; the sums stay in registers from the first image
 // to the last. `window`: the vectors past the last one Shifted may read without a mask.
 template <class Shifted>
-inline void flat_weight_sums(Shifted shifted, long window, const float* x, long x_pixels, long x_step,
-                             const float* dy, long dy_step, int N, const FlatTaps& t, const FlatColumnMasks& masks,
-                             long P, typename FlatVec::V (&sums)[10]) {
+[[gnu::always_inline]] inline void flat_weight_sums(Shifted shifted, long window, const float* x, long x_pixels,
+                                                    long x_step, const float* dy, long dy_step, int N,
+                                                    const FlatTaps& t, const FlatColumnMasks& masks, long P,
+                                                    typename FlatVec::V (&sums)[10]) {
     using V = FlatVec;
     constexpr long L = V::lanes;
     long row[3];

@@ -125,14 +125,17 @@ inline void grouped_backward_weights_flat(const ConvGeometry& g, int, const Conv
 //                     1.80x / 1.46x, AVX2 1.32x / 1.26x: it runs wherever it applies
 //   backward-data     24x24 AVX-512 2.03x / 1.78x, AVX2 1.93x / 1.66x; 12x12 1.77x / 1.63x, 1.41x / 1.37x: so
 //   backward-weights  24x24 AVX-512 2.15x / 1.51x, AVX2 0.98x / 1.09x; 12x12 AVX-512 1.36x / 0.75x, AVX2 1.18x /
-//                     0.86x: with one image on rows of at most depthwise_stride2_narrow_row outputs the lanes variant
-//                     keeps it (its lanes are channels: it needs no lane totals at the end).
+//                     0.86x: with AVX2, one image on rows of at most depthwise_stride2_narrow_row outputs stays with
+//                     the lanes variant (its lanes are channels: it needs no lane totals at the end). With AVX-512 the
+//                     stride-2 variant runs there too since its sums stay in registers to the end: 1.29x the lanes
+//                     variant on the 12x12 layer at batch 1 (AVX2 0.96x).
 constexpr int depthwise_stride2_narrow_row = 7;
 inline bool depthwise_stride2_pays(const ConvGeometry& g, int groups, int) {
     return depthwise_stride2_applies(g, groups);
 }
 inline bool depthwise_stride2_backward_weights_pays(const ConvGeometry& g, int groups, int N) {
-    return depthwise_stride2_applies(g, groups) && (N > 1 || g.OW > depthwise_stride2_narrow_row);
+    return depthwise_stride2_applies(g, groups) &&
+           (DEEPCNN_ISA_AVX512 || N > 1 || g.OW > depthwise_stride2_narrow_row);
 }
 inline void grouped_forward_stride2(const ConvGeometry& g, int, const ConvArgs<float>& a) {
     depthwise_stride2_forward(g, a.N, a.x, a.weight, a.bias, a.y, a.pool);
