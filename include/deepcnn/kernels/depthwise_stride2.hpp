@@ -48,18 +48,11 @@ struct Stride2Zmm : Zmm {
     template <int Imm>
     static V shuffle(V a, V b) { return _mm512_shuffle_ps(a, b, Imm); }
     static V blend(Mask m, V a, V b) { return _mm512_mask_blend_ps(m, a, b); }
-    // The lanes of m moved down by `up` (m's lane up + i is lane i).
-    static Mask down(Mask m, int up) { return static_cast<Mask>(m >> up); }
-    static Index iota_minus(int up) {
-        return _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                _mm512_set1_epi32(up));
-    }
 };
 using S2 = Stride2Zmm;
 #else
 struct Stride2Ymm : Ymm {
     using Index = __m256i;
-    static __m256i iota() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
     static Mask from_bits(unsigned bits) {
         const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
         return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), bit), bit);
@@ -79,12 +72,6 @@ struct Stride2Ymm : Ymm {
     template <int Imm>
     static V shuffle(V a, V b) { return _mm256_shuffle_ps(a, b, Imm); }
     static V blend(Mask m, V a, V b) { return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(m)); }
-    static Mask down(Mask m, int up) {
-        const __m256i from = _mm256_add_epi32(iota(), _mm256_set1_epi32(up));
-        return _mm256_and_si256(_mm256_permutevar8x32_epi32(m, from),
-                                _mm256_cmpgt_epi32(_mm256_set1_epi32(8), from));
-    }
-    static Index iota_minus(int up) { return _mm256_sub_epi32(iota(), _mm256_set1_epi32(up)); }
 };
 using S2 = Stride2Ymm;
 #endif
