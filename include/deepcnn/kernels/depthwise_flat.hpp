@@ -330,9 +330,9 @@ struct FlatShiftedWindow {
 #endif
 
 // sums[3 r + c] = sum_n sum_q dy_n[q] x_n[q + offset of tap (r, c)] (zero where the tap leaves the row or the
-// plane), sums[9] = sum_n sum_q dy_n[q], over q < P and N images in order, on the planes x + n x_step (x_pixels) and dy + n
-// dy_step (P) where they lie, the shifted dy vectors from `Shifted`; the sums stay in registers from the first image
-// to the last. `window`: the vectors past the last one Shifted may read without a mask.
+// plane), sums[9] = sum_n sum_q dy_n[q], over q < P and N images in order, on the planes x + n x_step (x_pixels) and
+// dy + n dy_step (P) where they lie, the shifted dy vectors from `Shifted`; the sums stay in registers from the first
+// image to the last. `window`: the vectors past the last one Shifted may read without a mask.
 template <class Shifted>
 [[gnu::always_inline]] inline void flat_weight_sums(Shifted shifted, long window, const float* x, long x_pixels,
                                                     long x_step, const float* dy, long dy_step, int N,

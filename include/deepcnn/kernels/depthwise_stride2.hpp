@@ -276,9 +276,9 @@ inline void stride2_forward_planes(const ConvGeometry& g, const Stride2Outputs& 
     }
 }
 
-// sums[t] = sum_n dy_n x tap t's inputs of x_n, sums[9] = sum_n dy_n, over N images in order (planes x + n x_step, dy + n
-// dy_step; lanes other than a vector's outputs read dy as zero; db sums dy in natural order). The sums stay in
-// registers from the first image to the last; the planes two images ahead are asked for before they are read.
+// sums[t] = sum_n dy_n x tap t's inputs of x_n, sums[9] = sum_n dy_n, over N images in order (planes x + n x_step,
+// dy + n dy_step; lanes other than a vector's outputs read dy as zero; sums[9] adds dy in natural order). The sums
+// stay in registers from the first image to the last; the planes two images ahead are asked for before they are read.
 [[gnu::always_inline]] inline void stride2_weight_sums(const ConvGeometry& g, const Stride2Outputs& o,
                                                        const float* x_first, long x_step, const float* dy_first,
                                                        long dy_step, int N, S2::V (&sums)[10]) {
